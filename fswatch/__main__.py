@@ -1,0 +1,5 @@
+import sys
+
+from fswatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,476 @@
+"""The one table of alerts: seed id, MESSAGE_ID, priority, texts, catalog explanations.
+
+Every id, text and priority fswatch logs comes from ALERTS; the journal catalog
+(packaging/fswatch.catalog) and the docs are generated from it. Texts are the seed's
+English texts verbatim (chapter 8 of the CLUSTERPRO guide) with the seed's command names,
+so alert filters written for CLUSTERPRO keep matching; `xxx` became `{target}` (share or
+directory) and `nn` / `xxxx` became `{detail}`. The seed's NFS messages with id 0 got ids
+81-85; alerts the seed did not have use 91-93. MESSAGE_IDs were made once with
+`systemd-id128 new` and never change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+KINDS = ("samba", "nfs")
+COMMAND = {"samba": "clp_sambamon", "nfs": "clp_nfsmon"}
+
+# syslog priorities (journal PRIORITY=)
+CRIT, ERR, WARNING, NOTICE, INFO = 2, 3, 4, 5, 6
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    message_id: str
+    priority: int
+    samba: Optional[str]  # text template, None where the seed has no such Samba alert
+    nfs: Optional[str]
+    subject: str  # catalog Subject (English)
+    explanation: str  # catalog body: what happened (English)
+    remedy: str  # what the administrator does (English)
+    ja_subject: str
+    ja_explanation: str  # the seed's 説明 column
+    ja_remedy: str  # the seed's 補足 column
+
+    def template(self, kind: str) -> str:
+        text = self.samba if kind == "samba" else self.nfs
+        if text is None:
+            raise KeyError(f"alert {self.id} has no {kind} text")
+        return text
+
+    def render(self, kind: str, **fields: object) -> str:
+        values = {"target": "", "detail": ""}
+        values.update({k: v for k, v in fields.items() if v is not None})
+        return self.template(kind).format(**values)
+
+
+def _a(*args: object) -> Alert:
+    return Alert(*args)  # type: ignore[arg-type]
+
+
+_TABLE = (
+    _a(
+        1,
+        "69933eb88cd6412a893529939cefa4ce",
+        INFO,
+        "The clp_sambamon has started watching Samba.",
+        "The clp_nfsmon has started watching NFS.",
+        "fswatch started a watch",
+        "The watch @FSWATCH_WATCH@ (@FSWATCH_KIND@) has started.",
+        "None. If alert 2 does not follow soon, the settings and the server do not match.",
+        "fswatch の監視が起動しました",
+        "監視コマンドが起動されたことを示します。",
+        "このメッセージの後にアラート 2 がすぐに表示されない場合は、パラメータの設定値とファイルサーバの環境が"
+        "一致していない可能性があります。",
+    ),
+    _a(
+        2,
+        "43975d53abb44de1b920daad048e305f",
+        INFO,
+        "The clp_sambamon is going to watch share resource [{target}].",
+        "The clp_nfsmon is going to watch shared directory '{target}'.",
+        "fswatch sees the server healthy and watches it",
+        "The first probe of @FSWATCH_WATCH@ succeeded; the watch now monitors the server.",
+        "None.",
+        "fswatch がファイルサーバの監視を開始しました",
+        "監視コマンドが共有リソース (共有名またはディレクトリ) の監視を開始したことを示します。",
+        "アラート 1 の後に本メッセージがすぐに表示されない場合は、異常が発生している可能性があります。"
+        "しばらく経つとエラーメッセージが表示されることがありますので、エラーメッセージを元に対処してください。",
+    ),
+    _a(
+        3,
+        "0acb7c5d723647e9b4d9fef3e1325384",
+        INFO,
+        "The clp_sambamon will stop watching Samba [{target}].",
+        "The clp_nfsmon will stop watching NFS shared directory '{target}'.",
+        "fswatch stops a watch on request",
+        "The watch @FSWATCH_WATCH@ was asked to stop and ends normally.",
+        "None.",
+        "fswatch の監視を終了します",
+        "監視コマンドが終了することを示します。",
+        "-",
+    ),
+    _a(
+        6,
+        "4db6f7435fc94ddfaab5fe1d633cb832",
+        CRIT,
+        "The clp_sambamon will terminate.",
+        "The clp_nfsmon will terminate.",
+        "fswatch declared the file server failed",
+        "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail and ends with a "
+        "non-zero status, so the cluster can fail the service group over.",
+        "Act on the alert logged just before this one; it names the stage and the cause.",
+        "fswatch がファイルサーバの異常を検出して終了します",
+        "異常を検出して終了することを示します。",
+        "直前に表示されているメッセージにより対処を行ってください。",
+    ),
+    _a(
+        7,
+        "5476defa871c43348b987f3e0671a8ab",
+        INFO,
+        "The clp_sambamon is going to stop monitoring.",
+        "The clp_nfsmon is going to stop monitoring.",
+        "fswatch paused a watch",
+        "The watch @FSWATCH_WATCH@ was paused (fswatch pause, or -pause). It probes nothing and "
+        "declares no failure until it is continued, the pause expires or the unit stops.",
+        "Continue it after the maintenance: fswatch continue KIND ID (or -continue).",
+        "fswatch の監視を中断しました",
+        "監視が中断されたことを示します。",
+        "-pause で監視の中断を指定すると表示されます。",
+    ),
+    _a(
+        8,
+        "a36a912c7b8147239659dc951180f702",
+        INFO,
+        "The clp_sambamon is going to monitor.",
+        "The clp_nfsmon is going to monitor.",
+        "fswatch resumed a paused watch",
+        "The watch @FSWATCH_WATCH@ probes again after a pause.",
+        "None.",
+        "fswatch の監視を再開しました",
+        "監視が再開されたことを示します。",
+        "-continue で監視の再開を指定すると表示されます。",
+    ),
+    _a(
+        11,
+        "62fa20d54f0e4f138620f36ba3139ebe",
+        ERR,
+        "Invalid parameter in the clp_sambamon.",
+        "Invalid parameter in the clp_nfsmon.",
+        "fswatch refused an invalid parameter",
+        "A parameter was malformed, out of range, or an identifier broke the naming rules "
+        "(letters, digits, '_' and '-', first a letter or digit, at most 200 bytes). Nothing was written.",
+        "Check the command line or the watch's configuration file.",
+        "fswatch がパラメータを不正として拒否しました",
+        "パラメータ値が形式的に不正であったことを示します。",
+        "監視コマンドのパラメータ値を確認してください。",
+    ),
+    _a(
+        12,
+        "087f58f7ff5345de8703d6e253b98f5a",
+        ERR,
+        "'-s' parameter is not specified at the clp_sambamon command.",
+        "'-d' parameter is not specified at the clp_nfsmon command.",
+        "fswatch needs the share or directory to watch",
+        "The share name (-s) or the exported directory (-d) was not given.",
+        "Add the missing parameter.",
+        "監視対象の共有名またはディレクトリが指定されていません",
+        "-s (Samba) または -d (NFS) パラメータが指定されていないことを示します。",
+        "監視コマンドのパラメータを確認してください。",
+    ),
+    _a(
+        13,
+        "eb587a1c56af4dd1a58a9c8642079b8b",
+        ERR,
+        "The monitor id is not specified at the clp_sambamon command.",
+        "The monitor id is not specified at the clp_nfsmon command.",
+        "fswatch needs a watch identifier",
+        "The command was given no identifier as its first argument.",
+        "Give the identifier first.",
+        "識別子が指定されていません",
+        "識別子が指定されていないことを示します。",
+        "監視コマンドのパラメータを確認してください。",
+    ),
+    _a(
+        14,
+        "89e683ddd4ac4f87868e2443af968a8d",
+        ERR,
+        "The specified monitor id is already under use in other processes.",
+        "The specified monitor id is already under use in other processes.",
+        "fswatch refused a second watch with the same identifier",
+        "A watch of this kind and identifier is already running (its PID is in fswatch status).",
+        "Use another identifier, or stop the running watch first.",
+        "同一の識別子の監視が既に実行されています",
+        "既に同一の識別子が実行されているため、新たに起動することができないことを示します。",
+        "監視コマンドのパラメータを確認してください。",
+    ),
+    _a(
+        15,
+        "e3643f3489f641588cbb39fe4f5baaa6",
+        ERR,
+        "The clp_sambamon has not performed end processing.",
+        "The clp_nfsmon has not performed end processing.",
+        "fswatch could not see the watch end in time",
+        "A stop request (-stop WAIT, fswatch stop --wait) did not see the watch end within the wait time.",
+        "Check the watch's state with fswatch status; stop it with systemctl if needed.",
+        "監視の終了処理が完了しませんでした",
+        "-stop パラメータで終了処理を行うことができなかったことを示します。",
+        "監視コマンドのパラメータを確認してください。",
+    ),
+    _a(
+        42,
+        "20f340d8a4c943ea845326d4dd93fa1a",
+        ERR,
+        "The clp_sambamon has detected system error ({target} {detail}).",
+        "The clp_nfsmon has detected system error ({target} {detail}).",
+        "fswatch hit a system error",
+        "A Linux system call failed; the text names the function and the error number.",
+        "Check the system's state according to the error number.",
+        "システムエラーが発生しました",
+        "Linux のシステムエラーが発生したことを示します。xxx は関数名、nn はエラーコードを示します。",
+        "エラーコードを元にシステムの状態を確認してください。",
+    ),
+    _a(
+        61,
+        "34b1af958caa43a4a2a8dde921006efb",
+        ERR,
+        "The clp_sambamon could not get environment of server(error[{detail}]). The clp_sambamon will terminate.",
+        "The clp_nfsmon could not get environment of server(error[{detail}]). The clp_nfsmon will terminate.",
+        "fswatch could not find the server's address",
+        "The node's address or the server's name could not be determined.",
+        "Give the address explicitly (-a / --address) and check name resolution.",
+        "サーバ名の取得に失敗しました",
+        "サーバ名の取得に失敗したことを示します。エラーコードは、ソケットシステムコールのエラー番号です。",
+        "エラーコードを元に対処してください。",
+    ),
+    _a(
+        62,
+        "a88f63218db04102b784827fc05df592",
+        ERR,
+        "The clp_sambamon has detected an error in Samba [{target}] (tree connect error[{detail}]).",
+        None,
+        "Samba refused the tree connect to the share",
+        "The probe could not connect to the share (tree connect); the code is the NT status.",
+        "The share name or the user may be wrong: check the parameters and the Samba configuration.",
+        "Samba の共有リソースに接続できませんでした",
+        "Samba の共有リソースに接続することができなかったことを示します。",
+        "共有名やユーザ名などが正しくない可能性がありますので、パラメータと Samba の環境を確認してください。",
+    ),
+    _a(
+        63,
+        "dafafbc32a0e4fd3b99512aebea898e6",
+        ERR,
+        "The clp_sambamon has detected an error in Samba [{target}] (share type error).",
+        None,
+        "The Samba share is not a disk or printer share",
+        "The share answered the tree connect but is a pipe (IPC) share, which fswatch does not watch.",
+        "Check the share name against smb.conf, then restart Samba.",
+        "Samba の共有リソースの種別が異常です",
+        "Samba の共有リソースの種別が異常であったことを示します。",
+        "パラメータで指定した共有名と Samba 環境を確認し、Samba の再起動を行ってください。",
+    ),
+    _a(
+        64,
+        "611809e589314f97a156e3b52fc11821",
+        ERR,
+        "The clp_sambamon has detected an error in Samba [{target}] (connect error[{detail}]).",
+        None,
+        "Samba refused the session (logon)",
+        "The session setup failed or did not answer in time; the code is the NT status or errno.",
+        "The user, password or the server's permission may be wrong: check the Samba configuration.",
+        "Samba に接続できませんでした",
+        "Samba に接続することができなかったことを示します。",
+        "自サーバから Samba に接続する許可がない可能性がありますので、Samba の環境を確認してください。",
+    ),
+    _a(
+        65,
+        "2e53733af01b4b1f96ffd65d9fc778b9",
+        ERR,
+        "The clp_sambamon has detected an error in Samba [{target}] (negotiate error[{detail}]).",
+        None,
+        "SMB protocol negotiation failed",
+        "The SMB negotiate failed or was not answered in time; the code is the NT status or errno.",
+        "Act on the error code; check that the server speaks SMB2/3.",
+        "SMB プロトコルのネゴシエーションに失敗しました",
+        "SMB プロトコルのネゴシエーションに失敗したことを示します。",
+        "エラーコードを元に対処してください。",
+    ),
+    _a(
+        66,
+        "64ba3b74a1324d16a94a11e7706db2d2",
+        CRIT,
+        None,
+        "The clp_nfsmon has detected an error in NFS.",
+        "fswatch declared the NFS server failed",
+        "The NFS watch @FSWATCH_WATCH@ declared its server failed and ends.",
+        "Act on the alert logged just before this one.",
+        "NFS の異常を検出しました",
+        "異常を検出して終了することを示します。",
+        "直前に表示されているメッセージにより対処を行ってください。",
+    ),
+    _a(
+        71,
+        "9cf4e654941f4681a6f5d264c7ffc475",
+        ERR,
+        "The clp_sambamon has detected network error(socket error[{detail}]).",
+        None,
+        "fswatch could not create a socket",
+        "The socket could not be created; the code is the errno.",
+        "Act on the error code (file descriptor or memory limits).",
+        "ソケットの作成に失敗しました",
+        "socket の作成に失敗したことを示します。エラーコードは、ソケットシステムコールのエラー番号です。",
+        "エラーコードを元に対処してください。",
+    ),
+    _a(
+        72,
+        "1d4542c1b6ea4b4782038368e133581f",
+        ERR,
+        "The clp_sambamon has detected network error(connect error[{detail}]).",
+        None,
+        "fswatch could not connect to the Samba server",
+        "The TCP connect failed or timed out; the code is the errno (111 refused, 110 timed out).",
+        "The address may be wrong or Samba stopped: check the parameters and the service.",
+        "Samba サーバに接続できませんでした",
+        "Samba のサーバに接続することができなかったことを示します。エラーコードは、ソケットシステムコールの"
+        "エラー番号です。",
+        "IP アドレスが不正、または Samba のサービスが停止している可能性がありますので、パラメータと Samba の"
+        "環境を確認してください。",
+    ),
+    _a(
+        73,
+        "8fb732e94953419ca7b3405068aa53a9",
+        ERR,
+        "The clp_sambamon has detected network error(send error[{detail}]).",
+        None,
+        "fswatch could not send to the Samba server",
+        "Sending a request failed; the code is the errno.",
+        "Act on the error code.",
+        "Samba サーバへの送信に失敗しました",
+        "Samba サーバへのデータ送信処理で異常を検出したことを示します。エラーコードは、ソケットシステムコールの"
+        "エラー番号です。",
+        "エラーコードを元に対処してください。",
+    ),
+    _a(
+        74,
+        "dfd950ae91f74284bb54e17edfafad55",
+        ERR,
+        "The clp_sambamon has detected network error(select error[{detail}]).",
+        None,
+        "The Samba server did not answer in time",
+        "Waiting for an answer failed or passed the probe's deadline; the code is the errno.",
+        "Act on the error code; a stalled smbd is the usual cause.",
+        "Samba サーバからの応答待ちで異常を検出しました",
+        "Samba サーバからの応答待ち処理で異常を検出したことを示します。エラーコードは、ソケットシステムコールの"
+        "エラー番号です。",
+        "エラーコードを元に対処してください。",
+    ),
+    _a(
+        75,
+        "f9d78c646b824a1b8e02a039c265f842",
+        ERR,
+        "The clp_sambamon has detected network error(recv error[{detail}]).",
+        None,
+        "fswatch could not receive from the Samba server",
+        "Receiving an answer failed (connection reset or closed, or garbage); the code is the errno.",
+        "Act on the error code.",
+        "Samba サーバからの受信に失敗しました",
+        "Samba サーバからのデータ受信処理で異常を検出したことを示します。エラーコードは、ソケットシステムコールの"
+        "エラー番号です。",
+        "エラーコードを元に対処してください。",
+    ),
+    _a(
+        81,
+        "04cf7e10df1d4758a4d267273d6b8fe0",
+        ERR,
+        None,
+        "clp_nfsmon: mount error({detail})",
+        "The NFS export could not be mounted",
+        "MOUNT refused the export (not exported, or not to this client), or did not answer.",
+        "The directory may be wrong: check the parameters and the server's exports.",
+        "NFS の共有ディレクトリを mount できませんでした",
+        "NFS の共有ディレクトリを mount することができなかったことを示します。",
+        "共有ディレクトリ名が正しくない可能性がありますので、パラメータと NFS の環境を確認してください。",
+    ),
+    _a(
+        82,
+        "1a6ee1cdf0fc43d4a99674087e479587",
+        ERR,
+        None,
+        "clp_nfsmon: RPC: Port mapper failure - {detail}",
+        "The portmapper (rpcbind) did not answer",
+        "The portmapper on the NFS server refused or did not answer in time.",
+        "The address may be wrong or rpcbind stopped: check the parameters and the service.",
+        "ポートマッパーとの通信に失敗しました",
+        "NFS に接続することができなかったことを示します。",
+        "IP アドレスが正しくない、または portmap サービスが停止している可能性がありますので、パラメータと NFS の"
+        "環境を確認してください。",
+    ),
+    _a(
+        83,
+        "9dca7ea2c979413abeca38fe45a52f3f",
+        ERR,
+        None,
+        "clp_nfsmon: RPC: Program not registered.",
+        "The NFS or MOUNT program is not registered",
+        "The portmapper answered that the program is not registered (the NFS service is down).",
+        "Check the NFS service.",
+        "NFS サービスが登録されていません",
+        "NFS サービスに接続できなかったことを示します。",
+        "NFS のサービスが停止している可能性がありますので、NFS の環境を確認してください。",
+    ),
+    _a(
+        84,
+        "6f8e16e35de04e7585f56e597671f5ee",
+        ERR,
+        None,
+        "clp_nfsmon: RPC: Unable to receive: errno = {detail}.",
+        "The NFS server did not answer",
+        "An RPC call to the NFS or MOUNT service was refused, reset, or not answered in time.",
+        "The port may be wrong or the service stalled: check the parameters and the NFS server.",
+        "NFS サーバから応答を受信できませんでした",
+        "portmap サービスが正しく動作できなかったことを示します。",
+        "ポート番号の指定が正しくない可能性があります。パラメータと NFS の環境を確認してください。",
+    ),
+    _a(
+        85,
+        "38db421987cc44a383d1a25d9e33d0db",
+        ERR,
+        None,
+        "clp_nfsmon: {detail}",
+        "The NFS server answered with an error",
+        "An NFS or RPC call returned an error status (e.g. NFS3ERR_STALE, PROG_UNAVAIL, AUTH_TOOWEAK).",
+        "Act on the status shown.",
+        "NFS がエラーを応答しました",
+        "NFS が出力するメッセージです。",
+        "表示されているメッセージにより対処を行ってください。",
+    ),
+    _a(
+        91,
+        "dd9969f5ce684b5d89cf5a06d1a19694",
+        NOTICE,
+        "The clp_sambamon has seen Samba [{target}] healthy again after {detail} failed probes.",
+        "The clp_nfsmon has seen NFS shared directory '{target}' healthy again after {detail} failed probes.",
+        "A file server answered again before it was declared failed",
+        "The watch @FSWATCH_WATCH@ saw a healthy probe after a streak of failed ones; the failure count is reset.",
+        "None now; look at the failed probes' alerts if this repeats.",
+        "ファイルサーバが応答を回復しました",
+        "連続した監視の失敗の後、リトライ回数に達する前に正常な応答が戻ったことを示します。",
+        "繰り返し表示される場合は、直前のエラーメッセージを確認してください。",
+    ),
+    _a(
+        92,
+        "2929974c4990416998221fe920d371d5",
+        WARNING,
+        "The clp_sambamon has seen a slow answer from Samba [{target}] ({detail} ms).",
+        "The clp_nfsmon has seen a slow answer from NFS shared directory '{target}' ({detail} ms).",
+        "A file server answered slowly",
+        "A probe succeeded but took more than half of its timeout. A slow server that answers within "
+        "the timeout is never declared failed.",
+        "Check the server's load if this repeats.",
+        "ファイルサーバの応答が遅くなっています",
+        "監視は成功しましたが、応答待ち時間の半分以上かかったことを示します。",
+        "繰り返し表示される場合は、サーバの負荷を確認してください。",
+    ),
+    _a(
+        93,
+        "d058f1885f7746f58594fcb9cd7ba7cd",
+        INFO,
+        "The clp_sambamon pause has expired after {detail}.",
+        "The clp_nfsmon pause has expired after {detail}.",
+        "A timed pause of a watch expired",
+        "A pause given a duration (fswatch pause --for) ran out; monitoring resumes (alert 8 follows).",
+        "None.",
+        "監視の一時中断の期限が切れました",
+        "期限付きの監視の中断が終了したことを示します。続いて監視を再開します。",
+        "-",
+    ),
+)
+
+ALERTS: Dict[int, Alert] = {a.id: a for a in _TABLE}
+
+
+def alert(alert_id: int) -> Alert:
+    return ALERTS[alert_id]

@@ -1,0 +1,348 @@
+"""The `fswatch` command line (SPEC.md section 5).
+
+Every refusal is one line naming its alert, with a distinct exit code (fswatch.errors);
+nothing is written before the whole input has been validated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from fswatch import __version__, paths
+from fswatch.alerts import alert as alert_entry
+from fswatch.atomic import write_atomic
+from fswatch.control import holder, parse_duration
+from fswatch.deadline import Deadline
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, UsageError, WatchBusy
+from fswatch.kinds import KINDS, Kind
+from fswatch.observation import Observation
+from fswatch.runner import control_for, load_settings, read_password, run_watch
+from fswatch.settings import Schedule, WatchSettings, check_id, check_range
+from fswatch.sinks import default_sink
+
+EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
+(alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
+Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a refusal as alert 11 (exit 2) instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_target_options(parser: argparse.ArgumentParser, kind: Kind) -> None:
+    for field in kind.fields:
+        option = "--" + field.name.replace("_", "-")
+        parser.add_argument(option, dest=field.name, metavar=field.name.upper(), help=field.help)
+    if kind.name == "samba":
+        parser.add_argument(
+            "--password-file", metavar="FILE", help="file whose first line is the password ('-': standard input)"
+        )
+
+
+def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interval", default="30", metavar="S", help="seconds between probe starts, 1-10000 (30)")
+    parser.add_argument("--retries", default="5", metavar="N", help="failed probes retried before failure (5)")
+    parser.add_argument("--timeout", default="60", metavar="S", help="deadline of one probe in seconds (60)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fswatch",
+        description="Watch Samba shares and NFS exports; fail over when a server dies or stalls.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fswatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    probe = sub.add_parser("probe", help="probe a server once and report each stage")
+    probe_kinds = probe.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser)
+    probe_kinds.required = True
+    for kind in KINDS.values():
+        p = probe_kinds.add_parser(kind.name, help=f"probe a {kind.name} server once", epilog=EPILOG)
+        _add_target_options(p, kind)
+        p.add_argument("--timeout", default="60", metavar="S", help="deadline of the whole probe in seconds (60)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    add = sub.add_parser("add", help="write a watch's settings (validated, atomically)")
+    add_kinds = add.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser)
+    add_kinds.required = True
+    for kind in KINDS.values():
+        p = add_kinds.add_parser(kind.name, help=f"add a {kind.name} watch", epilog=EPILOG)
+        p.add_argument("id", metavar="ID", help="identifier: letters, digits, '_' and '-', at most 200 bytes")
+        _add_target_options(p, kind)
+        _add_schedule_options(p)
+
+    for name, text in (
+        ("remove", "delete a watch's settings"),
+        ("run", "run a watch in the foreground (the body of fswatch-KIND@ID.service)"),
+        ("continue", "resume a paused watch"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+        p.add_argument("id", metavar="ID")
+
+    pause = sub.add_parser("pause", help="pause a running watch (no probes, no failure) until continued")
+    pause.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    pause.add_argument("id", metavar="ID")
+    pause.add_argument("--for", dest="duration", metavar="DURATION", help="resume by itself after 90s, 15m, 2h, 1d")
+
+    status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
+    status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")
+    status.add_argument("id", nargs="?", metavar="ID")
+    status.add_argument("--json", action="store_true", help="print a JSON array")
+    return parser
+
+
+# -- probe --------------------------------------------------------------------------------------
+
+
+def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
+    return {f.name: getattr(args, f.name) for f in kind.fields if getattr(args, f.name) is not None}
+
+
+def _password_from(option: Optional[str]) -> Optional[str]:
+    if option is None:
+        return None
+    if option == "-":
+        return sys.stdin.readline().rstrip("\n")
+    return read_password(Path(option))
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    timeout = check_range("timeout", args.timeout)
+    target_values = kind.check_target(_target_values(args, kind))
+    password = _password_from(getattr(args, "password_file", None))
+    target = kind.make_target(target_values, password)
+    obs = kind.probe_function()(target, Deadline.after(timeout))
+    label = kind.label(target_values)
+    if args.json:
+        out = {"kind": kind.name, "target": label, "address": getattr(target, "address", None), **obs.to_dict()}
+        if obs.failure is not None:
+            out["alert"] = obs.failure.alert
+            out["message"] = alert_entry(obs.failure.alert).render(kind.name, target=label, detail=obs.failure.detail)
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(_probe_text(kind, label, target, obs))
+    return EXIT_OK if obs.ok else EXIT_FAILED
+
+
+def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str:
+    where = f"{getattr(target, 'address', '?')}:{getattr(target, 'port', None) or 'portmapper'}"
+    head = f"{kind.name} {label!r} at {where}: "
+    head += f"healthy in {obs.total_ms:.1f} ms" if obs.ok else f"FAILED at {obs.failure.stage}"  # type: ignore[union-attr]
+    lines = [head]
+    for s in obs.stages:
+        lines.append(f"  {s.stage:<14}{s.ms:>10.3f} ms{'' if s.ok else '  FAILED'}")
+    for key, value in obs.notes:
+        lines.append(f"  {key}: {value}")
+    if obs.failure is not None:
+        f = obs.failure
+        text = alert_entry(f.alert).render(kind.name, target=label, detail=f.detail)
+        lines.append(f"alert {f.alert}: {text}")
+        lines.append(f"cause: {f.reason}")
+    return "\n".join(lines)
+
+
+# -- add / remove -------------------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    watch_id = check_id(args.id)
+    schedule = Schedule.parse(args.interval, args.retries, args.timeout)
+    target = kind.check_target(_target_values(args, kind))
+    password = _password_from(getattr(args, "password_file", None))
+    if password is not None and "\n" in password:
+        raise UsageError("the password must be one line")
+    settings = WatchSettings(kind.name, watch_id, schedule, target, has_password=password is not None)
+    # Everything is valid: only now touch the file system.
+    conf = paths.conf_path(kind.name, watch_id)
+    conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if password is not None:
+        write_atomic(paths.password_path(kind.name, watch_id), password + "\n", mode=0o600)
+    write_atomic(conf, settings.to_conf(), mode=0o644)
+    print(
+        f"{conf}: {kind.name} watch {watch_id} ({kind.label(target)}); "
+        f"failure declared within {schedule.detection_bound:.0f} s of a fault"
+    )
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    watch_id = check_id(args.id)
+    pid = holder(control_for(args.kind, watch_id))
+    if pid is not None:
+        raise WatchBusy(f"{args.kind} watch {watch_id} is running (pid {pid}); stop it first")
+    removed = False
+    for path in (paths.conf_path(args.kind, watch_id), paths.password_path(args.kind, watch_id)):
+        try:
+            path.unlink()
+            removed = True
+        except FileNotFoundError:
+            pass
+    if not removed:
+        raise UsageError(f"no {args.kind} watch {watch_id!r} to remove")
+    return EXIT_OK
+
+
+# -- run / pause / continue ---------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings, password = load_settings(args.kind, args.id)
+    return run_watch(settings, password)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    watch_id = check_id(args.id)
+    seconds = parse_duration(args.duration) if args.duration else None
+    control = control_for(args.kind, watch_id)
+    if holder(control) is None:
+        raise UsageError(f"{args.kind} watch {watch_id} is not running; nothing to pause")
+    control.request_pause(seconds)
+    return EXIT_OK
+
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    watch_id = check_id(args.id)
+    control_for(args.kind, watch_id).request_continue()
+    return EXIT_OK
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def watch_records(kind_filter: Optional[str] = None, id_filter: Optional[str] = None) -> List[dict]:
+    """Every known watch: configured ones and those with runtime state, alive or not."""
+    records = []
+    for kind in sorted(KINDS):
+        if kind_filter and kind != kind_filter:
+            continue
+        ids = {p.stem for p in (paths.config_dir() / kind).glob("*.conf")}
+        runtime = paths.runtime_dir() / kind
+        if runtime.is_dir():
+            ids |= {p.name for p in runtime.iterdir() if p.is_dir()}
+        for watch_id in sorted(ids):
+            if id_filter and watch_id != id_filter:
+                continue
+            records.append(_record(kind, watch_id))
+    return records
+
+
+def _record(kind: str, watch_id: str) -> dict:
+    control = control_for(kind, watch_id)
+    pid = holder(control)
+    try:
+        state = json.loads(control.state_file.read_text())
+    except (OSError, ValueError):
+        state = {}
+    record = {"kind": kind, "id": watch_id, "configured": paths.conf_path(kind, watch_id).exists()}
+    record.update(state)
+    record["pid"] = pid
+    record["paused"] = control.pause_state().paused and pid is not None
+    if pid is None:
+        phase = state.get("phase")
+        record["phase"] = phase if phase in ("failed", "stopped") else ("dead" if state else "inactive")
+    return record
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.id:
+        check_id(args.id)
+    records = watch_records(args.kind, args.id)
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=None))
+        return EXIT_OK
+    if not records:
+        print("no watches")
+        return EXIT_OK
+    print(f"{'KIND':<6} {'ID':<20} {'STATE':<10} {'PID':>7} {'FAILED':>6} {'LAST PROBE':<20} {'MS':>8}  TARGET")
+    for r in records:
+        last = r.get("last_probe") or {}
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["started"])) if last else "-"
+        ms = f"{last['total_ms']:.1f}" if last else "-"
+        failed = f"{r.get('failures', 0)}/{r.get('attempts', '-')}" if r.get("attempts") else "-"
+        state = "paused" if r.get("paused") else r.get("phase", "-")
+        print(
+            f"{r['kind']:<6} {r['id']:<20} {state:<10} {r['pid'] or '-':>7} {failed:>6} {when:<20} {ms:>8}  "
+            f"{r.get('target', '')}"
+        )
+        if last:
+            stages = ", ".join(f"{s['stage']} {s['ms']:.1f}" for s in last.get("stages", []))
+            print(f"{'':<6} {'':<20} stages (ms): {stages}")
+            if last.get("failure"):
+                print(f"{'':<6} {'':<20} failure: {last['failure']['stage']}: {last['failure']['reason']}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "probe": cmd_probe,
+    "add": cmd_add,
+    "remove": cmd_remove,
+    "run": cmd_run,
+    "pause": cmd_pause,
+    "continue": cmd_continue,
+    "status": cmd_status,
+}
+
+
+def _guess_kind(argv: Sequence[str]) -> str:
+    return "nfs" if "nfs" in argv[:3] else "samba"
+
+
+def report_error(exc: FswatchError, kind: str, watch_id: Optional[str] = None) -> int:
+    """One line (or one journal entry) naming the alert, then the exit code."""
+    if exc.alert is not None:
+        entry = alert_entry(exc.alert)
+        detail = getattr(exc, "errno", None)
+        target = getattr(exc, "function", None)
+        message = entry.render(kind, target=target, detail=detail)
+        fields = {"FSWATCH_KIND": kind, "FSWATCH_EVENT": str(exc.alert), "FSWATCH_REASON": str(exc)}
+        if watch_id:
+            fields["FSWATCH_WATCH"] = watch_id
+        default_sink().emit(entry, message, entry.priority, fields)
+    else:
+        print(f"fswatch: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    kind = _guess_kind(argv)
+    watch_id = None
+    try:
+        args = build_parser().parse_args(argv)
+        kind = getattr(args, "kind", None) or kind
+        watch_id = getattr(args, "id", None)
+        return COMMANDS[args.command](args)
+    except FswatchError as exc:
+        return report_error(exc, kind, watch_id if watch_id and _valid_id(watch_id) else None)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _valid_id(watch_id: str) -> bool:
+    try:
+        check_id(watch_id)
+    except UsageError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The watch engine, the same for every kind (SPEC.md section 2).
+
+Probes start on a fixed cadence of `interval` seconds on a monotonic clock and never
+overlap; each has one Deadline `timeout` seconds from its start; `retries + 1`
+consecutive failures declare the server failed. Pause/continue come from control files,
+looked at before every probe. The clock, the waiting, the probe and the reporter are
+passed in, so the engine is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Optional
+
+from fswatch.control import Control, PauseState
+from fswatch.deadline import Deadline
+from fswatch.errors import EXIT_FAILED, EXIT_OK
+from fswatch.observation import Observation
+from fswatch.reporter import Reporter
+from fswatch.settings import Schedule
+from fswatch.verdict import WatchState, after_pause, judge
+
+PING_EVERY = 1.0  # seconds between watchdog pings while waiting; far below any watchdog period
+
+
+class StopSignal:
+    """Set by SIGTERM/SIGINT; waiting on it is how the engine sleeps."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+
+class Watch:
+    def __init__(
+        self,
+        schedule: Schedule,
+        probe: Callable[[Deadline], Observation],
+        reporter: Reporter,
+        control: Control,
+        stop: Optional[StopSignal] = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.schedule = schedule
+        self.probe = probe
+        self.reporter = reporter
+        self.control = control
+        self.stop = stop or StopSignal()
+        self.clock = clock
+
+    def run(self) -> int:
+        """Watch until stopped (exit 0, alert 3) or the server is declared failed (exit 1)."""
+        schedule, reporter = self.schedule, self.reporter
+        reporter.started()
+        state = WatchState()
+        paused = False
+        next_start = self.clock()
+        while not self.stop.is_set():
+            pause = self._pause_state()
+            if pause.paused:
+                if not paused:
+                    paused = True
+                    reporter.paused(pause.until, pause.seconds)
+                reporter.still_paused()
+                next_start = max(next_start + schedule.interval, self.clock())
+            else:
+                if paused:
+                    paused = False
+                    state = after_pause(state)
+                    reporter.resumed(pause.seconds)
+                    next_start = self.clock()
+                reporter.watchdog()
+                if not state.seen_healthy:
+                    reporter.probing_before_ready()
+                started = self.clock()
+                obs = self.probe(Deadline(started + schedule.timeout, self.clock))
+                judgement = judge(state, obs, schedule)
+                state = judgement.state
+                if judgement.declared_failed:
+                    reporter.probed(obs, judgement)
+                    reporter.declared_failed(obs)
+                    return EXIT_FAILED
+                reporter.probed(obs, judgement)
+                # Fixed cadence from the planned start; a probe that ran long delays only the next.
+                next_start = max(next_start + schedule.interval, self.clock())
+            if self._sleep_until(next_start):
+                break
+        reporter.stopping()
+        return EXIT_OK
+
+    def _pause_state(self) -> PauseState:
+        pause = self.control.pause_state()
+        if pause.paused and self.control.pause_expired(pause):
+            self.control.request_continue()
+            # `seconds` travels with a not-paused state so the reporter can say it expired.
+            return PauseState(False, None, pause.seconds)
+        if not pause.paused:
+            return PauseState(False)
+        return pause
+
+    def _sleep_until(self, instant: float) -> bool:
+        """Wait until `instant`, pinging the watchdog; True when a stop was requested."""
+        for _ in range(int(self.schedule.interval / PING_EVERY) + 3):  # bounded: one interval of pings
+            left = instant - self.clock()
+            if left <= 0:
+                return self.stop.is_set()
+            if self.stop.wait(min(left, PING_EVERY)):
+                return True
+            self.reporter.watchdog()
+        return self.stop.is_set()

@@ -1,0 +1,153 @@
+"""The two kinds of watch, Samba and NFS: their target fields, defaults, and probe.
+
+The probe modules are imported only when a watch of that kind needs them, so an NFS watch
+never pays for smbprotocol's import (memory and start-up time).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Callable, Dict, Mapping, Optional, Tuple
+
+from fswatch import settings as s
+from fswatch.deadline import Deadline
+from fswatch.errors import UsageError
+from fswatch.observation import Observation
+
+
+@dataclass(frozen=True)
+class TargetField:
+    name: str  # config key; the CLI option is --name with '_' as '-'
+    check: Callable[[object], object]
+    default: object = None
+    required: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    command: str  # the seed's command name, used in alert texts
+    fields: Tuple[TargetField, ...]
+    label_field: str  # the field alert texts show as [xxx] / 'xxx'
+    missing_alert: int = 12  # the required target field is missing
+
+    def check_target(self, values: Mapping[str, object]) -> Dict[str, object]:
+        """Validated target fields, defaults filled in (None = decided at probe time)."""
+        unknown = set(values) - {f.name for f in self.fields}
+        if unknown:
+            raise UsageError(f"unknown {self.name} setting(s): {', '.join(sorted(unknown))}")
+        out: Dict[str, object] = {}
+        for f in self.fields:
+            value = values.get(f.name)
+            if value is None or value == "":
+                if f.required:
+                    raise UsageError(f"--{f.name.replace('_', '-')} is required", alert=self.missing_alert)
+                out[f.name] = f.default
+            else:
+                out[f.name] = f.check(value)
+        return out
+
+    def label(self, target: Mapping[str, object]) -> str:
+        return str(target[self.label_field])
+
+    def make_target(self, target: Mapping[str, object], password: Optional[str] = None) -> object:
+        if self.name == "samba":
+            from fswatch.probes.samba import SambaTarget
+
+            return SambaTarget(
+                share=str(target["share"]),
+                address=str(target["address"]),
+                port=int(target["port"]),  # type: ignore[call-overload]
+                user=target.get("user"),  # type: ignore[arg-type]
+                password=password,
+            )
+        from fswatch.probes.nfs import NfsTarget
+
+        return NfsTarget(
+            export=str(target["export"]),
+            address=str(target.get("address") or default_nfs_address()),
+            port=target.get("port"),  # type: ignore[arg-type]
+            mount_port=target.get("mount_port"),  # type: ignore[arg-type]
+            version=int(target.get("nfs_version") or 3),  # type: ignore[call-overload]
+            transport=str(target.get("transport") or "tcp"),
+        )
+
+    def probe_function(self) -> Callable[[object, Deadline], Observation]:
+        if self.name == "samba":
+            from fswatch.probes.samba import probe_samba
+
+            return probe_samba  # type: ignore[return-value]
+        from fswatch.probes.nfs import probe_nfs
+
+        return probe_nfs  # type: ignore[return-value]
+
+
+SAMBA = Kind(
+    "samba",
+    "clp_sambamon",
+    (
+        TargetField("share", s.check_share, required=True, help="share name, as in smb.conf (required)"),
+        TargetField("address", s.check_address, "127.0.0.1", help="server address (default 127.0.0.1)"),
+        TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)"),
+        TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
+    ),
+    "share",
+)
+
+NFS = Kind(
+    "nfs",
+    "clp_nfsmon",
+    (
+        TargetField("export", s.check_export, required=True, help="exported directory (required)"),
+        TargetField(
+            "address", s.check_address, help="server address (default: this node's first non-loopback address)"
+        ),
+        TargetField("port", lambda v: s.check_port("port", v), help="NFS port (default: ask the portmapper)"),
+        TargetField(
+            "mount_port", lambda v: s.check_port("mount-port", v), help="MOUNT port (default: ask the portmapper)"
+        ),
+        TargetField(
+            "nfs_version", lambda v: int(s.check_choice("nfs-version", v, ("3", "4"))), 3, help="3 (default) or 4"
+        ),
+        TargetField(
+            "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"
+        ),
+    ),
+    "export",
+)
+
+KINDS: Dict[str, Kind] = {"samba": SAMBA, "nfs": NFS}
+
+
+def kind(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise UsageError(f"unknown kind {name!r}: samba or nfs") from None
+
+
+def default_nfs_address() -> str:
+    """This node's first non-loopback IPv4 address (the seed's default), else 127.0.0.1.
+
+    Read with SIOCGIFADDR per interface: no packet is sent and no other host is asked.
+    """
+    SIOCGIFADDR = 0x8915
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for name in names:
+            try:
+                req = struct.pack("256s", name.encode()[:15])
+                addr = socket.inet_ntoa(fcntl.ioctl(sock.fileno(), SIOCGIFADDR, req)[20:24])
+            except OSError:
+                continue
+            if not ipaddress.ip_address(addr).is_loopback:
+                return addr
+    return "127.0.0.1"

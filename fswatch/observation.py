@@ -1,0 +1,84 @@
+"""What one probe saw: per-stage latencies and, on failure, the ProbeFailure.
+
+Probes only do I/O and return an Observation; judging (fswatch.verdict) and reporting
+(fswatch.reporter) happen elsewhere (STYLE.md: probe, judge, report are apart).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional, Tuple
+
+from fswatch.errors import ProbeFailure
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    stage: str
+    ms: float
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Observation:
+    started_wall: float  # time.time() at the start, for humans and state files
+    stages: Tuple[StageTiming, ...]
+    failure: Optional[ProbeFailure] = None
+    notes: Tuple[Tuple[str, str], ...] = ()  # facts worth showing, e.g. ("source_port", "reserved")
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def total_ms(self) -> float:
+        return sum(s.ms for s in self.stages)
+
+    def to_dict(self) -> dict:
+        out = {
+            "ok": self.ok,
+            "started": self.started_wall,
+            "total_ms": round(self.total_ms, 3),
+            "stages": [{"stage": s.stage, "ms": round(s.ms, 3), "ok": s.ok} for s in self.stages],
+        }
+        if self.notes:
+            out["notes"] = dict(self.notes)
+        if self.failure is not None:
+            out["failure"] = self.failure.fields()
+        return out
+
+
+@dataclass
+class StageRecorder:
+    """Times each stage of one probe and builds its Observation.
+
+    A probe runs `with rec.stage("connect"): ...` for each stage; an exception leaving the
+    block marks the stage failed and propagates, so the probe can translate it.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    stages: List[StageTiming] = field(default_factory=list)
+    notes: List[Tuple[str, str]] = field(default_factory=list)
+    started_wall: float = field(default_factory=time.time)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = self.clock()
+        try:
+            yield
+        except BaseException:
+            self.add(name, (self.clock() - t0) * 1000.0, ok=False)
+            raise
+        self.add(name, (self.clock() - t0) * 1000.0)
+
+    def add(self, name: str, ms: float, ok: bool = True) -> None:
+        """Record a stage timed by other means (one library call that covers two stages)."""
+        self.stages.append(StageTiming(name, ms, ok))
+
+    def note(self, key: str, value: str) -> None:
+        self.notes.append((key, value))
+
+    def observation(self, failure: Optional[ProbeFailure] = None) -> Observation:
+        return Observation(self.started_wall, tuple(self.stages), failure, tuple(self.notes))

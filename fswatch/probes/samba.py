@@ -1,0 +1,266 @@
+"""The Samba probe: TCP connect, SMB2/3 negotiate, session setup, tree connect, share-type
+check, teardown (SPEC.md section 3), all inside one Deadline.
+
+smbprotocol's Session.connect() and TreeConnect.connect() take no timeout and block
+forever on a server that stalls mid-session, so the deadline is enforced from outside:
+a reaper thread shuts the connection's socket at the deadline, which wakes every waiter
+within milliseconds (TESTING.md). The probe only does I/O and returns an Observation.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import smbprotocol.connection as smb_connection
+from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
+from smbprotocol.session import Session
+from smbprotocol.transport import Tcp
+from smbprotocol.tree import SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
+
+from fswatch.deadline import Deadline
+from fswatch.errors import DeadlineExceeded, ProbeFailure
+from fswatch.observation import Observation, StageRecorder
+
+# MS-SMB2 2.2.10 ShareType
+SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
+SHARE_TYPE_NAMES = {SHARE_TYPE_DISK: "disk", SHARE_TYPE_PIPE: "pipe", SHARE_TYPE_PRINT: "printer"}
+
+# Guest logon: pyspnego refuses empty credentials, and smbd's `map to guest = Bad User`
+# maps any unknown user to the guest account (TESTING.md).
+GUEST_USER = "fswatch-guest"
+GUEST_PASSWORD = "fswatch-guest"
+
+# Alerts (fswatch.alerts) by what went wrong, in the seed's terms.
+A_CONNECT, A_TREE, A_SHARE_TYPE, A_SESSION, A_NEGOTIATE = 72, 62, 63, 64, 65
+A_SEND, A_WAIT, A_RECV, A_SOCKET, A_RESOLVE = 73, 74, 75, 71, 61
+
+STATUS_ALERT = {"negotiate": A_NEGOTIATE, "session": A_SESSION, "tree_connect": A_TREE}
+
+
+@dataclass(frozen=True)
+class SambaTarget:
+    share: str
+    address: str = "127.0.0.1"
+    port: int = 445
+    user: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+
+    @property
+    def unc(self) -> str:
+        return rf"\\{self.address}\{self.share}"
+
+
+class _ProbeTcp(Tcp):
+    """smbprotocol's transport, bounded by the probe's Deadline and noting when it connected.
+
+    Connection.connect(timeout=) uses one number for the TCP connect and for the negotiate
+    wait, which it rounds down to whole seconds; the probe passes a generous number there
+    (the reaper ends the negotiate at the deadline) and the TCP connect takes its own bound
+    from the Deadline of the probe running in this thread. The instant it connected splits
+    connect and negotiate into two stages. Installed below as smbprotocol's Tcp class: with
+    no probe running in the thread it behaves exactly like Tcp.
+    """
+
+    connected_at: Optional[float] = None
+
+    def connect(self) -> None:
+        deadline = getattr(_running, "deadline", None)
+        if deadline is not None:
+            self.timeout = deadline.timeout("connect")
+        super().connect()
+        self.connected_at = time.monotonic()
+
+
+_running = threading.local()
+
+
+smb_connection.Tcp = _ProbeTcp  # type: ignore[misc]
+
+
+class _Reaper:
+    """Shuts the connection's socket at the deadline, so blocked smbprotocol calls return.
+
+    It keeps shutting for a while after the deadline, because a transport may be created
+    or connected just as the deadline passes; the probe thread ends it with finish().
+    """
+
+    LINGER_STEPS = 400  # 400 x 5 ms: the probe sees the closed socket long before this ends
+    STEP = 0.005
+
+    def __init__(self, conn: smb_connection.Connection, deadline: Deadline) -> None:
+        self.fired = False
+        self._conn = conn
+        self._deadline = deadline
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fswatch-deadline", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._done.wait(self._deadline.remaining()):
+            return
+        self.fired = True
+        for _ in range(self.LINGER_STEPS):
+            _shut(getattr(self._conn, "transport", None))
+            if self._done.wait(self.STEP):
+                return
+
+    def finish(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _shut(transport: Optional[Tcp]) -> None:
+    if transport is None or not transport.connected:
+        return
+    sock = transport._sock  # shutdown() needs no lock and wakes a blocked send() as well as recv()
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    transport.close()
+
+
+def probe_samba(
+    target: SambaTarget,
+    deadline: Deadline,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Observation:
+    """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
+    rec = StageRecorder(clock)
+    conn = smb_connection.Connection(uuid.uuid4(), target.address, target.port, require_signing=target.user is not None)
+    reaper = _Reaper(conn, deadline)
+    stage = "connect"
+    failure: Optional[ProbeFailure] = None
+    try:
+        t0 = clock()
+        _running.deadline = deadline
+        try:
+            # Whole seconds, more than is left: smbprotocol must not give up before the reaper.
+            conn.connect(timeout=int(deadline.timeout("connect")) + 2)
+        finally:
+            _running.deadline = None
+            transport = getattr(conn, "transport", None)
+            connected_at = getattr(transport, "connected_at", None)
+            if connected_at is None:
+                rec.add("connect", (clock() - t0) * 1000.0, ok=False)
+            else:
+                rec.add("connect", (connected_at - t0) * 1000.0)
+                stage = "negotiate"
+                rec.add("negotiate", (clock() - connected_at) * 1000.0, ok=conn.dialect is not None)
+        stage = "session"
+        with rec.stage(stage):
+            if target.user is None:
+                session = Session(conn, GUEST_USER, GUEST_PASSWORD, require_encryption=False)
+            else:
+                session = Session(conn, target.user, target.password or "", require_encryption=False)
+            session.connect()
+        stage = "tree_connect"
+        with rec.stage(stage):
+            tree, share_type = _tree_connect(session, target.unc)
+        stage = "share_type"
+        with rec.stage(stage):
+            if share_type not in (SHARE_TYPE_DISK, SHARE_TYPE_PRINT):
+                name = SHARE_TYPE_NAMES.get(share_type, f"0x{share_type:02x}")
+                raise ProbeFailure(A_SHARE_TYPE, stage, f"share {target.share!r} is a {name} share")
+        stage = "teardown"
+        with rec.stage(stage):
+            tree.disconnect()
+            session.disconnect(close=False)
+            conn.disconnect(close=False)
+    except ProbeFailure as exc:
+        failure = exc
+    except Exception as exc:  # every library error becomes a result, never a crash
+        failure = _translate(exc, stage, target, reaper.fired or deadline.expired())
+    finally:
+        reaper.finish()
+        _close_quietly(conn)
+    return rec.observation(failure)
+
+
+def _tree_connect(session: Session, unc: str) -> tuple[TreeConnect, int]:
+    """TreeConnect.connect() without the parts a probe doesn't need, keeping the share type.
+
+    smbprotocol discards ShareType from the response (MS-SMB2 2.2.10), and its secure
+    negotiate check cannot work for a guest session (no signing key).
+    """
+    tree = TreeConnect(session, unc)
+    request = SMB2TreeConnectRequest()
+    request["buffer"] = unc.encode("utf-16-le")
+    sent = session.connection.send(request, sid=session.session_id)
+    response = session.connection.receive(sent)
+    body = SMB2TreeConnectResponse()
+    body.unpack(response["data"].get_value())
+    tree.tree_connect_id = response["tree_id"].get_value()
+    tree._connected = True
+    session.tree_connect_table[tree.tree_connect_id] = tree
+    return tree, body["share_type"].get_value()
+
+
+def _close_quietly(conn: smb_connection.Connection) -> None:
+    """Close the socket and join smbprotocol's receiver thread: a probe leaves nothing behind."""
+    try:
+        conn.disconnect(close=False)
+    except Exception:
+        _shut(getattr(conn, "transport", None))
+
+
+def _errno_of(exc: BaseException) -> Optional[int]:
+    seen = exc
+    for _ in range(5):  # the cause chain is short; bounded anyway
+        if isinstance(seen, OSError) and seen.errno:
+            return seen.errno
+        if seen.__cause__ is None:
+            break
+        seen = seen.__cause__
+    return None
+
+
+def _failure(alert: int, stage: str, reason: str, err: int, **kw: object) -> ProbeFailure:
+    return ProbeFailure(alert, stage, reason, str(err), errno=err, **kw)  # type: ignore[arg-type]
+
+
+def _translate(exc: Exception, stage: str, target: SambaTarget, timed_out: bool) -> ProbeFailure:
+    """A library exception → the seed alert for its stage (SPEC.md section 3, alerts 61-75)."""
+    if timed_out or isinstance(exc, (DeadlineExceeded, socket.timeout, TimeoutError)):
+        return _failure(
+            A_CONNECT if stage == "connect" else A_WAIT,
+            stage,
+            f"no answer within the deadline during {stage.replace('_', ' ')}",
+            errno_mod.ETIMEDOUT,
+            timed_out=True,
+        )
+    if isinstance(exc, SMBResponseException):
+        status = exc.status
+        alert = STATUS_ALERT.get(stage, A_RECV)
+        return ProbeFailure(alert, stage, f"{type(exc).__name__}: {exc.message}", f"0x{status:08x}", ntstatus=status)
+    if isinstance(exc, SMBAuthenticationError):
+        return _failure(A_SESSION, stage, str(exc), errno_mod.EACCES)
+    err = _errno_of(exc)
+    if stage == "connect":
+        cause = exc.__cause__
+        if isinstance(cause, socket.gaierror):
+            return ProbeFailure(A_RESOLVE, stage, f"cannot resolve {target.address!r}: {cause}", str(cause.errno))
+        if err in (errno_mod.EMFILE, errno_mod.ENFILE, errno_mod.ENOBUFS, errno_mod.ENOMEM):
+            return _failure(A_SOCKET, stage, f"cannot create a socket: {os.strerror(err)}", err)
+        err = err or errno_mod.ECONNREFUSED
+        return _failure(A_CONNECT, stage, f"cannot connect to {target.address}:{target.port}: {os.strerror(err)}", err)
+    if isinstance(exc, OSError) and err in (errno_mod.EPIPE, errno_mod.ECONNRESET) and "send" in str(exc).lower():
+        return _failure(A_SEND, stage, f"send failed: {os.strerror(err)}", err)
+    if err is not None:
+        return _failure(A_RECV, stage, f"receive failed: {os.strerror(err)}", err)
+    if "closed" in str(exc).lower() or isinstance(exc, TypeError):
+        # The server closed the connection: smbprotocol's worker saw EOF and woke the waiter
+        # with no response (a TypeError inside smbprotocol, or SMBConnectionClosed).
+        return _failure(A_RECV, stage, "the server closed the connection without answering", errno_mod.ECONNRESET)
+    return _failure(
+        A_RECV, stage, f"the server's answer does not decode as SMB2 ({type(exc).__name__}: {exc})", errno_mod.EPROTO
+    )

@@ -1,0 +1,212 @@
+"""Reporting: judgements → alerts, sd_notify STATUS/READY/WATCHDOG, and the state file.
+
+The engine decides what happened; this module only says it, in the three places an
+administrator looks: the journal (or stderr), `systemctl status`, and `fswatch status`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Callable, Dict, Optional
+
+from fswatch.alerts import alert as alert_entry
+from fswatch.atomic import write_atomic
+from fswatch.control import Control
+from fswatch.errors import ProbeFailure
+from fswatch.kinds import Kind
+from fswatch.notify import Notifier
+from fswatch.observation import Observation
+from fswatch.settings import Schedule
+from fswatch.verdict import Event, Judgement, WatchState
+
+A_STARTED, A_WATCHING, A_STOPPING, A_TERMINATE = 1, 2, 3, 6
+A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
+A_RECOVERED, A_SLOW, A_PAUSE_EXPIRED = 91, 92, 93
+WARNING = 4
+
+
+def failure_fields(failure: ProbeFailure) -> Dict[str, str]:
+    fields = {"FSWATCH_STAGE": failure.stage, "FSWATCH_REASON": failure.reason}
+    if failure.errno is not None:
+        fields["FSWATCH_ERRNO"] = str(failure.errno)
+    if failure.ntstatus is not None:
+        fields["FSWATCH_NTSTATUS"] = f"0x{failure.ntstatus:08x}"
+    if failure.rpc_status is not None:
+        fields["FSWATCH_RPC_STATUS"] = failure.rpc_status
+    return fields
+
+
+class Reporter:
+    def __init__(
+        self,
+        kind: Kind,
+        watch_id: str,
+        label: str,
+        schedule: Schedule,
+        sink,
+        notifier: Notifier,
+        control: Optional[Control] = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.kind = kind
+        self.watch_id = watch_id
+        self.label = label
+        self.schedule = schedule
+        self.sink = sink
+        self.notifier = notifier
+        self.control = control
+        self.wall = wall
+        self.started_at = wall()
+        self.phase = "starting"
+        self.last: Optional[Observation] = None
+        self.state = WatchState()
+        self.status_text = "starting"
+        self.paused_until: Optional[float] = None
+
+    # -- alerts ---------------------------------------------------------------------------
+    def alert(
+        self,
+        alert_id: int,
+        *,
+        detail: object = None,
+        failure: Optional[ProbeFailure] = None,
+        obs: Optional[Observation] = None,
+        priority: Optional[int] = None,
+        **extra: str,
+    ) -> None:
+        entry = alert_entry(alert_id)
+        if failure is not None and detail is None:
+            detail = failure.detail
+        message = entry.render(self.kind.name, target=self.label, detail=detail)
+        fields = {
+            "FSWATCH_KIND": self.kind.name,
+            "FSWATCH_WATCH": self.watch_id,
+            "FSWATCH_EVENT": str(alert_id),
+            "FSWATCH_TARGET": self.label,
+        }
+        if failure is not None:
+            fields.update(failure_fields(failure))
+        if obs is not None:
+            fields["FSWATCH_LATENCY_MS"] = f"{obs.total_ms:.3f}"
+        fields.update(extra)
+        self.sink.emit(entry, message, entry.priority if priority is None else priority, fields)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def started(self) -> None:
+        self.alert(A_STARTED)
+        self.notifier.set_watchdog(self.schedule.watchdog_seconds)
+        self._status("starting: first probe")
+
+    def probing_before_ready(self) -> None:
+        """Before READY=1, each probe may take a whole retry period: ask systemd for it."""
+        self.notifier.extend_timeout(max(self.schedule.interval, self.schedule.timeout) + self.schedule.timeout + 5)
+
+    def probed(self, obs: Observation, judgement: Judgement) -> None:
+        self.last = obs
+        self.state = judgement.state
+        events = judgement.events
+        attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
+        if obs.failure is not None:
+            self.phase = "failing"
+            status = f"failing: {attempts} failed probes; {obs.failure.stage}: {obs.failure.reason}"
+            if Event.PROBE_FAILED in events:
+                # A failed probe that does not yet declare failure: visible, but a warning.
+                self.alert(obs.failure.alert, failure=obs.failure, obs=obs, priority=WARNING, FSWATCH_ATTEMPT=attempts)
+            self._status(status)
+            return
+        self.phase = "healthy"
+        if Event.FIRST_HEALTHY in events:
+            self.alert(A_WATCHING, obs=obs)
+        if Event.RECOVERED in events:
+            self.alert(A_RECOVERED, detail=judgement.streak, obs=obs)
+        if Event.SLOW in events:
+            self.alert(A_SLOW, detail=f"{obs.total_ms:.0f}", obs=obs)
+        status = f"healthy: {obs.total_ms:.1f} ms, 0/{self.schedule.attempts} failed probes"
+        if Event.FIRST_HEALTHY in events:
+            self.status_text = status
+            self._write_state()
+            self.notifier.ready(status)
+        else:
+            self._status(status)
+
+    def declared_failed(self, obs: Observation) -> None:
+        assert obs.failure is not None
+        self.phase = "failed"
+        self.alert(
+            obs.failure.alert,
+            failure=obs.failure,
+            obs=obs,
+            FSWATCH_ATTEMPT=f"{self.state.failures}/{self.schedule.attempts}",
+        )
+        if self.kind.name == "nfs":
+            self.alert(A_NFS_ERROR, failure=obs.failure)
+        self.alert(A_TERMINATE, failure=obs.failure)
+        self.notifier.stopping(f"failed: {obs.failure.stage}: {obs.failure.reason}")
+        self.status_text = f"failed: {obs.failure.stage}: {obs.failure.reason}"
+        self._write_state()
+
+    def paused(self, until: Optional[float], seconds: Optional[int]) -> None:
+        self.phase = "paused"
+        self.paused_until = self.wall() + seconds if seconds else None
+        self.alert(A_PAUSED)
+        self._status("paused" + (f" for {seconds} s" if seconds else " until continued"))
+
+    def still_paused(self) -> None:
+        self.notifier.watchdog()
+
+    def resumed(self, expired_after: Optional[int]) -> None:
+        self.paused_until = None
+        if expired_after is not None:
+            self.alert(A_PAUSE_EXPIRED, detail=f"{expired_after} s")
+        self.alert(A_RESUMED)
+        self.phase = "resuming"
+        self._status("resuming: probing")
+
+    def stopping(self) -> None:
+        self.phase = "stopped"
+        self.alert(A_STOPPING)
+        self.status_text = "stopped"
+        self.notifier.stopping("stopping")
+        self._write_state()
+
+    def watchdog(self) -> None:
+        self.notifier.watchdog()
+
+    # -- status and state ---------------------------------------------------------------------
+    def _status(self, text: str) -> None:
+        self.status_text = text
+        self.notifier.status(text)
+        self._write_state()
+
+    def snapshot(self) -> dict:
+        return {
+            "kind": self.kind.name,
+            "id": self.watch_id,
+            "target": self.label,
+            "pid": os.getpid(),
+            "phase": self.phase,
+            "status": self.status_text,
+            "started": self.started_at,
+            "updated": self.wall(),
+            "failures": self.state.failures,
+            "attempts": self.schedule.attempts,
+            "probes": self.state.probes,
+            "paused_until": self.paused_until,
+            "schedule": {
+                "interval": self.schedule.interval,
+                "retries": self.schedule.retries,
+                "timeout": self.schedule.timeout,
+                "detection_bound": self.schedule.detection_bound,
+            },
+            "last_probe": self.last.to_dict() if self.last is not None else None,
+        }
+
+    def _write_state(self) -> None:
+        if self.control is None:
+            return
+        try:
+            write_atomic(self.control.state_file, json.dumps(self.snapshot()) + "\n", durable=False)
+        except OSError:
+            pass  # a state file is a convenience; it must never stop the watch

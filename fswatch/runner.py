@@ -1,0 +1,113 @@
+"""Running one watch in this process: settings, instance lock, signals, engine.
+
+This is the body of `fswatch run KIND ID`, which the systemd units start, and of the
+in-process mode of the CLUSTERPRO compatibility commands.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Optional, Tuple
+
+from fswatch import paths
+from fswatch.control import Control, InstanceLock
+from fswatch.engine import StopSignal, Watch
+from fswatch.errors import SystemFault, UsageError
+from fswatch.kinds import kind as kind_named
+from fswatch.notify import Notifier
+from fswatch.reporter import Reporter
+from fswatch.settings import Schedule, WatchSettings, check_id, parse_conf
+from fswatch.sinks import default_sink
+
+
+def control_for(kind: str, watch_id: str) -> Control:
+    return Control(paths.watch_runtime_dir(kind, check_id(watch_id)))
+
+
+def read_password(path: Path) -> str:
+    """A password file's first line (a trailing newline is not part of the password)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().split("\n", 1)[0]
+    except FileNotFoundError:
+        raise UsageError(f"password file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read password file {path}: {exc}") from None
+
+
+def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str]]:
+    """The watch's settings and password; the password comes from systemd's credential
+    directory when the unit passed one (LoadCredential=), else from the 0600 file."""
+    check_id(watch_id)
+    spec = kind_named(kind)
+    conf = paths.conf_path(kind, watch_id)
+    try:
+        text = conf.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no {kind} watch {watch_id!r}: {conf} does not exist (see fswatch add)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {conf}: {exc}") from None
+    values = parse_conf(text, str(conf))
+    for key in ("kind", "id"):
+        expected = kind if key == "kind" else watch_id
+        if values.pop(key, expected) != expected:
+            raise UsageError(f"{conf}: {key} does not match the file's place")
+    schedule = Schedule.parse(values.pop("interval", 30), values.pop("retries", 5), values.pop("timeout", 60))
+    target = spec.check_target(values)
+    password = None
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / "password").exists():
+        password = read_password(Path(credentials) / "password")
+    elif paths.password_path(kind, watch_id).exists():
+        password = read_password(paths.password_path(kind, watch_id))
+    settings = WatchSettings(kind, watch_id, schedule, target, has_password=password is not None)
+    return settings, password
+
+
+def run_watch(
+    settings: WatchSettings,
+    password: Optional[str],
+    *,
+    sink=None,
+    notifier: Optional[Notifier] = None,
+    stop: Optional[StopSignal] = None,
+) -> int:
+    """Run the watch in the foreground until stopped (0) or declared failed (1).
+
+    A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
+    of the first one is touched.
+    """
+    spec = kind_named(settings.kind)
+    control = control_for(settings.kind, settings.watch_id)
+    lock = InstanceLock(control)
+    lock.acquire()
+    stop = stop or StopSignal()
+    # Signal handlers can only be set from the main thread; elsewhere the caller owns `stop`.
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    try:
+        control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
+        target = spec.make_target(settings.target, password)
+        probe = spec.probe_function()
+        reporter = Reporter(
+            spec,
+            settings.watch_id,
+            spec.label(settings.target),
+            settings.schedule,
+            sink or default_sink(),
+            notifier or Notifier.from_env(),
+            control,
+        )
+        for sig in previous:
+            signal.signal(sig, lambda *_: stop.set())
+        return Watch(settings.schedule, lambda deadline: probe(target, deadline), reporter, control, stop).run()
+    except OSError as exc:
+        raise SystemFault("watch", exc.errno or 0, str(exc)) from exc
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        control.request_continue()
+        lock.release()

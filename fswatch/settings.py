@@ -1,0 +1,169 @@
+"""A watch's settings: identifier rules, the seed's ranges, and the per-watch config file.
+
+Everything here validates before it touches a path or a unit name (SPEC.md section 1):
+refused input raises UsageError (alert 11, exit 2) and nothing is written.
+"""
+
+from __future__ import annotations
+
+import configparser
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional
+
+from fswatch.errors import UsageError
+
+RANGE = (1, 10000)  # the seed's range for interval, retries, timeout and -stop's wait
+ID_MAX_BYTES = 200
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*\.?\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_id(watch_id: Optional[str]) -> str:
+    """Letters, digits, '_' and '-', first a letter or digit, 1..200 bytes, case-sensitive."""
+    if not watch_id:
+        raise UsageError("the watch identifier is empty", alert=13)
+    if not _ID.match(watch_id) or not watch_id.isascii():
+        raise UsageError(
+            f"invalid identifier {watch_id!r}: use letters, digits, '_' and '-', starting with a letter or digit"
+        )
+    if len(watch_id.encode()) > ID_MAX_BYTES:
+        raise UsageError(f"invalid identifier: {len(watch_id.encode())} bytes, at most {ID_MAX_BYTES}")
+    return watch_id
+
+
+def check_range(name: str, value: object, lo: int = RANGE[0], hi: int = RANGE[1]) -> int:
+    """An integer in lo..hi given as int or decimal text (no signs, no floats, no spaces)."""
+    text = str(value)
+    if isinstance(value, bool) or not text.isdigit() or not text.isascii():
+        raise UsageError(f"{name} must be a whole number {lo}..{hi}, not {text!r}")
+    number = int(text)
+    if not lo <= number <= hi:
+        raise UsageError(f"{name} must be {lo}..{hi}, not {number}")
+    return number
+
+
+def check_port(name: str, value: object) -> int:
+    return check_range(name, value, 1, 65535)
+
+
+def check_text(name: str, value: object, max_bytes: int = 255) -> str:
+    """Free text (share, user): UTF-8, no control characters, at most max_bytes bytes."""
+    text = str(value)
+    if not text:
+        raise UsageError(f"{name} is empty")
+    if _CONTROL.search(text):
+        raise UsageError(f"{name} contains a control character")
+    if len(text.encode("utf-8", "surrogateescape")) > max_bytes:
+        raise UsageError(f"{name} is longer than {max_bytes} bytes")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{name} is not valid UTF-8") from None
+    return text
+
+
+def check_share(value: object) -> str:
+    share = check_text("share", value)
+    if any(c in share for c in '\\/:*?"<>|'):
+        raise UsageError(f"share {share!r} contains a character not allowed in a share name")
+    return share
+
+
+def check_export(value: object) -> str:
+    path = check_text("export", value, 1024)  # MNTPATHLEN (RFC 1813)
+    if not path.startswith("/"):
+        raise UsageError(f"export {path!r} must be an absolute path")
+    return path
+
+
+def check_address(value: object) -> str:
+    text = str(value)
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(text):
+        raise UsageError(f"address {text!r} is neither an IP address nor a host name")
+    return text
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    text = str(value)
+    if text not in choices:
+        raise UsageError(f"{name} must be one of {', '.join(choices)}, not {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When probes run and when a server is declared failed (SPEC.md section 2)."""
+
+    interval: int = 30
+    retries: int = 5
+    timeout: int = 60
+
+    @classmethod
+    def parse(cls, interval: object = 30, retries: object = 5, timeout: object = 60) -> Schedule:
+        return cls(check_range("interval", interval), check_range("retries", retries), check_range("timeout", timeout))
+
+    @property
+    def attempts(self) -> int:
+        """Consecutive failed probes that declare the server failed."""
+        return self.retries + 1
+
+    @property
+    def detection_bound(self) -> float:
+        """A fault at t0 is declared by t0 + this (plus at most 0.5 s of scheduling slack)."""
+        return self.interval + self.retries * max(self.interval, self.timeout) + self.timeout
+
+    @property
+    def watchdog_seconds(self) -> int:
+        """The watchdog period: the loop pings before every probe and while it waits, so the
+        longest silence is one probe, which ends by its deadline (timeout + 0.1 s)."""
+        return self.timeout + 5
+
+    @property
+    def slow_ms(self) -> float:
+        """A healthy probe slower than this is reported as slow (alert 92)."""
+        return self.timeout * 1000.0 / 2
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """A watch as written in <config dir>/<kind>/<ID>.conf."""
+
+    kind: str
+    watch_id: str
+    schedule: Schedule
+    target: Mapping[str, object] = field(default_factory=dict)  # validated kind-specific fields
+    has_password: bool = False
+
+    def to_conf(self) -> str:
+        lines = [
+            f"# fswatch {self.kind} watch {self.watch_id}: written by `fswatch add`; edit with care.",
+            "[watch]",
+            f"kind = {self.kind}",
+            f"id = {self.watch_id}",
+            f"interval = {self.schedule.interval}",
+            f"retries = {self.schedule.retries}",
+            f"timeout = {self.schedule.timeout}",
+        ]
+        lines += [f"{key} = {value}" for key, value in self.target.items() if value is not None]
+        return "\n".join(lines) + "\n"
+
+
+def parse_conf(text: str, source: str) -> Dict[str, str]:
+    """The [watch] section of a config file as plain strings; malformed → UsageError."""
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise UsageError(f"{source}: not a valid fswatch config ({first})") from None
+    if not parser.has_section("watch"):
+        raise UsageError(f"{source}: no [watch] section")
+    return dict(parser.items("watch"))

@@ -1,0 +1,84 @@
+"""Where alerts go: the journal under systemd, one stderr line each in a terminal.
+
+Under systemd, stderr is connected to the journal and JOURNAL_STREAM names it; that is
+how a service knows to send structured entries instead (sd_journal_print(3)).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import IO, Callable, Dict, List, Mapping, Optional, Tuple
+
+from fswatch.alerts import Alert
+
+
+class StderrSink:
+    """`fswatch: samba web1: alert 62: <seed text> (tree_connect: <reason>)` per alert."""
+
+    def __init__(self, stream: Optional[IO[str]] = None) -> None:
+        self.stream = stream
+
+    def emit(self, alert: Alert, message: str, priority: int, fields: Mapping[str, str]) -> None:
+        who = " ".join(x for x in (fields.get("FSWATCH_KIND"), fields.get("FSWATCH_WATCH")) if x)
+        line = f"fswatch: {who + ': ' if who else ''}alert {alert.id}: {message}"
+        reason = fields.get("FSWATCH_REASON")
+        if reason:
+            stage = fields.get("FSWATCH_STAGE")
+            line += f" ({stage}: {reason})" if stage else f" ({reason})"
+        stream = self.stream or sys.stderr
+        print(line, file=stream, flush=True)
+
+
+class JournalSink:
+    """Structured journal entries with MESSAGE_ID and the FSWATCH_* fields (SPEC.md section 4)."""
+
+    def __init__(self, sender: Optional[Callable[..., object]] = None) -> None:
+        if sender is None:
+            from systemd import journal
+
+            sender = journal.send
+        self._send = sender
+
+    def emit(self, alert: Alert, message: str, priority: int, fields: Mapping[str, str]) -> None:
+        self._send(
+            MESSAGE=message,
+            MESSAGE_ID=alert.message_id,
+            PRIORITY=str(priority),
+            SYSLOG_IDENTIFIER="fswatch",
+            **fields,
+        )
+
+
+class ListSink:
+    """Keeps alerts in memory: for tests, and for callers that want to look at them."""
+
+    def __init__(self) -> None:
+        self.alerts: List[Tuple[int, str, Dict[str, str]]] = []
+
+    def emit(self, alert: Alert, message: str, priority: int, fields: Mapping[str, str]) -> None:
+        self.alerts.append((alert.id, message, dict(fields)))
+
+    @property
+    def ids(self) -> List[int]:
+        return [a[0] for a in self.alerts]
+
+
+def under_journal(env: Mapping[str, str] = os.environ) -> bool:
+    stream = env.get("JOURNAL_STREAM", "")
+    if not stream:
+        return False
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return False
+    return stream == f"{st.st_dev}:{st.st_ino}"
+
+
+def default_sink(env: Mapping[str, str] = os.environ):  # -> StderrSink | JournalSink
+    if under_journal(env):
+        try:
+            return JournalSink()
+        except ImportError:
+            pass
+    return StderrSink()

@@ -60,6 +60,7 @@ class Watch:
     def run(self) -> int:
         """Watch until stopped (exit 0, alert 3) or the server is declared failed (exit 1)."""
         schedule, reporter = self.schedule, self.reporter
+        self.control.ensure()
         reporter.started()
         state = WatchState()
         paused = False

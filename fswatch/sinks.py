@@ -26,6 +26,8 @@ class StderrSink:
         if reason:
             stage = fields.get("FSWATCH_STAGE")
             line += f" ({stage}: {reason})" if stage else f" ({reason})"
+        if fields.get("FSWATCH_ATTEMPT"):
+            line += f" [failed probes {fields['FSWATCH_ATTEMPT']}]"
         stream = self.stream or sys.stderr
         print(line, file=stream, flush=True)
 

@@ -25,7 +25,7 @@ from smbprotocol.transport import Tcp
 from smbprotocol.tree import SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
 from fswatch.deadline import Deadline
-from fswatch.errors import DeadlineExceeded, ProbeFailure
+from fswatch.errors import DeadlineExceeded, ProbeFailure, ProtocolError
 from fswatch.observation import Observation, StageRecorder
 
 # MS-SMB2 2.2.10 ShareType
@@ -77,6 +77,22 @@ class _ProbeTcp(Tcp):
         super().connect()
         self.connected_at = time.monotonic()
 
+    def recv(self, timeout: float) -> bytes:
+        """One Direct TCP message (MS-SMB2 2.1): a zero byte, a 24-bit length, the message.
+
+        smbprotocol reads all 32 bits as the length and allocates that much: a garbage
+        answer such as b"HTTP" would cost 1.2 GB. Refuse a header that is not SMB's.
+        """
+        header, timeout = self._recv(4, timeout)
+        if not header:
+            return b""
+        if header[0] != 0:
+            raise ProtocolError(f"not an SMB answer: transport header {bytes(header).hex()}")
+        length = int.from_bytes(header[1:], "big")
+        if length < 4:
+            raise ProtocolError(f"not an SMB answer: message length {length}")
+        return self._recv(length, timeout)[0]
+
 
 _running = threading.local()
 
@@ -108,6 +124,10 @@ class _Reaper:
         self.fired = True
         for _ in range(self.LINGER_STEPS):
             _shut(getattr(self._conn, "transport", None))
+            # Wake the waiters ourselves: smbprotocol's receiver thread wakes them only when
+            # it notices the closed socket, and it may be busy elsewhere.
+            for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
+                request.response_event.set()
             if self._done.wait(self.STEP):
                 return
 
@@ -242,6 +262,8 @@ def _translate(exc: Exception, stage: str, target: SambaTarget, timed_out: bool)
         status = exc.status
         alert = STATUS_ALERT.get(stage, A_RECV)
         return ProbeFailure(alert, stage, f"{type(exc).__name__}: {exc.message}", f"0x{status:08x}", ntstatus=status)
+    if isinstance(exc, ProtocolError):
+        return _failure(A_RECV, stage, str(exc), errno_mod.EPROTO)
     if isinstance(exc, SMBAuthenticationError):
         return _failure(A_SESSION, stage, str(exc), errno_mod.EACCES)
     err = _errno_of(exc)

@@ -1,0 +1,20 @@
+# fswatch: `make demo` shows a stall detected; `make test` runs the whole suite.
+# Both set everything up first (Debian packages, .venv), so they work on a fresh machine.
+PY := .venv/bin/python
+
+.PHONY: setup demo test lint unit
+setup:
+	./scripts/setup.sh
+
+demo: setup
+	$(PY) scripts/demo.py
+
+test: setup
+	$(PY) -m ruff check fswatch tests scripts
+	$(PY) -m pytest -q -p no:cacheprovider
+
+unit: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/socket
+
+lint: setup
+	$(PY) -m ruff check fswatch tests scripts

@@ -1,0 +1,61 @@
+"""Running the real `fswatch` command in tests, with private config and runtime dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+
+class FswatchCLI:
+    def __init__(self, root: Path) -> None:
+        self.config = root / "etc"
+        self.runtime = root / "run"
+        self.env = dict(os.environ)
+        self.env.update(FSWATCH_CONFIG_DIR=str(self.config), FSWATCH_RUNTIME_DIR=str(self.runtime))
+        for var in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID", "CREDENTIALS_DIRECTORY"):
+            self.env.pop(var, None)
+
+    def argv(self, *args: str) -> List[str]:
+        return [sys.executable, "-m", "fswatch", *args]
+
+    def __call__(self, *args: str, timeout: float = 60, input: Optional[str] = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout, input=input
+        )
+
+    def json(self, *args: str, timeout: float = 60) -> tuple:
+        proc = self(*args, timeout=timeout)
+        return proc.returncode, json.loads(proc.stdout), proc
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            self.argv(*args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+
+def alert_ids(stderr: str) -> List[int]:
+    """The alert ids of `fswatch: KIND ID: alert N: ...` lines, in order."""
+    ids = []
+    for line in stderr.splitlines():
+        words = line.split()
+        if "alert" in words:
+            i = words.index("alert")
+            if i + 1 < len(words):
+                ids.append(int(words[i + 1].rstrip(":")))
+    return ids
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05):
+    """Poll until predicate() is truthy (bounded); returns its value or raises."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")

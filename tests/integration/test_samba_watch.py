@@ -1,0 +1,134 @@
+"""`fswatch add` + `fswatch run` against a real smbd: detection within the bound, pause,
+continue, one watch per ID, stop by SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from tests.integration.cli import FswatchCLI, alert_ids, wait_for
+
+pytestmark = pytest.mark.integration
+SLACK = 0.5  # SPEC.md section 2: scheduling slack on top of the bound
+
+
+def add_watch(cli: FswatchCLI, server, watch_id="w1", *extra: str):
+    proc = cli(
+        "add", "samba", watch_id, "--share", "public", "--port", str(server.port),
+        "--interval", "1", "--retries", "2", "--timeout", "1", *extra,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def state(cli: FswatchCLI, watch_id="w1") -> dict:
+    try:
+        return json.loads((cli.runtime / "samba" / watch_id / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_stall_declared_within_bound(fresh_samba_server, tmp_path):
+    cli = FswatchCLI(tmp_path)
+    add_watch(cli, fresh_samba_server)
+    watch = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        fault = time.monotonic()
+        fresh_samba_server.stall_all()
+        rc = watch.wait(timeout=15)
+        detected = time.monotonic() - fault
+    finally:
+        fresh_samba_server.resume_all()
+        if watch.poll() is None:
+            watch.kill()
+    stderr = watch.stderr.read()
+    assert rc == 1, stderr
+    bound = 1 + 2 * max(1, 1) + 1
+    assert detected <= bound + SLACK, (detected, stderr)
+    ids = alert_ids(stderr)
+    assert ids[:2] == [1, 2] and ids[-2:] == [74, 6], stderr
+    assert "The clp_sambamon will terminate." in stderr
+    assert state(cli)["phase"] == "failed"
+
+
+def test_pause_then_continue(fresh_samba_server, tmp_path):
+    cli = FswatchCLI(tmp_path)
+    add_watch(cli, fresh_samba_server)
+    watch = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        assert cli("pause", "samba", "w1").returncode == 0
+        wait_for(lambda: state(cli).get("phase") == "paused", 2.5)  # noticed within one interval
+        fresh_samba_server.stall_all()
+        time.sleep(6)  # longer than the bound: a paused watch declares nothing
+        assert watch.poll() is None
+        rc, records, _ = cli.json("status", "samba", "w1", "--json")
+        assert records[0]["paused"] is True and records[0]["pid"] == watch.pid
+        resumed = time.monotonic()
+        assert cli("continue", "samba", "w1").returncode == 0
+        rc = watch.wait(timeout=15)
+        detected = time.monotonic() - resumed
+    finally:
+        fresh_samba_server.resume_all()
+        if watch.poll() is None:
+            watch.kill()
+    stderr = watch.stderr.read()
+    assert rc == 1
+    assert alert_ids(stderr)[:4] == [1, 2, 7, 8], stderr
+    assert detected <= 1 + 4 + SLACK  # noticed within one interval, then the bound
+
+
+def test_second_run_is_refused_and_sigterm_stops(samba_server, tmp_path):
+    cli = FswatchCLI(tmp_path)
+    add_watch(cli, samba_server)
+    watch = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        second = cli("run", "samba", "w1", timeout=10)
+        assert second.returncode == 3
+        assert "alert 14: The specified monitor id is already under use in other processes." in second.stderr
+        watch.send_signal(signal.SIGTERM)
+        rc = watch.wait(timeout=5)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    stderr = watch.stderr.read()
+    assert rc == 0
+    assert alert_ids(stderr) == [1, 2, 3]
+    assert "The clp_sambamon will stop watching Samba [public]." in stderr
+    # the ID is free again, and a killed watch frees it too
+    again = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: state(cli).get("pid") == again.pid, 10)
+        again.send_signal(signal.SIGKILL)
+        again.wait(timeout=5)
+    finally:
+        if again.poll() is None:
+            again.kill()
+    rc, records, _ = cli.json("status", "--json")
+    assert records[0]["pid"] is None and records[0]["phase"] == "dead"
+
+
+def test_user_watch_password_never_in_argv(samba_server, tmp_path):
+    cli = FswatchCLI(tmp_path)
+    proc = cli(
+        "add", "samba", "u1", "--share", "private", "--port", str(samba_server.port), "--user", samba_server.user,
+        "--password-file", "-", "--interval", "1", input=samba_server.password + "\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    pw = cli.config / "samba" / "u1.password"
+    assert pw.stat().st_mode & 0o777 == 0o600
+    assert samba_server.password not in (cli.config / "samba" / "u1.conf").read_text()
+    watch = cli.start("run", "samba", "u1")
+    try:
+        wait_for(lambda: state(cli, "u1").get("phase") == "healthy", 10)
+        with open(f"/proc/{watch.pid}/cmdline", "rb") as f:
+            assert samba_server.password.encode() not in f.read()
+        watch.send_signal(signal.SIGTERM)
+        assert watch.wait(timeout=5) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()

@@ -1,0 +1,77 @@
+import re
+
+import pytest
+
+from fswatch.alerts import ALERTS, COMMAND, KINDS
+
+SEED_IDS = {1, 2, 3, 6, 7, 8, 11, 12, 13, 14, 15, 42, 61, 62, 63, 64, 65, 66, 71, 72, 73, 74, 75}
+
+
+def test_seed_ids_kept_and_licence_ids_gone():
+    assert SEED_IDS <= set(ALERTS)
+    assert not set(ALERTS) & set(range(51, 57))
+
+
+def test_message_ids_unique_and_well_formed():
+    ids = [a.message_id for a in ALERTS.values()]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_message_ids_are_stable():
+    # Changing a MESSAGE_ID breaks every journal filter and catalog entry in the field.
+    assert ALERTS[6].message_id == "4db6f7435fc94ddfaab5fe1d633cb832"
+    assert ALERTS[62].message_id == "a88f63218db04102b784827fc05df592"
+    assert ALERTS[81].message_id == "04cf7e10df1d4758a4d267273d6b8fe0"
+
+
+@pytest.mark.parametrize(
+    "alert_id, kind, fields, text",
+    [
+        (1, "samba", {}, "The clp_sambamon has started watching Samba."),
+        (1, "nfs", {}, "The clp_nfsmon has started watching NFS."),
+        (2, "samba", {"target": "pub"}, "The clp_sambamon is going to watch share resource [pub]."),
+        (2, "nfs", {"target": "/x"}, "The clp_nfsmon is going to watch shared directory '/x'."),
+        (3, "nfs", {"target": "/x"}, "The clp_nfsmon will stop watching NFS shared directory '/x'."),
+        (14, "samba", {}, "The specified monitor id is already under use in other processes."),
+        (12, "nfs", {}, "'-d' parameter is not specified at the clp_nfsmon command."),
+        (
+            62,
+            "samba",
+            {"target": "s", "detail": "0xc00000cc"},
+            "The clp_sambamon has detected an error in Samba [s] (tree connect error[0xc00000cc]).",
+        ),
+        (72, "samba", {"detail": 111}, "The clp_sambamon has detected network error(connect error[111])."),
+        (82, "nfs", {"detail": "RPC: Timed out"}, "clp_nfsmon: RPC: Port mapper failure - RPC: Timed out"),
+        (83, "nfs", {}, "clp_nfsmon: RPC: Program not registered."),
+        (
+            84,
+            "nfs",
+            {"detail": "Connection refused"},
+            "clp_nfsmon: RPC: Unable to receive: errno = Connection refused.",
+        ),
+    ],
+)
+def test_seed_texts_verbatim(alert_id, kind, fields, text):
+    assert ALERTS[alert_id].render(kind, **fields) == text
+
+
+def test_every_text_renders_and_names_its_command():
+    for a in ALERTS.values():
+        assert a.samba or a.nfs
+        for kind in KINDS:
+            text = getattr(a, kind)
+            if text is None:
+                continue
+            rendered = a.render(kind, target="T", detail="D")
+            assert "{" not in rendered
+            if a.id != 14:  # the seed's text 14 names no command
+                assert COMMAND[kind] in rendered
+            other = COMMAND["nfs" if kind == "samba" else "samba"]
+            assert other not in rendered
+
+
+def test_catalog_texts_present():
+    for a in ALERTS.values():
+        assert a.subject and a.explanation and a.remedy
+        assert a.ja_subject and a.ja_explanation and a.ja_remedy

@@ -1,0 +1,89 @@
+"""Refused input: one line naming the alert, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from fswatch.cli import main
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    return tmp_path
+
+
+def written(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    "argv, alert",
+    [
+        (["add", "samba", "../x", "--share", "s"], 11),
+        (["add", "samba", "", "--share", "s"], 13),
+        (["add", "samba", "x" * 201, "--share", "s"], 11),
+        (["add", "samba", "wé", "--share", "s"], 11),
+        (["add", "samba", "w", "--share", "s", "--interval", "0"], 11),
+        (["add", "samba", "w", "--share", "s", "--retries", "10001"], 11),
+        (["add", "samba", "w", "--share", "s", "--timeout", "abc"], 11),
+        (["add", "samba", "w", "--share", "s", "--port", "0"], 11),
+        (["add", "samba", "w", "--share", "s", "--password-file", "/nonexistent"], 11),
+        (["add", "samba", "w"], 12),
+        (["add", "nfs", "w"], 12),
+        (["add", "nfs", "w", "--export", "/x", "--nfs-version", "2"], 11),
+        (["add", "samba", "w", "--share", "s", "--bogus"], 11),
+        (["probe", "samba", "--share", "s", "--timeout", "0"], 11),
+        (["pause", "samba", "w", "--for", "forever"], 11),
+        (["run", "samba", "nosuch"], 11),
+        (["frobnicate"], 11),
+    ],
+)
+def test_refused_input(dirs, capsys, argv, alert):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"alert {alert}:" in err
+    assert written(dirs) == []
+
+
+def test_nfs_texts_for_nfs_errors(dirs, capsys):
+    main(["add", "nfs", "w", "--export", "/x", "--interval", "0"])
+    assert "Invalid parameter in the clp_nfsmon." in capsys.readouterr().err
+
+
+def test_add_then_remove(dirs, capsys):
+    assert main(["add", "samba", "w1", "--share", "共有データ", "--interval", "5"]) == 0
+    assert written(dirs) == ["etc/samba/w1.conf"]
+    assert "共有データ" in (dirs / "etc/samba/w1.conf").read_text(encoding="utf-8")
+    assert main(["remove", "samba", "w1"]) == 0
+    assert written(dirs) == []
+    assert main(["remove", "samba", "w1"]) == 2
+
+
+def test_malformed_config_is_refused_by_run(dirs, capsys):
+    conf = dirs / "etc/samba/w1.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("[watch]\nshare = s\ninterval = 99999\n")
+    assert main(["run", "samba", "w1"]) == 2
+    assert "alert 11" in capsys.readouterr().err
+
+
+def test_status_empty(dirs, capsys):
+    assert main(["status"]) == 0
+    assert "no watches" in capsys.readouterr().out
+
+
+def test_help_everywhere(capsys):
+    for argv, expected in (
+        (["--help"], "exit status"),
+        (["probe", "samba", "--help"], "--password-file"),
+        (["add", "nfs", "--help"], "--mount-port"),
+        (["pause", "--help"], "--for"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 0
+        assert expected in capsys.readouterr().out

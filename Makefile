@@ -2,7 +2,7 @@
 # Both set everything up first (Debian packages, .venv), so they work on a fresh machine.
 PY := .venv/bin/python
 
-.PHONY: setup demo test lint unit
+.PHONY: setup demo test lint unit catalog
 setup:
 	./scripts/setup.sh
 
@@ -18,3 +18,6 @@ unit: setup
 
 lint: setup
 	$(PY) -m ruff check fswatch tests scripts
+
+catalog: setup
+	$(PY) -m fswatch.catalog > packaging/fswatch.catalog

@@ -75,3 +75,20 @@ def test_catalog_texts_present():
     for a in ALERTS.values():
         assert a.subject and a.explanation and a.remedy
         assert a.ja_subject and a.ja_explanation and a.ja_remedy
+
+
+def test_committed_catalog_matches_the_table():
+    from pathlib import Path
+
+    from fswatch.catalog import render
+
+    committed = Path(__file__).resolve().parents[2] / "packaging" / "fswatch.catalog"
+    assert committed.read_text(encoding="utf-8") == render(), "run `make catalog` and commit the result"
+
+
+def test_catalog_has_an_english_and_a_japanese_entry_per_alert():
+    from fswatch.catalog import render
+
+    text = render()
+    for a in ALERTS.values():
+        assert f"-- {a.message_id}\n" in text and f"-- {a.message_id} ja\n" in text

@@ -25,6 +25,7 @@ from fswatch.observation import Observation
 from fswatch.runner import control_for, load_settings, read_password, run_watch
 from fswatch.settings import Schedule, WatchSettings, check_id, check_range
 from fswatch.sinks import default_sink
+from fswatch.units import Systemctl, systemd_booted, unit_name
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
 (alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
@@ -96,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     pause.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
     pause.add_argument("id", metavar="ID")
     pause.add_argument("--for", dest="duration", metavar="DURATION", help="resume by itself after 90s, 15m, 2h, 1d")
+
+    start = sub.add_parser("start", help="systemctl start fswatch-KIND@ID: returns once the server was seen healthy")
+    start.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    start.add_argument("id", metavar="ID")
+    start.add_argument("--wait", action="store_true", help="follow the unit until it ends; exit with its status")
+    stop = sub.add_parser("stop", help="systemctl stop fswatch-KIND@ID (alert 3, exit 0)")
+    stop.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    stop.add_argument("id", metavar="ID")
+    reset = sub.add_parser("reset", help="clear a dead watch's state and the unit's failed state")
+    reset.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    reset.add_argument("id", metavar="ID")
 
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")
@@ -170,8 +182,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     # Everything is valid: only now touch the file system.
     conf = paths.conf_path(kind.name, watch_id)
     conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    if password is not None:
-        write_atomic(paths.password_path(kind.name, watch_id), password + "\n", mode=0o600)
+    if kind.name == "samba":
+        # Always, empty for a guest watch: the unit's LoadCredential= fails on a missing file.
+        write_atomic(paths.password_path(kind.name, watch_id), (password or "") + "\n", mode=0o600)
     write_atomic(conf, settings.to_conf(), mode=0o644)
     print(
         f"{conf}: {kind.name} watch {watch_id} ({kind.label(target)}); "
@@ -215,6 +228,34 @@ def cmd_pause(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_start(args: argparse.Namespace) -> int:
+    return Systemctl().start(unit_name(args.kind, args.id), wait=args.wait)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return Systemctl().stop(unit_name(args.kind, args.id))
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    watch_id = check_id(args.id)
+    control = control_for(args.kind, watch_id)
+    pid = holder(control)
+    if pid is not None:
+        raise WatchBusy(f"{args.kind} watch {watch_id} is running (pid {pid}); stop it first")
+    for path in (control.state_file, control.pause_file, control.lock_file):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    try:
+        control.directory.rmdir()
+    except OSError:
+        pass
+    if systemd_booted():
+        Systemctl().reset_failed(unit_name(args.kind, watch_id))
+    return EXIT_OK
+
+
 def cmd_continue(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
     control_for(args.kind, watch_id).request_continue()
@@ -252,6 +293,9 @@ def _record(kind: str, watch_id: str) -> dict:
     record.update(state)
     record["pid"] = pid
     record["paused"] = control.pause_state().paused and pid is not None
+    if systemd_booted():
+        unit = Systemctl().state(unit_name(kind, watch_id))
+        record["unit"] = {"name": unit_name(kind, watch_id), **{k.lower(): v for k, v in unit.items()}}
     if pid is None:
         phase = state.get("phase")
         record["phase"] = phase if phase in ("failed", "stopped") else ("dead" if state else "inactive")
@@ -269,6 +313,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no watches")
         return EXIT_OK
     print(f"{'KIND':<6} {'ID':<20} {'STATE':<10} {'PID':>7} {'FAILED':>6} {'LAST PROBE':<20} {'MS':>8}  TARGET")
+    booted = systemd_booted()
     for r in records:
         last = r.get("last_probe") or {}
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["started"])) if last else "-"
@@ -279,6 +324,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{r['kind']:<6} {r['id']:<20} {state:<10} {r['pid'] or '-':>7} {failed:>6} {when:<20} {ms:>8}  "
             f"{r.get('target', '')}"
         )
+        if booted and r.get("unit"):
+            u = r["unit"]
+            print(f"{'':<6} {'':<20} unit {u['name']}: {u.get('activestate')} ({u.get('substate')}, {u.get('result')})")
         if last:
             stages = ", ".join(f"{s['stage']} {s['ms']:.1f}" for s in last.get("stages", []))
             print(f"{'':<6} {'':<20} stages (ms): {stages}")
@@ -294,6 +342,9 @@ COMMANDS = {
     "run": cmd_run,
     "pause": cmd_pause,
     "continue": cmd_continue,
+    "start": cmd_start,
+    "stop": cmd_stop,
+    "reset": cmd_reset,
     "status": cmd_status,
 }
 

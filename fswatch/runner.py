@@ -27,11 +27,12 @@ def control_for(kind: str, watch_id: str) -> Control:
     return Control(paths.watch_runtime_dir(kind, check_id(watch_id)))
 
 
-def read_password(path: Path) -> str:
-    """A password file's first line (a trailing newline is not part of the password)."""
+def read_password(path: Path) -> Optional[str]:
+    """A password file's first line (a trailing newline is not part of the password);
+    None for an empty file, which is how a guest watch says it has no password."""
     try:
         with open(path, encoding="utf-8") as f:
-            return f.read().split("\n", 1)[0]
+            return f.read().split("\n", 1)[0] or None
     except FileNotFoundError:
         raise UsageError(f"password file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -63,7 +64,7 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
         password = read_password(Path(credentials) / "password")
     elif paths.password_path(kind, watch_id).exists():
         password = read_password(paths.password_path(kind, watch_id))
-    settings = WatchSettings(kind, watch_id, schedule, target, has_password=password is not None)
+    settings = WatchSettings(kind, watch_id, schedule, target, has_password=bool(password))
     return settings, password
 
 

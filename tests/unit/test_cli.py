@@ -56,7 +56,9 @@ def test_nfs_texts_for_nfs_errors(dirs, capsys):
 
 def test_add_then_remove(dirs, capsys):
     assert main(["add", "samba", "w1", "--share", "共有データ", "--interval", "5"]) == 0
-    assert written(dirs) == ["etc/samba/w1.conf"]
+    # a guest watch gets an empty 0600 password file: the unit's LoadCredential= needs one
+    assert written(dirs) == ["etc/samba/w1.conf", "etc/samba/w1.password"]
+    assert (dirs / "etc/samba/w1.password").stat().st_mode & 0o777 == 0o600
     assert "共有データ" in (dirs / "etc/samba/w1.conf").read_text(encoding="utf-8")
     assert main(["remove", "samba", "w1"]) == 0
     assert written(dirs) == []

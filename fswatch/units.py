@@ -1,0 +1,89 @@
+"""The watches as systemd units: fswatch-KIND@ID.service, driven through systemctl.
+
+systemctl is run through an injectable runner, so the commands are tested with a fake
+runner and again for real inside a booted systemd container.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Callable, Dict, Sequence
+
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, SystemFault
+from fswatch.settings import check_id
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True)
+
+
+def unit_name(kind: str, watch_id: str) -> str:
+    # IDs are letters, digits, '_' and '-' (settings.check_id): valid instance names as they are.
+    return f"fswatch-{kind}@{check_id(watch_id)}.service"
+
+
+def systemd_booted() -> bool:
+    """sd_booted(3): systemd is PID 1 when /run/systemd/system exists."""
+    return os.path.isdir("/run/systemd/system")
+
+
+class Systemctl:
+    def __init__(self, runner: Runner = _run) -> None:
+        self.runner = runner
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return self.runner(["systemctl", *args])
+        except FileNotFoundError as exc:
+            raise SystemFault("systemctl", exc.errno or 2, "systemctl not found: is systemd installed?") from None
+
+    def show(self, unit: str, *props: str) -> Dict[str, str]:
+        proc = self("show", unit, "--property=" + ",".join(props))
+        out = {}
+        for line in proc.stdout.splitlines():
+            key, _, value = line.partition("=")
+            out[key] = value
+        return out
+
+    def start(self, unit: str, wait: bool = False) -> int:
+        """Start; returns when the watch saw its server healthy (READY=1) or failed.
+
+        With wait, follow the unit until it ends and return its exit status (the watch's
+        verdict: 0 stopped, 1 server declared failed).
+        """
+        proc = self("start", unit)
+        if proc.returncode != 0:
+            raise UnitFailed(unit, "start", proc.stderr.strip())
+        if not wait:
+            return EXIT_OK
+        self("start", "--wait", unit)  # already active: blocks until it ends
+        return self.exit_status(unit)
+
+    def exit_status(self, unit: str) -> int:
+        props = self.show(unit, "ActiveState", "Result", "ExecMainStatus")
+        if props.get("Result") == "success":
+            return EXIT_OK
+        status = props.get("ExecMainStatus", "")
+        return int(status) if status.isdigit() and int(status) else EXIT_FAILED
+
+    def stop(self, unit: str) -> int:
+        proc = self("stop", unit)
+        if proc.returncode != 0:
+            raise UnitFailed(unit, "stop", proc.stderr.strip())
+        return EXIT_OK
+
+    def reset_failed(self, unit: str) -> None:
+        self("reset-failed", unit)
+
+    def state(self, unit: str) -> Dict[str, str]:
+        return self.show(unit, "ActiveState", "SubState", "Result", "MainPID", "StatusText")
+
+
+class UnitFailed(FswatchError):
+    """systemctl refused or the unit failed to start: the journal says why."""
+
+    def __init__(self, unit: str, verb: str, detail: str) -> None:
+        super().__init__(f"systemctl {verb} {unit} failed{': ' + detail if detail else ''}; see journalctl -u {unit}")

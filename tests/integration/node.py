@@ -1,0 +1,21 @@
+"""Install fswatch into a booted test container the way a cluster node has it: the
+package on the system python3's path, /usr/bin/fswatch, the units and the catalog."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = "#!/usr/bin/python3\nimport sys\n\nfrom fswatch.cli import main\n\nsys.exit(main())\n"
+
+
+def install_fswatch(container) -> None:
+    site = container.path("/usr/lib/python3/dist-packages") / "fswatch"
+    shutil.copytree(ROOT / "fswatch", site, ignore=shutil.ignore_patterns("__pycache__"))
+    container.write_text("/usr/bin/fswatch", SCRIPT, mode=0o755)
+    for unit in sorted((ROOT / "units").glob("*.service")):
+        container.copy_in(unit, f"/usr/lib/systemd/system/{unit.name}", mode=0o644)
+    container.copy_in(ROOT / "packaging" / "fswatch.catalog", "/usr/lib/systemd/catalog/fswatch.catalog", mode=0o644)
+    container.systemctl("daemon-reload")
+    container.run(["journalctl", "--update-catalog"])

@@ -1,9 +1,4 @@
-"""Shared pytest setup: the real-server fixtures live in tests/fixtures/."""
+"""Shared pytest setup: the real-server fixtures live in tests/fixtures/ (a missing server
+makes its tests fail, never skip)."""
 
-import importlib.util
-
-pytest_plugins = [
-    name
-    for name in ("tests.fixtures.samba_server", "tests.fixtures.nfs_server", "tests.fixtures.container")
-    if importlib.util.find_spec(name) is not None
-]
+pytest_plugins = ["tests.fixtures.samba_server", "tests.fixtures.nfs_server", "tests.fixtures.container"]

@@ -1,0 +1,293 @@
+"""probe_nfs against in-process fake RPC services: each server answer -> its alert and stage.
+
+The real proof is tests/integration/test_nfs_probe.py (rpcbind + nfs-ganesha); these fakes
+produce the answers a real server is hard to provoke (NFS3ERR_STALE, AUTH_TOOWEAK, garbage,
+a portmapper with nothing registered) and check the probe's timing and cleanup.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import struct
+import time
+from typing import Callable, Dict, Tuple, Union
+
+import pytest
+
+from fswatch.deadline import Deadline
+from fswatch.probes.nfs import NfsTarget, probe_nfs
+from fswatch.rpc import portmap
+from fswatch.rpc.message import AUTH_SYS, Call, encode_reply
+from fswatch.rpc.transport import may_bind_reserved
+from fswatch.rpc.xdr import Decoder, Encoder
+from tests.socket.fakes import Peer, TcpServer, closed_port, open_fds
+
+SLACK = 0.1
+LONG = 5.0
+EXPORT = "/srv/export"
+FHANDLE = b"\x42" * 32
+FIN, STALL, GARBAGE = "fin", "stall", "garbage"
+
+Answer = Union[bytes, dict, str]  # results of a SUCCESS, encode_reply keywords, or FIN/STALL/GARBAGE
+Handler = Callable[[Call], Answer]
+Key = Tuple[int, int, int]  # program, version, procedure
+
+
+def _mnt_ok(call: Call) -> bytes:
+    enc = Encoder()
+    enc.uint32(0)
+    enc.opaque(FHANDLE)
+    enc.array([1], Encoder.int32)
+    return enc.bytes()
+
+
+FATTR3 = struct.pack(">5I2Q2I2Q6I", 2, 0o755, 2, 0, 0, 4096, 4096, 0, 0, 7, 2, 0, 0, 0, 0, 0, 0)
+
+
+def _compound_ok(call: Call) -> bytes:
+    dec = Decoder(call.args)
+    dec.opaque()  # tag
+    dec.uint32()  # minorversion
+    ops = dec.uint32() - 2  # LOOKUPs between PUTROOTFH and GETATTR
+    enc = Encoder()
+    enc.uint32(0)
+    enc.opaque(b"")
+    enc.uint32(ops + 2)
+    for op in [24] + [15] * ops:
+        enc.uint32(op)
+        enc.uint32(0)
+    enc.uint32(9)
+    enc.uint32(0)
+    enc.array([0b10], Encoder.uint32)
+    enc.opaque(struct.pack(">I", 2))  # NF4DIR
+    return enc.bytes()
+
+
+HEALTHY: Dict[Key, Handler] = {
+    (100005, 3, 1): _mnt_ok,
+    (100005, 3, 3): lambda call: b"",
+    (100003, 3, 0): lambda call: b"",
+    (100003, 3, 1): lambda call: bytes(4) + FATTR3,
+    (100003, 3, 18): lambda call: bytes(4) + b"\0\0\0\0" + struct.pack(">6QI", 9, 8, 7, 6, 5, 4, 0),
+    (100003, 4, 1): _compound_ok,
+}
+
+
+class FakeService:
+    """One TCP server speaking whatever programs `handlers` answer; records every call."""
+
+    def __init__(self, **overrides: Handler) -> None:
+        self.handlers = dict(HEALTHY)
+        self.calls: list = []
+        names = {"mnt": (100005, 3, 1), "umnt": (100005, 3, 3), "null": (100003, 3, 0),
+                 "getattr": (100003, 3, 1), "fsstat": (100003, 3, 18), "compound": (100003, 4, 1),
+                 "getport": (100000, 2, 3)}  # fmt: skip
+        for name, handler in overrides.items():
+            self.handlers[names[name]] = handler
+        self.server = TcpServer(self._serve)
+        self.port = self.server.port
+
+    def _serve(self, peer: Peer) -> None:
+        while True:
+            call = peer.read_call()
+            if call is None:
+                return
+            self.calls.append(call)
+            handler = self.handlers.get((call.program, call.version, call.procedure))
+            answer = handler(call) if handler else {"accept_stat": 1}
+            if answer == FIN:
+                return
+            if answer == STALL:
+                peer.wait_closed()
+                return
+            if answer == GARBAGE:
+                peer.send_record(encode_reply(call.xid)[:10])
+            elif isinstance(answer, dict):
+                peer.reply(call, **answer)
+            else:
+                peer.reply(call, answer)
+
+    def target(self, **kw) -> NfsTarget:
+        kw.setdefault("port", self.port)
+        kw.setdefault("mount_port", self.port)
+        return NfsTarget(EXPORT, **kw)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture
+def service_factory():
+    made = []
+
+    def make(**overrides: Handler) -> FakeService:
+        made.append(FakeService(**overrides))
+        return made[-1]
+
+    yield make
+    for service in made:
+        service.close()
+
+
+def probe(target: NfsTarget, seconds: float = LONG):
+    t0 = time.monotonic()
+    obs = probe_nfs(target, Deadline.after(seconds))
+    return obs, time.monotonic() - t0
+
+
+def stages(obs) -> list:
+    return [(s.stage, s.ok) for s in obs.stages]
+
+
+def test_healthy_v3_runs_every_stage_on_one_connection(service_factory):
+    service = service_factory()
+    obs, elapsed = probe(service.target())
+    assert obs.ok, obs.to_dict()
+    assert stages(obs) == [("mount", True), ("nfs_null", True), ("getattr", True), ("fsstat", True), ("umount", True)]
+    assert service.server.accepted == 1  # MOUNT and NFS share the port here, so one connection
+    assert [c.procedure for c in service.calls] == [1, 0, 1, 18, 3]
+    mnt = service.calls[0]
+    assert Decoder(mnt.args).string() == EXPORT
+    assert Decoder(service.calls[2].args).opaque() == FHANDLE
+    assert all(c.cred.flavor == AUTH_SYS for c in service.calls)
+    assert dict(obs.notes)["source_port"] == ("reserved" if may_bind_reserved() else "unprivileged")
+    assert elapsed < 0.5
+
+
+def test_healthy_v4(service_factory):
+    service = service_factory()
+    obs, _ = probe(service.target(version=4, mount_port=None))
+    assert obs.ok, obs.to_dict()
+    assert stages(obs) == [("connect", True), ("compound", True)]
+    dec = Decoder(service.calls[0].args)
+    assert dec.opaque() == b"fswatch" and dec.uint32() == 0 and dec.uint32() == 4  # PUTROOTFH, 2x LOOKUP, GETATTR
+
+
+@pytest.mark.parametrize(
+    "override, stage, alert, detail, rpc_status",
+    [
+        ({"mnt": lambda c: struct.pack(">I", 2)}, "mount", 81, "MNT3ERR_NOENT", "MNT3ERR_NOENT"),
+        ({"mnt": lambda c: {"accept_stat": 1}}, "mount", 85, "RPC: Program unavailable (PROG_UNAVAIL)",
+         "PROG_UNAVAIL"),
+        ({"null": lambda c: {"denied": (1, 5)}}, "nfs_null", 85,
+         "RPC: Authentication error; why = Client credential too weak (AUTH_TOOWEAK)", "AUTH_TOOWEAK"),
+        ({"null": lambda c: {"accept_stat": 2, "mismatch": (4, 4)}}, "nfs_null", 85,
+         "RPC: Program/version mismatch; low version = 4, high version = 4 (PROG_MISMATCH)", "PROG_MISMATCH"),
+        ({"getattr": lambda c: struct.pack(">I", 70)}, "getattr", 85, "NFS3ERR_STALE", "NFS3ERR_STALE"),
+        ({"getattr": lambda c: GARBAGE}, "getattr", 85, "RPC: Can't decode result", "RPC_CANTDECODERES"),
+        ({"fsstat": lambda c: struct.pack(">II", 10008, 0)}, "fsstat", 85, "NFS3ERR_JUKEBOX", "NFS3ERR_JUKEBOX"),
+        ({"null": lambda c: FIN}, "nfs_null", 84, "Connection reset by peer", "RPC_CANTRECV"),
+        ({"umnt": lambda c: FIN}, "umount", 84, "Connection reset by peer", "RPC_CANTRECV"),
+    ],
+    ids=["mnt-noent", "prog-unavail", "auth-tooweak", "prog-mismatch", "stale", "garbage", "jukebox", "fin",
+         "umnt-fin"],
+)  # fmt: skip
+def test_server_answers_become_alerts(service_factory, override, stage, alert, detail, rpc_status):
+    service = service_factory(**override)
+    obs, elapsed = probe(service.target())
+    failure = obs.failure
+    assert failure is not None
+    assert (failure.alert, failure.stage, failure.detail, failure.rpc_status) == (alert, stage, detail, rpc_status)
+    assert obs.stages[-1].stage == stage and not obs.stages[-1].ok
+    assert elapsed < 0.5  # none of these waits for the deadline
+
+
+@pytest.mark.parametrize(
+    "status, alert",
+    [(2, 81), (13, 81), (10016, 85), (70, 85)],
+    ids=["noent", "access", "wrongsec", "stale"],
+)
+def test_v4_lookup_errors(service_factory, status, alert):
+    def lookup_fails(call: Call) -> bytes:
+        enc = Encoder()
+        enc.uint32(status)
+        enc.opaque(b"")
+        enc.uint32(2)
+        enc.uint32(24)
+        enc.uint32(0)
+        enc.uint32(15)
+        enc.uint32(status)
+        return enc.bytes()
+
+    service = service_factory(compound=lookup_fails)
+    obs, _ = probe(service.target(version=4, mount_port=None))
+    assert (obs.failure.alert, obs.failure.stage) == (alert, "compound")
+    assert obs.failure.rpc_status.startswith("NFS4ERR_")
+
+
+@pytest.mark.parametrize("stalled", ["mnt", "getattr", "umnt"])
+def test_stall_at_any_stage_ends_at_the_deadline(service_factory, stalled):
+    service = service_factory(**{stalled: lambda c: STALL})
+    obs, elapsed = probe(service.target(), 0.5)
+    failure = obs.failure
+    assert (failure.alert, failure.timed_out, failure.errno) == (84, True, errno.ETIMEDOUT)
+    assert failure.detail == "Connection timed out"
+    assert failure.stage == {"mnt": "mount", "getattr": "getattr", "umnt": "umount"}[stalled]
+    assert 0.5 <= elapsed <= 0.5 + SLACK
+
+
+def test_refused_mount_port(service_factory):
+    service = service_factory()
+    obs, elapsed = probe(service.target(mount_port=closed_port()))
+    assert (obs.failure.alert, obs.failure.stage, obs.failure.detail) == (84, "mount", "Connection refused")
+    assert obs.failure.errno == errno.ECONNREFUSED
+    assert elapsed < 0.2
+
+
+def test_portmapper_with_nothing_registered_gives_83_and_no_connect_to_port_0(service_factory, monkeypatch):
+    service = service_factory(getport=lambda c: bytes(4))
+    monkeypatch.setattr(portmap, "PORT", service.port)
+    obs, _ = probe(NfsTarget(EXPORT))
+    assert (obs.failure.alert, obs.failure.stage, obs.failure.rpc_status) == (83, "portmap", "RPC_PROGNOTREGISTERED")
+    assert service.server.accepted == 1 and len(service.calls) == 1
+    assert list(struct.unpack(">4I", service.calls[0].args)) == [100005, 3, 6, 0]
+
+
+def test_portmapper_asks_for_mount_and_nfs_then_uses_the_ports(service_factory, monkeypatch):
+    service = service_factory(getport=lambda c: struct.pack(">I", service.port))
+    monkeypatch.setattr(portmap, "PORT", service.port)
+    obs, _ = probe(NfsTarget(EXPORT))
+    assert obs.ok, obs.to_dict()
+    getports = [struct.unpack(">4I", c.args)[:3] for c in service.calls if c.program == 100000]
+    assert getports == [(100005, 3, 6), (100003, 3, 6)]
+    assert stages(obs)[0] == ("portmap", True)
+
+
+@pytest.mark.parametrize(
+    "answer, detail",
+    [(lambda c: {"accept_stat": 1}, "RPC: Program unavailable (PROG_UNAVAIL)"),
+     (lambda c: GARBAGE, "RPC: Can't decode result"),
+     (lambda c: FIN, "RPC: Unable to receive; errno = Connection reset by peer")],
+    ids=["prog-unavail", "garbage", "fin"],
+)  # fmt: skip
+def test_portmapper_failures_give_82(service_factory, monkeypatch, answer, detail):
+    service = service_factory(getport=answer)
+    monkeypatch.setattr(portmap, "PORT", service.port)
+    obs, _ = probe(NfsTarget(EXPORT))
+    assert (obs.failure.alert, obs.failure.stage, obs.failure.detail) == (82, "portmap", detail)
+
+
+def test_no_socket_gives_alert_42():
+    may_bind_reserved()  # cached before the limit drops: the probe must need no fd but its socket
+    target = NfsTarget(EXPORT, port=closed_port(), mount_port=2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.dup(0)
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+    try:
+        obs = probe_nfs(target, Deadline.after(LONG))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert (obs.failure.alert, obs.failure.errno, obs.failure.detail) == (42, errno.EMFILE, str(errno.EMFILE))
+
+
+def test_no_fd_leak_after_200_failing_probes(service_factory):
+    service = service_factory(getattr=lambda c: FIN)
+    refused = closed_port()
+    before = open_fds()
+    for i in range(200):
+        target = service.target() if i % 2 else service.target(mount_port=refused)
+        assert not probe_nfs(target, Deadline.after(LONG)).ok
+    assert open_fds() == before

@@ -1,0 +1,97 @@
+"""fswatch.rpc.client's XID matching, over a scripted in-memory transport (no sockets)."""
+
+from __future__ import annotations
+
+from typing import List
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fswatch.deadline import Deadline
+from fswatch.rpc.client import RpcClient
+from fswatch.rpc.errors import RpcDecodeError, RpcError, RpcReplyError, RpcTimeout
+from fswatch.rpc.message import auth_sys, decode_call, encode_call, encode_reply
+from tests.unit.garbage import PROPERTY, garbage_from
+from tests.unit.scripted import Script, ScriptedTransport
+
+
+def call(script: Script) -> bytes:
+    client = RpcClient(ScriptedTransport(script), auth_sys(stamp=1, name=b"n"))
+    return client.call(100003, 3, 1, b"ARGS", Deadline.after(5)).rest()
+
+
+def test_the_call_carries_program_version_procedure_credential_and_args():
+    transport = ScriptedTransport(lambda xid: [encode_reply(xid)])
+    cred = auth_sys(stamp=1, name=b"n")
+    RpcClient(transport, cred).call(100005, 3, 1, b"ARGS", Deadline.after(5))
+    sent = decode_call(transport.sent[0])
+    assert (sent.program, sent.version, sent.procedure, sent.cred, sent.args) == (100005, 3, 1, cred, b"ARGS")
+
+
+def test_reply_with_its_xid_is_the_answer():
+    assert call(lambda xid: [encode_reply(xid, b"RGHT")]) == b"RGHT"
+
+
+def test_other_xids_and_echoed_calls_are_skipped():
+    def script(xid: int) -> List[bytes]:
+        return [
+            encode_reply(xid - 1, b"OLD!"),
+            encode_call(xid, 100003, 3, 1, b"ARGS"),  # the call itself, echoed
+            encode_reply(xid + 1, b"NEW!"),
+            encode_reply(xid, b"RGHT"),
+        ]
+
+    assert call(script) == b"RGHT"
+
+
+def test_nothing_but_strays_times_out():
+    with pytest.raises(RpcTimeout):
+        call(lambda xid: [encode_reply(xid + 1)] * 5)
+
+
+def test_short_record_is_garbage():
+    with pytest.raises(RpcDecodeError):
+        call(lambda xid: [b"\0" * 7])
+
+
+def test_error_reply_raises_with_its_status():
+    with pytest.raises(RpcReplyError) as info:
+        call(lambda xid: [encode_reply(xid, accept_stat=1)])
+    assert info.value.status == "PROG_UNAVAIL"
+
+
+def test_xids_are_fresh_per_call_and_wrap():
+    transport = ScriptedTransport(lambda xid: [encode_reply(xid)])
+    client = RpcClient(transport)
+    client._xid = 0xFFFFFFFE
+    for _ in range(3):
+        client.call(1, 1, 0, b"", Deadline.after(5))
+    assert [decode_call(r).xid for r in transport.sent] == [0xFFFFFFFF, 0, 1]
+
+
+def test_close_closes_the_transport():
+    transport = ScriptedTransport(lambda xid: [])
+    with RpcClient(transport):
+        pass
+    assert transport.closed
+
+
+XID = 0x01020304
+VALID = (
+    encode_reply(XID, b"RGHT"),
+    encode_reply(XID, accept_stat=2, mismatch=(3, 4)),
+    encode_reply(XID, denied=(1, 5)),
+    encode_reply(XID + 1, b"WRNG"),
+)
+
+
+@given(records=st.lists(garbage_from(*VALID), max_size=4))
+@PROPERTY
+def test_any_records_give_an_answer_or_an_rpc_error(records):
+    client = RpcClient(ScriptedTransport(lambda xid: records))
+    client._xid = XID - 1
+    try:
+        client.call(100003, 3, 1, b"", Deadline.after(5))
+    except RpcError:
+        pass

@@ -1,0 +1,174 @@
+"""fswatch.rpc.message: CALL bytes checked by hand, every REPLY status decoded to its name."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from fswatch.rpc.errors import RpcDecodeError, RpcReplyError
+from fswatch.rpc.message import (
+    AUTH_NONE,
+    AUTH_NULL,
+    AUTH_SYS,
+    OpaqueAuth,
+    auth_sys,
+    decode_call,
+    decode_reply,
+    encode_call,
+    encode_reply,
+    machine_name,
+    reply_xid,
+)
+from fswatch.rpc.portmap import encode_getport_args
+from fswatch.rpc.xdr import Decoder
+from tests.unit.garbage import PROPERTY, garbage_from
+
+WHY = "RPC: Authentication error; why = "
+
+# GETPORT(MOUNT v3, TCP) to the portmapper, XID 0x01020304, AUTH_NONE, worked out from
+# RFC 5531 section 9 and RFC 1833 section 3.
+GETPORT_CALL = (
+    "01020304"  # xid
+    "00000000"  # msg_type CALL
+    "00000002"  # rpcvers 2
+    "000186a0"  # prog 100000
+    "00000002"  # vers 2
+    "00000003"  # proc GETPORT
+    "00000000 00000000"  # cred AUTH_NONE, empty body
+    "00000000 00000000"  # verf AUTH_NONE, empty body
+    "000186a5 00000003 00000006 00000000"  # mapping: MOUNT 100005, v3, IPPROTO_TCP, port 0
+)
+
+
+def test_getport_call_bytes():
+    record = encode_call(0x01020304, 100000, 2, 3, encode_getport_args(100005, 3, "tcp"))
+    assert record == bytes.fromhex(GETPORT_CALL.replace(" ", ""))
+
+
+def test_auth_sys_credential_bytes():
+    cred = auth_sys(stamp=0x11223344, name=b"host")
+    assert cred.flavor == AUTH_SYS
+    # stamp, machinename<255> "host", uid 0, gid 0, gids<16> empty
+    assert cred.body.hex() == "11223344" "00000004" "686f7374" "00000000" "00000000" "00000000"
+    assert cred.encode().hex() == "00000001" "00000018" + cred.body.hex()
+
+
+def test_machine_name_is_at_most_255_bytes(monkeypatch):
+    monkeypatch.setattr("socket.gethostname", lambda: "h" * 300)
+    assert machine_name() == b"h" * 255
+    assert Decoder(auth_sys(stamp=1).body).uint32() == 1
+
+
+def test_call_round_trip():
+    cred = auth_sys(stamp=7, name=b"node1", uid=0, gid=0, gids=[0, 10])
+    record = encode_call(0xFFFFFFFF, 100003, 3, 1, b"ARGS", cred)
+    call = decode_call(record)
+    assert (call.xid, call.program, call.version, call.procedure) == (0xFFFFFFFF, 100003, 3, 1)
+    assert call.cred == cred and call.verf == AUTH_NULL and call.args == b"ARGS"
+
+
+def test_reply_xid_tells_replies_from_calls():
+    assert reply_xid(encode_reply(42)) == 42
+    assert reply_xid(encode_call(42, 1, 1, 0)) is None
+    assert reply_xid(b"\0\0\0") is None
+
+
+def test_success_reply_positions_the_results():
+    reply = decode_reply(encode_reply(9, bytes.fromhex("00000801")))
+    assert (reply.xid, reply.accepted, reply.status, reply.ok) == (9, True, "SUCCESS", True)
+    assert reply.check().uint32() == 0x801
+
+
+@pytest.mark.parametrize(
+    "kw, status, low_high, text",
+    [
+        ({"accept_stat": 1}, "PROG_UNAVAIL", (None, None), "RPC: Program unavailable (PROG_UNAVAIL)"),
+        (
+            {"accept_stat": 2, "mismatch": (3, 4)},
+            "PROG_MISMATCH",
+            (3, 4),
+            "RPC: Program/version mismatch; low version = 3, high version = 4 (PROG_MISMATCH)",
+        ),
+        ({"accept_stat": 3}, "PROC_UNAVAIL", (None, None), "RPC: Procedure unavailable (PROC_UNAVAIL)"),
+        ({"accept_stat": 4}, "GARBAGE_ARGS", (None, None), "RPC: Server can't decode arguments (GARBAGE_ARGS)"),
+        ({"accept_stat": 5}, "SYSTEM_ERR", (None, None), "RPC: Remote system error (SYSTEM_ERR)"),
+        ({"accept_stat": 9}, "accept_stat(9)", (None, None), "RPC: accept_stat(9) (accept_stat(9))"),
+        (
+            {"denied": (0, 2, 2)},
+            "RPC_MISMATCH",
+            (2, 2),
+            "RPC: Incompatible versions of RPC; low version = 2, high version = 2 (RPC_MISMATCH)",
+        ),
+        ({"denied": (1, 1)}, "AUTH_BADCRED", (None, None), WHY + "Invalid client credential (AUTH_BADCRED)"),
+        ({"denied": (1, 2)}, "AUTH_REJECTEDCRED", (None, None), WHY + "Server rejected credential (AUTH_REJECTEDCRED)"),
+        ({"denied": (1, 3)}, "AUTH_BADVERF", (None, None), WHY + "Invalid client verifier (AUTH_BADVERF)"),
+        ({"denied": (1, 4)}, "AUTH_REJECTEDVERF", (None, None), WHY + "Server rejected verifier (AUTH_REJECTEDVERF)"),
+        ({"denied": (1, 5)}, "AUTH_TOOWEAK", (None, None), WHY + "Client credential too weak (AUTH_TOOWEAK)"),
+        (
+            {"denied": (1, 13)},
+            "RPCSEC_GSS_CREDPROBLEM",
+            (None, None),
+            WHY + "GSS credential problem (RPCSEC_GSS_CREDPROBLEM)",
+        ),
+        ({"denied": (1, 99)}, "auth_stat(99)", (None, None), WHY + "auth_stat(99) (auth_stat(99))"),
+    ],
+)
+def test_every_error_status_decodes_to_a_name(kw, status, low_high, text):
+    reply = decode_reply(encode_reply(5, **kw))
+    assert reply.status == status and not reply.ok
+    assert (reply.low, reply.high) == low_high
+    with pytest.raises(RpcReplyError) as info:
+        reply.check()
+    assert info.value.status == status
+    assert info.value.sperror() == text
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (encode_call(1, 1, 1, 1), "not REPLY"),
+        (bytes.fromhex("00000001 00000001 00000002".replace(" ", "")), "reply_stat"),
+        (bytes.fromhex("00000001 00000001 00000001 00000007".replace(" ", "")), "reject_stat"),
+        (bytes.fromhex("00000001 00000001 00000000 00000000 00000191".replace(" ", "")), "maximum"),  # verf > 400
+        (encode_reply(1, accept_stat=2), "truncated"),  # PROG_MISMATCH without low/high
+    ],
+)
+def test_undecodable_replies(record, message):
+    with pytest.raises(RpcDecodeError, match=message):
+        decode_reply(record)
+
+
+def test_opaque_auth_body_limit():
+    with pytest.raises(ValueError):
+        OpaqueAuth(AUTH_NONE, b"x" * 401).encode()
+
+
+VALID_REPLIES = (
+    encode_reply(1, b"\0\0\0\1"),
+    encode_reply(2, accept_stat=2, mismatch=(3, 4)),
+    encode_reply(3, denied=(0, 2, 2)),
+    encode_reply(4, denied=(1, 5)),
+)
+
+
+@given(record=garbage_from(*VALID_REPLIES))
+@PROPERTY
+def test_any_bytes_decode_to_a_reply_or_raise_rpc_decode_error(record):
+    try:
+        reply = decode_reply(record)
+    except RpcDecodeError:
+        return
+    assert isinstance(reply.status, str) and reply.status
+    try:
+        reply.check()
+    except RpcReplyError as exc:
+        assert exc.status == reply.status
+
+
+@given(record=garbage_from(encode_call(1, 100003, 3, 1, b"ARGS", auth_sys(stamp=1, name=b"n"))))
+@PROPERTY
+def test_any_bytes_decode_to_a_call_or_raise_rpc_decode_error(record):
+    try:
+        decode_call(record)
+    except RpcDecodeError:
+        pass

@@ -143,7 +143,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         out = {"kind": kind.name, "target": label, "address": getattr(target, "address", None), **obs.to_dict()}
         if obs.failure is not None:
             out["alert"] = obs.failure.alert
-            out["message"] = alert_entry(obs.failure.alert).render(kind.name, target=label, detail=obs.failure.detail)
+            out["message"] = obs.failure.message(kind.name, label)
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(_probe_text(kind, label, target, obs))
@@ -161,8 +161,7 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
         lines.append(f"  {key}: {value}")
     if obs.failure is not None:
         f = obs.failure
-        text = alert_entry(f.alert).render(kind.name, target=label, detail=f.detail)
-        lines.append(f"alert {f.alert}: {text}")
+        lines.append(f"alert {f.alert}: {f.message(kind.name, label)}")
         lines.append(f"cause: {f.reason}")
     return "\n".join(lines)
 

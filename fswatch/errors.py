@@ -88,6 +88,7 @@ class ProbeFailure(FswatchError):
         ntstatus: Optional[int] = None,
         rpc_status: Optional[str] = None,
         timed_out: bool = False,
+        function: Optional[str] = None,
     ) -> None:
         super().__init__(reason)
         self.alert = alert
@@ -98,6 +99,7 @@ class ProbeFailure(FswatchError):
         self.ntstatus = ntstatus
         self.rpc_status = rpc_status
         self.timed_out = timed_out
+        self.function = function  # the failed system call, for alert 42's text
 
     def fields(self) -> dict:
         """The machine-readable facts, for JSON output and journal fields."""
@@ -112,4 +114,12 @@ class ProbeFailure(FswatchError):
             out["rpc_status"] = self.rpc_status
         if self.timed_out:
             out["timed_out"] = True
+        if self.function is not None:
+            out["function"] = self.function
         return out
+
+    def message(self, kind: str, target: str) -> str:
+        """The seed's text for this failure (alert 42 names the system call, not the target)."""
+        from fswatch.alerts import alert
+
+        return alert(self.alert).render(kind, target=self.function or target, detail=self.detail)

@@ -77,9 +77,10 @@ class Reporter:
         **extra: str,
     ) -> None:
         entry = alert_entry(alert_id)
-        if failure is not None and detail is None:
-            detail = failure.detail
-        message = entry.render(self.kind.name, target=self.label, detail=detail)
+        if failure is not None and alert_id == failure.alert:
+            message = failure.message(self.kind.name, self.label)
+        else:
+            message = entry.render(self.kind.name, target=self.label, detail=detail)
         fields = {
             "FSWATCH_KIND": self.kind.name,
             "FSWATCH_WATCH": self.watch_id,

@@ -193,7 +193,7 @@ def _failure(exc: RpcError, stage: str, talks_to: str, where: str) -> ProbeFailu
     reason = f"{where}: {exc.sperror() if not timed_out else 'no answer within the deadline'}"
     common = {"errno": exc.errno, "rpc_status": exc.status, "timed_out": timed_out}
     if isinstance(exc, RpcSystemError):
-        return ProbeFailure(A_SYSTEM, stage, f"{where}: {exc}", str(exc.errno), **common)
+        return ProbeFailure(A_SYSTEM, stage, f"{where}: {exc}", str(exc.errno), function="socket", **common)
     if talks_to == PORTMAPPER:
         if isinstance(exc, ProgramNotRegistered):
             return ProbeFailure(A_NOT_REGISTERED, stage, f"{where}: {exc}", **common)

@@ -137,7 +137,9 @@ def test_journal_fields_and_catalog(node, samba_server):
     node.systemctl("start", unit, check=False, timeout=30)
     entries = {int(e["FSWATCH_EVENT"]): e for e in alerts(node, unit)}
     tree = entries[62]
-    assert tree["MESSAGE"] == "The clp_sambamon has detected an error in Samba [nosuchshare] (tree connect error[0xc00000cc])."
+    assert tree["MESSAGE"] == (
+        "The clp_sambamon has detected an error in Samba [nosuchshare] (tree connect error[0xc00000cc])."
+    )
     assert tree["MESSAGE_ID"] == "a88f63218db04102b784827fc05df592"
     assert tree["FSWATCH_KIND"] == "samba" and tree["FSWATCH_WATCH"] == "j1"
     assert tree["FSWATCH_STAGE"] == "tree_connect" and tree["FSWATCH_NTSTATUS"] == "0xc00000cc"
@@ -164,3 +166,32 @@ def test_password_only_through_the_credential(node, samba_server):
         node.systemctl("stop", unit)
     journal = node.run(["journalctl", "-o", "json", "--no-pager"]).stdout
     assert secret not in journal
+
+
+def test_nfs_unit_with_reserved_port_and_stall(node, fresh_nfs_server):
+    # The unit's only privilege, CAP_NET_BIND_SERVICE, buys the reserved source port that
+    # knfsd's `secure` export option wants.
+    node.run(
+        ["fswatch", "add", "nfs", "nf1", "--export", fresh_nfs_server.export_path, "--address",
+         fresh_nfs_server.address, "--interval", "1", "--retries", "2", "--timeout", "1"]
+    )
+    unit = "fswatch-nfs@nf1.service"
+    node.systemctl("start", unit)
+    try:
+        status = json.loads(node.run(["fswatch", "status", "nfs", "nf1", "--json"]).stdout)[0]
+        assert status["phase"] == "healthy"
+        assert status["last_probe"]["notes"]["source_port"] == "reserved"
+        user = node.run(["ps", "-o", "user=", "-p", show(node, unit, "MainPID")["MainPID"]]).stdout.strip()
+        assert user != "root"
+        fault = time.monotonic()
+        fresh_nfs_server.stall_ganesha()
+        props = wait_unit(node, unit, ("failed",), 10)
+        detected = time.monotonic() - fault
+    finally:
+        fresh_nfs_server.resume_ganesha()
+    assert props["Result"] == "exit-code" and detected <= 4 + 0.5 + 0.5
+    ids = [int(e["FSWATCH_EVENT"]) for e in alerts(node, unit)]
+    assert ids[:2] == [1, 2] and ids[-3:] == [84, 66, 6]
+    assert node.run(["fswatch", "reset", "nfs", "nf1"]).returncode == 0
+    assert show(node, unit, "ActiveState")["ActiveState"] == "inactive"
+    assert json.loads(node.run(["fswatch", "status", "nfs", "nf1", "--json"]).stdout)[0]["phase"] == "inactive"

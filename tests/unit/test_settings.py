@@ -64,3 +64,19 @@ def test_malformed_conf_is_a_usage_error():
         parse_conf("not an ini file", "x.conf")
     with pytest.raises(UsageError):
         parse_conf("[other]\na = 1\n", "x.conf")
+
+
+@pytest.mark.parametrize("bad", ["fs1.example.com", "localhost", "-x", "1.2.3", ""])
+def test_addresses_are_numeric(bad):
+    # name resolution takes no timeout: a host name would break the probe's deadline
+    from fswatch.settings import check_address
+
+    with pytest.raises(UsageError):
+        check_address(bad)
+
+
+def test_system_error_names_the_function():
+    from fswatch.errors import ProbeFailure
+
+    f = ProbeFailure(42, "portmap", "socket() failed", "24", errno=24, function="socket")
+    assert f.message("nfs", "/export") == "The clp_nfsmon has detected system error (socket 24)."

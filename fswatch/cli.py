@@ -19,7 +19,7 @@ from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
 from fswatch.control import holder, parse_duration
 from fswatch.deadline import Deadline
-from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, UsageError, WatchBusy
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
 from fswatch.observation import Observation
 from fswatch.runner import control_for, load_settings, read_password, run_watch
@@ -222,7 +222,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
     seconds = parse_duration(args.duration) if args.duration else None
     control = control_for(args.kind, watch_id)
     if holder(control) is None:
-        raise UsageError(f"{args.kind} watch {watch_id} is not running; nothing to pause")
+        raise NotRunning(f"{args.kind} watch {watch_id} is not running; nothing to pause")
     control.request_pause(seconds)
     return EXIT_OK
 

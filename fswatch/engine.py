@@ -24,11 +24,28 @@ from fswatch.verdict import WatchState, after_pause, judge
 PING_EVERY = 1.0  # seconds between watchdog pings while waiting; far below any watchdog period
 
 
+class StopNow(BaseException):
+    """Raised by the SIGTERM handler into a probe in flight, so a stop does not wait for the
+    probe's deadline (up to `timeout`, 60 s by default) while a stalled server holds it.
+
+    A BaseException, so no `except Exception` in a probe swallows it; the probes' finally
+    blocks close their sockets and threads on the way out.
+    """
+
+
 class StopSignal:
     """Set by SIGTERM/SIGINT; waiting on it is how the engine sleeps."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.probing = False  # set by the engine around each probe
+
+    def request(self) -> None:
+        """From a signal handler: stop, and end a probe in flight at once."""
+        self._event.set()
+        if self.probing:
+            self.probing = False
+            raise StopNow()
 
     def set(self) -> None:
         self._event.set()
@@ -83,7 +100,12 @@ class Watch:
                 if not state.seen_healthy:
                     reporter.probing_before_ready()
                 started = self.clock()
-                obs = self.probe(Deadline(started + schedule.timeout, self.clock))
+                try:
+                    self.stop.probing = True
+                    obs = self.probe(Deadline(started + schedule.timeout, self.clock))
+                    self.stop.probing = False
+                except StopNow:
+                    break
                 judgement = judge(state, obs, schedule)
                 state = judgement.state
                 if judgement.declared_failed:

@@ -123,3 +123,9 @@ class ProbeFailure(FswatchError):
         from fswatch.alerts import alert
 
         return alert(self.alert).render(kind, target=self.function or target, detail=self.detail)
+
+
+class NotRunning(FswatchError):
+    """A request for a running watch (pause, continue, stop) found none."""
+
+    exit_code = EXIT_FAILED

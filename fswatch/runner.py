@@ -103,7 +103,7 @@ def run_watch(
             control,
         )
         for sig in previous:
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, lambda *_: stop.request())
         return Watch(settings.schedule, lambda deadline: probe(target, deadline), reporter, control, stop).run()
     except OSError as exc:
         raise SystemFault("watch", exc.errno or 0, str(exc)) from exc

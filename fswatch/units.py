@@ -54,13 +54,15 @@ class Systemctl:
         With wait, follow the unit until it ends and return its exit status (the watch's
         verdict: 0 stopped, 1 server declared failed).
         """
+        if wait:
+            # One call that returns when the unit has ended: a second `start` after the
+            # first returned could start a watch that had just failed again.
+            self("start", "--wait", unit)
+            return self.exit_status(unit)
         proc = self("start", unit)
         if proc.returncode != 0:
             raise UnitFailed(unit, "start", proc.stderr.strip())
-        if not wait:
-            return EXIT_OK
-        self("start", "--wait", unit)  # already active: blocks until it ends
-        return self.exit_status(unit)
+        return EXIT_OK
 
     def exit_status(self, unit: str) -> int:
         props = self.show(unit, "ActiveState", "Result", "ExecMainStatus")

@@ -1,5 +1,6 @@
 """Install fswatch into a booted test container the way a cluster node has it: the
-package on the system python3's path, /usr/bin/fswatch, the units and the catalog."""
+package on the system python3's path, /usr/bin/fswatch, /usr/sbin/clp_*mon, the units
+and the catalog."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = "#!/usr/bin/python3\nimport sys\n\nfrom fswatch.cli import main\n\nsys.exit(main())\n"
+SCRIPTS = {
+    "/usr/bin/fswatch": "from fswatch.cli import main",
+    "/usr/sbin/clp_sambamon": "from fswatch.clp import sambamon_main as main",
+    "/usr/sbin/clp_nfsmon": "from fswatch.clp import nfsmon_main as main",
+}
 
 
 def install_fswatch(container) -> None:
     site = container.path("/usr/lib/python3/dist-packages") / "fswatch"
     shutil.copytree(ROOT / "fswatch", site, ignore=shutil.ignore_patterns("__pycache__"))
-    container.write_text("/usr/bin/fswatch", SCRIPT, mode=0o755)
+    for path, line in SCRIPTS.items():
+        container.write_text(path, f"#!/usr/bin/python3\nimport sys\n\n{line}\n\nsys.exit(main())\n", mode=0o755)
     for unit in sorted((ROOT / "units").glob("*.service")):
         container.copy_in(unit, f"/usr/lib/systemd/system/{unit.name}", mode=0o644)
     container.copy_in(ROOT / "packaging" / "fswatch.catalog", "/usr/lib/systemd/catalog/fswatch.catalog", mode=0o644)

@@ -118,3 +118,25 @@ def test_v4_watch_detects_nfs_port_blocked(netns_nfs_server, tmp_path):
     stderr = watch.stderr.read()
     assert rc == 1 and detected <= 4 + SLACK, (detected, stderr)
     assert alert_ids(stderr)[-3:] == [84, 66, 6]
+
+
+def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_nfs_server, tmp_path):
+    cli = FswatchCLI(tmp_path)
+    add = cli("add", "nfs", "n1", "--export", fresh_nfs_server.export_path, "--address", fresh_nfs_server.address,
+              "--interval", "1", "--timeout", "30")
+    assert add.returncode == 0
+    watch = cli.start("run", "nfs", "n1")
+    try:
+        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        fresh_nfs_server.stall_ganesha()
+        time.sleep(2)
+        t0 = time.monotonic()
+        watch.send_signal(signal.SIGTERM)
+        rc = watch.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        fresh_nfs_server.resume_ganesha()
+        if watch.poll() is None:
+            watch.kill()
+    assert rc == 0 and took < 1.0, took
+    assert alert_ids(watch.stderr.read()) == [1, 2, 3]

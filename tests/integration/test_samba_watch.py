@@ -132,3 +132,27 @@ def test_user_watch_password_never_in_argv(samba_server, tmp_path):
     finally:
         if watch.poll() is None:
             watch.kill()
+
+
+def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_samba_server, tmp_path):
+    # A stop must not wait for the probe's deadline: during a failover the server being
+    # stopped is often the stalled one.
+    cli = FswatchCLI(tmp_path)
+    proc = cli("add", "samba", "w1", "--share", "public", "--port", str(fresh_samba_server.port),
+               "--interval", "1", "--timeout", "30")
+    assert proc.returncode == 0
+    watch = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        fresh_samba_server.stall_all()
+        time.sleep(2)  # the next probe is now blocked in negotiate
+        t0 = time.monotonic()
+        watch.send_signal(signal.SIGTERM)
+        rc = watch.wait(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        fresh_samba_server.resume_all()
+        if watch.poll() is None:
+            watch.kill()
+    assert rc == 0 and took < 1.0, took
+    assert alert_ids(watch.stderr.read()) == [1, 2, 3]

@@ -37,6 +37,7 @@ def written(root):
         (["add", "samba", "w", "--share", "s", "--bogus"], 11),
         (["probe", "samba", "--share", "s", "--timeout", "0"], 11),
         (["pause", "samba", "w", "--for", "forever"], 11),
+        (["pause", "nfs", "w", "--for", "0s"], 11),
         (["run", "samba", "nosuch"], 11),
         (["frobnicate"], 11),
     ],

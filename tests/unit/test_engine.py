@@ -189,3 +189,27 @@ def test_state_file_written(tmp_path):
     state = json.loads(control.state_file.read_text())
     assert state["phase"] == "stopped" and state["last_probe"]["ok"] is True
     assert state["schedule"]["detection_bound"] == 4
+
+
+def test_stop_during_a_probe_ends_it_at_once(tmp_path):
+    from fswatch.engine import StopSignal
+
+    clock = FakeTime()
+    stop = StopSignal()
+    calls = []
+
+    def probe(deadline):
+        calls.append(deadline)
+        if len(calls) == 2:
+            stop.request()  # as the SIGTERM handler does, mid-probe
+            raise AssertionError("not reached: request() raises into the probe")
+        clock.t += 0.01
+        return Observation(0.0, (StageTiming("connect", 10.0),))
+
+    sink = ListSink()
+    control = Control(tmp_path / "ctl", clock=clock)
+    reporter = Reporter(SAMBA, "w1", "public", Schedule(1, 2, 60), sink, Notifier(None), control, wall=clock)
+    watch = Watch(Schedule(1, 2, 60), probe, reporter, control, stop=stop, clock=clock)
+    stop.wait = lambda seconds: clock.__setattr__("t", clock.t + seconds) or stop.is_set()
+    assert watch.run() == 0
+    assert sink.ids == [1, 2, 3] and len(calls) == 2

@@ -1,0 +1,322 @@
+"""`clp_sambamon` and `clp_nfsmon`: CLUSTERPRO's command lines, unchanged (seed chapter 7).
+
+    clp_sambamon ID -s SHARE [-a IP] [-u USER] [-p PASS] [-i N] [-c N] [-r N]
+    clp_nfsmon   ID -d DIR   [-a IP] [-n PORT]           [-i N] [-c N] [-r N]
+    clp_*mon     ID -stop [WAIT] | -pause | -continue | -disp | -del
+
+The start form blocks until the watch declares its server failed (exit 1, after alert 6)
+or is stopped (exit 0, alert 3), so CLUSTERPRO's PID monitor on an asynchronous EXEC
+resource works as the seed describes. Where systemd is PID 1 the watch runs as its unit
+fswatch-KIND@ID, with runtime settings under /run/fswatch and a runtime drop-in that
+points the unit at them; elsewhere it runs in this process. Either way -stop, -pause and
+-continue work from another shell. fswatch extension: clp_sambamon also takes -n PORT.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from fswatch import paths
+from fswatch.atomic import write_atomic
+from fswatch.control import holder
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
+from fswatch.kinds import KINDS, Kind
+from fswatch.runner import control_for, read_password, run_watch
+from fswatch.settings import Schedule, WatchSettings, check_id, check_range
+from fswatch.units import Systemctl, systemd_booted, unit_name
+
+CONTROL_FORMS = ("-stop", "-pause", "-continue", "-disp", "-del")
+STOP_WAIT = 60  # the seed's default for -stop's wait
+PASSWORD_FILE_ENV = "FSWATCH_PASSWORD_FILE"  # set when -p was moved out of argv (in-process mode)
+MODE_ENV = "FSWATCH_CLP_MODE"  # "systemd" or "inprocess"; default: systemd where it is PID 1
+POLL = 0.1
+
+# option -> (setting name, takes a value); per kind
+_COMMON = {"-a": "address", "-i": "interval", "-c": "retries", "-r": "timeout"}
+OPTIONS: Dict[str, Dict[str, str]] = {
+    "samba": {"-s": "share", "-u": "user", "-p": "password", "-n": "port", **_COMMON},
+    "nfs": {"-d": "export", "-n": "port", **_COMMON},
+}
+
+
+@dataclass
+class Request:
+    kind: Kind
+    watch_id: str
+    form: str  # "start" or one of CONTROL_FORMS
+    values: Dict[str, str] = field(default_factory=dict)
+    wait: int = STOP_WAIT
+
+
+def parse(kind: Kind, argv: Sequence[str]) -> Request:
+    """The seed's syntax: the identifier first, then one control form or the start options."""
+    if not argv or argv[0].startswith("-"):
+        raise UsageError("the identifier must be the first argument", alert=13)
+    watch_id = check_id(argv[0])
+    rest = list(argv[1:])
+    if rest and rest[0] in CONTROL_FORMS:
+        form, extra = rest[0], rest[1:]
+        if form == "-stop" and len(extra) == 1:
+            return Request(kind, watch_id, form, wait=check_range("-stop wait", extra[0]))
+        if extra:
+            raise UsageError(f"{form} takes {'at most one wait time' if form == '-stop' else 'nothing'} after it")
+        return Request(kind, watch_id, form)
+    options = OPTIONS[kind.name]
+    values: Dict[str, str] = {}
+    while rest:
+        option = rest.pop(0)
+        if option in CONTROL_FORMS:
+            raise UsageError(f"{option} cannot be combined with other parameters")
+        if option not in options:
+            raise UsageError(f"unknown parameter {option!r}")
+        if not rest:
+            raise UsageError(f"{option} needs a value")
+        name = options[option]
+        if name in values:
+            raise UsageError(f"{option} given twice")
+        values[name] = rest.pop(0)
+    required = "share" if kind.name == "samba" else "export"
+    if required not in values:
+        raise UsageError(f"{'-s' if kind.name == 'samba' else '-d'} is required", alert=12)
+    return Request(kind, watch_id, "start", values)
+
+
+def settings_of(req: Request) -> WatchSettings:
+    values = dict(req.values)
+    values.pop("password", None)
+    schedule = Schedule.parse(values.pop("interval", 30), values.pop("retries", 5), values.pop("timeout", 60))
+    target = req.kind.check_target(values)
+    return WatchSettings(req.kind.name, req.watch_id, schedule, target)
+
+
+# -- the start form -------------------------------------------------------------------------------
+
+
+def start(req: Request, argv: Sequence[str]) -> int:
+    settings = settings_of(req)  # validate everything before anything is written
+    password = req.values.get("password")
+    if password is not None and "\n" in password:
+        raise UsageError("the password must be one line")
+    if _mode() == "systemd":
+        return start_unit(settings, password)
+    if password is not None:
+        _reexec_without_password(req, argv, password)
+    password_file = os.environ.get(PASSWORD_FILE_ENV)
+    if password_file:
+        password = read_password(Path(password_file))
+    return run_watch(settings, password)
+
+
+def _mode() -> str:
+    mode = os.environ.get(MODE_ENV)
+    if mode in ("systemd", "inprocess"):
+        return mode
+    return "systemd" if systemd_booted() else "inprocess"
+
+
+def _runtime_password_path(kind: str, watch_id: str) -> Path:
+    return paths.runtime_dir() / kind / f"{watch_id}.password"
+
+
+def _write_password(kind: str, watch_id: str, password: Optional[str]) -> Path:
+    path = _runtime_password_path(kind, watch_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    write_atomic(path, (password or "") + "\n", mode=0o600)
+    return path
+
+
+def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -> None:
+    """-p is accepted for compatibility, but a long-running process must not show the
+    password in its argv: move it to a 0600 file and run again without it."""
+    if holder(control_for(req.kind.name, req.watch_id)) is not None:
+        raise WatchBusy(f"{req.kind.name} watch {req.watch_id} is already running")
+    path = _write_password(req.kind.name, req.watch_id, password)
+    args = list(argv)
+    i = args.index("-p", 1)
+    del args[i : i + 2]
+    env = dict(os.environ, **{PASSWORD_FILE_ENV: str(path)})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "fswatch.clp", req.kind.name, *args], env)
+
+
+def dropin_path(kind: str, watch_id: str) -> Path:
+    return Path("/run/systemd/system") / f"{unit_name(kind, watch_id)}.d" / "50-clp.conf"
+
+
+def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Optional[Systemctl] = None) -> int:
+    """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status)."""
+    systemctl = systemctl or Systemctl()
+    kind, watch_id = settings.kind, settings.watch_id
+    unit = unit_name(kind, watch_id)
+    if systemctl.state(unit).get("ActiveState") in ("active", "activating", "reloading", "deactivating"):
+        raise WatchBusy(f"{unit} is already running")
+    # Runtime settings: the unit reads them through FSWATCH_CONFIG_DIR=/run/fswatch.
+    runtime = paths.runtime_dir()
+    conf = runtime / kind / f"{watch_id}.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    write_atomic(conf, settings.to_conf(), mode=0o644)
+    lines = [
+        "# Written by clp_sambamon/clp_nfsmon: this watch's settings live under /run/fswatch.",
+        "[Service]",
+        f"Environment=FSWATCH_CONFIG_DIR={runtime}",
+    ]
+    if kind == "samba":
+        secret = _write_password(kind, watch_id, password)
+        lines += ["LoadCredential=", f"LoadCredential=password:{secret}"]
+    dropin = dropin_path(kind, watch_id)
+    dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)
+    systemctl("daemon-reload")
+    stop_requested = []
+
+    def forward_stop(*_: object) -> None:
+        # CLUSTERPRO may end this process instead of running -stop: stop the unit too.
+        stop_requested.append(True)
+        systemctl("stop", "--no-block", unit)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward_stop)
+    systemctl.reset_failed(unit)
+    # One call: it returns when the unit has ended, whether it failed to start or ran and
+    # ended. (A second `start` after the first returned could start a failed watch again.)
+    systemctl("start", "--wait", unit)
+    return systemctl.exit_status(unit)
+
+
+# -- the control forms ----------------------------------------------------------------------------
+
+
+def stop(req: Request, systemctl: Optional[Systemctl] = None) -> int:
+    """End the watch and wait for it at most `wait` seconds (alert 15 otherwise)."""
+    kind, watch_id = req.kind.name, req.watch_id
+    control = control_for(kind, watch_id)
+    unit_active = False
+    if systemd_booted():
+        systemctl = systemctl or Systemctl()
+        unit = unit_name(kind, watch_id)
+        unit_active = systemctl.state(unit).get("ActiveState") in ("active", "activating", "reloading")
+        if unit_active:
+            systemctl("stop", "--no-block", unit)
+    pid = holder(control)
+    if pid is None and not unit_active:
+        return EXIT_OK  # nothing runs: an EXEC stop script must not fail for that
+    if pid is not None and not unit_active and pid > 0:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return EXIT_OK
+    deadline = time.monotonic() + req.wait
+    for _ in range(int(req.wait / POLL) + 2):  # bounded by the wait time
+        if holder(control) is None and (not unit_active or _unit_ended(systemctl, kind, watch_id)):
+            return EXIT_OK
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL)
+    raise NotEnded(f"{kind} watch {watch_id} did not end within {req.wait} s")
+
+
+def _unit_ended(systemctl: Optional[Systemctl], kind: str, watch_id: str) -> bool:
+    assert systemctl is not None
+    return systemctl.state(unit_name(kind, watch_id)).get("ActiveState") in ("inactive", "failed")
+
+
+def pause(req: Request, resume: bool) -> int:
+    control = control_for(req.kind.name, req.watch_id)
+    if holder(control) is None:
+        raise NotRunning(f"{req.kind.name} watch {req.watch_id} is not running")
+    if resume:
+        control.request_continue()
+    else:
+        control.request_pause()
+    return EXIT_OK
+
+
+def disp(req: Request) -> int:
+    """The PID of the watch (the seed's -disp); after a kill -9 there is none."""
+    pid = holder(control_for(req.kind.name, req.watch_id))
+    if pid is None:
+        print(f"{req.watch_id}: not running", file=sys.stderr)
+        return EXIT_FAILED
+    print(pid)
+    return EXIT_OK
+
+
+def delete(req: Request) -> int:
+    """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
+    kind, watch_id = req.kind.name, req.watch_id
+    control = control_for(kind, watch_id)
+    pid = holder(control)
+    if pid is not None:
+        raise WatchBusy(f"{kind} watch {watch_id} is running (pid {pid}); -del is only for a dead watch")
+    runtime = paths.runtime_dir() / kind
+    targets: List[Path] = [
+        control.state_file,
+        control.pause_file,
+        control.lock_file,
+        runtime / f"{watch_id}.conf",
+        _runtime_password_path(kind, watch_id),
+    ]
+    if systemd_booted():
+        targets.append(dropin_path(kind, watch_id))
+    for path in targets:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    for directory in (control.directory, dropin_path(kind, watch_id).parent):
+        try:
+            directory.rmdir()
+        except OSError:
+            pass
+    if systemd_booted():
+        systemctl = Systemctl()
+        systemctl("daemon-reload")
+        systemctl.reset_failed(unit_name(kind, watch_id))
+    return EXIT_OK
+
+
+def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
+    from fswatch.cli import report_error
+
+    kind = KINDS[kind_name]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    watch_id = None
+    try:
+        req = parse(kind, argv)
+        watch_id = req.watch_id
+        if req.form == "start":
+            return start(req, argv)
+        if req.form == "-stop":
+            return stop(req)
+        if req.form in ("-pause", "-continue"):
+            return pause(req, resume=req.form == "-continue")
+        if req.form == "-disp":
+            return disp(req)
+        return delete(req)
+    except FswatchError as exc:
+        return report_error(exc, kind.name, watch_id)
+    except KeyboardInterrupt:
+        return 130
+
+
+def sambamon_main() -> int:
+    return main("samba")
+
+
+def nfsmon_main() -> int:
+    return main("nfs")
+
+
+if __name__ == "__main__":
+    # `python -m fswatch.clp KIND ARGS...` (used when re-executing without -p)
+    if len(sys.argv) < 2 or sys.argv[1] not in KINDS:
+        print("usage: python -m fswatch.clp samba|nfs ID ...", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1], sys.argv[2:]))

@@ -1,0 +1,190 @@
+"""clp_sambamon / clp_nfsmon in-process (no systemd as PID 1): the seed's command lines,
+its alerts 11-15, and the blocking start form that CLUSTERPRO's PID monitor watches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.integration.cli import FswatchCLI, alert_ids, wait_for
+
+pytestmark = pytest.mark.integration
+BIN = os.path.dirname(sys.executable)
+
+
+class Clp(FswatchCLI):
+    def argv(self, command: str, *args: str):  # type: ignore[override]
+        return [os.path.join(BIN, command), *args]
+
+
+@pytest.fixture
+def clp(tmp_path):
+    return Clp(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "command, args, alert, text",
+    [
+        ("clp_sambamon", [], 13, "The monitor id is not specified at the clp_sambamon command."),
+        ("clp_sambamon", ["-s", "public"], 13, "The monitor id is not specified at the clp_sambamon command."),
+        ("clp_nfsmon", [], 13, "The monitor id is not specified at the clp_nfsmon command."),
+        ("clp_sambamon", ["w1"], 12, "'-s' parameter is not specified at the clp_sambamon command."),
+        ("clp_nfsmon", ["w1", "-a", "127.0.0.1"], 12, "'-d' parameter is not specified at the clp_nfsmon command."),
+        ("clp_sambamon", ["w1", "-s", "p", "-i", "0"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_sambamon", ["w1", "-s", "p", "-c", "10001"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_sambamon", ["w1", "-s", "p", "-r", "ten"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_nfsmon", ["w1", "-d", "/x", "-n", "70000"], 11, "Invalid parameter in the clp_nfsmon."),
+        ("clp_nfsmon", ["w1", "-d", "relative"], 11, "Invalid parameter in the clp_nfsmon."),
+        ("clp_sambamon", ["a/b", "-s", "p"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_sambamon", ["x" * 201, "-s", "p"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_sambamon", ["w1", "-s", "p", "-x", "1"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_sambamon", ["w1", "-s"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_sambamon", ["w1", "-stop", "0"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_sambamon", ["w1", "-stop", "1", "2"], 11, "Invalid parameter in the clp_sambamon."),
+        ("clp_nfsmon", ["w1", "-d", "/x", "-pause"], 11, "Invalid parameter in the clp_nfsmon."),
+    ],
+)
+def test_refusals(clp, command, args, alert, text):
+    proc = clp(command, *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"alert {alert}: {text}" in lines[0]
+    assert not clp.runtime.exists() and not clp.config.exists()
+
+
+def start_samba(clp, server, watch_id="w1", *extra):
+    return clp.start(
+        "clp_sambamon", watch_id, "-s", "public", "-a", server.address, "-n", str(server.port),
+        "-i", "1", "-c", "2", "-r", "1", *extra,
+    )
+
+
+def disp(clp, command, watch_id):
+    proc = clp(command, watch_id, "-disp")
+    return int(proc.stdout) if proc.returncode == 0 else None
+
+
+def test_start_disp_duplicate_pause_continue_stop(clp, samba_server):
+    watch = start_samba(clp, samba_server)
+    try:
+        assert wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10) == watch.pid
+        dup = clp("clp_sambamon", "w1", "-s", "public", "-n", str(samba_server.port))
+        assert dup.returncode == 3
+        assert "alert 14: The specified monitor id is already under use in other processes." in dup.stderr
+        assert clp("clp_sambamon", "w1", "-pause").returncode == 0
+        time.sleep(1.5)
+        assert clp("clp_sambamon", "w1", "-continue").returncode == 0
+        time.sleep(1.5)
+        stop = clp("clp_sambamon", "w1", "-stop")
+        assert stop.returncode == 0
+        assert watch.wait(timeout=5) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    stderr = watch.stderr.read()
+    assert alert_ids(stderr) == [1, 2, 7, 8, 3], stderr
+    assert disp(clp, "clp_sambamon", "w1") is None
+    assert clp("clp_sambamon", "w1", "-stop").returncode == 0  # nothing to stop: still success
+
+
+def test_stop_that_cannot_finish_gives_15(clp, samba_server):
+    watch = start_samba(clp, samba_server)
+    try:
+        wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10)
+        os.kill(watch.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        stop = clp("clp_sambamon", "w1", "-stop", "1")
+        waited = time.monotonic() - t0
+        assert stop.returncode == 4
+        assert "alert 15: The clp_sambamon has not performed end processing." in stop.stderr
+        assert 1 <= waited < 3
+        os.kill(watch.pid, signal.SIGCONT)
+        assert watch.wait(timeout=5) == 0  # the SIGTERM it got while frozen ends it now
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+
+
+def test_kill_9_then_the_same_identifier_again(clp, samba_server):
+    watch = start_samba(clp, samba_server)
+    wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10)
+    watch.kill()
+    watch.wait(timeout=5)
+    assert disp(clp, "clp_sambamon", "w1") is None  # stale state is detected
+    assert clp("clp_sambamon", "w1", "-del").returncode == 0
+    again = start_samba(clp, samba_server)
+    try:
+        assert wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10) == again.pid
+        assert clp("clp_sambamon", "w1", "-del").returncode == 3  # not for a live watch
+    finally:
+        clp("clp_sambamon", "w1", "-stop")
+        again.wait(timeout=5)
+
+
+def test_stall_ends_the_blocking_command_within_the_bound(clp, fresh_samba_server):
+    watch = start_samba(clp, fresh_samba_server)
+    try:
+        wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10)
+        time.sleep(1.2)
+        fault = time.monotonic()
+        fresh_samba_server.stall_all()
+        rc = watch.wait(timeout=15)
+        detected = time.monotonic() - fault
+    finally:
+        fresh_samba_server.resume_all()
+        if watch.poll() is None:
+            watch.kill()
+    stderr = watch.stderr.read()
+    assert rc == 1 and detected <= 4 + 0.5, (detected, stderr)
+    assert alert_ids(stderr)[-2:] == [74, 6]
+
+
+def test_password_moves_out_of_argv(clp, samba_server):
+    watch = clp.start(
+        "clp_sambamon", "u1", "-s", "private", "-u", samba_server.user, "-p", samba_server.password,
+        "-n", str(samba_server.port), "-i", "1",
+    )
+    try:
+        pid = wait_for(lambda: disp(clp, "clp_sambamon", "u1"), 10)
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert samba_server.password.encode() not in f.read()
+        secret = clp.runtime / "samba" / "u1.password"
+        assert secret.stat().st_mode & 0o777 == 0o600
+    finally:
+        clp("clp_sambamon", "u1", "-stop")
+        watch.wait(timeout=5)
+    assert alert_ids(watch.stderr.read()) == [1, 2, 3]  # it logged on with the password
+
+
+def test_nfs_watch_and_stall(clp, fresh_nfs_server):
+    watch = clp.start(
+        "clp_nfsmon", "n1", "-d", fresh_nfs_server.export_path, "-a", fresh_nfs_server.address,
+        "-i", "1", "-c", "2", "-r", "1",
+    )
+    try:
+        wait_for(lambda: disp(clp, "clp_nfsmon", "n1"), 10)
+        time.sleep(1.2)
+        fault = time.monotonic()
+        fresh_nfs_server.stall_ganesha()
+        rc = watch.wait(timeout=15)
+        detected = time.monotonic() - fault
+    finally:
+        fresh_nfs_server.resume_ganesha()
+        if watch.poll() is None:
+            watch.kill()
+    stderr = watch.stderr.read()
+    assert rc == 1 and detected <= 4 + 0.5, (detected, stderr)
+    assert alert_ids(stderr)[:2] == [1, 2] and alert_ids(stderr)[-3:] == [84, 66, 6]
+
+
+def test_in_process_is_the_default_without_systemd(clp):
+    # The test machine's PID 1 is not systemd: the start form must not try systemctl.
+    assert not os.path.isdir("/run/systemd/system")
+    out = subprocess.run([sys.executable, "-c", "from fswatch.clp import _mode; print(_mode())"],
+                         capture_output=True, text=True, env=clp.env)
+    assert out.stdout.strip() == "inprocess"

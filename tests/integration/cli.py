@@ -59,3 +59,31 @@ def wait_for(predicate, timeout: float, step: float = 0.05):
             return value
         time.sleep(step)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def detect_stall(watch, ready, stall, resume, timeout: float = 15):
+    """Wait until ready(), stall the server, and time how long the watch takes to exit.
+
+    Returns (exit status, seconds from the stall to the exit, the watch's stderr); the
+    server is resumed and the watch killed (if still running) whatever happens.
+    """
+    try:
+        wait_for(ready, 10)
+        fault = time.monotonic()
+        stall()
+        rc = watch.wait(timeout=timeout)
+        detected = time.monotonic() - fault
+    finally:
+        resume()
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    return rc, detected, watch.stderr.read() if watch.stderr else ""
+
+
+def phase(cli: FswatchCLI, kind: str, watch_id: str) -> str:
+    """The watch's phase from its state file ('' before it has one)."""
+    try:
+        return json.loads((cli.runtime / kind / watch_id / "state.json").read_text()).get("phase", "")
+    except (OSError, ValueError):
+        return ""

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.integration.cli import FswatchCLI, alert_ids, wait_for
+from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, phase, wait_for
 
 pytestmark = pytest.mark.integration
 BIN = os.path.dirname(sys.executable)
@@ -128,18 +128,8 @@ def test_kill_9_then_the_same_identifier_again(clp, samba_server):
 
 def test_stall_ends_the_blocking_command_within_the_bound(clp, fresh_samba_server):
     watch = start_samba(clp, fresh_samba_server)
-    try:
-        wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10)
-        time.sleep(1.2)
-        fault = time.monotonic()
-        fresh_samba_server.stall_all()
-        rc = watch.wait(timeout=15)
-        detected = time.monotonic() - fault
-    finally:
-        fresh_samba_server.resume_all()
-        if watch.poll() is None:
-            watch.kill()
-    stderr = watch.stderr.read()
+    healthy = lambda: phase(clp, "samba", "w1") == "healthy"  # noqa: E731
+    rc, detected, stderr = detect_stall(watch, healthy, fresh_samba_server.stall_all, fresh_samba_server.resume_all)
     assert rc == 1 and detected <= 4 + 0.5, (detected, stderr)
     assert alert_ids(stderr)[-2:] == [74, 6]
 
@@ -166,18 +156,8 @@ def test_nfs_watch_and_stall(clp, fresh_nfs_server):
         "clp_nfsmon", "n1", "-d", fresh_nfs_server.export_path, "-a", fresh_nfs_server.address,
         "-i", "1", "-c", "2", "-r", "1",
     )
-    try:
-        wait_for(lambda: disp(clp, "clp_nfsmon", "n1"), 10)
-        time.sleep(1.2)
-        fault = time.monotonic()
-        fresh_nfs_server.stall_ganesha()
-        rc = watch.wait(timeout=15)
-        detected = time.monotonic() - fault
-    finally:
-        fresh_nfs_server.resume_ganesha()
-        if watch.poll() is None:
-            watch.kill()
-    stderr = watch.stderr.read()
+    healthy = lambda: phase(clp, "nfs", "n1") == "healthy"  # noqa: E731
+    rc, detected, stderr = detect_stall(watch, healthy, fresh_nfs_server.stall_ganesha, fresh_nfs_server.resume_ganesha)
     assert rc == 1 and detected <= 4 + 0.5, (detected, stderr)
     assert alert_ids(stderr)[:2] == [1, 2] and alert_ids(stderr)[-3:] == [84, 66, 6]
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 
 import pytest
 
-from tests.integration.cli import FswatchCLI, alert_ids, wait_for
+from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, phase, wait_for
 
 pytestmark = pytest.mark.integration
 SLACK = 0.5
@@ -45,28 +44,12 @@ def add_watch(cli, server, watch_id="n1", *extra):
     assert proc.returncode == 0, proc.stderr
 
 
-def state(cli, watch_id="n1"):
-    try:
-        return json.loads((cli.runtime / "nfs" / watch_id / "state.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def test_ganesha_stall_declared_within_bound(fresh_nfs_server, tmp_path):
     cli = FswatchCLI(tmp_path)
     add_watch(cli, fresh_nfs_server)
     watch = cli.start("run", "nfs", "n1")
-    try:
-        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
-        fault = time.monotonic()
-        fresh_nfs_server.stall_ganesha()
-        rc = watch.wait(timeout=15)
-        detected = time.monotonic() - fault
-    finally:
-        fresh_nfs_server.resume_ganesha()
-        if watch.poll() is None:
-            watch.kill()
-    stderr = watch.stderr.read()
+    healthy = lambda: phase(cli, "nfs", "n1") == "healthy"  # noqa: E731
+    rc, detected, stderr = detect_stall(watch, healthy, fresh_nfs_server.stall_ganesha, fresh_nfs_server.resume_ganesha)
     assert rc == 1, stderr
     assert detected <= 4 + SLACK, (detected, stderr)
     assert alert_ids(stderr)[:2] == [1, 2] and alert_ids(stderr)[-3:] == [84, 66, 6], stderr
@@ -82,13 +65,13 @@ def test_pause_continue_busy_and_stop(nfs_server, tmp_path):
     add_watch(cli, nfs_server)
     watch = cli.start("run", "nfs", "n1")
     try:
-        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        wait_for(lambda: phase(cli, "nfs", "n1") == "healthy", 10)
         second = cli("run", "nfs", "n1", timeout=10)
         assert second.returncode == 3 and "alert 14:" in second.stderr
         assert cli("pause", "nfs", "n1", "--for", "60s").returncode == 0
-        wait_for(lambda: state(cli).get("phase") == "paused", 2.5)
+        wait_for(lambda: phase(cli, "nfs", "n1") == "paused", 2.5)
         assert cli("continue", "nfs", "n1").returncode == 0
-        wait_for(lambda: state(cli).get("phase") == "healthy", 3)
+        wait_for(lambda: phase(cli, "nfs", "n1") == "healthy", 3)
         watch.send_signal(signal.SIGTERM)
         rc = watch.wait(timeout=5)
     finally:
@@ -106,16 +89,9 @@ def test_v4_watch_detects_nfs_port_blocked(netns_nfs_server, tmp_path):
     cli = FswatchCLI(tmp_path)
     add_watch(cli, netns_nfs_server, "n4", "--nfs-version", "4", "--port", str(netns_nfs_server.nfs_port))
     watch = cli.start("run", "nfs", "n4")
-    try:
-        wait_for(lambda: state(cli, "n4").get("phase") == "healthy", 10)
-        fault = time.monotonic()
-        netns_nfs_server.block_nfs_port()
-        rc = watch.wait(timeout=15)
-        detected = time.monotonic() - fault
-    finally:
-        if watch.poll() is None:
-            watch.kill()
-    stderr = watch.stderr.read()
+    healthy = lambda: phase(cli, "nfs", "n4") == "healthy"  # noqa: E731
+    server = netns_nfs_server
+    rc, detected, stderr = detect_stall(watch, healthy, server.block_nfs_port, server.unblock_nfs_port)
     assert rc == 1 and detected <= 4 + SLACK, (detected, stderr)
     assert alert_ids(stderr)[-3:] == [84, 66, 6]
 
@@ -127,7 +103,7 @@ def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_nfs_server, tmp_pa
     assert add.returncode == 0
     watch = cli.start("run", "nfs", "n1")
     try:
-        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        wait_for(lambda: phase(cli, "nfs", "n1") == "healthy", 10)
         fresh_nfs_server.stall_ganesha()
         time.sleep(2)
         t0 = time.monotonic()

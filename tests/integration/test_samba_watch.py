@@ -3,13 +3,12 @@ continue, one watch per ID, stop by SIGTERM."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 
 import pytest
 
-from tests.integration.cli import FswatchCLI, alert_ids, wait_for
+from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, phase, wait_for
 
 pytestmark = pytest.mark.integration
 SLACK = 0.5  # SPEC.md section 2: scheduling slack on top of the bound
@@ -23,35 +22,19 @@ def add_watch(cli: FswatchCLI, server, watch_id="w1", *extra: str):
     assert proc.returncode == 0, proc.stderr
 
 
-def state(cli: FswatchCLI, watch_id="w1") -> dict:
-    try:
-        return json.loads((cli.runtime / "samba" / watch_id / "state.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def test_stall_declared_within_bound(fresh_samba_server, tmp_path):
     cli = FswatchCLI(tmp_path)
     add_watch(cli, fresh_samba_server)
     watch = cli.start("run", "samba", "w1")
-    try:
-        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
-        fault = time.monotonic()
-        fresh_samba_server.stall_all()
-        rc = watch.wait(timeout=15)
-        detected = time.monotonic() - fault
-    finally:
-        fresh_samba_server.resume_all()
-        if watch.poll() is None:
-            watch.kill()
-    stderr = watch.stderr.read()
+    healthy = lambda: phase(cli, "samba", "w1") == "healthy"  # noqa: E731
+    rc, detected, stderr = detect_stall(watch, healthy, fresh_samba_server.stall_all, fresh_samba_server.resume_all)
     assert rc == 1, stderr
     bound = 1 + 2 * max(1, 1) + 1
     assert detected <= bound + SLACK, (detected, stderr)
     ids = alert_ids(stderr)
     assert ids[:2] == [1, 2] and ids[-2:] == [74, 6], stderr
     assert "The clp_sambamon will terminate." in stderr
-    assert state(cli)["phase"] == "failed"
+    assert phase(cli, "samba", "w1") == "failed"
 
 
 def test_pause_then_continue(fresh_samba_server, tmp_path):
@@ -59,9 +42,9 @@ def test_pause_then_continue(fresh_samba_server, tmp_path):
     add_watch(cli, fresh_samba_server)
     watch = cli.start("run", "samba", "w1")
     try:
-        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
         assert cli("pause", "samba", "w1").returncode == 0
-        wait_for(lambda: state(cli).get("phase") == "paused", 2.5)  # noticed within one interval
+        wait_for(lambda: phase(cli, "samba", "w1") == "paused", 2.5)  # noticed within one interval
         fresh_samba_server.stall_all()
         time.sleep(6)  # longer than the bound: a paused watch declares nothing
         assert watch.poll() is None
@@ -86,7 +69,7 @@ def test_second_run_is_refused_and_sigterm_stops(samba_server, tmp_path):
     add_watch(cli, samba_server)
     watch = cli.start("run", "samba", "w1")
     try:
-        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
         second = cli("run", "samba", "w1", timeout=10)
         assert second.returncode == 3
         assert "alert 14: The specified monitor id is already under use in other processes." in second.stderr
@@ -102,7 +85,7 @@ def test_second_run_is_refused_and_sigterm_stops(samba_server, tmp_path):
     # the ID is free again, and a killed watch frees it too
     again = cli.start("run", "samba", "w1")
     try:
-        wait_for(lambda: state(cli).get("pid") == again.pid, 10)
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
         again.send_signal(signal.SIGKILL)
         again.wait(timeout=5)
     finally:
@@ -124,7 +107,7 @@ def test_user_watch_password_never_in_argv(samba_server, tmp_path):
     assert samba_server.password not in (cli.config / "samba" / "u1.conf").read_text()
     watch = cli.start("run", "samba", "u1")
     try:
-        wait_for(lambda: state(cli, "u1").get("phase") == "healthy", 10)
+        wait_for(lambda: phase(cli, "samba", "u1") == "healthy", 10)
         with open(f"/proc/{watch.pid}/cmdline", "rb") as f:
             assert samba_server.password.encode() not in f.read()
         watch.send_signal(signal.SIGTERM)
@@ -143,7 +126,7 @@ def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_samba_server, tmp_
     assert proc.returncode == 0
     watch = cli.start("run", "samba", "w1")
     try:
-        wait_for(lambda: state(cli).get("phase") == "healthy", 10)
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
         fresh_samba_server.stall_all()
         time.sleep(2)  # the next probe is now blocked in negotiate
         t0 = time.monotonic()

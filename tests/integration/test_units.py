@@ -195,3 +195,37 @@ def test_nfs_unit_with_reserved_port_and_stall(node, fresh_nfs_server):
     assert node.run(["fswatch", "reset", "nfs", "nf1"]).returncode == 0
     assert show(node, unit, "ActiveState")["ActiveState"] == "inactive"
     assert json.loads(node.run(["fswatch", "status", "nfs", "nf1", "--json"]).stdout)[0]["phase"] == "inactive"
+
+
+def test_fswatch_start_wait_follows_the_unit_to_its_verdict(node, fresh_samba_server):
+    import subprocess
+
+    add(node, "fw1", "public", fresh_samba_server.port)
+    unit = "fswatch-samba@fw1.service"
+    follower = subprocess.Popen(
+        ["nsenter", "-t", str(node.leader_pid), "-a", "fswatch", "start", "samba", "fw1", "--wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_unit(node, unit, ("active",), 10)
+        assert follower.poll() is None  # still following the running unit
+        fresh_samba_server.stall_all()
+        assert follower.wait(timeout=15) == 1  # the watch's own exit status
+    finally:
+        fresh_samba_server.resume_all()
+        if follower.poll() is None:
+            follower.kill()
+    assert show(node, unit, "Result")["Result"] == "exit-code"
+
+
+def test_fswatch_start_and_stop(node, samba_server):
+    add(node, "fw2", "public", samba_server.port)
+    unit = "fswatch-samba@fw2.service"
+    assert node.run(["fswatch", "start", "samba", "fw2"]).returncode == 0
+    assert show(node, unit, "ActiveState")["ActiveState"] == "active"
+    table = node.run(["fswatch", "status"]).stdout
+    assert "fw2" in table and f"unit {unit}: active" in table
+    assert node.run(["fswatch", "stop", "samba", "fw2"]).returncode == 0
+    assert show(node, unit, "ActiveState", "Result") == {"ActiveState": "inactive", "Result": "success"}
+    failed = node.run(["fswatch", "start", "samba", "nosuch"], check=False)
+    assert failed.returncode != 0 and "journalctl -u fswatch-samba@nosuch.service" in failed.stderr

@@ -199,3 +199,42 @@ def test_cli_probe_text_output(samba_server, tmp_path):
     proc = FswatchCLI(tmp_path)("probe", "samba", "--share", "IPC$", "--port", str(samba_server.port))
     assert proc.returncode == 1
     assert "alert 63: The clp_sambamon has detected an error in Samba [IPC$] (share type error)." in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "replies, stage",
+    # negotiate, two NTLM session-setup legs, tree connect, tree disconnect
+    [(0, "negotiate"), (1, "session"), (2, "session"), (3, "tree_connect"), (4, "teardown")],
+)
+def test_a_stall_at_every_stage_ends_by_the_deadline(samba_server, replies, stage):
+    with StallingProxy(samba_server.address, samba_server.port, forward_replies=replies) as proxy:
+        obs, elapsed = timed_probe(SambaTarget("public", proxy.address, proxy.port), 1)
+    assert obs.failure is not None and obs.failure.stage == stage and obs.failure.timed_out
+    assert obs.failure.alert == 74
+    assert 1 <= elapsed <= 1 + SLACK
+
+
+def test_connect_stall_black_hole():
+    # A listener that never accepts, with its accept queue full: the kernel drops further
+    # SYNs, so connect() itself hangs - a black hole on loopback.
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(8):  # fill the backlog (bounded)
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(listener.getsockname())
+            fillers.append(s)
+        time.sleep(0.1)
+        obs, elapsed = timed_probe(SambaTarget("public", *listener.getsockname()), 1)
+    finally:
+        for s in fillers:
+            s.close()
+        listener.close()
+    assert obs.failure.stage == "connect" and obs.failure.alert == 72 and obs.failure.timed_out
+    assert obs.failure.errno == 110
+    assert elapsed <= 1 + SLACK

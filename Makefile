@@ -6,18 +6,20 @@ PY := .venv/bin/python
 setup:
 	./scripts/setup.sh
 
+include packaging/rpm.mk
+
 demo: setup
 	$(PY) scripts/demo.py
 
 test: setup
-	$(PY) -m ruff check fswatch tests scripts
+	$(PY) -m ruff check fswatch tests scripts bench packaging/gen-man-alerts.py
 	$(PY) -m pytest -q -p no:cacheprovider
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/socket
 
 lint: setup
-	$(PY) -m ruff check fswatch tests scripts
+	$(PY) -m ruff check fswatch tests scripts bench packaging/gen-man-alerts.py
 
 catalog: setup
 	$(PY) -m fswatch.catalog > packaging/fswatch.catalog

@@ -103,13 +103,14 @@ def start(req: Request, argv: Sequence[str]) -> int:
     password = req.values.get("password")
     if password is not None and "\n" in password:
         raise UsageError("the password must be one line")
-    if _mode() == "systemd":
-        return start_unit(settings, password)
     if password is not None:
+        # This process blocks as long as the watch runs: its argv must not show the password.
         _reexec_without_password(req, argv, password)
     password_file = os.environ.get(PASSWORD_FILE_ENV)
     if password_file:
         password = read_password(Path(password_file))
+    if _mode() == "systemd":
+        return start_unit(settings, password)
     return run_watch(settings, password)
 
 
@@ -136,6 +137,10 @@ def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -
     password in its argv: move it to a 0600 file and run again without it."""
     if holder(control_for(req.kind.name, req.watch_id)) is not None:
         raise WatchBusy(f"{req.kind.name} watch {req.watch_id} is already running")
+    if _mode() == "systemd":
+        unit = unit_name(req.kind.name, req.watch_id)
+        if Systemctl().state(unit).get("ActiveState") in ("active", "activating", "reloading", "deactivating"):
+            raise WatchBusy(f"{unit} is already running")
     path = _write_password(req.kind.name, req.watch_id, password)
     args = list(argv)
     i = args.index("-p", 1)

@@ -84,31 +84,35 @@ def run_watch(
     spec = kind_named(settings.kind)
     control = control_for(settings.kind, settings.watch_id)
     lock = InstanceLock(control)
-    lock.acquire()
     stop = stop or StopSignal()
+    # Handlers first: once the lock is held, others see this watch (-disp, -stop), and a
+    # SIGTERM must then end it cleanly (alert 3, exit 0), not by the default action.
     # Signal handlers can only be set from the main thread; elsewhere the caller owns `stop`.
     main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.request())
     try:
-        control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
-        target = spec.make_target(settings.target, password)
-        probe = spec.probe_function()
-        reporter = Reporter(
-            spec,
-            settings.watch_id,
-            spec.label(settings.target),
-            settings.schedule,
-            sink or default_sink(),
-            notifier or Notifier.from_env(),
-            control,
-        )
-        for sig in previous:
-            signal.signal(sig, lambda *_: stop.request())
-        return Watch(settings.schedule, lambda deadline: probe(target, deadline), reporter, control, stop).run()
-    except OSError as exc:
-        raise SystemFault("watch", exc.errno or 0, str(exc)) from exc
+        lock.acquire()
+        try:
+            control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
+            target = spec.make_target(settings.target, password)
+            probe = spec.probe_function()
+            reporter = Reporter(
+                spec,
+                settings.watch_id,
+                spec.label(settings.target),
+                settings.schedule,
+                sink or default_sink(),
+                notifier or Notifier.from_env(),
+                control,
+            )
+            return Watch(settings.schedule, lambda deadline: probe(target, deadline), reporter, control, stop).run()
+        except OSError as exc:
+            raise SystemFault("watch", exc.errno or 0, str(exc)) from exc
+        finally:
+            control.request_continue()
+            lock.release()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        control.request_continue()
-        lock.release()

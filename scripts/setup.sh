@@ -10,6 +10,7 @@ packages=(
   nfs-ganesha nfs-ganesha-vfs rpcbind nfs-common
   libsystemd-dev pkg-config gcc
   debootstrap systemd-container
+  rpm rpmlint shellcheck groff-base man-db cpio
 )
 missing=()
 for p in "${packages[@]}"; do

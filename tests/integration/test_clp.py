@@ -95,7 +95,7 @@ def test_start_disp_duplicate_pause_continue_stop(clp, samba_server):
 def test_stop_that_cannot_finish_gives_15(clp, samba_server):
     watch = start_samba(clp, samba_server)
     try:
-        wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10)
+        wait_for(lambda: phase(clp, "samba", "w1") == "healthy", 10)
         os.kill(watch.pid, signal.SIGSTOP)
         t0 = time.monotonic()
         stop = clp("clp_sambamon", "w1", "-stop", "1")

@@ -246,3 +246,42 @@ def test_fswatch_start_and_stop(node, samba_server):
     assert show(node, unit, "ActiveState", "Result") == {"ActiveState": "inactive", "Result": "success"}
     failed = node.run(["fswatch", "start", "samba", "nosuch"], check=False)
     assert failed.returncode != 0 and "journalctl -u fswatch-samba@nosuch.service" in failed.stderr
+
+
+def test_slow_first_probes_extend_the_start_timeout(node, fresh_samba_server):
+    # TimeoutStartSec=2, but the server is stalled for ~4 s at start-up: the watch keeps
+    # extending the start (EXTEND_TIMEOUT_USEC=) while its retries last, so `systemctl
+    # start` returns once the server answers, instead of failing at 2 s.
+    import subprocess
+
+    add(node, "slow1", "public", fresh_samba_server.port, "--retries", "5")
+    unit = "fswatch-samba@slow1.service"
+    node.write_text(f"/etc/systemd/system/{unit}.d/short-start.conf", "[Service]\nTimeoutStartSec=2\n")
+    node.systemctl("daemon-reload")
+    fresh_samba_server.stall_all()
+    try:
+        t0 = time.monotonic()
+        start = subprocess.Popen(["nsenter", "-t", str(node.leader_pid), "-a", "systemctl", "start", unit],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        assert start.poll() is None, "start gave up while the retries lasted"
+        fresh_samba_server.resume_all()
+        assert start.wait(timeout=10) == 0
+        took = time.monotonic() - t0
+    finally:
+        fresh_samba_server.resume_all()
+    assert took > 4
+    assert show(node, unit, "ActiveState")["ActiveState"] == "active"
+    node.systemctl("stop", unit)
+
+
+def test_message_ids_do_not_collide_with_systemds_catalog():
+    import subprocess
+
+    from fswatch.alerts import ALERTS
+
+    listed = subprocess.run(["journalctl", "--list-catalog", "--no-pager"], capture_output=True, text=True,
+                            timeout=60)
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 20  # systemd's own entries
+    theirs = {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
+    assert not theirs & {a.message_id for a in ALERTS.values()}

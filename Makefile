@@ -12,14 +12,14 @@ demo: setup
 	$(PY) scripts/demo.py
 
 test: setup
-	$(PY) -m ruff check fswatch tests scripts packaging/gen-man-alerts.py
+	$(PY) -m ruff check fswatch tests scripts bench packaging/gen-man-alerts.py
 	$(PY) -m pytest -q -p no:cacheprovider
 
 unit: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/socket
 
 lint: setup
-	$(PY) -m ruff check fswatch tests scripts packaging/gen-man-alerts.py
+	$(PY) -m ruff check fswatch tests scripts bench packaging/gen-man-alerts.py
 
 catalog: setup
 	$(PY) -m fswatch.catalog > packaging/fswatch.catalog

@@ -80,3 +80,12 @@ def test_system_error_names_the_function():
 
     f = ProbeFailure(42, "portmap", "socket() failed", "24", errno=24, function="socket")
     assert f.message("nfs", "/export") == "The clp_nfsmon has detected system error (socket 24)."
+
+
+def test_samba_credential_is_the_nt_hash():
+    # MS-NLMP 4.2.2.1.2: NTOWFv1("Password") = a4f49c406510bdcab6824ee7c30fd852
+    from fswatch.probes.samba import credential
+
+    cred, secret = credential("User", "Password")
+    assert secret is None and cred.username == "User"
+    assert cred.nt_hash == "a4f49c406510bdcab6824ee7c30fd852"

@@ -37,7 +37,11 @@ class Kind:
     missing_alert: int = 12  # the required target field is missing
 
     def check_target(self, values: Mapping[str, object]) -> Dict[str, object]:
-        """Validated target fields, defaults filled in (None = decided at probe time)."""
+        """Validated target fields, defaults filled in (None = decided at probe time).
+
+        Each field is checked here; the probe's own target then checks how they combine
+        (NFSv4 runs over TCP only), so a bad combination is refused before anything is written.
+        """
         unknown = set(values) - {f.name for f in self.fields}
         if unknown:
             raise UsageError(f"unknown {self.name} setting(s): {', '.join(sorted(unknown))}")
@@ -50,6 +54,7 @@ class Kind:
                 out[f.name] = f.default
             else:
                 out[f.name] = f.check(value)
+        self.make_target(out)
         return out
 
     def label(self, target: Mapping[str, object]) -> str:

@@ -90,3 +90,9 @@ def test_help_everywhere(capsys):
             main(argv)
         assert info.value.code == 0
         assert expected in capsys.readouterr().out
+
+
+def test_nfs_v4_over_udp_is_refused_at_add(dirs, capsys):
+    assert main(["add", "nfs", "w", "--export", "/x", "--nfs-version", "4", "--transport", "udp"]) == 2
+    assert "alert 11" in capsys.readouterr().err
+    assert written(dirs) == []

@@ -19,10 +19,10 @@ from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
 from fswatch.control import holder, parse_duration
 from fswatch.deadline import Deadline
-from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError, WatchBusy
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError
 from fswatch.kinds import KINDS, Kind
 from fswatch.observation import Observation
-from fswatch.runner import control_for, load_settings, read_password, run_watch
+from fswatch.runner import control_for, load_settings, read_password, run_watch, stopped_control
 from fswatch.settings import Schedule, WatchSettings, check_id, check_range
 from fswatch.sinks import default_sink
 from fswatch.units import Systemctl, systemd_booted, unit_name
@@ -194,9 +194,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
-    pid = holder(control_for(args.kind, watch_id))
-    if pid is not None:
-        raise WatchBusy(f"{args.kind} watch {watch_id} is running (pid {pid}); stop it first")
+    stopped_control(args.kind, watch_id, "stop it first")
     removed = False
     for path in (paths.conf_path(args.kind, watch_id), paths.password_path(args.kind, watch_id)):
         try:
@@ -237,19 +235,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
-    control = control_for(args.kind, watch_id)
-    pid = holder(control)
-    if pid is not None:
-        raise WatchBusy(f"{args.kind} watch {watch_id} is running (pid {pid}); stop it first")
-    for path in (control.state_file, control.pause_file, control.lock_file):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-    try:
-        control.directory.rmdir()
-    except OSError:
-        pass
+    stopped_control(args.kind, watch_id, "stop it first").forget()
     if systemd_booted():
         Systemctl().reset_failed(unit_name(args.kind, watch_id))
     return EXIT_OK

@@ -27,7 +27,7 @@ from fswatch.atomic import write_atomic
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
-from fswatch.runner import control_for, read_password, run_watch
+from fswatch.runner import control_for, read_password, run_watch, stopped_control
 from fswatch.settings import Schedule, WatchSettings, check_id, check_range
 from fswatch.units import Systemctl, systemd_booted, unit_name
 
@@ -135,11 +135,10 @@ def _write_password(kind: str, watch_id: str, password: Optional[str]) -> Path:
 def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -> None:
     """-p is accepted for compatibility, but a long-running process must not show the
     password in its argv: move it to a 0600 file and run again without it."""
-    if holder(control_for(req.kind.name, req.watch_id)) is not None:
-        raise WatchBusy(f"{req.kind.name} watch {req.watch_id} is already running")
+    stopped_control(req.kind.name, req.watch_id, "a second one cannot start")
     if _mode() == "systemd":
         unit = unit_name(req.kind.name, req.watch_id)
-        if Systemctl().state(unit).get("ActiveState") in ("active", "activating", "reloading", "deactivating"):
+        if Systemctl().running(unit):
             raise WatchBusy(f"{unit} is already running")
     path = _write_password(req.kind.name, req.watch_id, password)
     args = list(argv)
@@ -160,7 +159,7 @@ def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Opti
     systemctl = systemctl or Systemctl()
     kind, watch_id = settings.kind, settings.watch_id
     unit = unit_name(kind, watch_id)
-    if systemctl.state(unit).get("ActiveState") in ("active", "activating", "reloading", "deactivating"):
+    if systemctl.running(unit):
         raise WatchBusy(f"{unit} is already running")
     # Runtime settings: the unit reads them through FSWATCH_CONFIG_DIR=/run/fswatch.
     runtime = paths.runtime_dir()
@@ -256,18 +255,8 @@ def disp(req: Request) -> int:
 def delete(req: Request) -> int:
     """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
     kind, watch_id = req.kind.name, req.watch_id
-    control = control_for(kind, watch_id)
-    pid = holder(control)
-    if pid is not None:
-        raise WatchBusy(f"{kind} watch {watch_id} is running (pid {pid}); -del is only for a dead watch")
-    runtime = paths.runtime_dir() / kind
-    targets: List[Path] = [
-        control.state_file,
-        control.pause_file,
-        control.lock_file,
-        runtime / f"{watch_id}.conf",
-        _runtime_password_path(kind, watch_id),
-    ]
+    stopped_control(kind, watch_id, "-del is only for a dead watch").forget()
+    targets: List[Path] = [paths.runtime_dir() / kind / f"{watch_id}.conf", _runtime_password_path(kind, watch_id)]
     if systemd_booted():
         targets.append(dropin_path(kind, watch_id))
     for path in targets:
@@ -275,11 +264,10 @@ def delete(req: Request) -> int:
             path.unlink()
         except FileNotFoundError:
             pass
-    for directory in (control.directory, dropin_path(kind, watch_id).parent):
-        try:
-            directory.rmdir()
-        except OSError:
-            pass
+    try:
+        dropin_path(kind, watch_id).parent.rmdir()
+    except OSError:
+        pass
     if systemd_booted():
         systemctl = Systemctl()
         systemctl("daemon-reload")

@@ -67,6 +67,18 @@ class Control:
     def state_file(self) -> Path:
         return self.directory / "state.json"
 
+    def forget(self) -> None:
+        """Remove the state, pause and lock files and the directory of a watch that is not running."""
+        for path in (self.state_file, self.pause_file, self.lock_file):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        try:
+            self.directory.rmdir()
+        except OSError:
+            pass  # not empty (files we don't own) or already gone
+
     def ensure(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o755)

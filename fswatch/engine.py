@@ -47,9 +47,6 @@ class StopSignal:
             self.probing = False
             raise StopNow()
 
-    def set(self) -> None:
-        self._event.set()
-
     def is_set(self) -> bool:
         return self._event.is_set()
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from fswatch import paths
-from fswatch.control import Control, InstanceLock
+from fswatch.control import Control, InstanceLock, holder
 from fswatch.engine import StopSignal, Watch
-from fswatch.errors import SystemFault, UsageError
+from fswatch.errors import SystemFault, UsageError, WatchBusy
 from fswatch.kinds import kind as kind_named
 from fswatch.notify import Notifier
 from fswatch.reporter import Reporter
@@ -25,6 +25,15 @@ from fswatch.sinks import default_sink
 
 def control_for(kind: str, watch_id: str) -> Control:
     return Control(paths.watch_runtime_dir(kind, check_id(watch_id)))
+
+
+def stopped_control(kind: str, watch_id: str, why: str) -> Control:
+    """The control directory of a watch that must not be running; WatchBusy (14) if it is."""
+    control = control_for(kind, watch_id)
+    pid = holder(control)
+    if pid is not None:
+        raise WatchBusy(f"{kind} watch {watch_id} is running (pid {pid}); {why}")
+    return control
 
 
 def read_password(path: Path) -> Optional[str]:

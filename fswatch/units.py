@@ -1,7 +1,7 @@
 """The watches as systemd units: fswatch-KIND@ID.service, driven through systemctl.
 
-systemctl is run through an injectable runner, so the commands are tested with a fake
-runner and again for real inside a booted systemd container.
+systemctl is run through an injectable runner; the commands are tested for real inside a
+booted systemd container (tests/integration/test_units.py, test_clp_units.py).
 """
 
 from __future__ import annotations
@@ -79,6 +79,10 @@ class Systemctl:
 
     def reset_failed(self, unit: str) -> None:
         self("reset-failed", unit)
+
+    def running(self, unit: str) -> bool:
+        """Active, or on its way up or down: a second watch of this ID must not start."""
+        return self.state(unit).get("ActiveState") in ("active", "activating", "reloading", "deactivating")
 
     def state(self, unit: str) -> Dict[str, str]:
         return self.show(unit, "ActiveState", "SubState", "Result", "MainPID", "StatusText")

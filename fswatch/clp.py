@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from fswatch import paths
+from fswatch import files, paths
 from fswatch.atomic import write_atomic
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
 from fswatch.runner import control_for, read_password, run_watch, stopped_control
-from fswatch.settings import Schedule, WatchSettings, check_id, check_range
+from fswatch.settings import Schedule, WatchSettings, check_id, check_password, check_range
 from fswatch.units import Systemctl, systemd_booted, unit_name
 
 CONTROL_FORMS = ("-stop", "-pause", "-continue", "-disp", "-del")
@@ -52,6 +52,7 @@ class Request:
     form: str  # "start" or one of CONTROL_FORMS
     values: Dict[str, str] = field(default_factory=dict)
     wait: int = STOP_WAIT
+    password_at: Optional[int] = None  # argv index of the -p option (its value follows)
 
 
 def parse(kind: Kind, argv: Sequence[str]) -> Request:
@@ -69,22 +70,27 @@ def parse(kind: Kind, argv: Sequence[str]) -> Request:
         return Request(kind, watch_id, form)
     options = OPTIONS[kind.name]
     values: Dict[str, str] = {}
-    while rest:
-        option = rest.pop(0)
+    password_at = None
+    i = 1
+    while i < len(argv):  # by position: a value may look like an option ("-u -p")
+        option = argv[i]
         if option in CONTROL_FORMS:
             raise UsageError(f"{option} cannot be combined with other parameters")
         if option not in options:
             raise UsageError(f"unknown parameter {option!r}")
-        if not rest:
+        if i + 1 >= len(argv):
             raise UsageError(f"{option} needs a value")
         name = options[option]
         if name in values:
             raise UsageError(f"{option} given twice")
-        values[name] = rest.pop(0)
+        values[name] = argv[i + 1]
+        if name == "password":
+            password_at = i
+        i += 2
     required = "share" if kind.name == "samba" else "export"
     if required not in values:
         raise UsageError(f"{'-s' if kind.name == 'samba' else '-d'} is required", alert=12)
-    return Request(kind, watch_id, "start", values)
+    return Request(kind, watch_id, "start", values, password_at=password_at)
 
 
 def settings_of(req: Request) -> WatchSettings:
@@ -100,13 +106,11 @@ def settings_of(req: Request) -> WatchSettings:
 
 def start(req: Request, argv: Sequence[str]) -> int:
     settings = settings_of(req)  # validate everything before anything is written
-    password = req.values.get("password")
-    if password is not None and "\n" in password:
-        raise UsageError("the password must be one line")
+    password = check_password(req.values.get("password"), "the password (-p)")
     if password is not None:
         # This process blocks as long as the watch runs: its argv must not show the password.
         _reexec_without_password(req, argv, password)
-    password_file = os.environ.get(PASSWORD_FILE_ENV)
+    password_file = os.environ.pop(PASSWORD_FILE_ENV, None)  # not for the unit or children
     if password_file:
         password = read_password(Path(password_file))
     if _mode() == "systemd":
@@ -125,11 +129,38 @@ def _runtime_password_path(kind: str, watch_id: str) -> Path:
     return paths.runtime_dir() / kind / f"{watch_id}.password"
 
 
+def _runtime_kind_dir(kind: str, create: bool) -> Optional[int]:
+    """<runtime>/<kind> opened without following a link (SPEC.md section 9)."""
+    return files.open_tree(paths.runtime_dir(), [kind], create=create)
+
+
+def _write_runtime(kind: str, name: str, text: str, mode: int) -> Path:
+    fd = _runtime_kind_dir(kind, create=True)
+    assert fd is not None
+    try:
+        write_atomic(name, text, mode=mode, dir_fd=fd)
+    finally:
+        os.close(fd)
+    return paths.runtime_dir() / kind / name
+
+
 def _write_password(kind: str, watch_id: str, password: Optional[str]) -> Path:
-    path = _runtime_password_path(kind, watch_id)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    write_atomic(path, (password or "") + "\n", mode=0o600)
-    return path
+    return _write_runtime(kind, f"{watch_id}.password", (password or "") + "\n", 0o600)
+
+
+def argv_without_password(argv: Sequence[str], password_at: int) -> List[str]:
+    """argv without the -p option at `password_at` and the value after it, by position:
+    a password equal to another argument, or one that starts with '-', removes nothing else."""
+    if argv[password_at] != "-p" or password_at + 1 >= len(argv):
+        raise ValueError("password_at does not point at -p and its value")
+    return [*argv[:password_at], *argv[password_at + 2 :]]
+
+
+# The re-executed process runs this fswatch, from where this module was loaded, in an
+# isolated interpreter (-I: no PYTHONPATH, no user site, and neither the working directory
+# nor a script's directory on sys.path), so a `fswatch` package in the caller's working
+# directory or on PYTHONPATH cannot take its place.
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from fswatch.clp import reexec_main; sys.exit(reexec_main())"
 
 
 def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -> None:
@@ -140,14 +171,22 @@ def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -
         unit = unit_name(req.kind.name, req.watch_id)
         if Systemctl().running(unit):
             raise WatchBusy(f"{unit} is already running")
+    assert req.password_at is not None
+    args = argv_without_password(argv, req.password_at)
     path = _write_password(req.kind.name, req.watch_id, password)
-    args = list(argv)
-    i = args.index("-p", 1)
-    del args[i : i + 2]
     env = dict(os.environ, **{PASSWORD_FILE_ENV: str(path)})
+    home = str(Path(__file__).resolve().parent.parent)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "fswatch.clp", req.kind.name, *args], env)
+    os.execve(sys.executable, [sys.executable, "-I", "-c", _BOOTSTRAP, home, req.kind.name, *args], env)
+
+
+def reexec_main() -> int:
+    """The re-executed start form: argv is [-c, HOME, KIND, ID, options without -p]."""
+    if len(sys.argv) < 3 or sys.argv[2] not in KINDS:
+        print("fswatch.clp: not to be run by hand", file=sys.stderr)
+        return 2
+    return main(sys.argv[2], sys.argv[3:])
 
 
 def dropin_path(kind: str, watch_id: str) -> Path:
@@ -163,9 +202,7 @@ def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Opti
         raise WatchBusy(f"{unit} is already running")
     # Runtime settings: the unit reads them through FSWATCH_CONFIG_DIR=/run/fswatch.
     runtime = paths.runtime_dir()
-    conf = runtime / kind / f"{watch_id}.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    write_atomic(conf, settings.to_conf(), mode=0o644)
+    _write_runtime(kind, f"{watch_id}.conf", settings.to_conf(), 0o644)
     lines = [
         "# Written by clp_sambamon/clp_nfsmon: this watch's settings live under /run/fswatch.",
         "[Service]",
@@ -175,7 +212,10 @@ def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Opti
         secret = _write_password(kind, watch_id, password)
         lines += ["LoadCredential=", f"LoadCredential=password:{secret}"]
     dropin = dropin_path(kind, watch_id)
-    dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    except OSError as exc:
+        raise files.fault("mkdir", exc, dropin.parent) from None
     write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)
     systemctl("daemon-reload")
     stop_requested = []
@@ -256,14 +296,26 @@ def delete(req: Request) -> int:
     """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
     kind, watch_id = req.kind.name, req.watch_id
     stopped_control(kind, watch_id, "-del is only for a dead watch").forget()
-    targets: List[Path] = [paths.runtime_dir() / kind / f"{watch_id}.conf", _runtime_password_path(kind, watch_id)]
-    if systemd_booted():
-        targets.append(dropin_path(kind, watch_id))
-    for path in targets:
+    # By name inside <runtime>/<kind> opened without links: nothing outside the tree goes.
+    fd = _runtime_kind_dir(kind, create=False)
+    if fd is not None:
         try:
-            path.unlink()
+            for name in (f"{watch_id}.conf", f"{watch_id}.password"):
+                try:
+                    os.unlink(name, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise files.fault("unlink", exc, paths.runtime_dir() / kind / name) from None
+        finally:
+            os.close(fd)
+    if systemd_booted():
+        try:
+            dropin_path(kind, watch_id).unlink()
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            raise files.fault("unlink", exc, dropin_path(kind, watch_id)) from None
     try:
         dropin_path(kind, watch_id).parent.rmdir()
     except OSError:
@@ -276,7 +328,7 @@ def delete(req: Request) -> int:
 
 
 def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
-    from fswatch.cli import report_error
+    from fswatch.cli import report_error, system_fault
 
     kind = KINDS[kind_name]
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -297,6 +349,8 @@ def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
         return report_error(exc, kind.name, watch_id)
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # every system error is alert 42 and exit 5
+        return report_error(system_fault(exc), kind.name, watch_id)
 
 
 def sambamon_main() -> int:
@@ -308,7 +362,7 @@ def nfsmon_main() -> int:
 
 
 if __name__ == "__main__":
-    # `python -m fswatch.clp KIND ARGS...` (used when re-executing without -p)
+    # `python -m fswatch.clp KIND ARGS...` by hand (the -p re-exec uses reexec_main)
     if len(sys.argv) < 2 or sys.argv[1] not in KINDS:
         print("usage: python -m fswatch.clp samba|nfs ID ...", file=sys.stderr)
         sys.exit(2)

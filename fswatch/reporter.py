@@ -12,9 +12,8 @@ import time
 from typing import Callable, Dict, Optional
 
 from fswatch.alerts import alert as alert_entry
-from fswatch.atomic import write_atomic
 from fswatch.control import Control
-from fswatch.errors import ProbeFailure
+from fswatch.errors import FswatchError, ProbeFailure
 from fswatch.kinds import Kind
 from fswatch.notify import Notifier
 from fswatch.observation import Observation
@@ -208,6 +207,6 @@ class Reporter:
         if self.control is None:
             return
         try:
-            write_atomic(self.control.state_file, json.dumps(self.snapshot()) + "\n", durable=False)
-        except OSError:
+            self.control.write_state(json.dumps(self.snapshot()) + "\n")
+        except (OSError, FswatchError):
             pass  # a state file is a convenience; it must never stop the watch

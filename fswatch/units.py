@@ -39,6 +39,8 @@ class Systemctl:
             return self.runner(["systemctl", *args])
         except FileNotFoundError as exc:
             raise SystemFault("systemctl", exc.errno or 2, "systemctl not found: is systemd installed?") from None
+        except OSError as exc:  # not executable, out of processes or memory
+            raise SystemFault("systemctl", exc.errno or 0, f"cannot run systemctl: {exc.strerror or exc}") from None
 
     def show(self, unit: str, *props: str) -> Dict[str, str]:
         proc = self("show", unit, "--property=" + ",".join(props))

@@ -302,3 +302,28 @@ def test_status_shows_every_watch_whatever_one_entry_holds(world):
     out = text.stdout.decode()
     for watch_id in records:
         assert f" {watch_id} " in out
+
+
+@pytest.mark.parametrize("linked", ["watch", "kind"])
+@pytest.mark.parametrize("argv", [["fswatch", "reset", "samba", "w1"], ["clp_sambamon", "w1", "-del"]])
+def test_reset_and_del_delete_nothing_outside_the_runtime_tree(world, argv, linked):
+    """A link planted in the runtime tree (the watch's directory, or the kind's) pointing
+    elsewhere: reset and -del refuse it (alert 42, ELOOP) and delete nothing there. The
+    old main followed it and deleted the state, pause and lock files it found."""
+    elsewhere = world.base / "elsewhere"
+    victims = elsewhere / "w1" if linked == "kind" else elsewhere
+    victims.mkdir(parents=True)
+    for name in ("state.json", "pause", "lock", "w1.conf", "w1.password"):
+        (victims / name).write_text("precious\n")
+    if linked == "kind":
+        shutil.rmtree(world.runtime / "samba")
+        (world.runtime / "samba").symlink_to(elsewhere)
+        for name in ("w1.conf", "w1.password"):
+            (elsewhere / name).write_text("precious\n")
+    else:
+        (world.runtime / "samba" / "w1").symlink_to(elsewhere)
+    before = sorted(str(p) for p in elsewhere.rglob("*"))
+    proc = world.run(Case(argv))
+    err = proc.stderr.decode()
+    assert proc.returncode == 5 and "alert 42" in err and "symbolic link" in err, err
+    assert sorted(str(p) for p in elsewhere.rglob("*")) == before

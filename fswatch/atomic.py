@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -73,7 +74,7 @@ def _write(dir_fd: int, name: str, raw: bytes, mode: int, durable: bool, shown: 
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         if durable:
             step = "fsync"
-            os.fsync(dir_fd)  # the rename itself survives a crash only once its directory is synced
+            _sync_dir(dir_fd)
     except BaseException as exc:
         try:
             os.unlink(tmp, dir_fd=dir_fd)
@@ -82,3 +83,13 @@ def _write(dir_fd: int, name: str, raw: bytes, mode: int, durable: bool, shown: 
         if isinstance(exc, OSError):
             raise fault(step, exc, shown) from None
         raise
+
+
+def _sync_dir(dir_fd: int) -> None:
+    """The rename itself survives a crash only once its directory is synced. An O_PATH
+    descriptor (fswatch.files.open_tree) cannot be synced: the runtime tree is a tmpfs."""
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EBADF, errno.EINVAL):
+            raise

@@ -28,7 +28,6 @@ STATE_LIMIT = 256 * 1024  # a state file is ~1 KiB
 SMALL_LIMIT = 4096  # pause and lock files
 
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 PathLike = Union[str, Path]
 
@@ -157,26 +156,26 @@ def load_json(text: str, what: str) -> object:
 
 
 def open_tree(root: Path, parts: Sequence[str], *, create: bool) -> Optional[int]:
-    """An O_DIRECTORY descriptor of root/parts[0]/parts[1]/...; None when a part is missing
-    and `create` is false, else missing parts are made (0755).
+    """An O_PATH directory descriptor of root/parts[0]/parts[1]/... (usable as dir_fd);
+    None when a part is missing and `create` is false, else missing parts are made (0755).
 
     `root` (FSWATCH_RUNTIME_DIR, /run/fswatch) is the administrator's choice and may be
     reached through links; no part below it is: each is opened O_NOFOLLOW relative to its
     parent, so a link planted in the runtime tree can redirect neither a write nor a delete.
+    One link is systemd's own: for a unit with DynamicUser= and RuntimeDirectoryPreserve=,
+    /run/fswatch/KIND/ID leads to /run/private/fswatch/KIND/ID (systemd.exec(5)). That exact
+    link is taken, and the private twin is walked under the same rules.
+    O_PATH: walking needs only search permission, as a path lookup does.
     """
-    try:
-        if create:
-            os.makedirs(root, mode=0o755, exist_ok=True)
-        fd = os.open(root, _DIR)
-    except FileNotFoundError:
-        if create:  # removed again between makedirs and open
-            raise fault("open", FileNotFoundError(errno_mod.ENOENT, os.strerror(errno_mod.ENOENT)), root) from None
+    fd = _open_root(root, create)
+    if fd is None:
         return None
-    except OSError as exc:
-        raise fault("mkdir" if create else "open", exc, root) from None
     where = root
+    private = False
     try:
-        for part in parts:
+        i = 0
+        while i < len(parts):
+            part = parts[i]
             where = where / part
             if create:
                 try:
@@ -184,30 +183,80 @@ def open_tree(root: Path, parts: Sequence[str], *, create: bool) -> Optional[int
                 except FileExistsError:
                     pass
             try:
-                child = os.open(part, _DIR | os.O_NOFOLLOW, dir_fd=fd)
+                child = os.open(part, _PATH | os.O_NOFOLLOW, dir_fd=fd)
             except FileNotFoundError:
                 if create:
                     raise
                 os.close(fd)
                 return None
             except OSError as exc:
-                if exc.errno in (errno_mod.ENOTDIR, errno_mod.ELOOP):
-                    try:
-                        if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
-                            raise SystemFault(
-                                "open",
-                                errno_mod.ELOOP,
-                                f"{where} is a symbolic link; fswatch does not follow links in its runtime directory",
-                            ) from None
-                    except OSError:
-                        pass
-                raise fault("open", exc, where) from None
+                if exc.errno not in (errno_mod.ENOTDIR, errno_mod.ELOOP) or not _is_link(part, fd):
+                    raise fault("open", exc, where) from None
+                twin = _systemd_twin(root, parts[: i + 1], part, fd)
+                if private or twin is None:
+                    raise SystemFault(
+                        "open",
+                        errno_mod.ELOOP,
+                        f"{where} is a symbolic link; fswatch does not follow links in its runtime directory",
+                    ) from None
+                # Walk again from the private twin's base: /run/private, then fswatch/KIND/ID.
+                os.close(fd)
+                fd = -1
+                fd = _open_root(twin, False)
+                if fd is None:
+                    return None
+                private = True
+                parts = [root.name, *parts]
+                where = twin
+                i = 0
+                continue
             os.close(fd)
             fd = child
+            i += 1
     except OSError as exc:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         raise fault("mkdir" if create else "open", exc, where) from None
     except BaseException:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         raise
     return fd
+
+
+_PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _open_root(root: Path, create: bool) -> Optional[int]:
+    try:
+        if create:
+            os.makedirs(root, mode=0o755, exist_ok=True)
+        return os.open(root, _PATH)
+    except FileNotFoundError:
+        if create:  # removed again between makedirs and open
+            raise fault("open", FileNotFoundError(errno_mod.ENOENT, os.strerror(errno_mod.ENOENT)), root) from None
+        return None
+    except OSError as exc:
+        raise fault("mkdir" if create else "open", exc, root) from None
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _systemd_twin(root: Path, parts: Sequence[str], name: str, dir_fd: int) -> Optional[Path]:
+    """root.parent/private when the link `name` is systemd's link from root/parts to
+    root.parent/private/root.name/parts (its exact target, lexically); else None."""
+    try:
+        target = os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        return None
+    link_dir = root.joinpath(*parts[:-1])
+    base = root.parent / "private"
+    expected = base.joinpath(root.name, *parts)
+    if os.path.normpath(os.path.join(link_dir, target)) != str(expected):
+        return None
+    return base

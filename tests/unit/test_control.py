@@ -231,3 +231,39 @@ def test_state_round_trip_and_forget(tmp_path):
     control.forget()
     assert not control.directory.exists()
     control.forget()  # nothing left: still fine
+
+
+def systemd_layout(tmp_path: Path, target: str) -> Control:
+    """What systemd makes for DynamicUser= with RuntimeDirectoryPreserve=: the watch's
+    directory lives in <prefix>/private/fswatch/KIND/ID, with a relative link in its place."""
+    root = tmp_path / "run" / "fswatch"
+    (tmp_path / "run" / "private" / "fswatch" / "samba" / "w1").mkdir(parents=True)
+    (root / "samba").mkdir(parents=True)
+    (root / "samba" / "w1").symlink_to(target)
+    return Control(root / "samba" / "w1")
+
+
+def test_systemds_own_private_runtime_link_is_taken(tmp_path):
+    control = systemd_layout(tmp_path, "../../private/fswatch/samba/w1")
+    private = tmp_path / "run" / "private" / "fswatch" / "samba" / "w1"
+    lock = InstanceLock(control)
+    lock.acquire()
+    try:
+        assert holder(control) == os.getpid()
+        control.write_state('{"phase": "healthy"}\n')
+        control.request_pause()
+        assert control.read_state() == {"phase": "healthy"} and control.pause_state().paused
+        assert sorted(p.name for p in private.iterdir()) == ["lock", "pause", "state.json"]
+    finally:
+        lock.release()
+    control.forget()
+    assert list(private.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "target", ["../../private/fswatch/samba/w2", "../../../elsewhere", "/run/private/fswatch/samba/w1"]
+)
+def test_any_other_link_is_not(tmp_path, target):
+    control = systemd_layout(tmp_path, target)
+    with pytest.raises(SystemFault):
+        control.ensure()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -285,3 +286,31 @@ def test_a_hanging_attrd_updater_is_killed_and_reported_and_the_watch_goes_on(ag
     # no sleep left behind: the whole process group was killed
     sleepers = subprocess.run(["pgrep", "-f", f"{tmp_path}/bin/attrd_updater"], capture_output=True, text=True)
     assert sleepers.stdout == ""
+
+
+def test_a_frozen_supervised_watch_fails_the_monitor_and_stop_still_ends_it(agents, runtime, samba_server):
+    """Without systemd there is no watchdog: the monitor notices a watch that stopped reporting."""
+    env = agent_env(runtime, "fsw-frozen", share="public", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="1")
+    assert run_agent(agents, "samba", "start", env).returncode == 0
+    pid = int((runtime / "samba" / "fsw-frozen" / "lock").read_text())
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        for _ in range(150):  # bounded: 15 s
+            mon = run_agent(agents, "samba", "monitor", env)
+            if mon.returncode != 0:
+                break
+            time.sleep(0.1)
+        noticed = time.monotonic() - frozen
+        assert mon.returncode == 1 and "has not reported for" in mon.stderr, mon.stderr
+        assert noticed <= 1 + 1 + 5 + 1.5, noticed  # interval + timeout + 5 s, + polling
+        began = time.monotonic()
+        assert run_agent(agents, "samba", "stop", env).returncode == 0
+        assert time.monotonic() - began < 3
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert run_agent(agents, "samba", "monitor", env).returncode == 7

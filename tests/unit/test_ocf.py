@@ -177,3 +177,20 @@ def test_readme_pacemaker_commands_use_only_parameters_the_agents_declare():
         assert used and used <= declared, (kind, used - declared)
     assert "pcs constraint location smb rule score=-INFINITY not_defined fswatch-smb or fswatch-smb lt 1" in section
     assert "crm configure location" in section and "crm configure clone" in section
+
+
+@pytest.mark.parametrize("phase, updated, attribute, rc", [
+    ("healthy", 1000.0, False, 0),     # wrote 8 s ago: interval 1 + timeout 2 + 5 s not exceeded
+    ("healthy", 990.0, False, 1),      # 18 s of silence: frozen
+    ("failing", 990.0, False, 1),
+    ("healthy", 990.0, True, 1),       # a frozen watch publishes nothing either
+    ("paused", 100.0, False, 0),       # a paused watch writes nothing, by design
+])
+def test_a_live_but_silent_watch_is_frozen_where_no_watchdog_guards_it(phase, updated, attribute, rc):
+    st = state(phase, updated=updated)
+    code, reason = verdict(WatchView(4242, st), attribute_mode=attribute, now=1008.0)
+    assert code == rc
+    if rc == 1:
+        assert reason.startswith("the watch (pid 4242) has not reported for 18 s")
+    # under systemd (now=None) its watchdog does this job
+    assert verdict(WatchView(4242, st), attribute_mode=attribute)[0] == 0

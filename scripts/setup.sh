@@ -11,6 +11,7 @@ packages=(
   libsystemd-dev pkg-config gcc
   debootstrap systemd-container
   rpm rpmlint shellcheck groff-base man-db cpio
+  debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,6 +11,7 @@ packages=(
   libsystemd-dev pkg-config gcc
   debootstrap systemd-container
   rpm rpmlint shellcheck groff-base man-db cpio
+  fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
 )
 missing=()
 for p in "${packages[@]}"; do

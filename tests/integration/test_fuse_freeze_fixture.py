@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +59,23 @@ def test_two_mounts_freeze_independently_and_close_while_frozen():
         assert not thread.is_alive()
         assert not _is_fuse_mount(mount) and not root.exists() and one.pid == 0
         assert _is_fuse_mount(two.path)
+
+
+def test_a_crashed_test_process_leaves_no_mount_behind(tmp_path):
+    # The test process dies without close() while frozen: the FUSE process thaws, unmounts, ends.
+    script = (
+        "import os, sys; sys.path.insert(0, sys.argv[1])\n"
+        "from tests.fixtures.fuse_freeze import FuseFreeze\n"
+        "fs = FuseFreeze(); fs.start(); fs.freeze(); print(fs.path, fs.pid, flush=True); os._exit(0)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script, str(repo)], capture_output=True, text=True, timeout=30)
+    path, pid = out.stdout.split()
+    try:
+        gone = lambda: not _is_fuse_mount(Path(path)) and not Path(f"/proc/{pid}").exists()  # noqa: E731
+        deadline = time.monotonic() + 5
+        while not gone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone(), f"{path} still mounted or FUSE pid {pid} alive"
+    finally:
+        shutil.rmtree(Path(path).parent, ignore_errors=True)

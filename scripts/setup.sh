@@ -11,7 +11,8 @@ packages=(
   libsystemd-dev pkg-config gcc
   debootstrap systemd-container
   rpm rpmlint shellcheck groff-base man-db cpio
-  debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian
+  debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian  # make deb
+  fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
 )
 missing=()
 for p in "${packages[@]}"; do

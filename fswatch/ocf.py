@@ -30,9 +30,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from html import escape  # XML-safe (&, <, >, quotes); xml.sax.saxutils would import urllib
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
-from xml.sax.saxutils import escape, quoteattr
 
 from fswatch import paths
 from fswatch.alerts import alert as alert_entry
@@ -263,6 +263,10 @@ def meta_data(agent: Agent) -> str:
         lines.append(f"<action {attrs} />")
     lines += ["</actions>", "</resource-agent>"]
     return "\n".join(lines) + "\n"
+
+
+def quoteattr(value: str) -> str:
+    return f'"{escape(value)}"'
 
 
 def _package_version() -> str:

@@ -22,14 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from fswatch import files, paths
-from fswatch.atomic import write_atomic
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
 from fswatch.runner import control_for, read_password, run_watch, stopped_control
 from fswatch.settings import Schedule, WatchSettings, check_id, check_password, check_range
-from fswatch.units import Systemctl, systemd_booted, unit_name
+from fswatch.units import (
+    Systemctl,
+    remove_runtime_watch,
+    supervision_mode,
+    systemd_booted,
+    unit_name,
+    write_runtime_dropin,
+    write_runtime_file,
+    write_runtime_settings,
+)
 
 CONTROL_FORMS = ("-stop", "-pause", "-continue", "-disp", "-del")
 STOP_WAIT = 60  # the seed's default for -stop's wait
@@ -119,33 +126,11 @@ def start(req: Request, argv: Sequence[str]) -> int:
 
 
 def _mode() -> str:
-    mode = os.environ.get(MODE_ENV)
-    if mode in ("systemd", "inprocess"):
-        return mode
-    return "systemd" if systemd_booted() else "inprocess"
-
-
-def _runtime_password_path(kind: str, watch_id: str) -> Path:
-    return paths.runtime_dir() / kind / f"{watch_id}.password"
-
-
-def _runtime_kind_dir(kind: str, create: bool) -> Optional[int]:
-    """<runtime>/<kind> opened without following a link (SPEC.md section 9)."""
-    return files.open_tree(paths.runtime_dir(), [kind], create=create)
-
-
-def _write_runtime(kind: str, name: str, text: str, mode: int) -> Path:
-    fd = _runtime_kind_dir(kind, create=True)
-    assert fd is not None
-    try:
-        write_atomic(name, text, mode=mode, dir_fd=fd)
-    finally:
-        os.close(fd)
-    return paths.runtime_dir() / kind / name
+    return supervision_mode(os.environ.get(MODE_ENV))
 
 
 def _write_password(kind: str, watch_id: str, password: Optional[str]) -> Path:
-    return _write_runtime(kind, f"{watch_id}.password", (password or "") + "\n", 0o600)
+    return write_runtime_file(kind, f"{watch_id}.password", (password or "") + "\n", 0o600)
 
 
 def argv_without_password(argv: Sequence[str], password_at: int) -> List[str]:
@@ -189,10 +174,6 @@ def reexec_main() -> int:
     return main(sys.argv[2], sys.argv[3:])
 
 
-def dropin_path(kind: str, watch_id: str) -> Path:
-    return Path("/run/systemd/system") / f"{unit_name(kind, watch_id)}.d" / "50-clp.conf"
-
-
 def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Optional[Systemctl] = None) -> int:
     """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status)."""
     systemctl = systemctl or Systemctl()
@@ -200,23 +181,9 @@ def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Opti
     unit = unit_name(kind, watch_id)
     if systemctl.running(unit):
         raise WatchBusy(f"{unit} is already running")
-    # Runtime settings: the unit reads them through FSWATCH_CONFIG_DIR=/run/fswatch.
-    runtime = paths.runtime_dir()
-    _write_runtime(kind, f"{watch_id}.conf", settings.to_conf(), 0o644)
-    lines = [
-        "# Written by clp_sambamon/clp_nfsmon: this watch's settings live under /run/fswatch.",
-        "[Service]",
-        f"Environment=FSWATCH_CONFIG_DIR={runtime}",
-    ]
-    if kind == "samba":
-        secret = _write_password(kind, watch_id, password)
-        lines += ["LoadCredential=", f"LoadCredential=password:{secret}"]
-    dropin = dropin_path(kind, watch_id)
-    try:
-        dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    except OSError as exc:
-        raise files.fault("mkdir", exc, dropin.parent) from None
-    write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)
+    takes_password = KINDS[kind].takes_password
+    write_runtime_settings(settings, password, takes_password)
+    write_runtime_dropin(settings, takes_password, "clp_sambamon/clp_nfsmon")
     systemctl("daemon-reload")
     stop_requested = []
 
@@ -296,30 +263,7 @@ def delete(req: Request) -> int:
     """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
     kind, watch_id = req.kind.name, req.watch_id
     stopped_control(kind, watch_id, "-del is only for a dead watch").forget()
-    # By name inside <runtime>/<kind> opened without links: nothing outside the tree goes.
-    fd = _runtime_kind_dir(kind, create=False)
-    if fd is not None:
-        try:
-            for name in (f"{watch_id}.conf", f"{watch_id}.password"):
-                try:
-                    os.unlink(name, dir_fd=fd)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise files.fault("unlink", exc, paths.runtime_dir() / kind / name) from None
-        finally:
-            os.close(fd)
-    if systemd_booted():
-        try:
-            dropin_path(kind, watch_id).unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise files.fault("unlink", exc, dropin_path(kind, watch_id)) from None
-    try:
-        dropin_path(kind, watch_id).parent.rmdir()
-    except OSError:
-        pass
+    remove_runtime_watch(kind, watch_id, dropin=systemd_booted())
     if systemd_booted():
         systemctl = Systemctl()
         systemctl("daemon-reload")

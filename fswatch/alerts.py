@@ -5,8 +5,8 @@ Every id, text and priority fswatch logs comes from ALERTS; the journal catalog
 English texts verbatim (chapter 8 of the CLUSTERPRO guide) with the seed's command names,
 so alert filters written for CLUSTERPRO keep matching; `xxx` became `{target}` (share or
 directory) and `nn` / `xxxx` became `{detail}`. The seed's NFS messages with id 0 got ids
-81-85; alerts the seed did not have use 91-93 and 96-98 (health attribute mode). MESSAGE_IDs were made once with
-`systemd-id128 new` and never change.
+81-85; alerts the seed did not have use 91-93, 96-98 (health attribute mode) and 113 (fault
+injection). MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ _TABLE = (
         "The clp_nfsmon will terminate.",
         "fswatch declared the file server failed",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail and ends with a "
-        "non-zero status, so the cluster can fail the service group over.",
+        "non-zero status, so the cluster can fail the service group over. This entry's "
+        "FSWATCH_HISTORY field shows the last probes (time, result, latency, slowest stage, failure).",
         "Act on the alert logged just before this one; it names the stage and the cause.",
         "fswatch がファイルサーバの異常を検出して終了します",
         "異常を検出して終了することを示します。",
@@ -508,11 +509,30 @@ _TABLE = (
         "fswatch declared the file server failed (health attribute mode)",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail. In health attribute "
         "mode it does not end: it sets the node attribute to 0 and keeps probing, so a recovery "
-        "sets it to 1 again (alert 91).",
+        "sets it to 1 again (alert 91). This entry's FSWATCH_HISTORY field shows the last probes.",
         "Act on the alert logged just before this one; it names the stage and the cause.",
         "ファイルサーバの異常を検出しました (監視は継続します)",
         "ヘルス属性モードで異常を検出したことを示します。監視は終了せず、ノード属性を 0 にして監視を続けます。",
         "直前に表示されているメッセージにより対処を行ってください。",
+    ),
+    _a(
+        113,
+        "4d1fb98d54114433a2fd10e981bd863a",
+        NOTICE,
+        "The clp_sambamon will fail its next {detail} on request (injected).",
+        "The clp_nfsmon will fail its next {detail} on request (injected).",
+        "A failure was injected into a watch (fswatch inject)",
+        "Someone ran fswatch inject (or clp_sambamon/clp_nfsmon ID -inject) to test the failover "
+        "chain. The watch fails the probes named in the text at that stage without contacting the "
+        "server; their alerts carry FSWATCH_INJECTED=1 and say \"(injected)\". With enough of them "
+        "the watch declares its server failed (alert 6) and ends, like for a real fault.",
+        "None, if a failover test is under way. Otherwise: fswatch continue KIND ID clears the "
+        "injection before it has failed enough probes.",
+        "障害が擬似的に発生させられました (fswatch inject)",
+        "フェイルオーバの試験のため fswatch inject (または -inject) が実行されたことを示します。"
+        "監視はサーバに接続せず、指定された段階で次の監視を失敗させます。そのアラートには "
+        "FSWATCH_INJECTED=1 と \"(injected)\" が付きます。",
+        "試験中であれば対処は不要です。そうでなければ fswatch continue KIND ID で取り消してください。",
     ),
 )
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from fswatch import __version__, files, paths
+from fswatch import __version__, files, history, inject, paths
 from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
 from fswatch.control import holder, parse_duration
@@ -104,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     pause.add_argument("id", metavar="ID")
     pause.add_argument("--for", dest="duration", metavar="DURATION", help="resume by itself after 90s, 15m, 2h, 1d")
 
+    injector = sub.add_parser(
+        "inject",
+        help="make the next probes of a running watch fail at a stage (test the failover chain)",
+        epilog="stages: " + "; ".join(f"{k.name}: {', '.join(s.name for s in k.stages)}" for k in KINDS.values()),
+    )
+    injector.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    injector.add_argument("id", metavar="ID")
+    injector.add_argument("--stage", metavar="STAGE", help="a stage of the kind's probe (default: the first)")
+    injector.add_argument(
+        "--count", metavar="N", help="how many probes fail, 1-10000 (default: retries + 1, enough to declare)"
+    )
+
     start = sub.add_parser("start", help="systemctl start fswatch-KIND@ID: returns once the server was seen healthy")
     start.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
     start.add_argument("id", metavar="ID")
@@ -119,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")
     status.add_argument("id", nargs="?", metavar="ID")
     status.add_argument("--json", action="store_true", help="print a JSON array")
+    status.add_argument("--history", action="store_true", help="print each watch's last probes as a table")
     return parser
 
 
@@ -258,7 +271,23 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def cmd_continue(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
-    control_for(args.kind, watch_id).request_continue()
+    control = control_for(args.kind, watch_id)
+    control.request_continue()
+    control.clear_injection()  # continue also ends a failure test (fswatch inject)
+    return EXIT_OK
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    watch_id = check_id(args.id)
+    count = check_range("--count", args.count) if args.count is not None else None
+    control = control_for(kind.name, watch_id)
+    req = inject.request(kind, watch_id, args.stage, count, control)
+    try:
+        state = control.read_state()
+    except FswatchError:
+        state = None
+    print(inject.describe(kind, watch_id, req, state))
     return EXIT_OK
 
 
@@ -372,6 +401,10 @@ def _probe(value: object) -> bool:
     return isinstance(stages, list) and all(_stage(s) for s in stages) and failure_ok
 
 
+def _history_entry(value: object) -> bool:
+    return isinstance(value, dict) and _probe(value) and _text(value.get("result"))
+
+
 # What status shows from a state file, and what each value must be (the reporter writes
 # these; anything else, or anything of another type, is left out and named).
 _STATE_FIELDS = {
@@ -387,6 +420,8 @@ _STATE_FIELDS = {
     "schedule": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
     "last_probe": _probe,
     "attribute": lambda v: v is None or (isinstance(v, dict) and _text(v.get("name"))),
+    "history": lambda v: isinstance(v, list) and all(_history_entry(e) for e in v),
+    "injection": lambda v: v is None or (isinstance(v, dict) and _text(v.get("stage")) and _count(v.get("left"))),
 }
 
 
@@ -415,6 +450,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(records, ensure_ascii=False, indent=None))
     elif not records:
         print("no watches")
+    elif args.history:
+        _print_history(records)
     else:
         _print_status(records)
     sys.stdout.flush()
@@ -444,8 +481,24 @@ def _print_status(records: List[dict]) -> None:
             print(f"{'':<6} {'':<20} stages (ms): {stages}")
             if last.get("failure"):
                 print(f"{'':<6} {'':<20} failure: {last['failure']['stage']}: {last['failure']['reason']}")
+        if r.get("injection"):
+            i = r["injection"]
+            print(f"{'':<6} {'':<20} injected: {i['left']} more probes fail at {i['stage']} (fswatch inject)")
         if r.get("error"):
             print(f"{'':<6} {'':<20} error: {r['error']}")
+
+
+def _print_history(records: List[dict]) -> None:
+    """Each watch's last probes (fswatch.history), oldest first."""
+    for n, r in enumerate(records):
+        if n:
+            print()
+        state = "paused" if r.get("paused") else r.get("phase", "-")
+        print(f"{r['kind']} {r['id']} ({r.get('target', '')}): {state}; {r.get('status', '')}".rstrip())
+        entries = r.get("history") or []
+        print(history.table(entries, r.get("attempts")) if entries else "  no probe recorded")
+        if r.get("error"):
+            print(f"error: {r['error']}")
 
 
 COMMANDS = {
@@ -455,6 +508,7 @@ COMMANDS = {
     "run": cmd_run,
     "pause": cmd_pause,
     "continue": cmd_continue,
+    "inject": cmd_inject,
     "start": cmd_start,
     "stop": cmd_stop,
     "reset": cmd_reset,

@@ -3,13 +3,16 @@
     clp_sambamon ID -s SHARE [-a IP] [-u USER] [-p PASS] [-i N] [-c N] [-r N]
     clp_nfsmon   ID -d DIR   [-a IP] [-n PORT]           [-i N] [-c N] [-r N]
     clp_*mon     ID -stop [WAIT] | -pause | -continue | -disp | -del
+    clp_*mon     ID -inject [STAGE] [N]        (fswatch extension: CLUSTERPRO X's dummy failure)
 
 The start form blocks until the watch declares its server failed (exit 1, after alert 6)
 or is stopped (exit 0, alert 3), so CLUSTERPRO's PID monitor on an asynchronous EXEC
 resource works as the seed describes. Where systemd is PID 1 the watch runs as its unit
 fswatch-KIND@ID, with runtime settings under /run/fswatch and a runtime drop-in that
 points the unit at them; elsewhere it runs in this process. Either way -stop, -pause and
--continue work from another shell. fswatch extension: clp_sambamon also takes -n PORT.
+-continue work from another shell. fswatch extensions: clp_sambamon also takes -n PORT;
+-inject makes the next N probes (default retries + 1) fail at STAGE (default the probe's
+first), like `fswatch inject`; -continue also clears it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from fswatch import inject as injection
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
@@ -38,7 +42,7 @@ from fswatch.units import (
     write_runtime_settings,
 )
 
-CONTROL_FORMS = ("-stop", "-pause", "-continue", "-disp", "-del")
+CONTROL_FORMS = ("-stop", "-pause", "-continue", "-disp", "-del", "-inject")
 STOP_WAIT = 60  # the seed's default for -stop's wait
 PASSWORD_FILE_ENV = "FSWATCH_PASSWORD_FILE"  # set when -p was moved out of argv (in-process mode)
 MODE_ENV = "FSWATCH_CLP_MODE"  # "systemd" or "inprocess"; default: systemd where it is PID 1
@@ -60,6 +64,8 @@ class Request:
     values: Dict[str, str] = field(default_factory=dict)
     wait: int = STOP_WAIT
     password_at: Optional[int] = None  # argv index of the -p option (its value follows)
+    stage: Optional[str] = None  # -inject's STAGE (None: the probe's first)
+    count: Optional[int] = None  # -inject's N (None: retries + 1)
 
 
 def parse(kind: Kind, argv: Sequence[str]) -> Request:
@@ -72,6 +78,8 @@ def parse(kind: Kind, argv: Sequence[str]) -> Request:
         form, extra = rest[0], rest[1:]
         if form == "-stop" and len(extra) == 1:
             return Request(kind, watch_id, form, wait=check_range("-stop wait", extra[0]))
+        if form == "-inject":
+            return _inject_request(kind, watch_id, extra)
         if extra:
             raise UsageError(f"{form} takes {'at most one wait time' if form == '-stop' else 'nothing'} after it")
         return Request(kind, watch_id, form)
@@ -98,6 +106,22 @@ def parse(kind: Kind, argv: Sequence[str]) -> Request:
     if required not in values:
         raise UsageError(f"{'-s' if kind.name == 'samba' else '-d'} is required", alert=12)
     return Request(kind, watch_id, "start", values, password_at=password_at)
+
+
+def _inject_request(kind: Kind, watch_id: str, extra: Sequence[str]) -> Request:
+    """-inject [STAGE] [N]: a stage name is never a number, so one word is either."""
+    if len(extra) > 2:
+        raise UsageError("-inject takes at most a stage and a count after it")
+    stage = count = None
+    if extra and not extra[-1].isdigit():
+        if len(extra) == 2:
+            raise UsageError("-inject takes the stage first, then the count")
+        stage = kind.stage(extra[0]).name
+    elif extra:
+        count = check_range("-inject count", extra[-1])
+        if len(extra) == 2:
+            stage = kind.stage(extra[0]).name
+    return Request(kind, watch_id, "-inject", stage=stage, count=count)
 
 
 def settings_of(req: Request) -> WatchSettings:
@@ -244,8 +268,21 @@ def pause(req: Request, resume: bool) -> int:
         raise NotRunning(f"{req.kind.name} watch {req.watch_id} is not running")
     if resume:
         control.request_continue()
+        control.clear_injection()  # -continue also ends a failure test (-inject)
     else:
         control.request_pause()
+    return EXIT_OK
+
+
+def inject(req: Request) -> int:
+    """Fail the watch's next probes at a stage (fswatch extension; fswatch.inject)."""
+    control = control_for(req.kind.name, req.watch_id)
+    made = injection.request(req.kind, req.watch_id, req.stage, req.count, control)
+    try:
+        state = control.read_state()
+    except FswatchError:
+        state = None
+    print(injection.describe(req.kind, req.watch_id, made, state))
     return EXIT_OK
 
 
@@ -288,6 +325,8 @@ def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
             return pause(req, resume=req.form == "-continue")
         if req.form == "-disp":
             return disp(req)
+        if req.form == "-inject":
+            return inject(req)
         return delete(req)
     except FswatchError as exc:
         return report_error(exc, kind.name, watch_id)

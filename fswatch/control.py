@@ -98,7 +98,7 @@ class Control:
             try:
                 if not _ofd_try_lock(lock):
                     raise WatchBusy(f"a watch is running for {self.directory} (pid {holder(self)})")
-                for name in ("state.json", "pause", "lock"):
+                for name in ("state.json", "pause", "inject", "lock"):
                     try:
                         os.unlink(name, dir_fd=fd)
                     except FileNotFoundError:
@@ -147,6 +147,41 @@ class Control:
             return False
         except OSError as exc:
             raise files.fault("unlink", exc, self.pause_file) from None
+        finally:
+            os.close(fd)
+        return True
+
+    # -- fault injection (fswatch.inject) -------------------------------------------------------
+    def request_injection(self, record: dict) -> None:
+        fd = self.open_dir(create=True)
+        assert fd is not None
+        try:
+            write_atomic("inject", json.dumps(record) + "\n", dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def injection(self) -> Optional[object]:
+        """The injection request's JSON (any shape: fswatch.inject checks it); None when there
+        is none, or it cannot be read: a request that cannot be read fails no probe."""
+        try:
+            raw = self._read("inject", files.SMALL_LIMIT)
+            if raw is None:
+                return None
+            return files.load_json(raw.decode("utf-8", "replace"), "inject file")
+        except FswatchError:
+            return None
+
+    def clear_injection(self) -> bool:
+        """Remove the injection request; False when there was none."""
+        fd = self.open_dir()
+        if fd is None:
+            return False
+        try:
+            os.unlink("inject", dir_fd=fd)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise files.fault("unlink", exc, self.directory / "inject") from None
         finally:
             os.close(fd)
         return True

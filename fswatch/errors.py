@@ -77,6 +77,8 @@ class ProbeFailure(FswatchError):
     status, an RPC status name. `reason` is a one-line explanation for humans.
     """
 
+    injected = False  # made by `fswatch inject` (fswatch.inject.InjectedFailure), not by a server
+
     def __init__(
         self,
         alert: int,
@@ -116,6 +118,8 @@ class ProbeFailure(FswatchError):
             out["timed_out"] = True
         if self.function is not None:
             out["function"] = self.function
+        if self.injected:
+            out["injected"] = True
         return out
 
     def message(self, kind: str, target: str) -> str:

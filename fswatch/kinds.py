@@ -30,6 +30,15 @@ class TargetField:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """A stage of a kind's probe and the alert a failure there reports: what `fswatch inject`
+    may name, and the alert its injected failure reports (the seed's text for that stage)."""
+
+    name: str
+    alert: int
+
+
+@dataclass(frozen=True)
 class Kind:
     name: str
     command: str  # the seed's command name, used in alert texts
@@ -37,6 +46,16 @@ class Kind:
     label_field: str  # the field alert texts show as [xxx] / 'xxx'
     missing_alert: int = 12  # the required target field is missing
     takes_password: bool = False  # logs on with a password (kept in a 0600 file, never argv)
+    stages: Tuple[Stage, ...] = ()  # the probe's stages in order (fswatch inject; the first is its default)
+
+    def stage(self, name: Optional[str] = None) -> Stage:
+        """The stage named `name` (None: the first); UsageError (alert 11) for another name."""
+        if name is None:
+            return self.stages[0]
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise UsageError(f"{self.name} probes have no stage {name!r}: {', '.join(s.name for s in self.stages)}")
 
     def check_target(self, values: Mapping[str, object]) -> Dict[str, object]:
         """Validated target fields, defaults filled in (None = decided at probe time).
@@ -105,6 +124,15 @@ SAMBA = Kind(
     ),
     "share",
     takes_password=True,
+    # fswatch/probes/samba.py's stages, each with the alert its failure most often reports.
+    stages=(
+        Stage("connect", 72),
+        Stage("negotiate", 65),
+        Stage("session", 64),
+        Stage("tree_connect", 62),
+        Stage("share_type", 63),
+        Stage("teardown", 75),
+    ),
 )
 
 NFS = Kind(
@@ -135,6 +163,17 @@ NFS = Kind(
         ),
     ),
     "export",
+    # fswatch/probes/nfs.py's stages, v3 then v4, each with the alert its failure most often reports.
+    stages=(
+        Stage("portmap", 82),
+        Stage("mount", 81),
+        Stage("nfs_null", 84),
+        Stage("getattr", 85),
+        Stage("fsstat", 85),
+        Stage("umount", 81),
+        Stage("connect", 84),
+        Stage("compound", 85),
+    ),
 )
 
 KINDS: Dict[str, Kind] = {"samba": SAMBA, "nfs": NFS}

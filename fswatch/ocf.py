@@ -467,6 +467,8 @@ def _failure_text(kind: str, target: str, failure: Mapping[str, object]) -> str:
         )
     except (KeyError, TypeError, ValueError):
         message = "(unknown alert)"
+    if failure.get("injected") is True and "injected" not in message:
+        message += " (injected)"  # by `fswatch inject`: the failover test, not the server
     return f"stage {failure.get('stage')}, alert {alert_id}: {message} (cause: {failure.get('reason')})"
 
 

@@ -15,6 +15,7 @@ from fswatch.alerts import alert as alert_entry
 from fswatch.attribute import AttributePublisher
 from fswatch.control import Control
 from fswatch.errors import FswatchError, ProbeFailure
+from fswatch.history import History, history_size, json_lines, table
 from fswatch.kinds import Kind
 from fswatch.notify import Notifier
 from fswatch.observation import Observation
@@ -25,6 +26,7 @@ A_STARTED, A_WATCHING, A_STOPPING, A_TERMINATE = 1, 2, 3, 6
 A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
 A_RECOVERED, A_SLOW, A_PAUSE_EXPIRED = 91, 92, 93
 A_ATTRIBUTE_FAILED, A_ATTRIBUTE_SET, A_FAILED_WATCHING = 96, 97, 98
+A_INJECTION = 113
 WARNING = 4
 
 
@@ -36,6 +38,8 @@ def failure_fields(failure: ProbeFailure) -> Dict[str, str]:
         fields["FSWATCH_NTSTATUS"] = f"0x{failure.ntstatus:08x}"
     if failure.rpc_status is not None:
         fields["FSWATCH_RPC_STATUS"] = failure.rpc_status
+    if failure.injected:
+        fields["FSWATCH_INJECTED"] = "1"
     return fields
 
 
@@ -72,6 +76,8 @@ class Reporter:
         self.published: Optional[bool] = None
         self.publish_failing = False
         self.declared = False  # declared failed and still watching (health attribute mode)
+        self.history = History(history_size(schedule.retries))  # the failure timeline (fswatch.history)
+        self.injection: Optional[Dict[str, object]] = None  # what `fswatch inject` has pending
 
     # -- alerts ---------------------------------------------------------------------------
     def alert(
@@ -89,6 +95,8 @@ class Reporter:
             message = failure.message(self.kind.name, self.label)
         else:
             message = entry.render(self.kind.name, target=self.label, detail=detail)
+        if failure is not None and failure.injected and "injected" not in message:
+            message += " (injected)"  # after the seed's text, so its filters still match
         fields = {
             "FSWATCH_KIND": self.kind.name,
             "FSWATCH_WATCH": self.watch_id,
@@ -114,6 +122,7 @@ class Reporter:
 
     def probed(self, obs: Observation, judgement: Judgement) -> None:
         self.last = obs
+        self.history.add(obs, judgement.state.slow, judgement.state.failures)
         self.state = judgement.state
         events = judgement.events
         attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
@@ -159,14 +168,31 @@ class Reporter:
         if self.kind.name == "nfs":
             self.alert(A_NFS_ERROR, failure=obs.failure)
         self.status_text = f"failed: {obs.failure.stage}: {obs.failure.reason}"
+        timeline = self.history_fields()
         if final:
-            self.alert(A_TERMINATE, failure=obs.failure)
+            self.alert(A_TERMINATE, failure=obs.failure, **timeline)
             self.notifier.stopping(f"failed: {obs.failure.stage}: {obs.failure.reason}")
         else:
-            self.alert(A_FAILED_WATCHING, failure=obs.failure)
+            self.alert(A_FAILED_WATCHING, failure=obs.failure, **timeline)
             self.notifier.ready(self.status_text)  # started, and publishing: a verdict is a result
         self._publish(False)
         self._write_state()
+
+    def history_fields(self) -> Dict[str, str]:
+        """How the failure went: the last probes, as a table and as JSON lines."""
+        entries = self.history.entries()
+        return {"FSWATCH_HISTORY": table(entries, self.schedule.attempts), "FSWATCH_HISTORY_JSON": json_lines(entries)}
+
+    def injection_changed(self, info: Optional[Dict[str, object]], armed: bool) -> None:
+        """From fswatch.inject: what is pending (None: nothing); alert 113 for a new request."""
+        self.injection = info
+        if armed and info is not None:
+            self.alert(
+                A_INJECTION,
+                detail=f"{info['count']} probe{'s' if info['count'] != 1 else ''} at stage {info['stage']}",
+                FSWATCH_STAGE=str(info["stage"]),
+                FSWATCH_INJECTED="1",
+            )
 
     def _publish(self, healthy: bool) -> None:
         """Publish a verdict change (alert 97); a failed update is alert 96, once per streak
@@ -240,6 +266,8 @@ class Reporter:
                 "detection_bound": self.schedule.detection_bound,
             },
             "last_probe": self.last.to_dict() if self.last is not None else None,
+            "history": self.history.entries(),
+            "injection": self.injection,
             "attribute": None
             if self.publisher is None
             else {"name": self.publisher.name, "published": self.published, "failing": self.publish_failing},

@@ -17,6 +17,7 @@ from fswatch.attribute import AttributePublisher
 from fswatch.control import Control, InstanceLock, holder
 from fswatch.engine import StopSignal, Watch
 from fswatch.errors import SystemFault, UsageError, WatchBusy
+from fswatch.inject import Injector
 from fswatch.kinds import kind as kind_named
 from fswatch.notify import Notifier
 from fswatch.reporter import Reporter
@@ -118,6 +119,7 @@ def run_watch(
         lock.acquire()
         try:
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
+            control.clear_injection()  # and so does an injected failure (fswatch.inject)
             target = spec.make_target(settings.target, password)
             probe = spec.probe_function()
             reporter = Reporter(
@@ -130,9 +132,11 @@ def run_watch(
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
             )
+            # Injection wraps the probe function: the probes never know about it (fswatch.inject).
+            injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)
             watch = Watch(
                 settings.schedule,
-                lambda deadline: probe(target, deadline),
+                injector.wrap(lambda deadline: probe(target, deadline)),
                 reporter,
                 control,
                 stop,
@@ -143,6 +147,7 @@ def run_watch(
             raise SystemFault("watch", exc.errno or 0, str(exc)) from exc
         finally:
             control.request_continue()
+            control.clear_injection()
             lock.release()
     finally:
         for sig, handler in previous.items():

@@ -28,6 +28,8 @@ class StderrSink:
             line += f" ({stage}: {reason})" if stage else f" ({reason})"
         if fields.get("FSWATCH_ATTEMPT"):
             line += f" [failed probes {fields['FSWATCH_ATTEMPT']}]"
+        if fields.get("FSWATCH_HISTORY"):  # alert 6 / 98: how the failure went (fswatch.history)
+            line += "".join(f"\n    {row}" for row in fields["FSWATCH_HISTORY"].splitlines())
         stream = self.stream or sys.stderr
         print(line, file=stream, flush=True)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -165,6 +166,36 @@ def test_journal_fields_and_catalog(node, samba_server):
     explained = node.run(["journalctl", "-x", "--no-pager", "-u", unit]).stdout
     assert "Samba refused the tree connect to the share" in explained
     assert "The share name or the user may be wrong" in explained
+
+
+def test_journal_catalog_in_japanese(node, samba_server, tmp_path):
+    # journalctl -x picks the catalog entry of LC_MESSAGES's language ("ja_JP", then "ja"),
+    # so that locale must exist in the node: compile ja_JP.UTF-8 from the sources of Debian's
+    # `locales` on the host (same glibc as the container's bookworm) and put it where the
+    # container's glibc looks (/usr/lib/locale/NAME/).
+    import shutil
+    import subprocess
+
+    localedef = shutil.which("localedef")
+    assert localedef and Path("/usr/share/i18n/locales/ja_JP").exists(), "apt-get install locales"
+    compiled = tmp_path / "ja_JP.UTF-8"
+    made = subprocess.run([localedef, "-i", "ja_JP", "-f", "UTF-8", str(compiled)], capture_output=True, text=True,
+                          timeout=60)
+    assert made.returncode == 0 and (compiled / "LC_MESSAGES").is_dir(), made.stderr
+    node.copy_in(compiled, "/usr/lib/locale/ja_JP.UTF-8")
+    assert "ja_JP.UTF-8" in node.run(["locale", "-a"]).stdout.split()
+    add(node, "ja1", "nosuchshare", samba_server.port)
+    unit = "fswatch-samba@ja1.service"
+    node.systemctl("start", unit, check=False, timeout=30)
+    japanese = node.run(["journalctl", "-x", "--no-pager", "-u", unit], env={"LANG": "ja_JP.UTF-8"}).stdout
+    # The seed's explanation and remedy for alert 62 (tree connect error), in Japanese.
+    assert "Subject: Samba の共有リソースに接続できませんでした" in japanese
+    assert "fswatch アラート 62 (監視 ja1, 種別 samba)。メッセージ:" in japanese  # the entry's fields filled in
+    assert "Samba の共有リソースに接続することができなかったことを示します。" in japanese
+    assert "対処: 共有名やユーザ名などが正しくない可能性がありますので" in japanese
+    assert "Samba refused the tree connect to the share" not in japanese
+    english = node.run(["journalctl", "-x", "--no-pager", "-u", unit]).stdout  # LANG=C.UTF-8
+    assert "Samba refused the tree connect to the share" in english and "対処" not in english
 
 
 def test_password_only_through_the_credential(node, samba_server):

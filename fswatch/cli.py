@@ -23,7 +23,15 @@ from fswatch.deadline import Deadline
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, SystemFault, UsageError
 from fswatch.kinds import KINDS, Kind
 from fswatch.observation import Observation
-from fswatch.runner import control_for, load_settings, password_from_bytes, read_password, run_watch, stopped_control
+from fswatch.runner import (
+    control_for,
+    exit_now,
+    load_settings,
+    password_from_bytes,
+    read_password,
+    run_watch,
+    stopped_control,
+)
 from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, check_range
 from fswatch.sinks import default_sink
 from fswatch.units import Systemctl, systemd_booted, unit_name
@@ -227,7 +235,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings, password = load_settings(args.kind, args.id)
-    return run_watch(settings, password)
+    exit_now(run_watch(settings, password))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
-from fswatch.runner import control_for, read_password, run_watch, stopped_control
+from fswatch.runner import control_for, exit_now, read_password, run_watch, stopped_control
 from fswatch.settings import Schedule, WatchSettings, check_id, check_password, check_range
 from fswatch.units import (
     Systemctl,
@@ -121,8 +121,8 @@ def start(req: Request, argv: Sequence[str]) -> int:
     if password_file:
         password = read_password(Path(password_file))
     if _mode() == "systemd":
-        return start_unit(settings, password)
-    return run_watch(settings, password)
+        exit_now(start_unit(settings, password))
+    exit_now(run_watch(settings, password))
 
 
 def _mode() -> str:

@@ -14,6 +14,7 @@ packages=(
   resource-agents libxml2-utils  # ocf-tester and xmllint, for the OCF agents
   debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian  # make deb
   fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
+  locales  # ja_JP sources for localedef: journalctl -x in Japanese (test_units)
 )
 missing=()
 for p in "${packages[@]}"; do

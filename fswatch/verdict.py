@@ -21,9 +21,9 @@ from fswatch.settings import Schedule
 
 # How long a grace period may last, in leases of the server's lease time. RFC 8881 section
 # 8.4.2.1 wants the grace period to be at least one lease; servers take 1-2: knfsd's grace
-# time equals its lease time (90 s) and it extends a grace period at most once more while
-# clients still reclaim; ganesha's Grace_Period is 90 s for a 60 s Lease_Lifetime (at most
-# 180 s, 3 leases). So 3 leases cover every grace period these servers end by themselves.
+# lasts its lease time (90 s), at most two while clients still reclaim; ganesha's
+# Grace_Period is 90 s for a 60 s Lease_Lifetime (at most 180 s: 3 leases of 60 s). So 3
+# leases cover every grace period these servers end by themselves.
 GRACE_LEASES = 3
 DEFAULT_LEASE_SECONDS = 90  # a server that does not say its lease time: knfsd's default
 A_DEGRADED_TOO_LONG = 101

@@ -98,8 +98,9 @@ class ClientOwner:
     """co_ownerid for this process (unique per host and process), a fresh verifier per probe."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         host = socket.gethostname()[:200]
-        self.ownerid = f"fswatch/{host}/{os.getpid()}/{os.urandom(4).hex()}".encode()
+        self.ownerid = f"fswatch/{host}/{self.pid}/{os.urandom(4).hex()}".encode()
 
     @staticmethod
     def verifier() -> bytes:
@@ -113,7 +114,7 @@ def client_owner() -> ClientOwner:
     """The process's owner, made on first use (after a fork, the child's pid differs, so the
     owner is made again)."""
     global _owner
-    if _owner is None or f"/{os.getpid()}/".encode() not in _owner.ownerid:
+    if _owner is None or _owner.pid != os.getpid():
         _owner = ClientOwner()
     return _owner
 

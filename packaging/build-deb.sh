@@ -29,7 +29,7 @@ src="$top/fswatch-$version"
 mkdir -p "$src" "$repo/dist"
 
 tar -C "$repo" -c --exclude=__pycache__ --exclude='*.pyc' \
-    README.md pyproject.toml fswatch units packaging/fswatch.catalog packaging/clusterpro packaging/man \
+    README.md pyproject.toml fswatch units packaging/fswatch.catalog packaging/clusterpro packaging/man packaging/ocf \
     | tar -C "$src" -x
 cp -r packaging/debian "$src/debian"
 pin() { "$python" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$1"; }

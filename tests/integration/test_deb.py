@@ -52,6 +52,10 @@ EXPECTED = [
     "/etc/fswatch/samba",
     "/etc/fswatch/nfs",
     *TEMPLATES,
+    "/usr/lib/ocf/resource.d/fswatch/samba",
+    "/usr/lib/ocf/resource.d/fswatch/nfs",
+    "/usr/share/man/man7/ocf_fswatch_samba.7.gz",
+    "/usr/share/man/man7/ocf_fswatch_nfs.7.gz",
 ]
 BUILD_TIMEOUT = 300  # seconds for pip download + dpkg-buildpackage (measured ~15 s)
 APT_TIMEOUT = 120  # seconds for apt install / purge in the container (measured ~5 s)
@@ -168,6 +172,12 @@ def test_installed_deb_runs_a_watch_and_registered_the_catalog(node, samba_serve
     assert "The clp_sambamon is going to watch share resource [public]." in explained
     assert ALERTS[2].subject in explained
     assert node.run(["clp_sambamon", "w1", "-disp"], check=False).returncode == 0
+    # The OCF agents run with the system python3 and the embedded smbprotocol.
+    for kind, params in (("samba", {"OCF_RESKEY_share": "public"}), ("nfs", {"OCF_RESKEY_export": "/x"})):
+        agent = f"/usr/lib/ocf/resource.d/fswatch/{kind}"
+        assert node.run(["stat", "-c", "%a", agent]).stdout.strip() == "755"
+        proc = node.run([agent, "validate-all"], check=False, env={"OCF_RESOURCE_INSTANCE": "r1", **params})
+        assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
 
 
 def test_purge_stops_every_instance_and_leaves_nothing_behind(node, samba_server):
@@ -196,7 +206,7 @@ def test_purge_stops_every_instance_and_leaves_nothing_behind(node, samba_server
             and not node.run(["find", p, "-maxdepth", "0", "-type", "d", "-not", "-empty"], check=False).stdout]
     shared = {"/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib/python3", SITE, "/usr/lib/systemd",
               "/usr/lib/systemd/system", "/usr/lib/systemd/catalog", "/usr/share", "/usr/share/doc", "/usr/share/man",
-              "/usr/share/man/man8", "/usr/share/python3", "/usr/share/python3/runtime.d"}
+              "/usr/share/man/man8", "/usr/share/man/man7", "/usr/share/python3", "/usr/share/python3/runtime.d"}
     assert [p for p in left if p not in shared] == []  # no file, no __pycache__, no empty dir of ours
     gone = ["/etc/fswatch", "/run/fswatch", "/usr/share/fswatch", f"{SITE}/fswatch"]
     assert node.run(["ls", "-d", *gone], check=False).stdout == ""

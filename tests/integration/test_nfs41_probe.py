@@ -190,8 +190,10 @@ def test_probe_in_a_grace_period_is_degraded_then_healthy():
         degraded = obs.to_dict()["degraded"]
         assert degraded["cause"] == "grace period" and degraded["status"] == "NFS4ERR_GRACE"
         assert degraded["lease_seconds"] == 3 and degraded["stage"] == "compound"
-        wait_for(lambda: probe(target(server)).degraded is None, 10, step=0.2)
-        assert 3.5 <= time.monotonic() - began <= 6.5  # Grace_Period = 4 (ganesha checks every second)
+        wait_for(lambda: probe(target(server)).degraded is None, 12, step=0.2)
+        # Grace_Period = 4 s from ganesha's start (before start_ganesha() returned), checked by its
+        # reaper every second; the rest is room for this shared machine's load.
+        assert 2.0 <= time.monotonic() - began <= 4 + 1 + 3
         assert server.recovery_records() == []  # the grace period dropped the client that never reclaimed
 
 
@@ -249,8 +251,9 @@ def test_grace_period_that_does_not_end_is_declared_failed(tmp_path):
                 watch.wait()
         stderr = watch.stderr.read()
     assert rc == 1, stderr
-    # Degraded for 3 s (the limit) and one interval more, then retries + 1 failed probes.
-    assert 4 <= took <= 3 + 1 + 2 + 1.5, (took, stderr)
+    # Degraded probes at 0, 1, 2, 3 s (3 s: the limit), failed at 4 and 5 s (retries + 1): 5 s
+    # after the first probe, plus the watch's start-up (allowed 3 s on this shared machine).
+    assert 5 <= took <= 5 + 3, (took, stderr)
     assert alert_ids(stderr) == [1, 2, 100, 101, 101, 66, 6], stderr
     assert "alert 101: The clp_nfsmon has seen the grace period of NFS shared directory" in stderr
     assert "last longer than 3 s." in stderr

@@ -199,7 +199,8 @@ def test_probe_in_a_grace_period_is_degraded_then_healthy():
 
 def test_watch_through_a_grace_period_is_degraded_then_healthy(tmp_path):
     cli = FswatchCLI(tmp_path)
-    with NfsServer(netns=True, grace_period=5, lease_lifetime=3) as server:
+    # Grace 8 s: time for `fswatch status` to look while it lasts; lease 4 s: limit 12 s.
+    with NfsServer(netns=True, grace_period=8, lease_lifetime=4) as server:
         add = cli("add", "nfs", "g1", "--export", server.export_path, "--address", server.address,
                   "--port", str(server.nfs_port), "--nfs-version", "4",
                   "--interval", "1", "--retries", "1", "--timeout", "1")  # fmt: skip
@@ -212,11 +213,11 @@ def test_watch_through_a_grace_period_is_degraded_then_healthy(tmp_path):
             rc, records, _ = cli.json("status", "nfs", "g1", "--json")
             record = records[0]
             assert record["phase"] == "degraded" and record["failures"] == 0
-            assert record["degraded"]["status"] == "NFS4ERR_GRACE" and record["degraded"]["limit_seconds"] == 9
+            assert record["degraded"]["status"] == "NFS4ERR_GRACE" and record["degraded"]["limit_seconds"] == 12
             assert record["status"].startswith("degraded (grace period)")
             text = cli("status", "nfs", "g1").stdout
             assert "degraded" in text and "grace period" in text
-            wait_for(lambda: phase(cli, "nfs", "g1") == "healthy", 10)
+            wait_for(lambda: phase(cli, "nfs", "g1") == "healthy", 15)
             watch.send_signal(signal.SIGTERM)
             rc = watch.wait(timeout=5)
         finally:
@@ -229,7 +230,7 @@ def test_watch_through_a_grace_period_is_degraded_then_healthy(tmp_path):
     # A probe may meet the restart itself (refused: 84, then 91 when the server answers again).
     assert [i for i in ids if i not in (84, 91)] == [1, 2, 100, 102, 3], stderr
     assert "alert 100: The clp_nfsmon has seen NFS shared directory" in stderr
-    assert "in a grace period (degraded, not failed, for up to 9 s)." in stderr
+    assert "in a grace period (degraded, not failed, for up to 12 s)." in stderr
 
 
 def test_grace_period_that_does_not_end_is_declared_failed(tmp_path):

@@ -48,7 +48,7 @@ A_MOUNT, A_PORTMAP, A_NOT_REGISTERED, A_RECEIVE, A_STATUS = 81, 82, 83, 84, 85
 A_SYSTEM = 42
 
 NFS4_PORT = 2049
-MINOR_VERSIONS = (0,) + tuple(sorted(nfs41.MINOR_VERSIONS))  # a minor version that may be pinned
+PINNABLE_MINOR_VERSIONS = (0,) + tuple(sorted(nfs41.MINOR_VERSIONS))
 GRACE_PERIOD = "grace period"
 
 # LOOKUP answers on the export's path that mean "no such export, or not for you", like MNT's.
@@ -80,7 +80,7 @@ class NfsTarget:
             raise UsageError(f"NFS version must be 3 or 4, not {self.version!r}")
         if self.transport not in ("tcp", "udp"):
             raise UsageError(f"transport must be tcp or udp, not {self.transport!r}")
-        if self.minor_version is not None and (self.version != 4 or self.minor_version not in MINOR_VERSIONS):
+        if self.minor_version is not None and (self.version != 4 or self.minor_version not in PINNABLE_MINOR_VERSIONS):
             raise UsageError(f"NFS version must be 3, 4, 4.0, 4.1 or 4.2, not {self.version}.{self.minor_version}")
         if self.version == 4 and self.transport != "tcp":
             raise UsageError("NFS version 4 runs over TCP only (RFC 7530 section 3.1)")
@@ -193,14 +193,14 @@ def _probe_v4(
     # Nothing is cached between probes: a failover to a server of another configuration is seen
     # at once, for ~0.1 ms per refused version on loopback (bench/RESULTS.md).
     minors = nfs41.MINOR_VERSIONS + (0,) if target.minor_version is None else (target.minor_version,)
-    owner = nfs41.client_owner()
+    ownerid = nfs41.client_owner().ownerid
     with _stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
-        minor, client = _exchange_id(nfs, minors, owner.ownerid, deadline)
+        minor, client = _exchange_id(nfs, minors, ownerid, deadline)
     rec.note("nfs_version", f"4.{minor}")
     if client is None:
         _probe_v40(target, where, nfs, rec, deadline)
         return None
-    return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, rec, deadline)
+    return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, ownerid, rec, deadline)
 
 
 def _exchange_id(
@@ -231,6 +231,7 @@ def _probe_session(
     nfs: RpcClient,
     minor: int,
     client: nfs41.ClientId,
+    ownerid: bytes,
     rec: StageRecorder,
     deadline: Deadline,
 ) -> Optional[Degradation]:
@@ -242,7 +243,6 @@ def _probe_session(
             sessionid = nfs41.create_session(nfs, minor, client, deadline)
         compound = f"{where}, COMPOUND SEQUENCE, LOOKUP {target.export}, GETATTR space, OPEN"
         with _stage(rec, "compound", SERVICE, compound):
-            ownerid = nfs41.client_owner().ownerid
             seen = nfs41.lookup_in_session(nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline)
             _check_directory(seen.attributes)
     except ProbeFailure as failure:

@@ -169,11 +169,15 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
     where = f"{getattr(target, 'address', '?')}:{getattr(target, 'port', None) or 'portmapper'}"
     head = f"{kind.name} {label!r} at {where}: "
     head += f"healthy in {obs.total_ms:.1f} ms" if obs.ok else f"FAILED at {obs.failure.stage}"  # type: ignore[union-attr]
+    if obs.ok and obs.degraded is not None:
+        head = head.replace("healthy", f"degraded ({obs.degraded.cause})", 1)
     lines = [head]
     for s in obs.stages:
         lines.append(f"  {s.stage:<14}{s.ms:>10.3f} ms{'' if s.ok else '  FAILED'}")
     for key, value in obs.notes:
         lines.append(f"  {key}: {value}")
+    if obs.degraded is not None:
+        lines.append(f"degraded: {obs.degraded.reason}")
     if obs.failure is not None:
         f = obs.failure
         lines.append(f"alert {f.alert}: {f.message(kind.name, label)}")
@@ -395,6 +399,8 @@ _STATE_FIELDS = {
     "schedule": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
     "last_probe": _probe,
     "attribute": lambda v: v is None or (isinstance(v, dict) and _text(v.get("name"))),
+    "slow": lambda v: isinstance(v, bool),
+    "degraded": lambda v: v is None or (isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
 }
 
 
@@ -452,6 +458,8 @@ def _print_status(records: List[dict]) -> None:
             print(f"{'':<6} {'':<20} stages (ms): {stages}")
             if last.get("failure"):
                 print(f"{'':<6} {'':<20} failure: {last['failure']['stage']}: {last['failure']['reason']}")
+        if r.get("degraded"):
+            print(f"{'':<6} {'':<20} degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
         if r.get("error"):
             print(f"{'':<6} {'':<20} error: {r['error']}")
 

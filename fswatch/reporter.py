@@ -19,12 +19,13 @@ from fswatch.kinds import Kind
 from fswatch.notify import Notifier
 from fswatch.observation import Observation
 from fswatch.settings import Schedule
-from fswatch.verdict import Event, Judgement, WatchState
+from fswatch.verdict import Event, Judgement, WatchState, degraded_limit
 
 A_STARTED, A_WATCHING, A_STOPPING, A_TERMINATE = 1, 2, 3, 6
 A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
 A_RECOVERED, A_SLOW, A_PAUSE_EXPIRED = 91, 92, 93
 A_ATTRIBUTE_FAILED, A_ATTRIBUTE_SET, A_FAILED_WATCHING = 96, 97, 98
+A_DEGRADED, A_DEGRADED_ENDED = 100, 102  # 101, a degradation past its limit, is a failure's alert
 WARNING = 4
 
 
@@ -127,14 +128,26 @@ class Reporter:
                 self._publish(False)  # a watch that keeps probing retries a failed update
             self._status(status)
             return
-        self.phase = "healthy"
+        self.phase = "healthy" if obs.degraded is None else "degraded"
         if Event.FIRST_HEALTHY in events:
             self.alert(A_WATCHING, obs=obs)
         if Event.RECOVERED in events:
             self.alert(A_RECOVERED, detail=judgement.streak, obs=obs)
+        if Event.DEGRADED in events and obs.degraded is not None:
+            d = obs.degraded
+            fields = {"FSWATCH_STAGE": d.stage, "FSWATCH_REASON": d.reason, "FSWATCH_RPC_STATUS": d.status}
+            self.alert(A_DEGRADED, detail=degraded_limit(d), obs=obs, **{k: v for k, v in fields.items() if v})
+        if Event.DEGRADED_ENDED in events:
+            self.alert(A_DEGRADED_ENDED, detail=judgement.degraded_streak, obs=obs)
         if Event.SLOW in events:
             self.alert(A_SLOW, detail=f"{obs.total_ms:.0f}", obs=obs)
         status = f"healthy: {obs.total_ms:.1f} ms, 0/{self.schedule.attempts} failed probes"
+        if obs.degraded is not None:
+            lasted = (judgement.state.degraded - 1) * self.schedule.interval
+            status = (
+                f"degraded ({obs.degraded.cause}): {obs.total_ms:.1f} ms, for {lasted} s of at most "
+                f"{degraded_limit(obs.degraded)} s; {obs.degraded.reason}"
+            )
         self.declared = False
         self._publish(True)
         if Event.FIRST_HEALTHY in events:
@@ -243,7 +256,15 @@ class Reporter:
             "attribute": None
             if self.publisher is None
             else {"name": self.publisher.name, "published": self.published, "failing": self.publish_failing},
+            "degraded": self._degraded(),
         }
+
+    def _degraded(self) -> Optional[dict]:
+        """What degrades the server now (phase "degraded"), for status --json and the OCF agent."""
+        if self.phase != "degraded" or self.last is None or self.last.degraded is None:
+            return None
+        limit = degraded_limit(self.last.degraded)
+        return {**self.last.degraded.fields(), "probes": self.state.degraded, "limit_seconds": limit}
 
     def _write_state(self) -> None:
         if self.control is None:

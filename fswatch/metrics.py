@@ -53,7 +53,7 @@ RESULTS = ("healthy", "slow", "degraded", "failed")
 # watch's own timeout is added as a bucket, since no probe outlives its deadline.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 MAX_STAGES = 16  # bounds the file's size: a probe has a handful of fixed stages
-MAX_LABEL_BYTES = 1024  # an NFS export path is at most 1024 bytes (MNTPATHLEN)
+MAX_LABEL_BYTES = 256  # longer targets (an export path may have 1024) are cut: bounds the file
 
 
 def metrics_dir() -> Optional[Path]:

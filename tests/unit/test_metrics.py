@@ -46,7 +46,7 @@ def series(text, name, **labels):
     """The value of the one sample of `name` whose labels include `labels`."""
     found = []
     for line in text.splitlines():
-        if line.startswith(name + "{"):
+        if line.startswith(name + "{") or line.startswith(name + " "):
             body, value = line.rsplit(" ", 1)
             pairs = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', body))
             if all(pairs.get(k) == v for k, v in labels.items()):

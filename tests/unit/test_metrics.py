@@ -238,3 +238,13 @@ def test_a_failed_write_is_alert_110_once_and_the_watch_goes_on(dirs, tmp_path, 
     failed_writes = [a for a in sink.alerts if a[0] == 110]
     assert len(failed_writes) == 1
     assert failed_writes[0][1].startswith("The clp_sambamon could not write its metrics (cannot write ")
+
+
+def test_readme_alert_rules_are_valid_for_prometheus(tmp_path):
+    readme = (m.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rules = re.search(r"```yaml\n(groups:.*?)```", readme, re.S).group(1)
+    assert "fswatch_watch_state" in rules
+    (tmp_path / "rules.yml").write_text(rules)
+    proc = subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yml")], capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0 and "SUCCESS: 2 rules found" in proc.stdout, proc.stdout + proc.stderr

@@ -243,16 +243,17 @@ def settle(kind: str, watch_id: str, directory: Optional[Path], failed: bool = F
     return None
 
 
-_STATE_LINE = re.compile(r'^(fswatch_watch_state\{.*,state=")([a-z]+)("\}) [01]$', re.M)
+# Compiled at first use (re caches it): only `fswatch metrics settle` needs it, not a watch.
+_STATE_LINE = r'(?m)^(fswatch_watch_state\{.*,state=")([a-z]+)("\}) [01]$'
 
 
 def ended(text: str, state: str) -> str:
     """The metrics of a watch that is no longer running: its state cannot stay
     starting/healthy/degraded/failing/paused. A watch that said failed or stopped keeps that."""
-    current = [m.group(2) for m in _STATE_LINE.finditer(text) if m.group(0).endswith(" 1")]
+    current = [m.group(2) for m in re.finditer(_STATE_LINE, text) if m.group(0).endswith(" 1")]
     if current and current[0] in ("failed", "stopped"):
         return text
-    return _STATE_LINE.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)} {1 if m.group(2) == state else 0}", text)
+    return re.sub(_STATE_LINE, lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)} {int(m.group(2) == state)}", text)
 
 
 def forget(kind: str, watch_id: str) -> None:

@@ -86,3 +86,12 @@ def test_unit_publishes_metrics_settles_them_and_reset_removes_them(node, samba_
     node.run(["fswatch", "reset", "samba", "mu1"])
     assert read(node, published) is None
     assert node.run(["ls", "-A", TEXTFILE]).stdout == ""
+
+
+def test_why_a_link_the_dynamic_user_cannot_write_the_textfile_directory(node):
+    """The design's premise: ReadWritePaths= alone would not let a DynamicUser unit write
+    into Debian's root-owned 0755 textfile directory (EACCES), hence publish/settle as root."""
+    proc = node.run(["systemd-run", "--wait", "--quiet", "-p", "DynamicUser=yes", "-p", f"ReadWritePaths={TEXTFILE}",
+                     "/usr/bin/touch", f"{TEXTFILE}/probe.prom"], check=False)
+    assert proc.returncode != 0
+    assert node.run(["test", "-e", f"{TEXTFILE}/probe.prom"], check=False).returncode != 0

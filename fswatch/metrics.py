@@ -25,6 +25,7 @@ import errno
 import math
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -227,11 +228,11 @@ def settle(kind: str, watch_id: str, directory: Optional[Path], failed: bool = F
         return None
     link = directory / published_name(kind, watch_id)
     try:
-        text = runtime_file(kind, watch_id).read_text(encoding="utf-8")
+        text = _read_runtime(runtime_file(kind, watch_id))
     except FileNotFoundError:
         text = None
-    except OSError as exc:
-        return f"cannot read {runtime_file(kind, watch_id)}: {exc.strerror or exc}"
+    except (OSError, ValueError) as exc:
+        return f"cannot read {runtime_file(kind, watch_id)}: {getattr(exc, 'strerror', None) or exc}"
     try:
         if text is None:
             if link.is_symlink():
@@ -241,6 +242,28 @@ def settle(kind: str, watch_id: str, directory: Optional[Path], failed: bool = F
     except OSError as exc:
         return f"cannot settle {link}: {exc.strerror or exc}"
     return None
+
+
+MAX_FILE_BYTES = 1 << 20
+
+
+def _read_runtime(path: Path) -> str:
+    """The runtime file, read as root from a directory the sandboxed watch owns: so no
+    symbolic link (O_NOFOLLOW), no FIFO or device, bounded, and only fswatch's own series,
+    lest a subverted watch make root copy a file it may not read into a world-readable place."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        raw = os.read(fd, MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
+    text = raw.decode("utf-8")
+    if any(not line.startswith(("fswatch_", "# HELP fswatch_", "# TYPE fswatch_")) for line in text.splitlines()):
+        raise ValueError("not fswatch metrics")
+    return text
 
 
 # Compiled at first use (re caches it): only `fswatch metrics settle` needs it, not a watch.

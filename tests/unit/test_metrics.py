@@ -248,3 +248,21 @@ def test_readme_alert_rules_are_valid_for_prometheus(tmp_path):
     proc = subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yml")], capture_output=True,
                           text=True, timeout=30)
     assert proc.returncode == 0 and "SUCCESS: 2 rules found" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_settle_as_root_copies_nothing_but_the_watchs_own_metrics(dirs, tmp_path):
+    """The runtime directory belongs to the sandboxed watch: settle (root) must not follow a
+    link it planted there, nor copy a file that is not fswatch's metrics."""
+    source = m.runtime_file("nfs", "w9")
+    source.parent.mkdir(parents=True)
+    secret = tmp_path / "secret"
+    secret.write_text("root:$6$hash:19000:0:99999:7:::\n")
+    os.symlink(secret, source)
+    assert "cannot read" in m.settle("nfs", "w9", dirs)
+    source.unlink()
+    source.write_text("root:$6$hash:19000:0:99999:7:::\n")
+    assert "not fswatch metrics" in m.settle("nfs", "w9", dirs)
+    source.unlink()
+    os.mkfifo(source)
+    assert "not a regular file" in m.settle("nfs", "w9", dirs)  # and does not block
+    assert list(dirs.iterdir()) == []

@@ -37,7 +37,11 @@ class NodeExporter:
              "--collector.textfile", f"--collector.textfile.directory={directory}"],
             stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
         )
-        wait_for(self._up, 10)
+        try:
+            wait_for(self._up, 10)
+        except BaseException:
+            self.stop()
+            raise
 
     def _up(self) -> bool:
         assert self.proc.poll() is None, self.log.read_text()
@@ -80,6 +84,13 @@ def test_samba_watch_scraped_by_node_exporter_until_reset(samba_server, tmp_path
                "--interval", "1", "--retries", "2", "--timeout", "2").returncode == 0
     published = textfile / "fswatch_samba_m1.prom"
     exporter = NodeExporter(textfile, tmp_path / "node_exporter.log")
+    try:
+        scrape_samba_watch(cli, textfile, published, exporter)
+    finally:
+        exporter.stop()  # whatever failed: by its PID
+
+
+def scrape_samba_watch(cli, textfile, published, exporter):
     watch = cli.start("run", "samba", "m1")
     try:
         def probes() -> float:
@@ -107,19 +118,16 @@ def test_samba_watch_scraped_by_node_exporter_until_reset(samba_server, tmp_path
     finally:
         watch.send_signal(signal.SIGTERM)
         rc = watch.wait(timeout=15)
-    try:
-        assert rc == 0, watch.stderr.read()
-        assert published.exists() and not published.is_symlink()  # settled: a copy that survives a reboot
-        promtool(published)
-        text = scraped(exporter)
-        assert series(text, "fswatch_watch_state", state="stopped", watch="m1") == 1
-        assert series(text, "fswatch_watch_state", state="healthy", watch="m1") == 0
-        assert cli("reset", "samba", "m1").returncode == 0
-        assert not published.exists() and list(textfile.iterdir()) == []
-        text = scraped(exporter)
-        assert "fswatch_" not in text
-    finally:
-        exporter.stop()
+    assert rc == 0, watch.stderr.read()
+    assert published.exists() and not published.is_symlink()  # settled: a copy that survives a reboot
+    promtool(published)
+    text = scraped(exporter)
+    assert series(text, "fswatch_watch_state", state="stopped", watch="m1") == 1
+    assert series(text, "fswatch_watch_state", state="healthy", watch="m1") == 0
+    assert cli("reset", "samba", "m1").returncode == 0
+    assert not published.exists() and list(textfile.iterdir()) == []
+    text = scraped(exporter)
+    assert "fswatch_" not in text
 
 
 def test_nfs_watch_declared_failed_leaves_failed_metrics(fresh_nfs_server, tmp_path):

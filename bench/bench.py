@@ -121,7 +121,10 @@ def main(argv: List[str] | None = None) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    (out_dir / "RESULTS.md").write_text(report.markdown(results))
+    # "## Metrics" is measured by bench/metrics_cost.py, not by this run: keep it.
+    previous = (out_dir / "RESULTS.md").read_text() if (out_dir / "RESULTS.md").exists() else ""
+    kept = previous[previous.index("\n## Metrics\n"):] if "\n## Metrics\n" in previous else ""
+    (out_dir / "RESULTS.md").write_text(report.markdown(results).rstrip("\n") + "\n" + kept)
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 
     commit = run_info["git"]["commit"] + ("+dirty" if run_info["git"]["dirty"] else "")

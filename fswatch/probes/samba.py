@@ -43,6 +43,10 @@ GUEST_PASSWORD = "fswatch-guest"
 A_CONNECT, A_TREE, A_SHARE_TYPE, A_SESSION, A_NEGOTIATE = 72, 62, 63, 64, 65
 A_SEND, A_WAIT, A_RECV, A_SOCKET, A_RESOLVE = 73, 74, 75, 71, 61
 
+# The largest SMB2 message a probe accepts. Its answers (negotiate, session setup with an
+# NTLM or Kerberos token, tree connect) are a few KiB at most; the Direct TCP header allows 16 MiB.
+MAX_MESSAGE = 1 << 20
+
 STATUS_ALERT = {"negotiate": A_NEGOTIATE, "session": A_SESSION, "tree_connect": A_TREE}
 _STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
 
@@ -84,7 +88,8 @@ class _ProbeTcp(Tcp):
         """One Direct TCP message (MS-SMB2 2.1): a zero byte, a 24-bit length, the message.
 
         smbprotocol reads all 32 bits as the length and allocates that much: a garbage
-        answer such as b"HTTP" would cost 1.2 GB. Refuse a header that is not SMB's.
+        answer such as b"HTTP" would cost 1.2 GB. Refuse a header that is not SMB's, and a
+        length no answer to a probe comes near (smbprotocol allocates it before reading).
         """
         header, timeout = self._recv(4, timeout)
         if not header:
@@ -92,8 +97,8 @@ class _ProbeTcp(Tcp):
         if header[0] != 0:
             raise ProtocolError(f"not an SMB answer: transport header {bytes(header).hex()}")
         length = int.from_bytes(header[1:], "big")
-        if length < 4:
-            raise ProtocolError(f"not an SMB answer: message length {length}")
+        if not 4 <= length <= MAX_MESSAGE:
+            raise ProtocolError(f"not an SMB answer to a probe: message length {length}")
         return self._recv(length, timeout)[0]
 
 

@@ -143,3 +143,22 @@ def test_debug_switch_shows_library_lines(tmp_path):
         proc = cli("probe", "samba", "--share", "public", "--port", str(server.port), "--timeout", "2", timeout=20)
     assert proc.returncode == 1
     assert "fswatch debug: smbprotocol" in proc.stderr, proc.stderr
+
+
+def test_a_huge_claimed_length_is_refused_without_allocating_it():
+    """Found by the fuzzer (bench/fuzz): a Direct TCP header claiming 16 MiB made smbprotocol
+    allocate 16 MiB (and copy it) and wait for the bytes until the deadline."""
+    import tracemalloc
+
+    with smbfakes.AnswerServer(b"\0\xff\xff\xff" + b"\xfeSMB", raw=True) as server:
+        tracemalloc.start()
+        try:
+            t0 = time.monotonic()
+            obs = probe_samba(_target(server), Deadline.after(2))
+            elapsed = time.monotonic() - t0
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert obs.failure.alert == 75 and obs.failure.stage == "negotiate", obs.to_dict()
+    assert "message length 16777215" in obs.failure.reason
+    assert elapsed < 1.0 and peak < 4 << 20, (elapsed, peak)

@@ -348,6 +348,42 @@ def _finish(conn: socket.socket) -> None:
 # -- the loop ----------------------------------------------------------------------------------
 
 
+class LagMeter:
+    """How late this process gets to run: a thread that sleeps 10 ms at a time and keeps its worst oversleep.
+
+    On a loaded machine a whole process waits for a CPU for hundreds of milliseconds; a case
+    that ends late by no more than the process's own wait for a CPU (plus the slack) was
+    starved, not stuck. A case that hangs past its deadline, or spins, shows no such lag:
+    Python hands the GIL over every 5 ms, so this thread keeps running on time.
+    """
+
+    STEP = 0.01
+
+    def __init__(self) -> None:
+        self._worst = 0.0
+        self._sleeping_since = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fuzz-lag", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t0 = self._sleeping_since = time.monotonic()
+            self._stop.wait(self.STEP)
+            self._worst = max(self._worst, time.monotonic() - t0 - self.STEP)
+
+    def take(self) -> float:
+        """The worst lag since the last take(), counting the sleep in progress: after a stall of
+        the whole process the caller may run before this thread got back to note it."""
+        in_progress = time.monotonic() - self._sleeping_since - self.STEP
+        worst, self._worst = max(self._worst, in_progress), 0.0
+        return worst
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+
+
 @dataclass
 class Finding:
     harness: str
@@ -366,6 +402,9 @@ class Stats:
     seconds: float = 0.0
     max_case_seconds: float = 0.0
     max_over_deadline: float = 0.0  # seconds past the probe's deadline (probe harnesses)
+    max_unexplained_over: float = 0.0  # the same, less the process's own wait for a CPU in that case
+    max_lag: float = 0.0  # the longest this process waited for a CPU (LagMeter)
+    starved_cases: int = 0  # cases late past the slack only by the process's wait for a CPU
     peak_bytes: int = 0  # the largest tracemalloc peak of one case
     deadline: Optional[float] = None
 
@@ -385,6 +424,9 @@ class Stats:
             "max_case_ms": round(self.max_case_seconds * 1000, 2),
             "deadline_s": self.deadline,
             "max_over_deadline_ms": round(self.max_over_deadline * 1000, 1),
+            "max_unexplained_over_deadline_ms": round(self.max_unexplained_over * 1000, 1),
+            "max_lag_ms": round(self.max_lag * 1000, 1),
+            "starved_cases": self.starved_cases,
             "peak_case_kib": round(self.peak_bytes / 1024, 1),
         }
 
@@ -414,6 +456,7 @@ def run(
     master = random.Random(seed)
     if trace_memory:
         tracemalloc.start()
+    lag = LagMeter()
     began = time.monotonic()
     try:
         for index in range(cases):
@@ -424,6 +467,7 @@ def run(
             if trace_memory:
                 tracemalloc.reset_peak()
                 base = tracemalloc.get_traced_memory()[0]
+            lag.take()
             t0 = time.monotonic()
             problem = None
             what = ""
@@ -440,12 +484,18 @@ def run(
                 outcome = "exception"
                 problem = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
             elapsed = time.monotonic() - t0
+            starved = lag.take()
+            stats.max_lag = max(stats.max_lag, starved)
             peak = tracemalloc.get_traced_memory()[1] - base if trace_memory else 0
             limit = decode_limit if stats.deadline is None else stats.deadline + slack
             if stats.deadline is not None:
                 stats.max_over_deadline = max(stats.max_over_deadline, elapsed - stats.deadline)
+                stats.max_unexplained_over = max(stats.max_unexplained_over, elapsed - starved - stats.deadline)
             if problem is None and elapsed > limit:
-                problem = f"took {elapsed:.3f} s (limit {limit:.3f} s)"
+                if elapsed - starved > limit:
+                    problem = f"took {elapsed:.3f} s (limit {limit:.3f} s; waited {starved:.3f} s for a CPU)"
+                else:
+                    stats.starved_cases += 1
             if problem is None and peak > memory_limit:
                 problem = f"memory peak {peak} bytes (limit {memory_limit})"
             if problem is not None:
@@ -461,6 +511,7 @@ def run(
             if not harness.in_process and stats.cases % 500 == 0:
                 gc.collect()  # smbprotocol's objects hold threads' results in cycles
     finally:
+        lag.close()
         stats.seconds = time.monotonic() - began
         if trace_memory:
             tracemalloc.stop()

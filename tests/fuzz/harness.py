@@ -257,6 +257,18 @@ class NfsProbe:
         obs = self._nfs_probe.probe_nfs(target, Deadline.after(self.timeout))
         return obs, f"{label} call {self.plan.mutate_call}{' framed' if self.plan.framed else ''} {self.plan.ops}"
 
+    def describe(self) -> str:
+        plan = self.plan
+        return "" if plan is None else f"call {plan.mutate_call}{' framed' if plan.framed else ''} {plan.ops}"
+
+    def clean(self, version: int) -> Observation:
+        """The conversation of NFS `version` replayed unmutated: a healthy probe."""
+        label, version, path, replies = next(c for c in self.conversations if c[1] == version)
+        self.plan = _NfsPlan(replies, -1, Mutator(random.Random(0), self.pool), False, False, True)
+        target = self._nfs_probe.NfsTarget(path, "127.0.0.1", version=version,
+                                           port=self._server.port if version == 4 else None)  # fmt: skip
+        return self._nfs_probe.probe_nfs(target, Deadline.after(2))
+
     def close(self) -> None:
         self._server.close()
 
@@ -330,6 +342,19 @@ class SambaProbe:
         obs = self._samba.probe_samba(target, Deadline.after(self.timeout))
         plan = self.plan
         return obs, f"{conversation.name} reply {plan.mutate_reply}{' framed' if plan.framed else ''} {plan.ops}"
+
+    def describe(self) -> str:
+        plan = self.plan
+        if plan is None:
+            return ""
+        return f"{plan.conversation.name} reply {plan.mutate_reply}{' framed' if plan.framed else ''} {plan.ops}"
+
+    def clean(self, name: str) -> Observation:
+        """Conversation `name` replayed unmutated."""
+        conversation = next(c for c in self.conversations if c.name == name)
+        self.plan = _SmbPlan(conversation, -1, Mutator(random.Random(0), self.pool), False, False, True)
+        target = self._samba.SambaTarget(conversation.share, "127.0.0.1", self._server.port)
+        return self._samba.probe_samba(target, Deadline.after(2))
 
     def close(self) -> None:
         self._server.close()
@@ -450,8 +475,11 @@ def run(
     seconds: Optional[float] = None,
     trace_memory: bool = True,
     progress: Optional[Callable[[Stats], None]] = None,
+    case_seeds: Optional[Sequence[int]] = None,
 ) -> Stats:
-    """Run `cases` cases (or until `seconds` pass) from `seed`; every case seed is derived from it."""
+    """Run `cases` cases (or until `seconds` pass) from `seed`; every case seed is derived from it.
+
+    `case_seeds` replays exactly those cases instead (the seeds a finding lists)."""
     stats = Stats(harness.name, deadline=getattr(harness, "timeout", None))
     master = random.Random(seed)
     if trace_memory:
@@ -459,10 +487,10 @@ def run(
     lag = LagMeter()
     began = time.monotonic()
     try:
-        for index in range(cases):
+        for index in range(cases if case_seeds is None else len(case_seeds)):
             if seconds is not None and time.monotonic() - began > seconds:
                 break
-            case_seed = master.getrandbits(64)
+            case_seed = master.getrandbits(64) if case_seeds is None else case_seeds[index]
             rng = random.Random(case_seed)
             if trace_memory:
                 tracemalloc.reset_peak()
@@ -482,6 +510,7 @@ def run(
                     problem = traceback.format_exc(limit=3)
             except Exception as exc:  # a finding: no other exception may leave fswatch
                 outcome = "exception"
+                what = getattr(harness, "describe", lambda: "")()
                 problem = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
             elapsed = time.monotonic() - t0
             starved = lag.take()

@@ -1,0 +1,87 @@
+"""A bounded fuzz run in CI (issue 9, point 7): the harnesses of tests/fuzz/ on the captured
+corpus with a fixed seed, plus the cases bench/fuzz found, replayed. bench/fuzz runs the same
+harnesses at scale (>= 1,000,000 cases; figures in bench/RESULTS.md)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fswatch import logs
+from fswatch.rpc import mount, nfs3, nfs4, portmap
+from tests.fuzz import corpus, harness
+from tests.fuzz.mutate import Mutator
+
+SEED = 20261201
+TIMEOUT = 0.25  # the probes' deadline in a case, as in bench/fuzz
+SLACK = 0.5
+
+# Cases that were findings on the old code (their case seeds, from `harness.run(..., seed=1)`):
+# probe_samba raised struct.error and ValueError out of its error translation, and a Direct TCP
+# length of 16 MiB cost a 27 MB allocation.
+REGRESSIONS = {
+    "samba-probe": [11982011376358104761, 10115059443641873252, 13468931291371700553],
+}
+
+
+@pytest.fixture(scope="module")
+def fuzz_corpus():
+    logs.configure({})  # as fswatch's entry points do
+    return corpus.load()
+
+
+@pytest.fixture(scope="module")
+def made(fuzz_corpus):
+    made = {h.name: h for h in harness.harnesses(fuzz_corpus, harness.NAMES, TIMEOUT)}
+    yield made
+    for h in made.values():
+        getattr(h, "close", lambda: None)()
+
+
+def test_corpus_holds_every_reply_a_probe_reads(fuzz_corpus):
+    keys = {r.key for r in fuzz_corpus.rpc}
+    assert {
+        (portmap.PROGRAM, portmap.VERSION, portmap.PROC_GETPORT),
+        (mount.PROGRAM, mount.VERSION, mount.PROC_MNT),
+        (mount.PROGRAM, mount.VERSION, mount.PROC_UMNT),
+        (nfs3.PROGRAM, nfs3.VERSION, nfs3.PROC_NULL),
+        (nfs3.PROGRAM, nfs3.VERSION, nfs3.PROC_GETATTR),
+        (nfs3.PROGRAM, nfs3.VERSION, nfs3.PROC_FSSTAT),
+        (nfs4.PROGRAM, nfs4.VERSION, nfs4.PROC_COMPOUND),
+    } <= keys
+    commands = [int.from_bytes(m[12:14], "little") for m in fuzz_corpus.conversation("guest-ok").replies]
+    assert commands == [0, 1, 1, 3, 4, 2]  # negotiate, session setup x2, tree connect/disconnect, logoff
+    assert all(m[:4] == b"\xfeSMB" for c in fuzz_corpus.smb for m in c.replies)
+
+
+def test_unmutated_replays_are_healthy_probes(made):
+    """The replaying servers are faithful: so mutations reach every stage, not only the first."""
+    for version in (3, 4):
+        obs = made["nfs-probe"].clean(version)
+        assert obs.ok, obs.to_dict()
+    obs = made["samba-probe"].clean("guest-ok")
+    assert obs.ok, obs.to_dict()
+    assert [s.stage for s in obs.stages][-1] == "teardown"
+
+
+def test_mutator_is_deterministic(fuzz_corpus):
+    pool = [r.data for r in fuzz_corpus.rpc]
+    runs = [[Mutator(random.Random(7), pool).mutate(r.data) for r in fuzz_corpus.rpc] for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert sum(out != r.data for (out, _), r in zip(runs[0], fuzz_corpus.rpc)) > len(pool) // 2
+
+
+@pytest.mark.parametrize("name,cases", [("nfs-decoders", 15000), ("nfs-probe", 150), ("samba-probe", 150)])
+def test_bounded_corpus_run(made, name, cases):
+    stats = harness.run(made[name], cases, SEED, slack=SLACK, memory_limit=16 << 20)
+    assert stats.cases == cases
+    assert not stats.findings, [f.__dict__ for f in stats.findings[:5]]
+    assert stats.outcomes.get("ok", 0) > 0 and sum(stats.outcomes.values()) == cases  # mutations were not all fatal
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_past_findings_stay_fixed(made, name):
+    stats = harness.run(made[name], 0, 0, slack=SLACK, case_seeds=REGRESSIONS[name])
+    assert stats.cases == len(REGRESSIONS[name])
+    assert not stats.findings, [f.__dict__ for f in stats.findings]

@@ -164,8 +164,14 @@ def probe_samba(
 ) -> Observation:
     """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
     rec = StageRecorder(clock)
-    conn = smb_connection.Connection(uuid.uuid4(), target.address, target.port, require_signing=target.user is not None)
-    reaper = _Reaper(conn, deadline)
+    try:
+        conn = smb_connection.Connection(
+            uuid.uuid4(), target.address, target.port, require_signing=target.user is not None
+        )
+        reaper = _Reaper(conn, deadline)
+    except Exception as exc:  # e.g. no thread can be started: this host is short of resources
+        rec.add("connect", 0.0, ok=False)
+        return rec.observation(_failure(A_SOCKET, "connect", f"cannot start the probe: {_text(exc)}", errno_mod.EAGAIN))
     stage = "connect"
     failure: Optional[ProbeFailure] = None
     try:

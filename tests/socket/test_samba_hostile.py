@@ -162,3 +162,16 @@ def test_a_huge_claimed_length_is_refused_without_allocating_it():
     assert obs.failure.alert == 75 and obs.failure.stage == "negotiate", obs.to_dict()
     assert "message length 16777215" in obs.failure.reason
     assert elapsed < 1.0 and peak < 4 << 20, (elapsed, peak)
+
+
+def test_no_thread_for_the_deadline_is_a_failed_probe(monkeypatch):
+    """A host out of threads (RuntimeError from Thread.start) fails the probe with alert 71."""
+    from fswatch.probes import samba
+
+    def no_thread(*args, **kwargs):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(samba, "_Reaper", no_thread)
+    obs = probe_samba(_target_stub(), Deadline.after(1))
+    assert obs.failure.alert == 71 and obs.failure.stage == "connect", obs.to_dict()
+    assert "can't start new thread" in obs.failure.reason

@@ -93,6 +93,7 @@ def main(argv: List[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    commit = _commit()  # now: the code that runs, not what HEAD is when the run ends
     procs = {}
     for offset, (name, cases) in enumerate(plan.cases.items()):
         part = out_dir / f"fuzz-{name}.json"
@@ -112,7 +113,7 @@ def main(argv: List[str] | None = None) -> int:
     record = {
         "mode": plan.mode,
         "date": date,
-        "commit": _commit(),
+        "commit": commit,
         "machine": procfs.machine(),
         "load_average_at_end": os.getloadavg(),
         "wall_seconds": round(total, 1),

@@ -4,7 +4,9 @@ harnesses at scale (>= 1,000,000 cases; figures in bench/RESULTS.md)."""
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 
 import pytest
 
@@ -27,8 +29,12 @@ REGRESSIONS = {
 
 @pytest.fixture(scope="module")
 def fuzz_corpus():
+    saved = (logging.getLogger().handlers[:], threading.excepthook)
     logs.configure({})  # as fswatch's entry points do
-    return corpus.load()
+    yield corpus.load()
+    logging.getLogger().handlers[:] = saved[0]
+    threading.excepthook = saved[1]
+    logging.captureWarnings(False)
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,7 @@ def test_configure_quiets_library_loggers_and_threads(capsys):
         logs.configure({})
         logging.getLogger().handlers[:] = saved[0]
         threading.excepthook = saved[1]
+        logging.captureWarnings(False)
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))

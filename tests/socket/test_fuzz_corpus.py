@@ -83,7 +83,9 @@ def test_bounded_corpus_run(made, name, cases):
     stats = harness.run(made[name], cases, SEED, slack=SLACK, memory_limit=16 << 20)
     assert stats.cases == cases
     assert not stats.findings, [f.__dict__ for f in stats.findings[:5]]
-    assert stats.outcomes.get("ok", 0) > 0 and sum(stats.outcomes.values()) == cases  # mutations were not all fatal
+    assert sum(stats.outcomes.values()) == cases
+    if made[name].in_process:  # a loaded machine may fail every 0.25 s probe; the decoders have no deadline
+        assert stats.outcomes.get("ok", 0) > 0  # not every mutation is fatal: the corpus reaches the decoders
 
 
 @pytest.mark.parametrize("name", sorted(REGRESSIONS))

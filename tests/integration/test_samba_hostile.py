@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def smb1_only_server():
     # smbd 4.17 still speaks NT1 when told to; offered only SMB2 dialects it drops the connection.
-    with SambaServer("    server min protocol = NT1\n    server max protocol = NT1") as server:
+    with SambaServer(extra_global="    server min protocol = NT1\n    server max protocol = NT1") as server:
         yield server
 
 

@@ -15,6 +15,7 @@ import json
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -166,8 +167,22 @@ def capture_smb() -> List[Tuple[str, str, bool, List[bytes]]]:
             obs = probe_samba(SambaTarget(share, proxy.address, proxy.port, user, password), Deadline.after(5))
             print(f"smb {name}: {'ok' if obs.ok else obs.failure.fields()}", file=sys.stderr)
             replies = proxy.conversations[before] if len(proxy.conversations) > before else []
+            _settle(replies)
             out.append((name, share, user is not None, list(replies)))
     return out
+
+
+def _settle(replies: List[bytes], quiet: float = 0.3, limit: float = 3.0) -> None:
+    """Wait until the proxy has passed on the last replies: the probe may return before the
+    proxy's thread recorded them (the logoff's answer, a failed session setup's)."""
+    end = time.monotonic() + limit
+    seen, since = len(replies), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        if len(replies) != seen:
+            seen, since = len(replies), time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
 
 
 def write(directory: Path, rpc: List[Captured], smb, paths: Dict[str, str]) -> None:

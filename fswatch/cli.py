@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from fswatch import __version__, files, metrics, paths
+from fswatch import __version__, files, logs, metrics, paths
 from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
 from fswatch.control import holder, parse_duration
@@ -38,7 +38,8 @@ from fswatch.units import Systemctl, systemd_booted, unit_name
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
 (alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
-Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch)."""
+Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch).
+FSWATCH_DEBUG=1: show the libraries' own log lines (smbprotocol, pyspnego) on stderr; unset: only fswatch's alerts."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -513,6 +514,7 @@ def report_error(exc: FswatchError, kind: str, watch_id: Optional[str] = None) -
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    logs.configure()
     argv = list(sys.argv[1:] if argv is None else argv)
     kind = _guess_kind(argv)
     watch_id = None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from fswatch import metrics
+from fswatch import logs, metrics
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
@@ -277,6 +277,7 @@ def delete(req: Request) -> int:
 def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
     from fswatch.cli import report_error, system_fault
 
+    logs.configure()
     kind = KINDS[kind_name]
     argv = list(sys.argv[1:] if argv is None else argv)
     watch_id = None

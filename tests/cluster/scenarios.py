@@ -21,6 +21,8 @@ MONITOR_INTERVAL = 1  # s: every recurring monitor op, the agent's and the stock
 SETTLE_TIMEOUT = 60.0  # s for a group to start, or a reset to finish
 SERVED_TIMEOUT = 20.0  # s for the client's first healthy probe of a freshly started group
 
+TIER_REPORT: list = []  # lines printed at the end of the test run (tests/cluster/conftest.py)
+
 
 @dataclass(frozen=True)
 class Service:

@@ -192,6 +192,7 @@ class Reporter:
             "started": self.started_at,
             "updated": self.wall(),
             "failures": self.state.failures,
+            "slow": self.state.slow,  # healthy but slower than half the timeout (OCF: degraded)
             "attempts": self.schedule.attempts,
             "probes": self.state.probes,
             "paused_until": self.paused_until,

@@ -19,7 +19,7 @@ from fswatch.errors import SystemFault, UsageError, WatchBusy
 from fswatch.kinds import kind as kind_named
 from fswatch.notify import Notifier
 from fswatch.reporter import Reporter
-from fswatch.settings import Schedule, WatchSettings, check_id, parse_conf
+from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, parse_conf
 from fswatch.sinks import default_sink
 
 
@@ -66,6 +66,8 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
         if values.pop(key, expected) != expected:
             raise UsageError(f"{conf}: {key} does not match the file's place")
     schedule = Schedule.parse(values.pop("interval", 30), values.pop("retries", 5), values.pop("timeout", 60))
+    attribute = values.pop("attribute", None)
+    attribute = check_attribute(attribute) if attribute else None
     target = spec.check_target(values)
     password = None
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
@@ -73,7 +75,7 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
         password = read_password(Path(credentials) / "password")
     elif paths.password_path(kind, watch_id).exists():
         password = read_password(paths.password_path(kind, watch_id))
-    settings = WatchSettings(kind, watch_id, schedule, target, has_password=bool(password))
+    settings = WatchSettings(kind, watch_id, schedule, target, has_password=bool(password), attribute=attribute)
     return settings, password
 
 

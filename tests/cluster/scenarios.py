@@ -127,11 +127,13 @@ def group_setup(service: Service, schedule: Schedule, with_agent: bool) -> Setup
 def attribute_setup(service: Service, schedule: Schedule, attribute: str) -> Setup:
     """Attribute mode: the daemon and the agent (probing its local daemon) cloned on every node,
     the floating IP placed by a location rule on the health attribute."""
-    clone_meta = _nvpairs("{}", "meta", {"interleave": "true"})
+    def clone_meta(cid: str) -> str:
+        return _nvpairs(cid, "meta", {"interleave": "true"})
+
     resources = (
-        f'<clone id="daemon-clone">{daemon(service)}{clone_meta.format("daemon-clone")}</clone>'
+        f'<clone id="daemon-clone">{daemon(service)}{clone_meta("daemon-clone")}</clone>'
         f'<clone id="watch-clone">{agent(service, schedule, "127.0.0.1", attribute=attribute)}'
-        f'{clone_meta.format("watch-clone")}</clone>'
+        f'{clone_meta("watch-clone")}</clone>'
         f'{vip(meta={"target-role": "Stopped"})}'
     )
     constraints = (

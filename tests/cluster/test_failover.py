@@ -38,12 +38,12 @@ def report(line: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     started = time.monotonic()
     ct.reap_orphaned_containers()
     root = cl.build_node_root()
     built = time.monotonic() - started
-    log_dir = tmp_path_factory.mktemp("cluster-logs")
+    log_dir = cl.new_log_dir()
     with cl.Cluster(root, log_dir=log_dir) as c:
         report("FENCING IS OFF (stonith-enabled=false) in this test cluster only: containers have no fencing device")
         report(f"node root ready in {built:.1f} s; 3 nodes booted, online with quorum in {c.boot_seconds:.1f} s; "

@@ -121,7 +121,7 @@ def main(argv: List[str] | None = None) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    (out_dir / "RESULTS.md").write_text(report.markdown(results))
+    (out_dir / "RESULTS.md").write_text(report.markdown(results) + kept_failover_section(out_dir / "RESULTS.md"))
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 
     commit = run_info["git"]["commit"] + ("+dirty" if run_info["git"]["dirty"] else "")
@@ -165,6 +165,17 @@ def git_state(out_dir: Path) -> Dict[str, object]:
             changes.append(f"{line[:2].strip()} {path}")
     commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
     return {"commit": commit, "dirty": bool(changes), "changes": changes}
+
+
+def kept_failover_section(results_md: Path) -> str:
+    """bench/failover's "## Failover" section of an existing RESULTS.md (a separate, longer run
+    in a cluster): kept when this bench rewrites the file."""
+    text = results_md.read_text() if results_md.exists() else ""
+    start = text.find("\n## Failover\n")
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + 1)
+    return "\n" + text[start + 1 : None if end < 0 else end + 1]
 
 
 def _inside(path: Path) -> bool:

@@ -66,6 +66,7 @@ VERSION = "1.1"  # the OCF API these agents follow
 MODE_ENV = "FSWATCH_OCF_MODE"  # "systemd" or "inprocess" (tests); default: systemd where it is PID 1
 POLL = 0.1  # seconds between looks at the watch while start or stop waits
 DEEP = 10  # OCF_CHECK_LEVEL from which monitor runs a live probe itself
+LOG_KEEP = 1 << 20  # bytes of a supervised watch's alert log before it is rotated at start
 ATTRD_UPDATER = "attrd_updater"
 # Under systemd, attribute mode's watch must reach pacemaker-attrd: its IPC serves root,
 # hacluster and the haclient group, through shared memory under /dev/shm.
@@ -390,8 +391,13 @@ def observe(kind: str, watch_id: str) -> WatchView:
     return WatchView(pid, state)
 
 
-def verdict(view: WatchView, attribute_mode: bool = False) -> Result:
-    """The monitor's answer from what the watch says; pure, so every state is unit-tested."""
+def verdict(view: WatchView, attribute_mode: bool = False, now: Optional[float] = None) -> Result:
+    """The monitor's answer from what the watch says; pure, so every state is unit-tested.
+
+    `now` (wall clock) is given where no systemd watchdog guards the watch (in-process
+    supervision): a live watch whose state file went silent for longer than a whole probe
+    cycle plus the watchdog's slack is frozen, and that is a failure too.
+    """
     phase = view.phase
     if view.pid is None:
         if view.state is None or phase == "stopped":
@@ -401,6 +407,12 @@ def verdict(view: WatchView, attribute_mode: bool = False) -> Result:
         return OCF_ERR_GENERIC, (
             f"the watch ended without a verdict (last phase {phase!r}, pid {view.state.get('pid')}): "
             "killed, or stopped by its watchdog; see its journal or log"
+        )
+    silent = _silent_for(view.state, now)
+    if silent is not None:
+        return OCF_ERR_GENERIC, (
+            f"the watch (pid {view.pid}) has not reported for {silent:.0f} s, longer than interval + timeout "
+            f"+ {SILENCE_SLACK:g} s: it is frozen"
         )
     if attribute_mode:
         return OCF_SUCCESS, None  # the verdict travels in the node attribute
@@ -412,6 +424,23 @@ def verdict(view: WatchView, attribute_mode: bool = False) -> Result:
     if phase == "healthy" and (state.get("slow") or state.get("grace")):
         return OCF_DEGRADED, degraded_reason(state)
     return OCF_SUCCESS, None
+
+
+SILENCE_SLACK = 5.0  # seconds, as the unit's watchdog allows beyond a probe's timeout
+
+
+def _silent_for(state: Optional[Mapping[str, object]], now: Optional[float]) -> Optional[float]:
+    """Seconds since the watch last wrote its state, when that is too long; else None. A
+    watch writes after every probe; paused, it probes nothing and writes nothing."""
+    if now is None or not state or state.get("phase") in ("paused", "stopped"):
+        return None
+    try:
+        schedule = state.get("schedule") or {}
+        limit = float(schedule["interval"]) + float(schedule["timeout"]) + SILENCE_SLACK  # type: ignore[index]
+        age = now - float(state["updated"])  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return age if age > limit else None
 
 
 def _failure_text(kind: str, target: str, failure: Mapping[str, object]) -> str:
@@ -504,7 +533,13 @@ class Supervisor:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCF_") and k != MODE_ENV}
         env["FSWATCH_CONFIG_DIR"] = str(paths.runtime_dir())
         env["FSWATCH_RUNTIME_DIR"] = str(paths.runtime_dir())
-        log = open(self.log_path(), "ab")  # the child's alerts, one line each (no journal here)
+        log_path = self.log_path()
+        try:
+            if log_path.stat().st_size > LOG_KEEP:  # alerts only, but a node runs for years
+                os.replace(log_path, log_path.with_name(log_path.name + ".1"))
+        except FileNotFoundError:
+            pass
+        log = open(log_path, "ab")  # the child's alerts, one line each (no journal here)
         try:
             # A new session and no inherited pipes: the child outlives this agent, and whoever
             # reads the agent's output (Pacemaker, ocf-tester) is not kept waiting for it.
@@ -540,6 +575,8 @@ class Supervisor:
             if pid > 0:
                 try:
                     os.kill(pid, sig)
+                    if sig == signal.SIGTERM:
+                        os.kill(pid, signal.SIGCONT)  # a stopped (frozen) watch must see it too
                 except ProcessLookupError:
                     pass
             # SIGTERM gets the time left less a moment for SIGKILL; bounded by count as well.
@@ -641,7 +678,8 @@ def monitor(req: Request) -> Result:
         if req.is_probe:
             return OCF_NOT_RUNNING, None  # nothing can run under a name that cannot exist
         raise
-    rc, reason = verdict(observe(req.agent.kind.name, watch_id), attribute_mode)
+    now = None if _mode() == MODE_SYSTEMD else time.time()  # under systemd its watchdog guards
+    rc, reason = verdict(observe(req.agent.kind.name, watch_id), attribute_mode, now)
     if rc in (OCF_SUCCESS, OCF_DEGRADED) and req.depth >= DEEP and not attribute_mode:
         live = live_probe(req)
         if live is not None:

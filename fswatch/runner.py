@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from fswatch import paths
+from fswatch.attribute import AttributePublisher
 from fswatch.control import Control, InstanceLock, holder
 from fswatch.engine import StopSignal, Watch
 from fswatch.errors import SystemFault, UsageError, WatchBusy
@@ -86,8 +87,10 @@ def run_watch(
     sink=None,
     notifier: Optional[Notifier] = None,
     stop: Optional[StopSignal] = None,
+    publisher: Optional[AttributePublisher] = None,
 ) -> int:
-    """Run the watch in the foreground until stopped (0) or declared failed (1).
+    """Run the watch in the foreground until stopped (0) or declared failed (1); in health
+    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped.
 
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
     of the first one is touched.
@@ -117,8 +120,17 @@ def run_watch(
                 sink or default_sink(),
                 notifier or Notifier.from_env(),
                 control,
+                publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
             )
-            return Watch(settings.schedule, lambda deadline: probe(target, deadline), reporter, control, stop).run()
+            watch = Watch(
+                settings.schedule,
+                lambda deadline: probe(target, deadline),
+                reporter,
+                control,
+                stop,
+                keep_probing=settings.attribute is not None,
+            )
+            return watch.run()
         except OSError as exc:
             raise SystemFault("watch", exc.errno or 0, str(exc)) from exc
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -209,3 +210,107 @@ def test_validate_all_refuses_bad_settings_with_fswatch_s_reasons(agents, runtim
     env["OCF_RESKEY_CRM_meta_interval"] = "0"
     proc = run_agent(agents, "samba", "monitor", env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (7, "", "")
+
+
+def fake_attrd(directory: Path, body: str) -> Path:
+    """An attrd_updater that records its arguments (one call per line) and then runs `body`."""
+    directory.mkdir(exist_ok=True)
+    calls = directory / "calls"
+    script = directory / "attrd_updater"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n{body}\n')
+    script.chmod(0o755)
+    return calls
+
+
+def recorded(calls: Path) -> list:
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def wait_for(condition, seconds: float) -> bool:
+    for _ in range(int(seconds / 0.1) + 1):  # bounded
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_attribute_mode_publishes_each_verdict_and_keeps_probing(agents, runtime, fresh_samba_server, tmp_path):
+    calls = fake_attrd(tmp_path / "bin", "exit 0")
+    env = agent_env(runtime, "fsw-health:1", share="public", port=str(fresh_samba_server.port),
+                    interval="1", retries="1", timeout="1", attribute="fsw-health")
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    assert run_agent(agents, "samba", "validate-all", env).returncode == 0
+    start = run_agent(agents, "samba", "start", env)
+    assert start.returncode == 0, start.stderr
+    try:
+        assert wait_for(lambda: recorded(calls) == ["-n fsw-health -U 1"], 3), recorded(calls)
+        fresh_samba_server.stall_all()
+        stalled = time.monotonic()
+        published = wait_for(lambda: recorded(calls)[-1:] == ["-n fsw-health -U 0"], 10)
+        detected = time.monotonic() - stalled
+        assert published, recorded(calls)
+        assert detected <= 1 + 1 + 1 + 0.5 + 0.5  # the bound + slack + polling
+        # Declared failed, yet the watch runs on: monitor says 0 (the attribute says 0).
+        assert run_agent(agents, "samba", "monitor", env).returncode == 0
+        fresh_samba_server.resume_all()
+        assert wait_for(lambda: recorded(calls)[-1:] == ["-n fsw-health -U 1"], 5), recorded(calls)
+    finally:
+        fresh_samba_server.resume_all()
+        assert run_agent(agents, "samba", "stop", env).returncode == 0
+    print(f"attribute 0 published {detected:.2f} s after the stall")
+    assert recorded(calls) == ["-n fsw-health -U 1", "-n fsw-health -U 0", "-n fsw-health -U 1"]
+    log = (runtime / "samba" / "fsw-health.log").read_text()
+    assert "alert 98:" in log and "alert 6:" not in log and "alert 91:" in log
+    assert run_agent(agents, "samba", "monitor", env).returncode == 7
+
+
+def test_a_hanging_attrd_updater_is_killed_and_reported_and_the_watch_goes_on(agents, runtime, samba_server, tmp_path):
+    calls = fake_attrd(tmp_path / "bin", "sleep 600")
+    env = agent_env(runtime, "fsw-hang", share="public", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="1", attribute="fsw-hang")
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    began = time.monotonic()
+    start = run_agent(agents, "samba", "start", env)
+    took = time.monotonic() - began
+    try:
+        assert start.returncode == 0, start.stderr
+        assert took < 2.0 + 0.5 + 3.0, took  # one bounded call (2 s + kill) on top of the first probe
+        assert wait_for(lambda: len(recorded(calls)) >= 3, 8), recorded(calls)  # retried after each probe
+        assert run_agent(agents, "samba", "monitor", env).returncode == 0
+    finally:
+        assert run_agent(agents, "samba", "stop", env).returncode == 0
+    log = (runtime / "samba" / "fsw-hang.log").read_text()
+    failed = [line for line in log.splitlines() if "alert 96:" in line]
+    assert len(failed) == 1, log  # once per streak of failures
+    assert "fsw-hang=1: attrd_updater did not end within 2 s and was killed" in failed[0]
+    # no sleep left behind: the whole process group was killed
+    sleepers = subprocess.run(["pgrep", "-f", f"{tmp_path}/bin/attrd_updater"], capture_output=True, text=True)
+    assert sleepers.stdout == ""
+
+
+def test_a_frozen_supervised_watch_fails_the_monitor_and_stop_still_ends_it(agents, runtime, samba_server):
+    """Without systemd there is no watchdog: the monitor notices a watch that stopped reporting."""
+    env = agent_env(runtime, "fsw-frozen", share="public", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="1")
+    assert run_agent(agents, "samba", "start", env).returncode == 0
+    pid = int((runtime / "samba" / "fsw-frozen" / "lock").read_text())
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        for _ in range(150):  # bounded: 15 s
+            mon = run_agent(agents, "samba", "monitor", env)
+            if mon.returncode != 0:
+                break
+            time.sleep(0.1)
+        noticed = time.monotonic() - frozen
+        assert mon.returncode == 1 and "has not reported for" in mon.stderr, mon.stderr
+        assert noticed <= 1 + 1 + 5 + 1.5, noticed  # interval + timeout + 5 s, + polling
+        began = time.monotonic()
+        assert run_agent(agents, "samba", "stop", env).returncode == 0
+        assert time.monotonic() - began < 3
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert run_agent(agents, "samba", "monitor", env).returncode == 7

@@ -96,3 +96,43 @@ def test_nfs_agent_deep_monitor_and_stop(node, nfs_server):
         assert agent(node, "nfs", "stop", **params).returncode == 0
     assert node.show(unit, "ActiveState")["ActiveState"] == "inactive"
     assert agent(node, "nfs", "monitor", **params).returncode == 7
+
+
+def test_attribute_mode_under_systemd_publishes_from_the_hardened_unit(node, fresh_samba_server):
+    """The unit's attribute-mode drop-in lets the watch run attrd_updater with the haclient
+    group and the host's /dev/shm (where pacemaker-attrd's IPC lives); the stand-in records
+    its calls there."""
+    node.run(["sh", "-c", "getent group haclient >/dev/null || groupadd -r haclient"])
+    node.write_text("/usr/local/sbin/attrd_updater",
+                    '#!/bin/sh\nid -Gn | grep -qw haclient || exit 9\necho "$*" >> /dev/shm/attrd-calls\n', mode=0o755)
+    params = dict(instance="smbhealth:0", share="public", port=str(fresh_samba_server.port),
+                  interval="1", retries="1", timeout="1", attribute="fsw-smb")
+    unit = "fswatch-samba@smbhealth.service"
+
+    def calls():
+        return node.run(["sh", "-c", "cat /dev/shm/attrd-calls 2>/dev/null || true"]).stdout.splitlines()
+
+    def wait_calls(expected, seconds):
+        for _ in range(int(seconds / 0.1)):  # bounded
+            if calls() == expected:
+                return True
+            time.sleep(0.1)
+        return calls() == expected
+
+    start = agent(node, "samba", "start", **params)
+    assert start.returncode == 0, start.stderr
+    try:
+        assert node.show(unit, "ActiveState")["ActiveState"] == "active"
+        assert wait_calls(["-n fsw-smb -U 1"], 3), calls()
+        fresh_samba_server.stall_all()
+        assert wait_calls(["-n fsw-smb -U 1", "-n fsw-smb -U 0"], 10), calls()
+        assert node.show(unit, "ActiveState")["ActiveState"] == "active"  # still watching
+        assert agent(node, "samba", "monitor", **params).returncode == 0
+        fresh_samba_server.resume_all()
+        assert wait_calls(["-n fsw-smb -U 1", "-n fsw-smb -U 0", "-n fsw-smb -U 1"], 5), calls()
+    finally:
+        fresh_samba_server.resume_all()
+        assert agent(node, "samba", "stop", **params).returncode == 0
+    events = [int(e["FSWATCH_EVENT"]) for e in node.journal(unit) if e.get("FSWATCH_EVENT")]
+    assert 98 in events and 6 not in events and events.count(97) == 3
+    assert 96 not in events

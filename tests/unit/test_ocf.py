@@ -3,6 +3,7 @@ meta-data against the schemas resource-agents ships, the dispatch, the parameter
 
 from __future__ import annotations
 
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -161,3 +162,35 @@ def test_the_agent_answers_before_pacemaker_s_timeout():
     for ms, left in (("20000", 18.0), ("3000", 2.5), ("120000", 115.0), ("", 85.0), ("junk", 85.0)):
         req = ocf.Request(agent, "start", {"OCF_RESKEY_CRM_meta_timeout": ms}, clock=lambda: now[0])
         assert req.deadline().remaining() == pytest.approx(left)
+
+
+def test_readme_pacemaker_commands_use_only_parameters_the_agents_declare():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Pacemaker")[1].split("\n## ")[0]
+    commands = re.findall(r"ocf:fswatch:(samba|nfs) ((?:\\\n|[^\n])*)", section)  # in commands, not prose
+    assert len(commands) >= 6  # pcs and crmsh, both modes
+    for kind, rest in commands:
+        declared = {p.name for p in ocf.agent_for(KINDS[kind]).parameters}
+        used = set(re.findall(r"\b([a-z_]+)=", rest.split(" op ")[0]))
+        assert used and used <= declared, (kind, used - declared)
+    assert "pcs constraint location smb rule score=-INFINITY not_defined fswatch-smb or fswatch-smb lt 1" in section
+    assert "crm configure location" in section and "crm configure clone" in section
+
+
+@pytest.mark.parametrize("phase, updated, attribute, rc", [
+    ("healthy", 1000.0, False, 0),     # wrote 8 s ago: interval 1 + timeout 2 + 5 s not exceeded
+    ("healthy", 990.0, False, 1),      # 18 s of silence: frozen
+    ("failing", 990.0, False, 1),
+    ("healthy", 990.0, True, 1),       # a frozen watch publishes nothing either
+    ("paused", 100.0, False, 0),       # a paused watch writes nothing, by design
+])
+def test_a_live_but_silent_watch_is_frozen_where_no_watchdog_guards_it(phase, updated, attribute, rc):
+    st = state(phase, updated=updated)
+    code, reason = verdict(WatchView(4242, st), attribute_mode=attribute, now=1008.0)
+    assert code == rc
+    if rc == 1:
+        assert reason.startswith("the watch (pid 4242) has not reported for 18 s")
+    # under systemd (now=None) its watchdog does this job
+    assert verdict(WatchView(4242, st), attribute_mode=attribute)[0] == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import statistics
 import sys
 import time
@@ -79,13 +80,15 @@ def main(argv: List[str] | None = None) -> int:
                 try:
                     for fault in FAULTS:
                         for i in range(trials):
+                            load = os.getloadavg()[0]
                             tr = sc.trial(cluster, setup, service, fault, args.cap)
                             served = "not served" if tr.served_seconds is None else f"{tr.served_seconds:.2f} s"
-                            say(f"  {fault} #{i + 1}: {tr.from_node} -> {tr.moved_to}: {served}")
+                            say(f"  {fault} #{i + 1}: {tr.from_node} -> {tr.moved_to}: {served} (load {load:.1f})")
                             results.append({
                                 "service": service.kind, "monitor": "fswatch" if with_agent else service.stock,
                                 "fault": fault, "served_s": tr.served_seconds, "from": tr.from_node,
                                 "to": tr.moved_to, "failed_ops": sorted({f["op_key"] for f in tr.failures}),
+                                "loadavg_1min": round(load, 1),
                             })
                             sc.recover(cluster, setup, service)
                 finally:
@@ -128,11 +131,13 @@ def markdown(run: dict, results: List[dict]) -> str:
     git = run["git"]
     commit = f"`{git['commit']}`" + (" (dirty tree)" if git["dirty"] else " (clean tree)")
     sched = run["schedule"]
+    loads = [r["loadavg_1min"] for r in results] or [0.0]
     lines = [
         SECTION,
         "",
         f"Written by `bench/failover` on {run['date']} in {run['total_s']} s ({run['mode']} run), commit {commit}, "
-        f"{run['machine']['cpu_model']}, {run['machine']['cores']} cores. Raw data: `failover.json` beside this file.",
+        f"{run['machine']['cpu_model']}, {run['machine']['cores']} cores, shared: 1-min load average "
+        f"{min(loads):.1f}-{max(loads):.1f} at the trials' starts. Raw data: `failover.json` beside this file.",
         "",
         "A real 3-node cluster (Pacemaker 2.1.5, Corosync 3.1.7 knet, token 1000 ms) of booted nspawn containers "
         "on a private bridge (tests/fixtures/cluster.py; **fencing off: test cluster only**). Group = "

@@ -30,9 +30,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from html import escape  # XML-safe (&, <, >, quotes); xml.sax.saxutils would import urllib
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
-from xml.sax.saxutils import escape, quoteattr
 
 from fswatch import paths
 from fswatch.alerts import alert as alert_entry
@@ -265,6 +265,10 @@ def meta_data(agent: Agent) -> str:
     return "\n".join(lines) + "\n"
 
 
+def quoteattr(value: str) -> str:
+    return f'"{escape(value)}"'
+
+
 def _package_version() -> str:
     from fswatch import __version__
 
@@ -287,7 +291,8 @@ class Request:
     started: float = 0.0
 
     def __post_init__(self) -> None:
-        self.started = self.clock()
+        # Pacemaker's timeout runs from the fork: count the interpreter's start-up too.
+        self.started = self.clock() - (_process_age() if self.clock is time.monotonic else 0.0)
 
     def param(self, name: str) -> Optional[str]:
         value = self.env.get(f"OCF_RESKEY_{name}")
@@ -323,6 +328,18 @@ class Request:
         seconds = int(ms) / 1000.0 if ms.isdigit() and int(ms) > 0 else float(self.agent.timeout(self.action))
         margin = max(0.5, min(5.0, seconds * 0.1))
         return Deadline(self.started + max(0.5, seconds - margin), self.clock)
+
+
+def _process_age() -> float:
+    """Seconds since this process started (its start time in /proc is in clock ticks
+    since boot, the clock CLOCK_BOOTTIME reads); 0 when unknown."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, counted after the comm
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def watch_settings(req: Request) -> Tuple[WatchSettings, Optional[str]]:
@@ -530,7 +547,12 @@ class Supervisor:
             if proc.returncode != 0:
                 return f"systemctl start {self.unit} failed: {proc.stderr.strip()}"
             return None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OCF_") and k != MODE_ENV}
+        # Nothing of the agent's own environment that would mislead the watch: Pacemaker's
+        # OCF_* variables, and any systemd notify/watchdog/journal hand-over meant for others.
+        private = (
+            MODE_ENV, "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OCF_") and k not in private}
         env["FSWATCH_CONFIG_DIR"] = str(paths.runtime_dir())
         env["FSWATCH_RUNTIME_DIR"] = str(paths.runtime_dir())
         log_path = self.log_path()
@@ -661,7 +683,10 @@ def _where_alerts_go(sup: Supervisor) -> str:
 
 
 def stop(req: Request) -> Result:
-    watch_id = req.watch_id()
+    try:
+        watch_id = req.watch_id()
+    except UsageError:
+        return OCF_SUCCESS, None  # nothing can run under a name that cannot exist: stopped
     sup = Supervisor(req.agent.kind, watch_id, req.deadline())
     error = sup.stop()
     if error:
@@ -693,8 +718,9 @@ def live_probe(req: Request) -> Optional[str]:
     settings, password = watch_settings(req)
     kind = req.agent.kind
     seconds = min(float(settings.schedule.timeout), req.deadline().remaining())
+    deadline = Deadline.after(seconds)  # before the probe's imports, which count too
     target = kind.make_target(settings.target, password)
-    obs = kind.probe_function()(target, Deadline.after(seconds))
+    obs = kind.probe_function()(target, deadline)
     if obs.ok or obs.failure is None:
         return None
     text = _failure_text(kind.name, kind.label(settings.target), obs.failure.fields())

@@ -12,6 +12,8 @@ packages=(
   debootstrap systemd-container
   rpm rpmlint shellcheck groff-base man-db cpio
   resource-agents libxml2-utils  # ocf-tester and xmllint, for the OCF agents
+  debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian  # make deb
+  fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
 )
 missing=()
 for p in "${packages[@]}"; do

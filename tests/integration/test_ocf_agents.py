@@ -205,6 +205,13 @@ def test_validate_all_refuses_bad_settings_with_fswatch_s_reasons(agents, runtim
     env = agent_env(runtime, "fsw-bad", export="/x", nfs_version="4", transport="udp")
     proc = run_agent(agents, "nfs", "validate-all", env)
     assert proc.returncode == 6 and "runs over TCP only" in proc.stderr
+    # Attribute mode needs attrd_updater (pacemaker-cli-utils): 5, not installed.
+    empty = runtime.parent / "empty-path"
+    empty.mkdir()
+    env = dict(agent_env(runtime, "fsw-noattrd", share="x", attribute="fsw-x"), PATH=str(empty))
+    proc = run_agent(agents, "samba", "validate-all", env)
+    assert proc.returncode == 5 and "attrd_updater not found" in proc.stderr, proc.stderr
+    assert run_agent(agents, "samba", "start", env).returncode == 5
     # A probe (monitor, interval 0) of a resource that was never started: 7 and nothing said.
     env = agent_env(runtime, "fsw-never", share="x")
     env["OCF_RESKEY_CRM_meta_interval"] = "0"

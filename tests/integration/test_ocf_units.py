@@ -70,6 +70,10 @@ def test_samba_agent_runs_the_unit_and_reports_its_verdict(node, fresh_samba_ser
     assert mon.returncode == 1, mon.stderr
     assert mon.stderr.startswith("ocf-exit-reason:declared failed after 2/2 failed probes: stage ")
     assert detected <= 3 + 0.5 + 1.0
+    for _ in range(30):  # bounded: the state is written just before the watch exits
+        if node.show(unit, "ActiveState")["ActiveState"] == "failed":
+            break
+        time.sleep(0.1)
     assert node.show(unit, "ActiveState")["ActiveState"] == "failed"
     # The alerts went to the journal with their fields, from the unit.
     events = [int(e["FSWATCH_EVENT"]) for e in node.journal(unit) if e.get("FSWATCH_EVENT")]

@@ -152,3 +152,17 @@ def test_run_bounded_kills_a_hanging_command_and_its_children(tmp_path):
         raise AssertionError("not timed out")
     assert time.monotonic() - began < 0.3 + 0.5 + 0.3
     assert run_bounded(["sh", "-c", "echo out; echo err >&2; exit 3"], 5) == (3, "out\nerr\n")
+
+
+def test_fswatch_add_attribute_writes_the_conf_key_that_run_reads(tmp_path, monkeypatch, capsys):
+    from fswatch.cli import main
+    from fswatch.runner import load_settings
+
+    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
+    assert main(["add", "samba", "w1", "--share", "public", "--attribute", "fswatch-smb"]) == 0
+    assert "attribute = fswatch-smb\n" in (tmp_path / "etc" / "samba" / "w1.conf").read_text()
+    assert load_settings("samba", "w1")[0].attribute == "fswatch-smb"
+    assert main(["add", "samba", "w2", "--share", "public", "--attribute", "bad name"]) == 2
+    assert "invalid attribute name 'bad name'" in capsys.readouterr().err
+    assert not (tmp_path / "etc" / "samba" / "w2.conf").exists()

@@ -194,3 +194,10 @@ def test_a_live_but_silent_watch_is_frozen_where_no_watchdog_guards_it(phase, up
         assert reason.startswith("the watch (pid 4242) has not reported for 18 s")
     # under systemd (now=None) its watchdog does this job
     assert verdict(WatchView(4242, st), attribute_mode=attribute)[0] == 0
+
+
+def test_stop_under_an_impossible_name_succeeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("FSWATCH_OCF_MODE", "inprocess")
+    env = {"OCF_RESOURCE_INSTANCE": "r1", "OCF_RESKEY_watch_id": "-x"}
+    assert ocf.main("samba", ["stop"], env=env) == ocf.OCF_SUCCESS  # a failed stop would fence the node

@@ -88,14 +88,16 @@ def main(argv: List[str] | None = None) -> int:
                                 "service": service.kind, "monitor": "fswatch" if with_agent else service.stock,
                                 "fault": fault, "served_s": tr.served_seconds, "from": tr.from_node,
                                 "to": tr.moved_to, "failed_ops": sorted({f["op_key"] for f in tr.failures}),
-                                "loadavg_1min": round(load, 1),
+                                "loadavg_1min": round(load, 1), "declared_s": tr.declared_seconds,
                             })
-                            sc.recover(cluster, setup, service)
+                            results[-1]["after"] = sc.recover(cluster, setup, service)
+                            if results[-1]["after"] != "cleanup":
+                                say(f"    {results[-1]['after']}")
+                            save(out_dir, run, results)  # a crash later loses nothing measured
                 finally:
                     sc.unload(cluster, setup)
     run["total_s"] = round(time.monotonic() - began, 1)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "failover.json").write_text(json.dumps({"run": run, "trials": results}, indent=2) + "\n")
+    save(out_dir, run, results)
     section = markdown(run, results)
     write_section(out_dir / "RESULTS.md", section)
     print()
@@ -103,6 +105,11 @@ def main(argv: List[str] | None = None) -> int:
     say(f"{run['mode']} run: {run['total_s']} s; wrote {out_dir / 'failover.json'} and the Failover "
         f"section of {out_dir / 'RESULTS.md'}")
     return 0
+
+
+def save(out_dir: Path, run: dict, results: List[dict]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "failover.json").write_text(json.dumps({"run": run, "trials": results}, indent=2) + "\n")
 
 
 def summarize(results: List[dict]) -> List[Dict[str, object]]:
@@ -115,10 +122,12 @@ def summarize(results: List[dict]) -> List[Dict[str, object]]:
     for service, monitor, fault in seen:
         runs = [r for r in results if (r["service"], r["monitor"], r["fault"]) == (service, monitor, fault)]
         times = [r["served_s"] for r in runs if r["served_s"] is not None]
+        verdicts = [r["declared_s"] for r in runs if r.get("declared_s") is not None]
         rows.append({
             "service": service, "monitor": monitor, "fault": fault, "trials": len(runs), "served": len(times),
             "min": min(times) if times else None, "median": statistics.median(times) if times else None,
             "max": max(times) if times else None,
+            "verdict": statistics.median(verdicts) if verdicts else None, "verdicts": len(verdicts),
         })
     return rows
 
@@ -152,23 +161,31 @@ def markdown(run: dict, results: List[dict]) -> str:
         "process exists, answers nobody), or **SIGKILL** of its main process. Time: from the signal until a client "
         "probe from a netns on the bridge (fswatch's own probe: SMB tree connect / NFS MNT + GETATTR, deadline 1 s, "
         "every 0.1 s) that started after the first failed one succeeds on the floating IP — the service answering "
-        f"from another node. Not served within {run['cap_s']:.0f} s = not detected (the group stays put).",
+        f"from another node. Not served within {run['cap_s']:.0f} s = not detected (the group stays put). "
+        "fswatch verdict: from the signal to the watch's alert 6 in the node's journal (where it has one before "
+        "the failover: after a SIGKILL the stock `systemd:` monitor usually reports first and Pacemaker stops the "
+        "watch).",
         "",
-        "| service | monitor | fault | served again | min (s) | median (s) | max (s) |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| service | monitor | fault | served again | min (s) | median (s) | max (s) | fswatch verdict, median (s) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in summarize(results):
         served = f"{row['served']}/{row['trials']}"
         if row["served"] == 0:
             served += f" (not within {run['cap_s']:.0f} s)"
+        verdict = "–" if row["verdict"] is None else f"{row['verdict']:.2f} ({row['verdicts']}/{row['trials']})"
         lines.append(f"| {row['service']} | {row['monitor']} | {row['fault']} | {served} | {_s(row['min'])} | "
-                     f"{_s(row['median'])} | {_s(row['max'])} |")
+                     f"{_s(row['median'])} | {_s(row['max'])} | {verdict} |")
     lines += ["", "Failed operations Pacemaker recorded (which monitor saw the fault):", ""]
     seen = {}
     for r in results:
         seen.setdefault((r["service"], r["monitor"], r["fault"]), set()).update(r["failed_ops"])
     for (service, monitor, fault), ops in seen.items():
         lines.append(f"- {service}, {monitor}, {fault}: {', '.join(sorted(ops)) or 'none'}")
+    restarts = [r for r in results if r.get("after", "cleanup") != "cleanup"]
+    lines += ["", "Between trials: `crm_resource --cleanup`, then a client probe; a daemon that did not serve "
+              f"then was restarted (`crm_resource --restart`): {len(restarts)} time(s)" + (":" if restarts else ".")]
+    lines += [f"- after {r['service']}, {r['monitor']}, {r['fault']} on {r['from']}: {r['after']}" for r in restarts]
     return "\n".join(lines) + "\n"
 
 

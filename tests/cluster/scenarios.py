@@ -177,6 +177,7 @@ class Trial:
     moved_to: str | None  # where the members run at the end of the trial
     failures: list = field(default_factory=list)  # crm_mon's failed actions at the end
     client_failures: int = 0  # failed client probes after the fault
+    declared_seconds: float | None = None  # fault -> the watch's verdict (alert 6 / 98 in from_node's journal)
 
     @property
     def detected(self) -> bool:
@@ -209,7 +210,7 @@ def trial(cluster: cl.Cluster, setup: Setup, service: Service, fault: str, cap: 
     with cl.Poller(cluster, service.kind, VIP, max_seconds=cap + 60, **service.poll_target()) as poller:
         if poller.wait_ok_after(0.0, SERVED_TIMEOUT) is None:
             raise cl.ClusterError(f"{setup.name}: client not served before the fault: {poller.lines()[-3:]}")
-        t0 = time.monotonic()
+        t0, t0_wall = time.monotonic(), time.time()
         pids = inject(cluster, from_node, service, fault)
         try:
             served = poller.wait_ok_after(t0, cap, after_failure=True)
@@ -222,15 +223,47 @@ def trial(cluster: cl.Cluster, setup: Setup, service: Service, fault: str, cap: 
     if served is not None and moved_to is None:  # served before crm_mon shows every member started
         moved_to = cluster.wait_for(lambda st: st.group_node(setup.members), SETTLE_TIMEOUT, setup.name)[0]
     return Trial(setup.name, fault, from_node, None if served is None else served["end"] - t0,
-                 moved_to, st.failures(), client_failures)
+                 moved_to, st.failures(), client_failures, declared_after(cluster.node(from_node), t0_wall))
 
 
-def recover(cluster: cl.Cluster, setup: Setup, service: Service) -> None:
+# The watch's verdict: alert 6 (the watch ends: resource mode) or 98 (it keeps probing and
+# publishing: attribute mode), with the journal's microsecond timestamp (one realtime clock
+# for the host and the containers).
+VERDICT_ALERTS = ("6", "98")
+
+
+def declared_after(node, t0_wall: float) -> float | None:
+    """Seconds from ``t0_wall`` to the first verdict a watch on ``node`` logged after it."""
+    matches = [f"FSWATCH_EVENT={a}" for a in VERDICT_ALERTS]  # one field twice: either matches
+    entries = node.journal(args=[f"--since=@{int(t0_wall) - 1}", *matches])
+    stamps = sorted(int(e["__REALTIME_TIMESTAMP"]) / 1e6 for e in entries)
+    return next((ts - t0_wall for ts in stamps if ts >= t0_wall), None)
+
+
+def recover(cluster: cl.Cluster, setup: Setup, service: Service) -> str:
     """After a trial: clear fail counts (migration-threshold=1 bans the failed node), wait until
-    the setup runs and serves again."""
+    the setup runs and a client is served again. A daemon that still does not serve (seen
+    once: nfs-ganesha answering GETATTR with NFS3ERR_PERM after a 30 s SIGSTOP and SIGCONT,
+    while its stock monitor said it ran) is restarted, so the next trial starts healthy.
+    Returns what was done, for the record."""
     cluster.nodes[0].run(["crm_resource", "--cleanup"], timeout=30)
     cluster.settle()
     cluster.wait_for(lambda st: st.group_node(setup.members), SETTLE_TIMEOUT, f"{setup.name} after cleanup")
+    if _served(cluster, service, SERVED_TIMEOUT / 2):
+        return "cleanup"
+    daemon_rid = "daemon-clone" if setup.attribute else "daemon"
+    cluster.nodes[0].run(["crm_resource", "--restart", "-r", daemon_rid, f"--timeout={int(SETTLE_TIMEOUT)}s"],
+                         timeout=SETTLE_TIMEOUT + 10)
+    cluster.settle()
+    cluster.wait_for(lambda st: st.group_node(setup.members), SETTLE_TIMEOUT, f"{setup.name} after restart")
+    if not _served(cluster, service, SERVED_TIMEOUT):
+        raise cl.ClusterError(f"{setup.name}: client not served after cleanup and a restart of {daemon_rid}")
+    return f"cleanup, then restart of {daemon_rid} (not serving)"
+
+
+def _served(cluster: cl.Cluster, service: Service, timeout: float) -> bool:
+    with cl.Poller(cluster, service.kind, VIP, max_seconds=timeout + 5, **service.poll_target()) as poller:
+        return poller.wait_ok_after(0.0, timeout) is not None
 
 
 def unload(cluster: cl.Cluster, setup: Setup) -> None:

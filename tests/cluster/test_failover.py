@@ -65,12 +65,20 @@ def _fswatch_failover(cluster: cl.Cluster, setup: sc.Setup, service: sc.Service,
         served = "not served" if tr.served_seconds is None else f"served again after {tr.served_seconds:.2f} s"
         report(f"{label}: SIGSTOP {service.unit} on {tr.from_node} -> {served} from {tr.moved_to} (limit "
                f"{limit:.1f} s = fswatch bound {SCHEDULE.bound():.1f} s + Pacemaker {PACEMAKER_ALLOWANCE:.0f} s)")
+        if tr.declared_seconds is not None and tr.served_seconds is not None:
+            report(f"   fswatch's verdict after {tr.declared_seconds:.2f} s (bound {SCHEDULE.bound():.1f} s), "
+                   f"Pacemaker's part {tr.served_seconds - tr.declared_seconds:.2f} s "
+                   f"(allowance {PACEMAKER_ALLOWANCE:.0f} s)")
+        assert tr.declared_seconds is not None, f"{label}: the watch logged no verdict (alert 6/98) on {tr.from_node}"
+        assert tr.declared_seconds <= SCHEDULE.bound(), f"{label}: verdict later than SPEC's bound: {tr}"
         assert tr.detected, f"{label}: client not served within {limit + 10:.0f} s; failures: {tr.failures}"
         assert tr.moved_to not in (None, tr.from_node), tr
         assert tr.served_seconds <= limit, tr
         if failed_op is not None:  # fswatch saw it: the failure recorded on the stalled node is the watch's
-            assert any(f["op_key"].startswith(failed_op) and f["node"] == tr.from_node for f in tr.failures), \
-                tr.failures
+            theirs = [f for f in tr.failures if f["op_key"].startswith(failed_op) and f["node"] == tr.from_node]
+            assert theirs, tr.failures
+            report(f"   Pacemaker recorded {theirs[0]['op_key']} on {tr.from_node}: {theirs[0].get('exitreason')!r}")
+            assert theirs[0].get("exitreason"), "the agent's failure carries no ocf-exit-reason"
     finally:
         sc.unload(cluster, setup)
 

@@ -23,12 +23,13 @@ from tests.fixtures import cluster as cl
 from tests.fixtures import container as ct
 
 SCHEDULE = sc.Schedule(interval=1, retries=1, timeout=2)
-# Pacemaker's part, after fswatch's verdict: up to one monitor interval until the agent's
-# monitor reports it (1 s), then stopping the group on the stalled node and starting the
-# floating IP and the daemon on another one. That part measured 2.6-6.5 s here (stock
-# monitors after a kill -9, bench/failover); TESTING.md measured 3.4-3.9 s with a 2 s
-# monitor. 10 s leaves room for a shared, loaded 2-core machine.
-PACEMAKER_ALLOWANCE = 1.0 + 9.0
+# Pacemaker's part, after fswatch's verdict (which is held to SPEC's bound on its own, from
+# the watch's alert in the node's journal): up to one monitor interval until the agent's
+# monitor reports it (1 s), then stopping the group on the stalled node (the agent, the
+# daemon, the IP) and starting the IP and the daemon on another one. Measured here 1.4-8.8 s
+# at load averages of 30-40 on the shared 2 cores (the agent stop 1.9 s, smbd stop 2.3 s and
+# start 3.0 s at the worst; TESTING.md: 3.4-3.9 s on an idle machine, monitor 2 s).
+PACEMAKER_ALLOWANCE = 1.0 + 11.0
 STOCK_CAP = 30.0  # scenario d: the stock monitor must not notice the stall within this
 
 

@@ -4,9 +4,11 @@ Three booted nodes (tests/fixtures/cluster.py), booted once for this module; eac
 loads its resources, stalls the daemon on the node that runs them, measures from the stall
 until a client on the bridge is served on the floating IP again, and removes its resources.
 
-The bound of scenarios a-c is fswatch's own (SPEC section 2, computed from the watch's
-settings) plus PACEMAKER_ALLOWANCE for Pacemaker's recovery. Scenario d shows that the
-stock monitor alone does not see the same stall, so the tier tells fswatch from it.
+In scenarios a-c the watch's verdict (its alert 6 or 98 in the stalled node's journal) must
+come within fswatch's own bound (SPEC section 2, computed from the watch's settings), and the
+client must be served again within that bound plus PACEMAKER_ALLOWANCE for Pacemaker's
+recovery. Scenario d shows that the stock monitor alone does not see the same stall, so the
+tier tells fswatch from it.
 
 FENCING IS OFF in this test cluster only (stonith-enabled=false): containers have no
 fencing device.

@@ -121,7 +121,11 @@ def main(argv: List[str] | None = None) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    (out_dir / "RESULTS.md").write_text(report.markdown(results) + kept_failover_section(out_dir / "RESULTS.md"))
+    # Sections measured by other scripts, not by this run, are kept: "## Metrics"
+    # (bench/metrics_cost.py) and "## Failover" (bench/failover).
+    previous = (out_dir / "RESULTS.md").read_text() if (out_dir / "RESULTS.md").exists() else ""
+    kept = "".join(kept_section(previous, title) for title in ("## Metrics", "## Failover"))
+    (out_dir / "RESULTS.md").write_text(report.markdown(results).rstrip("\n") + "\n" + kept)
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 
     commit = run_info["git"]["commit"] + ("+dirty" if run_info["git"]["dirty"] else "")
@@ -167,11 +171,9 @@ def git_state(out_dir: Path) -> Dict[str, object]:
     return {"commit": commit, "dirty": bool(changes), "changes": changes}
 
 
-def kept_failover_section(results_md: Path) -> str:
-    """bench/failover's "## Failover" section of an existing RESULTS.md (a separate, longer run
-    in a cluster): kept when this bench rewrites the file."""
-    text = results_md.read_text() if results_md.exists() else ""
-    start = text.find("\n## Failover\n")
+def kept_section(text: str, title: str) -> str:
+    """The section ``title`` of an earlier RESULTS.md (up to the next "## "), or ""."""
+    start = text.find(f"\n{title}\n")
     if start < 0:
         return ""
     end = text.find("\n## ", start + 1)

@@ -8,21 +8,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
-from fswatch import __version__, paths
+from fswatch import __version__, files, metrics, paths
 from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
 from fswatch.control import holder, parse_duration
 from fswatch.deadline import Deadline
-from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, SystemFault, UsageError
 from fswatch.kinds import KINDS, Kind
 from fswatch.observation import Observation
-from fswatch.runner import control_for, load_settings, read_password, run_watch, stopped_control
+from fswatch.runner import (
+    control_for,
+    exit_now,
+    load_settings,
+    password_from_bytes,
+    read_password,
+    run_watch,
+    stopped_control,
+)
 from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, check_range
 from fswatch.sinks import default_sink
 from fswatch.units import Systemctl, systemd_booted, unit_name
@@ -114,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
     reset.add_argument("id", metavar="ID")
 
+    metrics_cmd = sub.add_parser("metrics", help="publish|settle a watch's metrics file (run by the units as root)")
+    metrics_cmd.add_argument("action", choices=("publish", "settle"), metavar="ACTION", help="publish or settle")
+    metrics_cmd.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    metrics_cmd.add_argument("id", metavar="ID")
+
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")
     status.add_argument("id", nargs="?", metavar="ID")
@@ -132,8 +146,9 @@ def _password_from(option: Optional[str]) -> Optional[str]:
     if option is None:
         return None
     if option == "-":
-        return sys.stdin.readline().rstrip("\n")
-    return read_password(Path(option))
+        line = files.read_line(sys.stdin.fileno(), files.PASSWORD_LIMIT, "standard input")
+        return password_from_bytes(line, "the password on standard input")
+    return read_password(Path(option), follow=True)  # the user named this file
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -159,11 +174,15 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
     where = f"{getattr(target, 'address', '?')}:{getattr(target, 'port', None) or 'portmapper'}"
     head = f"{kind.name} {label!r} at {where}: "
     head += f"healthy in {obs.total_ms:.1f} ms" if obs.ok else f"FAILED at {obs.failure.stage}"  # type: ignore[union-attr]
+    if obs.ok and obs.degraded is not None:
+        head = head.replace("healthy", f"degraded ({obs.degraded.cause})", 1)
     lines = [head]
     for s in obs.stages:
         lines.append(f"  {s.stage:<14}{s.ms:>10.3f} ms{'' if s.ok else '  FAILED'}")
     for key, value in obs.notes:
         lines.append(f"  {key}: {value}")
+    if obs.degraded is not None:
+        lines.append(f"degraded: {obs.degraded.reason}")
     if obs.failure is not None:
         f = obs.failure
         lines.append(f"alert {f.alert}: {f.message(kind.name, label)}")
@@ -188,7 +207,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     )
     # Everything is valid: only now touch the file system.
     conf = paths.conf_path(kind.name, watch_id)
-    conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    except OSError as exc:
+        raise files.fault("mkdir", exc, conf.parent) from None
     if kind.name == "samba":
         # Always, empty for a guest watch: the unit's LoadCredential= fails on a missing file.
         write_atomic(paths.password_path(kind.name, watch_id), (password or "") + "\n", mode=0o600)
@@ -203,13 +225,16 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
     stopped_control(args.kind, watch_id, "stop it first")
+    metrics.forget(args.kind, watch_id)
     removed = False
     for path in (paths.conf_path(args.kind, watch_id), paths.password_path(args.kind, watch_id)):
         try:
-            path.unlink()
+            path.unlink()  # unlink never follows a link: at most the link itself goes
             removed = True
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            raise files.fault("unlink", exc, path) from None
     if not removed:
         raise UsageError(f"no {args.kind} watch {watch_id!r} to remove")
     return EXIT_OK
@@ -220,7 +245,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings, password = load_settings(args.kind, args.id)
-    return run_watch(settings, password)
+    exit_now(run_watch(settings, password))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
@@ -243,7 +268,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
-    stopped_control(args.kind, watch_id, "stop it first").forget()
+    control = stopped_control(args.kind, watch_id, "stop it first")
+    metrics.forget(args.kind, watch_id)
+    control.forget()
     if systemd_booted():
         Systemctl().reset_failed(unit_name(args.kind, watch_id))
     return EXIT_OK
@@ -258,58 +285,172 @@ def cmd_continue(args: argparse.Namespace) -> int:
 # -- status -------------------------------------------------------------------------------------
 
 
-def watch_records(kind_filter: Optional[str] = None, id_filter: Optional[str] = None) -> List[dict]:
-    """Every known watch: configured ones and those with runtime state, alive or not."""
+def watch_records(
+    kind_filter: Optional[str] = None, id_filter: Optional[str] = None, problems: Optional[List[FswatchError]] = None
+) -> List[dict]:
+    """Every known watch: configured ones and those with runtime state, alive or not.
+
+    One unreadable or stray entry never hides the others: a directory that cannot be
+    listed goes to `problems`, a watch whose files cannot be read gets an "error" field.
+    """
+    problems = [] if problems is None else problems
     records = []
     for kind in sorted(KINDS):
         if kind_filter and kind != kind_filter:
             continue
-        ids = {p.stem for p in (paths.config_dir() / kind).glob("*.conf")}
+        configured = {
+            name[: -len(".conf")] for name in _listing(paths.config_dir() / kind, problems) if name.endswith(".conf")
+        }
+        configured = {i for i in configured if _valid_id(i)}
+        # The runtime kind directory also holds clp_*'s ID.conf and ID.password files: only
+        # names that are watch identifiers and not files count (a link is shown, as an error).
         runtime = paths.runtime_dir() / kind
-        if runtime.is_dir():
-            ids |= {p.name for p in runtime.iterdir() if p.is_dir()}
-        for watch_id in sorted(ids):
+        running = {name for name in _listing(runtime, problems, directories=True) if _valid_id(name)}
+        for watch_id in sorted(configured | running):
             if id_filter and watch_id != id_filter:
                 continue
-            records.append(_record(kind, watch_id))
+            records.append(_record(kind, watch_id, watch_id in configured, problems))
     return records
 
 
-def _record(kind: str, watch_id: str) -> dict:
-    control = control_for(kind, watch_id)
-    pid = holder(control)
+def _listing(directory: Path, problems: List[FswatchError], directories: bool = False) -> List[str]:
     try:
-        state = json.loads(control.state_file.read_text())
-    except (OSError, ValueError):
-        state = {}
-    record = {"kind": kind, "id": watch_id, "configured": paths.conf_path(kind, watch_id).exists()}
-    record.update(state)
+        with os.scandir(directory) as entries:
+            out = []
+            for entry in entries:
+                try:
+                    if not directories or entry.is_dir(follow_symlinks=False) or entry.is_symlink():
+                        out.append(entry.name)
+                except OSError:
+                    out.append(entry.name)
+            return out
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        problems.append(files.fault("scandir", exc, directory))
+        return []
+
+
+def _record(kind: str, watch_id: str, configured: bool, problems: List[FswatchError]) -> dict:
+    control = control_for(kind, watch_id)
+    record: dict = {"kind": kind, "id": watch_id, "configured": configured}
+    errors = []
+    pid = None
+    state: dict = {}
+    try:
+        pid = holder(control)
+        raw = control.read_state()
+        if raw is not None:
+            state, wrong = clean_state(raw)
+            if wrong:
+                errors.append(f"state file {control.state_file}: {wrong}")
+        record.update(state)
+        record["paused"] = pid is not None and control.pause_state().paused
+        if systemd_booted():
+            unit = Systemctl().state(unit_name(kind, watch_id))
+            record["unit"] = {"name": unit_name(kind, watch_id), **{k.lower(): v for k, v in unit.items()}}
+    except FswatchError as exc:
+        errors.append(str(exc))
+        if isinstance(exc, SystemFault):
+            problems.append(exc)
     record["pid"] = pid
-    record["paused"] = control.pause_state().paused and pid is not None
-    if systemd_booted():
-        unit = Systemctl().state(unit_name(kind, watch_id))
-        record["unit"] = {"name": unit_name(kind, watch_id), **{k.lower(): v for k, v in unit.items()}}
+    record.setdefault("paused", False)
     if pid is None:
         phase = state.get("phase")
         record["phase"] = phase if phase in ("failed", "stopped") else ("dead" if state else "inactive")
+    if errors:
+        record["error"] = "; ".join(errors)
     return record
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _stage(value: object) -> bool:
+    return isinstance(value, dict) and _text(value.get("stage")) and _number(value.get("ms"))
+
+
+def _probe(value: object) -> bool:
+    if value is None:
+        return True
+    if not isinstance(value, dict) or not _number(value.get("started")) or not _number(value.get("total_ms")):
+        return False
+    stages = value.get("stages", [])
+    failure = value.get("failure")
+    failure_ok = failure is None or (
+        isinstance(failure, dict) and _text(failure.get("stage")) and _text(failure.get("reason"))
+    )
+    return isinstance(stages, list) and all(_stage(s) for s in stages) and failure_ok
+
+
+# What status shows from a state file, and what each value must be (the reporter writes
+# these; anything else, or anything of another type, is left out and named).
+_STATE_FIELDS = {
+    "target": _text,
+    "phase": _text,
+    "status": _text,
+    "started": _number,
+    "updated": _number,
+    "failures": _count,
+    "attempts": _count,
+    "probes": _count,
+    "paused_until": lambda v: v is None or _number(v),
+    "schedule": lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+    "last_probe": _probe,
+    "attribute": lambda v: v is None or (isinstance(v, dict) and _text(v.get("name"))),
+    "slow": lambda v: isinstance(v, bool),
+    "degraded": lambda v: v is None or (isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
+}
+
+
+def clean_state(raw: object) -> Tuple[dict, str]:
+    """The known, well-typed fields of a state file, and what was wrong with the rest ('' if nothing)."""
+    if not isinstance(raw, dict):
+        return {}, "not a JSON object"
+    state = {key: raw[key] for key, good in _STATE_FIELDS.items() if key in raw and good(raw[key])}
+    wrong = sorted(key for key in _STATE_FIELDS if key in raw and key not in state)
+    return state, ("unexpected values for " + ", ".join(wrong)) if wrong else ""
+
+
+def _when(seconds: float) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+    except (OverflowError, OSError, ValueError):
+        return "?"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     if args.id:
         check_id(args.id)
-    records = watch_records(args.kind, args.id)
+    problems: List[FswatchError] = []
+    records = watch_records(args.kind, args.id, problems)
     if args.json:
         print(json.dumps(records, ensure_ascii=False, indent=None))
-        return EXIT_OK
-    if not records:
+    elif not records:
         print("no watches")
-        return EXIT_OK
+    else:
+        _print_status(records)
+    sys.stdout.flush()
+    for problem in problems:  # after the table: what could not be read (alert 42, exit 5)
+        report_error(problem, args.kind or "samba")
+    return problems[0].exit_code if problems else EXIT_OK
+
+
+def _print_status(records: List[dict]) -> None:
     print(f"{'KIND':<6} {'ID':<20} {'STATE':<10} {'PID':>7} {'FAILED':>6} {'LAST PROBE':<20} {'MS':>8}  TARGET")
     booted = systemd_booted()
     for r in records:
         last = r.get("last_probe") or {}
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["started"])) if last else "-"
+        when = _when(last["started"]) if last else "-"
         ms = f"{last['total_ms']:.1f}" if last else "-"
         failed = f"{r.get('failures', 0)}/{r.get('attempts', '-')}" if r.get("attempts") else "-"
         state = "paused" if r.get("paused") else r.get("phase", "-")
@@ -325,7 +466,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{'':<6} {'':<20} stages (ms): {stages}")
             if last.get("failure"):
                 print(f"{'':<6} {'':<20} failure: {last['failure']['stage']}: {last['failure']['reason']}")
-    return EXIT_OK
+        if r.get("degraded"):
+            print(f"{'':<6} {'':<20} degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
+        if r.get("error"):
+            print(f"{'':<6} {'':<20} error: {r['error']}")
 
 
 COMMANDS = {
@@ -339,11 +483,17 @@ COMMANDS = {
     "stop": cmd_stop,
     "reset": cmd_reset,
     "status": cmd_status,
+    "metrics": lambda args: metrics.main([args.action, args.kind, args.id]),
 }
 
 
 def _guess_kind(argv: Sequence[str]) -> str:
     return "nfs" if "nfs" in argv[:3] else "samba"
+
+
+def system_fault(exc: OSError) -> SystemFault:
+    """An OSError nobody translated nearer its cause: alert 42 naming the file it concerns."""
+    return files.fault("os", exc, exc.filename if exc.filename is not None else "")
 
 
 def report_error(exc: FswatchError, kind: str, watch_id: Optional[str] = None) -> int:
@@ -370,7 +520,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         kind = getattr(args, "kind", None) or kind
         watch_id = getattr(args, "id", None)
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a full disk under stdout is reported here, not as a traceback at exit
+        return status
     except FswatchError as exc:
         return report_error(exc, kind, watch_id if watch_id and _valid_id(watch_id) else None)
     except KeyboardInterrupt:
@@ -378,6 +530,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except OSError as exc:  # every system error is alert 42 and exit 5, whichever command met it
+        return report_error(system_fault(exc), kind, watch_id if watch_id and _valid_id(watch_id) else None)
 
 
 def _valid_id(watch_id: str) -> bool:

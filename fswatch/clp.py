@@ -20,22 +20,22 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from fswatch.atomic import write_atomic
+from fswatch import metrics
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
-from fswatch.runner import control_for, read_password, run_watch, stopped_control
-from fswatch.settings import Schedule, WatchSettings, check_id, check_range
+from fswatch.runner import control_for, exit_now, read_password, run_watch, stopped_control
+from fswatch.settings import Schedule, WatchSettings, check_id, check_password, check_range
 from fswatch.units import (
     Systemctl,
     remove_runtime_watch,
-    runtime_password_path,
     supervision_mode,
     systemd_booted,
     unit_name,
     write_runtime_dropin,
+    write_runtime_file,
     write_runtime_settings,
 )
 
@@ -60,6 +60,7 @@ class Request:
     form: str  # "start" or one of CONTROL_FORMS
     values: Dict[str, str] = field(default_factory=dict)
     wait: int = STOP_WAIT
+    password_at: Optional[int] = None  # argv index of the -p option (its value follows)
 
 
 def parse(kind: Kind, argv: Sequence[str]) -> Request:
@@ -77,22 +78,27 @@ def parse(kind: Kind, argv: Sequence[str]) -> Request:
         return Request(kind, watch_id, form)
     options = OPTIONS[kind.name]
     values: Dict[str, str] = {}
-    while rest:
-        option = rest.pop(0)
+    password_at = None
+    i = 1
+    while i < len(argv):  # by position: a value may look like an option ("-u -p")
+        option = argv[i]
         if option in CONTROL_FORMS:
             raise UsageError(f"{option} cannot be combined with other parameters")
         if option not in options:
             raise UsageError(f"unknown parameter {option!r}")
-        if not rest:
+        if i + 1 >= len(argv):
             raise UsageError(f"{option} needs a value")
         name = options[option]
         if name in values:
             raise UsageError(f"{option} given twice")
-        values[name] = rest.pop(0)
+        values[name] = argv[i + 1]
+        if name == "password":
+            password_at = i
+        i += 2
     required = "share" if kind.name == "samba" else "export"
     if required not in values:
         raise UsageError(f"{'-s' if kind.name == 'samba' else '-d'} is required", alert=12)
-    return Request(kind, watch_id, "start", values)
+    return Request(kind, watch_id, "start", values, password_at=password_at)
 
 
 def settings_of(req: Request) -> WatchSettings:
@@ -108,18 +114,16 @@ def settings_of(req: Request) -> WatchSettings:
 
 def start(req: Request, argv: Sequence[str]) -> int:
     settings = settings_of(req)  # validate everything before anything is written
-    password = req.values.get("password")
-    if password is not None and "\n" in password:
-        raise UsageError("the password must be one line")
+    password = check_password(req.values.get("password"), "the password (-p)")
     if password is not None:
         # This process blocks as long as the watch runs: its argv must not show the password.
         _reexec_without_password(req, argv, password)
-    password_file = os.environ.get(PASSWORD_FILE_ENV)
+    password_file = os.environ.pop(PASSWORD_FILE_ENV, None)  # not for the unit or children
     if password_file:
         password = read_password(Path(password_file))
     if _mode() == "systemd":
-        return start_unit(settings, password)
-    return run_watch(settings, password)
+        exit_now(start_unit(settings, password))
+    exit_now(run_watch(settings, password))
 
 
 def _mode() -> str:
@@ -127,10 +131,22 @@ def _mode() -> str:
 
 
 def _write_password(kind: str, watch_id: str, password: Optional[str]) -> Path:
-    path = runtime_password_path(kind, watch_id)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    write_atomic(path, (password or "") + "\n", mode=0o600)
-    return path
+    return write_runtime_file(kind, f"{watch_id}.password", (password or "") + "\n", 0o600)
+
+
+def argv_without_password(argv: Sequence[str], password_at: int) -> List[str]:
+    """argv without the -p option at `password_at` and the value after it, by position:
+    a password equal to another argument, or one that starts with '-', removes nothing else."""
+    if argv[password_at] != "-p" or password_at + 1 >= len(argv):
+        raise ValueError("password_at does not point at -p and its value")
+    return [*argv[:password_at], *argv[password_at + 2 :]]
+
+
+# The re-executed process runs this fswatch, from where this module was loaded, in an
+# isolated interpreter (-I: no PYTHONPATH, no user site, and neither the working directory
+# nor a script's directory on sys.path), so a `fswatch` package in the caller's working
+# directory or on PYTHONPATH cannot take its place.
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from fswatch.clp import reexec_main; sys.exit(reexec_main())"
 
 
 def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -> None:
@@ -141,14 +157,22 @@ def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -
         unit = unit_name(req.kind.name, req.watch_id)
         if Systemctl().running(unit):
             raise WatchBusy(f"{unit} is already running")
+    assert req.password_at is not None
+    args = argv_without_password(argv, req.password_at)
     path = _write_password(req.kind.name, req.watch_id, password)
-    args = list(argv)
-    i = args.index("-p", 1)
-    del args[i : i + 2]
     env = dict(os.environ, **{PASSWORD_FILE_ENV: str(path)})
+    home = str(Path(__file__).resolve().parent.parent)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "fswatch.clp", req.kind.name, *args], env)
+    os.execve(sys.executable, [sys.executable, "-I", "-c", _BOOTSTRAP, home, req.kind.name, *args], env)
+
+
+def reexec_main() -> int:
+    """The re-executed start form: argv is [-c, HOME, KIND, ID, options without -p]."""
+    if len(sys.argv) < 3 or sys.argv[2] not in KINDS:
+        print("fswatch.clp: not to be run by hand", file=sys.stderr)
+        return 2
+    return main(sys.argv[2], sys.argv[3:])
 
 
 def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Optional[Systemctl] = None) -> int:
@@ -239,7 +263,9 @@ def disp(req: Request) -> int:
 def delete(req: Request) -> int:
     """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
     kind, watch_id = req.kind.name, req.watch_id
-    stopped_control(kind, watch_id, "-del is only for a dead watch").forget()
+    control = stopped_control(kind, watch_id, "-del is only for a dead watch")
+    metrics.forget(kind, watch_id)
+    control.forget()
     remove_runtime_watch(kind, watch_id, dropin=systemd_booted())
     if systemd_booted():
         systemctl = Systemctl()
@@ -249,7 +275,7 @@ def delete(req: Request) -> int:
 
 
 def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
-    from fswatch.cli import report_error
+    from fswatch.cli import report_error, system_fault
 
     kind = KINDS[kind_name]
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -270,6 +296,8 @@ def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
         return report_error(exc, kind.name, watch_id)
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # every system error is alert 42 and exit 5
+        return report_error(system_fault(exc), kind.name, watch_id)
 
 
 def sambamon_main() -> int:
@@ -281,7 +309,7 @@ def nfsmon_main() -> int:
 
 
 if __name__ == "__main__":
-    # `python -m fswatch.clp KIND ARGS...` (used when re-executing without -p)
+    # `python -m fswatch.clp KIND ARGS...` by hand (the -p re-exec uses reexec_main)
     if len(sys.argv) < 2 or sys.argv[1] not in KINDS:
         print("usage: python -m fswatch.clp samba|nfs ID ...", file=sys.stderr)
         sys.exit(2)

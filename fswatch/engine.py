@@ -110,6 +110,7 @@ class Watch:
                     break
                 judgement = judge(state, obs, schedule)
                 state = judgement.state
+                obs = judgement.observation or obs  # a grace period past its limit is judged a failure
                 if judgement.declared_failed:
                     reporter.probed(obs, judgement)
                     if not self.keep_probing:

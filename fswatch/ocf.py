@@ -21,7 +21,6 @@ OCF_CHECK_LEVEL=10 adds one live probe whose deadline stays below the action's t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -401,9 +400,9 @@ def observe(kind: str, watch_id: str) -> WatchView:
     control = control_for(kind, watch_id)
     pid = holder(control)
     try:
-        state = json.loads(control.state_file.read_text(encoding="utf-8"))
+        state = control.read_state()  # bounded, no links, never blocks (fswatch.files)
         state = state if isinstance(state, dict) else None
-    except (OSError, ValueError):
+    except FswatchError:
         state = None
     return WatchView(pid, state)
 
@@ -436,9 +435,9 @@ def verdict(view: WatchView, attribute_mode: bool = False, now: Optional[float] 
     if phase == "failed":
         return OCF_ERR_GENERIC, failure_reason(view.state or {})
     state = view.state or {}
-    # Degraded, never failed: a slow server that answers within the timeout (alert 92), or
-    # (when the probe reports it) an NFSv4 server in its grace period.
-    if phase == "healthy" and (state.get("slow") or state.get("grace")):
+    # Degraded, never failed: a slow server that answers within the timeout (alert 92), or an
+    # NFSv4 server in its grace period (phase "degraded", alert 100, until the verdict's limit).
+    if phase == "degraded" or (phase == "healthy" and (state.get("slow") or state.get("grace"))):
         return OCF_DEGRADED, degraded_reason(state)
     return OCF_SUCCESS, None
 
@@ -482,6 +481,12 @@ def failure_reason(state: Mapping[str, object]) -> str:
 
 
 def degraded_reason(state: Mapping[str, object]) -> str:
+    degraded = state.get("degraded")
+    if isinstance(degraded, dict):
+        return _one_line(
+            f"{degraded.get('cause')} (alert 100), {degraded.get('probes')} probes, counted failed after "
+            f"{degraded.get('limit_seconds')} s: {degraded.get('reason')}"
+        )
     if state.get("grace"):
         return _one_line(f"NFSv4 grace period: {state.get('status', '')}")
     last = state.get("last_probe") or {}

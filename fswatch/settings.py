@@ -56,6 +56,9 @@ def check_text(name: str, value: object, max_bytes: int = 255) -> str:
         raise UsageError(f"{name} is empty")
     if _CONTROL.search(text):
         raise UsageError(f"{name} contains a control character")
+    if text != text.strip():
+        # The config file (configparser) strips values: the text would not come back as given.
+        raise UsageError(f"{name} {text!r} begins or ends with white space: refused")
     if len(text.encode("utf-8", "surrogateescape")) > max_bytes:
         raise UsageError(f"{name} is longer than {max_bytes} bytes")
     try:
@@ -63,6 +66,25 @@ def check_text(name: str, value: object, max_bytes: int = 255) -> str:
     except UnicodeEncodeError:
         raise UsageError(f"{name} is not valid UTF-8") from None
     return text
+
+
+PASSWORD_MAX_BYTES = 256
+
+
+def check_password(value: Optional[str], where: str = "the password") -> Optional[str]:
+    """A password is one line of UTF-8 text without control characters; kept exactly as
+    given (white space included: it goes to a 0600 file, not through the config parser)."""
+    if value is None:
+        return None
+    try:
+        encoded = value.encode("utf-8")  # a command line's invalid UTF-8 arrives as surrogates
+    except UnicodeEncodeError:
+        raise UsageError(f"{where} is not valid UTF-8 text: refused") from None
+    if _CONTROL.search(value):
+        raise UsageError(f"{where} contains a control character (NUL, a line break, ...): refused")
+    if len(encoded) > PASSWORD_MAX_BYTES:
+        raise UsageError(f"{where} is longer than {PASSWORD_MAX_BYTES} bytes: refused")
+    return value
 
 
 def check_share(value: object) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
-from fswatch import paths
+from fswatch import files, paths
 from fswatch.atomic import write_atomic
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, SystemFault
 from fswatch.settings import WatchSettings, check_id
@@ -42,6 +42,8 @@ class Systemctl:
             return self.runner(["systemctl", *args])
         except FileNotFoundError as exc:
             raise SystemFault("systemctl", exc.errno or 2, "systemctl not found: is systemd installed?") from None
+        except OSError as exc:  # not executable, out of processes or memory
+            raise SystemFault("systemctl", exc.errno or 0, f"cannot run systemctl: {exc.strerror or exc}") from None
 
     def show(self, unit: str, *props: str) -> Dict[str, str]:
         proc = self("show", unit, "--property=" + ",".join(props))
@@ -126,17 +128,27 @@ def dropin_path(kind: str, watch_id: str) -> Path:
     return Path("/run/systemd/system") / f"{unit_name(kind, watch_id)}.d" / "50-runtime.conf"
 
 
+def write_runtime_file(kind: str, name: str, text: str, mode: int) -> Path:
+    """<runtime>/<kind>/<name>, written atomically in the kind's directory opened without
+    following links (fswatch.files.open_tree), so no planted link redirects it."""
+    fd = files.open_tree(paths.runtime_dir(), [kind], create=True)
+    assert fd is not None
+    try:
+        write_atomic(name, text, mode=mode, dir_fd=fd)
+    finally:
+        os.close(fd)
+    return paths.runtime_dir() / kind / name
+
+
 def write_runtime_settings(settings: WatchSettings, password: Optional[str], takes_password: bool) -> Path:
     """<runtime>/<kind>/<ID>.conf (+ .password, 0600, empty for a guest), read by `fswatch run`
     with FSWATCH_CONFIG_DIR=<runtime>. Returns the runtime dir."""
-    runtime = paths.runtime_dir()
-    conf = runtime_conf_path(settings.kind, settings.watch_id)
-    conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    kind, watch_id = settings.kind, check_id(settings.watch_id)
     if takes_password:
         # Always, empty for a guest watch: the unit's LoadCredential= fails on a missing file.
-        write_atomic(runtime_password_path(settings.kind, settings.watch_id), (password or "") + "\n", mode=0o600)
-    write_atomic(conf, settings.to_conf(), mode=0o644)
-    return runtime
+        write_runtime_file(kind, f"{watch_id}.password", (password or "") + "\n", 0o600)
+    write_runtime_file(kind, f"{watch_id}.conf", settings.to_conf(), 0o644)
+    return paths.runtime_dir()
 
 
 def write_runtime_dropin(
@@ -155,25 +167,39 @@ def write_runtime_dropin(
         lines += ["LoadCredential=", f"LoadCredential=password:{runtime_password_path(kind, watch_id)}"]
     lines += list(service_lines)
     dropin = dropin_path(kind, watch_id)
-    dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    except OSError as exc:
+        raise files.fault("mkdir", exc, dropin.parent) from None
     write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)
     return dropin
 
 
 def remove_runtime_watch(kind: str, watch_id: str, dropin: bool) -> bool:
     """Delete the runtime settings (and the drop-in); True when a drop-in was removed, so
-    the caller knows a daemon-reload is due."""
-    targets: List[Path] = [runtime_conf_path(kind, watch_id), runtime_password_path(kind, watch_id)]
-    if dropin:
-        targets.append(dropin_path(kind, watch_id))
-    removed_dropin = False
-    for path in targets:
+    the caller knows a daemon-reload is due. The settings go by name inside <runtime>/<kind>
+    opened without links: nothing outside the runtime tree is deleted."""
+    fd = files.open_tree(paths.runtime_dir(), [kind], create=False)
+    if fd is not None:
         try:
-            path.unlink()
-            removed_dropin = removed_dropin or path == dropin_path(kind, watch_id)
+            for name in (f"{check_id(watch_id)}.conf", f"{watch_id}.password"):
+                try:
+                    os.unlink(name, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise files.fault("unlink", exc, paths.runtime_dir() / kind / name) from None
+        finally:
+            os.close(fd)
+    removed_dropin = False
+    if dropin:
+        try:
+            dropin_path(kind, watch_id).unlink()
+            removed_dropin = True
         except FileNotFoundError:
             pass
-    if dropin:
+        except OSError as exc:
+            raise files.fault("unlink", exc, dropin_path(kind, watch_id)) from None
         try:
             dropin_path(kind, watch_id).parent.rmdir()
         except OSError:

@@ -122,7 +122,7 @@ def main(argv: List[str] | None = None) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    # Sections other benches own (fuzz, metrics: bench/sections.py) are kept.
+    # Sections other benches own (fuzz, metrics, failover: bench/sections.py) are kept.
     (out_dir / "RESULTS.md").write_text(report.markdown(results) + sections.kept(out_dir / "RESULTS.md"))
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 

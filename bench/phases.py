@@ -58,8 +58,11 @@ def samba_target(smb) -> SambaTarget:
     return SambaTarget(SHARE, smb.address, smb.port)
 
 
-def nfs_target(nfs) -> NfsTarget:
-    return NfsTarget(nfs.export_path, nfs.address)
+def nfs_target(nfs, minor_version: Optional[int] = None) -> NfsTarget:
+    """NFSv3 by default; with a minor version, NFSv4 pinned to it (4.1: the session probe)."""
+    if minor_version is None:
+        return NfsTarget(nfs.export_path, nfs.address)
+    return NfsTarget(nfs.export_path, nfs.address, port=nfs.nfs_port, version=4, minor_version=minor_version)
 
 
 def smbclient_argv(smb) -> List[str]:
@@ -130,10 +133,12 @@ def probe_cost(smb, nfs, count: int, root_count: int, warmup: int = 5) -> Dict[s
     st, nt = samba_target(smb), nfs_target(nfs)
     smbclient, rpcinfo, showmount = smbclient_argv(smb), rpcinfo_argv(nfs), showmount_argv(nfs)
     with Unprivileged() as nobody:
-        return _probe_cost(st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count, warmup)
+        return _probe_cost(st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count, warmup, nfs)
 
 
-def _probe_cost(st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count, warmup) -> Dict[str, object]:
+def _probe_cost(
+    st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count, warmup, nt_server=None
+) -> Dict[str, object]:
     def as_nobody(argv: List[str]) -> float:
         result = nobody.run(argv, TOOL_TIMEOUT)
         if result["rc"] != 0:
@@ -153,8 +158,12 @@ def _probe_cost(st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count
         tool_samba.append(_tool_ms(smbclient))
 
     fsw_nfs, tool_nfs, tool_rpcinfo, tool_showmount = [], [], [], []
+    v4 = {minor: nfs_target(nt_server, minor) for minor in (0, 1)} if nt_server is not None else {}
+    fsw_v4: Dict[int, List[float]] = {minor: [] for minor in v4}
     for _ in range(count):
         fsw_nfs.append(_probe_ms(probe_nfs, nt))
+        for minor, target in v4.items():  # v4.0 (one COMPOUND) and v4.1 (a session: five round trips)
+            fsw_v4[minor].append(_probe_ms(probe_nfs, target))
         a, b = as_nobody(rpcinfo), as_nobody(showmount)
         tool_rpcinfo.append(a)
         tool_showmount.append(b)
@@ -174,6 +183,7 @@ def _probe_cost(st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count
             "showmount": summary(tool_showmount),
             "tools_as": "nobody",
         },
+        "nfs_v4": {f"4.{minor}": summary(values) for minor, values in fsw_v4.items()},
         "nfs_tools_as_root": {"fswatch": summary(fsw_root), "rpcinfo_showmount": summary(tool_root)},
     }
 

@@ -6,6 +6,10 @@ import statistics
 from typing import Dict, List, Optional
 
 GROWTH_LIMIT = 1.2  # CPU per probe at 50 watches over the lowest level: more is growth, not noise
+V4_PROBES = {
+    "4.0": "one COMPOUND: PUTROOTFH, LOOKUPs, GETATTR",
+    "4.1": "EXCHANGE_ID, CREATE_SESSION, SEQUENCE … GETATTR, OPEN, DESTROY_SESSION, DESTROY_CLIENTID",
+}
 
 
 def figures(raw: Dict[str, object]) -> Dict[str, object]:
@@ -179,6 +183,11 @@ def markdown(results: Dict[str, object]) -> str:
         ("`rpcinfo -T tcp 127.0.0.1 100003 3` + `showmount -e 127.0.0.1`", cost["nfs"]["rpcinfo_showmount"]),
         ("… `rpcinfo` alone", cost["nfs"]["rpcinfo"]),
         ("… `showmount` alone", cost["nfs"]["showmount"]),
+    ]
+    rows += [
+        (f"fswatch NFS v{minor} TCP ({V4_PROBES[minor]})", st) for minor, st in cost.get("nfs_v4", {}).items()
+    ]
+    rows += [
         ("fswatch NFS, interleaved with the tools run as root", cost["nfs_tools_as_root"]["fswatch"]),
         ("`rpcinfo` + `showmount` as root", cost["nfs_tools_as_root"]["rpcinfo_showmount"]),
     ]

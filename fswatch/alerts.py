@@ -516,6 +516,92 @@ _TABLE = (
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
     _a(
+        110,
+        "12f98e5d2d884b4a9421a6447c32caec",
+        WARNING,
+        "The clp_sambamon could not write its metrics ({detail}).",
+        "The clp_nfsmon could not write its metrics ({detail}).",
+        "fswatch could not write its Prometheus metrics",
+        "After every probe the watch writes its metrics to its runtime directory and links them "
+        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This write or link "
+        "failed; the watch keeps watching and tries again after its next probe, and this alert "
+        "comes again only after a write has succeeded. Until then Prometheus sees the last "
+        "metrics written.",
+        "The detail names the file and the cause (a full or read-only file system, a directory "
+        "the watch may not write). Set FSWATCH_METRICS_DIR=off to turn metrics off.",
+        "メトリクスを書き込めませんでした",
+        "監視ごとのメトリクス (Prometheus の textfile 形式) の書き込みまたは公開に失敗したことを示します。"
+        "監視は継続し、次の監視の後に再試行します。",
+        "詳細に示されたファイルと原因を確認してください。FSWATCH_METRICS_DIR=off でメトリクスを無効にできます。",
+    ),
+)
+
+# NFSv4 grace period (issue 11): a degraded server, not a failed one, up to a limit.
+_TABLE += (
+    _a(
+        100,
+        "f64355d3cf584ad187abc783094a7bbd",
+        WARNING,
+        None,
+        "The clp_nfsmon has seen NFS shared directory '{target}' in a grace period (degraded, not failed, "
+        "for up to {detail} s).",
+        "The NFS server is in a grace period (degraded)",
+        "After a restart or failover an NFSv4 server refuses new state (OPEN, LOCK) with NFS4ERR_GRACE "
+        "until the clients that held state before have reclaimed it or its grace period ends. Clients "
+        "stall on open and lock meanwhile; reads and writes of open files go on. The watch reports "
+        "degraded, not failed, and counts no failed probe, for up to 3 x the server's lease time; alert "
+        "102 follows when the grace period ends, alert 101 when it lasts longer.",
+        "Usually none: it ends by itself (nfs-ganesha Grace_Period, knfsd grace time). If it repeats, "
+        "find out why the server restarts or fails over. To shorten it, lower the server's grace time, "
+        "or use a recovery backend that lets it end once every client has reclaimed.",
+        "NFS サーバが猶予期間中です (縮退)",
+        "再起動またはフェイルオーバの後、NFSv4 サーバは以前に状態を持っていたクライアントが回収を終えるか猶予"
+        "期間が終わるまで、新しい状態 (OPEN、LOCK) を NFS4ERR_GRACE で拒否します。その間クライアントは open と"
+        "lock で待たされますが、開いているファイルの読み書きは続きます。監視はサーバのリース時間の 3 倍まで、"
+        "異常ではなく縮退として報告し、監視の失敗として数えません。猶予期間が終わるとアラート 102 が、それより"
+        "長く続くとアラート 101 が続きます。",
+        "通常は対処不要です (nfs-ganesha の Grace_Period、knfsd の grace time で自然に終わります)。繰り返し"
+        "表示される場合は、サーバが再起動やフェイルオーバをする原因を調べてください。",
+    ),
+    _a(
+        101,
+        "a79fe9dd5eca48278a06e32ca0ac18dd",
+        ERR,
+        None,
+        "The clp_nfsmon has seen the grace period of NFS shared directory '{target}' last longer than {detail}.",
+        "The NFS server's grace period does not end",
+        "The server has refused new opens and locks with NFS4ERR_GRACE for longer than 3 x its lease time "
+        "(the lease time the server reports; 90 s when it reports none). Servers end a grace period within "
+        "1-2 lease times, so each further probe that meets it counts as failed, and retries + 1 of them "
+        "declare the server failed.",
+        "Check the NFS server: a grace period that does not end is a stuck recovery (the recovery backend, "
+        "a cluster that keeps every node in grace) or a server that restarts over and over.",
+        "NFS サーバの猶予期間が終わりません",
+        "サーバがリース時間の 3 倍 (サーバが報告するリース時間、報告がない場合は 90 秒) を超えて新しい open と"
+        "lock を NFS4ERR_GRACE で拒否し続けています。これ以降の監視はそれぞれ失敗として数えられ、リトライ回数"
+        "+ 1 回続くとサーバの異常と判断します。",
+        "NFS サーバを確認してください。終わらない猶予期間は、回復処理 (リカバリバックエンド、全ノードを猶予期間"
+        "に留めるクラスタ) の停滞か、再起動を繰り返すサーバを示します。",
+    ),
+    _a(
+        102,
+        "aa113ff93a304e69ba760ca02f25297f",
+        NOTICE,
+        None,
+        "The clp_nfsmon has seen the grace period of NFS shared directory '{target}' end after {detail} "
+        "degraded probes.",
+        "The NFS server's grace period ended",
+        "The server accepts new opens and locks again; the watch reports healthy.",
+        "None.",
+        "NFS サーバの猶予期間が終わりました",
+        "サーバが新しい open と lock を再び受け付けています。監視は正常に戻りました。",
+        "-",
+    ),
+)
+
+# Fault injection (issue 12): `fswatch inject` armed a failover test.
+_TABLE += (
+    _a(
         113,
         "4d1fb98d54114433a2fd10e981bd863a",
         NOTICE,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from fswatch import __version__, files, history, inject, paths
+from fswatch import __version__, files, history, inject, logs, metrics, paths
 from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
 from fswatch.control import holder, parse_duration
@@ -23,14 +23,23 @@ from fswatch.deadline import Deadline
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, SystemFault, UsageError
 from fswatch.kinds import KINDS, Kind
 from fswatch.observation import Observation
-from fswatch.runner import control_for, load_settings, password_from_bytes, read_password, run_watch, stopped_control
+from fswatch.runner import (
+    control_for,
+    exit_now,
+    load_settings,
+    password_from_bytes,
+    read_password,
+    run_watch,
+    stopped_control,
+)
 from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, check_range
 from fswatch.sinks import default_sink
 from fswatch.units import Systemctl, systemd_booted, unit_name
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
 (alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
-Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch)."""
+Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch).
+FSWATCH_DEBUG=1: show the libraries' own log lines (smbprotocol, pyspnego) on stderr; unset: only fswatch's alerts."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
     reset.add_argument("id", metavar="ID")
 
+    metrics_cmd = sub.add_parser("metrics", help="publish|settle a watch's metrics file (run by the units as root)")
+    metrics_cmd.add_argument("action", choices=("publish", "settle"), metavar="ACTION", help="publish or settle")
+    metrics_cmd.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    metrics_cmd.add_argument("id", metavar="ID")
+
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")
     status.add_argument("id", nargs="?", metavar="ID")
@@ -174,11 +188,15 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
     where = f"{getattr(target, 'address', '?')}:{getattr(target, 'port', None) or 'portmapper'}"
     head = f"{kind.name} {label!r} at {where}: "
     head += f"healthy in {obs.total_ms:.1f} ms" if obs.ok else f"FAILED at {obs.failure.stage}"  # type: ignore[union-attr]
+    if obs.ok and obs.degraded is not None:
+        head = head.replace("healthy", f"degraded ({obs.degraded.cause})", 1)
     lines = [head]
     for s in obs.stages:
         lines.append(f"  {s.stage:<14}{s.ms:>10.3f} ms{'' if s.ok else '  FAILED'}")
     for key, value in obs.notes:
         lines.append(f"  {key}: {value}")
+    if obs.degraded is not None:
+        lines.append(f"degraded: {obs.degraded.reason}")
     if obs.failure is not None:
         f = obs.failure
         lines.append(f"alert {f.alert}: {f.message(kind.name, label)}")
@@ -221,6 +239,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
     stopped_control(args.kind, watch_id, "stop it first")
+    metrics.forget(args.kind, watch_id)
     removed = False
     for path in (paths.conf_path(args.kind, watch_id), paths.password_path(args.kind, watch_id)):
         try:
@@ -240,7 +259,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings, password = load_settings(args.kind, args.id)
-    return run_watch(settings, password)
+    exit_now(run_watch(settings, password))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
@@ -263,7 +282,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
-    stopped_control(args.kind, watch_id, "stop it first").forget()
+    control = stopped_control(args.kind, watch_id, "stop it first")
+    metrics.forget(args.kind, watch_id)
+    control.forget()
     if systemd_booted():
         Systemctl().reset_failed(unit_name(args.kind, watch_id))
     return EXIT_OK
@@ -422,6 +443,8 @@ _STATE_FIELDS = {
     "attribute": lambda v: v is None or (isinstance(v, dict) and _text(v.get("name"))),
     "history": lambda v: isinstance(v, list) and all(_history_entry(e) for e in v),
     "injection": lambda v: v is None or (isinstance(v, dict) and _text(v.get("stage")) and _count(v.get("left"))),
+    "slow": lambda v: isinstance(v, bool),
+    "degraded": lambda v: v is None or (isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
 }
 
 
@@ -484,6 +507,8 @@ def _print_status(records: List[dict]) -> None:
         if r.get("injection"):
             i = r["injection"]
             print(f"{'':<6} {'':<20} injected: {i['left']} more probes fail at {i['stage']} (fswatch inject)")
+        if r.get("degraded"):
+            print(f"{'':<6} {'':<20} degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
         if r.get("error"):
             print(f"{'':<6} {'':<20} error: {r['error']}")
 
@@ -513,6 +538,7 @@ COMMANDS = {
     "stop": cmd_stop,
     "reset": cmd_reset,
     "status": cmd_status,
+    "metrics": lambda args: metrics.main([args.action, args.kind, args.id]),
 }
 
 
@@ -542,6 +568,7 @@ def report_error(exc: FswatchError, kind: str, watch_id: Optional[str] = None) -
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    logs.configure()
     argv = list(sys.argv[1:] if argv is None else argv)
     kind = _guess_kind(argv)
     watch_id = None

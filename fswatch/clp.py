@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from fswatch import inject as injection
+from fswatch import logs, metrics
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
-from fswatch.runner import control_for, read_password, run_watch, stopped_control
+from fswatch.runner import control_for, exit_now, read_password, run_watch, stopped_control
 from fswatch.settings import Schedule, WatchSettings, check_id, check_password, check_range
 from fswatch.units import (
     Systemctl,
@@ -145,8 +146,8 @@ def start(req: Request, argv: Sequence[str]) -> int:
     if password_file:
         password = read_password(Path(password_file))
     if _mode() == "systemd":
-        return start_unit(settings, password)
-    return run_watch(settings, password)
+        exit_now(start_unit(settings, password))
+    exit_now(run_watch(settings, password))
 
 
 def _mode() -> str:
@@ -299,7 +300,9 @@ def disp(req: Request) -> int:
 def delete(req: Request) -> int:
     """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
     kind, watch_id = req.kind.name, req.watch_id
-    stopped_control(kind, watch_id, "-del is only for a dead watch").forget()
+    control = stopped_control(kind, watch_id, "-del is only for a dead watch")
+    metrics.forget(kind, watch_id)
+    control.forget()
     remove_runtime_watch(kind, watch_id, dropin=systemd_booted())
     if systemd_booted():
         systemctl = Systemctl()
@@ -311,6 +314,7 @@ def delete(req: Request) -> int:
 def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
     from fswatch.cli import report_error, system_fault
 
+    logs.configure()
     kind = KINDS[kind_name]
     argv = list(sys.argv[1:] if argv is None else argv)
     watch_id = None

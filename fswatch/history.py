@@ -28,13 +28,14 @@ class History:
     def __init__(self, size: int) -> None:
         self._ring: Deque[dict] = deque(maxlen=size)
 
-    def add(self, obs: Observation, slow: bool, failures: int) -> None:
-        """One probe: what it saw, whether the judge found it slow, and the consecutive
-        failed probes counted with it."""
+    def add(self, obs: Observation, result: str, failures: int) -> None:
+        """One probe: what it saw, its result as the reporter names it (healthy, slow,
+        degraded, failed: fswatch.metrics.result_of), and the consecutive failed probes
+        counted with it."""
         entry = obs.to_dict()
         entry.pop("notes", None)
         entry.pop("ok", None)
-        entry["result"] = "failed" if not obs.ok else ("slow" if slow else "ok")
+        entry["result"] = result
         if not obs.ok:
             entry["failures"] = failures
         self._ring.append(entry)
@@ -75,9 +76,16 @@ def failure_text(failure: object) -> str:
     return _one_line(f"{failure.get('stage')}: {failure.get('reason')}{injected}")
 
 
+def degraded_text(degraded: object) -> str:
+    """What degraded a probe that did not fail (an NFSv4 grace period), on one line."""
+    if not isinstance(degraded, dict):
+        return ""
+    return _one_line(f"degraded ({degraded.get('cause')}): {degraded.get('reason')}")
+
+
 def table(entries: Sequence[Mapping[str, object]], attempts: Optional[int] = None) -> str:
     """One line per probe, oldest first: time, result, total ms, the slowest stage and its
-    ms, and the failure's alert, stage and reason."""
+    ms, and the failure's alert, stage and reason (or what degraded it)."""
     zone = time.strftime("%Z") or "local"
     lines = [f"{'TIME (' + zone + ')':<23}  {'RESULT':<11} {'TOTAL ms':>9}  {'SLOWEST':<14} {'ms':>9}  ALERT  FAILURE"]
     for e in entries:
@@ -89,9 +97,10 @@ def table(entries: Sequence[Mapping[str, object]], attempts: Optional[int] = Non
         worst_ms = _ms(worst.get("ms")) if worst else "-"
         failure = e.get("failure")
         alert = str(failure.get("alert", "?")) if isinstance(failure, dict) else ""
+        why = failure_text(failure) or degraded_text(e.get("degraded"))
         lines.append(
             f"{_when(e.get('started')):<23}  {result:<11} {_ms(e.get('total_ms')):>9}  {name:<14} {worst_ms:>9}  "
-            f"{alert:>5}  {failure_text(failure)}".rstrip()
+            f"{alert:>5}  {why}".rstrip()
         )
     return "\n".join(lines)
 

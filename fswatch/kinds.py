@@ -94,12 +94,14 @@ class Kind:
             )
         from fswatch.probes.nfs import NfsTarget
 
+        version, minor = nfs_version(target.get("nfs_version") or 3)
         return NfsTarget(
             export=str(target["export"]),
             address=str(target.get("address") or default_nfs_address()),
             port=target.get("port"),  # type: ignore[arg-type]
             mount_port=target.get("mount_port"),  # type: ignore[arg-type]
-            version=int(target.get("nfs_version") or 3),  # type: ignore[call-overload]
+            version=version,
+            minor_version=minor,
             transport=str(target.get("transport") or "tcp"),
         )
 
@@ -111,6 +113,21 @@ class Kind:
         from fswatch.probes.nfs import probe_nfs
 
         return probe_nfs  # type: ignore[return-value]
+
+
+NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
+
+
+def check_nfs_version(value: object) -> object:
+    """3 or 4 (ints, as settings always had them), or a pinned minor version as text: "4.1"."""
+    text = s.check_choice("nfs-version", value, NFS_VERSIONS)
+    return int(text) if text in ("3", "4") else text
+
+
+def nfs_version(value: object) -> Tuple[int, Optional[int]]:
+    """(version, minor version) of an nfs_version setting; minor None: the highest offered."""
+    major, _, minor = str(value).partition(".")
+    return int(major), int(minor) if minor else None
 
 
 SAMBA = Kind(
@@ -153,17 +170,18 @@ NFS = Kind(
             integer=True,
         ),
         TargetField(
-            "nfs_version", lambda v: int(s.check_choice("nfs-version", v, ("3", "4"))),
+            "nfs_version",
+            check_nfs_version,
             3,
-            help="3 (default) or 4",
-            integer=True,
+            help="3 (default); 4: the highest of 4.2, 4.1, 4.0 the server offers; 4.0, 4.1 or 4.2: that one",
         ),
         TargetField(
             "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"
         ),
     ),
     "export",
-    # fswatch/probes/nfs.py's stages, v3 then v4, each with the alert its failure most often reports.
+    # fswatch/probes/nfs.py's stages, v3 then v4 (4.1+ adds the session's), each with the alert
+    # its failure most often reports.
     stages=(
         Stage("portmap", 82),
         Stage("mount", 81),
@@ -172,7 +190,11 @@ NFS = Kind(
         Stage("fsstat", 85),
         Stage("umount", 81),
         Stage("connect", 84),
+        Stage("exchange_id", 85),
+        Stage("create_session", 85),
         Stage("compound", 85),
+        Stage("destroy_session", 85),
+        Stage("destroy_clientid", 85),
     ),
 )
 

@@ -22,11 +22,36 @@ class StageTiming:
 
 
 @dataclass(frozen=True)
+class Degradation:
+    """A probe that succeeded against a server that does not serve everything yet.
+
+    The probe only says what it saw; fswatch.verdict decides how long that may last (e.g. an
+    NFSv4 grace period: up to a limit derived from `lease_seconds`) and the reporter says it.
+    """
+
+    cause: str  # what the server is in, e.g. "grace period"
+    stage: str
+    reason: str  # one line for humans
+    status: str = ""  # the server's status that showed it, e.g. NFS4ERR_GRACE
+    lease_seconds: Optional[int] = None  # the server's lease time, where it said
+
+    def fields(self) -> dict:
+        out = {"cause": self.cause, "stage": self.stage, "reason": self.reason}
+        if self.status:
+            out["status"] = self.status
+        if self.lease_seconds is not None:
+            out["lease_seconds"] = self.lease_seconds
+        return out
+
+
+@dataclass(frozen=True)
 class Observation:
     started_wall: float  # time.time() at the start, for humans and state files
     stages: Tuple[StageTiming, ...]
     failure: Optional[ProbeFailure] = None
     notes: Tuple[Tuple[str, str], ...] = ()  # facts worth showing, e.g. ("source_port", "reserved")
+    # Succeeded, but the server is not fully serving; with a failure only once the verdict judged it too long.
+    degraded: Optional[Degradation] = None
 
     @property
     def ok(self) -> bool:
@@ -47,6 +72,8 @@ class Observation:
             out["notes"] = dict(self.notes)
         if self.failure is not None:
             out["failure"] = self.failure.fields()
+        if self.degraded is not None:
+            out["degraded"] = self.degraded.fields()
         return out
 
 
@@ -80,5 +107,9 @@ class StageRecorder:
     def note(self, key: str, value: str) -> None:
         self.notes.append((key, value))
 
-    def observation(self, failure: Optional[ProbeFailure] = None) -> Observation:
-        return Observation(self.started_wall, tuple(self.stages), failure, tuple(self.notes))
+    def observation(
+        self, failure: Optional[ProbeFailure] = None, degraded: Optional[Degradation] = None
+    ) -> Observation:
+        return Observation(
+            self.started_wall, tuple(self.stages), failure, tuple(self.notes), None if failure else degraded
+        )

@@ -33,7 +33,7 @@ from html import escape  # XML-safe (&, <, >, quotes); xml.sax.saxutils would im
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from fswatch import paths
+from fswatch import logs, paths
 from fswatch.alerts import alert as alert_entry
 from fswatch.control import holder
 from fswatch.deadline import Deadline
@@ -435,9 +435,9 @@ def verdict(view: WatchView, attribute_mode: bool = False, now: Optional[float] 
     if phase == "failed":
         return OCF_ERR_GENERIC, failure_reason(view.state or {})
     state = view.state or {}
-    # Degraded, never failed: a slow server that answers within the timeout (alert 92), or
-    # (when the probe reports it) an NFSv4 server in its grace period.
-    if phase == "healthy" and (state.get("slow") or state.get("grace")):
+    # Degraded, never failed: a slow server that answers within the timeout (alert 92), or an
+    # NFSv4 server in its grace period (phase "degraded", alert 100, until the verdict's limit).
+    if phase == "degraded" or (phase == "healthy" and (state.get("slow") or state.get("grace"))):
         return OCF_DEGRADED, degraded_reason(state)
     return OCF_SUCCESS, None
 
@@ -483,6 +483,12 @@ def failure_reason(state: Mapping[str, object]) -> str:
 
 
 def degraded_reason(state: Mapping[str, object]) -> str:
+    degraded = state.get("degraded")
+    if isinstance(degraded, dict):
+        return _one_line(
+            f"{degraded.get('cause')} (alert 100), {degraded.get('probes')} probes, counted failed after "
+            f"{degraded.get('limit_seconds')} s: {degraded.get('reason')}"
+        )
     if state.get("grace"):
         return _one_line(f"NFSv4 grace period: {state.get('status', '')}")
     last = state.get("last_probe") or {}
@@ -739,6 +745,7 @@ def usage(agent: Agent) -> str:
 def main(kind_name: str, argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ) if env is None else env
+    logs.configure(env)  # library output never reaches Pacemaker's log except through alerts
     agent = agent_for(KINDS[kind_name])
     action = argv[0] if argv else env.get("__OCF_ACTION", "")
     if action == "meta-data":

@@ -17,16 +17,19 @@ from fswatch.control import Control
 from fswatch.errors import FswatchError, ProbeFailure
 from fswatch.history import History, history_size, json_lines, table
 from fswatch.kinds import Kind
+from fswatch.metrics import MetricsWriter, result_of
 from fswatch.notify import Notifier
 from fswatch.observation import Observation
 from fswatch.settings import Schedule
-from fswatch.verdict import Event, Judgement, WatchState
+from fswatch.verdict import Event, Judgement, WatchState, degraded_limit
 
 A_STARTED, A_WATCHING, A_STOPPING, A_TERMINATE = 1, 2, 3, 6
 A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
 A_RECOVERED, A_SLOW, A_PAUSE_EXPIRED = 91, 92, 93
 A_ATTRIBUTE_FAILED, A_ATTRIBUTE_SET, A_FAILED_WATCHING = 96, 97, 98
 A_INJECTION = 113
+A_DEGRADED, A_DEGRADED_ENDED = 100, 102  # 101, a degradation past its limit, is a failure's alert
+A_METRICS_FAILED = 110
 WARNING = 4
 
 
@@ -55,6 +58,7 @@ class Reporter:
         control: Optional[Control] = None,
         wall: Callable[[], float] = time.time,
         publisher: Optional[AttributePublisher] = None,
+        metrics: Optional[MetricsWriter] = None,
     ) -> None:
         self.kind = kind
         self.watch_id = watch_id
@@ -78,6 +82,12 @@ class Reporter:
         self.declared = False  # declared failed and still watching (health attribute mode)
         self.history = History(history_size(schedule.retries))  # the failure timeline (fswatch.history)
         self.injection: Optional[Dict[str, object]] = None  # what `fswatch inject` has pending
+        # Prometheus textfile metrics (fswatch.metrics), written with the state file; a
+        # failed write is alert 110, once per streak of failures.
+        self.metrics = metrics
+        self.metrics_failing = False
+        self.ended = False  # the watch is ending: its metrics say so for good
+        self.unmetered: Optional[Observation] = None  # the probe the next metrics write counts
 
     # -- alerts ---------------------------------------------------------------------------
     def alert(
@@ -122,7 +132,9 @@ class Reporter:
 
     def probed(self, obs: Observation, judgement: Judgement) -> None:
         self.last = obs
-        self.history.add(obs, judgement.state.slow, judgement.state.failures)
+        degraded = "degraded" if obs.degraded is not None else "healthy"  # the phase this probe leads to
+        self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures)
+        self.unmetered = obs
         self.state = judgement.state
         events = judgement.events
         attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
@@ -136,14 +148,26 @@ class Reporter:
                 self._publish(False)  # a watch that keeps probing retries a failed update
             self._status(status)
             return
-        self.phase = "healthy"
+        self.phase = "healthy" if obs.degraded is None else "degraded"
         if Event.FIRST_HEALTHY in events:
             self.alert(A_WATCHING, obs=obs)
         if Event.RECOVERED in events:
             self.alert(A_RECOVERED, detail=judgement.streak, obs=obs)
+        if Event.DEGRADED in events and obs.degraded is not None:
+            d = obs.degraded
+            fields = {"FSWATCH_STAGE": d.stage, "FSWATCH_REASON": d.reason, "FSWATCH_RPC_STATUS": d.status}
+            self.alert(A_DEGRADED, detail=degraded_limit(d), obs=obs, **{k: v for k, v in fields.items() if v})
+        if Event.DEGRADED_ENDED in events:
+            self.alert(A_DEGRADED_ENDED, detail=judgement.degraded_streak, obs=obs)
         if Event.SLOW in events:
             self.alert(A_SLOW, detail=f"{obs.total_ms:.0f}", obs=obs)
         status = f"healthy: {obs.total_ms:.1f} ms, 0/{self.schedule.attempts} failed probes"
+        if obs.degraded is not None:
+            lasted = (judgement.state.degraded - 1) * self.schedule.interval
+            status = (
+                f"degraded ({obs.degraded.cause}): {obs.total_ms:.1f} ms, for {lasted} s of at most "
+                f"{degraded_limit(obs.degraded)} s; {obs.degraded.reason}"
+            )
         self.declared = False
         self._publish(True)
         if Event.FIRST_HEALTHY in events:
@@ -159,6 +183,7 @@ class Reporter:
         assert obs.failure is not None
         self.phase = "failed"
         self.declared = True
+        self.ended = final
         self.alert(
             obs.failure.alert,
             failure=obs.failure,
@@ -230,6 +255,7 @@ class Reporter:
 
     def stopping(self) -> None:
         self.phase = "stopped"
+        self.ended = True
         self.alert(A_STOPPING)
         self.status_text = "stopped"
         self.notifier.stopping("stopping")
@@ -271,12 +297,35 @@ class Reporter:
             "attribute": None
             if self.publisher is None
             else {"name": self.publisher.name, "published": self.published, "failing": self.publish_failing},
+            "degraded": self._degraded(),
         }
 
+    def _degraded(self) -> Optional[dict]:
+        """What degrades the server now (phase "degraded"), for status --json and the OCF agent."""
+        if self.phase != "degraded" or self.last is None or self.last.degraded is None:
+            return None
+        limit = degraded_limit(self.last.degraded)
+        return {**self.last.degraded.fields(), "probes": self.state.degraded, "limit_seconds": limit}
+
     def _write_state(self) -> None:
+        self._write_metrics()
         if self.control is None:
             return
         try:
             self.control.write_state(json.dumps(self.snapshot()) + "\n")
         except (OSError, FswatchError):
             pass  # a state file is a convenience; it must never stop the watch
+
+    def _write_metrics(self) -> None:
+        if self.metrics is None:
+            return
+        obs, self.unmetered = self.unmetered, None
+        if obs is not None:  # counted once, with the phase its judgement led to
+            result = result_of(obs, self.state.slow, self.phase)
+            self.metrics.observe(obs, result, self.state.failures, obs.started_wall)
+        error = self.metrics.write(self.phase, final=self.ended)
+        if error is None:
+            self.metrics_failing = False
+        elif not self.metrics_failing:
+            self.metrics_failing = True
+            self.alert(A_METRICS_FAILED, detail=error, FSWATCH_REASON=error)

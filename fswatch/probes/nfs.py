@@ -1,12 +1,14 @@
 """The NFS probe (SPEC.md section 3), on fswatch's own ONC RPC client (fswatch.rpc).
 
 v3: portmapper GETPORT (MOUNT, and NFS unless its port is given) -> MNT export -> NFS NULL
--> GETATTR and FSSTAT of the export's root handle -> UMNT. v4: one COMPOUND walking the
+-> GETATTR and FSSTAT of the export's root handle -> UMNT. v4.0: one COMPOUND walking the
 export's path from the root (PUTROOTFH, LOOKUP each component, GETATTR of the type and of
-the space and file counts). FSSTAT and the counts make the server ask the file system
-(statfs), which no server cache answers: a frozen storage beneath a live server fails the
-probe (SPEC.md section 9). No kernel mount, no child process: every step is a socket call
-bounded by the probe's Deadline.
+the space and file counts). v4.1 and 4.2: the same walk inside a session (fswatch.rpc.nfs41:
+EXCHANGE_ID, CREATE_SESSION, the COMPOUND, DESTROY_SESSION, DESTROY_CLIENTID), whose OPEN of a
+name that does not exist also shows a grace period: a Degradation, not a failure. FSSTAT and
+the counts make the server ask the file system (statfs), which no server cache answers: a
+frozen storage beneath a live server fails the probe (SPEC.md section 9). No kernel mount, no
+child process: every step is a socket call bounded by the probe's Deadline.
 
 The probe only does I/O and returns an Observation; every server problem becomes a
 ProbeFailure naming the alert (81-85, 42) whose text the seed's clp_nfsmon printed.
@@ -20,21 +22,24 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 from fswatch.deadline import Deadline
 from fswatch.errors import DeadlineExceeded, ProbeFailure, UsageError
-from fswatch.observation import Observation, StageRecorder
-from fswatch.rpc import mount, nfs3, nfs4, portmap
+from fswatch.observation import Degradation, Observation, StageRecorder
+from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import (
     MountError,
     NfsError,
     ProgramNotRegistered,
     RpcConnectionError,
+    RpcDecodeError,
     RpcError,
+    RpcReplyError,
     RpcSystemError,
     RpcTimeout,
+    ServiceError,
 )
 from fswatch.rpc.message import OpaqueAuth, auth_sys
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
@@ -44,6 +49,8 @@ A_MOUNT, A_PORTMAP, A_NOT_REGISTERED, A_RECEIVE, A_STATUS = 81, 82, 83, 84, 85
 A_SYSTEM = 42
 
 NFS4_PORT = 2049
+PINNABLE_MINOR_VERSIONS = (0,) + tuple(sorted(nfs41.MINOR_VERSIONS))
+GRACE_PERIOD = "grace period"
 
 # LOOKUP answers on the export's path that mean "no such export, or not for you", like MNT's.
 _EXPORT_MISSING = frozenset(
@@ -62,6 +69,7 @@ class NfsTarget:
     mount_port: Optional[int] = None  # MOUNT port; None: ask the portmapper
     version: int = 3
     transport: str = "tcp"
+    minor_version: Optional[int] = None  # v4 only; None: the highest the server offers (4.2, 4.1, 4.0)
 
     def __post_init__(self) -> None:
         try:
@@ -73,6 +81,8 @@ class NfsTarget:
             raise UsageError(f"NFS version must be 3 or 4, not {self.version!r}")
         if self.transport not in ("tcp", "udp"):
             raise UsageError(f"transport must be tcp or udp, not {self.transport!r}")
+        if self.minor_version is not None and (self.version != 4 or self.minor_version not in PINNABLE_MINOR_VERSIONS):
+            raise UsageError(f"NFS version must be 3, 4, 4.0, 4.1 or 4.2, not {self.version}.{self.minor_version}")
         if self.version == 4 and self.transport != "tcp":
             raise UsageError("NFS version 4 runs over TCP only (RFC 7530 section 3.1)")
         try:
@@ -124,23 +134,26 @@ def probe_nfs(
     """One probe of `target`, finished by `deadline`, never raising for a server problem."""
     rec = StageRecorder(clock)
     failure: Optional[ProbeFailure] = None
+    degraded: Optional[Degradation] = None
     channels: Optional[_Channels] = None
     try:
         channels = _Channels(target.address, target.transport, auth_sys(), deadline)
         if target.version == 4:
-            _probe_v4(target, target.address, channels, rec, deadline)
+            degraded = _probe_v4(target, target.address, channels, rec, deadline)
         else:
             _probe_v3(target, target.address, channels, rec, deadline)
     except ProbeFailure as exc:
         failure = exc
+    except Exception as exc:  # a decoder or client bug must not crash the watch: a failed probe
+        failure = _unexpected(exc, _last_stage(rec), f"NFS at {target.address}")
     finally:
         if channels is not None:
-            channels.close()
+            _close_quietly(channels)
     if channels is not None:
         kind = channels.source_port()
         if kind is not None:
             rec.note("source_port", kind)
-    return rec.observation(failure)
+    return rec.observation(failure, degraded)
 
 
 def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline) -> None:
@@ -168,14 +181,108 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
         mount.umnt(channels.to(mount_port), target.export, deadline)
 
 
-def _probe_v4(target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline) -> None:
-    where = f"NFSv4 at {address}:{target.port or NFS4_PORT}/{target.transport}"
+def _probe_v4(
+    target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline
+) -> Optional[Degradation]:
+    server = f"{address}:{target.port or NFS4_PORT}/{target.transport}"
+    where = f"NFSv4 at {server}"
     with _stage(rec, "connect", SERVICE, where):
         nfs = channels.to(target.port or NFS4_PORT)
+    if target.minor_version == 0:
+        rec.note("nfs_version", "4.0")
+        _probe_v40(target, where, nfs, rec, deadline)
+        return None
+    # Highest first; one round trip per minor version the server refuses (NFS4ERR_MINOR_VERS_MISMATCH).
+    # Nothing is cached between probes: a failover to a server of another configuration is seen
+    # at once, for ~0.1 ms per refused version on loopback (bench/RESULTS.md).
+    minors = nfs41.MINOR_VERSIONS + (0,) if target.minor_version is None else (target.minor_version,)
+    ownerid = nfs41.client_owner().ownerid
+    with _stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
+        minor, client = _exchange_id(nfs, minors, ownerid, deadline)
+    rec.note("nfs_version", f"4.{minor}")
+    if client is None:
+        _probe_v40(target, where, nfs, rec, deadline)
+        return None
+    return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, ownerid, rec, deadline)
+
+
+def _exchange_id(
+    nfs: RpcClient, minors: Sequence[int], ownerid: bytes, deadline: Deadline
+) -> Tuple[int, Optional[nfs41.ClientId]]:
+    """The first of `minors` the server serves and its client ID (None for 4.0: no sessions)."""
+    for index, minor in enumerate(minors):
+        if minor == 0:
+            return 0, None
+        try:
+            return minor, nfs41.exchange_id(nfs, minor, ownerid, nfs41.ClientOwner.verifier(), deadline)
+        except NfsError as exc:
+            if exc.status != "NFS4ERR_MINOR_VERS_MISMATCH" or index + 1 == len(minors):
+                raise
+    raise AssertionError("unreachable: the last minor version returns or raises")
+
+
+def _probe_v40(target: NfsTarget, where: str, nfs: RpcClient, rec: StageRecorder, deadline: Deadline) -> None:
     with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
         attributes = nfs4.lookup_path(nfs, target.export, deadline)
-        if attributes.type is not None and attributes.type != "NF4DIR":
-            raise NfsError("NFS4ERR_NOTDIR", "LOOKUP")  # an export is a directory, as MNT insists
+        _check_directory(attributes)
+    _note_storage(rec, attributes)
+
+
+def _probe_session(
+    target: NfsTarget,
+    where: str,
+    nfs: RpcClient,
+    minor: int,
+    client: nfs41.ClientId,
+    ownerid: bytes,
+    rec: StageRecorder,
+    deadline: Deadline,
+) -> Optional[Degradation]:
+    """CREATE_SESSION, the COMPOUND, then DESTROY_SESSION and DESTROY_CLIENTID, also when a step
+    before them failed while the connection still works: a probe leaves nothing on the server."""
+    sessionid: Optional[bytes] = None
+    try:
+        with _stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
+            sessionid = nfs41.create_session(nfs, minor, client, deadline)
+        compound = f"{where}, COMPOUND SEQUENCE, LOOKUP {target.export}, GETATTR space, OPEN"
+        with _stage(rec, "compound", SERVICE, compound):
+            seen = nfs41.lookup_in_session(nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline)
+            _check_directory(seen.attributes)
+    except ProbeFailure as failure:
+        if isinstance(failure.__cause__, (ServiceError, RpcReplyError)):  # the server answered: it can hear us
+            _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
+        raise
+    with _stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
+        nfs41.destroy_session(nfs, minor, sessionid, deadline)
+    with _stage(rec, "destroy_clientid", SERVICE, f"{where}, DESTROY_CLIENTID"):
+        nfs41.destroy_clientid(nfs, minor, client.clientid, deadline)
+    _note_storage(rec, seen.attributes)
+    if seen.open_status == "NFS4ERR_GRACE":
+        reason = f"{where}: OPEN answered NFS4ERR_GRACE: no new opens or locks until its grace period ends"
+        return Degradation(GRACE_PERIOD, "compound", reason, seen.open_status, seen.attributes.lease_time)
+    if seen.open_status != "NFS4ERR_NOENT":
+        rec.note("grace_period", f"not known: OPEN of a name that does not exist answered {seen.open_status}")
+    return None
+
+
+def _tear_down_quietly(
+    nfs: RpcClient, minor: int, sessionid: Optional[bytes], clientid: int, rec: StageRecorder, deadline: Deadline
+) -> None:
+    """After a failed step: destroy what was made, within the same deadline; the first failure stands."""
+    try:
+        if sessionid is not None:
+            nfs41.destroy_session(nfs, minor, sessionid, deadline)
+        nfs41.destroy_clientid(nfs, minor, clientid, deadline)
+    except (RpcError, DeadlineExceeded) as exc:
+        rec.note("teardown", f"failed: {exc}")
+
+
+def _check_directory(attributes: nfs4.PathAttributes) -> None:
+    if attributes.type is not None and attributes.type != "NF4DIR":
+        raise NfsError("NFS4ERR_NOTDIR", "LOOKUP")  # an export is a directory, as MNT insists
+
+
+def _note_storage(rec: StageRecorder, attributes: nfs4.PathAttributes) -> None:
     if attributes.space_avail is None and attributes.files_avail is None:
         # A server that keeps the counts to itself answered from what it had: say so, as a
         # frozen storage beneath it would go unseen (its daemon stalling would not).
@@ -192,6 +299,41 @@ def _stage(rec: StageRecorder, name: str, talks_to: str, where: str) -> Iterator
             raise _failure(exc, name, talks_to, where) from exc
         except DeadlineExceeded as exc:
             raise _failure(RpcTimeout(), name, talks_to, where) from exc
+        except ProbeFailure:
+            raise
+        except Exception as exc:  # IndexError, struct.error, ... out of a decoder: the answer is unreadable
+            raise _unexpected(exc, name, where) from exc
+
+
+def _last_stage(rec: StageRecorder) -> str:
+    return rec.stages[-1].stage if rec.stages else "connect"
+
+
+def _unexpected(exc: Exception, stage: str, where: str) -> ProbeFailure:
+    """An exception fswatch.rpc does not raise on purpose, as the RPC_CANTDECODERES it stands for.
+
+    Never raises itself: even str() of a strange exception may fail.
+    """
+    try:
+        text = " ".join(str(exc).split())[:200]
+    except Exception:
+        text = ""
+    decode = RpcDecodeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return ProbeFailure(
+        A_STATUS,
+        stage,
+        f"{where}: {decode.sperror()} ({decode})",
+        decode.sperror(),
+        errno=None,
+        rpc_status=decode.status,
+    )
+
+
+def _close_quietly(channels: _Channels) -> None:
+    try:
+        channels.close()
+    except Exception:  # close() only closes sockets; nothing here may replace the probe's result
+        pass
 
 
 def _failure(exc: RpcError, stage: str, talks_to: str, where: str) -> ProbeFailure:

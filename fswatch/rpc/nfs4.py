@@ -11,7 +11,7 @@ the probe only succeeds when the storage beneath the export answers too (SPEC.md
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
 from fswatch.deadline import Deadline
 from fswatch.rpc.client import RpcClient
@@ -25,10 +25,10 @@ MINOR_VERSION = 0
 TAG = b"fswatch"
 
 OP_GETATTR, OP_LOOKUP, OP_PUTROOTFH = 9, 15, 24
-OP_NAMES = {OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH"}
+OP_NAMES = {OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH"}  # fswatch.rpc.nfs41 adds its own
 
 # fattr4 attribute numbers (RFC 7530 section 5.8); bit n of the bitmap4 is word n // 32, bit n % 32.
-FATTR4_SUPPORTED_ATTRS, FATTR4_TYPE = 0, 1
+FATTR4_SUPPORTED_ATTRS, FATTR4_TYPE, FATTR4_LEASE_TIME = 0, 1, 10
 FATTR4_FILES_AVAIL, FATTR4_FILES_FREE, FATTR4_FILES_TOTAL = 21, 22, 23
 FATTR4_SPACE_AVAIL, FATTR4_SPACE_FREE, FATTR4_SPACE_TOTAL = 42, 43, 44
 # What the probe's GETATTR asks for: the type (cacheable) and the counts only statfs knows.
@@ -109,7 +109,54 @@ NFSSTAT4 = {
     10046: "NFS4ERR_FILE_OPEN",
     10047: "NFS4ERR_ADMIN_REVOKED",
     10048: "NFS4ERR_CB_PATH_DOWN",
+    # NFSv4.1 (RFC 8881 section 15.1) and 4.2 (RFC 7862 section 11.1)
+    10049: "NFS4ERR_BADIOMODE",
+    10050: "NFS4ERR_BADLAYOUT",
+    10051: "NFS4ERR_BAD_SESSION_DIGEST",
+    10052: "NFS4ERR_BADSESSION",
+    10053: "NFS4ERR_BADSLOT",
+    10054: "NFS4ERR_COMPLETE_ALREADY",
+    10055: "NFS4ERR_CONN_NOT_BOUND_TO_SESSION",
+    10056: "NFS4ERR_DELEG_ALREADY_WANTED",
+    10057: "NFS4ERR_BACK_CHAN_BUSY",
+    10058: "NFS4ERR_LAYOUTTRYLATER",
+    10059: "NFS4ERR_LAYOUTUNAVAILABLE",
+    10060: "NFS4ERR_NOMATCHING_LAYOUT",
+    10061: "NFS4ERR_RECALLCONFLICT",
+    10062: "NFS4ERR_UNKNOWN_LAYOUTTYPE",
+    10063: "NFS4ERR_SEQ_MISORDERED",
+    10064: "NFS4ERR_SEQUENCE_POS",
+    10065: "NFS4ERR_REQ_TOO_BIG",
+    10066: "NFS4ERR_REP_TOO_BIG",
+    10067: "NFS4ERR_REP_TOO_BIG_TO_CACHE",
+    10068: "NFS4ERR_RETRY_UNCACHED_REP",
+    10069: "NFS4ERR_UNSAFE_COMPOUND",
+    10070: "NFS4ERR_TOO_MANY_OPS",
+    10071: "NFS4ERR_OP_NOT_IN_SESSION",
+    10072: "NFS4ERR_HASH_ALG_UNSUPP",
+    10074: "NFS4ERR_CLIENTID_BUSY",
+    10075: "NFS4ERR_PNFS_IO_HOLE",
+    10076: "NFS4ERR_SEQ_FALSE_RETRY",
+    10077: "NFS4ERR_BAD_HIGH_SLOT",
+    10078: "NFS4ERR_DEADSESSION",
+    10079: "NFS4ERR_ENCR_ALG_UNSUPP",
+    10080: "NFS4ERR_PNFS_NO_LAYOUT",
+    10081: "NFS4ERR_NOT_ONLY_OP",
+    10082: "NFS4ERR_WRONG_CRED",
+    10083: "NFS4ERR_WRONG_TYPE",
+    10084: "NFS4ERR_DIRDELEG_UNAVAIL",
+    10085: "NFS4ERR_REJECT_DELEG",
+    10086: "NFS4ERR_RETURNCONFLICT",
+    10087: "NFS4ERR_DELEG_REVOKED",
+    10088: "NFS4ERR_PARTNER_NOTSUPP",
+    10089: "NFS4ERR_PARTNER_NO_AUTH",
+    10090: "NFS4ERR_UNION_NOTSUPP",
+    10091: "NFS4ERR_OFFLOAD_DENIED",
+    10092: "NFS4ERR_WRONG_LFS",
+    10093: "NFS4ERR_BADLABEL",
+    10094: "NFS4ERR_OFFLOAD_NO_REQS",
 }
+NFS4ERR_GRACE, NFS4ERR_MINOR_VERS_MISMATCH = 10013, 10021
 
 FTYPE4 = {
     1: "NF4REG",
@@ -135,6 +182,7 @@ class PathAttributes:
     space_avail: Optional[int] = None  # bytes
     space_free: Optional[int] = None
     space_total: Optional[int] = None
+    lease_time: Optional[int] = None  # seconds (nfs_lease4)
 
 
 def path_components(path: str) -> List[str]:
@@ -146,19 +194,91 @@ def _operations(components: Sequence[str]) -> Tuple[int, ...]:
     return (OP_PUTROOTFH,) + (OP_LOOKUP,) * len(components) + (OP_GETATTR,)
 
 
-def encode_lookup_compound(components: Sequence[str]) -> bytes:
-    """COMPOUND4args: PUTROOTFH, LOOKUP per component, GETATTR {type}."""
+def encode_compound(minor_version: int, operations: Sequence[Tuple[int, bytes]]) -> bytes:
+    """COMPOUND4args (RFC 7530 section 16.2, RFC 8881 section 16.2): the tag, then each op's number and arguments."""
     enc = Encoder()
     enc.opaque(TAG, MAX_TAG)
-    enc.uint32(MINOR_VERSION)
-    enc.uint32(len(components) + 2)
-    enc.uint32(OP_PUTROOTFH)
-    for name in components:
-        enc.uint32(OP_LOOKUP)
-        enc.string(name)
-    enc.uint32(OP_GETATTR)
-    enc.array(bitmap4(PROBE_ATTRS), Encoder.uint32, MAX_BITMAP_WORDS)
+    enc.uint32(minor_version)
+    enc.uint32(len(operations))
+    for op, args in operations:
+        enc.uint32(op)
+        enc.raw(args)
     return enc.bytes()
+
+
+def encode_lookup_compound(components: Sequence[str]) -> bytes:
+    """COMPOUND4args: PUTROOTFH, LOOKUP per component, GETATTR {type}."""
+    return encode_compound(MINOR_VERSION, walk_operations(components, PROBE_ATTRS))
+
+
+def walk_operations(components: Sequence[str], attributes: Sequence[int]) -> List[Tuple[int, bytes]]:
+    """PUTROOTFH, LOOKUP per component, GETATTR `attributes`, as (op, arguments) pairs."""
+    ops: List[Tuple[int, bytes]] = [(OP_PUTROOTFH, b"")]
+    for name in components:
+        enc = Encoder()
+        enc.string(name)
+        ops.append((OP_LOOKUP, enc.bytes()))
+    enc = Encoder()
+    enc.array(bitmap4(attributes), Encoder.uint32, MAX_BITMAP_WORDS)
+    ops.append((OP_GETATTR, enc.bytes()))
+    return ops
+
+
+@dataclass(frozen=True)
+class CompoundResults:
+    """COMPOUND4res read so far: the decoded results of the operations that succeeded, in order,
+    and the operation whose status ended the COMPOUND (None when every one succeeded)."""
+
+    values: Tuple[object, ...]
+    failed_op: Optional[int] = None
+    failed_status: int = NFS4_OK
+
+    def result(self, op: int, operations: Sequence[int]) -> object:
+        """The decoded result of the first `op` in `operations` that succeeded, else None."""
+        for sent, value in zip(operations, self.values):
+            if sent == op:
+                return value
+        return None
+
+    def check(self) -> CompoundResults:
+        """Raise NfsError naming the operation that failed, if one did."""
+        if self.failed_op is not None:
+            raise NfsError(status_name(NFSSTAT4, self.failed_status, "nfsstat4"), op_name(self.failed_op))
+        return self
+
+
+def op_name(op: int) -> str:
+    return OP_NAMES.get(op, f"nfs_opnum4({op})")
+
+
+def decode_compound(
+    dec: Decoder, operations: Sequence[int], readers: Mapping[int, Callable[[Decoder], object]]
+) -> CompoundResults:
+    """COMPOUND4res for `operations`: each result must be for the operation sent at its place; a
+    COMPOUND stops at the first operation that fails (RFC 7530 section 15.2), which is returned,
+    not raised, so a caller can expect one (e.g. OPEN answering NFS4ERR_NOENT). `readers` decode the
+    results of the operations that have any; a COMPOUND status without any result (e.g.
+    NFS4ERR_MINOR_VERS_MISMATCH) raises NfsError for "COMPOUND"."""
+    status = dec.uint32()
+    dec.opaque(MAX_TAG)
+    count = dec.uint32()
+    if count > len(operations):
+        raise RpcDecodeError(f"COMPOUND answered {count} results for {len(operations)} operations")
+    values: List[object] = []
+    for index in range(count):
+        resop = dec.uint32()
+        if resop != operations[index]:
+            raise RpcDecodeError(f"COMPOUND result {index} is for operation {resop}, not {operations[index]}")
+        op_status = dec.uint32()
+        if op_status != NFS4_OK:
+            return CompoundResults(tuple(values), resop, op_status)
+        reader = readers.get(resop)
+        values.append(reader(dec) if reader is not None else None)
+    if status != NFS4_OK:  # e.g. NFS4ERR_MINOR_VERS_MISMATCH comes with no results at all
+        raise NfsError(status_name(NFSSTAT4, status, "nfsstat4"), "COMPOUND")
+    if count != len(operations):
+        raise RpcDecodeError(f"COMPOUND succeeded with {count} results for {len(operations)} operations")
+    return CompoundResults(tuple(values))
 
 
 def bitmap4(attributes: Sequence[int]) -> List[int]:
@@ -180,6 +300,7 @@ def _ftype(vals: Decoder) -> str:
 _ATTR_DECODERS = {
     FATTR4_SUPPORTED_ATTRS: (None, lambda vals: vals.array(Decoder.uint32, MAX_BITMAP_WORDS)),
     FATTR4_TYPE: ("type", _ftype),
+    FATTR4_LEASE_TIME: ("lease_time", Decoder.uint32),
     FATTR4_FILES_AVAIL: ("files_avail", Decoder.uint64),
     FATTR4_FILES_FREE: ("files_free", Decoder.uint64),
     FATTR4_FILES_TOTAL: ("files_total", Decoder.uint64),
@@ -207,30 +328,18 @@ def decode_fattr4(attrmask: Sequence[int], attr_vals: bytes) -> PathAttributes:
     return PathAttributes(found.pop("type", None), **found)
 
 
+def decode_getattr(dec: Decoder) -> PathAttributes:
+    """GETATTR4resok: the fattr4 of the current filehandle."""
+    attrmask = dec.array(Decoder.uint32, MAX_BITMAP_WORDS)
+    return decode_fattr4(attrmask, dec.opaque(MAX_ATTR_VALS))
+
+
 def decode_lookup_compound(dec: Decoder, components: Sequence[str]) -> PathAttributes:
     """COMPOUND4res for encode_lookup_compound(components); the first failed op raises NfsError."""
     operations = _operations(components)
-    status = dec.uint32()
-    dec.opaque(MAX_TAG)
-    count = dec.uint32()
-    if count > len(operations):
-        raise RpcDecodeError(f"COMPOUND answered {count} results for {len(operations)} operations")
-    attributes = PathAttributes(None)
-    for index in range(count):
-        resop = dec.uint32()
-        if resop != operations[index]:
-            raise RpcDecodeError(f"COMPOUND result {index} is for operation {resop}, not {operations[index]}")
-        op_status = dec.uint32()
-        if op_status != NFS4_OK:
-            raise NfsError(status_name(NFSSTAT4, op_status, "nfsstat4"), OP_NAMES[resop])
-        if resop == OP_GETATTR:
-            attrmask = dec.array(Decoder.uint32, MAX_BITMAP_WORDS)
-            attributes = decode_fattr4(attrmask, dec.opaque(MAX_ATTR_VALS))
-    if status != NFS4_OK:  # e.g. NFS4ERR_MINOR_VERS_MISMATCH comes with no results at all
-        raise NfsError(status_name(NFSSTAT4, status, "nfsstat4"), "COMPOUND")
-    if count != len(operations):
-        raise RpcDecodeError(f"COMPOUND succeeded with {count} results for {len(operations)} operations")
-    return attributes
+    results = decode_compound(dec, operations, {OP_GETATTR: decode_getattr}).check()
+    attributes = results.result(OP_GETATTR, operations)
+    return attributes if isinstance(attributes, PathAttributes) else PathAttributes(None)
 
 
 def lookup_path(client: RpcClient, path: str, deadline: Deadline) -> PathAttributes:

@@ -232,21 +232,35 @@ def test_watch_templates_with_a_stand_in_command_pass_the_guides_arguments(
         assert calls(command) == expected
 
 
-# -- end to end with the real clp_sambamon ------------------------------------------------------
+# -- end to end with the real clp_sambamon and clp_nfsmon ---------------------------------------
 #
-# ENABLE when fswatch.clp is in: rename pending_test_... to test_... (they need the real
-# /usr/sbin/clp_sambamon that install_fswatch puts in the container, and its -n PORT
-# extension, since the test smbd does not listen on 445). They run start.sh the way
-# CLUSTERPRO runs an asynchronous EXEC resource: in the background (a transient unit here),
-# watched for its end as a PID monitor would.
+# They need the real /usr/sbin/clp_sambamon and clp_nfsmon that install_fswatch puts in the
+# container (and clp_sambamon's -n PORT extension, since the test smbd does not listen on
+# 445). They run start.sh the way CLUSTERPRO runs an asynchronous EXEC resource: in the
+# background (a transient unit here), watched for its end as a PID monitor would. The end
+# is timed from the fault by the EXEC unit's InactiveEnterTimestampMonotonic: the
+# container's systemd reads the host's CLOCK_MONOTONIC, as time.monotonic() does.
 
 EXEC_UNIT = "clp-exec-samba-mon.service"  # the asynchronous EXEC resource's start.sh
 WATCH_UNIT = "fswatch-samba@sambawatch.service"
+NFS_EXEC_UNIT = "clp-exec-nfs-mon.service"
+NFS_WATCH_UNIT = "fswatch-nfs@nfswatch.service"
+SLACK = 0.5  # SPEC.md section 2
 
 
-def start_async(node, script, branch=("START", "SUCCESS", "HOME")):
+def bound(interval, retries, timeout):
+    """SPEC.md section 2, written out here (not fswatch's Schedule.detection_bound)."""
+    return interval + retries * max(interval, timeout) + timeout
+
+
+def start_async(node, script, branch=("START", "SUCCESS", "HOME"), unit=EXEC_UNIT):
     env = [f"--setenv={k}={v}" for k, v in clp_env(branch).items()]
-    node.run(["systemd-run", "--quiet", f"--unit={EXEC_UNIT}", "--service-type=exec", *env, "/bin/sh", script])
+    node.run(["systemd-run", "--quiet", f"--unit={unit}", "--service-type=exec", *env, "/bin/sh", script])
+
+
+def ended_at(node, unit):
+    """The monotonic instant ``unit`` entered inactive or failed."""
+    return int(node.show(unit, "InactiveEnterTimestampMonotonic")["InactiveEnterTimestampMonotonic"]) / 1e6
 
 
 def wait_state(node, unit, states, timeout):
@@ -260,12 +274,12 @@ def wait_state(node, unit, states, timeout):
     raise AssertionError(f"{unit} not {states} within {timeout} s: {props}")
 
 
-def exec_output(node):
-    return [e["MESSAGE"] for e in node.journal(EXEC_UNIT) if e.get("_PID") and e.get("SYSLOG_IDENTIFIER") == "sh"]
+def exec_output(node, unit=EXEC_UNIT):
+    return [e["MESSAGE"] for e in node.journal(unit) if e.get("_PID") and e.get("SYSLOG_IDENTIFIER") == "sh"]
 
 
 def cleanup_exec(node):
-    for unit in (EXEC_UNIT, WATCH_UNIT):
+    for unit in (EXEC_UNIT, WATCH_UNIT, NFS_EXEC_UNIT, NFS_WATCH_UNIT):
         node.systemctl("stop", unit, check=False)
         node.systemctl("reset-failed", unit, check=False)
 
@@ -295,14 +309,55 @@ def test_samba_watch_template_ends_when_the_server_stalls(node, fresh_samba_serv
         assert wait_state(node, WATCH_UNIT, ("active", "failed"), 15)["ActiveState"] == "active"
         stalled = time.monotonic()
         fresh_samba_server.stall_all()
-        # The EXEC resource's process ends (the PID monitor's cue) within the bound:
-        # interval + retries x max(interval, timeout) + timeout = 4 s, + slack.
+        # The EXEC resource's process ends (the PID monitor's cue) within the bound + slack.
         wait_state(node, EXEC_UNIT, ("inactive", "failed"), 10)
-        assert time.monotonic() - stalled <= 4 + 0.5 + 2
+        assert ended_at(node, EXEC_UNIT) - stalled <= bound(1, 2, 1) + SLACK
         props = node.show(WATCH_UNIT, "ActiveState", "Result", "ExecMainStatus")
         assert (props["ActiveState"], props["Result"], props["ExecMainStatus"]) == ("failed", "exit-code", "1")
         ids = [int(e["FSWATCH_EVENT"]) for e in node.journal(WATCH_UNIT) if e.get("FSWATCH_EVENT")]
         assert ids[-2:] == [74, 6]
     finally:
         fresh_samba_server.resume_all()
+        cleanup_exec(node)
+
+
+def test_nfs_watch_template_runs_and_stops_the_watch(node, nfs_server):
+    where = f"-d {nfs_server.export_path} -a {nfs_server.address} -i 1 -c 2 -r 1"
+    start = edit_copy(node, "nfs-mon", "start.sh", "-d XXXX", where)
+    stop = edit_copy(node, "nfs-mon", "stop.sh", "", "")
+    try:
+        start_async(node, start, unit=NFS_EXEC_UNIT)
+        assert wait_state(node, NFS_WATCH_UNIT, ("active", "failed"), 15)["ActiveState"] == "active"
+        assert node.show(NFS_EXEC_UNIT, "ActiveState")["ActiveState"] == "active"  # start.sh blocks
+        status, lines, stderr = run_script(node, stop, ("START", "SUCCESS", "HOME"), timeout=90)
+        assert status == 0 and lines == ["NORMAL1", "NORMAL2", "clp_nfsmon stop", "EXIT"], stderr
+        assert node.show(NFS_WATCH_UNIT, "ActiveState")["ActiveState"] == "inactive"
+        props = wait_state(node, NFS_EXEC_UNIT, ("inactive", "failed"), 10)
+        assert (props["Result"], props["ExecMainStatus"]) == ("success", "0")  # start.sh exits 0
+        assert exec_output(node, NFS_EXEC_UNIT) == ["NORMAL1", "NORMAL2", "clp_nfsmon start", "EXIT"]
+        ids = [int(e["FSWATCH_EVENT"]) for e in node.journal(NFS_WATCH_UNIT) if e.get("FSWATCH_EVENT")]
+        assert ids == [1, 2, 3]
+    finally:
+        cleanup_exec(node)
+
+
+def test_nfs_watch_template_ends_when_ganesha_stalls(node, fresh_nfs_server):
+    server = fresh_nfs_server
+    start = edit_copy(node, "nfs-mon", "start.sh", "-d XXXX",
+                      f"-d {server.export_path} -a {server.address} -i 1 -c 2 -r 1")
+    try:
+        start_async(node, start, branch=("FAILOVER", "SUCCESS", "OTHER"), unit=NFS_EXEC_UNIT)
+        assert wait_state(node, NFS_WATCH_UNIT, ("active", "failed"), 15)["ActiveState"] == "active"
+        stalled = time.monotonic()
+        server.stall_ganesha()
+        wait_state(node, NFS_EXEC_UNIT, ("inactive", "failed"), 10)
+        assert ended_at(node, NFS_EXEC_UNIT) - stalled <= bound(1, 2, 1) + SLACK
+        props = node.show(NFS_WATCH_UNIT, "ActiveState", "Result", "ExecMainStatus")
+        assert (props["ActiveState"], props["Result"], props["ExecMainStatus"]) == ("failed", "exit-code", "1")
+        ids = [int(e["FSWATCH_EVENT"]) for e in node.journal(NFS_WATCH_UNIT) if e.get("FSWATCH_EVENT")]
+        assert ids[:2] == [1, 2] and ids[-3:] == [84, 66, 6]
+        # (the journal of the transient unit also holds an earlier test's run: look at this one)
+        assert exec_output(node, NFS_EXEC_UNIT)[-4:] == ["FAILOVER1", "ON_OTHER2", "clp_nfsmon start", "EXIT"]
+    finally:
+        server.resume_ganesha()
         cleanup_exec(node)

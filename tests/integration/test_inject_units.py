@@ -81,7 +81,7 @@ def test_inject_fails_the_unit_within_the_bound_and_the_journal_says_injected(no
     assert rows[0].startswith("TIME (") and len(rows) == 1 + 5  # retries + 3 probes
     assert [r.split()[2] for r in rows[-3:]] == ["failed"] * 3 and [r.split()[3] for r in rows[-3:]] == [
         "1/3", "2/3", "3/3"]
-    assert all(r.split()[2] == "ok" for r in rows[1:-3])  # healthy at once before: "dead at once"
+    assert all(r.split()[2] == "healthy" for r in rows[1:-3])  # healthy at once before: "dead at once"
     timeline = [json.loads(line) for line in six["FSWATCH_HISTORY_JSON"].splitlines()]
     assert timeline[-1]["failure"] == {"alert": 72, "stage": "connect", "reason": timeline[-1]["failure"]["reason"],
                                        "detail": "injected failure", "injected": True}

@@ -46,6 +46,8 @@ def v3(server, **kw) -> NfsTarget:
 
 
 def v4(server, **kw) -> NfsTarget:
+    """NFSv4.0 (tests/integration/test_nfs41_probe.py has 4.1 and 4.2)."""
+    kw.setdefault("minor_version", 0)
     return NfsTarget(kw.pop("export", server.export_path), server.address, port=server.nfs_port, version=4, **kw)
 
 

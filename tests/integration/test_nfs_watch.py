@@ -116,3 +116,39 @@ def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_nfs_server, tmp_pa
             watch.kill()
     assert rc == 0 and took < 1.0, took
     assert alert_ids(watch.stderr.read()) == [1, 2, 3]
+
+
+def test_udp_is_on_the_wire(fresh_nfs_server, tmp_path):
+    # Prove that --transport udp really talks UDP: in the server's namespace every TCP
+    # segment is refused (RST), and a counting rule sees the UDP datagrams arrive.
+    server = fresh_nfs_server
+    server.firewall("-I", "INPUT", "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset")
+    server.firewall("-I", "INPUT", "-p", "udp", "-d", server.address, "-j", "ACCEPT")  # first: it counts
+
+    def udp_datagrams() -> int:
+        listing = server.firewall("-L", "INPUT", "1", "-v", "-x", "-n")  # rule 1: "pkts bytes target ..."
+        return int(listing.split()[0])
+
+    cli = FswatchCLI(tmp_path)
+    rc, out, proc = probe(cli, server, "--transport", "tcp", "--timeout", "2")
+    last = out["stages"][-1]
+    assert rc == 1 and (last["stage"], last["ok"]) == ("portmap", False), proc.stdout  # TCP is really blocked
+    before = udp_datagrams()
+    rc, out, proc = probe(cli, server, "--transport", "udp", "--timeout", "2")
+    assert rc == 0 and out["ok"], (proc.stdout, proc.stderr)
+    assert [s["stage"] for s in out["stages"]] == ["portmap", "mount", "nfs_null", "getattr", "fsstat", "umount"]
+    assert udp_datagrams() - before >= 7  # GETPORT x2, MNT, NULL, GETATTR, FSSTAT, UMNT
+    # and a watch: healthy over UDP alone
+    add_watch(cli, server, "u1", "--transport", "udp")
+    watch = cli.start("run", "nfs", "u1")
+    try:
+        wait_for(lambda: phase(cli, "nfs", "u1") == "healthy", 10)
+        before = udp_datagrams()
+        time.sleep(1.5)  # at least one more probe (interval 1 s)
+        assert udp_datagrams() - before >= 7
+        watch.send_signal(signal.SIGTERM)
+        assert watch.wait(timeout=5) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert alert_ids(watch.stderr.read()) == [1, 2, 3]

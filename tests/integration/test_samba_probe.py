@@ -15,6 +15,7 @@ import pytest
 from fswatch.deadline import Deadline
 from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.netfaults import ClosingServer, GarbageServer, SilentListener, StallingProxy
+from tests.fixtures.samba_server import SambaServer
 from tests.integration.cli import FswatchCLI
 
 pytestmark = pytest.mark.integration
@@ -238,3 +239,28 @@ def test_connect_stall_black_hole():
     assert obs.failure.stage == "connect" and obs.failure.alert == 72 and obs.failure.timed_out
     assert obs.failure.errno == 110
     assert elapsed <= 1 + SLACK
+
+
+@pytest.fixture(scope="module")
+def hooked_samba_server():
+    with SambaServer(hooks=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("stage", ["session", "tree_connect", "teardown"])
+def test_smbd_itself_stalled_at_a_stage(hooked_samba_server, stage):
+    # No proxy: smbd's own synchronous hook for that stage blocks (username map script,
+    # root preexec, root postexec; see tests/fixtures/samba_server.py), as a hung
+    # authentication or share backend would block it.
+    server = hooked_samba_server
+    healthy, _ = timed_probe(guest(server), 5)
+    server.stall_stage(stage)
+    try:
+        obs, elapsed = timed_probe(guest(server), 1)
+    finally:
+        server.resume_stage(stage)
+    after, _ = timed_probe(guest(server), 5)
+    assert healthy.ok and after.ok, (healthy.failure, after.failure)
+    assert obs.failure is not None and obs.failure.stage == stage and obs.failure.timed_out
+    assert obs.failure.alert == 74
+    assert 1 <= elapsed <= 1 + SLACK

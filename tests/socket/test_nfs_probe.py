@@ -46,10 +46,20 @@ def _mnt_ok(call: Call) -> bytes:
 FATTR3 = struct.pack(">5I2Q2I2Q6I", 2, 0o755, 2, 0, 0, 4096, 4096, 0, 0, 7, 2, 0, 0, 0, 0, 0, 0)
 
 
+def _minor_vers_mismatch() -> bytes:
+    enc = Encoder()
+    enc.uint32(nfs4.NFS4ERR_MINOR_VERS_MISMATCH)
+    enc.opaque(b"")
+    enc.uint32(0)  # no results
+    return enc.bytes()
+
+
 def _compound_ok(call: Call) -> bytes:
+    """A v4.0-only server: the walk's results, or NFS4ERR_MINOR_VERS_MISMATCH for v4.1 and 4.2."""
     dec = Decoder(call.args)
     dec.opaque()  # tag
-    dec.uint32()  # minorversion
+    if dec.uint32() != 0:  # minorversion
+        return _minor_vers_mismatch()
     ops = dec.uint32() - 2  # LOOKUPs between PUTROOTFH and GETATTR
     enc = Encoder()
     enc.uint32(0)
@@ -158,11 +168,36 @@ def test_healthy_v3_runs_every_stage_on_one_connection(service_factory):
 
 def test_healthy_v4(service_factory):
     service = service_factory()
-    obs, _ = probe(service.target(version=4, mount_port=None))
+    obs, _ = probe(service.target(version=4, minor_version=0, mount_port=None))
     assert obs.ok, obs.to_dict()
     assert stages(obs) == [("connect", True), ("compound", True)]
     dec = Decoder(service.calls[0].args)
     assert dec.opaque() == b"fswatch" and dec.uint32() == 0 and dec.uint32() == 4  # PUTROOTFH, 2x LOOKUP, GETATTR
+    assert dict(obs.notes)["nfs_version"] == "4.0"
+
+
+def test_v4_falls_back_to_4_0_on_a_server_without_sessions(service_factory):
+    service = service_factory()  # answers NFS4ERR_MINOR_VERS_MISMATCH to minor versions 1 and 2
+    obs, _ = probe(service.target(version=4, mount_port=None))
+    assert obs.ok, obs.to_dict()
+    assert stages(obs) == [("connect", True), ("exchange_id", True), ("compound", True)]
+    minors = []
+    for call in service.calls:
+        dec = Decoder(call.args)
+        dec.opaque()
+        minors.append(dec.uint32())
+    assert minors == [2, 1, 0]
+    assert dict(obs.notes)["nfs_version"] == "4.0"
+
+
+@pytest.mark.parametrize("minor", [1, 2])
+def test_v4_pinned_minor_version_the_server_refuses_is_alert_85(service_factory, minor):
+    service = service_factory()
+    obs, _ = probe(service.target(version=4, minor_version=minor, mount_port=None))
+    failure = obs.failure
+    assert (failure.alert, failure.stage, failure.detail) == (85, "exchange_id", "NFS4ERR_MINOR_VERS_MISMATCH")
+    assert obs.failure.message("nfs", EXPORT) == "clp_nfsmon: NFS4ERR_MINOR_VERS_MISMATCH"
+    assert len(service.calls) == 1
 
 
 @pytest.mark.parametrize(
@@ -212,7 +247,7 @@ def test_v4_lookup_errors(service_factory, status, alert):
         return enc.bytes()
 
     service = service_factory(compound=lookup_fails)
-    obs, _ = probe(service.target(version=4, mount_port=None))
+    obs, _ = probe(service.target(version=4, minor_version=0, mount_port=None))
     assert (obs.failure.alert, obs.failure.stage) == (alert, "compound")
     assert obs.failure.rpc_status.startswith("NFS4ERR_")
 
@@ -307,7 +342,7 @@ def _compound_with_counts(call: Call) -> bytes:
 
 def test_v4_getattr_asks_for_the_counts_only_the_storage_knows(service_factory):
     service = service_factory(compound=_compound_with_counts)
-    obs, _ = probe(service.target(version=4, mount_port=None))
+    obs, _ = probe(service.target(version=4, minor_version=0, mount_port=None))
     assert obs.ok and "storage" not in dict(obs.notes), obs.to_dict()
     dec = Decoder(service.calls[0].args)
     dec.opaque(), dec.uint32()
@@ -326,3 +361,26 @@ def test_v4_server_without_counts_says_the_storage_was_not_reached(service_facto
     obs, _ = probe(service.target(version=4, mount_port=None))
     assert obs.ok
     assert dict(obs.notes)["storage"] == "not reached: the server sent no space or file counts"
+
+
+@pytest.mark.parametrize(
+    "bug", [IndexError("index"), struct.error("unpack"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),
+            KeyError(7), OverflowError("big"), MemoryError(), ValueError("value")],  # fmt: skip
+    ids=lambda bug: type(bug).__name__,
+)
+@pytest.mark.parametrize("where", ["decode_fsstat_result", "decode_mnt_result"])
+def test_a_decoder_bug_is_a_failed_probe_not_a_crash(service_factory, monkeypatch, bug, where):
+    """Issue 9 point 2: whatever a decoder raises, probe_nfs returns an Observation (alert 85)."""
+    from fswatch.rpc import mount, nfs3
+
+    module = nfs3 if where.startswith("decode_fsstat") else mount
+
+    def broken(dec):
+        raise bug
+
+    monkeypatch.setattr(module, where, broken)
+    obs, _ = probe(service_factory().target())
+    stage = "fsstat" if module is nfs3 else "mount"
+    assert not obs.ok and obs.failure.stage == stage and obs.failure.alert == 85, obs.to_dict()
+    assert obs.failure.rpc_status == "RPC_CANTDECODERES" and type(bug).__name__ in obs.failure.reason
+    assert stages(obs)[-1] == (stage, False)

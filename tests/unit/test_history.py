@@ -65,7 +65,7 @@ def test_ring_holds_retries_plus_3_probes_at_most_32():
     assert history_size(5) == 8 and history_size(1) == 4 and history_size(10000) == HISTORY_MAX == 32
     ring = History(history_size(2))
     for i in range(9):
-        ring.add(ok(T0 + i, 1.0, float(i)), False, 0)
+        ring.add(ok(T0 + i, 1.0, float(i)), "healthy", 0)
     assert [e["started"] for e in ring.entries()] == [T0 + i for i in range(4, 9)]
 
 
@@ -93,7 +93,7 @@ def test_alert_6_carries_the_last_probes_degrading_and_dead_read_differently(run
     dead = [ok(T0 + 30 * i, 1, 7) for i in range(4)] + [refused(T0 + 120 + 30 * i) for i in range(3)]
     sink, _ = feed(runtime, schedule, dead, "atonce")
     rows = sink.alerts[-1][2]["FSWATCH_HISTORY"].splitlines()
-    assert [r.split()[2] for r in rows[1:]] == ["ok", "ok", "failed", "failed", "failed"]
+    assert [r.split()[2] for r in rows[1:]] == ["healthy", "healthy", "failed", "failed", "failed"]
     assert rows[1].split()[3:6] == ["8.0", "session", "7.0"]
     assert rows[-1].split()[4:10] == ["0.2", "connect", "0.2", "72", "connect:", "cannot"]
 
@@ -108,18 +108,18 @@ def test_state_file_keeps_the_ring_and_status_shows_it(runtime, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("samba w1 (public): failed;")
     assert out[1].split()[:3] == ["TIME", "(UTC)", "RESULT"]
-    assert [line.split()[2] for line in out[2:]] == ["ok", "ok", "failed", "failed"]
+    assert [line.split()[2] for line in out[2:]] == ["healthy", "healthy", "failed", "failed"]
     assert out[-1].split()[1:4] == ["02:00:07.000", "failed", "2/2"]
 
     assert main(["status", "samba", "w1", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)[0]
-    assert [e["result"] for e in record["history"]] == ["ok", "ok", "failed", "failed"]
+    assert [e["result"] for e in record["history"]] == ["healthy", "healthy", "failed", "failed"]
     assert record["history"][0]["stages"][1] == {"stage": "session", "ms": 2.0, "ok": True}
 
 
 def test_status_refuses_a_malformed_history_but_shows_the_rest():
-    good = {"started": T0, "total_ms": 1.0, "stages": [], "result": "ok"}
-    state, wrong = clean_state({"phase": "healthy", "history": [good, {"started": "x", "result": "ok"}]})
+    good = {"started": T0, "total_ms": 1.0, "stages": [], "result": "healthy"}
+    state, wrong = clean_state({"phase": "healthy", "history": [good, {"started": "x", "result": "healthy"}]})
     assert "history" not in state and state["phase"] == "healthy" and "history" in wrong
     state, wrong = clean_state({"history": [good], "injection": {"stage": "connect", "left": 2}})
     assert state["history"] == [good] and state["injection"]["left"] == 2 and wrong == ""
@@ -128,7 +128,7 @@ def test_status_refuses_a_malformed_history_but_shows_the_rest():
 
 
 def test_table_survives_odd_entries():
-    text = table([{"started": 1e300, "result": "ok"}, {"failure": {"reason": "a\nb"}, "stages": "x"}])
+    text = table([{"started": 1e300, "result": "healthy"}, {"failure": {"reason": "a\nb"}, "stages": "x"}])
     rows = text.splitlines()
     assert len(rows) == 3 and rows[1].startswith("?") and "a b" in rows[2]
 

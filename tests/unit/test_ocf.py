@@ -52,6 +52,10 @@ CASES = [
     # slow but answering (alert 92), or an NFSv4 grace period: degraded, never failed
     (4242, state("healthy", slow=True, total_ms=1500.0), False, 190, "slow: the last probe took 1500.0 ms"),
     (4242, state("healthy", grace=True), False, 190, "NFSv4 grace period"),
+    (4242, state("degraded", degraded={"cause": "grace period", "reason": "OPEN answered NFS4ERR_GRACE",
+                                       "probes": 3, "limit_seconds": 270}), False, 190,
+     "grace period (alert 100), 3 probes, counted failed after 270 s: OPEN answered NFS4ERR_GRACE"),
+    (4242, state("degraded", degraded={"cause": "grace period"}), True, 0, None),
     # declared failed: 1 with stage, alert id and cause — whether the process is still exiting or gone
     (None, state("failed", failure=TREE), False, 1,
      "declared failed after 2/2 failed probes: stage tree_connect, alert 62: The clp_sambamon has detected an "

@@ -59,6 +59,26 @@ def test_conf_round_trip():
     assert values["share"] == "共有" and values["interval"] == "2" and values["user"] == "alice"
 
 
+@pytest.mark.parametrize(
+    "text, version, minor", [("3", 3, None), ("4", 4, None), ("4.0", 4, 0), ("4.1", 4, 1), ("4.2", 4, 2)]
+)
+def test_nfs_version_choices_round_trip_through_the_conf_file(text, version, minor):
+    target = NFS.check_target({"export": "/x", "address": "127.0.0.1", "nfs_version": text})
+    values = parse_conf(WatchSettings("nfs", "n1", Schedule(), target).to_conf(), "n1.conf")
+    assert values["nfs_version"] == text
+    again = NFS.check_target({key: values[key] for key in ("export", "address", "nfs_version")})
+    probe_target = NFS.make_target(again)
+    assert (probe_target.version, probe_target.minor_version) == (version, minor)
+
+
+@pytest.mark.parametrize("bad", ["4.3", "4.", "41", "v4", "4.1.0"])
+def test_other_nfs_versions_are_refused(bad):
+    with pytest.raises(UsageError):
+        NFS.check_target({"export": "/x", "nfs_version": bad})
+    with pytest.raises(UsageError):  # NFSv4.x runs over TCP only
+        NFS.check_target({"export": "/x", "nfs_version": "4.1", "transport": "udp"})
+
+
 def test_malformed_conf_is_a_usage_error():
     with pytest.raises(UsageError):
         parse_conf("not an ini file", "x.conf")

@@ -1,7 +1,7 @@
 from fswatch.errors import ProbeFailure
-from fswatch.observation import Observation, StageTiming
+from fswatch.observation import Degradation, Observation, StageTiming
 from fswatch.settings import Schedule
-from fswatch.verdict import Event, WatchState, after_pause, judge
+from fswatch.verdict import DEFAULT_LEASE_SECONDS, GRACE_LEASES, Event, WatchState, after_pause, degraded_limit, judge
 
 S = Schedule(interval=1, retries=2, timeout=4)
 
@@ -60,3 +60,78 @@ def test_slow_but_answering_is_never_failed():
 
 def test_pause_forgets_failures():
     assert after_pause(WatchState(failures=2, seen_healthy=True)).failures == 0
+
+
+# -- degraded: an NFSv4 grace period (issue 11) ------------------------------------------------
+
+
+def grace(lease=5):
+    reason = "NFSv4.2 at 10.0.0.1:2049/tcp: OPEN answered NFS4ERR_GRACE"
+    return Observation(0.0, (StageTiming("compound", 1.0),), None, (), Degradation(
+        "grace period", "compound", reason, "NFS4ERR_GRACE", lease))  # fmt: skip
+
+
+def test_grace_limit_is_three_leases_or_three_default_leases():
+    assert GRACE_LEASES == 3
+    assert degraded_limit(grace(lease=60).degraded) == 180
+    assert degraded_limit(grace(lease=None).degraded) == 3 * DEFAULT_LEASE_SECONDS == 270
+
+
+def test_degraded_probes_do_not_fail_and_alert_once_then_end():
+    state, events = run([ok(), grace(), grace(), grace(), ok(), ok()])
+    assert events[1] == (Event.HEALTHY, Event.DEGRADED)
+    assert events[2] == events[3] == (Event.HEALTHY,)
+    assert events[4] == (Event.HEALTHY, Event.DEGRADED_ENDED)
+    assert events[5] == (Event.HEALTHY,)
+    assert state.failures == 0 and state.degraded == 0
+    j = judge(WatchState(seen_healthy=True, degraded=3), ok(), S)
+    assert j.degraded_streak == 3 and j.observation.failure is None
+
+
+def test_first_answer_degraded_makes_the_watch_ready():
+    _, events = run([grace()])
+    assert events == [(Event.FIRST_HEALTHY, Event.DEGRADED)]
+
+
+def test_degraded_after_failures_is_a_recovery():
+    _, events = run([ok(), bad(), grace()])
+    assert events[2] == (Event.HEALTHY, Event.RECOVERED, Event.DEGRADED)
+
+
+def test_grace_past_its_limit_counts_as_failed_with_alert_101():
+    # lease 2 s: limit 6 s; at interval 1 s the 7th degraded probe started 6 s after the first
+    # (still within), the 8th 7 s after it: failed, and retries (2) + 1 of them declare.
+    observations = [ok()] + [grace(lease=2)] * 10
+    state = WatchState()
+    judged = []
+    for obs in observations:
+        j = judge(state, obs, S)
+        state = j.state
+        judged.append(j)
+    assert all(j.observation.failure is None for j in judged[:8])
+    assert [j.events for j in judged[8:]] == [(Event.PROBE_FAILED,), (Event.PROBE_FAILED,), (Event.DECLARED_FAILED,)]
+    failure = judged[8].observation.failure
+    assert (failure.alert, failure.stage, failure.detail) == (101, "compound", "6 s")
+    assert failure.rpc_status == "NFS4ERR_GRACE"
+    assert "grace period for 7 s, longer than 6 s (3 × lease time 2 s)" in failure.reason
+    assert judged[8].observation.degraded is not None  # what it was, for the state file
+    assert state.degraded == 10
+
+
+def test_grace_limit_counts_in_intervals():
+    slow = Schedule(interval=30, retries=2, timeout=4)  # limit 15 s: the second probe is 30 s in
+    j = judge(WatchState(seen_healthy=True, degraded=1), grace(lease=5), slow)
+    assert j.events == (Event.PROBE_FAILED,)
+    j = judge(WatchState(seen_healthy=True, degraded=0), grace(lease=5), slow)
+    assert j.observation.failure is None
+
+
+def test_grace_ending_after_its_limit_recovers():
+    state = WatchState(failures=2, seen_healthy=True, degraded=9)
+    j = judge(state, ok(), S)
+    assert j.events == (Event.HEALTHY, Event.RECOVERED, Event.DEGRADED_ENDED)
+    assert j.state == WatchState(0, True, False, 1, 0)
+
+
+def test_pause_forgets_a_degraded_streak():
+    assert after_pause(WatchState(failures=1, seen_healthy=True, degraded=4)).degraded == 0

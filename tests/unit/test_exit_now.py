@@ -1,0 +1,59 @@
+"""A watch's process ends at once after its verdict (fswatch.runner.exit_now): the exit is
+what systemd and CLUSTERPRO's PID monitor act on, and interpreter teardown took 0.2-0.5 s
+of the bound's 0.5 s slack on a loaded node."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from fswatch import cli, clp, runner
+
+
+class Exited(Exception):
+    """Stands in for os._exit, which would end the test runner."""
+
+
+@pytest.fixture
+def exits(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv(clp.MODE_ENV, "inprocess")
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    codes = []
+
+    def fake_exit(code):
+        codes.append(code)
+        raise Exited(code)
+
+    monkeypatch.setattr(runner.os, "_exit", fake_exit)
+    return codes
+
+
+def test_exit_now_flushes_the_streams_first(exits, monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    flushed = []
+    monkeypatch.setattr(out, "flush", lambda: flushed.append(True))
+    with pytest.raises(Exited):
+        runner.exit_now(1)
+    assert exits == [1] and flushed
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_fswatch_run_ends_the_process_with_the_watchs_status(exits, monkeypatch, status):
+    assert cli.main(["add", "samba", "w1", "--share", "s"]) == 0
+    monkeypatch.setattr(cli, "run_watch", lambda settings, password: status)
+    with pytest.raises(Exited):
+        cli.main(["run", "samba", "w1"])
+    assert exits == [status]
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_clp_start_ends_the_process_with_the_watchs_status(exits, monkeypatch, status):
+    monkeypatch.setattr(clp, "run_watch", lambda settings, password: status)
+    with pytest.raises(Exited):
+        clp.main("samba", ["w1", "-s", "public", "-i", "1"])
+    assert exits == [status]

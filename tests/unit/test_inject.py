@@ -277,3 +277,16 @@ def test_nfs_stage_names_for_clp_nfsmon():
     assert clp.parse(NFS, ["w1", "-inject", "fsstat", "2"]).stage == "fsstat"
     with pytest.raises(UsageError):
         clp.parse(NFS, ["w1", "-inject", "tree_connect"])
+
+
+def test_ocf_exit_reason_of_an_injected_failure_says_so():
+    from fswatch.ocf import OCF_ERR_GENERIC, WatchView, verdict
+
+    failure = {"alert": 63, "stage": "share_type", "reason": "injected failure (fswatch inject)", "injected": True}
+    state = {"kind": "samba", "target": "public", "phase": "failed", "failures": 3, "attempts": 3,
+             "last_probe": {"started": 1.0, "total_ms": 0.0, "stages": [], "failure": failure}}
+    rc, reason = verdict(WatchView(None, state))
+    assert rc == OCF_ERR_GENERIC
+    assert reason == ("declared failed after 3/3 failed probes: stage share_type, alert 63: The clp_sambamon has "
+                      "detected an error in Samba [public] (share type error). (injected) "
+                      "(cause: injected failure (fswatch inject))")

@@ -504,7 +504,7 @@ def _print_status(records: List[dict]) -> None:
             print(f"{'':<6} {'':<20} stages (ms): {stages}")
             if last.get("failure"):
                 print(f"{'':<6} {'':<20} failure: {last['failure']['stage']}: {last['failure']['reason']}")
-        if r.get("injection"):
+        if r.get("injection") and r["injection"]["left"]:
             i = r["injection"]
             print(f"{'':<6} {'':<20} injected: {i['left']} more probes fail at {i['stage']} (fswatch inject)")
         if r.get("degraded"):

@@ -11,6 +11,7 @@ packages=(
   libsystemd-dev pkg-config gcc
   debootstrap systemd-container
   rpm rpmlint shellcheck groff-base man-db cpio
+  stress-ng  # bench/soak's CPU, memory and disk load
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,289 @@
+"""The soak's figures and its section of RESULTS.md.
+
+The section sits between two markers, so that `bench/run` (which rewrites the rest of the file)
+and `bench/soak` (which rewrites only this) each keep the other's record.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Dict, List, Optional
+
+BEGIN = "<!-- soak:begin (written by bench/soak; bench/run keeps it) -->"
+END = "<!-- soak:end -->"
+
+
+def percentile(values: List[float], q: float) -> Optional[float]:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100.0 * len(ordered))) - 1]
+
+
+def _r(value: Optional[float], digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def figures(results: Dict[str, object]) -> Dict[str, object]:
+    sched = results["run"]["schedule"]
+    bound, slack, interval = sched["bound_s"], sched["slack_s"], sched["interval"]
+    detections = []
+    for stall in results["stalls"]:
+        for watch_id in stall["affected"]:
+            seconds = stall["detected_s"].get(watch_id)
+            detections.append(
+                {
+                    "stall": stall["n"],
+                    "target": stall["target"],
+                    "watch": watch_id,
+                    "seconds": seconds,
+                    "slack": None if seconds is None else round(seconds - bound, 3),
+                    "within": seconds is not None and seconds <= bound + slack,
+                }
+            )
+    latency: Dict[str, Dict[str, object]] = {}
+    for w in results["watches"]:
+        per = {}
+        for phase in ("idle", "load"):
+            probes = [p for p in w["probes"] if p["phase"] == phase and not p["disturbed"]]
+            ok_ms = [p["ms"] for p in probes if p["ok"] and p["ms"] is not None]
+            gaps = _start_gaps(probes, interval)
+            per[phase] = {
+                "probes": len(probes),
+                "failed": sum(1 for p in probes if not p["ok"]),
+                "failed_stages": sorted({p["stage"] for p in probes if not p["ok"] and p["stage"]}),
+                "p50_ms": _round(percentile(ok_ms, 50)),
+                "p99_ms": _round(percentile(ok_ms, 99)),
+                "max_ms": _round(max(ok_ms) if ok_ms else None),
+                "lag_p50_ms": _round(percentile(gaps, 50)),
+                "lag_p99_ms": _round(percentile(gaps, 99)),
+                "lag_max_ms": _round(max(gaps) if gaps else None),
+            }
+        latency[w["id"]] = per
+    machine = {}
+    for phase in ("idle", "load"):
+        samples = [s for s in results["samples"] if s["phase"] == phase]
+        loads = [s["load1"] for s in samples]
+        psi = {}
+        for res in ("cpu", "memory", "io"):
+            vals = [s["psi_some_avg10"].get(res) for s in samples if s["psi_some_avg10"].get(res) is not None]
+            psi[res] = {
+                "mean": _round(statistics.fmean(vals) if vals else None),
+                "max": _round(max(vals) if vals else None),
+            }
+        machine[phase] = {
+            "load1_mean": _round(statistics.fmean(loads) if loads else None, 2),
+            "load1_max": _round(max(loads) if loads else None, 2),
+            "psi_some_avg10": psi,
+            **results["phases"][phase],
+        }
+    clients = {}
+    for name, data in sorted(results["clients"].items()):
+        ok = [op[1] for op in data["ops"] if op[2]]
+        clients[name] = {
+            "cycles_ok": len(ok),
+            "cycles_failed": sum(1 for op in data["ops"] if not op[2]),
+            "mb": round(data["bytes"] / 1e6, 1),
+            "p50_ms": _round(percentile(ok, 50)),
+            "p99_ms": _round(percentile(ok, 99)),
+            "errors": data["errors"],
+        }
+    return {
+        "false_declarations": len(results["false_declarations"]),
+        "stalls": len(results["stalls"]),
+        "detections": detections,
+        "detected_within_bound": sum(1 for d in detections if d["within"]),
+        "detections_expected": len(detections),
+        "missed": sum(1 for d in detections if d["seconds"] is None),
+        "slack_max": max((d["slack"] for d in detections if d["slack"] is not None), default=None),
+        "latency": latency,
+        "machine": machine,
+        "clients": clients,
+    }
+
+
+def _round(value: Optional[float], digits: int = 1) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
+def _start_gaps(probes: List[Dict[str, object]], interval: float) -> List[float]:
+    """How late each probe started against the fixed cadence (ms): the start-to-start gap of two
+    consecutive probes of one process, minus the interval, where the first ended within it."""
+    out = []
+    for a, b in zip(probes, probes[1:]):
+        if a["pid"] == b["pid"] and b["n"] == a["n"] + 1 and a["started"] and b["started"] and a["ms"] is not None:
+            if a["ms"] < interval * 1000.0:
+                out.append((b["started"] - a["started"] - interval) * 1000.0)
+    return out
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def summary(results: Dict[str, object]) -> str:
+    f = figures(results)
+    return (
+        f"soak ({results['run']['mode']}): false declarations {f['false_declarations']} (goal 0); "
+        f"stalls {f['stalls']}, detections within bound + slack {f['detected_within_bound']}/"
+        f"{f['detections_expected']}, missed {f['missed']}, max slack {f['slack_max']} s"
+    )
+
+
+def markdown(results: Dict[str, object]) -> str:
+    f = figures(results)
+    run = results["run"]
+    sched, plan, m = run["schedule"], run["plan"], run["machine"]
+    git = run["git"]
+    commit = f"`{git['commit']}`" + (
+        " (dirty tree: " + ", ".join(git["changes"][:6]) + ")" if git["dirty"] else " (clean tree)"
+    )
+    lines = [
+        BEGIN,
+        "## Soak: zero false failovers under load",
+        "",
+        f"Written by `bench/soak{' --quick' if run['mode'] == 'quick' else ''}` "
+        f"on {run['date']} in {run['total_s']:.0f} s "
+        f"({run['mode']} run{'; ' + run['label'] if run['label'] else ''}), commit {commit}, seed {run['seed']}. "
+        f"Raw data: `soak.json` beside this file. Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB, "
+        f"{m['kernel']}; {m['samba']}, nfs-ganesha {m['ganesha']}.",
+        "",
+        f"Four real `fswatch run` watches at interval {sched['interval']} s, timeout {sched['timeout']} s, retries "
+        f"{sched['retries']} — bound {sched['bound_s']} s (interval "
+        "+ retries × max(interval, timeout) + timeout, SPEC.md §2) "
+        f"+ {sched['slack_s']} s slack: Samba guest (`public`), Samba user (`private`), NFSv3 (via rpcbind), NFSv4. "
+        "smbd on 127.0.0.1; nfs-ganesha and its rpcbind in a network namespace of the soak's own (a veth pair on this "
+        "host; the loopback fixture would hold port 111 host-wide for the whole hour and block other test runs). "
+        f"Idle phase {plan['idle_s']:.0f} s (only the watches), then a load phase of {plan['load_s']:.0f} s: "
+        f"{plan['smb_clients']} SMB clients (smbprotocol's smbclient, user logon) and {plan['nfs_clients']} NFSv3 "
+        "clients (fswatch's RPC client + bench/nfs3rw.py) each create, write 64–448 KiB, read back, compare and delete "
+        f"files (mean pause {plan['client_pause']} s); `stress-ng --cpu 2` (both cores at 100 %); and a second "
+        f"stress-ng in a memory cgroup limited to {plan['memory_limit']}: `--vm 1 --vm-bytes {plan['vm_bytes']}`, "
+        f"`--mmap 1 --mmap-bytes {plan['mmap_bytes']} --mmap-file`, "
+        f"`--hdd 1` and `--iomix 1` ({plan['hdd_bytes']} each, "
+        "on the root file system) — more than its limit, so it reclaims and waits on writeback: real memory and IO "
+        "pressure without taking memory from the rest of this shared machine. "
+        f"At random moments ({plan['gap'][0]:.0f}–{plan['gap'][1]:.0f} "
+        "s apart) one server is stalled by SIGSTOP — smbd "
+        "(parent and children), ganesha, or rpcbind — held for the bound + slack + "
+        f"{plan['hold_extra'][0]:.0f}–{plan['hold_extra'][1]:.0f} "
+        "s, then SIGCONT; a watch that declared is started again "
+        "once the server answers. A declaration counts as a detection "
+        "only by a watch that depends on the stalled process "
+        "(rpcbind: only the v3 watch) while the stall is on (or within timeout + 1 s of the lift); any other exit is a "
+        "false declaration.",
+        "",
+        "| what | value | goal | met |",
+        "| --- | ---: | --- | --- |",
+        f"| false declarations (no fault on what the watch depends on) | {f['false_declarations']} | 0 | "
+        f"{'yes' if f['false_declarations'] == 0 else '**no**'} |",
+        f"| stalls injected | {f['stalls']} | | |",
+        f"| detections within bound + {sched['slack_s']} s | "
+        f"{f['detected_within_bound']} / {f['detections_expected']} | all | "
+        f"{'yes' if f['detected_within_bound'] == f['detections_expected'] and f['detections_expected'] else '**no**'} "
+        "|",
+        "| stalls not declared by a watch that depends on them | "
+        f"{f['missed']} | 0 | {'yes' if not f['missed'] else '**no**'} |",
+        f"| detection − bound, max (s) | {_r(f['slack_max'], 3)} | ≤ {sched['slack_s']} | "
+        f"{'yes' if f['slack_max'] is not None and f['slack_max'] <= sched['slack_s'] else '**no**'} |",
+        "",
+        "### Probe latency, idle against load (ms; healthy probes not within a stall of what they depend on)",
+        "",
+        "Lag: how late a probe started against the 1 s cadence (start-to-start gap of consecutive probes minus the "
+        "interval, from the state file's start times): the watch's "
+        "own scheduling delay, which a starved node shows first.",
+        "",
+        "| watch | phase | probes | failed | p50 | p99 | max | lag p50 | lag p99 | lag max |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for watch_id, per in f["latency"].items():
+        for phase in ("idle", "load"):
+            x = per[phase]
+            failed = str(x["failed"]) + (f" ({', '.join(x['failed_stages'])})" if x["failed"] else "")
+            lines.append(
+                f"| {watch_id} | {phase} | {x['probes']} | {failed} | {_r(x['p50_ms'])} | {_r(x['p99_ms'])} | "
+                f"{_r(x['max_ms'])} | {_r(x['lag_p50_ms'])} | {_r(x['lag_p99_ms'])} | {_r(x['lag_max_ms'])} |"
+            )
+    lines += [
+        "",
+        "### The machine meanwhile (shared with other users' test runs: their load is in it)",
+        "",
+        "PSI: share of the phase's time in which some (all) non-idle tasks were stalled on a resource, from "
+        "/proc/pressure/* totals; avg10 sampled every second. CPU: % of all cores' time by who used it "
+        "(from /proc/PID/stat per process, others = the machine's busy time from /proc/stat minus ours).",
+        "",
+        "| phase | seconds | load avg (1 min) mean / max | PSI "
+        "cpu some | PSI memory some / full | PSI io some / full | "
+        "cpu some avg10 max | CPU busy | CPU by who |",
+        "| --- | ---: | --- | ---: | --- | --- | ---: | ---: | --- |",
+    ]
+    for phase in ("idle", "load"):
+        x = f["machine"][phase]
+        p = x["psi_percent"]
+        cpu = dict(x["cpu_percent"])
+        busy = cpu.pop("all busy", None)
+        who = ", ".join(f"{k} {v} %" for k, v in cpu.items())
+        lines.append(
+            f"| {phase} | {x['seconds']:.0f} | {_r(x['load1_mean'], 2)} / {_r(x['load1_max'], 2)} | "
+            f"{_r(p.get('cpu_some'))} % | {_r(p.get('memory_some'))} / {_r(p.get('memory_full'))} % | "
+            f"{_r(p.get('io_some'))} / {_r(p.get('io_full'))} % | {_r(x['psi_some_avg10']['cpu']['max'])} % | "
+            f"{_r(busy)} % | {who} |"
+        )
+    lines += ["", "### Every stall", ""]
+    lines += ["| # | stalled | held (s) | detection (s) by watch; slack = detection − bound |"]
+    lines += ["| ---: | --- | ---: | --- |"]
+    bound = sched["bound_s"]
+    for stall in results["stalls"]:
+        parts = []
+        for watch_id in stall["affected"]:
+            s = stall["detected_s"].get(watch_id)
+            parts.append(f"{watch_id} **missed**" if s is None else f"{watch_id} {s:.2f} ({s - bound:+.2f})")
+        lines.append(f"| {stall['n']} | {stall['target']} | {_r(stall['held_s'])} | {'; '.join(parts)} |")
+    if results["false_declarations"]:
+        lines += ["", "### False declarations", "", "| watch | phase | exit | status |", "| --- | --- | ---: | --- |"]
+        for d in results["false_declarations"]:
+            lines.append(f"| {d['watch']} | {d['phase']} | {d['rc']} | {d.get('status') or ''} |")
+    lines += ["", "### Load clients", ""]
+    lines += ["| client | cycles ok | failed (during stalls) | MB moved | cycle p50 (ms) | p99 | errors |"]
+    lines += ["| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, c in f["clients"].items():
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(c["errors"].items())) or "–"
+        lines.append(
+            f"| {name} | {c['cycles_ok']} | {c['cycles_failed']} | "
+            f"{c['mb']} | {_r(c['p50_ms'])} | {_r(c['p99_ms'])} | {errors} |"
+        )
+    unseen = {w["id"]: w["unseen_probes"] for w in results["watches"] if w["unseen_probes"]}
+    if unseen:
+        lines += ["", f"Probes that ran between two looks at the state file (not in the latency figures): {unseen}."]
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put `section` in place of the old soak section of `path`, or append it (file created if missing)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        text = ""
+    path.write_text(replace_section(text, section))
+
+
+def replace_section(text: str, section: str) -> str:
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        return head + section.rstrip("\n") + tail
+    sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+    return text + sep + section
+
+
+def kept_section(text: str) -> str:
+    """The soak section of an old RESULTS.md ('' if none), for bench/run to carry over."""
+    if BEGIN in text and END in text:
+        return BEGIN + text.partition(BEGIN)[2].partition(END)[0] + END + "\n"
+    return ""

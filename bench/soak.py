@@ -51,6 +51,7 @@ BOUND = INTERVAL + RETRIES * max(INTERVAL, TIMEOUT) + TIMEOUT  # SPEC.md section
 SLACK = 0.5  # seconds of scheduling slack the SPEC allows beyond the bound
 TICK = 0.1  # seconds between looks at the watches' state files (probes start 1 s apart)
 LATE_GRACE = TIMEOUT + 1.0  # a declaration this soon after a lift is still that stall's
+SAMPLE_EVERY = 2.0  # seconds between samples of load average and PSI avg10
 SETTLE = 5.0  # seconds after a lift during which probes are not counted as "under load only"
 
 
@@ -108,6 +109,9 @@ class Stall:
             "detected_s": {k: round(v, 3) for k, v in self.detected.items()},
             "missed": self.missed,
         }
+
+
+PROBE_FIELDS = ("pid", "n", "started", "ms", "ok", "phase", "disturbed", "stage")  # soak.json stores rows
 
 
 class SoakWatch:
@@ -205,7 +209,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = soak.run()
     results["run"] = dict(run, total_s=round(time.monotonic() - began, 1))
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "soak.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out_dir / "soak.json").write_text(json.dumps(results, separators=(",", ":")) + "\n")  # ~1 MB for an hour
     soakreport.write_section(out_dir / "RESULTS.md", soakreport.markdown(results))
     print(soakreport.summary(results))
     say(f"wrote {out_dir / 'soak.json'} and the Soak section of {out_dir / 'RESULTS.md'}")
@@ -358,7 +362,7 @@ class Soak:
                     next_stall = time.monotonic() + self.rng.uniform(*self.plan.gap)
             if now >= next_sample:
                 self.sample()
-                next_sample = now + 1.0
+                next_sample = now + SAMPLE_EVERY
             if now >= next_cpu:
                 self.cpu.sample()
                 next_cpu = now + 5.0
@@ -475,17 +479,19 @@ class Soak:
                 "cpu_percent": soakload.percent_of_machine(soakload.diff(b["cpu"], a["cpu"])),
             }
         clients = {}
+        windows = [(st.target, st.start_wall, st.lift_wall) for st in self.stalls]
         for path in self.clients.files:
             with contextlib.suppress(OSError, ValueError):
                 data = json.loads(path.read_text())
-                clients[data["name"]] = data
+                server = "smbd" if data["name"].startswith("smb") else "ganesha"
+                clients[data["name"]] = soakreport.client_summary(data, [w[1:] for w in windows if w[0] == server])
         return {
             "watches": [
                 {
                     "kind": w.kind,
                     "id": w.watch_id,
                     "depends": list(w.depends),
-                    "probes": w.probes,
+                    "probes": soakreport.pack(w.probes, PROBE_FIELDS),
                     "exits": w.exits,
                     "unseen_probes": w.unseen,
                 }

@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -201,6 +202,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="fswatch-soak-"))
     say(f"{plan.mode} run, seed {seed}, work dir {work}")
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)  # last out: client stats and logs
         smb = stack.enter_context(SambaServer())
         nfs = stack.enter_context(NfsServer(netns=True))
         fleet = stack.enter_context(Fleet())
@@ -213,10 +215,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     soakreport.write_section(out_dir / "RESULTS.md", soakreport.markdown(results))
     print(soakreport.summary(results))
     say(f"wrote {out_dir / 'soak.json'} and the Soak section of {out_dir / 'RESULTS.md'}")
-    with contextlib.suppress(OSError):
-        for p in work.iterdir():
-            p.unlink()
-        work.rmdir()
     return 0
 
 

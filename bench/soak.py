@@ -171,6 +171,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="seed for the stalls' moments and targets")
     parser.add_argument("--output-dir", type=Path, default=None, help="default bench/ (full) or bench/quick/")
     parser.add_argument("--label", default="", help="a note on this run for the record (e.g. 'before the fix')")
+    parser.add_argument("--cpu-hogs", type=int, default=2, help="stress-ng --cpu workers (default 2: one per core)")
     parser.add_argument("--idle-seconds", type=float, default=None, help="override the idle phase's length")
     parser.add_argument("--load-seconds", type=float, default=None, help="override the load phase's length")
     args = parser.parse_args(argv)
@@ -207,6 +208,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         nfs = stack.enter_context(NfsServer(netns=True))
         fleet = stack.enter_context(Fleet())
         soak = Soak(plan, rng, smb, nfs, fleet, work)
+        soak.cpu_hogs = args.cpu_hogs
+        run["cpu_hogs"] = args.cpu_hogs
+        run["unit_scheduling"] = soak.unit_scheduling
         stack.callback(soak.cleanup)
         results = soak.run()
     results["run"] = dict(run, total_s=round(time.monotonic() - began, 1))
@@ -231,6 +235,11 @@ class Soak:
         self.stress: List[soakload.Stress] = []
         self.phase = "setup"
         self.phase_marks: Dict[str, Dict[str, object]] = {}
+        # What the units say about scheduling (Nice=, CPUWeight=): the watches run with it, as under systemd.
+        self.unit_scheduling = {kind: soakload.unit_scheduling(REPO / "units" / f"fswatch-{kind}@.service")
+                                for kind in ("samba", "nfs")}  # fmt: skip
+        self.cpu_groups: Dict[str, soakload.CpuWeightGroup] = {}
+        self.cpu_hogs = 2
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -254,7 +263,11 @@ class Soak:
         )  # fmt: skip
 
     def start_watch(self, w: SoakWatch) -> None:
-        w.proc = self.fleet.run(w.kind, w.watch_id, BOUND)
+        sched = self.unit_scheduling.get(w.kind, {})
+        wrapper = ("nice", "-n", sched["Nice"]) if "Nice" in sched else ()
+        w.proc = self.fleet.run(w.kind, w.watch_id, BOUND, wrapper=wrapper)
+        if w.kind in self.cpu_groups:
+            self.cpu_groups[w.kind].add(w.proc.pid)
         self.cpu.by_pid.setdefault("watches", {})[w.proc.pid] = w.watch_id
 
     def cleanup(self) -> None:
@@ -264,6 +277,9 @@ class Soak:
         finally:
             try:
                 self.clients.stop()
+                self.fleet.stop([w.proc for w in self.watches if w.proc is not None])
+                for group in self.cpu_groups.values():
+                    group.close()
             finally:
                 for resume in (self.smb.resume_all, self.nfs.resume_ganesha, self.nfs.resume_rpcbind):
                     with contextlib.suppress(Exception):
@@ -281,6 +297,9 @@ class Soak:
     def run(self) -> Dict[str, object]:
         plan = self.plan
         self.add_watches()
+        for kind, sched in self.unit_scheduling.items():
+            if "CPUWeight" in sched:
+                self.cpu_groups[kind] = soakload.CpuWeightGroup(f"{kind}-watches", int(sched["CPUWeight"]))
         self.cpu.by_session = {
             os.getsid(0): "soak controller",
             self.smb.pid: "smbd",
@@ -309,7 +328,7 @@ class Soak:
             self.clients.start("nfs", f"nfs{i}", opts, seconds, plan.client_pause, self.rng.randrange(1 << 30))
         self.cpu.by_pid["clients"] = {pid: "client" for pid in self.clients.pids}
         self.stress = [
-            soakload.Stress("cpu", ["--cpu", "2"], seconds, self.work / "stress-cpu.log"),
+            soakload.Stress("cpu", ["--cpu", str(self.cpu_hogs)], seconds, self.work / "stress-cpu.log"),
             soakload.Stress(
                 "memory-disk",
                 ["--vm", "1", "--vm-bytes", plan.vm_bytes, "--mmap", "1", "--mmap-bytes", plan.mmap_bytes,

@@ -126,6 +126,40 @@ class Clients:
             stop_process(proc)
 
 
+def unit_scheduling(unit: Path) -> Dict[str, str]:
+    """The scheduling settings a unit file gives its service (Nice=, CPUWeight=, IOWeight=)."""
+    out: Dict[str, str] = {}
+    for line in unit.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key in ("Nice", "CPUWeight", "IOWeight"):
+            out[key] = value.strip()
+    return out
+
+
+class CpuWeightGroup:
+    """A cgroup v1 `cpu` group with the shares a systemd CPUWeight= gives (weight × 1024 / 100;
+    the default weight 100 is the default 1024 shares), for the watches of one kind."""
+
+    ROOT = Path("/sys/fs/cgroup/cpu")
+
+    def __init__(self, name: str, weight: int) -> None:
+        if not (self.ROOT / "cpu.shares").exists():
+            raise RuntimeError(f"no cgroup v1 cpu controller at {self.ROOT} for CPUWeight={weight}")
+        self.path = self.ROOT / f"fswatch-soak-{os.getpid()}-{name}"
+        self.path.mkdir()
+        (self.path / "cpu.shares").write_text(str(max(2, weight * 1024 // 100)))
+
+    def add(self, pid: int) -> None:
+        (self.path / "cgroup.procs").write_text(f"{pid}\n")
+
+    def close(self) -> None:
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while self.path.exists() and time.monotonic() < deadline:  # busy until its last task is reaped
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+            time.sleep(0.1)
+
+
 # -- the machine ------------------------------------------------------------------------------
 
 

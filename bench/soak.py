@@ -518,6 +518,7 @@ class Soak:
             "false_declarations": self.false_declarations,
             "samples": self.samples,
             "phases": phases,
+            "phase_starts": {name: round(self.phase_marks[name]["wall"], 3) for name in ("idle", "load")},
             "clients": clients,
         }
 

@@ -131,6 +131,60 @@ def client_summary(data: Dict[str, object], stalls: List[tuple]) -> Dict[str, ob
     }
 
 
+def failed_outside_stalls(results: Dict[str, object]) -> List[Dict[str, object]]:
+    """Every failed probe no stall explains, with how late it started and what the other watches
+    did within 3 s of it (their worst start lag, or that none of their probes was seen)."""
+    interval = results["run"]["schedule"]["interval"]
+    probes = {w["id"]: unpack(w["probes"]) for w in results["watches"]}
+    starts = dict(results.get("phase_starts") or {})
+    for phase in ("idle", "load"):  # records from before phase_starts existed: the phase's first probe
+        if phase not in starts:
+            firsts = [p["started"] for ps in probes.values() for p in ps if p["phase"] == phase and p["started"]]
+            starts[phase] = min(firsts) if firsts else 0.0
+    out = []
+    for watch_id, ps in probes.items():
+        for prev, p in zip([None] + ps, ps):
+            if p["ok"] or p["disturbed"]:
+                continue
+            late = None
+            if (
+                prev is not None
+                and prev["pid"] == p["pid"]
+                and prev["n"] + 1 == p["n"]
+                and prev["ms"] < interval * 1000
+            ):
+                late = (p["started"] - prev["started"] - interval) * 1000.0
+            others = []
+            for other, qs in probes.items():
+                if other == watch_id:
+                    continue
+                near = [q for q in qs if abs(q["started"] - p["started"]) <= 3.0]
+                gaps = [
+                    (b["started"] - a["started"] - interval) * 1000.0
+                    for a, b in zip(near, near[1:])
+                    if a["pid"] == b["pid"] and b["n"] == a["n"] + 1 and a["ms"] < interval * 1000
+                ]
+                failed = sum(1 for q in near if not q["ok"])
+                if not near:
+                    others.append(f"{other}: no probe seen")
+                    continue
+                what = f"{failed} of {len(near)} failed" if failed else f"{len(near)} ok"
+                lag = f", started late ≤ {max(gaps):.0f} ms" if gaps else ""
+                others.append(f"{other}: {what}{lag}")
+            out.append(
+                {
+                    "watch": watch_id,
+                    "phase": p["phase"],
+                    "at_s": p["started"] - starts.get(p["phase"], p["started"]),
+                    "stage": p["stage"],
+                    "ms": p["ms"],
+                    "late_ms": late,
+                    "others": "; ".join(others),
+                }
+            )
+    return out
+
+
 def _round(value: Optional[float], digits: int = 1) -> Optional[float]:
     return None if value is None else round(value, digits)
 
@@ -257,6 +311,35 @@ def markdown(results: Dict[str, object]) -> str:
             f"{_r(p.get('io_some'))} / {_r(p.get('io_full'))} % | {_r(x['psi_some_avg10']['cpu']['max'])} % | "
             f"{_r(busy)} % | {who} |"
         )
+    lines += ["", "### Detection by stalled process (s from the SIGSTOP to the watch's declaration)", ""]
+    lines += ["| stalled | watches | n | median | max | max − bound |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for target in sorted({d["target"] for d in f["detections"]}):
+        ds = [d for d in f["detections"] if d["target"] == target]
+        secs = [d["seconds"] for d in ds if d["seconds"] is not None]
+        watches = ", ".join(sorted({d["watch"] for d in ds}))
+        med = statistics.median(secs) if secs else None
+        top = max(secs) if secs else None
+        lines.append(
+            f"| {target} | {watches} | {len(ds)} | {_r(med, 2)} | {_r(top, 2)} | "
+            f"{_r(None if top is None else top - sched['bound_s'], 2)} |"
+        )
+    odd = failed_outside_stalls(results)
+    if odd:
+        lines += ["", "### Failed probes outside any stall (one failure is not a declaration: retries + 1 are)", ""]
+        lines += [
+            "Each with what the other watches did within 3 s of it (start lag only after probes that ended within "
+            "the interval): theirs starting late too, or none seen, would mean the whole machine stood still; "
+            "theirs on time means the node as a whole ran on (the slowness was that server's, or that probe's own "
+            "process: the Samba probe hands each answer between threads).",
+            "",
+        ]
+        lines += ["| watch | phase | at (s into it) | stage | ms | started late by (ms) | other watches then |"]
+        lines += ["| --- | --- | ---: | --- | ---: | ---: | --- |"]
+        for o in odd:
+            lines.append(
+                f"| {o['watch']} | {o['phase']} | {o['at_s']:.0f} | {o['stage']} | {o['ms']:.0f} | "
+                f"{_r(o['late_ms'], 0)} | {o['others']} |"
+            )
     lines += ["", "### Every stall", ""]
     lines += ["| # | stalled | held (s) | detection (s) by watch; slack = detection − bound |"]
     lines += ["| ---: | --- | ---: | --- |"]

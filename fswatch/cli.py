@@ -52,6 +52,9 @@ class _Parser(argparse.ArgumentParser):
 def _add_target_options(parser: argparse.ArgumentParser, kind: Kind) -> None:
     for field in kind.fields:
         option = "--" + field.name.replace("_", "-")
+        if field.boolean:  # a flag; absent leaves the value unset (None), so the default applies
+            parser.add_argument(option, dest=field.name, action="store_const", const=True, help=field.help)
+            continue
         parser.add_argument(option, dest=field.name, metavar=field.name.upper(), help=field.help)
     if kind.name == "samba":
         parser.add_argument(

@@ -444,15 +444,20 @@ _TABLE = (
         92,
         "2929974c4990416998221fe920d371d5",
         WARNING,
-        "The clp_sambamon has seen a slow answer from Samba [{target}] ({detail} ms).",
-        "The clp_nfsmon has seen a slow answer from NFS shared directory '{target}' ({detail} ms).",
+        "The clp_sambamon has seen a slow answer from Samba [{target}] ({detail}).",
+        "The clp_nfsmon has seen a slow answer from NFS shared directory '{target}' ({detail}).",
         "A file server answered slowly",
-        "A probe succeeded but took more than half of its timeout. A slow server that answers within "
-        "the timeout is never declared failed.",
-        "Check the server's load if this repeats.",
+        "A probe succeeded but took more than half of its timeout (its slow budget). A slow server that "
+        "answers within the timeout is never declared failed. The detail names the stage that took the "
+        "largest share of the budget, with its time (FSWATCH_SLOW_STAGE, FSWATCH_SLOW_STAGE_MS, "
+        "FSWATCH_BUDGET_MS), e.g. tree_connect for a slow share backend, session for slow authentication.",
+        "Check the server's load if this repeats, starting with what the named stage needs: the "
+        "network (connect), authentication (session), the share's storage (tree_connect, GETATTR, FSSTAT).",
         "ファイルサーバの応答が遅くなっています",
-        "監視は成功しましたが、応答待ち時間の半分以上かかったことを示します。",
-        "繰り返し表示される場合は、サーバの負荷を確認してください。",
+        "監視は成功しましたが、応答待ち時間の半分以上かかったことを示します。詳細には、その時間の最も大きな"
+        "割合を占めた段階とその時間が示されます。",
+        "繰り返し表示される場合は、サーバの負荷を確認してください。示された段階 (接続、認証、共有のストレージ) "
+        "から調べてください。",
     ),
     _a(
         93,

@@ -493,6 +493,12 @@ def degraded_reason(state: Mapping[str, object]) -> str:
         )
     if state.get("grace"):
         return _one_line(f"NFSv4 grace period: {state.get('status', '')}")
+    slow = state.get("slow_stage")
+    if isinstance(slow, dict) and all(isinstance(slow.get(k), (int, float)) for k in ("ms", "budget_ms", "total_ms")):
+        return _one_line(
+            f"slow: {slow.get('stage')} {slow['ms']:.0f} ms of {slow['budget_ms']:.0f} ms budget "
+            f"(probe {slow['total_ms']:.0f} ms, alert 92)"
+        )
     last = state.get("last_probe") or {}
     total = last.get("total_ms") if isinstance(last, dict) else None
     timeout = (state.get("schedule") or {}).get("timeout")  # type: ignore[union-attr]

@@ -480,6 +480,12 @@ def _print_status(records: List[dict]) -> None:
             print(f"{'':<6} {'':<20} stages (ms): {stages}")
             if last.get("failure"):
                 print(f"{'':<6} {'':<20} failure: {last['failure']['stage']}: {last['failure']['reason']}")
+            if last.get("posture"):
+                seen = ", ".join(f"{k} {v or '-'}" for k, v in last["posture"].items())
+                print(f"{'':<6} {'':<20} security: {seen}")
+        if r.get("slow_stage"):
+            slow = r["slow_stage"]
+            print(f"{'':<6} {'':<20} slow: {slow['stage']} {slow['ms']:.0f} ms of {slow['budget_ms']:.0f} ms budget")
         if r.get("degraded"):
             print(f"{'':<6} {'':<20} degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
         if r.get("error"):

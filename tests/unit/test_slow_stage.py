@@ -76,3 +76,14 @@ def test_the_reporter_names_the_stage_in_alert_92_status_and_state():
     fast = obs(connect=1)
     reporter.probed(fast, judge(reporter.state, fast, S))
     assert reporter.snapshot()["slow_stage"] is None and "slow" not in reporter.status_text
+
+
+def test_status_keeps_slow_stage_and_posture_and_drops_bad_values():
+    from fswatch.cli import clean_state
+
+    probe = {"started": 1.0, "total_ms": 2.0, "stages": [], "posture": {"dialect": "3.1.1", "signing": None}}
+    slow = {"stage": "session", "ms": 900.0, "budget_ms": 500.0, "total_ms": 950.0}
+    state, wrong = clean_state({"slow_stage": slow, "last_probe": probe})
+    assert state == {"slow_stage": slow, "last_probe": probe} and wrong == ""
+    state, wrong = clean_state({"slow_stage": {"stage": 1}, "last_probe": {**probe, "posture": {"dialect": 3}}})
+    assert state == {} and wrong == "unexpected values for last_probe, slow_stage"

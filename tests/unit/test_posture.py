@@ -112,3 +112,26 @@ def test_ocf_meta_data_declares_booleans_as_boolean():
         assert '<content type="boolean" default="false" />' in block
     block = xml.split('<parameter name="min_dialect">')[1].split("</parameter>")[0]
     assert 'type="string"' in block and "3.1.1" in block
+
+
+def test_alerts_carry_the_posture_as_journal_fields():
+    from fswatch.errors import ProbeFailure
+    from fswatch.notify import Notifier
+    from fswatch.observation import Observation, StageTiming
+    from fswatch.reporter import Reporter
+    from fswatch.sinks import ListSink
+    from fswatch.verdict import WatchState, judge
+
+    sink = ListSink()
+    schedule = Schedule(1, 1, 1)
+    reporter = Reporter(SAMBA, "w1", "private", schedule, sink, Notifier())
+    failure = ProbeFailure(108, "session", "the server does not require signing", "signing enabled")
+    obs = Observation(0.0, (StageTiming("session", 3.0, False),), failure, posture=Posture("3.1.1", "enabled"))
+    reporter.probed(obs, judge(WatchState(), obs, schedule))
+    alert_id, message, fields = sink.alerts[-1]
+    assert alert_id == 108
+    assert message == "The clp_sambamon has seen Samba [private] not require signing (signing enabled)."
+    assert fields["FSWATCH_DIALECT"] == "3.1.1" and fields["FSWATCH_SIGNING"] == "enabled"
+    assert "FSWATCH_ENCRYPTION" not in fields and fields["FSWATCH_STAGE"] == "session"
+    posture = reporter.snapshot()["last_probe"]["posture"]
+    assert posture == {"dialect": "3.1.1", "signing": "enabled", "encryption": None}

@@ -87,3 +87,13 @@ def test_status_keeps_slow_stage_and_posture_and_drops_bad_values():
     assert state == {"slow_stage": slow, "last_probe": probe} and wrong == ""
     state, wrong = clean_state({"slow_stage": {"stage": 1}, "last_probe": {**probe, "posture": {"dialect": 3}}})
     assert state == {} and wrong == "unexpected values for last_probe, slow_stage"
+
+
+def test_the_ocf_degraded_reason_names_the_slow_stage():
+    from fswatch.ocf import degraded_reason
+
+    slow = {"stage": "session", "ms": 900.0, "budget_ms": 500.0, "total_ms": 950.0}
+    assert degraded_reason({"slow": True, "slow_stage": slow}) == (
+        "slow: session 900 ms of 500 ms budget (probe 950 ms, alert 92)"
+    )
+    assert degraded_reason({"slow": True, "slow_stage": {"ms": "x"}}).startswith("slow: the last probe took")

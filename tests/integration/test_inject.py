@@ -27,9 +27,9 @@ def add_watch(cli, server, watch_id="w1", retries=RETRIES):
     assert proc.returncode == 0, proc.stderr
 
 
-def state(cli, watch_id="w1"):
+def state(cli, watch_id="w1", kind="samba"):
     try:
-        return json.loads((cli.runtime / "samba" / watch_id / "state.json").read_text())
+        return json.loads((cli.runtime / kind / watch_id / "state.json").read_text())
     except (OSError, ValueError):
         return {}
 
@@ -196,3 +196,26 @@ def test_ocf_monitor_reports_the_injected_failure_like_a_real_one(agents, tmp_pa
     assert detected <= BOUND + 1.0  # + the monitor's own latency, as the stall test allows
     assert run_agent(agents, "samba", "monitor", env).returncode == 7
     assert not os.path.exists(runtime / "samba" / "fsw-inj" / "inject")
+
+
+def test_nfs_inject_fewer_than_retries_plus_one_then_recovery(nfs_server, tmp_path):
+    """clp_nfsmon's alert for the stage, marked injected, against a healthy nfs-ganesha; a
+    count below retries + 1 leaves the watch running and the next real probe recovers it."""
+    cli = FswatchCLI(tmp_path)
+    proc = cli("add", "nfs", "n1", "--export", nfs_server.export_path, "--address", nfs_server.address,
+               "--interval", str(INTERVAL), "--retries", str(RETRIES), "--timeout", str(TIMEOUT))
+    assert proc.returncode == 0, proc.stderr
+    watch = cli.start("run", "nfs", "n1")
+    try:
+        wait_for(lambda: phase(cli, "nfs", "n1") == "healthy", 10)
+        proc = cli("inject", "nfs", "n1", "--stage", "fsstat", "--count", "2")
+        assert proc.returncode == 0 and "then the watch recovers at the next probe" in proc.stdout, proc.stdout
+        wait_for(lambda: [e["result"] for e in state(cli, "n1", "nfs").get("history", [])][-3:]
+                 == ["failed", "failed", "healthy"], 8)
+        assert watch.poll() is None
+    finally:
+        stderr = stop(watch)
+    ids = alert_ids(stderr)
+    assert ids[ids.index(113):ids.index(113) + 4] == [113, 85, 85, 91], stderr
+    assert ("alert 85: clp_nfsmon: injected failure (fsstat: injected failure (fswatch inject): the server was "
+            "not contacted) [failed probes 1/3]") in stderr, stderr

@@ -89,3 +89,18 @@ def test_samba_credential_is_the_nt_hash():
     cred, secret = credential("User", "Password")
     assert secret is None and cred.username == "User"
     assert cred.nt_hash == "a4f49c406510bdcab6824ee7c30fd852"
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "pub\nlic", "tab\there", "esc\x1b[31m", "del\x7f", "\x1f"])
+def test_control_characters_refused_in_share_and_user(bad):
+    """A control character would forge journal lines and config keys: alert 11, exit 2."""
+    from fswatch.settings import check_share, check_text
+
+    for check in (check_share, lambda v: check_text("user", v)):
+        with pytest.raises(UsageError) as info:
+            check(bad)
+        assert info.value.alert == 11 and info.value.exit_code == 2
+        assert "control character" in str(info.value)
+    assert SAMBA.check_target({"share": "ok", "user": "bob"})["user"] == "bob"
+    with pytest.raises(UsageError):
+        SAMBA.check_target({"share": "ok", "user": bad})

@@ -23,3 +23,8 @@ lint: setup
 
 catalog: setup
 	$(PY) -m fswatch.catalog > packaging/fswatch.catalog
+
+# Timing changes: the whole suite five times in a row with a CPU hog on every core (RUNS=, PYTEST_ARGS=).
+.PHONY: test-under-load
+test-under-load: setup
+	$(PY) scripts/under_load.py

@@ -13,7 +13,7 @@ Schedule.detection_bound; every sd_notify message is checked, in order.
 import pytest
 
 from fswatch.control import Control
-from fswatch.engine import StopSignal, Watch
+from fswatch.engine import StopNow, StopSignal, Watch
 from fswatch.errors import DeadlineExceeded, ProbeFailure
 from fswatch.kinds import SAMBA
 from fswatch.notify import Notifier
@@ -466,3 +466,47 @@ def test_stop_during_a_probe_ends_it_at_once(tmp_path):
     stop.wait = lambda seconds: clock.spend(seconds) or stop.is_set()
     assert watch.run() == 0
     assert sink.ids == [1, 2, 3] and len(calls) == 2
+
+
+def test_stop_signal_raises_into_a_probe_only():
+    stop = StopSignal()
+    stop.request()  # between probes (or before the first): nothing to interrupt
+    assert stop.is_set() and stop.wait(0.01) is True
+    stop = StopSignal()
+    assert stop.wait(0.01) is False
+    stop.probing = True
+    with pytest.raises(StopNow):
+        stop.request()
+    stop.request()  # a second SIGTERM while the watch winds down must not raise again
+
+
+def test_a_stop_while_sleeping_between_probes_is_clean(tmp_path):
+    """The engine clears `probing` after each probe: a SIGTERM in the sleep ends the watch
+    with alert 3, it does not raise StopNow out of the signal handler."""
+    clock = StrictClock()
+    stop = StopSignal()
+    server = Server(clock)
+    sink = ListSink()
+    control = Control(tmp_path / "ctl", clock=clock)
+    reporter = Reporter(SAMBA, "w1", "public", Schedule(5, 2, 1), sink, Notifier(None), control, wall=clock)
+    watch = Watch(Schedule(5, 2, 1), server.probe, reporter, control, stop=stop, clock=clock)
+
+    def wait(seconds):
+        clock.spend(seconds)
+        if clock() >= START + 7:
+            stop.request()
+        return stop.is_set()
+
+    stop.wait = wait
+    assert watch.run() == 0
+    assert sink.ids == [1, 2, 3] and len(server.probes) == 2
+
+
+def test_a_timed_pause_says_how_long(tmp_path):
+    clock = StrictClock()
+    server = Server(clock)
+    watch, sink, notify, control = make_watch(tmp_path, Schedule(1, 2, 1), clock, server)
+    server.hooks[2] = lambda: control.request_pause(5)
+    clock.stop_at = START + 4
+    assert watch.run() == 0
+    assert "STATUS=paused for 5 s" in notify.messages

@@ -229,3 +229,8 @@ def test_encode_reply_default_has_no_results():
 def test_every_reply_keeps_its_xid_and_whether_it_was_accepted(kw, accepted):
     reply = decode_reply(encode_reply(0x0A0B0C0D, **kw))
     assert reply.xid == 0x0A0B0C0D and reply.accepted is accepted
+
+
+def test_a_call_without_args_ends_after_the_verifier():
+    call = encode_call(3, 100000, 2, 0)
+    assert len(call) == 6 * 4 + 2 * 8 and decode_call(call).args == b""

@@ -6,7 +6,7 @@ PY := .venv/bin/python
 setup:
 	./scripts/setup.sh
 
-include packaging/rpm.mk
+include packaging/packages.mk
 
 demo: setup
 	$(PY) scripts/demo.py

@@ -5,7 +5,7 @@ Every id, text and priority fswatch logs comes from ALERTS; the journal catalog
 English texts verbatim (chapter 8 of the CLUSTERPRO guide) with the seed's command names,
 so alert filters written for CLUSTERPRO keep matching; `xxx` became `{target}` (share or
 directory) and `nn` / `xxxx` became `{detail}`. The seed's NFS messages with id 0 got ids
-81-85; alerts the seed did not have use 91-93. MESSAGE_IDs were made once with
+81-85; alerts the seed did not have use 91-93 and 96-98 (health attribute mode). MESSAGE_IDs were made once with
 `systemd-id128 new` and never change.
 """
 
@@ -466,6 +466,53 @@ _TABLE = (
         "監視の一時中断の期限が切れました",
         "期限付きの監視の中断が終了したことを示します。続いて監視を再開します。",
         "-",
+    ),
+    _a(
+        96,
+        "e0e4488a4da8466fb66adf38b00f08f5",
+        ERR,
+        "The clp_sambamon has failed to update the node attribute ({detail}).",
+        "The clp_nfsmon has failed to update the node attribute ({detail}).",
+        "fswatch could not publish its verdict as a node attribute",
+        "In health attribute mode the watch runs attrd_updater at every verdict change; this call "
+        "failed or did not end in time and was killed. The watch keeps probing and tries again "
+        "after its next probe. Until then the cluster sees the attribute's previous value.",
+        "Check that pacemaker-attrd runs on this node and that the watch may reach it "
+        "(attrd_updater -Q -n NAME); the detail names the attribute and the cause.",
+        "ノード属性を更新できませんでした",
+        "ヘルス属性モードで、監視結果をノード属性に反映する attrd_updater の実行が失敗したか、"
+        "時間内に終了しなかったため強制終了されたことを示します。監視は継続し、次の監視の後に再試行します。",
+        "このノードで pacemaker-attrd が動作しているか、監視から接続できるかを確認してください "
+        "(attrd_updater -Q -n 属性名)。",
+    ),
+    _a(
+        97,
+        "55c29e56035746f2b2eb2f4ec81231c3",
+        INFO,
+        "The clp_sambamon has set the node attribute {detail}.",
+        "The clp_nfsmon has set the node attribute {detail}.",
+        "fswatch published its verdict as a node attribute",
+        "In health attribute mode the watch set the transient node attribute to 1 (healthy) or "
+        "0 (declared failed); location rules on it move the service group.",
+        "None.",
+        "ノード属性を更新しました",
+        "ヘルス属性モードで、監視結果 (正常 1、異常 0) を一時ノード属性に設定したことを示します。",
+        "-",
+    ),
+    _a(
+        98,
+        "044f686b3c9a465190f5fdac82037196",
+        CRIT,
+        "The clp_sambamon has declared Samba [{target}] failed and keeps watching it.",
+        "The clp_nfsmon has declared NFS shared directory '{target}' failed and keeps watching it.",
+        "fswatch declared the file server failed (health attribute mode)",
+        "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail. In health attribute "
+        "mode it does not end: it sets the node attribute to 0 and keeps probing, so a recovery "
+        "sets it to 1 again (alert 91).",
+        "Act on the alert logged just before this one; it names the stage and the cause.",
+        "ファイルサーバの異常を検出しました (監視は継続します)",
+        "ヘルス属性モードで異常を検出したことを示します。監視は終了せず、ノード属性を 0 にして監視を続けます。",
+        "直前に表示されているメッセージにより対処を行ってください。",
     ),
 )
 

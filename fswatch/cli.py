@@ -23,7 +23,7 @@ from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, Usage
 from fswatch.kinds import KINDS, Kind
 from fswatch.observation import Observation
 from fswatch.runner import control_for, load_settings, read_password, run_watch, stopped_control
-from fswatch.settings import Schedule, WatchSettings, check_id, check_range
+from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, check_range
 from fswatch.sinks import default_sink
 from fswatch.units import Systemctl, systemd_booted, unit_name
 
@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("id", metavar="ID", help="identifier: letters, digits, '_' and '-', at most 200 bytes")
         _add_target_options(p, kind)
         _add_schedule_options(p)
+        p.add_argument(
+            "--attribute",
+            metavar="NAME",
+            help="health attribute mode: publish NAME=1 (healthy) / 0 (failed) with attrd_updater; keep probing",
+        )
 
     for name, text in (
         ("remove", "delete a watch's settings"),
@@ -173,11 +178,14 @@ def cmd_add(args: argparse.Namespace) -> int:
     kind = KINDS[args.kind]
     watch_id = check_id(args.id)
     schedule = Schedule.parse(args.interval, args.retries, args.timeout)
+    attribute = check_attribute(args.attribute) if args.attribute is not None else None
     target = kind.check_target(_target_values(args, kind))
     password = _password_from(getattr(args, "password_file", None))
     if password is not None and "\n" in password:
         raise UsageError("the password must be one line")
-    settings = WatchSettings(kind.name, watch_id, schedule, target, has_password=password is not None)
+    settings = WatchSettings(
+        kind.name, watch_id, schedule, target, has_password=password is not None, attribute=attribute
+    )
     # Everything is valid: only now touch the file system.
     conf = paths.conf_path(kind.name, watch_id)
     conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)

@@ -20,16 +20,24 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
-from fswatch import paths
 from fswatch.atomic import write_atomic
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
 from fswatch.runner import control_for, read_password, run_watch, stopped_control
 from fswatch.settings import Schedule, WatchSettings, check_id, check_range
-from fswatch.units import Systemctl, systemd_booted, unit_name
+from fswatch.units import (
+    Systemctl,
+    remove_runtime_watch,
+    runtime_password_path,
+    supervision_mode,
+    systemd_booted,
+    unit_name,
+    write_runtime_dropin,
+    write_runtime_settings,
+)
 
 CONTROL_FORMS = ("-stop", "-pause", "-continue", "-disp", "-del")
 STOP_WAIT = 60  # the seed's default for -stop's wait
@@ -115,18 +123,11 @@ def start(req: Request, argv: Sequence[str]) -> int:
 
 
 def _mode() -> str:
-    mode = os.environ.get(MODE_ENV)
-    if mode in ("systemd", "inprocess"):
-        return mode
-    return "systemd" if systemd_booted() else "inprocess"
-
-
-def _runtime_password_path(kind: str, watch_id: str) -> Path:
-    return paths.runtime_dir() / kind / f"{watch_id}.password"
+    return supervision_mode(os.environ.get(MODE_ENV))
 
 
 def _write_password(kind: str, watch_id: str, password: Optional[str]) -> Path:
-    path = _runtime_password_path(kind, watch_id)
+    path = runtime_password_path(kind, watch_id)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     write_atomic(path, (password or "") + "\n", mode=0o600)
     return path
@@ -150,10 +151,6 @@ def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -
     os.execve(sys.executable, [sys.executable, "-m", "fswatch.clp", req.kind.name, *args], env)
 
 
-def dropin_path(kind: str, watch_id: str) -> Path:
-    return Path("/run/systemd/system") / f"{unit_name(kind, watch_id)}.d" / "50-clp.conf"
-
-
 def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Optional[Systemctl] = None) -> int:
     """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status)."""
     systemctl = systemctl or Systemctl()
@@ -161,22 +158,9 @@ def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Opti
     unit = unit_name(kind, watch_id)
     if systemctl.running(unit):
         raise WatchBusy(f"{unit} is already running")
-    # Runtime settings: the unit reads them through FSWATCH_CONFIG_DIR=/run/fswatch.
-    runtime = paths.runtime_dir()
-    conf = runtime / kind / f"{watch_id}.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    write_atomic(conf, settings.to_conf(), mode=0o644)
-    lines = [
-        "# Written by clp_sambamon/clp_nfsmon: this watch's settings live under /run/fswatch.",
-        "[Service]",
-        f"Environment=FSWATCH_CONFIG_DIR={runtime}",
-    ]
-    if kind == "samba":
-        secret = _write_password(kind, watch_id, password)
-        lines += ["LoadCredential=", f"LoadCredential=password:{secret}"]
-    dropin = dropin_path(kind, watch_id)
-    dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)
+    takes_password = KINDS[kind].takes_password
+    write_runtime_settings(settings, password, takes_password)
+    write_runtime_dropin(settings, takes_password, "clp_sambamon/clp_nfsmon")
     systemctl("daemon-reload")
     stop_requested = []
 
@@ -256,18 +240,7 @@ def delete(req: Request) -> int:
     """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
     kind, watch_id = req.kind.name, req.watch_id
     stopped_control(kind, watch_id, "-del is only for a dead watch").forget()
-    targets: List[Path] = [paths.runtime_dir() / kind / f"{watch_id}.conf", _runtime_password_path(kind, watch_id)]
-    if systemd_booted():
-        targets.append(dropin_path(kind, watch_id))
-    for path in targets:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-    try:
-        dropin_path(kind, watch_id).parent.rmdir()
-    except OSError:
-        pass
+    remove_runtime_watch(kind, watch_id, dropin=systemd_booted())
     if systemd_booted():
         systemctl = Systemctl()
         systemctl("daemon-reload")

@@ -63,6 +63,7 @@ class Watch:
         control: Control,
         stop: Optional[StopSignal] = None,
         clock: Callable[[], float] = time.monotonic,
+        keep_probing: bool = False,
     ) -> None:
         self.schedule = schedule
         self.probe = probe
@@ -70,6 +71,9 @@ class Watch:
         self.control = control
         self.stop = stop or StopSignal()
         self.clock = clock
+        # Health attribute mode: a declared failure is published, not the end of the watch,
+        # so a recovery can be published too (SPEC.md section 8).
+        self.keep_probing = keep_probing
 
     def run(self) -> int:
         """Watch until stopped (exit 0, alert 3) or the server is declared failed (exit 1)."""
@@ -78,6 +82,7 @@ class Watch:
         reporter.started()
         state = WatchState()
         paused = False
+        declared = False  # keep_probing: the current failure streak was declared
         next_start = self.clock()
         while not self.stop.is_set():
             pause = self._pause_state()
@@ -107,9 +112,15 @@ class Watch:
                 state = judgement.state
                 if judgement.declared_failed:
                     reporter.probed(obs, judgement)
-                    reporter.declared_failed(obs)
-                    return EXIT_FAILED
-                reporter.probed(obs, judgement)
+                    if not self.keep_probing:
+                        reporter.declared_failed(obs)
+                        return EXIT_FAILED
+                    if not declared:
+                        reporter.declared_failed(obs, final=False)
+                    declared = True
+                else:
+                    declared = False
+                    reporter.probed(obs, judgement)
                 # Fixed cadence from the planned start; a probe that ran long delays only the next.
                 next_start = max(next_start + schedule.interval, self.clock())
             if self._sleep_until(next_start):

@@ -26,6 +26,7 @@ class TargetField:
     default: object = None
     required: bool = False
     help: str = ""
+    integer: bool = False  # a whole number (OCF meta-data's content type)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Kind:
     fields: Tuple[TargetField, ...]
     label_field: str  # the field alert texts show as [xxx] / 'xxx'
     missing_alert: int = 12  # the required target field is missing
+    takes_password: bool = False  # logs on with a password (kept in a 0600 file, never argv)
 
     def check_target(self, values: Mapping[str, object]) -> Dict[str, object]:
         """Validated target fields, defaults filled in (None = decided at probe time).
@@ -98,10 +100,11 @@ SAMBA = Kind(
     (
         TargetField("share", s.check_share, required=True, help="share name, as in smb.conf (required)"),
         TargetField("address", s.check_address, "127.0.0.1", help="server address (default 127.0.0.1)"),
-        TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)"),
+        TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
     ),
     "share",
+    takes_password=True,
 )
 
 NFS = Kind(
@@ -112,12 +115,20 @@ NFS = Kind(
         TargetField(
             "address", s.check_address, help="server address (default: this node's first non-loopback address)"
         ),
-        TargetField("port", lambda v: s.check_port("port", v), help="NFS port (default: ask the portmapper)"),
         TargetField(
-            "mount_port", lambda v: s.check_port("mount-port", v), help="MOUNT port (default: ask the portmapper)"
+            "port", lambda v: s.check_port("port", v), help="NFS port (default: ask the portmapper)", integer=True
         ),
         TargetField(
-            "nfs_version", lambda v: int(s.check_choice("nfs-version", v, ("3", "4"))), 3, help="3 (default) or 4"
+            "mount_port",
+            lambda v: s.check_port("mount-port", v),
+            help="MOUNT port (default: ask the portmapper)",
+            integer=True,
+        ),
+        TargetField(
+            "nfs_version", lambda v: int(s.check_choice("nfs-version", v, ("3", "4"))),
+            3,
+            help="3 (default) or 4",
+            integer=True,
         ),
         TargetField(
             "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"

@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional
 
 from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
+from fswatch.attribute import AttributePublisher
 from fswatch.control import Control
 from fswatch.errors import ProbeFailure
 from fswatch.kinds import Kind
@@ -24,6 +25,7 @@ from fswatch.verdict import Event, Judgement, WatchState
 A_STARTED, A_WATCHING, A_STOPPING, A_TERMINATE = 1, 2, 3, 6
 A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
 A_RECOVERED, A_SLOW, A_PAUSE_EXPIRED = 91, 92, 93
+A_ATTRIBUTE_FAILED, A_ATTRIBUTE_SET, A_FAILED_WATCHING = 96, 97, 98
 WARNING = 4
 
 
@@ -49,6 +51,7 @@ class Reporter:
         notifier: Notifier,
         control: Optional[Control] = None,
         wall: Callable[[], float] = time.time,
+        publisher: Optional[AttributePublisher] = None,
     ) -> None:
         self.kind = kind
         self.watch_id = watch_id
@@ -64,6 +67,12 @@ class Reporter:
         self.state = WatchState()
         self.status_text = "starting"
         self.paused_until: Optional[float] = None
+        # Health attribute mode: the verdict (True healthy / False declared failed) goes to
+        # the publisher at every change; `published` is what the cluster last accepted.
+        self.publisher = publisher
+        self.published: Optional[bool] = None
+        self.publish_failing = False
+        self.declared = False  # declared failed and still watching (health attribute mode)
 
     # -- alerts ---------------------------------------------------------------------------
     def alert(
@@ -110,11 +119,13 @@ class Reporter:
         events = judgement.events
         attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
         if obs.failure is not None:
-            self.phase = "failing"
+            self.phase = "failed" if judgement.declared_failed else "failing"
             status = f"failing: {attempts} failed probes; {obs.failure.stage}: {obs.failure.reason}"
             if Event.PROBE_FAILED in events:
                 # A failed probe that does not yet declare failure: visible, but a warning.
                 self.alert(obs.failure.alert, failure=obs.failure, obs=obs, priority=WARNING, FSWATCH_ATTEMPT=attempts)
+            if judgement.declared_failed and self.declared:
+                self._publish(False)  # a watch that keeps probing retries a failed update
             self._status(status)
             return
         self.phase = "healthy"
@@ -125,6 +136,8 @@ class Reporter:
         if Event.SLOW in events:
             self.alert(A_SLOW, detail=f"{obs.total_ms:.0f}", obs=obs)
         status = f"healthy: {obs.total_ms:.1f} ms, 0/{self.schedule.attempts} failed probes"
+        self.declared = False
+        self._publish(True)
         if Event.FIRST_HEALTHY in events:
             self.status_text = status
             self._write_state()
@@ -132,9 +145,12 @@ class Reporter:
         else:
             self._status(status)
 
-    def declared_failed(self, obs: Observation) -> None:
+    def declared_failed(self, obs: Observation, final: bool = True) -> None:
+        """The stage's alert, then alert 6 and STOPPING=1 when the watch ends (final), or
+        alert 98 and READY=1 when it keeps probing (health attribute mode)."""
         assert obs.failure is not None
         self.phase = "failed"
+        self.declared = True
         self.alert(
             obs.failure.alert,
             failure=obs.failure,
@@ -143,10 +159,32 @@ class Reporter:
         )
         if self.kind.name == "nfs":
             self.alert(A_NFS_ERROR, failure=obs.failure)
-        self.alert(A_TERMINATE, failure=obs.failure)
-        self.notifier.stopping(f"failed: {obs.failure.stage}: {obs.failure.reason}")
         self.status_text = f"failed: {obs.failure.stage}: {obs.failure.reason}"
+        if final:
+            self.alert(A_TERMINATE, failure=obs.failure)
+            self.notifier.stopping(f"failed: {obs.failure.stage}: {obs.failure.reason}")
+        else:
+            self.alert(A_FAILED_WATCHING, failure=obs.failure)
+            self.notifier.ready(self.status_text)  # started, and publishing: a verdict is a result
+        self._publish(False)
         self._write_state()
+
+    def _publish(self, healthy: bool) -> None:
+        """Publish a verdict change (alert 97); a failed update is alert 96, once per streak
+        of failures, and is tried again at the next verdict."""
+        if self.publisher is None or self.published is healthy:
+            return
+        self.notifier.watchdog()  # the call is bounded, but comes on top of a whole probe
+        value = f"{self.publisher.name}={1 if healthy else 0}"
+        error = self.publisher(healthy)
+        if error is None:
+            self.published = healthy
+            self.publish_failing = False
+            self.alert(A_ATTRIBUTE_SET, detail=value, FSWATCH_ATTRIBUTE=self.publisher.name)
+        elif not self.publish_failing:
+            self.publish_failing = True
+            self.alert(A_ATTRIBUTE_FAILED, detail=f"{value}: {error}", FSWATCH_ATTRIBUTE=self.publisher.name,
+                       FSWATCH_REASON=error)
 
     def paused(self, until: Optional[float], seconds: Optional[int]) -> None:
         self.phase = "paused"
@@ -192,6 +230,7 @@ class Reporter:
             "started": self.started_at,
             "updated": self.wall(),
             "failures": self.state.failures,
+            "slow": self.state.slow,  # healthy but slower than half the timeout (OCF: degraded)
             "attempts": self.schedule.attempts,
             "probes": self.state.probes,
             "paused_until": self.paused_until,
@@ -202,6 +241,9 @@ class Reporter:
                 "detection_bound": self.schedule.detection_bound,
             },
             "last_probe": self.last.to_dict() if self.last is not None else None,
+            "attribute": None
+            if self.publisher is None
+            else {"name": self.publisher.name, "published": self.published, "failing": self.publish_failing},
         }
 
     def _write_state(self) -> None:

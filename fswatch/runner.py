@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from fswatch import paths
+from fswatch.attribute import AttributePublisher
 from fswatch.control import Control, InstanceLock, holder
 from fswatch.engine import StopSignal, Watch
 from fswatch.errors import SystemFault, UsageError, WatchBusy
 from fswatch.kinds import kind as kind_named
 from fswatch.notify import Notifier
 from fswatch.reporter import Reporter
-from fswatch.settings import Schedule, WatchSettings, check_id, parse_conf
+from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, parse_conf
 from fswatch.sinks import default_sink
 
 
@@ -66,6 +67,8 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
         if values.pop(key, expected) != expected:
             raise UsageError(f"{conf}: {key} does not match the file's place")
     schedule = Schedule.parse(values.pop("interval", 30), values.pop("retries", 5), values.pop("timeout", 60))
+    attribute = values.pop("attribute", None)
+    attribute = check_attribute(attribute) if attribute else None
     target = spec.check_target(values)
     password = None
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
@@ -73,7 +76,7 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
         password = read_password(Path(credentials) / "password")
     elif paths.password_path(kind, watch_id).exists():
         password = read_password(paths.password_path(kind, watch_id))
-    settings = WatchSettings(kind, watch_id, schedule, target, has_password=bool(password))
+    settings = WatchSettings(kind, watch_id, schedule, target, has_password=bool(password), attribute=attribute)
     return settings, password
 
 
@@ -84,8 +87,10 @@ def run_watch(
     sink=None,
     notifier: Optional[Notifier] = None,
     stop: Optional[StopSignal] = None,
+    publisher: Optional[AttributePublisher] = None,
 ) -> int:
-    """Run the watch in the foreground until stopped (0) or declared failed (1).
+    """Run the watch in the foreground until stopped (0) or declared failed (1); in health
+    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped.
 
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
     of the first one is touched.
@@ -115,8 +120,17 @@ def run_watch(
                 sink or default_sink(),
                 notifier or Notifier.from_env(),
                 control,
+                publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
             )
-            return Watch(settings.schedule, lambda deadline: probe(target, deadline), reporter, control, stop).run()
+            watch = Watch(
+                settings.schedule,
+                lambda deadline: probe(target, deadline),
+                reporter,
+                control,
+                stop,
+                keep_probing=settings.attribute is not None,
+            )
+            return watch.run()
         except OSError as exc:
             raise SystemFault("watch", exc.errno or 0, str(exc)) from exc
         finally:

@@ -18,6 +18,7 @@ RANGE = (1, 10000)  # the seed's range for interval, retries, timeout and -stop'
 ID_MAX_BYTES = 200
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ATTRIBUTE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
 
 
 def check_id(watch_id: Optional[str]) -> str:
@@ -88,6 +89,18 @@ def check_address(value: object) -> str:
         raise UsageError(f"address {text!r} is not an IP address") from None
 
 
+def check_attribute(value: object) -> str:
+    """A Pacemaker node attribute name (health attribute mode): it goes to attrd_updater -n
+    and into location rules, so letters, digits, '_', '-', '.' and ':' only, at most 200 bytes."""
+    text = str(value)
+    if not _ATTRIBUTE.match(text) or not text.isascii() or len(text) > ID_MAX_BYTES:
+        raise UsageError(
+            f"invalid attribute name {text!r}: use letters, digits, '_', '-', '.' and ':', "
+            "starting with a letter or digit"
+        )
+    return text
+
+
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     text = str(value)
     if text not in choices:
@@ -138,6 +151,7 @@ class WatchSettings:
     schedule: Schedule
     target: Mapping[str, object] = field(default_factory=dict)  # validated kind-specific fields
     has_password: bool = False
+    attribute: Optional[str] = None  # health attribute mode: the node attribute it publishes
 
     def to_conf(self) -> str:
         lines = [
@@ -149,6 +163,8 @@ class WatchSettings:
             f"retries = {self.schedule.retries}",
             f"timeout = {self.schedule.timeout}",
         ]
+        if self.attribute:
+            lines.append(f"attribute = {self.attribute}")
         lines += [f"{key} = {value}" for key, value in self.target.items() if value is not None]
         return "\n".join(lines) + "\n"
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Callable, Dict, Sequence
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
 
+from fswatch import paths
+from fswatch.atomic import write_atomic
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, SystemFault
-from fswatch.settings import check_id
+from fswatch.settings import WatchSettings, check_id
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
@@ -93,3 +96,86 @@ class UnitFailed(FswatchError):
 
     def __init__(self, unit: str, verb: str, detail: str) -> None:
         super().__init__(f"systemctl {verb} {unit} failed{': ' + detail if detail else ''}; see journalctl -u {unit}")
+
+
+# -- a watch whose settings live only for this boot ---------------------------------------------
+# clp_sambamon/clp_nfsmon and the OCF agents take a watch's settings on their command line or
+# from the cluster, not from /etc/fswatch: they write them under the runtime dir, and a
+# runtime drop-in points the unit (or an in-process `fswatch run`) at them.
+
+MODE_SYSTEMD, MODE_INPROCESS = "systemd", "inprocess"
+
+
+def supervision_mode(override: Optional[str] = None) -> str:
+    """Run a watch as its unit where systemd is PID 1, in this process tree elsewhere;
+    `override` (an environment variable's value, for tests) forces one or the other."""
+    if override in (MODE_SYSTEMD, MODE_INPROCESS):
+        return override  # type: ignore[return-value]
+    return MODE_SYSTEMD if systemd_booted() else MODE_INPROCESS
+
+
+def runtime_conf_path(kind: str, watch_id: str) -> Path:
+    return paths.runtime_dir() / kind / f"{check_id(watch_id)}.conf"
+
+
+def runtime_password_path(kind: str, watch_id: str) -> Path:
+    return paths.runtime_dir() / kind / f"{check_id(watch_id)}.password"
+
+
+def dropin_path(kind: str, watch_id: str) -> Path:
+    return Path("/run/systemd/system") / f"{unit_name(kind, watch_id)}.d" / "50-runtime.conf"
+
+
+def write_runtime_settings(settings: WatchSettings, password: Optional[str], takes_password: bool) -> Path:
+    """<runtime>/<kind>/<ID>.conf (+ .password, 0600, empty for a guest), read by `fswatch run`
+    with FSWATCH_CONFIG_DIR=<runtime>. Returns the runtime dir."""
+    runtime = paths.runtime_dir()
+    conf = runtime_conf_path(settings.kind, settings.watch_id)
+    conf.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if takes_password:
+        # Always, empty for a guest watch: the unit's LoadCredential= fails on a missing file.
+        write_atomic(runtime_password_path(settings.kind, settings.watch_id), (password or "") + "\n", mode=0o600)
+    write_atomic(conf, settings.to_conf(), mode=0o644)
+    return runtime
+
+
+def write_runtime_dropin(
+    settings: WatchSettings, takes_password: bool, writer: str, service_lines: Sequence[str] = ()
+) -> Path:
+    """The runtime drop-in that points fswatch-KIND@ID at the runtime settings; the caller
+    runs `systemctl daemon-reload`."""
+    kind, watch_id = settings.kind, settings.watch_id
+    runtime = paths.runtime_dir()
+    lines = [
+        f"# Written by {writer}: this watch's settings live under {runtime}.",
+        "[Service]",
+        f"Environment=FSWATCH_CONFIG_DIR={runtime}",
+    ]
+    if takes_password:
+        lines += ["LoadCredential=", f"LoadCredential=password:{runtime_password_path(kind, watch_id)}"]
+    lines += list(service_lines)
+    dropin = dropin_path(kind, watch_id)
+    dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)
+    return dropin
+
+
+def remove_runtime_watch(kind: str, watch_id: str, dropin: bool) -> bool:
+    """Delete the runtime settings (and the drop-in); True when a drop-in was removed, so
+    the caller knows a daemon-reload is due."""
+    targets: List[Path] = [runtime_conf_path(kind, watch_id), runtime_password_path(kind, watch_id)]
+    if dropin:
+        targets.append(dropin_path(kind, watch_id))
+    removed_dropin = False
+    for path in targets:
+        try:
+            path.unlink()
+            removed_dropin = removed_dropin or path == dropin_path(kind, watch_id)
+        except FileNotFoundError:
+            pass
+    if dropin:
+        try:
+            dropin_path(kind, watch_id).parent.rmdir()
+        except OSError:
+            pass
+    return removed_dropin

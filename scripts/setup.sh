@@ -11,6 +11,9 @@ packages=(
   libsystemd-dev pkg-config gcc
   debootstrap systemd-container
   rpm rpmlint shellcheck groff-base man-db cpio
+  resource-agents libxml2-utils  # ocf-tester and xmllint, for the OCF agents
+  debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian  # make deb
+  fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,7 +25,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's packages start daemons we don't want on a test machine; ours are started by the tests.
-for unit in smbd nmbd samba-ad-dc nfs-ganesha rpcbind rpcbind.socket; do
+for unit in smbd nmbd samba-ad-dc nfs-ganesha rpcbind rpcbind.socket logd; do
   systemctl disable --now "$unit" >/dev/null 2>&1 || true
 done
 

@@ -3,7 +3,8 @@ makes its tests fail, never skip)."""
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.samba_server", "tests.fixtures.nfs_server", "tests.fixtures.container"]
+pytest_plugins = ["tests.fixtures.samba_server", "tests.fixtures.nfs_server", "tests.fixtures.container",
+                  "tests.fixtures.fuse_freeze"]
 
 # Per-test limit of the integration tier (pyproject's `timeout` is the unit/socket one), on
 # the test's body only: fixtures that build a container root (debootstrap ~40 s, more on a

@@ -2,8 +2,11 @@
 
 v3: portmapper GETPORT (MOUNT, and NFS unless its port is given) -> MNT export -> NFS NULL
 -> GETATTR and FSSTAT of the export's root handle -> UMNT. v4: one COMPOUND walking the
-export's path from the root (PUTROOTFH, LOOKUP each component, GETATTR). No kernel mount,
-no child process: every step is a socket call bounded by the probe's Deadline.
+export's path from the root (PUTROOTFH, LOOKUP each component, GETATTR of the type and of
+the space and file counts). FSSTAT and the counts make the server ask the file system
+(statfs), which no server cache answers: a frozen storage beneath a live server fails the
+probe (SPEC.md section 9). No kernel mount, no child process: every step is a socket call
+bounded by the probe's Deadline.
 
 The probe only does I/O and returns an Observation; every server problem becomes a
 ProbeFailure naming the alert (81-85, 42) whose text the seed's clp_nfsmon printed.
@@ -169,10 +172,14 @@ def _probe_v4(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
     where = f"NFSv4 at {address}:{target.port or NFS4_PORT}/{target.transport}"
     with _stage(rec, "connect", SERVICE, where):
         nfs = channels.to(target.port or NFS4_PORT)
-    with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}"):
+    with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
         attributes = nfs4.lookup_path(nfs, target.export, deadline)
         if attributes.type is not None and attributes.type != "NF4DIR":
             raise NfsError("NFS4ERR_NOTDIR", "LOOKUP")  # an export is a directory, as MNT insists
+    if attributes.space_avail is None and attributes.files_avail is None:
+        # A server that keeps the counts to itself answered from what it had: say so, as a
+        # frozen storage beneath it would go unseen (its daemon stalling would not).
+        rec.note("storage", "not reached: the server sent no space or file counts")
 
 
 @contextmanager

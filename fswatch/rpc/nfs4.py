@@ -1,7 +1,11 @@
-"""NFS version 4.0, program 100003 (RFC 7530): one COMPOUND (PUTROOTFH, LOOKUP..., GETATTR type).
+"""NFS version 4.0, program 100003 (RFC 7530): one COMPOUND (PUTROOTFH, LOOKUP..., GETATTR).
 
 A v4 server needs no portmapper and no MOUNT: walking the export's path from the root of
-its pseudo file system proves the export is there and the server answers.
+its pseudo file system proves the export is there and the server answers. The GETATTR asks
+for the type and for the space and file-slot counts (the FSSTAT of v3): a server answers
+LOOKUP and the type from its attribute cache (nfs-ganesha: for ~60 s with the storage
+frozen, measured), but it must ask the file system for the counts (ganesha: a statfs), so
+the probe only succeeds when the storage beneath the export answers too (SPEC.md section 9).
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ TAG = b"fswatch"
 OP_GETATTR, OP_LOOKUP, OP_PUTROOTFH = 9, 15, 24
 OP_NAMES = {OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH"}
 
+# fattr4 attribute numbers (RFC 7530 section 5.8); bit n of the bitmap4 is word n // 32, bit n % 32.
 FATTR4_SUPPORTED_ATTRS, FATTR4_TYPE = 0, 1
+FATTR4_FILES_AVAIL, FATTR4_FILES_FREE, FATTR4_FILES_TOTAL = 21, 22, 23
+FATTR4_SPACE_AVAIL, FATTR4_SPACE_FREE, FATTR4_SPACE_TOTAL = 42, 43, 44
+# What the probe's GETATTR asks for: the type (cacheable) and the counts only statfs knows.
+STORAGE_ATTRS = (
+    FATTR4_FILES_AVAIL, FATTR4_FILES_FREE, FATTR4_FILES_TOTAL,
+    FATTR4_SPACE_AVAIL, FATTR4_SPACE_FREE, FATTR4_SPACE_TOTAL,
+)  # fmt: skip
+PROBE_ATTRS = (FATTR4_TYPE,) + STORAGE_ATTRS
 MAX_TAG = 1024
 MAX_BITMAP_WORDS = 8
 MAX_ATTR_VALS = 1 << 16
@@ -113,9 +126,15 @@ FTYPE4 = {
 
 @dataclass(frozen=True)
 class PathAttributes:
-    """What the COMPOUND's GETATTR said about the last component (None if it sent no type)."""
+    """What the COMPOUND's GETATTR said about the last component (None: not sent)."""
 
     type: Optional[str]
+    files_avail: Optional[int] = None
+    files_free: Optional[int] = None
+    files_total: Optional[int] = None
+    space_avail: Optional[int] = None  # bytes
+    space_free: Optional[int] = None
+    space_total: Optional[int] = None
 
 
 def path_components(path: str) -> List[str]:
@@ -138,22 +157,54 @@ def encode_lookup_compound(components: Sequence[str]) -> bytes:
         enc.uint32(OP_LOOKUP)
         enc.string(name)
     enc.uint32(OP_GETATTR)
-    enc.array([1 << FATTR4_TYPE], Encoder.uint32, MAX_BITMAP_WORDS)
+    enc.array(bitmap4(PROBE_ATTRS), Encoder.uint32, MAX_BITMAP_WORDS)
     return enc.bytes()
 
 
-def _decode_type(attrmask: Sequence[int], attr_vals: bytes) -> Optional[str]:
-    """The type out of fattr4's attr_vals (attributes come in bit order, RFC 7530 section 5)."""
-    word0 = attrmask[0] if attrmask else 0
-    if not word0 & (1 << FATTR4_TYPE):
-        return None
-    vals = Decoder(attr_vals)
-    if word0 & (1 << FATTR4_SUPPORTED_ATTRS):
-        vals.array(Decoder.uint32, MAX_BITMAP_WORDS)
+def bitmap4(attributes: Sequence[int]) -> List[int]:
+    """bitmap4 words with the bits of `attributes` set (no trailing zero words)."""
+    words = [0] * (max(attributes) // 32 + 1)
+    for attr in attributes:
+        words[attr // 32] |= 1 << (attr % 32)
+    return words
+
+
+def _ftype(vals: Decoder) -> str:
     ftype = vals.uint32()
     if ftype not in FTYPE4:
         raise RpcDecodeError(f"nfs_ftype4 {ftype} is not a file type")
     return FTYPE4[ftype]
+
+
+# How to read each attribute the probe understands, and its PathAttributes field.
+_ATTR_DECODERS = {
+    FATTR4_SUPPORTED_ATTRS: (None, lambda vals: vals.array(Decoder.uint32, MAX_BITMAP_WORDS)),
+    FATTR4_TYPE: ("type", _ftype),
+    FATTR4_FILES_AVAIL: ("files_avail", Decoder.uint64),
+    FATTR4_FILES_FREE: ("files_free", Decoder.uint64),
+    FATTR4_FILES_TOTAL: ("files_total", Decoder.uint64),
+    FATTR4_SPACE_AVAIL: ("space_avail", Decoder.uint64),
+    FATTR4_SPACE_FREE: ("space_free", Decoder.uint64),
+    FATTR4_SPACE_TOTAL: ("space_total", Decoder.uint64),
+}
+
+
+def decode_fattr4(attrmask: Sequence[int], attr_vals: bytes) -> PathAttributes:
+    """The attributes out of fattr4 (values come in bit order, RFC 7530 section 5).
+
+    An attribute the probe did not ask for has a size only its own definition knows: the
+    values after it cannot be found, so decoding stops there and they stay None.
+    """
+    vals = Decoder(attr_vals)
+    found = {}
+    for attr in (32 * word + bit for word, mask in enumerate(attrmask) for bit in range(32) if mask >> bit & 1):
+        if attr not in _ATTR_DECODERS:
+            break
+        field, decode = _ATTR_DECODERS[attr]
+        value = decode(vals)
+        if field is not None:
+            found[field] = value
+    return PathAttributes(found.pop("type", None), **found)
 
 
 def decode_lookup_compound(dec: Decoder, components: Sequence[str]) -> PathAttributes:
@@ -164,7 +215,7 @@ def decode_lookup_compound(dec: Decoder, components: Sequence[str]) -> PathAttri
     count = dec.uint32()
     if count > len(operations):
         raise RpcDecodeError(f"COMPOUND answered {count} results for {len(operations)} operations")
-    ftype: Optional[str] = None
+    attributes = PathAttributes(None)
     for index in range(count):
         resop = dec.uint32()
         if resop != operations[index]:
@@ -174,16 +225,16 @@ def decode_lookup_compound(dec: Decoder, components: Sequence[str]) -> PathAttri
             raise NfsError(status_name(NFSSTAT4, op_status, "nfsstat4"), OP_NAMES[resop])
         if resop == OP_GETATTR:
             attrmask = dec.array(Decoder.uint32, MAX_BITMAP_WORDS)
-            ftype = _decode_type(attrmask, dec.opaque(MAX_ATTR_VALS))
+            attributes = decode_fattr4(attrmask, dec.opaque(MAX_ATTR_VALS))
     if status != NFS4_OK:  # e.g. NFS4ERR_MINOR_VERS_MISMATCH comes with no results at all
         raise NfsError(status_name(NFSSTAT4, status, "nfsstat4"), "COMPOUND")
     if count != len(operations):
         raise RpcDecodeError(f"COMPOUND succeeded with {count} results for {len(operations)} operations")
-    return PathAttributes(ftype)
+    return attributes
 
 
 def lookup_path(client: RpcClient, path: str, deadline: Deadline) -> PathAttributes:
-    """Walk `path` from the server's root in one COMPOUND and get the type of where it ends."""
+    """Walk `path` from the server's root in one COMPOUND; the type and storage counts of its end."""
     components = path_components(path)
     results = client.call(PROGRAM, VERSION, PROC_COMPOUND, encode_lookup_compound(components), deadline)
     return decode_lookup_compound(results, components)

@@ -1,6 +1,6 @@
 """Install fswatch into a booted test container the way a cluster node has it: the
-package on the system python3's path, /usr/bin/fswatch, /usr/sbin/clp_*mon, the units
-and the catalog."""
+package on the system python3's path, /usr/bin/fswatch, /usr/sbin/clp_*mon, the units,
+the catalog and the OCF agents under /usr/lib/ocf/resource.d/fswatch/."""
 
 from __future__ import annotations
 
@@ -23,5 +23,16 @@ def install_fswatch(container) -> None:
     for unit in sorted((ROOT / "units").glob("*.service")):
         container.copy_in(unit, f"/usr/lib/systemd/system/{unit.name}", mode=0o644)
     container.copy_in(ROOT / "packaging" / "fswatch.catalog", "/usr/lib/systemd/catalog/fswatch.catalog", mode=0o644)
+    install_ocf_agents(container)
     container.systemctl("daemon-reload")
     container.run(["journalctl", "--update-catalog"])
+
+
+OCF_DIR = "/usr/lib/ocf/resource.d/fswatch"
+
+
+def install_ocf_agents(container) -> None:
+    """ocf:fswatch:samba and ocf:fswatch:nfs, as the RPM installs them (0755). Needs the
+    package (install_fswatch does both)."""
+    for agent in sorted((ROOT / "packaging" / "ocf").iterdir()):
+        container.copy_in(agent, f"{OCF_DIR}/{agent.name}", mode=0o755)

@@ -29,7 +29,8 @@ SITE = "/usr/lib/python3/dist-packages"  # the spec's %python3_sitelib where rpm
 IN_CONTAINER = "/var/tmp/fswatch.rpm"
 TEMPLATES = [f"/usr/share/fswatch/clusterpro/{r}/{s}" for r in ("samba", "samba-mon", "nfs", "nfs-mon")
              for s in ("start.sh", "stop.sh")]
-MAN_PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8"]
+MAN_PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8",
+             "ocf_fswatch_samba.7", "ocf_fswatch_nfs.7"]
 EXPECTED = [
     "/usr/bin/fswatch",
     "/usr/sbin/clp_sambamon",
@@ -45,6 +46,8 @@ EXPECTED = [
     "/etc/fswatch/samba",
     "/etc/fswatch/nfs",
     *TEMPLATES,
+    "/usr/lib/ocf/resource.d/fswatch/samba",
+    "/usr/lib/ocf/resource.d/fswatch/nfs",
 ]
 BUILD_TIMEOUT = 180  # seconds for the wheel and rpmbuild (measured ~2 s)
 
@@ -86,7 +89,8 @@ def test_rpm_holds_the_package_units_catalog_commands_templates_and_man_pages(rp
     # byte-compiled at build time, so erasing the package leaves no __pycache__ behind
     assert [f for f in files if re.fullmatch(rf"{SITE}/fswatch/__pycache__/cli\.cpython-3\d+\.pyc", f)]
     for page in MAN_PAGES:  # compressed where rpmbuild's brp-compress works (EL), not on Debian
-        assert {f"/usr/share/man/man8/{page}", f"/usr/share/man/man8/{page}.gz"} & files, page
+        section = page.rsplit(".", 1)[1]
+        assert {f"/usr/share/man/man{section}/{page}", f"/usr/share/man/man{section}/{page}.gz"} & files, page
     # pip's own records and scripts are not part of the package
     assert [f for f in files if re.search(r"/(RECORD|direct_url\.json)$|dist-packages/bin/", f)] == []
     assert {r.split()[0] for r in rpm_query(rpm_file, "-R").splitlines()} >= {
@@ -101,7 +105,8 @@ def test_installed_commands_run_the_system_python3(rpm_file, tmp_path):
     cpio = subprocess.run([_tool("rpm2cpio", "rpm2cpio"), str(rpm_file)], capture_output=True, timeout=30, check=True)
     subprocess.run(["cpio", "-idm", "--quiet"], input=cpio.stdout, cwd=tmp_path, timeout=30, check=True)
     for command, entry in (("bin/fswatch", "fswatch.cli"), ("sbin/clp_sambamon", "fswatch.clp"),
-                           ("sbin/clp_nfsmon", "fswatch.clp")):
+                           ("sbin/clp_nfsmon", "fswatch.clp"), ("lib/ocf/resource.d/fswatch/samba", "fswatch.ocf"),
+                           ("lib/ocf/resource.d/fswatch/nfs", "fswatch.ocf")):
         text = (tmp_path / "usr" / command).read_text()
         assert text.startswith("#!/usr/bin/python3\n") and f"from {entry} import " in text, text
     for template in TEMPLATES:
@@ -175,6 +180,10 @@ def test_installed_rpm_runs_a_watch_and_registered_the_catalog(node, samba_serve
     assert "The clp_sambamon is going to watch share resource [public]." in explained
     assert ALERTS[2].subject in explained  # the catalog's text beside the alert
     assert "fswatch alert 2 (watch w1, kind samba)" in explained
+    # The OCF agents run from the RPM's files with the system python3.
+    for kind in ("samba", "nfs"):
+        meta = node.run([f"/usr/lib/ocf/resource.d/fswatch/{kind}", "meta-data"]).stdout
+        assert f'<resource-agent name="{kind}"' in meta
 
 
 def test_erase_stops_and_disables_every_instance(node, samba_server):

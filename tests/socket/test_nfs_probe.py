@@ -18,7 +18,7 @@ import pytest
 
 from fswatch.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, probe_nfs
-from fswatch.rpc import portmap
+from fswatch.rpc import nfs4, portmap
 from fswatch.rpc.message import AUTH_SYS, Call, encode_reply
 from fswatch.rpc.transport import may_bind_reserved
 from fswatch.rpc.xdr import Decoder, Encoder
@@ -293,3 +293,38 @@ def test_no_fd_leak_after_200_failing_probes(service_factory):
         target = service.target() if i % 2 else service.target(mount_port=refused)
         assert not probe_nfs(target, Deadline.after(LONG)).ok
     assert open_fds() == before
+
+
+def _compound_with_counts(call: Call) -> bytes:
+    """Like _compound_ok, but the GETATTR also carries the six space and file counts."""
+    healthy = _compound_ok(call)
+    type_only = struct.pack(">4I", 1, 0b10, 4, 2)  # its fattr4: bitmap4 {type}, 4 bytes of NF4DIR
+    assert healthy.endswith(type_only)
+    vals = struct.pack(">I6Q", 2, 1, 2, 3, 4 << 30, 5 << 30, 6 << 30)  # NF4DIR, files_*, space_*
+    enc = Encoder()
+    enc.array(nfs4.bitmap4(nfs4.PROBE_ATTRS), Encoder.uint32)
+    enc.opaque(vals)
+    return healthy[: -len(type_only)] + enc.bytes()
+
+
+def test_v4_getattr_asks_for_the_counts_only_the_storage_knows(service_factory):
+    service = service_factory(compound=_compound_with_counts)
+    obs, _ = probe(service.target(version=4, mount_port=None))
+    assert obs.ok and "storage" not in dict(obs.notes), obs.to_dict()
+    dec = Decoder(service.calls[0].args)
+    dec.opaque(), dec.uint32()
+    ops = dec.uint32()
+    for _ in range(ops - 1):  # PUTROOTFH, LOOKUP "srv", LOOKUP "export"
+        if dec.uint32() == nfs4.OP_LOOKUP:
+            dec.string()
+    assert dec.uint32() == nfs4.OP_GETATTR
+    asked = dec.array(Decoder.uint32)
+    assert asked == nfs4.bitmap4(nfs4.PROBE_ATTRS)
+    assert asked[1] & (1 << (nfs4.FATTR4_SPACE_AVAIL - 32))
+
+
+def test_v4_server_without_counts_says_the_storage_was_not_reached(service_factory):
+    service = service_factory()  # _compound_ok: the type only
+    obs, _ = probe(service.target(version=4, mount_port=None))
+    assert obs.ok
+    assert dict(obs.notes)["storage"] == "not reached: the server sent no space or file counts"

@@ -18,7 +18,8 @@ from fswatch.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 MAN = ROOT / "packaging" / "man"
-PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8"]
+PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8",
+         "ocf_fswatch_samba.7", "ocf_fswatch_nfs.7"]
 
 
 def _tool(name: str, package: str) -> str:
@@ -58,9 +59,9 @@ def has_option(text: str, option: str) -> bool:
 def man_tree(tmp_path_factory):
     """The pages laid out as under /usr/share/man, so the .so link resolves."""
     tree = tmp_path_factory.mktemp("man")
-    (tree / "man8").mkdir()
     for page in PAGES:
-        shutil.copy(MAN / page, tree / "man8" / page)
+        (tree / f"man{page[-1]}").mkdir(exist_ok=True)
+        shutil.copy(MAN / page, tree / f"man{page[-1]}" / page)
     return tree
 
 
@@ -68,12 +69,13 @@ def man_tree(tmp_path_factory):
 def test_page_renders_without_warnings(page, man_tree):
     groff = _tool("groff", "groff-base")
     proc = subprocess.run(
-        [groff, "-man", "-Tutf8", "-ww", "-z", f"man8/{page}"], cwd=man_tree, capture_output=True, text=True, timeout=30
+        [groff, "-man", "-Tutf8", "-ww", "-z", f"man{page[-1]}/{page}"],
+        cwd=man_tree, capture_output=True, text=True, timeout=30,
     )
     assert (proc.returncode, proc.stderr) == (0, "")
     man = _tool("man", "man-db")
     proc = subprocess.run(
-        [man, "--warnings", "-l", f"man8/{page}"], cwd=man_tree, capture_output=True, text=True, timeout=30,
+        [man, "--warnings", "-l", f"man{page[-1]}/{page}"], cwd=man_tree, capture_output=True, text=True, timeout=30,
         env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "MANWIDTH": "80", "MANPAGER": "cat", "PAGER": "cat"},
     )
     assert (proc.returncode, proc.stderr) == (0, "")
@@ -159,3 +161,21 @@ def test_every_page_the_units_name_exists():
         pages = re.findall(r"man:([^(\s]+)\((\d)\)", unit.read_text())
         assert pages, unit
         assert [f"{name}.{section}" for name, section in pages if not (MAN / f"{name}.{section}").exists()] == []
+
+
+def test_ocf_page_documents_every_agent_parameter_action_and_exit_code():
+    from fswatch import ocf
+    from fswatch.kinds import KINDS
+
+    assert (MAN / "ocf_fswatch_nfs.7").read_text() == ".so man7/ocf_fswatch_samba.7\n"
+    text = plain("ocf_fswatch_samba.7")
+    parameters = text.split(".SH PARAMETERS")[1].split(".SH ")[0]
+    for kind in KINDS.values():
+        agent = ocf.agent_for(kind)
+        assert [p.name for p in agent.parameters if not re.search(rf"^\.BR? {p.name}\b", parameters, re.M)] == []
+        actions = text.split(".SH ACTIONS")[1].split(".SH ")[0]
+        assert [a.name for a in agent.actions if f".B {a.name}\n" not in actions] == []
+    codes = text.split(".SH EXIT CODES")[1].split(".SH ")[0]
+    assert re.findall(r"^\.B (\d+)$", codes, re.M) == ["0", "1", "190", "7", "6", "5", "3"]
+    for default in ("(default 30)", "(default 5)", "(default 60)", "(default 445)"):
+        assert default in parameters

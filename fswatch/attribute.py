@@ -1,0 +1,80 @@
+"""Health attribute mode: a watch's verdict as a transient Pacemaker node attribute.
+
+`attrd_updater -n NAME -U 1|0` sets NAME on this node (1 healthy, 0 declared failed), the
+way ocf:pacemaker:ping publishes `pingd`, so a location rule moves a service group away
+from nodes that cannot see the server (SPEC.md section 8). This module only runs the
+command, bounded in time; the reporter decides when (every verdict change) and turns a
+failure into alert 96. The runner is passed in, so tests use fake commands.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import Callable, Optional, Sequence, Tuple
+
+ATTRD_UPDATER = "attrd_updater"
+# attrd_updater answers in milliseconds; the whole call, kill included, stays well inside
+# the watchdog's slack (timeout + 5 s) after a probe that ran to its deadline.
+CALL_TIMEOUT = 2.0
+KILL_WAIT = 0.5
+
+Runner = Callable[[Sequence[str], float], Tuple[int, str]]  # argv, seconds → exit status, output
+
+
+class CallTimedOut(Exception):
+    pass
+
+
+def run_bounded(argv: Sequence[str], seconds: float) -> Tuple[int, str]:
+    """Run argv in its own process group; past `seconds` the whole group is killed (a
+    wrapper's children too, which would otherwise hold the output pipe open)."""
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
+        errors="replace",
+    )
+    try:
+        out, _ = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.communicate(timeout=KILL_WAIT)
+        except subprocess.TimeoutExpired:
+            # A descendant left the group and holds the pipe: stop reading it.
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+            proc.wait(timeout=KILL_WAIT)
+        raise CallTimedOut() from None
+    return proc.returncode, out
+
+
+class AttributePublisher:
+    """Sets one node attribute; returns None on success, else a one-line reason."""
+
+    def __init__(self, name: str, runner: Runner = run_bounded, timeout: float = CALL_TIMEOUT) -> None:
+        self.name = name
+        self.runner = runner
+        self.timeout = timeout
+
+    def __call__(self, healthy: bool) -> Optional[str]:
+        argv = [ATTRD_UPDATER, "-n", self.name, "-U", "1" if healthy else "0"]
+        try:
+            status, output = self.runner(argv, self.timeout)
+        except CallTimedOut:
+            return f"{ATTRD_UPDATER} did not end within {self.timeout:g} s and was killed"
+        except OSError as exc:
+            return f"cannot run {ATTRD_UPDATER}: {exc.strerror or exc}"
+        if status != 0:
+            last = output.strip().splitlines()[-1:] or [""]
+            return f"{ATTRD_UPDATER} exited with status {status}" + (f": {last[0][:200]}" if last[0] else "")
+        return None

@@ -1,0 +1,142 @@
+"""The OCF agents where systemd is PID 1 (a booted nspawn container, installed by
+tests/integration/node.py as a cluster node has them): start runs fswatch-KIND@ID from
+runtime settings, monitor reads the unit's watch, stop leaves nothing behind.
+
+smbd and ganesha run on the host's loopback; the container shares the host's network.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.fixtures.container import BootedContainer
+from tests.integration.node import OCF_DIR, install_fswatch
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def node(container_base_root):
+    with BootedContainer(container_base_root) as container:
+        install_fswatch(container)
+        yield container
+
+
+def agent(node, kind, action, check_level=None, timeout_ms="20000", **params):
+    env = {
+        "OCF_ROOT": "/usr/lib/ocf",
+        "OCF_RESOURCE_INSTANCE": params.pop("instance"),
+        "OCF_RESKEY_CRM_meta_timeout": timeout_ms,
+        "OCF_RESKEY_CRM_meta_interval": "10000",
+        **{f"OCF_RESKEY_{k}": v for k, v in params.items()},
+    }
+    if check_level is not None:
+        env["OCF_CHECK_LEVEL"] = str(check_level)
+    return node.run([f"{OCF_DIR}/{kind}", action], check=False, env=env, timeout=40)
+
+
+def test_agents_installed_and_meta_data(node):
+    for kind in ("samba", "nfs"):
+        proc = agent(node, kind, "meta-data", instance="x")
+        assert proc.returncode == 0 and f'<resource-agent name="{kind}"' in proc.stdout
+        mode = node.run(["stat", "-c", "%a", f"{OCF_DIR}/{kind}"]).stdout.strip()
+        assert mode == "755"
+
+
+def test_samba_agent_runs_the_unit_and_reports_its_verdict(node, fresh_samba_server):
+    params = dict(instance="smbwatch:0", share="public", port=str(fresh_samba_server.port),
+                  interval="1", retries="1", timeout="1")
+    unit = "fswatch-samba@smbwatch.service"
+    start = agent(node, "samba", "start", **params)
+    assert start.returncode == 0, start.stderr
+    props = node.show(unit, "ActiveState", "StatusText", "DropInPaths")
+    assert props["ActiveState"] == "active" and props["StatusText"].startswith("healthy")
+    assert "/run/systemd/system/fswatch-samba@smbwatch.service.d/50-runtime.conf" in props["DropInPaths"]
+    assert agent(node, "samba", "monitor", **params).returncode == 0
+    assert agent(node, "samba", "start", **params).returncode == 0  # idempotent
+    try:
+        fresh_samba_server.stall_all()
+        stalled = time.monotonic()
+        for _ in range(100):  # bounded: 10 s
+            mon = agent(node, "samba", "monitor", **params)
+            if mon.returncode != 0:
+                break
+            time.sleep(0.1)
+        detected = time.monotonic() - stalled
+    finally:
+        fresh_samba_server.resume_all()
+    assert mon.returncode == 1, mon.stderr
+    assert mon.stderr.startswith("ocf-exit-reason:declared failed after 2/2 failed probes: stage ")
+    assert detected <= 3 + 0.5 + 1.0
+    for _ in range(30):  # bounded: the state is written just before the watch exits
+        if node.show(unit, "ActiveState")["ActiveState"] == "failed":
+            break
+        time.sleep(0.1)
+    assert node.show(unit, "ActiveState")["ActiveState"] == "failed"
+    # The alerts went to the journal with their fields, from the unit.
+    events = [int(e["FSWATCH_EVENT"]) for e in node.journal(unit) if e.get("FSWATCH_EVENT")]
+    assert events[:2] == [1, 2] and events[-1] == 6
+    stop = agent(node, "samba", "stop", **params)
+    assert stop.returncode == 0, stop.stderr
+    assert node.show(unit, "ActiveState")["ActiveState"] == "inactive"
+    assert agent(node, "samba", "monitor", **params).returncode == 7
+    assert agent(node, "samba", "stop", **params).returncode == 0
+    leftovers = node.run(["sh", "-c", "ls -laR /run/fswatch/samba /run/systemd/system 2>/dev/null"]).stdout
+    assert "smbwatch" not in leftovers, leftovers
+
+
+def test_nfs_agent_deep_monitor_and_stop(node, nfs_server):
+    params = dict(instance="nfswatch", export=nfs_server.export_path, address=nfs_server.address,
+                  interval="1", retries="1", timeout="2")
+    unit = "fswatch-nfs@nfswatch.service"
+    try:
+        start = agent(node, "nfs", "start", **params)
+        assert start.returncode == 0, start.stderr
+        assert node.show(unit, "ActiveState")["ActiveState"] == "active"
+        assert agent(node, "nfs", "monitor", check_level=10, timeout_ms="5000", **params).returncode == 0
+    finally:
+        assert agent(node, "nfs", "stop", **params).returncode == 0
+    assert node.show(unit, "ActiveState")["ActiveState"] == "inactive"
+    assert agent(node, "nfs", "monitor", **params).returncode == 7
+
+
+def test_attribute_mode_under_systemd_publishes_from_the_hardened_unit(node, fresh_samba_server):
+    """The unit's attribute-mode drop-in lets the watch run attrd_updater with the haclient
+    group and the host's /dev/shm (where pacemaker-attrd's IPC lives); the stand-in records
+    its calls there."""
+    node.run(["sh", "-c", "getent group haclient >/dev/null || groupadd -r haclient"])
+    node.write_text("/usr/local/sbin/attrd_updater",
+                    '#!/bin/sh\nid -Gn | grep -qw haclient || exit 9\necho "$*" >> /dev/shm/attrd-calls\n', mode=0o755)
+    params = dict(instance="smbhealth:0", share="public", port=str(fresh_samba_server.port),
+                  interval="1", retries="1", timeout="1", attribute="fsw-smb")
+    unit = "fswatch-samba@smbhealth.service"
+
+    def calls():
+        return node.run(["sh", "-c", "cat /dev/shm/attrd-calls 2>/dev/null || true"]).stdout.splitlines()
+
+    def wait_calls(expected, seconds):
+        for _ in range(int(seconds / 0.1)):  # bounded
+            if calls() == expected:
+                return True
+            time.sleep(0.1)
+        return calls() == expected
+
+    start = agent(node, "samba", "start", **params)
+    assert start.returncode == 0, start.stderr
+    try:
+        assert node.show(unit, "ActiveState")["ActiveState"] == "active"
+        assert wait_calls(["-n fsw-smb -U 1"], 3), calls()
+        fresh_samba_server.stall_all()
+        assert wait_calls(["-n fsw-smb -U 1", "-n fsw-smb -U 0"], 10), calls()
+        assert node.show(unit, "ActiveState")["ActiveState"] == "active"  # still watching
+        assert agent(node, "samba", "monitor", **params).returncode == 0
+        fresh_samba_server.resume_all()
+        assert wait_calls(["-n fsw-smb -U 1", "-n fsw-smb -U 0", "-n fsw-smb -U 1"], 5), calls()
+    finally:
+        fresh_samba_server.resume_all()
+        assert agent(node, "samba", "stop", **params).returncode == 0
+    events = [int(e["FSWATCH_EVENT"]) for e in node.journal(unit) if e.get("FSWATCH_EVENT")]
+    assert 98 in events and 6 not in events and events.count(97) == 3
+    assert 96 not in events

@@ -510,3 +510,44 @@ def test_a_timed_pause_says_how_long(tmp_path):
     clock.stop_at = START + 4
     assert watch.run() == 0
     assert "STATUS=paused for 5 s" in notify.messages
+
+
+def test_keep_probing_declares_once_per_streak_and_goes_on(tmp_path):
+    """Health attribute mode: a declared failure is alert 98 (and READY=1), once per
+    failure streak; the watch goes on probing, and a recovery ends the streak."""
+    clock = StrictClock()
+    server = Server(clock)
+    schedule = Schedule(1, 1, 1)
+    sink = ListSink()
+    notify = Recorder(clock)
+    control = Control(tmp_path / "ctl", clock=clock)
+    reporter = Reporter(SAMBA, "w1", "public", schedule, sink, Notifier(sender=notify, watchdog=True), control,
+                        wall=clock)
+    watch = Watch(schedule, server.probe, reporter, control, stop=clock, clock=clock, keep_probing=True)
+    server.stall_at = START + 0.5  # probes 2..5 fail
+    server.hooks[6] = lambda: setattr(server, "stall_at", None)
+    server.hooks[7] = lambda: setattr(server, "stall_at", clock())  # probes 7..9 fail
+    clock.stop_at = START + 9.5
+    assert watch.run() == 0
+    assert [p[2] for p in server.probes] == [True, False, False, False, False, True, False, False, False, False]
+    assert sink.ids == [1, 2, 74, 74, 98, 91, 74, 74, 98, 3]
+    assert [m for m in notify.messages if m.startswith("READY=1")] == [
+        "READY=1\nSTATUS=healthy: 10.0 ms, 0/2 failed probes",
+        "READY=1\nSTATUS=failed: negotiate: no answer",
+        "READY=1\nSTATUS=failed: negotiate: no answer",
+    ]
+
+
+def test_keep_probing_declares_a_server_that_is_down_from_the_start(tmp_path):
+    clock = StrictClock()
+    server = Server(clock)
+    schedule = Schedule(1, 1, 1)
+    sink = ListSink()
+    control = Control(tmp_path / "ctl", clock=clock)
+    reporter = Reporter(SAMBA, "w1", "public", schedule, sink, Notifier(None), control, wall=clock)
+    watch = Watch(schedule, server.probe, reporter, control, stop=clock, clock=clock, keep_probing=True)
+    server.stall_at = START
+    clock.stop_at = START + 3.5
+    assert watch.run() == 0
+    assert len(server.probes) == 4 and not any(p[2] for p in server.probes)
+    assert sink.ids == [1, 74, 74, 98, 3]

@@ -168,3 +168,17 @@ def test_conf_parse_is_strict_and_literal():
     with pytest.raises(UsageError) as info:
         parse_conf("[other]\n", "y.conf")
     assert str(info.value) == "y.conf: no [watch] section"
+
+
+def test_attribute_names():
+    from fswatch.settings import check_attribute
+
+    assert check_attribute("fswatch-web1") == "fswatch-web1"
+    assert check_attribute("a" * 200) == "a" * 200  # at most 200 bytes, like an identifier
+    for bad in ("a" * 201, "-x", "a b", "é"):
+        with pytest.raises(UsageError) as info:
+            check_attribute(bad)
+        assert str(info.value) == (
+            f"invalid attribute name {bad!r}: use letters, digits, '_', '-', '.' and ':', "
+            "starting with a letter or digit"
+        )

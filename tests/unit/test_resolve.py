@@ -44,15 +44,24 @@ class Stuck:
         return self.answer
 
 
+def resolver_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "fswatch-resolve" and t.is_alive())
+
+
+def wait_no_resolver_threads() -> None:
+    end = time.monotonic() + 5
+    while resolver_threads() and time.monotonic() < end:  # bounded
+        time.sleep(0.01)
+    assert resolver_threads() == 0
+
+
 @pytest.fixture
 def stuck():
+    wait_no_resolver_threads()  # an earlier test's released lookups have ended: counts start at 0
     lookup = Stuck()
     yield lookup
     lookup.release.set()
-
-
-def resolver_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name == "fswatch-resolve" and t.is_alive())
+    wait_no_resolver_threads()
 
 
 def test_literals_take_no_thread_and_no_lookup():
@@ -140,10 +149,8 @@ def test_many_probes_against_a_stuck_resolver_hold_one_thread(stuck):
     assert resolver.address("FS1.example.", Deadline.after(2)) == stuck.answer  # the same name
     waiter.join()
     # ...and the thread is gone: nothing is left behind.
-    deadline = time.monotonic() + 2
-    while resolver_threads() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert resolver_threads() == before and resolver.in_flight == 0
+    wait_no_resolver_threads()
+    assert before == 0 and resolver.in_flight == 0
 
 
 def test_the_process_holds_at_most_max_lookups_threads(stuck):

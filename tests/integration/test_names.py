@@ -151,6 +151,8 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
             dns.mode = "answer"
             stop(watch)
     stderr = watch.stderr.read()
+    print(f"declared {detected:.2f} s after the DNS stall (bound {bound} s); threads healthy {healthy_threads}, "
+          f"stalled max {max(stalled_threads or [0])}; resolve stage max {max(resolve_ms or [0]):.0f} ms")
     assert rc == 1, stderr
     assert detected <= bound + SLACK, (detected, stderr)
     ids = alert_ids(stderr)
@@ -166,6 +168,27 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
     # the probe's own reaper ends with the probe, so main + reaper + one lookup.
     assert resolve_ms and max(resolve_ms) <= (timeout + PROBE_SLACK) * 1000, resolve_ms
     assert stalled_threads and max(stalled_threads) <= 3, (stalled_threads, healthy_threads)
+
+
+def test_a_stop_ends_a_probe_stuck_in_resolve_at_once(tmp_path):
+    """SIGTERM while the lookup hangs: the watch does not wait for the probe's 30 s deadline."""
+    with DnsStub("stall") as dns:
+        cli = NamedCLI(tmp_path, nameserver=dns.address, sources="dns")
+        added = cli("add", "nfs", "n1", "--export", "/x", "--address", NAME, "--timeout", "30")
+        assert added.returncode == 0, added.stderr
+        watch = cli.start("run", "nfs", "n1")
+        try:
+            wait_for(lambda: dns.queries >= 1, 15)  # the first probe is in its lookup
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            watch.send_signal(signal.SIGTERM)
+            rc = watch.wait(timeout=10)
+            took = time.monotonic() - t0
+        finally:
+            stop(watch)
+    stderr = watch.stderr.read()
+    assert rc == 0 and alert_ids(stderr)[-1] == 3, stderr
+    assert took < 1.0, took
 
 
 PROBE_LOOP = r"""

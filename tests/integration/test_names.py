@@ -295,3 +295,34 @@ def test_clp_takes_a_host_name(samba_server, tmp_path):
     finally:
         stop(watch)
     assert watch.returncode == 0, watch.stderr.read()
+
+
+# -- the hardened unit, in a booted systemd ------------------------------------------------------
+
+
+def test_a_hardened_unit_resolves_a_name_and_journals_the_address(container_base_root, samba_server):
+    """RestrictAddressFamilies, DynamicUser & co. leave a hosts-file lookup working, and the
+    journal entries carry FSWATCH_ADDRESS. The container's own /etc/hosts and nsswitch.conf
+    (files only) are the resolver: no query leaves the container."""
+    from tests.fixtures.container import BootedContainer
+    from tests.integration.node import install_fswatch
+
+    with BootedContainer(container_base_root) as node:
+        install_fswatch(node)
+        node.write_text("/etc/hosts", f"127.0.0.1 localhost\n127.0.0.1 {NAME}\n")
+        node.write_text("/etc/nsswitch.conf", "hosts: files\n")
+        for watch_id, share in (("h1", "public"), ("h2", "nosuchshare")):
+            node.run(["fswatch", "add", "samba", watch_id, "--share", share, "--address", NAME, "--port",
+                      str(samba_server.port), "--interval", "1", "--retries", "1", "--timeout", "2"])
+        node.systemctl("start", "fswatch-samba@h1.service")  # returns after the first healthy probe
+        status = json.loads(node.run(["fswatch", "status", "samba", "h1", "--json"]).stdout)
+        assert status[0]["last_probe"]["notes"]["address"] == "127.0.0.1", status
+        assert status[0]["last_probe"]["stages"][0]["stage"] == "resolve"
+        node.systemctl("stop", "fswatch-samba@h1.service")
+        node.systemctl("start", "fswatch-samba@h2.service", check=False, timeout=30)
+        entries = [e for e in node.journal("fswatch-samba@h2.service") if e.get("FSWATCH_EVENT")]
+    by_id = {int(e["FSWATCH_EVENT"]): e for e in entries}
+    assert 62 in by_id and 6 in by_id, entries
+    for alert_id in (62, 6):
+        assert by_id[alert_id]["FSWATCH_ADDRESS"] == "127.0.0.1", by_id[alert_id]
+    assert by_id[62]["FSWATCH_STAGE"] == "tree_connect"

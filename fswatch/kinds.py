@@ -121,7 +121,7 @@ SAMBA = Kind(
     "clp_sambamon",
     (
         TargetField("share", s.check_share, required=True, help="share name, as in smb.conf (required)"),
-        TargetField("address", s.check_address, "127.0.0.1", help="server address (default 127.0.0.1)"),
+        TargetField("address", s.check_address, "127.0.0.1", help="server IP address or host name (default 127.0.0.1)"),
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
         # SMB security posture (fswatch.posture): a server weaker than asked fails the probe.
@@ -155,7 +155,9 @@ NFS = Kind(
     (
         TargetField("export", s.check_export, required=True, help="exported directory (required)"),
         TargetField(
-            "address", s.check_address, help="server address (default: this node's first non-loopback address)"
+            "address",
+            s.check_address,
+            help="server IP address or host name (default: this node's first non-loopback address)",
         ),
         TargetField(
             "port", lambda v: s.check_port("port", v), help="NFS port (default: ask the portmapper)", integer=True

@@ -86,13 +86,40 @@ def test_malformed_conf_is_a_usage_error():
         parse_conf("[other]\na = 1\n", "x.conf")
 
 
-@pytest.mark.parametrize("bad", ["fs1.example.com", "localhost", "-x", "1.2.3", ""])
-def test_addresses_are_numeric(bad):
-    # name resolution takes no timeout: a host name would break the probe's deadline
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "-x", "x-", "a..b", "a_b.example", "fs 1", "[::1]", "", ".", "10.0.0.256", "ä.example",
+        "x" * 64 + ".example",  # a label of 64 bytes
+        ".".join(["x" * 63] * 4),  # 255 bytes
+        "1.2.3", "127.1", "example.123",  # all-digit last label: inet_aton() would read a number
+        "fs1.example\n", "fs1\x00.example",
+    ],
+)
+def test_addresses_refused(bad):
     from fswatch.settings import check_address
 
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError) as info:
         check_address(bad)
+    assert info.value.alert == 11 and repr(bad) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "good, kept",
+    [
+        ("fs1.example.com", "fs1.example.com"),
+        ("localhost", "localhost"),
+        ("FS-1.Example.", "FS-1.Example."),  # a trailing dot: an absolute name
+        ("1fs.example", "1fs.example"),  # RFC 1123: a label may begin with a digit
+        (".".join(["x" * 63] * 3 + ["x" * 61]), ".".join(["x" * 63] * 3 + ["x" * 61])),  # 253 bytes
+        ("192.0.2.10", "192.0.2.10"),
+        ("2001:DB8::1", "2001:db8::1"),  # literals are normalised
+    ],
+)
+def test_addresses_are_ip_literals_or_host_names(good, kept):
+    from fswatch.settings import check_address
+
+    assert check_address(good) == kept
 
 
 def test_system_error_names_the_function():

@@ -221,8 +221,11 @@ _TABLE = (
         "The clp_sambamon could not get environment of server(error[{detail}]). The clp_sambamon will terminate.",
         "The clp_nfsmon could not get environment of server(error[{detail}]). The clp_nfsmon will terminate.",
         "fswatch could not find the server's address",
-        "The node's address or the server's name could not be determined.",
-        "Give the address explicitly (-a / --address) and check name resolution.",
+        "The server's host name (-a / --address) could not be resolved into an address: the code is "
+        "getaddrinfo's (EAI_*, e.g. -2: no such name, -3: try again), or 110 when name resolution gave "
+        "no answer within the probe's timeout (stage resolve).",
+        "Check the name and this node's name resolution (/etc/hosts, nsswitch.conf, resolv.conf and "
+        "its DNS servers), or give an IP address.",
         "サーバ名の取得に失敗しました",
         "サーバ名の取得に失敗したことを示します。エラーコードは、ソケットシステムコールのエラー番号です。",
         "エラーコードを元に対処してください。",

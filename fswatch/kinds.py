@@ -140,7 +140,7 @@ SAMBA = Kind(
     "clp_sambamon",
     (
         TargetField("share", s.check_share, required=True, help="share name, as in smb.conf (required)"),
-        TargetField("address", s.check_address, "127.0.0.1", help="server address (default 127.0.0.1)"),
+        TargetField("address", s.check_address, "127.0.0.1", help="server IP address or host name (default 127.0.0.1)"),
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
         # SMB security posture (fswatch.posture): a server weaker than asked fails the probe.
@@ -174,6 +174,7 @@ SAMBA = Kind(
         Stage("tree_connect", 62),
         Stage("share_type", 63),
         Stage("teardown", 75),
+        Stage("resolve", 61),  # only for a host name (fswatch.resolve): last, so the default is connect
     ),
 )
 
@@ -183,7 +184,9 @@ NFS = Kind(
     (
         TargetField("export", s.check_export, required=True, help="exported directory (required)"),
         TargetField(
-            "address", s.check_address, help="server address (default: this node's first non-loopback address)"
+            "address",
+            s.check_address,
+            help="server IP address or host name (default: this node's first non-loopback address)",
         ),
         TargetField(
             "port", lambda v: s.check_port("port", v), help="NFS port (default: ask the portmapper)", integer=True
@@ -220,6 +223,7 @@ NFS = Kind(
         Stage("compound", 85),
         Stage("destroy_session", 85),
         Stage("destroy_clientid", 85),
+        Stage("resolve", 61),  # only for a host name (fswatch.resolve): last, so the default is portmap
     ),
 )
 

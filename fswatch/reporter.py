@@ -120,6 +120,12 @@ class Reporter:
             fields["FSWATCH_LATENCY_MS"] = f"{obs.total_ms:.3f}"
             if obs.posture is not None:
                 fields.update(obs.posture.journal_fields())  # FSWATCH_DIALECT, _SIGNING, _ENCRYPTION
+        # The address the probe connected to (a host name's lookup, fswatch.resolve); alert 6
+        # and 66 carry a failure without its observation: the last probe's.
+        probed = obs if obs is not None else self.last if failure is not None else None
+        address = dict(probed.notes).get("address") if probed is not None else None
+        if address:
+            fields["FSWATCH_ADDRESS"] = address
         fields.update(extra)
         self.sink.emit(entry, message, entry.priority if priority is None else priority, fields)
 

@@ -101,14 +101,32 @@ def check_export(value: object) -> str:
     return path
 
 
+HOST_MAX_BYTES = 253  # RFC 1035 section 2.3.4 (255 on the wire)
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
 def check_address(value: object) -> str:
-    """An IPv4 or IPv6 address (the seed's -a takes an IP address). Host names are refused:
-    name resolution takes no timeout, so it would break the probe's hard deadline."""
+    """An IPv4 or IPv6 address (normalised), or a host name kept as given: RFC 1123 section 2.1
+    labels (letters, digits and '-', 1-63 bytes, not beginning or ending with '-'), at most 253
+    bytes, one trailing dot allowed. A name is looked up in every probe, within its deadline
+    (fswatch.resolve)."""
     text = str(value)
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
-        raise UsageError(f"address {text!r} is not an IP address") from None
+        pass
+    name = text[:-1] if text.endswith(".") else text
+    labels = name.split(".")
+    if not name or len(name) > HOST_MAX_BYTES or not all(_LABEL.match(label) for label in labels):
+        raise UsageError(
+            f"address {text!r} is neither an IP address nor a host name (dot-separated labels of "
+            f"letters, digits and '-', at most 63 bytes each and {HOST_MAX_BYTES} in all)"
+        )
+    if labels[-1].isdigit():
+        # RFC 1123 section 2.1: a name never looks like a number; getaddrinfo would read
+        # "10.1" or "1.2.3" as inet_aton() does (10.0.0.1, 1.2.0.3), not as a name.
+        raise UsageError(f"address {text!r} is not an IP address, and a host name's last label is not all digits")
+    return text
 
 
 def check_attribute(value: object) -> str:

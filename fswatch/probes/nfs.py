@@ -17,7 +17,6 @@ ProbeFailure naming the alert (81-85, 42) whose text the seed's clp_nfsmon print
 from __future__ import annotations
 
 import errno as errno_mod
-import ipaddress
 import os
 import time
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 from fswatch.deadline import Deadline
 from fswatch.errors import DeadlineExceeded, ProbeFailure, UsageError
 from fswatch.observation import Degradation, Observation, StageRecorder
+from fswatch.resolve import Resolver, address_for
 from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import (
@@ -43,6 +43,7 @@ from fswatch.rpc.errors import (
 )
 from fswatch.rpc.message import OpaqueAuth, auth_sys
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
+from fswatch.settings import check_address
 
 # Alerts (fswatch.alerts) by what went wrong, in the seed's terms.
 A_MOUNT, A_PORTMAP, A_NOT_REGISTERED, A_RECEIVE, A_STATUS = 81, 82, 83, 84, 85
@@ -72,11 +73,7 @@ class NfsTarget:
     minor_version: Optional[int] = None  # v4 only; None: the highest the server offers (4.2, 4.1, 4.0)
 
     def __post_init__(self) -> None:
-        try:
-            # A name would need getaddrinfo(), which no deadline can bound; the seed takes `-a IP`.
-            ipaddress.ip_address(self.address)
-        except ValueError:
-            raise UsageError(f"address must be a numeric IPv4 or IPv6 address, not {self.address!r}") from None
+        check_address(self.address)  # an IP address or a host name, looked up in each probe (fswatch.resolve)
         if self.version not in (3, 4):
             raise UsageError(f"NFS version must be 3 or 4, not {self.version!r}")
         if self.transport not in ("tcp", "udp"):
@@ -130,6 +127,7 @@ def probe_nfs(
     deadline: Deadline,
     *,
     clock: Callable[[], float] = time.monotonic,
+    resolver: Optional[Resolver] = None,
 ) -> Observation:
     """One probe of `target`, finished by `deadline`, never raising for a server problem."""
     rec = StageRecorder(clock)
@@ -137,11 +135,12 @@ def probe_nfs(
     degraded: Optional[Degradation] = None
     channels: Optional[_Channels] = None
     try:
-        channels = _Channels(target.address, target.transport, auth_sys(), deadline)
+        address = address_for(target.address, rec, deadline, resolver)  # once: every socket goes there
+        channels = _Channels(address, target.transport, auth_sys(), deadline)
         if target.version == 4:
-            degraded = _probe_v4(target, target.address, channels, rec, deadline)
+            degraded = _probe_v4(target, address, channels, rec, deadline)
         else:
-            _probe_v3(target, target.address, channels, rec, deadline)
+            _probe_v3(target, address, channels, rec, deadline)
     except ProbeFailure as exc:
         failure = exc
     except Exception as exc:  # a decoder or client bug must not crash the watch: a failed probe

@@ -31,6 +31,7 @@ from fswatch import posture as pst
 from fswatch.deadline import Deadline
 from fswatch.errors import DeadlineExceeded, ProbeFailure, ProtocolError, UsageError
 from fswatch.observation import Observation, StageRecorder
+from fswatch.resolve import Resolver, address_for
 
 # MS-SMB2 2.2.10 ShareType
 SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
@@ -98,6 +99,10 @@ class _ProbeTcp(Tcp):
         deadline = getattr(_running, "deadline", None)
         if deadline is not None:
             self.timeout = deadline.timeout("connect")
+        # The probe resolved a host name already (fswatch.resolve, within its deadline): connect to
+        # that address, so create_connection() never calls getaddrinfo() on a name. The
+        # Connection keeps the name for the negotiate's netname context.
+        self.server = getattr(_running, "address", None) or self.server
         super().connect()
         self.connected_at = time.monotonic()
 
@@ -178,6 +183,7 @@ def probe_samba(
     deadline: Deadline,
     *,
     clock: Callable[[], float] = time.monotonic,
+    resolver: Optional[Resolver] = None,
 ) -> Observation:
     """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
     rec = StageRecorder(clock, posture=pst.Posture())  # always reported, None where not reached
@@ -192,13 +198,14 @@ def probe_samba(
     stage = "connect"
     failure: Optional[ProbeFailure] = None
     try:
+        _running.address = address_for(target.address, rec, deadline, resolver)
         t0 = clock()
         _running.deadline = deadline
         try:
             # Whole seconds, more than is left: smbprotocol must not give up before the reaper.
             conn.connect(timeout=int(deadline.timeout("connect")) + 2)
         finally:
-            _running.deadline = None
+            _running.deadline = _running.address = None
             transport = getattr(conn, "transport", None)
             connected_at = getattr(transport, "connected_at", None)
             if connected_at is None:

@@ -202,7 +202,9 @@ class NfsProbe:
         self.plan: Optional[_NfsPlan] = None
         self._lock = threading.Lock()
         self._server = _Listener(self._serve)
-        # The probe asks the portmapper at portmap.PORT: here, this server (fuzzing process only).
+        # The probe asks the portmapper at portmap.PORT: here, this server, until close()
+        # puts the real one back (later tests in the same process need it).
+        self._real_portmap_port = portmap.PORT
         portmap.PORT = self._server.port
 
     def _answer(self, call_record: bytes, calls: int) -> Tuple[Optional[bytes], bool]:
@@ -273,6 +275,7 @@ class NfsProbe:
         return self._nfs_probe.probe_nfs(target, Deadline.after(2))
 
     def close(self) -> None:
+        portmap.PORT = self._real_portmap_port
         self._server.close()
 
 

@@ -21,9 +21,10 @@ from fswatch.rpc.errors import (
 )
 
 
-def test_target_takes_ipv4_and_ipv6_addresses():
+def test_target_takes_ipv4_and_ipv6_addresses_and_host_names():
     assert NfsTarget("/x", address="::1").address == "::1"
     assert NfsTarget("/x", address="10.1.2.3").address == "10.1.2.3"
+    assert NfsTarget("/x", address="nfs.example").address == "nfs.example"  # looked up in each probe
 
 
 def test_target_defaults():
@@ -43,7 +44,8 @@ def test_target_defaults():
         {"export": "relative"},
         {"export": "/" + "x" * 1024},
         {"export": "/bad\udcff"},
-        {"export": "/x", "address": "nfs.example"},
+        {"export": "/x", "address": "nfs_1.example"},
+        {"export": "/x", "address": "10.1"},
         {"export": "/x", "address": "10.0.0.256"},
         {"export": "/x", "version": 2},
         {"export": "/x", "transport": "sctp"},

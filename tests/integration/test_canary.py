@@ -1,0 +1,143 @@
+"""The data-path check (issue 11 point 3): a watch's canary file read by every probe, at stage
+`canary`, against real smbd and real nfs-ganesha (NFSv3, v4.0, v4.1): present (healthy, the stage
+timed), removed (alert 105), unreadable by permissions (alert 105 with the server's status), and
+the storage beneath it frozen (FUSE: the probe ends by its deadline, and says at which stage).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+from fswatch.deadline import Deadline
+from fswatch.probes.nfs import NfsTarget, probe_nfs
+from fswatch.probes.samba import SambaTarget, probe_samba
+from tests.fixtures.fuse_freeze import FuseFreeze
+from tests.fixtures.nfs_server import NfsServer
+from tests.fixtures.samba_server import SambaServer
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 1.0
+SLACK = 0.1  # SPEC: a probe ends by its deadline + 0.1 s
+CANARY = "canary/alive.txt"
+SECRET = b"canary bytes that must never be logged\n"
+NFS_VERSIONS = [(3, None), (4, 0), (4, 1)]
+NFS_IDS = ["v3", "v4.0", "v4.1"]
+
+
+def _timed(probe, target):
+    t0 = time.monotonic()
+    obs = probe(target, Deadline.after(TIMEOUT))
+    elapsed = time.monotonic() - t0
+    assert elapsed < TIMEOUT + SLACK, f"probe took {elapsed:.3f} s"
+    return obs
+
+
+def _write(root, relative: str, data: bytes = SECRET, mode: int = 0o644) -> str:
+    path = os.path.join(str(root), relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.chmod(os.path.dirname(path), 0o755)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+    return path
+
+
+def _stages(obs) -> list:
+    return [s.stage for s in obs.stages]
+
+
+def _assert_healthy(obs, nbytes: int) -> None:
+    assert obs.ok, obs.to_dict()
+    assert "canary" in _stages(obs)
+    assert dict(obs.notes)["canary_bytes"] == str(nbytes)
+    assert SECRET.decode().strip() not in str(obs.to_dict())
+
+
+def _assert_canary_failure(obs, alert: int, status: str, canary: str) -> dict:
+    failure = obs.to_dict()["failure"]
+    assert failure["stage"] == "canary" and failure["alert"] == alert, failure
+    assert failure["canary"] == canary
+    assert status in failure["detail"], failure
+    assert [s.stage for s in obs.stages if not s.ok] == ["canary"]
+    return failure
+
+
+# -- NFS ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def squashing_nfs():
+    """ganesha mapping the probe's uid 0 to its anonymous user, so file modes apply to the probe."""
+    with NfsServer(netns=True, squash="Root_Squash") as server:
+        yield server
+
+
+def nfs_target(server, version, minor, canary=CANARY, export=None) -> NfsTarget:
+    port = server.nfs_port if version == 4 else None
+    return NfsTarget(
+        export or server.export_path, server.address, port=port, version=version, minor_version=minor, canary=canary
+    )
+
+
+def _fresh(name: str) -> str:
+    # A name ganesha never saw: it keeps a file it read open (its fd cache) and serves a removed
+    # canary through that descriptor for a while, so "removed" here means "not there".
+    return f"canary/{name}-{uuid.uuid4().hex[:8]}.txt"
+
+
+@pytest.mark.parametrize("version,minor", NFS_VERSIONS, ids=NFS_IDS)
+def test_nfs_canary_present_and_missing(squashing_nfs, version, minor):
+    canary = _fresh("alive")
+    path = _write(squashing_nfs.export_path, canary)
+    try:
+        obs = _timed(probe_nfs, nfs_target(squashing_nfs, version, minor, canary=canary))
+        _assert_healthy(obs, len(SECRET))
+        if version == 4 and minor == 1:
+            assert _stages(obs)[-3:] == ["canary", "destroy_session", "destroy_clientid"]
+    finally:
+        os.unlink(path)
+    missing = _fresh("missing")
+    obs = _timed(probe_nfs, nfs_target(squashing_nfs, version, minor, canary=missing))
+    failure = _assert_canary_failure(obs, 105, "NOENT", missing)
+    assert failure["rpc_status"] in ("NFS3ERR_NOENT", "NFS4ERR_NOENT"), failure
+
+
+@pytest.mark.parametrize("version,minor", NFS_VERSIONS, ids=NFS_IDS)
+def test_nfs_canary_unreadable(squashing_nfs, version, minor):
+    denied = _fresh("denied")
+    path = _write(squashing_nfs.export_path, denied, mode=0o600)  # root's, and root is squashed
+    try:
+        obs = _timed(probe_nfs, nfs_target(squashing_nfs, version, minor, canary=denied))
+        failure = _assert_canary_failure(obs, 105, "ACCES", denied)
+        assert failure["rpc_status"] in ("NFS3ERR_ACCES", "NFS4ERR_ACCESS"), failure
+    finally:
+        os.unlink(path)
+
+
+@pytest.mark.parametrize("version,minor", NFS_VERSIONS, ids=NFS_IDS)
+def test_nfs_empty_canary_is_healthy(squashing_nfs, version, minor):
+    canary = _fresh("empty")
+    path = _write(squashing_nfs.export_path, canary, b"")
+    try:
+        _assert_healthy(_timed(probe_nfs, nfs_target(squashing_nfs, version, minor, canary=canary)), 0)
+    finally:
+        os.unlink(path)
+
+
+def test_nfs_v41_canary_leaves_no_client_behind(squashing_nfs):
+    """The READ uses the anonymous stateid: no OPEN, no state; the session is destroyed after it."""
+    canary = _fresh("many")
+    path = _write(squashing_nfs.export_path, canary)
+    try:
+        for _ in range(20):
+            assert _timed(probe_nfs, nfs_target(squashing_nfs, 4, 1, canary=canary)).ok
+        for _ in range(5):  # a failed canary tears the session down too
+            assert not _timed(probe_nfs, nfs_target(squashing_nfs, 4, 1, canary=_fresh("gone"))).ok
+        assert squashing_nfs.recovery_records() == []
+    finally:
+        os.unlink(path)

@@ -141,3 +141,108 @@ def test_nfs_v41_canary_leaves_no_client_behind(squashing_nfs):
         assert squashing_nfs.recovery_records() == []
     finally:
         os.unlink(path)
+
+
+# -- Samba ----------------------------------------------------------------------------------------
+
+
+def samba_target(server, canary, share="public", user=None) -> SambaTarget:
+    password = server.password if user else None
+    return SambaTarget(share, server.address, server.port, user=user, password=password, canary=canary)
+
+
+@pytest.mark.parametrize("user", [False, True], ids=["guest", "user"])
+def test_samba_canary_present_then_removed(samba_server, user):
+    share = "private" if user else "public"
+    canary = _fresh("alive")
+    path = _write(samba_server.share_path(share), canary)
+    try:
+        obs = _timed(probe_samba, samba_target(samba_server, canary, share, samba_server.user if user else None))
+        _assert_healthy(obs, len(SECRET))
+        assert _stages(obs)[-2:] == ["canary", "teardown"]
+    finally:
+        os.unlink(path)
+    obs = _timed(probe_samba, samba_target(samba_server, canary, share, samba_server.user if user else None))
+    failure = _assert_canary_failure(obs, 105, "0xc0000034", canary)  # STATUS_OBJECT_NAME_NOT_FOUND
+    assert failure["ntstatus"] == "0xc0000034"
+
+
+def test_samba_canary_in_missing_directory(samba_server):
+    canary = f"nowhere-{uuid.uuid4().hex[:8]}/alive.txt"
+    obs = _timed(probe_samba, samba_target(samba_server, canary))
+    failure = _assert_canary_failure(obs, 105, "0xc000003a", canary)  # STATUS_OBJECT_PATH_NOT_FOUND
+    assert failure["ntstatus"] == "0xc000003a"
+
+
+def test_samba_canary_unreadable(samba_server):
+    canary = _fresh("denied")
+    path = _write(samba_server.share_path("public"), canary, mode=0o000)  # the guest account may not read it
+    try:
+        obs = _timed(probe_samba, samba_target(samba_server, canary))
+        failure = _assert_canary_failure(obs, 105, "0xc0000022", canary)  # STATUS_ACCESS_DENIED
+        assert failure["ntstatus"] == "0xc0000022"
+    finally:
+        os.unlink(path)
+
+
+def test_samba_canary_directory_is_not_a_file(samba_server):
+    canary = _fresh("dir")
+    os.makedirs(os.path.join(samba_server.share_path("public"), canary))
+    try:
+        obs = _timed(probe_samba, samba_target(samba_server, canary))
+        failure = _assert_canary_failure(obs, 105, "0xc00000ba", canary)  # STATUS_FILE_IS_A_DIRECTORY
+        assert failure["ntstatus"] == "0xc00000ba"
+    finally:
+        os.rmdir(os.path.join(samba_server.share_path("public"), canary))
+
+
+def test_samba_empty_canary_is_healthy(samba_server):
+    canary = _fresh("empty")
+    path = _write(samba_server.share_path("public"), canary, b"")
+    try:
+        _assert_healthy(_timed(probe_samba, samba_target(samba_server, canary)), 0)
+    finally:
+        os.unlink(path)
+
+
+# -- the storage beneath the canary frozen ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frozen_beneath():
+    """A share and an export on a plain directory, the canary on a FUSE mount inside it: freezing
+    the FUSE mount freezes only the canary's storage, which no earlier stage touches (the tree
+    connect and FSSTAT / GETATTR space see the plain directory's file system)."""
+    with FuseFreeze() as fs:
+        parent = fs.path.parent
+        os.chmod(parent, 0o755)  # smbd's guest account enters the share
+        (fs.path / "alive.txt").write_bytes(SECRET)
+        with SambaServer(extra_shares={"above": parent}) as smb, NfsServer(netns=True, export_dir=parent) as nfs:
+            yield fs, smb, nfs, f"{fs.path.name}/alive.txt"
+        fs.thaw()
+
+
+def _frozen_targets(smb, nfs, canary):
+    yield "samba", probe_samba, SambaTarget("above", smb.address, smb.port, canary=canary)
+    for (version, minor), name in zip(NFS_VERSIONS, NFS_IDS):
+        yield f"nfs {name}", probe_nfs, nfs_target(nfs, version, minor, canary=canary, export=nfs.export_path)
+
+
+def test_frozen_canary_storage_fails_at_canary_by_the_deadline(frozen_beneath):
+    fs, smb, nfs, canary = frozen_beneath
+    for name, probe, target in _frozen_targets(smb, nfs, canary):
+        _assert_healthy(_timed(probe, target), len(SECRET))
+    fs.freeze()
+    try:
+        for name, probe, target in _frozen_targets(smb, nfs, canary):
+            t0 = time.monotonic()
+            obs = _timed(probe, target)  # ends by the deadline + 0.1 s
+            elapsed = time.monotonic() - t0
+            failure = _assert_canary_failure(obs, 106, canary, canary)
+            assert failure["timed_out"] is True and elapsed >= TIMEOUT - 0.05, (name, elapsed, failure)
+        assert any(op.endswith("/alive.txt") for op in fs.blocked_operations()), fs.blocked_operations()
+    finally:
+        fs.thaw()
+    time.sleep(0.2)  # blocked server threads finish their operations
+    for name, probe, target in _frozen_targets(smb, nfs, canary):
+        _assert_healthy(_timed(probe, target), len(SECRET))

@@ -5,7 +5,8 @@ Every id, text and priority fswatch logs comes from ALERTS; the journal catalog
 English texts verbatim (chapter 8 of the CLUSTERPRO guide) with the seed's command names,
 so alert filters written for CLUSTERPRO keep matching; `xxx` became `{target}` (share or
 directory) and `nn` / `xxxx` became `{detail}`. The seed's NFS messages with id 0 got ids
-81-85; alerts the seed did not have use 91-93 and 96-98 (health attribute mode). MESSAGE_IDs were made once with
+81-85; alerts the seed did not have use 91-93, 96-98 (health attribute mode), 100-102 (NFSv4 grace period)
+and 105-106 (the canary file of the data-path check). MESSAGE_IDs were made once with
 `systemd-id128 new` and never change.
 """
 

@@ -230,7 +230,7 @@ def _frozen_targets(smb, nfs, canary):
 
 def test_frozen_canary_storage_fails_at_canary_by_the_deadline(frozen_beneath):
     fs, smb, nfs, canary = frozen_beneath
-    for name, probe, target in _frozen_targets(smb, nfs, canary):
+    for _name, probe, target in _frozen_targets(smb, nfs, canary):
         _assert_healthy(_timed(probe, target), len(SECRET))
     fs.freeze()
     try:
@@ -244,5 +244,5 @@ def test_frozen_canary_storage_fails_at_canary_by_the_deadline(frozen_beneath):
     finally:
         fs.thaw()
     time.sleep(0.2)  # blocked server threads finish their operations
-    for name, probe, target in _frozen_targets(smb, nfs, canary):
+    for _name, probe, target in _frozen_targets(smb, nfs, canary):
         _assert_healthy(_timed(probe, target), len(SECRET))

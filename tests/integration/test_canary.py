@@ -18,6 +18,7 @@ from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.fuse_freeze import FuseFreeze
 from tests.fixtures.nfs_server import NfsServer
 from tests.fixtures.samba_server import SambaServer
+from tests.integration.cli import FswatchCLI, alert_ids, phase, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -246,3 +247,66 @@ def test_frozen_canary_storage_fails_at_canary_by_the_deadline(frozen_beneath):
     time.sleep(0.2)  # blocked server threads finish their operations
     for _name, probe, target in _frozen_targets(smb, nfs, canary):
         _assert_healthy(_timed(probe, target), len(SECRET))
+
+
+# -- the surfaces: probe --json and text, a watch's state file and status --json, its alerts --------
+
+
+def test_cli_probe_reports_the_canary_stage(samba_server, squashing_nfs, tmp_path):
+    cli = FswatchCLI(tmp_path)
+    canary = _fresh("cli")
+    path = _write(samba_server.share_path("public"), canary)
+    smb = ("probe", "samba", "--share", "public", "--port", str(samba_server.port), "--timeout", "5")
+    try:
+        rc, out, _ = cli.json(*smb, "--canary", canary, "--json")
+        assert rc == 0 and out["stages"][-2]["stage"] == "canary" and out["notes"]["canary_bytes"] == str(len(SECRET))
+    finally:
+        os.unlink(path)
+    rc, out, _ = cli.json(*smb, "--canary", canary, "--json")
+    failure = out["failure"]
+    assert rc == 1 and out["alert"] == 105 and failure["stage"] == "canary" and failure["canary"] == canary, out
+    assert failure["ntstatus"] == "0xc0000034"
+    assert out["message"] == (
+        f"The clp_sambamon could not read the canary file of Samba [public]: {canary}: "
+        "ObjectNameNotFound (0xc0000034)."
+    )
+    proc = cli(*smb, "--canary", canary)
+    assert proc.returncode == 1 and "alert 105" in proc.stdout and canary in proc.stdout
+    proc = cli(*smb, "--canary", "../../etc/passwd")  # refused before anything is sent
+    assert proc.returncode == 2 and "alert 11" in proc.stderr + proc.stdout
+
+    missing = _fresh("cli-nfs")
+    nfs = ("probe", "nfs", "--export", squashing_nfs.export_path, "--address", squashing_nfs.address)
+    rc, out, _ = cli.json(*nfs, "--nfs-version", "4.1", "--port", str(squashing_nfs.nfs_port), "--canary", missing,
+                          "--json")  # fmt: skip
+    failure = out["failure"]
+    assert rc == 1 and out["alert"] == 105 and failure["rpc_status"] == "NFS4ERR_NOENT" and failure["canary"] == missing
+
+
+def test_watch_state_and_alerts_name_the_canary(samba_server, tmp_path):
+    cli = FswatchCLI(tmp_path)
+    canary = _fresh("watch")
+    path = _write(samba_server.share_path("public"), canary)
+    add = cli("add", "samba", "cw", "--share", "public", "--port", str(samba_server.port), "--canary", canary,
+              "--interval", "1", "--retries", "1", "--timeout", "2")  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    assert f"canary = {canary}" in (cli.config / "samba" / "cw.conf").read_text()
+    watch = cli.start("run", "samba", "cw")
+    try:
+        wait_for(lambda: phase(cli, "samba", "cw") == "healthy", 10)
+        rc, records, _ = cli.json("status", "samba", "cw", "--json")
+        last = records[0]["last_probe"]
+        assert "canary" in [s["stage"] for s in last["stages"]] and last["notes"]["canary_bytes"] == str(len(SECRET))
+        os.unlink(path)
+        rc = watch.wait(timeout=15)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+        if watch.poll() is None:
+            watch.kill()
+    stderr = watch.stderr.read()
+    assert rc == 1 and alert_ids(stderr)[-2:] == [105, 6], stderr
+    assert f"{canary}: ObjectNameNotFound (0xc0000034)" in stderr and SECRET.decode().strip() not in stderr
+    rc, records, _ = cli.json("status", "samba", "cw", "--json")
+    failure = records[0]["last_probe"]["failure"]
+    assert failure["stage"] == "canary" and failure["alert"] == 105 and failure["canary"] == canary

@@ -19,6 +19,7 @@ from tests.fixtures.fuse_freeze import FuseFreeze
 from tests.fixtures.nfs_server import NfsServer
 from tests.fixtures.samba_server import SambaServer
 from tests.integration.cli import FswatchCLI, alert_ids, phase, wait_for
+from tests.integration.test_nfs41_probe import restart_into_grace
 
 pytestmark = pytest.mark.integration
 
@@ -310,3 +311,18 @@ def test_watch_state_and_alerts_name_the_canary(samba_server, tmp_path):
     rc, records, _ = cli.json("status", "samba", "cw", "--json")
     failure = records[0]["last_probe"]["failure"]
     assert failure["stage"] == "canary" and failure["alert"] == 105 and failure["canary"] == canary
+
+
+def test_grace_period_reads_the_canary_and_stays_degraded_not_failed():
+    """Measured choice: ganesha serves READ with the anonymous stateid in a grace period (an OPEN
+    would meet NFS4ERR_GRACE), so the canary is read; a v4.1 probe is degraded by its own OPEN of a
+    name that does not exist, exactly as without a canary; v4.0 is healthy."""
+    with NfsServer(netns=True, grace_period=8, lease_lifetime=4) as server:
+        canary = _fresh("grace")
+        _write(server.export_path, canary)
+        restart_into_grace(server)
+        v41 = _timed(probe_nfs, nfs_target(server, 4, 1, canary=canary))
+        assert v41.ok and v41.degraded is not None and v41.degraded.status == "NFS4ERR_GRACE", v41.to_dict()
+        assert v41.degraded.stage == "compound" and dict(v41.notes)["canary_bytes"] == str(len(SECRET))
+        v40 = _timed(probe_nfs, nfs_target(server, 4, 0, canary=canary))
+        assert v40.ok and v40.degraded is None and dict(v40.notes)["canary_bytes"] == str(len(SECRET))

@@ -266,3 +266,40 @@ def test_session_read_any_bytes_give_a_result_or_a_typed_error(results):
         nfs41.decode_read_in_session(Decoder(results), SESSION_OPS, SESSION)
     except (RpcDecodeError, NfsError):
         pass
+
+
+# -- how the NFS probe's canary stage judges what it met ---------------------------------------
+
+
+def test_nfs_canary_stage_turns_errors_into_its_alerts():
+    from fswatch.observation import StageRecorder
+    from fswatch.probes.nfs import _canary_stage
+    from fswatch.rpc.errors import RpcConnectionError, RpcTimeout
+
+    cases = [
+        (NfsError("NFS3ERR_NOENT", "LOOKUP"), 105, False),
+        (NfsError("NFS4ERR_ACCESS", "READ"), 105, False),
+        (RpcTimeout(), 106, True),
+        (RpcConnectionError(104), 106, False),
+    ]
+    for exc, alert, timed_out in cases:
+        rec = StageRecorder()
+        with pytest.raises(ProbeFailure) as info:
+            with _canary_stage(rec, "a/b", "where"):
+                raise exc
+        failure = info.value
+        assert (failure.alert, failure.stage, failure.canary, failure.timed_out) == (alert, "canary", "a/b", timed_out)
+        assert failure.detail.startswith("a/b: ") and [(s.stage, s.ok) for s in rec.stages] == [("canary", False)]
+
+
+def test_nfs_canary_stage_in_a_grace_period_is_a_degradation():
+    from fswatch.observation import StageRecorder
+    from fswatch.probes.nfs import _canary_stage
+
+    rec = StageRecorder()
+    with _canary_stage(rec, "a/b", "where") as grace:
+        raise NfsError("NFS4ERR_GRACE", "READ")
+    degraded = grace.degradation("NFSv4.0 at x", 45)
+    assert degraded is not None and (degraded.stage, degraded.status, degraded.lease_seconds) == (
+        "canary", "NFS4ERR_GRACE", 45
+    )

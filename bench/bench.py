@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))  # tests.fixtures: the same servers the integratio
 import phases  # noqa: E402
 import procfs  # noqa: E402
 import report  # noqa: E402
+import sections  # noqa: E402
 from fleet import Fleet  # noqa: E402
 
 from tests.fixtures.nfs_server import LOCK_DIR, NfsServer  # noqa: E402
@@ -121,7 +122,8 @@ def main(argv: List[str] | None = None) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    (out_dir / "RESULTS.md").write_text(report.markdown(results))
+    # Sections other benches own (fuzz, metrics, failover: bench/sections.py) are kept.
+    (out_dir / "RESULTS.md").write_text(report.markdown(results) + sections.kept(out_dir / "RESULTS.md"))
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 
     commit = run_info["git"]["commit"] + ("+dirty" if run_info["git"]["dirty"] else "")

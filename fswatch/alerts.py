@@ -515,6 +515,25 @@ _TABLE = (
         "ヘルス属性モードで異常を検出したことを示します。監視は終了せず、ノード属性を 0 にして監視を続けます。",
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
+    _a(
+        110,
+        "12f98e5d2d884b4a9421a6447c32caec",
+        WARNING,
+        "The clp_sambamon could not write its metrics ({detail}).",
+        "The clp_nfsmon could not write its metrics ({detail}).",
+        "fswatch could not write its Prometheus metrics",
+        "After every probe the watch writes its metrics to its runtime directory and links them "
+        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This write or link "
+        "failed; the watch keeps watching and tries again after its next probe, and this alert "
+        "comes again only after a write has succeeded. Until then Prometheus sees the last "
+        "metrics written.",
+        "The detail names the file and the cause (a full or read-only file system, a directory "
+        "the watch may not write). Set FSWATCH_METRICS_DIR=off to turn metrics off.",
+        "メトリクスを書き込めませんでした",
+        "監視ごとのメトリクス (Prometheus の textfile 形式) の書き込みまたは公開に失敗したことを示します。"
+        "監視は継続し、次の監視の後に再試行します。",
+        "詳細に示されたファイルと原因を確認してください。FSWATCH_METRICS_DIR=off でメトリクスを無効にできます。",
+    ),
 )
 
 # NFSv4 grace period (issue 11): a degraded server, not a failed one, up to a limit.

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from fswatch import __version__, files, paths
+from fswatch import __version__, files, logs, metrics, paths
 from fswatch.alerts import alert as alert_entry
 from fswatch.atomic import write_atomic
 from fswatch.control import holder, parse_duration
@@ -38,7 +38,8 @@ from fswatch.units import Systemctl, systemd_booted, unit_name
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
 (alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
-Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch)."""
+Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch).
+FSWATCH_DEBUG=1: show the libraries' own log lines (smbprotocol, pyspnego) on stderr; unset: only fswatch's alerts."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     reset = sub.add_parser("reset", help="clear a dead watch's state and the unit's failed state")
     reset.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
     reset.add_argument("id", metavar="ID")
+
+    metrics_cmd = sub.add_parser("metrics", help="publish|settle a watch's metrics file (run by the units as root)")
+    metrics_cmd.add_argument("action", choices=("publish", "settle"), metavar="ACTION", help="publish or settle")
+    metrics_cmd.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
+    metrics_cmd.add_argument("id", metavar="ID")
 
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")
@@ -220,6 +226,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
     stopped_control(args.kind, watch_id, "stop it first")
+    metrics.forget(args.kind, watch_id)
     removed = False
     for path in (paths.conf_path(args.kind, watch_id), paths.password_path(args.kind, watch_id)):
         try:
@@ -262,7 +269,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     watch_id = check_id(args.id)
-    stopped_control(args.kind, watch_id, "stop it first").forget()
+    control = stopped_control(args.kind, watch_id, "stop it first")
+    metrics.forget(args.kind, watch_id)
+    control.forget()
     if systemd_booted():
         Systemctl().reset_failed(unit_name(args.kind, watch_id))
     return EXIT_OK
@@ -475,6 +484,7 @@ COMMANDS = {
     "stop": cmd_stop,
     "reset": cmd_reset,
     "status": cmd_status,
+    "metrics": lambda args: metrics.main([args.action, args.kind, args.id]),
 }
 
 
@@ -504,6 +514,7 @@ def report_error(exc: FswatchError, kind: str, watch_id: Optional[str] = None) -
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    logs.configure()
     argv = list(sys.argv[1:] if argv is None else argv)
     kind = _guess_kind(argv)
     watch_id = None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from fswatch import logs, metrics
 from fswatch.control import holder
 from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
 from fswatch.kinds import KINDS, Kind
@@ -262,7 +263,9 @@ def disp(req: Request) -> int:
 def delete(req: Request) -> int:
     """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
     kind, watch_id = req.kind.name, req.watch_id
-    stopped_control(kind, watch_id, "-del is only for a dead watch").forget()
+    control = stopped_control(kind, watch_id, "-del is only for a dead watch")
+    metrics.forget(kind, watch_id)
+    control.forget()
     remove_runtime_watch(kind, watch_id, dropin=systemd_booted())
     if systemd_booted():
         systemctl = Systemctl()
@@ -274,6 +277,7 @@ def delete(req: Request) -> int:
 def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
     from fswatch.cli import report_error, system_fault
 
+    logs.configure()
     kind = KINDS[kind_name]
     argv = list(sys.argv[1:] if argv is None else argv)
     watch_id = None

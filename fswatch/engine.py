@@ -15,8 +15,8 @@ from typing import Callable, Optional
 
 from fswatch.control import Control, PauseState
 from fswatch.deadline import Deadline
-from fswatch.errors import EXIT_FAILED, EXIT_OK
-from fswatch.observation import Observation
+from fswatch.errors import EXIT_FAILED, EXIT_OK, ProbeFailure
+from fswatch.observation import Observation, StageTiming
 from fswatch.reporter import Reporter
 from fswatch.settings import Schedule
 from fswatch.verdict import WatchState, after_pause, judge
@@ -31,6 +31,24 @@ class StopNow(BaseException):
     A BaseException, so no `except Exception` in a probe swallows it; the probes' finally
     blocks close their sockets and threads on the way out.
     """
+
+
+def crashed(exc: Exception, started: float, clock: Callable[[], float]) -> Observation:
+    """The Observation of a probe that raised instead of returning one.
+
+    The probes turn every server answer into an Observation themselves; this is the last
+    line of defence, so a bug fails one probe (judged and retried like any other) and the
+    watch goes on. Alert 42 with the "function" `probe` and the exception's type.
+    """
+    try:
+        text = " ".join(str(exc).split())[:200]
+    except Exception:
+        text = ""
+    name = type(exc).__name__
+    failure = ProbeFailure(
+        42, "probe", f"the probe raised {name}" + (f": {text}" if text else ""), name, function="probe"
+    )
+    return Observation(time.time(), (StageTiming("probe", (clock() - started) * 1000.0, ok=False),), failure)
 
 
 class StopSignal:
@@ -108,6 +126,9 @@ class Watch:
                     self.stop.probing = False
                 except StopNow:
                     break
+                except Exception as exc:  # a probe bug is a failed probe, never the end of the watch
+                    self.stop.probing = False
+                    obs = crashed(exc, started, self.clock)
                 judgement = judge(state, obs, schedule)
                 state = judgement.state
                 obs = judgement.observation or obs  # a grace period past its limit is judged a failure

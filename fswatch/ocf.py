@@ -33,7 +33,7 @@ from html import escape  # XML-safe (&, <, >, quotes); xml.sax.saxutils would im
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from fswatch import paths
+from fswatch import logs, paths
 from fswatch.alerts import alert as alert_entry
 from fswatch.control import holder
 from fswatch.deadline import Deadline
@@ -743,6 +743,7 @@ def usage(agent: Agent) -> str:
 def main(kind_name: str, argv: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ) if env is None else env
+    logs.configure(env)  # library output never reaches Pacemaker's log except through alerts
     agent = agent_for(KINDS[kind_name])
     action = argv[0] if argv else env.get("__OCF_ACTION", "")
     if action == "meta-data":

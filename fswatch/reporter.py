@@ -16,6 +16,7 @@ from fswatch.attribute import AttributePublisher
 from fswatch.control import Control
 from fswatch.errors import FswatchError, ProbeFailure
 from fswatch.kinds import Kind
+from fswatch.metrics import MetricsWriter, result_of
 from fswatch.notify import Notifier
 from fswatch.observation import Observation
 from fswatch.settings import Schedule
@@ -26,6 +27,7 @@ A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
 A_RECOVERED, A_SLOW, A_PAUSE_EXPIRED = 91, 92, 93
 A_ATTRIBUTE_FAILED, A_ATTRIBUTE_SET, A_FAILED_WATCHING = 96, 97, 98
 A_DEGRADED, A_DEGRADED_ENDED = 100, 102  # 101, a degradation past its limit, is a failure's alert
+A_METRICS_FAILED = 110
 WARNING = 4
 
 
@@ -54,6 +56,7 @@ class Reporter:
         control: Optional[Control] = None,
         wall: Callable[[], float] = time.time,
         publisher: Optional[AttributePublisher] = None,
+        metrics: Optional[MetricsWriter] = None,
     ) -> None:
         self.kind = kind
         self.watch_id = watch_id
@@ -75,6 +78,12 @@ class Reporter:
         self.published: Optional[bool] = None
         self.publish_failing = False
         self.declared = False  # declared failed and still watching (health attribute mode)
+        # Prometheus textfile metrics (fswatch.metrics), written with the state file; a
+        # failed write is alert 110, once per streak of failures.
+        self.metrics = metrics
+        self.metrics_failing = False
+        self.ended = False  # the watch is ending: its metrics say so for good
+        self.unmetered: Optional[Observation] = None  # the probe the next metrics write counts
 
     # -- alerts ---------------------------------------------------------------------------
     def alert(
@@ -117,6 +126,7 @@ class Reporter:
 
     def probed(self, obs: Observation, judgement: Judgement) -> None:
         self.last = obs
+        self.unmetered = obs
         self.state = judgement.state
         events = judgement.events
         attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
@@ -165,6 +175,7 @@ class Reporter:
         assert obs.failure is not None
         self.phase = "failed"
         self.declared = True
+        self.ended = final
         self.alert(
             obs.failure.alert,
             failure=obs.failure,
@@ -219,6 +230,7 @@ class Reporter:
 
     def stopping(self) -> None:
         self.phase = "stopped"
+        self.ended = True
         self.alert(A_STOPPING)
         self.status_text = "stopped"
         self.notifier.stopping("stopping")
@@ -269,9 +281,24 @@ class Reporter:
         return {**self.last.degraded.fields(), "probes": self.state.degraded, "limit_seconds": limit}
 
     def _write_state(self) -> None:
+        self._write_metrics()
         if self.control is None:
             return
         try:
             self.control.write_state(json.dumps(self.snapshot()) + "\n")
         except (OSError, FswatchError):
             pass  # a state file is a convenience; it must never stop the watch
+
+    def _write_metrics(self) -> None:
+        if self.metrics is None:
+            return
+        obs, self.unmetered = self.unmetered, None
+        if obs is not None:  # counted once, with the phase its judgement led to
+            result = result_of(obs, self.state.slow, self.phase)
+            self.metrics.observe(obs, result, self.state.failures, obs.started_wall)
+        error = self.metrics.write(self.phase, final=self.ended)
+        if error is None:
+            self.metrics_failing = False
+        elif not self.metrics_failing:
+            self.metrics_failing = True
+            self.alert(A_METRICS_FAILED, detail=error, FSWATCH_REASON=error)

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import NoReturn, Optional, Tuple
 
@@ -19,6 +20,7 @@ from fswatch.control import Control, InstanceLock, holder
 from fswatch.engine import StopSignal, Watch
 from fswatch.errors import SystemFault, UsageError, WatchBusy
 from fswatch.kinds import kind as kind_named
+from fswatch.metrics import MetricsWriter, WatchMetrics, metrics_dir
 from fswatch.notify import Notifier
 from fswatch.reporter import Reporter
 from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, check_password, parse_conf
@@ -106,6 +108,14 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
     return settings, password
 
 
+def metrics_writer(settings: WatchSettings, label: str) -> Optional[MetricsWriter]:
+    directory = metrics_dir()
+    if directory is None:  # FSWATCH_METRICS_DIR=off
+        return None
+    metrics = WatchMetrics(settings.kind, settings.watch_id, label, settings.schedule, time.time())
+    return MetricsWriter(metrics, settings.kind, settings.watch_id, directory)
+
+
 def run_watch(
     settings: WatchSettings,
     password: Optional[str],
@@ -147,6 +157,7 @@ def run_watch(
                 notifier or Notifier.from_env(),
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
+                metrics=metrics_writer(settings, spec.label(settings.target)),
             )
             watch = Watch(
                 settings.schedule,

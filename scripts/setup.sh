@@ -15,6 +15,7 @@ packages=(
   debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian  # make deb
   fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
   locales  # ja_JP sources for localedef: journalctl -x in Japanese (test_units)
+  prometheus prometheus-node-exporter  # promtool and node_exporter's textfile collector: the metrics tests
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,7 +27,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's packages start daemons we don't want on a test machine; ours are started by the tests.
-for unit in smbd nmbd samba-ad-dc nfs-ganesha rpcbind rpcbind.socket logd; do
+for unit in smbd nmbd samba-ad-dc nfs-ganesha rpcbind rpcbind.socket logd prometheus prometheus-node-exporter; do
   systemctl disable --now "$unit" >/dev/null 2>&1 || true
 done
 

@@ -39,6 +39,7 @@ from fswatch.rpc.errors import (
     NfsError,
     ProgramNotRegistered,
     RpcConnectionError,
+    RpcDecodeError,
     RpcError,
     RpcReplyError,
     RpcSystemError,
@@ -155,9 +156,11 @@ def probe_nfs(
             _probe_v3(target, target.address, channels, rec, deadline)
     except ProbeFailure as exc:
         failure = exc
+    except Exception as exc:  # a decoder or client bug must not crash the watch: a failed probe
+        failure = _unexpected(exc, _last_stage(rec), f"NFS at {target.address}")
     finally:
         if channels is not None:
-            channels.close()
+            _close_quietly(channels)
     if channels is not None:
         kind = channels.source_port()
         if kind is not None:
@@ -380,6 +383,41 @@ def _stage(rec: StageRecorder, name: str, talks_to: str, where: str) -> Iterator
             raise _failure(exc, name, talks_to, where) from exc
         except DeadlineExceeded as exc:
             raise _failure(RpcTimeout(), name, talks_to, where) from exc
+        except ProbeFailure:
+            raise
+        except Exception as exc:  # IndexError, struct.error, ... out of a decoder: the answer is unreadable
+            raise _unexpected(exc, name, where) from exc
+
+
+def _last_stage(rec: StageRecorder) -> str:
+    return rec.stages[-1].stage if rec.stages else "connect"
+
+
+def _unexpected(exc: Exception, stage: str, where: str) -> ProbeFailure:
+    """An exception fswatch.rpc does not raise on purpose, as the RPC_CANTDECODERES it stands for.
+
+    Never raises itself: even str() of a strange exception may fail.
+    """
+    try:
+        text = " ".join(str(exc).split())[:200]
+    except Exception:
+        text = ""
+    decode = RpcDecodeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return ProbeFailure(
+        A_STATUS,
+        stage,
+        f"{where}: {decode.sperror()} ({decode})",
+        decode.sperror(),
+        errno=None,
+        rpc_status=decode.status,
+    )
+
+
+def _close_quietly(channels: _Channels) -> None:
+    try:
+        channels.close()
+    except Exception:  # close() only closes sockets; nothing here may replace the probe's result
+        pass
 
 
 def _failure(exc: RpcError, stage: str, talks_to: str, where: str) -> ProbeFailure:

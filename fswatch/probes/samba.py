@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 import smbprotocol.connection as smb_connection
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
+from smbprotocol.header import NtStatus
 from smbprotocol.open import (
     CreateDisposition,
     CreateOptions,
@@ -56,7 +57,12 @@ GUEST_PASSWORD = "fswatch-guest"
 A_CONNECT, A_TREE, A_SHARE_TYPE, A_SESSION, A_NEGOTIATE = 72, 62, 63, 64, 65
 A_SEND, A_WAIT, A_RECV, A_SOCKET, A_RESOLVE = 73, 74, 75, 71, 61
 
+# The largest SMB2 message a probe accepts. Its answers (negotiate, session setup with an
+# NTLM or Kerberos token, tree connect) are a few KiB at most; the Direct TCP header allows 16 MiB.
+MAX_MESSAGE = 1 << 20
+
 STATUS_ALERT = {"negotiate": A_NEGOTIATE, "session": A_SESSION, "tree_connect": A_TREE}
+_STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
 A_CANARY_UNREADABLE, A_CANARY_BLOCKED = 105, 106
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
@@ -105,7 +111,8 @@ class _ProbeTcp(Tcp):
         """One Direct TCP message (MS-SMB2 2.1): a zero byte, a 24-bit length, the message.
 
         smbprotocol reads all 32 bits as the length and allocates that much: a garbage
-        answer such as b"HTTP" would cost 1.2 GB. Refuse a header that is not SMB's.
+        answer such as b"HTTP" would cost 1.2 GB. Refuse a header that is not SMB's, and a
+        length no answer to a probe comes near (smbprotocol allocates it before reading).
         """
         header, timeout = self._recv(4, timeout)
         if not header:
@@ -113,8 +120,8 @@ class _ProbeTcp(Tcp):
         if header[0] != 0:
             raise ProtocolError(f"not an SMB answer: transport header {bytes(header).hex()}")
         length = int.from_bytes(header[1:], "big")
-        if length < 4:
-            raise ProtocolError(f"not an SMB answer: message length {length}")
+        if not 4 <= length <= MAX_MESSAGE:
+            raise ProtocolError(f"not an SMB answer to a probe: message length {length}")
         return self._recv(length, timeout)[0]
 
 
@@ -180,8 +187,14 @@ def probe_samba(
 ) -> Observation:
     """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
     rec = StageRecorder(clock)
-    conn = smb_connection.Connection(uuid.uuid4(), target.address, target.port, require_signing=target.user is not None)
-    reaper = _Reaper(conn, deadline)
+    try:
+        conn = smb_connection.Connection(
+            uuid.uuid4(), target.address, target.port, require_signing=target.user is not None
+        )
+        reaper = _Reaper(conn, deadline)
+    except Exception as exc:  # e.g. no thread can be started: this host is short of resources
+        rec.add("connect", 0.0, ok=False)
+        return rec.observation(_failure(A_SOCKET, "connect", f"cannot start the probe: {_text(exc)}", errno_mod.EAGAIN))
     stage = "connect"
     failure: Optional[ProbeFailure] = None
     try:
@@ -322,8 +335,8 @@ def _canary_failure(exc: Exception, target: SambaTarget, timed_out: bool) -> Pro
     or the read did not end by the deadline or lost the connection (alert 106)."""
     canary = target.canary
     if isinstance(exc, SMBResponseException) and not timed_out:
-        name = type(exc).__name__
-        reason = f"{target.unc}, CREATE and READ {canary}: {name}: {exc.message}"
+        name = _STATUS_NAMES.get(exc.status, type(exc).__name__)
+        reason = f"{target.unc}, CREATE and READ {canary}: {type(exc).__name__}: {_status_text(exc, exc.status)}"
         return ProbeFailure(
             A_CANARY_UNREADABLE, "canary", reason, f"{canary}: {name} (0x{exc.status:08x})",
             ntstatus=exc.status, canary=canary,
@@ -362,7 +375,43 @@ def _failure(alert: int, stage: str, reason: str, err: int, **kw: object) -> Pro
 
 
 def _translate(exc: Exception, stage: str, target: SambaTarget, timed_out: bool) -> ProbeFailure:
-    """A library exception → the seed alert for its stage (SPEC.md section 3, alerts 61-75)."""
+    """A library exception → the seed alert for its stage (SPEC.md section 3, alerts 61-75).
+
+    Never raises: a library exception can fail even to describe itself (smbprotocol's
+    SMBResponseException parses the answer's body in .message and in str()), and what the
+    server sent must not crash the watch. Whatever goes wrong in translating becomes a
+    receive failure (alert 75) naming the exception's type.
+    """
+    try:
+        return _translate_known(exc, stage, target, timed_out)
+    except Exception as bug:
+        return _failure(
+            A_RECV,
+            stage,
+            f"the server's answer could not be read ({type(exc).__name__}; {type(bug).__name__} describing it)",
+            errno_mod.EPROTO,
+        )
+
+
+def _text(exc: BaseException) -> str:
+    """str(exc), on one line, or only its type's name when str() itself fails."""
+    try:
+        text = " ".join(str(exc).split())
+    except Exception:
+        return type(exc).__name__
+    return text[:200] or type(exc).__name__
+
+
+def _status_text(exc: SMBResponseException, status: int) -> str:
+    """The exception's description, or its status name when the error body does not decode."""
+    try:
+        return " ".join(str(exc.message).split())[:200]
+    except Exception:  # the body behind an error status is not an SMB2 ERROR body (MS-SMB2 2.2.2)
+        name = _STATUS_NAMES.get(status, "status")
+        return f"{name} 0x{status:08x}, with an error body that does not decode"
+
+
+def _translate_known(exc: Exception, stage: str, target: SambaTarget, timed_out: bool) -> ProbeFailure:
     if timed_out or isinstance(exc, (DeadlineExceeded, socket.timeout, TimeoutError)):
         return _failure(
             A_CONNECT if stage == "connect" else A_WAIT,
@@ -374,11 +423,12 @@ def _translate(exc: Exception, stage: str, target: SambaTarget, timed_out: bool)
     if isinstance(exc, SMBResponseException):
         status = exc.status
         alert = STATUS_ALERT.get(stage, A_RECV)
-        return ProbeFailure(alert, stage, f"{type(exc).__name__}: {exc.message}", f"0x{status:08x}", ntstatus=status)
+        reason = f"{type(exc).__name__}: {_status_text(exc, status)}"
+        return ProbeFailure(alert, stage, reason, f"0x{status:08x}", ntstatus=status)
     if isinstance(exc, ProtocolError):
-        return _failure(A_RECV, stage, str(exc), errno_mod.EPROTO)
+        return _failure(A_RECV, stage, _text(exc), errno_mod.EPROTO)
     if isinstance(exc, SMBAuthenticationError):
-        return _failure(A_SESSION, stage, str(exc), errno_mod.EACCES)
+        return _failure(A_SESSION, stage, _text(exc), errno_mod.EACCES)
     err = _errno_of(exc)
     if stage == "connect":
         cause = exc.__cause__
@@ -388,14 +438,13 @@ def _translate(exc: Exception, stage: str, target: SambaTarget, timed_out: bool)
             return _failure(A_SOCKET, stage, f"cannot create a socket: {os.strerror(err)}", err)
         err = err or errno_mod.ECONNREFUSED
         return _failure(A_CONNECT, stage, f"cannot connect to {target.address}:{target.port}: {os.strerror(err)}", err)
-    if isinstance(exc, OSError) and err in (errno_mod.EPIPE, errno_mod.ECONNRESET) and "send" in str(exc).lower():
+    if isinstance(exc, OSError) and err in (errno_mod.EPIPE, errno_mod.ECONNRESET) and "send" in _text(exc).lower():
         return _failure(A_SEND, stage, f"send failed: {os.strerror(err)}", err)
     if err is not None:
         return _failure(A_RECV, stage, f"receive failed: {os.strerror(err)}", err)
-    if "closed" in str(exc).lower() or isinstance(exc, TypeError):
+    if "closed" in _text(exc).lower() or isinstance(exc, TypeError):
         # The server closed the connection: smbprotocol's worker saw EOF and woke the waiter
         # with no response (a TypeError inside smbprotocol, or SMBConnectionClosed).
         return _failure(A_RECV, stage, "the server closed the connection without answering", errno_mod.ECONNRESET)
-    return _failure(
-        A_RECV, stage, f"the server's answer does not decode as SMB2 ({type(exc).__name__}: {exc})", errno_mod.EPROTO
-    )
+    reason = f"the server's answer does not decode as SMB2 ({type(exc).__name__}: {_text(exc)})"
+    return _failure(A_RECV, stage, reason, errno_mod.EPROTO)

@@ -269,7 +269,7 @@ def test_cli_probe_reports_the_canary_stage(samba_server, squashing_nfs, tmp_pat
     assert failure["ntstatus"] == "0xc0000034"
     assert out["message"] == (
         f"The clp_sambamon could not read the canary file of Samba [public]: {canary}: "
-        "ObjectNameNotFound (0xc0000034)."
+        "STATUS_OBJECT_NAME_NOT_FOUND (0xc0000034)."
     )
     proc = cli(*smb, "--canary", canary)
     assert proc.returncode == 1 and "alert 105" in proc.stdout and canary in proc.stdout
@@ -307,7 +307,7 @@ def test_watch_state_and_alerts_name_the_canary(samba_server, tmp_path):
             watch.kill()
     stderr = watch.stderr.read()
     assert rc == 1 and alert_ids(stderr)[-2:] == [105, 6], stderr
-    assert f"{canary}: ObjectNameNotFound (0xc0000034)" in stderr and SECRET.decode().strip() not in stderr
+    assert f"{canary}: STATUS_OBJECT_NAME_NOT_FOUND (0xc0000034)" in stderr and SECRET.decode().strip() not in stderr
     rc, records, _ = cli.json("status", "samba", "cw", "--json")
     failure = records[0]["last_probe"]["failure"]
     assert failure["stage"] == "canary" and failure["alert"] == 105 and failure["canary"] == canary

@@ -361,3 +361,26 @@ def test_v4_server_without_counts_says_the_storage_was_not_reached(service_facto
     obs, _ = probe(service.target(version=4, mount_port=None))
     assert obs.ok
     assert dict(obs.notes)["storage"] == "not reached: the server sent no space or file counts"
+
+
+@pytest.mark.parametrize(
+    "bug", [IndexError("index"), struct.error("unpack"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),
+            KeyError(7), OverflowError("big"), MemoryError(), ValueError("value")],  # fmt: skip
+    ids=lambda bug: type(bug).__name__,
+)
+@pytest.mark.parametrize("where", ["decode_fsstat_result", "decode_mnt_result"])
+def test_a_decoder_bug_is_a_failed_probe_not_a_crash(service_factory, monkeypatch, bug, where):
+    """Issue 9 point 2: whatever a decoder raises, probe_nfs returns an Observation (alert 85)."""
+    from fswatch.rpc import mount, nfs3
+
+    module = nfs3 if where.startswith("decode_fsstat") else mount
+
+    def broken(dec):
+        raise bug
+
+    monkeypatch.setattr(module, where, broken)
+    obs, _ = probe(service_factory().target())
+    stage = "fsstat" if module is nfs3 else "mount"
+    assert not obs.ok and obs.failure.stage == stage and obs.failure.alert == 85, obs.to_dict()
+    assert obs.failure.rpc_status == "RPC_CANTDECODERES" and type(bug).__name__ in obs.failure.reason
+    assert stages(obs)[-1] == (stage, False)

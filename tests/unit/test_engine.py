@@ -213,3 +213,18 @@ def test_stop_during_a_probe_ends_it_at_once(tmp_path):
     stop.wait = lambda seconds: clock.__setattr__("t", clock.t + seconds) or stop.is_set()
     assert watch.run() == 0
     assert sink.ids == [1, 2, 3] and len(calls) == 2
+
+
+def test_a_probe_that_raises_is_a_failed_probe_not_a_crash(tmp_path):
+    """Issue 9 point 2, defence in depth: the watch retries and declares, it does not die."""
+    clock = FakeTime()
+
+    def raising(deadline):
+        clock.t += 0.01
+        raise IndexError("a decoder bug")
+
+    watch, sink, _, _ = make_watch(tmp_path, Schedule(1, 2, 1), clock, Server(clock))
+    watch.probe = raising
+    assert watch.run() == 1
+    assert sink.ids == [1, 42, 42, 42, 6], sink.alerts
+    assert "probe IndexError" in sink.alerts[1][1]

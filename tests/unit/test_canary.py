@@ -303,3 +303,45 @@ def test_nfs_canary_stage_in_a_grace_period_is_a_degradation():
     assert degraded is not None and (degraded.stage, degraded.status, degraded.lease_seconds) == (
         "canary", "NFS4ERR_GRACE", 45
     )
+
+
+# -- how the Samba probe's canary stage judges what it met -------------------------------------
+
+
+def _smb_error(status: int, body: bytes):
+    from smbprotocol.exceptions import SMBResponseException
+    from smbprotocol.header import SMB2HeaderResponse
+
+    from tests.socket import smbfakes
+
+    header = SMB2HeaderResponse()
+    header.unpack(smbfakes.smb2_header(5, status, 3) + body)  # 5: CREATE
+    return SMBResponseException(header)
+
+
+SAMBA_CANARY = SambaTarget("public", canary="a/b")
+
+
+@pytest.mark.parametrize(
+    "status, body, name",
+    [(0xC0000034, bytes.fromhex("0900000000000000") + b"\0", "STATUS_OBJECT_NAME_NOT_FOUND"),
+     (0xC0000022, bytes.fromhex("0900000000000000") + b"\0", "STATUS_ACCESS_DENIED"),
+     (0xC0000034, b"", "STATUS_OBJECT_NAME_NOT_FOUND")],  # an error body that does not decode
+    ids=["not-found", "denied", "garbled-body"],
+)  # fmt: skip
+def test_samba_canary_refusals_are_alert_105_with_the_nt_status(status, body, name):
+    from fswatch.probes.samba import _canary_failure
+
+    failure = _canary_failure(_smb_error(status, body), SAMBA_CANARY, False)
+    assert (failure.alert, failure.stage, failure.ntstatus, failure.canary) == (105, "canary", status, "a/b")
+    assert failure.detail == f"a/b: {name} (0x{status:08x})" and "\n" not in failure.reason
+
+
+def test_samba_canary_deadline_and_lost_connection_are_alert_106():
+    from fswatch.probes.samba import _canary_failure
+
+    timed_out = _canary_failure(_smb_error(0xC0000034, b""), SAMBA_CANARY, True)  # the reaper fired first
+    assert (timed_out.alert, timed_out.timed_out, timed_out.errno) == (106, True, 110)
+    closed = _canary_failure(TypeError("'NoneType' object is not subscriptable"), SAMBA_CANARY, False)
+    assert (closed.alert, closed.timed_out, closed.canary) == (106, False, "a/b")
+    assert closed.detail.startswith("a/b: ")

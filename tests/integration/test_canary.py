@@ -326,3 +326,27 @@ def test_grace_period_reads_the_canary_and_stays_degraded_not_failed():
         assert v41.degraded.stage == "compound" and dict(v41.notes)["canary_bytes"] == str(len(SECRET))
         v40 = _timed(probe_nfs, nfs_target(server, 4, 0, canary=canary))
         assert v40.ok and v40.degraded is None and dict(v40.notes)["canary_bytes"] == str(len(SECRET))
+
+
+def test_whole_share_and_export_frozen_fails_before_the_canary_by_the_deadline():
+    """The share / export itself on the frozen FUSE mount: the probe's earlier stages reach the
+    storage first (smbd stats the share at tree connect; FSSTAT and the v4 GETATTR of the counts
+    ask statfs), so the failure is theirs, honestly, and still by the deadline."""
+    expected = {"samba": ("tree_connect", 74), "nfs v3": ("fsstat", 84), "nfs v4.0": ("compound", 84),
+                "nfs v4.1": ("compound", 84)}  # fmt: skip
+    with FuseFreeze() as fs:
+        (fs.path / "alive.txt").write_bytes(SECRET)
+        with SambaServer(extra_shares={"above": fs.path}) as smb, NfsServer(netns=True, export_dir=fs.path) as nfs:
+            targets = list(_frozen_targets(smb, nfs, "alive.txt"))
+            for _name, probe, target in targets:
+                _assert_healthy(_timed(probe, target), len(SECRET))
+            fs.freeze()
+            try:
+                seen = {}
+                for name, probe, target in targets:
+                    failure = _timed(probe, target).to_dict()["failure"]
+                    assert failure["timed_out"] is True, (name, failure)
+                    seen[name] = (failure["stage"], failure["alert"])
+            finally:
+                fs.thaw()
+    assert seen == expected

@@ -332,7 +332,7 @@ def _note_read(rec: StageRecorder, result: object) -> None:
 
 class _Grace:
     """Whether the canary's READ met a grace period: a v4 server may refuse READ with the anonymous
-    stateid then (RFC 7530 section 9.6.3), which is the grace period's degradation, not a missing file."""
+    stateid then (RFC 7530 section 9.6, crash recovery), which is the grace period's degradation, not a missing file."""
 
     seen = False
 

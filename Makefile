@@ -23,3 +23,16 @@ lint: setup
 
 catalog: setup
 	$(PY) -m fswatch.catalog > packaging/fswatch.catalog
+
+# Timing changes: the whole suite five times in a row with a CPU hog on every core (RUNS=, PYTEST_ARGS=).
+.PHONY: test-under-load
+test-under-load: setup
+	$(PY) scripts/under_load.py
+
+# Mutation testing of the pure core against the unit and socket tiers (not in CI: ~15-30 min).
+# Fails below 95 %; a survivor must be killed by a test or listed in tests/mutation/equivalent.txt.
+.PHONY: mutation
+mutation: setup
+	$(PY) -m pip install -q 'mutmut==3.8.1'
+	$(PY) tests/mutation/hand_mutants.py
+	$(PY) tests/mutation/score.py

@@ -122,8 +122,7 @@ def main(argv: List[str] | None = None) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    # Sections other benches own (fuzz, metrics, failover: bench/sections.py) are kept.
-    (out_dir / "RESULTS.md").write_text(report.markdown(results) + sections.kept(out_dir / "RESULTS.md"))
+    write_results_md(out_dir / "RESULTS.md", report.markdown(results))
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 
     commit = run_info["git"]["commit"] + ("+dirty" if run_info["git"]["dirty"] else "")
@@ -135,6 +134,12 @@ def main(argv: List[str] | None = None) -> int:
     print()
     print(f"{plan.mode} run: {run_info['total_s']} s; wrote {', '.join(str(out_dir / n) for n in OUTPUTS)}")
     return 0
+
+
+def write_results_md(path: Path, text: str) -> None:
+    """RESULTS.md anew, keeping the sections other benches own (fuzz, metrics, failover, soak:
+    bench/sections.py)."""
+    path.write_text(text + sections.kept(path))
 
 
 def notes(plan: Plan) -> List[str]:

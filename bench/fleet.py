@@ -172,11 +172,14 @@ class Fleet:
         self.groups.append(group)
         return group
 
-    def run(self, kind: str, watch_id: str, bound: float, group: Optional[procfs.CpuGroup] = None) -> Watch:
-        """Start `fswatch run KIND ID` (stderr, the alert lines, to a log file), in `group` if given."""
+    def run(
+        self, kind: str, watch_id: str, bound: float, group: Optional[procfs.CpuGroup] = None, wrapper: tuple = ()
+    ) -> Watch:
+        """Start `fswatch run KIND ID` (stderr, the alert lines, to a log file), in `group` if given,
+        under `wrapper` if given (a command that execs the rest, e.g. `nice -n -5`)."""
         with open(self.log_path(kind, watch_id), "wb") as err:
             proc = subprocess.Popen(
-                [str(FSWATCH), "run", kind, watch_id],
+                [*wrapper, str(FSWATCH), "run", kind, watch_id],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=err,

@@ -6,7 +6,7 @@ English texts verbatim (chapter 8 of the CLUSTERPRO guide) with the seed's comma
 so alert filters written for CLUSTERPRO keep matching; `xxx` became `{target}` (share or
 directory) and `nn` / `xxxx` became `{detail}`. The seed's NFS messages with id 0 got ids
 81-85; alerts the seed did not have use 91-93, 96-98 (health attribute mode), 100-102 (NFSv4 grace period)
-and 105-106 (the canary file of the data-path check). MESSAGE_IDs were made once with
+105-106 (the canary file of the data-path check) and 107-109 (SMB security posture). MESSAGE_IDs were made once with
 `systemd-id128 new` and never change.
 """
 
@@ -445,15 +445,20 @@ _TABLE = (
         92,
         "2929974c4990416998221fe920d371d5",
         WARNING,
-        "The clp_sambamon has seen a slow answer from Samba [{target}] ({detail} ms).",
-        "The clp_nfsmon has seen a slow answer from NFS shared directory '{target}' ({detail} ms).",
+        "The clp_sambamon has seen a slow answer from Samba [{target}] ({detail}).",
+        "The clp_nfsmon has seen a slow answer from NFS shared directory '{target}' ({detail}).",
         "A file server answered slowly",
-        "A probe succeeded but took more than half of its timeout. A slow server that answers within "
-        "the timeout is never declared failed.",
-        "Check the server's load if this repeats.",
+        "A probe succeeded but took more than half of its timeout (its slow budget). A slow server that "
+        "answers within the timeout is never declared failed. The detail names the stage that took the "
+        "largest share of the budget, with its time (FSWATCH_SLOW_STAGE, FSWATCH_SLOW_STAGE_MS, "
+        "FSWATCH_BUDGET_MS), e.g. tree_connect for a slow share backend, session for slow authentication.",
+        "Check the server's load if this repeats, starting with what the named stage needs: the "
+        "network (connect), authentication (session), the share's storage (tree_connect, GETATTR, FSSTAT).",
         "ファイルサーバの応答が遅くなっています",
-        "監視は成功しましたが、応答待ち時間の半分以上かかったことを示します。",
-        "繰り返し表示される場合は、サーバの負荷を確認してください。",
+        "監視は成功しましたが、応答待ち時間の半分以上かかったことを示します。詳細には、その時間の最も大きな"
+        "割合を占めた段階とその時間が示されます。",
+        "繰り返し表示される場合は、サーバの負荷を確認してください。示された段階 (接続、認証、共有のストレージ) "
+        "から調べてください。",
     ),
     _a(
         93,
@@ -647,6 +652,72 @@ _TABLE += (
         "ファイルシステム) が停止しています。",
         "共有やエクスポートの配下のストレージ (dmesg、multipath、下位のファイルシステム) とサーバの負荷を確認"
         "してください。単に遅いだけのサーバには、より長いタイムアウトを設定してください。",
+    ),
+)
+
+# SMB security posture (issue 11): a server weaker than the watch requires fails the probe.
+_TABLE += (
+    _a(
+        107,
+        "f4d7ac6542c4448388b59e42060ca195",
+        ERR,
+        "The clp_sambamon has seen Samba [{target}] negotiate a weaker SMB dialect than required ({detail}).",
+        None,
+        "The SMB server negotiated a dialect below the watch's minimum",
+        "The watch requires at least the SMB dialect of its min_dialect setting (fswatch add samba "
+        "--min-dialect). The probe offers every dialect from 2.0.2 to 3.1.1; the server chose an older "
+        "one, so clients may be talking to it without the protections of the newer dialects (for "
+        "example 3.1.1's pre-authentication integrity). The probe fails at stage negotiate and counts "
+        "like any failed probe.",
+        "Check the server's `server min protocol` and `server max protocol` (smb.conf), or whether "
+        "another server now answers at this address. Lower --min-dialect only if the weaker dialect "
+        "is acceptable.",
+        "SMB サーバが要求より古いダイアレクトを選択しました",
+        "監視が要求する最小の SMB ダイアレクト (--min-dialect) より古いダイアレクトをサーバが選択しました。"
+        "監視は 2.0.2 から 3.1.1 までのすべてのダイアレクトを提示しています。negotiate の段階で監視の失敗と"
+        "して数えます。",
+        "サーバの server min protocol と server max protocol (smb.conf) を確認するか、別のサーバがこの"
+        "アドレスで応答していないか確認してください。",
+    ),
+    _a(
+        108,
+        "34c5b26dc90f43478a0a72221d42bae0",
+        ERR,
+        "The clp_sambamon has seen Samba [{target}] not require signing ({detail}).",
+        None,
+        "The SMB server does not require signing",
+        "The watch requires signing (fswatch add samba --require-signing): the server must insist "
+        "that every session signs its messages (NEGOTIATE SecurityMode SIGNING_REQUIRED), so no client "
+        "can be tricked into an unsigned, tamperable session. This server lets sessions go unsigned. "
+        "The probe fails at stage session and counts like any failed probe.",
+        "Set `server signing = mandatory` in the server's smb.conf (or its group policy), or check "
+        "whether another server now answers at this address.",
+        "SMB サーバが署名を必須にしていません",
+        "監視は署名の必須化を要求しています (--require-signing)。サーバは署名のないセッションを許しています。"
+        "session の段階で監視の失敗として数えます。",
+        "サーバの smb.conf で server signing = mandatory を設定するか、別のサーバがこのアドレスで応答して"
+        "いないか確認してください。",
+    ),
+    _a(
+        109,
+        "6a5ed5e8e1c64a0a9468ff307ad9fc8e",
+        ERR,
+        "The clp_sambamon has seen Samba [{target}] not require encryption ({detail}).",
+        None,
+        "The SMB server does not encrypt the share",
+        "The watch requires encryption (fswatch add samba --require-encryption): the server must "
+        "encrypt every session on the share (SMB 3.x; the session's or the share's ENCRYPT_DATA flag, "
+        "smb.conf `smb encrypt = required`). This server serves the share unencrypted, or negotiated "
+        "a dialect that cannot encrypt (2.x). The probe fails at stage tree_connect, where a "
+        "per-share setting becomes known, and counts like any failed probe.",
+        "Set `smb encrypt = required` globally or on the share, and a `server min protocol` of SMB3, "
+        "or check whether another server now answers at this address.",
+        "SMB サーバが共有を暗号化していません",
+        "監視は暗号化を要求しています (--require-encryption)。サーバはこの共有を暗号化せずに提供しているか、"
+        "暗号化できないダイアレクト (2.x) を選択しました。共有ごとの設定が分かる tree_connect の段階で監視の"
+        "失敗として数えます。",
+        "smb.conf で smb encrypt = required (全体または共有) と server min protocol = SMB3 を設定するか、"
+        "別のサーバがこのアドレスで応答していないか確認してください。",
     ),
 )
 

@@ -35,6 +35,7 @@ from fswatch.runner import (
 from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, check_range
 from fswatch.sinks import default_sink
 from fswatch.units import Systemctl, systemd_booted, unit_name
+from fswatch.verdict import slowest
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
 (alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
@@ -52,6 +53,9 @@ class _Parser(argparse.ArgumentParser):
 def _add_target_options(parser: argparse.ArgumentParser, kind: Kind) -> None:
     for field in kind.fields:
         option = "--" + field.name.replace("_", "-")
+        if field.boolean:  # a flag; absent leaves the value unset (None), so the default applies
+            parser.add_argument(option, dest=field.name, action="store_const", const=True, help=field.help)
+            continue
         parser.add_argument(option, dest=field.name, metavar=field.name.upper(), help=field.help)
     if kind.name == "samba":
         parser.add_argument(
@@ -160,14 +164,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
     target = kind.make_target(target_values, password)
     obs = kind.probe_function()(target, Deadline.after(timeout))
     label = kind.label(target_values)
+    slow = slowest(obs, Schedule(timeout=timeout).slow_ms)  # the watch's rule: the verdict decides
     if args.json:
         out = {"kind": kind.name, "target": label, "address": getattr(target, "address", None), **obs.to_dict()}
+        out["slow"] = slow.fields() if slow is not None else None
         if obs.failure is not None:
             out["alert"] = obs.failure.alert
             out["message"] = obs.failure.message(kind.name, label)
         print(json.dumps(out, ensure_ascii=False))
     else:
-        print(_probe_text(kind, label, target, obs))
+        print(_probe_text(kind, label, target, obs) + (f"\n{slow.text()}" if slow is not None else ""))
     return EXIT_OK if obs.ok else EXIT_FAILED
 
 
@@ -182,6 +188,8 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
         lines.append(f"  {s.stage:<14}{s.ms:>10.3f} ms{'' if s.ok else '  FAILED'}")
     for key, value in obs.notes:
         lines.append(f"  {key}: {value}")
+    if obs.posture is not None:
+        lines.append(f"  security: {obs.posture.text()}")
     if obs.degraded is not None:
         lines.append(f"degraded: {obs.degraded.reason}")
     if obs.failure is not None:
@@ -390,7 +398,11 @@ def _probe(value: object) -> bool:
     failure_ok = failure is None or (
         isinstance(failure, dict) and _text(failure.get("stage")) and _text(failure.get("reason"))
     )
-    return isinstance(stages, list) and all(_stage(s) for s in stages) and failure_ok
+    posture = value.get("posture")
+    posture_ok = posture is None or (
+        isinstance(posture, dict) and all(v is None or _text(v) for v in posture.values())
+    )
+    return isinstance(stages, list) and all(_stage(s) for s in stages) and failure_ok and posture_ok
 
 
 # What status shows from a state file, and what each value must be (the reporter writes
@@ -409,6 +421,7 @@ _STATE_FIELDS = {
     "last_probe": _probe,
     "attribute": lambda v: v is None or (isinstance(v, dict) and _text(v.get("name"))),
     "slow": lambda v: isinstance(v, bool),
+    "slow_stage": lambda v: v is None or (_stage(v) and _number(v.get("budget_ms"))),
     "degraded": lambda v: v is None or (isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
 }
 
@@ -467,6 +480,12 @@ def _print_status(records: List[dict]) -> None:
             print(f"{'':<6} {'':<20} stages (ms): {stages}")
             if last.get("failure"):
                 print(f"{'':<6} {'':<20} failure: {last['failure']['stage']}: {last['failure']['reason']}")
+            if last.get("posture"):
+                seen = ", ".join(f"{k} {v or '-'}" for k, v in last["posture"].items())
+                print(f"{'':<6} {'':<20} security: {seen}")
+        if r.get("slow_stage"):
+            slow = r["slow_stage"]
+            print(f"{'':<6} {'':<20} slow: {slow['stage']} {slow['ms']:.0f} ms of {slow['budget_ms']:.0f} ms budget")
         if r.get("degraded"):
             print(f"{'':<6} {'':<20} degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
         if r.get("error"):

@@ -17,6 +17,7 @@ from fswatch import settings as s
 from fswatch.deadline import Deadline
 from fswatch.errors import UsageError
 from fswatch.observation import Observation
+from fswatch.posture import DIALECT_NAMES
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class TargetField:
     required: bool = False
     help: str = ""
     integer: bool = False  # a whole number (OCF meta-data's content type)
+    boolean: bool = False  # yes/no: a CLI flag without a value, "yes" in the conf, OCF type boolean
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class Kind:
                 user=target.get("user"),  # type: ignore[arg-type]
                 password=password,
                 canary=target.get("canary"),  # type: ignore[arg-type]
+                min_dialect=target.get("min_dialect"),  # type: ignore[arg-type]
+                require_signing=bool(target.get("require_signing")),
+                require_encryption=bool(target.get("require_encryption")),
             )
         from fswatch.probes.nfs import NfsTarget
 
@@ -125,6 +130,26 @@ SAMBA = Kind(
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
         TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="share")),
+        # SMB security posture (fswatch.posture): a server weaker than asked fails the probe.
+        TargetField(
+            "min_dialect",
+            lambda v: s.check_choice("min-dialect", v, DIALECT_NAMES),
+            help=f"fail unless the server negotiates at least this SMB dialect: {', '.join(DIALECT_NAMES)}",
+        ),
+        TargetField(
+            "require_signing",
+            lambda v: s.check_bool("require-signing", v),
+            False,
+            help="fail unless the server requires signing (needs --user: a guest session cannot sign)",
+            boolean=True,
+        ),
+        TargetField(
+            "require_encryption",
+            lambda v: s.check_bool("require-encryption", v),
+            False,
+            help="fail unless the server encrypts the share (smb encrypt = required; needs --user)",
+            boolean=True,
+        ),
     ),
     "share",
     takes_password=True,

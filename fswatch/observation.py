@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from fswatch.errors import ProbeFailure
+from fswatch.posture import Posture
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Observation:
     notes: Tuple[Tuple[str, str], ...] = ()  # facts worth showing, e.g. ("source_port", "reserved")
     # Succeeded, but the server is not fully serving; with a failure only once the verdict judged it too long.
     degraded: Optional[Degradation] = None
+    posture: Optional[Posture] = None  # SMB: negotiated dialect, signing, encryption (None: not SMB)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +76,8 @@ class Observation:
             out["failure"] = self.failure.fields()
         if self.degraded is not None:
             out["degraded"] = self.degraded.fields()
+        if self.posture is not None:
+            out["posture"] = self.posture.fields()
         return out
 
 
@@ -89,6 +93,7 @@ class StageRecorder:
     stages: List[StageTiming] = field(default_factory=list)
     notes: List[Tuple[str, str]] = field(default_factory=list)
     started_wall: float = field(default_factory=time.time)
+    posture: Optional[Posture] = None  # set by a probe that sees one (SMB)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -111,5 +116,10 @@ class StageRecorder:
         self, failure: Optional[ProbeFailure] = None, degraded: Optional[Degradation] = None
     ) -> Observation:
         return Observation(
-            self.started_wall, tuple(self.stages), failure, tuple(self.notes), None if failure else degraded
+            self.started_wall,
+            tuple(self.stages),
+            failure,
+            tuple(self.notes),
+            None if failure else degraded,
+            self.posture,
         )

@@ -83,6 +83,7 @@ class Parameter:
     shortdesc: str
     longdesc: str
     integer: bool = False
+    boolean: bool = False  # content type boolean, default "false" (check_bool reads true/false)
     default: object = None  # None: no default (required), "" : empty means "decided at run time"
     required: bool = False
     unique: bool = False
@@ -136,12 +137,15 @@ def _parameters(kind: Kind) -> Tuple[Parameter, ...]:
         # No default attribute where the default is decided at run time (the portmapper's
         # port, the node's address): the description says what happens.
         default = None if f.required or (f.default is None and f.integer) else ("" if f.default is None else f.default)
+        if f.boolean:
+            default = "true" if f.default else "false"
         out.append(
             Parameter(
                 f.name,
                 f.name.replace("_", " "),
                 f"{f.help}; the same as `fswatch add {kind.name} --{f.name.replace('_', '-')}`.",
                 integer=f.integer,
+                boolean=f.boolean,
                 default=default,
                 required=f.required,
             )
@@ -214,7 +218,7 @@ def agent_for(kind: Kind) -> Agent:
 
 def meta_data(agent: Agent) -> str:
     """OCF 1.1 meta-data; valid against resource-agents' ra-api-1.dtd (which ocf-tester uses)
-    and metadata.rng, so content types are only those both know (string, integer)."""
+    and metadata.rng, so content types are only those both know (string, integer, boolean)."""
     kind = agent.kind
     lines = [
         '<?xml version="1.0"?>',
@@ -242,7 +246,7 @@ def meta_data(agent: Agent) -> str:
             attrs += ' unique="1"'
         if p.required:
             attrs += ' required="1"'
-        content = f'type="{"integer" if p.integer else "string"}"'
+        content = f'type="{"integer" if p.integer else "boolean" if p.boolean else "string"}"'
         if p.default is not None:
             content += f" default={quoteattr(str(p.default))}"
         lines += [
@@ -489,6 +493,12 @@ def degraded_reason(state: Mapping[str, object]) -> str:
         )
     if state.get("grace"):
         return _one_line(f"NFSv4 grace period: {state.get('status', '')}")
+    slow = state.get("slow_stage")
+    if isinstance(slow, dict) and all(isinstance(slow.get(k), (int, float)) for k in ("ms", "budget_ms", "total_ms")):
+        return _one_line(
+            f"slow: {slow.get('stage')} {slow['ms']:.0f} ms of {slow['budget_ms']:.0f} ms budget "
+            f"(probe {slow['total_ms']:.0f} ms, alert 92)"
+        )
     last = state.get("last_probe") or {}
     total = last.get("total_ms") if isinstance(last, dict) else None
     timeout = (state.get("schedule") or {}).get("timeout")  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ from fswatch.metrics import MetricsWriter, result_of
 from fswatch.notify import Notifier
 from fswatch.observation import Observation
 from fswatch.settings import Schedule
-from fswatch.verdict import Event, Judgement, WatchState, degraded_limit
+from fswatch.verdict import Event, Judgement, SlowStage, WatchState, degraded_limit
 
 A_STARTED, A_WATCHING, A_STOPPING, A_TERMINATE = 1, 2, 3, 6
 A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
@@ -70,6 +70,7 @@ class Reporter:
         self.phase = "starting"
         self.last: Optional[Observation] = None
         self.state = WatchState()
+        self.slow: Optional[SlowStage] = None  # the last probe's slow stage, as the verdict named it
         self.status_text = "starting"
         self.paused_until: Optional[float] = None
         # Health attribute mode: the verdict (True healthy / False declared failed) goes to
@@ -111,6 +112,8 @@ class Reporter:
             fields.update(failure_fields(failure))
         if obs is not None:
             fields["FSWATCH_LATENCY_MS"] = f"{obs.total_ms:.3f}"
+            if obs.posture is not None:
+                fields.update(obs.posture.journal_fields())  # FSWATCH_DIALECT, _SIGNING, _ENCRYPTION
         fields.update(extra)
         self.sink.emit(entry, message, entry.priority if priority is None else priority, fields)
 
@@ -128,6 +131,7 @@ class Reporter:
         self.last = obs
         self.unmetered = obs
         self.state = judgement.state
+        self.slow = judgement.slow
         events = judgement.events
         attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
         if obs.failure is not None:
@@ -151,9 +155,19 @@ class Reporter:
             self.alert(A_DEGRADED, detail=degraded_limit(d), obs=obs, **{k: v for k, v in fields.items() if v})
         if Event.DEGRADED_ENDED in events:
             self.alert(A_DEGRADED_ENDED, detail=judgement.degraded_streak, obs=obs)
-        if Event.SLOW in events:
-            self.alert(A_SLOW, detail=f"{obs.total_ms:.0f}", obs=obs)
+        slow = judgement.slow
+        if Event.SLOW in events and slow is not None:
+            self.alert(
+                A_SLOW,
+                detail=f"{obs.total_ms:.0f} ms; {slow.text()}",
+                obs=obs,
+                FSWATCH_SLOW_STAGE=slow.stage,
+                FSWATCH_SLOW_STAGE_MS=f"{slow.ms:.3f}",
+                FSWATCH_BUDGET_MS=f"{slow.budget_ms:.0f}",
+            )
         status = f"healthy: {obs.total_ms:.1f} ms, 0/{self.schedule.attempts} failed probes"
+        if slow is not None:
+            status += f"; {slow.text()}"
         if obs.degraded is not None:
             lasted = (judgement.state.degraded - 1) * self.schedule.interval
             status = (
@@ -257,6 +271,7 @@ class Reporter:
             "updated": self.wall(),
             "failures": self.state.failures,
             "slow": self.state.slow,  # healthy but slower than half the timeout (OCF: degraded)
+            "slow_stage": self.slow.fields() if self.slow is not None and self.state.slow else None,
             "attempts": self.schedule.attempts,
             "probes": self.state.probes,
             "paused_until": self.paused_until,

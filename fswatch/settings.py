@@ -147,6 +147,23 @@ def check_attribute(value: object) -> str:
     return text
 
 
+TRUE_WORDS = ("yes", "true", "on", "1")
+FALSE_WORDS = ("no", "false", "off", "0")
+
+
+def check_bool(name: str, value: object) -> bool:
+    """A yes/no setting: True/False, or the words the config file, the CLI and Pacemaker use
+    (conf writes "yes"; OCF meta-data's boolean passes "true"/"false"; smb.conf-style yes/no/on/off/1/0)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise UsageError(f"{name} must be yes or no, not {str(value)!r}")
+
+
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     text = str(value)
     if text not in choices:
@@ -211,7 +228,12 @@ class WatchSettings:
         ]
         if self.attribute:
             lines.append(f"attribute = {self.attribute}")
-        lines += [f"{key} = {value}" for key, value in self.target.items() if value is not None]
+        # A yes/no setting is written "yes" when set and left out when not (absent = no).
+        lines += [
+            f"{key} = {'yes' if value is True else value}"
+            for key, value in self.target.items()
+            if value is not None and value is not False
+        ]
         return "\n".join(lines) + "\n"
 
 

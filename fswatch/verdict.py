@@ -7,6 +7,13 @@ one: the server answers, but refuses new opens and locks until the clients that 
 before a restart or failover have reclaimed it. It must end, though: a streak of degraded
 probes that has lasted longer than degraded_limit() — GRACE_LEASES × the server's lease time —
 makes each further degraded probe a failed one (alert 101), counted like any other.
+
+Slow probes (alert 92): the slow budget is Schedule.slow_ms, half the timeout, for the whole
+probe. Stage budgets are derived, not configured: every stage draws on that one budget, so a
+healthy probe over it is slow, and the stage that took the largest share of it is the slow
+stage (`slowest()`), named with its time in the alert and STATUS. A per-stage setting would
+need a guess per stage and server; the share of one budget needs none and cannot disagree
+with the whole-probe threshold.
 """
 
 from __future__ import annotations
@@ -41,6 +48,35 @@ class Event(Enum):
 
 
 @dataclass(frozen=True)
+class SlowStage:
+    """The stage of a slow probe that took the largest share of the slow budget."""
+
+    stage: str
+    ms: float
+    budget_ms: float
+    total_ms: float
+
+    def text(self) -> str:
+        return f"slow: {self.stage} {self.ms:.0f} ms of {self.budget_ms:.0f} ms budget"
+
+    def fields(self) -> dict:
+        return {
+            "stage": self.stage,
+            "ms": round(self.ms, 3),
+            "budget_ms": round(self.budget_ms, 3),
+            "total_ms": round(self.total_ms, 3),
+        }
+
+
+def slowest(obs: Observation, budget_ms: float) -> Optional[SlowStage]:
+    """The slow stage of a healthy probe over `budget_ms`, or None when it is within it."""
+    if not obs.ok or not obs.stages or obs.total_ms <= budget_ms:
+        return None
+    top = max(obs.stages, key=lambda s: s.ms)  # the first of equals: the earlier stage
+    return SlowStage(top.stage, top.ms, budget_ms, obs.total_ms)
+
+
+@dataclass(frozen=True)
 class WatchState:
     failures: int = 0  # consecutive failed probes
     seen_healthy: bool = False
@@ -56,6 +92,7 @@ class Judgement:
     streak: int = 0  # for RECOVERED: how many failed probes the streak had
     observation: Optional[Observation] = None  # as judged: a degradation past its limit carries a failure
     degraded_streak: int = 0  # for DEGRADED_ENDED: how many degraded probes the streak had
+    slow: Optional[SlowStage] = None  # a healthy probe over its slow budget: the stage that took most of it
 
     @property
     def declared_failed(self) -> bool:
@@ -100,10 +137,10 @@ def judge(state: WatchState, obs: Observation, schedule: Schedule) -> Judgement:
         return Judgement(WatchState(0, True, False, probes, degraded), tuple(events), streak, obs)
     if state.degraded:
         events.append(Event.DEGRADED_ENDED)
-    slow = obs.total_ms > schedule.slow_ms
-    if slow and not state.slow:
+    slow = slowest(obs, schedule.slow_ms)
+    if slow is not None and not state.slow:
         events.append(Event.SLOW)
-    return Judgement(WatchState(0, True, slow, probes), tuple(events), streak, obs, state.degraded)
+    return Judgement(WatchState(0, True, slow is not None, probes), tuple(events), streak, obs, state.degraded, slow)
 
 
 def after_pause(state: WatchState) -> WatchState:

@@ -16,6 +16,7 @@ packages=(
   fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
   locales  # ja_JP sources for localedef: journalctl -x in Japanese (test_units)
   prometheus prometheus-node-exporter  # promtool and node_exporter's textfile collector: the metrics tests
+  stress-ng  # bench/soak's CPU, memory and disk load
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,8 @@
 """Shared pytest setup: the real-server fixtures live in tests/fixtures/ (a missing server
 makes its tests fail, never skip)."""
 
+import pytest
+
 pytest_plugins = ["tests.fixtures.samba_server", "tests.fixtures.nfs_server", "tests.fixtures.container",
                   "tests.fixtures.fuse_freeze"]
 
@@ -15,3 +17,16 @@ import tempfile  # noqa: E402
 if "FSWATCH_METRICS_DIR" not in os.environ:
     os.environ["FSWATCH_METRICS_DIR"] = tempfile.mkdtemp(prefix="fswatch-test-metrics-")
     atexit.register(shutil.rmtree, os.environ["FSWATCH_METRICS_DIR"], True)
+
+# Per-test limit of the integration tier (pyproject's `timeout` is the unit/socket one), on
+# the test's body only: fixtures that build a container root (debootstrap ~40 s, more on a
+# cold mirror) or an RPM bound themselves (tests/fixtures/container.py BUILD_TIMEOUT), and
+# the first test to use one must not be failed for that. The longest bodies take ~1 min. A
+# test that needs more says so with its own @pytest.mark.timeout(N).
+INTEGRATION_TIMEOUT = 300
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("integration") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT, func_only=True))

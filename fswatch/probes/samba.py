@@ -17,10 +17,11 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import smbprotocol.connection as smb_connection
+from smbprotocol.connection import SecurityMode
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
 from smbprotocol.header import NtStatus
 from smbprotocol.open import (
@@ -37,10 +38,11 @@ from smbprotocol.open import (
 )
 from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
-from smbprotocol.tree import SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
+from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
+from fswatch import posture as pst
 from fswatch.deadline import Deadline
-from fswatch.errors import DeadlineExceeded, ProbeFailure, ProtocolError
+from fswatch.errors import DeadlineExceeded, ProbeFailure, ProtocolError, UsageError
 from fswatch.observation import Observation, StageRecorder
 from fswatch.settings import check_canary
 
@@ -77,10 +79,23 @@ class SambaTarget:
     user: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
     canary: Optional[str] = None  # a file to read in each probe, relative to the share's root
+    # Security posture the watch requires (fswatch.posture); the defaults require nothing.
+    min_dialect: Optional[str] = None
+    require_signing: bool = False
+    require_encryption: bool = False
 
     def __post_init__(self) -> None:
         if self.canary is not None:
             check_canary(self.canary)
+        if self.min_dialect is not None and self.min_dialect not in pst.DIALECT_NAMES:
+            raise UsageError(f"min-dialect must be one of {', '.join(pst.DIALECT_NAMES)}, not {self.min_dialect!r}")
+        impossible = pst.check_combination(self.requirements, self.user)
+        if impossible:
+            raise UsageError(impossible)
+
+    @property
+    def requirements(self) -> pst.Requirements:
+        return pst.Requirements(self.min_dialect, self.require_signing, self.require_encryption)
 
     @property
     def unc(self) -> str:
@@ -186,7 +201,7 @@ def probe_samba(
     clock: Callable[[], float] = time.monotonic,
 ) -> Observation:
     """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
-    rec = StageRecorder(clock)
+    rec = StageRecorder(clock, posture=pst.Posture())  # always reported, None where not reached
     try:
         conn = smb_connection.Connection(
             uuid.uuid4(), target.address, target.port, require_signing=target.user is not None
@@ -213,15 +228,21 @@ def probe_samba(
                 rec.add("connect", (connected_at - t0) * 1000.0)
                 stage = "negotiate"
                 rec.add("negotiate", (clock() - connected_at) * 1000.0, ok=conn.dialect is not None)
+        rec.posture = pst.Posture(pst.dialect_name(conn.dialect), _server_signing(conn))
+        _require(target, rec, stage)
         stage = "session"
         with rec.stage(stage):
             user, password = (GUEST_USER, GUEST_PASSWORD) if target.user is None else (target.user, target.password)
             username, secret = credential(user, password or "")
             session = Session(conn, username, secret, require_encryption=False)
             session.connect()
+            _require(target, rec, stage)
         stage = "tree_connect"
         with rec.stage(stage):
             tree, share_type = _tree_connect(session, target.unc)
+            encrypted = session.encrypt_data or tree.encrypt_data  # globally, or for this share
+            rec.posture = rec.posture.with_(encryption=pst.REQUIRED if encrypted else pst.OFF)
+            _require(target, rec, stage)
         stage = "share_type"
         with rec.stage(stage):
             if share_type not in (SHARE_TYPE_DISK, SHARE_TYPE_PRINT):
@@ -247,6 +268,25 @@ def probe_samba(
         reaper.finish()
         _close_quietly(conn)
     return rec.observation(failure)
+
+
+def _server_signing(conn: smb_connection.Connection) -> str:
+    """The server's signing posture from its NEGOTIATE SecurityMode (MS-SMB2 2.2.4)."""
+    mode = conn.server_security_mode or 0
+    if mode & SecurityMode.SMB2_NEGOTIATE_SIGNING_REQUIRED:
+        return pst.REQUIRED
+    return pst.ENABLED if mode & SecurityMode.SMB2_NEGOTIATE_SIGNING_ENABLED else pst.OFF
+
+
+def _require(target: SambaTarget, rec: StageRecorder, stage: str) -> None:
+    """Fail the probe at `stage` when the server is weaker there than the watch requires."""
+    short = pst.shortfall(target.requirements, rec.posture or pst.Posture(), stage)
+    if short is None:
+        return
+    alert, detail, reason = short
+    if rec.stages and rec.stages[-1].stage == stage:  # recorded already (negotiate): mark it failed
+        rec.stages[-1] = replace(rec.stages[-1], ok=False)
+    raise ProbeFailure(alert, stage, reason, detail)
 
 
 @functools.lru_cache(maxsize=16)
@@ -280,6 +320,8 @@ def _tree_connect(session: Session, unc: str) -> tuple[TreeConnect, int]:
     body = SMB2TreeConnectResponse()
     body.unpack(response["data"].get_value())
     tree.tree_connect_id = response["tree_id"].get_value()
+    # `smb encrypt = required` on the share: what follows on this tree must be encrypted.
+    tree.encrypt_data = bool(body["share_flags"].get_value() & ShareFlags.SMB2_SHAREFLAG_ENCRYPT_DATA)
     tree._connected = True
     session.tree_connect_table[tree.tree_connect_id] = tree
     return tree, body["share_type"].get_value()

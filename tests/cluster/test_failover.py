@@ -24,6 +24,10 @@ from tests.cluster import scenarios as sc
 from tests.fixtures import cluster as cl
 from tests.fixtures import container as ct
 
+# The integration tier's per-test limit (tests/conftest.py) applies to the test bodies; the
+# module fixture (node root build, three boots) bounds itself.
+pytestmark = pytest.mark.integration
+
 SCHEDULE = sc.Schedule(interval=1, retries=1, timeout=2)
 # Pacemaker's part, after fswatch's verdict (which is held to SPEC's bound on its own, from
 # the watch's alert in the node's journal): up to one monitor interval until the agent's

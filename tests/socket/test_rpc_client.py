@@ -12,9 +12,10 @@ from fswatch.rpc.errors import RpcDecodeError, RpcReplyError, RpcTimeout
 from fswatch.rpc.message import encode_reply
 from fswatch.rpc.transport import TcpTransport
 from tests.socket.fakes import Peer, TcpServer
+from tests.timing import PROBE_SLACK
 
 LONG = 5.0
-SLACK = 0.1
+SLACK = PROBE_SLACK  # past its deadline: derived from the bound's 0.5 s (tests/timing.py)
 
 
 def connect(server: TcpServer, deadline: Deadline) -> RpcClient:

@@ -92,3 +92,13 @@ def test_catalog_has_an_english_and_a_japanese_entry_per_alert():
     text = render()
     for a in ALERTS.values():
         assert f"-- {a.message_id}\n" in text and f"-- {a.message_id} ja\n" in text
+
+
+def test_render_leaves_unknown_placeholders_empty_and_a_missing_kind_is_named():
+    from fswatch.alerts import alert
+
+    assert alert(91).render("samba") == "The clp_sambamon has seen Samba [] healthy again after  failed probes."
+    assert alert(91).render("samba", target=None, detail=3).endswith("[] healthy again after 3 failed probes.")
+    with pytest.raises(KeyError) as info:
+        alert(62).template("nfs")
+    assert info.value.args == ("alert 62 has no nfs text",)

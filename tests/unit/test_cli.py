@@ -35,6 +35,8 @@ def written(root):
         (["add", "nfs", "w"], 12),
         (["add", "nfs", "w", "--export", "/x", "--nfs-version", "2"], 11),
         (["add", "samba", "w", "--share", "s", "--bogus"], 11),
+        (["add", "samba", "w", "--share", "s", "--require-signing"], 11),  # a guest session cannot sign
+        (["add", "samba", "w", "--share", "s", "--min-dialect", "4.0"], 11),
         (["probe", "samba", "--share", "s", "--timeout", "0"], 11),
         (["pause", "samba", "w", "--for", "forever"], 11),
         (["pause", "nfs", "w", "--for", "0s"], 11),

@@ -13,7 +13,7 @@ from fswatch.observation import Degradation, Observation, StageTiming
 from fswatch.reporter import Reporter
 from fswatch.settings import Schedule
 from fswatch.sinks import ListSink
-from tests.unit.test_engine import FakeTime
+from tests.unit.test_engine import StrictClock
 
 REASON = "NFSv4.2 at 10.0.0.1:2049/tcp: OPEN answered NFS4ERR_GRACE: no new opens or locks until its grace period ends"
 
@@ -30,7 +30,7 @@ class GraceServer:
 
     def probe(self, deadline):
         self.count += 1
-        self.clock.t += 0.01
+        self.clock.spend(0.01)
         degraded = None
         if self.count in self.grace:
             degraded = Degradation("grace period", "compound", REASON, "NFS4ERR_GRACE", self.lease)
@@ -54,9 +54,9 @@ def make(tmp_path, schedule, clock, server):
 
 
 def test_grace_period_is_degraded_then_healthy(tmp_path):
-    clock = FakeTime()
+    clock = StrictClock()
     server = GraceServer(clock, grace=range(2, 6))
-    clock.stop_at = clock.t + 7.5
+    clock.stop_at = clock() + 7.5
     watch, sink, sent, states = make(tmp_path, Schedule(1, 1, 1), clock, server)
     assert watch.run() == 0
     assert sink.ids == [1, 2, 100, 102, 3]
@@ -83,9 +83,9 @@ def test_grace_period_is_degraded_then_healthy(tmp_path):
 
 
 def test_grace_period_past_its_limit_is_declared_failed_with_alert_101(tmp_path):
-    clock = FakeTime()
+    clock = StrictClock()
     server = GraceServer(clock, grace=range(1, 100), lease=1)  # limit 3 s
-    clock.stop_at = clock.t + 60
+    clock.stop_at = clock() + 60
     watch, sink, _, states = make(tmp_path, Schedule(1, 1, 1), clock, server)
     assert watch.run() == 1
     # Degraded at 0, 1, 2, 3 s (span 3 s = the limit), failed at 4 and 5 s: retries (1) + 1.

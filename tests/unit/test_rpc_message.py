@@ -172,3 +172,65 @@ def test_any_bytes_decode_to_a_call_or_raise_rpc_decode_error(record):
         decode_call(record)
     except RpcDecodeError:
         pass
+
+
+# -- edges found by mutation testing ------------------------------------------------------
+
+
+def test_machine_name_survives_a_host_name_that_is_not_utf8(monkeypatch):
+    import socket as _socket
+
+    monkeypatch.setattr(_socket, "gethostname", lambda: "node\udcff")  # surrogate-escaped byte
+    assert machine_name() == b"node?"
+
+
+def test_auth_sys_stamps_the_time_and_enforces_rfc_limits():
+    import time as _time
+
+    before = int(_time.time())
+    cred = auth_sys()
+    dec = Decoder(cred.body)
+    assert before <= dec.uint32() <= int(_time.time())
+    with pytest.raises(ValueError):
+        auth_sys(name=b"x" * 256)  # RFC 5531: machinename<255>
+    with pytest.raises(ValueError):
+        auth_sys(gids=range(17))
+    assert Decoder(auth_sys(name=b"x" * 255, gids=range(16), stamp=5).body).uint32() == 5
+
+
+def test_decode_call_names_what_is_wrong():
+    reply = encode_reply(9)
+    with pytest.raises(RpcDecodeError) as info:
+        decode_call(reply)
+    assert str(info.value) == "not a CALL message"
+    call = bytearray(encode_call(9, 100000, 2, 0))
+    call[8:12] = (3).to_bytes(4, "big")  # rpcvers 3
+    with pytest.raises(RpcDecodeError) as info:
+        decode_call(bytes(call))
+    assert str(info.value) == "CALL with an RPC version other than 2"
+
+
+def test_reply_xid_of_the_shortest_reply_header():
+    assert reply_xid((7).to_bytes(4, "big") + (1).to_bytes(4, "big")) == 7
+    assert reply_xid((7).to_bytes(4, "big") + (0).to_bytes(4, "big")) is None
+    assert reply_xid(b"\x00" * 7) is None
+
+
+def test_encode_reply_default_has_no_results():
+    reply = decode_reply(encode_reply(5))
+    assert reply.xid == 5 and reply.ok and reply.check().rest() == b""
+
+
+@pytest.mark.parametrize(
+    "kw,accepted",
+    [({}, True), ({"accept_stat": 1}, True), ({"accept_stat": 2, "mismatch": (3, 3)}, True),
+     ({"denied": (0, 2, 2)}, False), ({"denied": (1, 5)}, False)],
+)
+def test_every_reply_keeps_its_xid_and_whether_it_was_accepted(kw, accepted):
+    reply = decode_reply(encode_reply(0x0A0B0C0D, **kw))
+    assert reply.xid == 0x0A0B0C0D and reply.accepted is accepted
+
+
+def test_a_call_without_args_ends_after_the_verifier():
+    call = encode_call(3, 100000, 2, 0)
+    assert len(call) == 6 * 4 + 2 * 8 and decode_call(call).args == b""

@@ -109,3 +109,96 @@ def test_samba_credential_is_the_nt_hash():
     cred, secret = credential("User", "Password")
     assert secret is None and cred.username == "User"
     assert cred.nt_hash == "a4f49c406510bdcab6824ee7c30fd852"
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "pub\nlic", "tab\there", "esc\x1b[31m", "del\x7f", "\x1f"])
+def test_control_characters_refused_in_share_and_user(bad):
+    """A control character would forge journal lines and config keys: alert 11, exit 2."""
+    from fswatch.settings import check_share, check_text
+
+    for check in (check_share, lambda v: check_text("user", v)):
+        with pytest.raises(UsageError) as info:
+            check(bad)
+        assert info.value.alert == 11 and info.value.exit_code == 2
+        assert "control character" in str(info.value)
+    assert SAMBA.check_target({"share": "ok", "user": "bob"})["user"] == "bob"
+    with pytest.raises(UsageError):
+        SAMBA.check_target({"share": "ok", "user": bad})
+
+
+# -- exact refusals: the message is what an administrator reads (alert 11's detail) -------------
+
+
+def test_refusal_messages_name_the_field_and_the_rule():
+    from fswatch.settings import check_address, check_choice, check_export, check_port, check_share, check_text
+
+    cases = [
+        (lambda: check_id(""), "the watch identifier is empty"),
+        (lambda: check_id("a b"), "invalid identifier 'a b': use letters, digits, '_' and '-', "
+                                  "starting with a letter or digit"),
+        (lambda: check_id("x" * 201), "invalid identifier: 201 bytes, at most 200"),
+        (lambda: check_range("retries", "x"), "retries must be a whole number 1..10000, not 'x'"),
+        (lambda: check_range("retries", "0"), "retries must be 1..10000, not 0"),
+        (lambda: check_port("port", "65536"), "port must be 1..65535, not 65536"),
+        (lambda: check_port("port", "0"), "port must be 1..65535, not 0"),
+        (lambda: check_text("user", ""), "user is empty"),
+        (lambda: check_text("user", "a\x01"), "user contains a control character"),
+        (lambda: check_text("user", "x" * 256), "user is longer than 255 bytes"),
+        (lambda: check_text("user", "a\udcff"), "user is not valid UTF-8"),
+        (lambda: check_share("a\x01"), "share contains a control character"),
+        (lambda: check_share("a/b"), "share 'a/b' contains a character not allowed in a share name"),
+        (lambda: check_export("x" * 1025), "export is longer than 1024 bytes"),
+        (lambda: check_export("srv"), "export 'srv' must be an absolute path"),
+        (lambda: check_address("host"), "address 'host' is not an IP address"),
+        (lambda: check_choice("version", "2", ("3", "4")), "version must be one of 3, 4, not '2'"),
+    ]
+    for refuse, message in cases:
+        with pytest.raises(UsageError) as info:
+            refuse()
+        assert str(info.value) == message
+
+
+def test_edges_that_are_accepted():
+    from fswatch.settings import check_address, check_export, check_port, check_share, check_text
+
+    assert check_port("port", "65535") == 65535 and check_port("port", "1") == 1
+    assert check_text("user", "x" * 255) == "x" * 255
+    assert check_share("XBOX") == "XBOX"
+    assert check_export("/" + "x" * 1023) == "/" + "x" * 1023
+    assert check_address("::1") == "::1" and check_address("127.0.0.1") == "127.0.0.1"
+    assert Schedule.parse() == Schedule(30, 5, 60)
+    assert Schedule.parse("7", 8, "9") == Schedule(7, 8, 9)
+
+
+def test_schedule_parse_names_each_field():
+    for field, args in (("interval", ("0", 1, 1)), ("retries", (1, "0", 1)), ("timeout", (1, 1, "0"))):
+        with pytest.raises(UsageError) as info:
+            Schedule.parse(*args)
+        assert str(info.value) == f"{field} must be 1..10000, not 0"
+
+
+def test_conf_parse_is_strict_and_literal():
+    assert parse_conf("[watch]\nshare = 100%\n", "x.conf") == {"share": "100%"}  # no interpolation
+    with pytest.raises(UsageError) as info:
+        parse_conf("[watch]\nshare = a\nshare = b\n", "x.conf")  # a duplicate key is refused
+    assert str(info.value) == (
+        "x.conf: not a valid fswatch config (While reading from 'x.conf' [line  3]: option 'share' "
+        "in section 'watch' already exists)"
+    )
+    with pytest.raises(UsageError) as info:
+        parse_conf("[other]\n", "y.conf")
+    assert str(info.value) == "y.conf: no [watch] section"
+
+
+def test_attribute_names():
+    from fswatch.settings import check_attribute
+
+    assert check_attribute("fswatch-web1") == "fswatch-web1"
+    assert check_attribute("a" * 200) == "a" * 200  # at most 200 bytes, like an identifier
+    for bad in ("a" * 201, "-x", "a b", "é"):
+        with pytest.raises(UsageError) as info:
+            check_attribute(bad)
+        assert str(info.value) == (
+            f"invalid attribute name {bad!r}: use letters, digits, '_', '-', '.' and ':', "
+            "starting with a letter or digit"
+        )

@@ -135,3 +135,31 @@ def test_grace_ending_after_its_limit_recovers():
 
 def test_pause_forgets_a_degraded_streak():
     assert after_pause(WatchState(failures=1, seen_healthy=True, degraded=4)).degraded == 0
+
+
+def test_probes_are_counted_whatever_their_outcome():
+    state, _ = run([ok(), bad(), ok(), bad()])
+    assert state.probes == 4 and state.failures == 1
+
+
+def test_a_failure_ends_a_slow_streak_and_so_does_a_pause():
+    slow = ok(ms=S.slow_ms + 1)
+    state, _ = run([slow])
+    assert state.slow is True
+    assert judge(state, bad(), S).state.slow is False
+    assert after_pause(state).slow is False and after_pause(state).seen_healthy is True
+
+
+def test_slow_means_strictly_slower_than_half_the_timeout():
+    _, events = run([ok(ms=S.slow_ms)])
+    assert Event.SLOW not in events[0]
+    _, events = run([ok(ms=S.slow_ms + 0.001)])
+    assert Event.SLOW in events[0]
+
+
+def test_last_failure_stage():
+    from fswatch.verdict import last_failure_stage
+
+    assert last_failure_stage(None) is None
+    assert last_failure_stage(ok()) is None
+    assert last_failure_stage(bad()) == "connect"

@@ -162,3 +162,48 @@ def test_any_bytes_decode_or_raise_rpc_decode_error(data, reads):
         except RpcDecodeError:
             return
         assert before < dec.position <= len(data)  # every item moves on, never past the end
+
+
+# -- the exact error texts: they reach an alert's reason, so they are part of the contract ----
+
+
+def test_encoder_errors_say_what_did_not_fit():
+    import struct as _struct
+
+    cases = [
+        (lambda e: e.uint32(-1), "-1 does not fit XDR '>I'"),
+        (lambda e: e.opaque_fixed(b"ab", 3), "fixed opaque needs 3 bytes, got 2"),
+        (lambda e: e.opaque(b"abc", 2), "opaque of 3 bytes exceeds its maximum 2"),
+        (lambda e: e.array([1, 2], Encoder.uint32, 1), "array of 2 items exceeds its maximum 1"),
+    ]
+    for write, message in cases:
+        with pytest.raises(ValueError) as info:
+            write(Encoder())
+        assert str(info.value) == message
+    assert _struct.calcsize(">I") == 4
+
+
+def test_decoder_truncation_names_the_item_and_the_offset():
+    import struct as _struct
+
+    cases = [
+        (Decoder.uint32, "uint", 4),
+        (Decoder.int32, "int", 4),
+        (Decoder.uint64, "hyper", 8),
+        (Decoder.int64, "hyper", 8),
+        (lambda d: d.opaque_fixed(3), "opaque", 4),
+        (lambda d: d.skip(3), "fixed-size item", 3),
+        (lambda d: d.fixed(_struct.Struct(">III")), "structure", 12),
+    ]
+    for read, what, needs in cases:
+        dec = Decoder(b"\x00\x00\x00\x01ab")
+        dec.uint32()
+        with pytest.raises(RpcDecodeError) as info:
+            read(dec)
+        assert str(info.value) == f"truncated {what}: needs {needs} bytes at offset 4, 2 left"
+
+
+def test_skip_moves_past_the_item():
+    dec = Decoder(b"\x01\x02\x03\x00\x00\x00\x07")
+    dec.skip(3)
+    assert dec.uint32() == 7

@@ -1,0 +1,55 @@
+"""fswatch.observation: what `fswatch probe --json` and the state file show of one probe."""
+
+import pytest
+
+from fswatch.errors import ProbeFailure
+from fswatch.observation import Observation, StageRecorder, StageTiming
+
+
+def test_to_dict_of_a_failed_probe_is_complete_and_rounded():
+    failure = ProbeFailure(74, "negotiate", "no answer", "110", errno=110, timed_out=True)
+    obs = Observation(
+        1700000000.5,
+        (StageTiming("connect", 1.23456), StageTiming("negotiate", 1000.00049, False)),
+        failure,
+        (("source_port", "reserved"),),
+    )
+    assert obs.to_dict() == {
+        "ok": False,
+        "started": 1700000000.5,
+        "total_ms": 1001.235,
+        "stages": [
+            {"stage": "connect", "ms": 1.235, "ok": True},
+            {"stage": "negotiate", "ms": 1000.0, "ok": False},
+        ],
+        "notes": {"source_port": "reserved"},
+        "failure": {"alert": 74, "stage": "negotiate", "reason": "no answer", "detail": "110", "errno": 110,
+                    "timed_out": True},
+    }
+
+
+def test_to_dict_of_a_healthy_probe_has_no_notes_or_failure():
+    assert Observation(5.0, (StageTiming("connect", 0.0004),)).to_dict() == {
+        "ok": True,
+        "started": 5.0,
+        "total_ms": 0.0,
+        "stages": [{"stage": "connect", "ms": 0.0, "ok": True}],
+    }
+
+
+def test_recorder_times_stages_and_keeps_what_it_was_told():
+    t = [10.0]
+    rec = StageRecorder(clock=lambda: t[0], started_wall=42.0)
+    with rec.stage("connect"):
+        t[0] += 0.002
+    with pytest.raises(OSError):
+        with rec.stage("negotiate"):
+            t[0] += 0.5
+            raise OSError("reset")
+    rec.add("session", 7.5, ok=False)
+    rec.note("dialect", "3.1.1")
+    obs = rec.observation(ProbeFailure(73, "session", "x"))
+    assert obs.started_wall == 42.0
+    assert [(s.stage, round(s.ms, 6), s.ok) for s in obs.stages] == [
+        ("connect", 2.0, True), ("negotiate", 500.0, False), ("session", 7.5, False)]
+    assert obs.notes == (("dialect", "3.1.1"),) and not obs.ok

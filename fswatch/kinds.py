@@ -74,6 +74,7 @@ class Kind:
                 port=int(target["port"]),  # type: ignore[call-overload]
                 user=target.get("user"),  # type: ignore[arg-type]
                 password=password,
+                canary=target.get("canary"),  # type: ignore[arg-type]
                 min_dialect=target.get("min_dialect"),  # type: ignore[arg-type]
                 require_signing=bool(target.get("require_signing")),
                 require_encryption=bool(target.get("require_encryption")),
@@ -89,6 +90,7 @@ class Kind:
             version=version,
             minor_version=minor,
             transport=str(target.get("transport") or "tcp"),
+            canary=target.get("canary"),  # type: ignore[arg-type]
         )
 
     def probe_function(self) -> Callable[[object, Deadline], Observation]:
@@ -116,6 +118,9 @@ def nfs_version(value: object) -> Tuple[int, Optional[int]]:
     return int(major), int(minor) if minor else None
 
 
+# The data-path check (opt-in): each probe also reads the first bytes of this file.
+CANARY_HELP = "a file to read in each probe, relative to the {where} root (default: none)"
+
 SAMBA = Kind(
     "samba",
     "clp_sambamon",
@@ -124,6 +129,7 @@ SAMBA = Kind(
         TargetField("address", s.check_address, "127.0.0.1", help="server IP address or host name (default 127.0.0.1)"),
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
+        TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="share")),
         # SMB security posture (fswatch.posture): a server weaker than asked fails the probe.
         TargetField(
             "min_dialect",
@@ -177,6 +183,7 @@ NFS = Kind(
         TargetField(
             "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"
         ),
+        TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="export")),
     ),
     "export",
 )

@@ -39,6 +39,8 @@ def failure_fields(failure: ProbeFailure) -> Dict[str, str]:
         fields["FSWATCH_NTSTATUS"] = f"0x{failure.ntstatus:08x}"
     if failure.rpc_status is not None:
         fields["FSWATCH_RPC_STATUS"] = failure.rpc_status
+    if failure.canary is not None:
+        fields["FSWATCH_CANARY"] = failure.canary
     return fields
 
 

@@ -7,13 +7,16 @@ answers again before it returns.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import random
 import statistics
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from fleet import BenchError, Fleet, Watch, wait_until
@@ -58,8 +61,10 @@ def samba_target(smb) -> SambaTarget:
     return SambaTarget(SHARE, smb.address, smb.port)
 
 
-def nfs_target(nfs, minor_version: Optional[int] = None) -> NfsTarget:
+def nfs_target(nfs, minor_version: Optional[int] = None, canary: Optional[str] = None) -> NfsTarget:
     """NFSv3 by default; with a minor version, NFSv4 pinned to it (4.1: the session probe)."""
+    if canary is not None:
+        return dataclasses.replace(nfs_target(nfs, minor_version), canary=canary)
     if minor_version is None:
         return NfsTarget(nfs.export_path, nfs.address)
     return NfsTarget(nfs.export_path, nfs.address, port=nfs.nfs_port, version=4, minor_version=minor_version)
@@ -133,7 +138,9 @@ def probe_cost(smb, nfs, count: int, root_count: int, warmup: int = 5) -> Dict[s
     st, nt = samba_target(smb), nfs_target(nfs)
     smbclient, rpcinfo, showmount = smbclient_argv(smb), rpcinfo_argv(nfs), showmount_argv(nfs)
     with Unprivileged() as nobody:
-        return _probe_cost(st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count, warmup, nfs)
+        cost = _probe_cost(st, nt, smbclient, rpcinfo, showmount, nobody, count, root_count, warmup, nfs)
+    cost["canary"] = canary_cost(smb, nfs, count)
+    return cost
 
 
 def _probe_cost(
@@ -185,6 +192,48 @@ def _probe_cost(
         },
         "nfs_v4": {f"4.{minor}": summary(values) for minor, values in fsw_v4.items()},
         "nfs_tools_as_root": {"fswatch": summary(fsw_root), "rpcinfo_showmount": summary(tool_root)},
+    }
+
+
+CANARY = "fswatch-bench-canary.txt"
+CANARY_BYTES = 4096  # what a probe reads of it
+
+
+def canary_cost(smb, nfs, count: int) -> Dict[str, object]:
+    """The probes without and with a canary (--canary: its first 4 KiB read as a last stage),
+    interleaved A, B, ... per kind after 5 warm-up rounds; the file is written once into the share
+    and the export, so the server's page cache holds it (the cost of the path, not of a disk)."""
+    st = samba_target(smb)
+    paths = [Path(smb.share_path(SHARE)) / CANARY, Path(nfs.export_path) / CANARY]
+    for path in paths:
+        path.write_bytes(os.urandom(CANARY_BYTES))
+        path.chmod(0o644)
+    series = {
+        "samba": (probe_samba, st, dataclasses.replace(st, canary=CANARY)),
+        "nfs_v3": (probe_nfs, nfs_target(nfs), nfs_target(nfs, None, CANARY)),
+        "nfs_v4.0": (probe_nfs, nfs_target(nfs, 0), nfs_target(nfs, 0, CANARY)),
+        "nfs_v4.1": (probe_nfs, nfs_target(nfs, 1), nfs_target(nfs, 1, CANARY)),
+    }
+    samples: Dict[str, Tuple[List[float], List[float], List[float]]] = {name: ([], [], []) for name in series}
+    try:
+        for round_ in range(5 + count):  # 5 warm-up rounds, not kept
+            for name, (probe, plain, with_canary) in series.items():
+                without = _probe_ms(probe, plain)
+                began = time.perf_counter()
+                obs = probe(with_canary, Deadline.after(PROBE_DEADLINE))
+                elapsed = (time.perf_counter() - began) * 1000.0
+                if not obs.ok:
+                    raise BenchError(f"fswatch probe with a canary of a healthy server failed: {obs.to_dict()}")
+                if round_ >= 5:
+                    samples[name][0].append(without)
+                    samples[name][1].append(elapsed)
+                    samples[name][2].extend(st.ms for st in obs.stages if st.stage == "canary")
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
+    return {
+        name: {"without": summary(a), "with_canary": summary(b), "canary_stage": summary(c)}
+        for name, (a, b, c) in samples.items()
     }
 
 

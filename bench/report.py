@@ -10,6 +10,8 @@ V4_PROBES = {
     "4.0": "one COMPOUND: PUTROOTFH, LOOKUPs, GETATTR",
     "4.1": "EXCHANGE_ID, CREATE_SESSION, SEQUENCE … GETATTR, OPEN, DESTROY_SESSION, DESTROY_CLIENTID",
 }
+# The canary series (probe_cost's "canary"): the same probe with a canary file, beside it without.
+CANARY_PROBES = {"samba": "Samba", "nfs_v3": "NFS v3", "nfs_v4.0": "NFS v4.0", "nfs_v4.1": "NFS v4.1"}
 
 
 def figures(raw: Dict[str, object]) -> Dict[str, object]:
@@ -30,6 +32,11 @@ def figures(raw: Dict[str, object]) -> Dict[str, object]:
         "rss_mb": {k: resident[k]["memory_mb"]["rss"] for k in ("samba", "nfs")},
         "stall_detect_s": {name: round(_median_seconds(runs), 3) for name, runs in _stall_runs(stall).items()},
     }
+    if cost.get("canary"):  # median ms of each probe without and with --canary, measured side by side
+        out["canary_probe_ms"] = {
+            name: {"without": pair["without"]["median"], "with_canary": pair["with_canary"]["median"]}
+            for name, pair in cost["canary"].items()
+        }
     points = raw["detection"]
     slack = [p["slack_s"] for p in points]
     out["detection_slack_s"] = {
@@ -187,6 +194,12 @@ def markdown(results: Dict[str, object]) -> str:
     rows += [
         (f"fswatch NFS v{minor} TCP ({V4_PROBES[minor]})", st) for minor, st in cost.get("nfs_v4", {}).items()
     ]
+    for name, pair in cost.get("canary", {}).items():  # each pair measured side by side, A, B
+        rows += [
+            (f"fswatch {CANARY_PROBES[name]}, the canary series' own run without `--canary`", pair["without"]),
+            ("… with `--canary` (its first 4 KiB read as a last stage)", pair["with_canary"]),
+            ("… its `canary` stage alone", pair["canary_stage"]),
+        ]
     rows += [
         ("fswatch NFS, interleaved with the tools run as root", cost["nfs_tools_as_root"]["fswatch"]),
         ("`rpcinfo` + `showmount` as root", cost["nfs_tools_as_root"]["rpcinfo_showmount"]),

@@ -5,8 +5,9 @@ Every id, text and priority fswatch logs comes from ALERTS; the journal catalog
 English texts verbatim (chapter 8 of the CLUSTERPRO guide) with the seed's command names,
 so alert filters written for CLUSTERPRO keep matching; `xxx` became `{target}` (share or
 directory) and `nn` / `xxxx` became `{detail}`. The seed's NFS messages with id 0 got ids
-81-85; alerts the seed did not have use 91-93, 96-98 (health attribute mode) and 113 (fault
-injection). MESSAGE_IDs were made once with `systemd-id128 new` and never change.
+81-85; alerts the seed did not have use 91-93, 96-98 (health attribute mode), 100-102 (NFSv4 grace period)
+105-106 (the canary file of the data-path check), 107-109 (SMB security posture) and 113 (fault injection).
+MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
 from __future__ import annotations
@@ -604,6 +605,57 @@ _TABLE += (
         "NFS サーバの猶予期間が終わりました",
         "サーバが新しい open と lock を再び受け付けています。監視は正常に戻りました。",
         "-",
+    ),
+)
+
+# Data-path check (issue 11 point 3, opt-in `canary`): the probe reads a file's first bytes.
+_TABLE += (
+    _a(
+        105,
+        "4763d0eb979e488389ca043bd439bb1e",
+        ERR,
+        "The clp_sambamon could not read the canary file of Samba [{target}]: {detail}.",
+        "The clp_nfsmon could not read the canary file of NFS shared directory '{target}': {detail}.",
+        "The canary file cannot be read",
+        "The server answered, and the share or export is there, but the canary file named in the "
+        "watch's settings (FSWATCH_CANARY) is missing or the server refused to read it: the NT status "
+        "(FSWATCH_NTSTATUS) or NFS status (FSWATCH_RPC_STATUS) says which, e.g. "
+        "STATUS_OBJECT_NAME_NOT_FOUND / NFS3ERR_NOENT (missing), STATUS_ACCESS_DENIED / NFS4ERR_ACCESS "
+        "(permissions, root squash), NFS3ERR_IO (the storage beneath). Clients cannot read that file either.",
+        "Put the file back (it must be a regular file, readable by the watch's user: the SMB user or the "
+        "guest account; over NFS uid 0, which the server may squash to its anonymous user), check the "
+        "storage beneath the share or export, or correct the watch's canary setting.",
+        "カナリアファイルを読み取れません",
+        "サーバは応答し、共有やエクスポートも存在しますが、監視の設定で指定したカナリアファイル "
+        "(FSWATCH_CANARY) が存在しないか、サーバが読み取りを拒否しました。NT ステータス "
+        "(FSWATCH_NTSTATUS) または NFS ステータス (FSWATCH_RPC_STATUS) が原因を示します (例: "
+        "STATUS_OBJECT_NAME_NOT_FOUND / NFS3ERR_NOENT は不在、STATUS_ACCESS_DENIED / NFS4ERR_ACCESS は"
+        "権限または root squash、NFS3ERR_IO は配下のストレージ)。クライアントもこのファイルを読めません。",
+        "ファイルを戻してください (通常ファイルで、監視のユーザ (SMB のユーザまたはゲスト、NFS では uid 0。サーバ"
+        "が匿名ユーザに変換する場合があります) が読める必要があります)。共有やエクスポートの配下のストレージを"
+        "確認するか、監視の canary 設定を修正してください。",
+    ),
+    _a(
+        106,
+        "464b10e8523b4367a98b7d8d350131fb",
+        ERR,
+        "The clp_sambamon has not read the canary file of Samba [{target}] within the timeout: {detail}.",
+        "The clp_nfsmon has not read the canary file of NFS shared directory '{target}' within the timeout: "
+        "{detail}.",
+        "Reading the canary file blocked",
+        "The server answered every earlier step of the probe, but the read of the canary file "
+        "(FSWATCH_CANARY) did not finish by the probe's deadline, or the server dropped the connection "
+        "during it. The storage beneath the file is stalled (a hung disk, SAN path, FUSE or network file "
+        "system under the share or export) while the daemon itself still answers from its caches.",
+        "Check the storage beneath the share or export (dmesg, multipath, the backing file system) and "
+        "the server's load. A server that is only slow needs a longer timeout.",
+        "カナリアファイルの読み取りが停止しました",
+        "サーバはそれまでの監視の手順には応答しましたが、カナリアファイル (FSWATCH_CANARY) の読み取りが監視"
+        "のタイムアウトまでに終わらないか、その途中で接続が切られました。デーモン自体はキャッシュから応答して"
+        "いても、ファイルの配下のストレージ (ディスク、SAN パス、共有やエクスポートの下の FUSE やネットワーク"
+        "ファイルシステム) が停止しています。",
+        "共有やエクスポートの配下のストレージ (dmesg、multipath、下位のファイルシステム) とサーバの負荷を確認"
+        "してください。単に遅いだけのサーバには、より長いタイムアウトを設定してください。",
     ),
 )
 

@@ -91,6 +91,7 @@ class ProbeFailure(FswatchError):
         rpc_status: Optional[str] = None,
         timed_out: bool = False,
         function: Optional[str] = None,
+        canary: Optional[str] = None,
     ) -> None:
         super().__init__(reason)
         self.alert = alert
@@ -102,6 +103,7 @@ class ProbeFailure(FswatchError):
         self.rpc_status = rpc_status
         self.timed_out = timed_out
         self.function = function  # the failed system call, for alert 42's text
+        self.canary = canary  # the canary file's path, when reading it failed (stage "canary")
 
     def fields(self) -> dict:
         """The machine-readable facts, for JSON output and journal fields."""
@@ -120,6 +122,8 @@ class ProbeFailure(FswatchError):
             out["function"] = self.function
         if self.injected:
             out["injected"] = True
+        if self.canary is not None:
+            out["canary"] = self.canary
         return out
 
     def message(self, kind: str, target: str) -> str:

@@ -93,6 +93,7 @@ class Kind:
                 port=int(target["port"]),  # type: ignore[call-overload]
                 user=target.get("user"),  # type: ignore[arg-type]
                 password=password,
+                canary=target.get("canary"),  # type: ignore[arg-type]
                 min_dialect=target.get("min_dialect"),  # type: ignore[arg-type]
                 require_signing=bool(target.get("require_signing")),
                 require_encryption=bool(target.get("require_encryption")),
@@ -108,6 +109,7 @@ class Kind:
             version=version,
             minor_version=minor,
             transport=str(target.get("transport") or "tcp"),
+            canary=target.get("canary"),  # type: ignore[arg-type]
         )
 
     def probe_function(self) -> Callable[[object, Deadline], Observation]:
@@ -135,6 +137,9 @@ def nfs_version(value: object) -> Tuple[int, Optional[int]]:
     return int(major), int(minor) if minor else None
 
 
+# The data-path check (opt-in): each probe also reads the first bytes of this file.
+CANARY_HELP = "a file to read in each probe, relative to the {where} root (default: none)"
+
 SAMBA = Kind(
     "samba",
     "clp_sambamon",
@@ -143,6 +148,7 @@ SAMBA = Kind(
         TargetField("address", s.check_address, "127.0.0.1", help="server IP address or host name (default 127.0.0.1)"),
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
+        TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="share")),
         # SMB security posture (fswatch.posture): a server weaker than asked fails the probe.
         TargetField(
             "min_dialect",
@@ -173,6 +179,7 @@ SAMBA = Kind(
         Stage("session", 64),
         Stage("tree_connect", 62),
         Stage("share_type", 63),
+        Stage("canary", 106),  # only with a canary file: its read blocked (the storage beneath)
         Stage("teardown", 75),
         Stage("resolve", 61),  # only for a host name (fswatch.resolve): last, so the default is connect
     ),
@@ -206,6 +213,7 @@ NFS = Kind(
         TargetField(
             "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"
         ),
+        TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="export")),
     ),
     "export",
     # fswatch/probes/nfs.py's stages, v3 then v4 (4.1+ adds the session's), each with the alert
@@ -216,6 +224,7 @@ NFS = Kind(
         Stage("nfs_null", 84),
         Stage("getattr", 85),
         Stage("fsstat", 85),
+        Stage("canary", 106),  # only with a canary file: its read blocked (the storage beneath)
         Stage("umount", 81),
         Stage("connect", 84),
         Stage("exchange_id", 85),

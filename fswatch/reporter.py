@@ -43,6 +43,8 @@ def failure_fields(failure: ProbeFailure) -> Dict[str, str]:
         fields["FSWATCH_RPC_STATUS"] = failure.rpc_status
     if failure.injected:
         fields["FSWATCH_INJECTED"] = "1"
+    if failure.canary is not None:
+        fields["FSWATCH_CANARY"] = failure.canary
     return fields
 
 

@@ -101,6 +101,30 @@ def check_export(value: object) -> str:
     return path
 
 
+CANARY_MAX_BYTES = 1024  # NFS's MAXPATHLEN; an SMB path may be longer, a canary needs not be
+CANARY_COMPONENT_MAX_BYTES = 255  # NAME_MAX of the file systems beneath smbd and ganesha
+
+
+def check_canary(value: object) -> str:
+    """A file inside the share or export, relative to its root: `dir/file`, '/' between names.
+
+    No leading '/', no empty, '.' or '..' component (the canary stays inside the share or
+    export, whatever the server would make of them), no backslash (SMB's separator: one
+    spelling per path), no control character.
+    """
+    path = check_text("canary", value, CANARY_MAX_BYTES)
+    if path.startswith("/"):
+        raise UsageError(f"canary {path!r} must be relative to the share or export root, not absolute")
+    if "\\" in path:
+        raise UsageError(f"canary {path!r} contains a backslash: separate names with '/'")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise UsageError(f"canary {path!r} has an empty, '.' or '..' component: refused")
+        if len(part.encode("utf-8")) > CANARY_COMPONENT_MAX_BYTES:
+            raise UsageError(f"canary {path!r} has a name longer than {CANARY_COMPONENT_MAX_BYTES} bytes")
+    return path
+
+
 HOST_MAX_BYTES = 253  # RFC 1035 section 2.3.4 (255 on the wire)
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
 

@@ -10,6 +10,11 @@ the counts make the server ask the file system (statfs), which no server cache a
 frozen storage beneath a live server fails the probe (SPEC.md section 9). No kernel mount, no
 child process: every step is a socket call bounded by the probe's Deadline.
 
+With a canary file (opt-in data-path check), each probe also reads its first bytes, as stage
+`canary`: v3 LOOKUP each component from the export's root handle, then READ; v4 one COMPOUND
+(after SEQUENCE in a session) of PUTROOTFH, LOOKUPs, and READ with the anonymous stateid, which
+needs no OPEN and leaves no state on the server.
+
 The probe only does I/O and returns an Observation; every server problem becomes a
 ProbeFailure naming the alert (81-85, 42) whose text the seed's clp_nfsmon printed.
 """
@@ -43,11 +48,14 @@ from fswatch.rpc.errors import (
 )
 from fswatch.rpc.message import OpaqueAuth, auth_sys
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
-from fswatch.settings import check_address
+from fswatch.settings import check_address, check_canary
 
 # Alerts (fswatch.alerts) by what went wrong, in the seed's terms.
 A_MOUNT, A_PORTMAP, A_NOT_REGISTERED, A_RECEIVE, A_STATUS = 81, 82, 83, 84, 85
 A_SYSTEM = 42
+A_CANARY_UNREADABLE, A_CANARY_BLOCKED = 105, 106
+
+CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 
 NFS4_PORT = 2049
 PINNABLE_MINOR_VERSIONS = (0,) + tuple(sorted(nfs41.MINOR_VERSIONS))
@@ -71,6 +79,7 @@ class NfsTarget:
     version: int = 3
     transport: str = "tcp"
     minor_version: Optional[int] = None  # v4 only; None: the highest the server offers (4.2, 4.1, 4.0)
+    canary: Optional[str] = None  # a file to read in each probe, relative to the export's root
 
     def __post_init__(self) -> None:
         check_address(self.address)  # an IP address or a host name, looked up in each probe (fswatch.resolve)
@@ -88,6 +97,8 @@ class NfsTarget:
             raise UsageError("export must be valid UTF-8") from None
         if not self.export.startswith("/") or size > mount.MNTPATHLEN:
             raise UsageError(f"export must be an absolute path of at most {mount.MNTPATHLEN} bytes")
+        if self.canary is not None:
+            check_canary(self.canary)
         for port in (self.port, self.mount_port):
             if port is not None and not 1 <= port <= 0xFFFF:
                 raise UsageError(f"port {port} is out of range 1-65535")
@@ -176,6 +187,12 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
         nfs3.getattr(nfs, fhandle, deadline)
     with _stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
         nfs3.fsstat(nfs, fhandle, deadline)
+    if target.canary is not None:
+        with _canary_stage(rec, target.canary, f"{where_nfs}, LOOKUP and READ {target.canary}"):
+            handle = fhandle
+            for name in nfs4.path_components(target.canary):
+                handle = nfs3.lookup(nfs, handle, name, deadline)
+            _note_read(rec, nfs3.read(nfs, handle, CANARY_READ_BYTES, deadline))
     with _stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
         mount.umnt(channels.to(mount_port), target.export, deadline)
 
@@ -189,8 +206,7 @@ def _probe_v4(
         nfs = channels.to(target.port or NFS4_PORT)
     if target.minor_version == 0:
         rec.note("nfs_version", "4.0")
-        _probe_v40(target, where, nfs, rec, deadline)
-        return None
+        return _probe_v40(target, where, nfs, rec, deadline)
     # Highest first; one round trip per minor version the server refuses (NFS4ERR_MINOR_VERS_MISMATCH).
     # Nothing is cached between probes: a failover to a server of another configuration is seen
     # at once, for ~0.1 ms per refused version on loopback (bench/RESULTS.md).
@@ -200,8 +216,7 @@ def _probe_v4(
         minor, client = _exchange_id(nfs, minors, ownerid, deadline)
     rec.note("nfs_version", f"4.{minor}")
     if client is None:
-        _probe_v40(target, where, nfs, rec, deadline)
-        return None
+        return _probe_v40(target, where, nfs, rec, deadline)
     return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, ownerid, rec, deadline)
 
 
@@ -220,11 +235,19 @@ def _exchange_id(
     raise AssertionError("unreachable: the last minor version returns or raises")
 
 
-def _probe_v40(target: NfsTarget, where: str, nfs: RpcClient, rec: StageRecorder, deadline: Deadline) -> None:
+def _probe_v40(
+    target: NfsTarget, where: str, nfs: RpcClient, rec: StageRecorder, deadline: Deadline
+) -> Optional[Degradation]:
     with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
         attributes = nfs4.lookup_path(nfs, target.export, deadline)
         _check_directory(attributes)
     _note_storage(rec, attributes)
+    if target.canary is None:
+        return None
+    path = _canary_path(target)
+    with _canary_stage(rec, target.canary, f"{where}, COMPOUND LOOKUP {path}, READ") as grace:
+        _note_read(rec, nfs4.read_path(nfs, path, CANARY_READ_BYTES, deadline))
+    return grace.degradation(where, attributes.lease_time)
 
 
 def _probe_session(
@@ -247,6 +270,12 @@ def _probe_session(
         with _stage(rec, "compound", SERVICE, compound):
             seen = nfs41.lookup_in_session(nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline)
             _check_directory(seen.attributes)
+        grace = _Grace()
+        if target.canary is not None:
+            path = _canary_path(target)
+            with _canary_stage(rec, target.canary, f"{where}, COMPOUND SEQUENCE, LOOKUP {path}, READ") as grace:
+                # slot 0's second request: sequence id 2
+                _note_read(rec, nfs41.read_in_session(nfs, minor, sessionid, 2, path, CANARY_READ_BYTES, deadline))
     except ProbeFailure as failure:
         if isinstance(failure.__cause__, (ServiceError, RpcReplyError)):  # the server answered: it can hear us
             _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
@@ -259,6 +288,8 @@ def _probe_session(
     if seen.open_status == "NFS4ERR_GRACE":
         reason = f"{where}: OPEN answered NFS4ERR_GRACE: no new opens or locks until its grace period ends"
         return Degradation(GRACE_PERIOD, "compound", reason, seen.open_status, seen.attributes.lease_time)
+    if grace.seen:
+        return grace.degradation(where, seen.attributes.lease_time)
     if seen.open_status != "NFS4ERR_NOENT":
         rec.note("grace_period", f"not known: OPEN of a name that does not exist answered {seen.open_status}")
     return None
@@ -286,6 +317,58 @@ def _note_storage(rec: StageRecorder, attributes: nfs4.PathAttributes) -> None:
         # A server that keeps the counts to itself answered from what it had: say so, as a
         # frozen storage beneath it would go unseen (its daemon stalling would not).
         rec.note("storage", "not reached: the server sent no space or file counts")
+
+
+def _canary_path(target: NfsTarget) -> str:
+    """The canary's path from the server's root: NFSv4 walks from there, not from the export."""
+    return f"{target.export.rstrip('/')}/{target.canary}"
+
+
+def _note_read(rec: StageRecorder, result: object) -> None:
+    rec.note("canary_bytes", str(getattr(result, "count", 0)))  # how many, never which
+
+
+class _Grace:
+    """Whether the canary's READ met a grace period: a v4 server may refuse READ with the anonymous
+    stateid then (RFC 7530 section 9.6, crash recovery), which is the grace period's degradation, not a missing file."""
+
+    seen = False
+
+    def degradation(self, where: str, lease_time: Optional[int]) -> Optional[Degradation]:
+        if not self.seen:
+            return None
+        reason = f"{where}: READ of the canary answered NFS4ERR_GRACE: no new state until its grace period ends"
+        return Degradation(GRACE_PERIOD, "canary", reason, "NFS4ERR_GRACE", lease_time)
+
+
+@contextmanager
+def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grace]:
+    """Stage `canary`: an NFS error is alert 105 (missing, denied, not a file), no answer by the
+    deadline or a lost connection alert 106; both carry the canary's path."""
+    grace = _Grace()
+    with rec.stage("canary"):
+        try:
+            yield grace
+        except NfsError as exc:
+            if exc.status == "NFS4ERR_GRACE":
+                grace.seen = True
+                return
+            reason = f"{where}: {exc.sperror()}"
+            raise ProbeFailure(
+                A_CANARY_UNREADABLE, "canary", reason, f"{canary}: {exc.status}", rpc_status=exc.status, canary=canary
+            ) from exc
+        except (RpcTimeout, RpcConnectionError, DeadlineExceeded) as exc:
+            timed_out = not isinstance(exc, RpcConnectionError)
+            err = getattr(exc, "errno", None) or (errno_mod.ETIMEDOUT if timed_out else errno_mod.EIO)
+            what = "no answer within the deadline" if timed_out else exc.sperror()
+            raise ProbeFailure(
+                A_CANARY_BLOCKED, "canary", f"{where}: {what}", f"{canary}: {os.strerror(err)}",
+                errno=err, timed_out=timed_out, canary=canary,
+            ) from exc  # fmt: skip
+        except RpcError as exc:
+            failure = _failure(exc, "canary", SERVICE, where)
+            failure.canary = canary
+            raise failure from exc
 
 
 @contextmanager

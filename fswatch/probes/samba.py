@@ -1,5 +1,6 @@
 """The Samba probe: TCP connect, SMB2/3 negotiate, session setup, tree connect, share-type
-check, teardown (SPEC.md section 3), all inside one Deadline.
+check, teardown (SPEC.md section 3), all inside one Deadline. With a canary file (the opt-in
+data-path check) the probe also reads its first bytes before the teardown: stage `canary`.
 
 smbprotocol's Session.connect() and TreeConnect.connect() take no timeout and block
 forever on a server that stalls mid-session, so the deadline is enforced from outside:
@@ -23,6 +24,18 @@ import smbprotocol.connection as smb_connection
 from smbprotocol.connection import SecurityMode
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
 from smbprotocol.header import NtStatus
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    ShareAccess,
+    SMB2CloseRequest,
+    SMB2CreateRequest,
+    SMB2CreateResponse,
+    SMB2ReadRequest,
+    SMB2ReadResponse,
+)
 from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
 from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
@@ -32,6 +45,7 @@ from fswatch.deadline import Deadline
 from fswatch.errors import DeadlineExceeded, ProbeFailure, ProtocolError, UsageError
 from fswatch.observation import Observation, StageRecorder
 from fswatch.resolve import Resolver, address_for
+from fswatch.settings import check_canary
 
 # MS-SMB2 2.2.10 ShareType
 SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
@@ -52,6 +66,10 @@ MAX_MESSAGE = 1 << 20
 
 STATUS_ALERT = {"negotiate": A_NEGOTIATE, "session": A_SESSION, "tree_connect": A_TREE}
 _STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
+A_CANARY_UNREADABLE, A_CANARY_BLOCKED = 105, 106
+
+CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
+STATUS_END_OF_FILE = 0xC0000011  # READ at offset 0 of an empty file: read, and nothing in it
 
 
 @dataclass(frozen=True)
@@ -61,12 +79,15 @@ class SambaTarget:
     port: int = 445
     user: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
+    canary: Optional[str] = None  # a file to read in each probe, relative to the share's root
     # Security posture the watch requires (fswatch.posture); the defaults require nothing.
     min_dialect: Optional[str] = None
     require_signing: bool = False
     require_encryption: bool = False
 
     def __post_init__(self) -> None:
+        if self.canary is not None:
+            check_canary(self.canary)
         if self.min_dialect is not None and self.min_dialect not in pst.DIALECT_NAMES:
             raise UsageError(f"min-dialect must be one of {', '.join(pst.DIALECT_NAMES)}, not {self.min_dialect!r}")
         impossible = pst.check_combination(self.requirements, self.user)
@@ -234,6 +255,13 @@ def probe_samba(
             if share_type not in (SHARE_TYPE_DISK, SHARE_TYPE_PRINT):
                 name = SHARE_TYPE_NAMES.get(share_type, f"0x{share_type:02x}")
                 raise ProbeFailure(A_SHARE_TYPE, stage, f"share {target.share!r} is a {name} share")
+        if target.canary is not None:
+            stage = "canary"
+            with rec.stage(stage):
+                try:
+                    rec.note("canary_bytes", str(_read_canary(tree, target.canary)))
+                except Exception as exc:
+                    raise _canary_failure(exc, target, reaper.fired or deadline.expired()) from exc
         stage = "teardown"
         with rec.stage(stage):
             tree.disconnect()
@@ -304,6 +332,72 @@ def _tree_connect(session: Session, unc: str) -> tuple[TreeConnect, int]:
     tree._connected = True
     session.tree_connect_table[tree.tree_connect_id] = tree
     return tree, body["share_type"].get_value()
+
+
+def _read_canary(tree: TreeConnect, canary: str) -> int:
+    """CREATE (read, open only, never create), READ of its first bytes, CLOSE: how many bytes came.
+
+    Raw SMB2 requests like _tree_connect's, not smbprotocol's Open: Open.read logs the response,
+    data included, at debug level, and a canary's bytes are never logged. Every wait ends at the
+    probe's deadline, when the reaper shuts the socket.
+    """
+    session = tree.session
+    conn = session.connection
+    create = SMB2CreateRequest()
+    create["impersonation_level"] = ImpersonationLevel.Impersonation
+    create["desired_access"] = FilePipePrinterAccessMask.FILE_READ_DATA
+    create["file_attributes"] = 0
+    # Share everything: the probe must never stand in the way of a client's own open.
+    create["share_access"] = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
+    create["create_disposition"] = CreateDisposition.FILE_OPEN
+    create["create_options"] = CreateOptions.FILE_NON_DIRECTORY_FILE
+    create["buffer_path"] = canary.replace("/", "\\").encode("utf-16-le")
+
+    def call(request) -> object:
+        sent = conn.send(request, sid=session.session_id, tid=tree.tree_connect_id)
+        return conn.receive(sent, resolve_symlinks=False)
+
+    opened = SMB2CreateResponse()
+    opened.unpack(call(create)["data"].get_value())
+    file_id = opened["file_id"].get_value()
+    read = SMB2ReadRequest()
+    read["length"] = min(CANARY_READ_BYTES, conn.max_read_size)
+    read["offset"] = 0
+    read["file_id"] = file_id
+    read["padding"] = b"\x50"
+    try:
+        answer = SMB2ReadResponse()
+        answer.unpack(call(read)["data"].get_value())
+        count = len(answer["buffer"].get_value())
+    except SMBResponseException as exc:
+        if exc.status != STATUS_END_OF_FILE:
+            raise
+        count = 0
+    close = SMB2CloseRequest()
+    close["file_id"] = file_id
+    call(close)
+    return count
+
+
+def _canary_failure(exc: Exception, target: SambaTarget, timed_out: bool) -> ProbeFailure:
+    """Stage `canary`: the server refused (missing, denied, a directory: alert 105, its NT status),
+    or the read did not end by the deadline or lost the connection (alert 106)."""
+    canary = target.canary
+    if isinstance(exc, SMBResponseException) and not timed_out:
+        name = _STATUS_NAMES.get(exc.status, type(exc).__name__)
+        reason = f"{target.unc}, CREATE and READ {canary}: {type(exc).__name__}: {_status_text(exc, exc.status)}"
+        return ProbeFailure(
+            A_CANARY_UNREADABLE, "canary", reason, f"{canary}: {name} (0x{exc.status:08x})",
+            ntstatus=exc.status, canary=canary,
+        )  # fmt: skip
+    if isinstance(exc, ProtocolError) and not timed_out:
+        return _failure(A_RECV, "canary", str(exc), errno_mod.EPROTO, canary=canary)
+    err = errno_mod.ETIMEDOUT if timed_out else (_errno_of(exc) or errno_mod.ECONNRESET)
+    what = "no answer within the deadline" if timed_out else "the connection ended"
+    return ProbeFailure(
+        A_CANARY_BLOCKED, "canary", f"{target.unc}, CREATE and READ {canary}: {what}", f"{canary}: {os.strerror(err)}",
+        errno=err, timed_out=timed_out, canary=canary,
+    )  # fmt: skip
 
 
 def _close_quietly(conn: smb_connection.Connection) -> None:

@@ -1,4 +1,5 @@
-"""NFS version 3, program 100003 (RFC 1813): NULL, GETATTR and FSSTAT, all a probe needs."""
+"""NFS version 3, program 100003 (RFC 1813): NULL, GETATTR and FSSTAT, all a probe needs; LOOKUP and
+READ for the data-path check (a canary file's first bytes)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from fswatch.rpc.message import status_name
 from fswatch.rpc.xdr import Decoder, Encoder
 
 PROGRAM, VERSION = 100003, 3
-PROC_NULL, PROC_GETATTR, PROC_FSSTAT = 0, 1, 18
+PROC_NULL, PROC_GETATTR, PROC_LOOKUP, PROC_READ, PROC_FSSTAT = 0, 1, 3, 6, 18
 NFS3_FHSIZE = 64
+MAX_READ = 1 << 20  # a READ3resok carrying more than this is garbage (the probe asks for a few KiB)
 
 NFS3_OK = 0
 NFSSTAT3 = {
@@ -129,3 +131,65 @@ def getattr(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Fattr3:
 
 def fsstat(client: RpcClient, fhandle: bytes, deadline: Deadline) -> FsStat:
     return decode_fsstat_result(client.call(PROGRAM, VERSION, PROC_FSSTAT, encode_fh(fhandle), deadline))
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    count: int  # bytes the server read (the data itself is dropped: a canary's bytes are never logged)
+    eof: bool
+
+
+def encode_lookup(dir_fhandle: bytes, name: str) -> bytes:
+    """LOOKUP3args: diropargs3 (the directory's handle, one name)."""
+    enc = Encoder()
+    enc.opaque(dir_fhandle, NFS3_FHSIZE)
+    enc.string(name)
+    return enc.bytes()
+
+
+def encode_read(fhandle: bytes, offset: int, count: int) -> bytes:
+    """READ3args: the file's handle, offset3, count3."""
+    enc = Encoder()
+    enc.opaque(fhandle, NFS3_FHSIZE)
+    enc.uint64(offset)
+    enc.uint32(count)
+    return enc.bytes()
+
+
+def _post_op_attr(dec: Decoder) -> Optional[Fattr3]:
+    return dec.optional(decode_fattr3)
+
+
+def decode_lookup_result(dec: Decoder) -> bytes:
+    """LOOKUP3res: the object's handle (NfsError with the nfsstat3 name on failure)."""
+    status = dec.uint32()
+    if status != NFS3_OK:
+        _post_op_attr(dec)  # dir_attributes
+        raise NfsError(status_name(NFSSTAT3, status, "nfsstat3"), "LOOKUP")
+    fhandle = dec.opaque(NFS3_FHSIZE)
+    _post_op_attr(dec)  # obj_attributes
+    _post_op_attr(dec)  # dir_attributes
+    return fhandle
+
+
+def decode_read_result(dec: Decoder, asked: int = MAX_READ) -> ReadResult:
+    """READ3res: how many bytes came and whether they reached the end of the file."""
+    status = dec.uint32()
+    _post_op_attr(dec)  # file_attributes
+    if status != NFS3_OK:
+        raise NfsError(status_name(NFSSTAT3, status, "nfsstat3"), "READ")
+    count = dec.uint32()
+    eof = dec.boolean()
+    data = dec.opaque(min(asked, MAX_READ))
+    if count != len(data):
+        raise RpcDecodeError(f"READ said {count} bytes and sent {len(data)}")
+    return ReadResult(count, eof)
+
+
+def lookup(client: RpcClient, dir_fhandle: bytes, name: str, deadline: Deadline) -> bytes:
+    return decode_lookup_result(client.call(PROGRAM, VERSION, PROC_LOOKUP, encode_lookup(dir_fhandle, name), deadline))
+
+
+def read(client: RpcClient, fhandle: bytes, count: int, deadline: Deadline) -> ReadResult:
+    """The first `count` bytes of a file (offset 0)."""
+    return decode_read_result(client.call(PROGRAM, VERSION, PROC_READ, encode_read(fhandle, 0, count), deadline), count)

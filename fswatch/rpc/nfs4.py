@@ -24,8 +24,9 @@ PROC_COMPOUND = 1
 MINOR_VERSION = 0
 TAG = b"fswatch"
 
-OP_GETATTR, OP_LOOKUP, OP_PUTROOTFH = 9, 15, 24
-OP_NAMES = {OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH"}  # fswatch.rpc.nfs41 adds its own
+OP_GETATTR, OP_LOOKUP, OP_PUTROOTFH, OP_READ = 9, 15, 24, 25
+# fswatch.rpc.nfs41 adds its own
+OP_NAMES = {OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH", OP_READ: "READ"}
 
 # fattr4 attribute numbers (RFC 7530 section 5.8); bit n of the bitmap4 is word n // 32, bit n % 32.
 FATTR4_SUPPORTED_ATTRS, FATTR4_TYPE, FATTR4_LEASE_TIME = 0, 1, 10
@@ -347,3 +348,58 @@ def lookup_path(client: RpcClient, path: str, deadline: Deadline) -> PathAttribu
     components = path_components(path)
     results = client.call(PROGRAM, VERSION, PROC_COMPOUND, encode_lookup_compound(components), deadline)
     return decode_lookup_compound(results, components)
+
+
+# -- the data-path check: READ of a canary file's first bytes ----------------------------------
+#
+# With the anonymous stateid (all zeros, RFC 7530 section 9.1.4.3, RFC 8881 section 8.2.3) a READ
+# needs no OPEN: no open owner, no state for the server to keep or the probe to CLOSE, one round
+# trip, and the same COMPOUND works in v4.0 and (after SEQUENCE) in v4.1 and 4.2.
+ANONYMOUS_STATEID = b"\0" * 16  # stateid4: seqid 0, other all zero
+MAX_READ = 1 << 20  # a READ4resok carrying more than this is garbage (the probe asks for a few KiB)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    count: int  # bytes the server read (the data itself is dropped: a canary's bytes are never logged)
+    eof: bool
+
+
+def encode_read(offset: int, count: int) -> bytes:
+    """READ4args with the anonymous stateid."""
+    enc = Encoder()
+    enc.raw(ANONYMOUS_STATEID)
+    enc.uint64(offset)
+    enc.uint32(count)
+    return enc.bytes()
+
+
+def read_operations(components: Sequence[str], count: int) -> List[Tuple[int, bytes]]:
+    """PUTROOTFH, LOOKUP per component, READ the first `count` bytes, as (op, arguments) pairs."""
+    ops = walk_operations(components, (FATTR4_TYPE,))[:-1]  # the walk without its GETATTR
+    ops.append((OP_READ, encode_read(0, count)))
+    return ops
+
+
+def decode_read(dec: Decoder) -> ReadResult:
+    """READ4resok: eof, then the data (whose length is the count)."""
+    eof = dec.boolean()
+    return ReadResult(len(dec.opaque(MAX_READ)), eof)
+
+
+def decode_read_compound(
+    dec: Decoder, operations: Sequence[int], readers: Optional[Mapping[int, Callable]] = None
+) -> ReadResult:
+    """COMPOUND4res for read_operations() (after SEQUENCE in a session: its reader in `readers`);
+    the first failed operation raises NfsError naming it (LOOKUP: NFS4ERR_NOENT, READ: NFS4ERR_ACCESS)."""
+    results = decode_compound(dec, operations, {**(readers or {}), OP_READ: decode_read}).check()
+    result = results.result(OP_READ, operations)
+    assert isinstance(result, ReadResult)  # the COMPOUND succeeded, so READ, its last operation, did
+    return result
+
+
+def read_path(client: RpcClient, path: str, count: int, deadline: Deadline) -> ReadResult:
+    """v4.0: walk `path` (export and canary) from the server's root and READ its first `count` bytes."""
+    ops = read_operations(path_components(path), count)
+    results = client.call(PROGRAM, VERSION, PROC_COMPOUND, encode_compound(MINOR_VERSION, ops), deadline)
+    return decode_read_compound(results, [op for op, _ in ops])

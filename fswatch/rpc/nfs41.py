@@ -326,3 +326,28 @@ def destroy_session(client: RpcClient, minor: int, sessionid: bytes, deadline: D
 
 def destroy_clientid(client: RpcClient, minor: int, clientid: int, deadline: Deadline) -> None:
     _single(client, minor, OP_DESTROY_CLIENTID, _clientid(clientid), None, deadline)
+
+
+def read_in_session(
+    client: RpcClient, minor: int, sessionid: bytes, sequenceid: int, path: str, count: int, deadline: Deadline
+) -> nfs4.ReadResult:
+    """SEQUENCE, PUTROOTFH, LOOKUP..., READ (anonymous stateid: no OPEN, no state left behind)."""
+    ops = [(OP_SEQUENCE, encode_sequence(sessionid, sequenceid))] + nfs4.read_operations(
+        nfs4.path_components(path), count
+    )
+    results = client.call(nfs4.PROGRAM, nfs4.VERSION, nfs4.PROC_COMPOUND, nfs4.encode_compound(minor, ops), deadline)
+    return decode_read_in_session(results, [op for op, _ in ops], sessionid)
+
+
+def decode_read_in_session(dec: Decoder, operations: Sequence[int], sessionid: bytes) -> nfs4.ReadResult:
+    """COMPOUND4res for read_in_session(): the READ's result; the first failed operation raises NfsError."""
+    seen: List[bytes] = []
+
+    def sequence(d: Decoder) -> bytes:
+        seen.append(decode_sequence(d))
+        return seen[-1]
+
+    result = nfs4.decode_read_compound(dec, operations, {OP_SEQUENCE: sequence})
+    if seen != [sessionid]:
+        raise RpcDecodeError("SEQUENCE answered for another session")
+    return result

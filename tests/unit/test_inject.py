@@ -230,7 +230,7 @@ def test_stage_names_match_what_the_probes_record():
     from fswatch import resolve
     from fswatch.probes import nfs, samba
 
-    recorded = r'(?:_stage\(rec, |rec\.add\(|stage = )"(\w+)"'
+    recorded = r'(?:_stage\(rec, |rec\.add\(|rec\.stage\(|stage = )"(\w+)"'
     for kind, module in ((SAMBA, samba), (NFS, nfs)):
         names = set(re.findall(recorded, inspect.getsource(module))) | {resolve.STAGE}  # both probes resolve names
         assert names == {s.name for s in kind.stages}, kind.name

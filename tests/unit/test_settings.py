@@ -176,7 +176,10 @@ def test_refusal_messages_name_the_field_and_the_rule():
         (lambda: check_share("a/b"), "share 'a/b' contains a character not allowed in a share name"),
         (lambda: check_export("x" * 1025), "export is longer than 1024 bytes"),
         (lambda: check_export("srv"), "export 'srv' must be an absolute path"),
-        (lambda: check_address("host"), "address 'host' is not an IP address"),
+        (lambda: check_address("bad_host!"), "address 'bad_host!' is neither an IP address nor a host name "
+         "(dot-separated labels of letters, digits and '-', at most 63 bytes each and 253 in all)"),
+        (lambda: check_address("10.1"),
+         "address '10.1' is not an IP address, and a host name's last label is not all digits"),
         (lambda: check_choice("version", "2", ("3", "4")), "version must be one of 3, 4, not '2'"),
     ]
     for refuse, message in cases:

@@ -190,7 +190,7 @@ def test_validate_all_refuses_bad_settings_with_fswatch_s_reasons(agents, runtim
         (("share", "x"), ("port", "0")): "alert 11: port must be 1..65535, not 0",
         (("port", "445"),): "alert 12: --share is required",
         (("share", "x"), ("interval", "abc")): "alert 11: interval must be a whole number 1..10000, not 'abc'",
-        (("share", "x"), ("address", "host.example")): "alert 11: address 'host.example' is not an IP address",
+        (("share", "x"), ("address", "bad_host!")): "alert 11: address 'bad_host!' is neither an IP address nor a host",
         (("share", "x"), ("password_file", "/nonexistent/pw")): "password file /nonexistent/pw does not exist",
         (("share", "x"), ("watch_id", "-bad")): "alert 11: invalid identifier '-bad'",
         (("share", "x"), ("attribute", "a b")): "alert 11: invalid attribute name 'a b'",

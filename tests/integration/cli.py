@@ -38,6 +38,18 @@ class FswatchCLI:
         )
 
 
+def only_alert_lines(stderr: str) -> None:
+    """Every stderr line is one of fswatch's alerts, or the failure timeline that StderrSink
+    indents under alert 6: no traceback, no library log line."""
+    assert "Traceback" not in stderr, stderr
+    alert = False
+    for line in stderr.splitlines():
+        if line.startswith("    ") and alert:
+            continue
+        alert = line.startswith("fswatch: ") and " alert " in line
+        assert alert, f"not an fswatch alert line: {line!r}\n{stderr}"
+
+
 def alert_ids(stderr: str) -> List[int]:
     """The alert ids of `fswatch: KIND ID: alert N: ...` lines, in order."""
     ids = []

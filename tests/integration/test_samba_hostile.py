@@ -8,7 +8,7 @@ import pytest
 from fswatch.deadline import Deadline
 from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.samba_server import SambaServer
-from tests.integration.cli import FswatchCLI, alert_ids
+from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines
 
 pytestmark = pytest.mark.integration
 
@@ -37,5 +37,5 @@ def test_smb1_only_smbd(smb1_only_server, tmp_path):
     assert added.returncode == 0, added.stderr
     proc = cli("run", "samba", "w1", timeout=30)
     assert proc.returncode == 1, proc.stderr
-    assert all(line.startswith("fswatch: samba w1: alert ") for line in proc.stderr.splitlines()), proc.stderr
+    only_alert_lines(proc.stderr)
     assert alert_ids(proc.stderr) == [1, 75, 75, 6], proc.stderr

@@ -20,7 +20,7 @@ from fswatch import logs
 from fswatch.deadline import Deadline
 from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.netfaults import ClosingServer, FaultServer, GarbageServer
-from tests.integration.cli import FswatchCLI, alert_ids
+from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines
 from tests.socket import smbfakes
 
 SLACK = 0.1
@@ -49,17 +49,6 @@ HOSTILE = {
 
 def _target(server: FaultServer) -> SambaTarget:
     return SambaTarget("public", server.address, server.port)
-
-
-def _only_alert_lines(stderr: str) -> None:
-    """Every line is an fswatch alert, or the failure timeline indented under alert 6 (StderrSink)."""
-    assert "Traceback" not in stderr, stderr
-    alert = False
-    for line in stderr.splitlines():
-        if line.startswith("    ") and alert:
-            continue
-        alert = line.startswith("fswatch: ") and " alert " in line
-        assert alert, f"not an fswatch alert line: {line!r}\n{stderr}"
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -122,7 +111,7 @@ def test_probe_command_prints_only_its_own_lines(case, tmp_path):
     with HOSTILE[case]() as server:
         proc = cli("probe", "samba", "--share", "public", "--port", str(server.port), "--timeout", "2", timeout=20)
     assert proc.returncode == 1, proc.stderr
-    _only_alert_lines(proc.stderr)
+    only_alert_lines(proc.stderr)
     assert "FAILED at negotiate" in proc.stdout, proc.stdout
 
 
@@ -137,7 +126,7 @@ def test_watch_retries_then_declares_failed(case, tmp_path):
         assert added.returncode == 0, added.stderr
         proc = cli("run", "samba", "w1", timeout=30)
     assert proc.returncode == 1, proc.stderr
-    _only_alert_lines(proc.stderr)
+    only_alert_lines(proc.stderr)
     ids = alert_ids(proc.stderr)
     assert ids[0] == 1 and ids[-1] == 6 and 2 not in ids, proc.stderr  # never healthy
     failed = [i for i in ids if i in (65, 75)]

@@ -129,36 +129,15 @@ class Control:
         record = {"requested_at": time.time(), "seconds": seconds, "until_boottime": None}
         if seconds is not None:
             record["until_boottime"] = now + seconds
-        fd = self.open_dir(create=True)
-        assert fd is not None
-        try:
-            write_atomic("pause", json.dumps(record) + "\n", dir_fd=fd)
-        finally:
-            os.close(fd)
+        self._write("pause", record)
 
     def request_continue(self) -> bool:
         """Remove the pause request; False when there was none."""
-        fd = self.open_dir()
-        if fd is None:
-            return False
-        try:
-            os.unlink("pause", dir_fd=fd)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise files.fault("unlink", exc, self.pause_file) from None
-        finally:
-            os.close(fd)
-        return True
+        return self._remove("pause")
 
     # -- fault injection (fswatch.inject) -------------------------------------------------------
     def request_injection(self, record: dict) -> None:
-        fd = self.open_dir(create=True)
-        assert fd is not None
-        try:
-            write_atomic("inject", json.dumps(record) + "\n", dir_fd=fd)
-        finally:
-            os.close(fd)
+        self._write("inject", record)
 
     def injection(self) -> Optional[object]:
         """The injection request's JSON (any shape: fswatch.inject checks it); None when there
@@ -173,18 +152,7 @@ class Control:
 
     def clear_injection(self) -> bool:
         """Remove the injection request; False when there was none."""
-        fd = self.open_dir()
-        if fd is None:
-            return False
-        try:
-            os.unlink("inject", dir_fd=fd)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise files.fault("unlink", exc, self.directory / "inject") from None
-        finally:
-            os.close(fd)
-        return True
+        return self._remove("inject")
 
     def pause_state(self) -> PauseState:
         try:
@@ -221,6 +189,30 @@ class Control:
             write_atomic("state.json", text, durable=False, dir_fd=fd)
         finally:
             os.close(fd)
+
+    def _write(self, name: str, record: dict) -> None:
+        """A request file (pause, inject) as one JSON line, atomically, in the watch's directory."""
+        fd = self.open_dir(create=True)
+        assert fd is not None
+        try:
+            write_atomic(name, json.dumps(record) + "\n", dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def _remove(self, name: str) -> bool:
+        """Remove a request file; False when there was none."""
+        fd = self.open_dir()
+        if fd is None:
+            return False
+        try:
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise files.fault("unlink", exc, self.directory / name) from None
+        finally:
+            os.close(fd)
+        return True
 
     def _read(self, name: str, limit: int) -> Optional[bytes]:
         fd = self.open_dir()

@@ -5,6 +5,7 @@ the catalog and the OCF agents under /usr/lib/ocf/resource.d/fswatch/."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,3 +37,19 @@ def install_ocf_agents(container) -> None:
     package (install_fswatch does both)."""
     for agent in sorted((ROOT / "packaging" / "ocf").iterdir()):
         container.copy_in(agent, f"{OCF_DIR}/{agent.name}", mode=0o755)
+
+
+def tool(name: str, package: str) -> str:
+    """The path of a host tool a packaging test needs; a missing one fails the test."""
+    path = shutil.which(name)
+    assert path, f"{name} not found: apt-get install {package}"
+    return path
+
+
+def build_package(script: str, timeout: float) -> Path:
+    """Run packaging/SCRIPT (what `make rpm` / `make deb` run); the package path it prints."""
+    proc = subprocess.run(
+        [str(ROOT / "packaging" / script)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return Path(proc.stdout.strip().splitlines()[-1])

@@ -11,7 +11,6 @@ packages: smbprotocol and pyspnego must come from the package itself (Debian 12 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from fswatch import __version__
 from fswatch.alerts import ALERTS
 from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
-from tests.integration.node import ROOT
+from tests.integration.node import ROOT, build_package, tool
 
 pytestmark = pytest.mark.integration
 
@@ -61,27 +60,18 @@ BUILD_TIMEOUT = 300  # seconds for pip download + dpkg-buildpackage (measured ~1
 APT_TIMEOUT = 120  # seconds for apt install / purge in the container (measured ~5 s)
 
 
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found: apt-get install {package}"
-    return path
-
 
 @pytest.fixture(scope="module")
 def deb_file() -> Path:
     """packaging/build-deb.sh (what `make deb` runs), once for the module."""
-    _tool("dpkg-buildpackage", "dpkg-dev debhelper dh-python pybuild-plugin-pyproject")
-    proc = subprocess.run(
-        [str(ROOT / "packaging" / "build-deb.sh")], capture_output=True, text=True, timeout=BUILD_TIMEOUT, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    path = Path(proc.stdout.strip().splitlines()[-1])
+    tool("dpkg-buildpackage", "dpkg-dev debhelper dh-python pybuild-plugin-pyproject")
+    path = build_package("build-deb.sh", BUILD_TIMEOUT)
     assert path == ROOT / "dist" / DEB_NAME
     return path
 
 
 def _deb_files(deb: Path) -> set:
-    out = subprocess.run([_tool("dpkg-deb", "dpkg"), "-c", str(deb)], capture_output=True, text=True,
+    out = subprocess.run([tool("dpkg-deb", "dpkg"), "-c", str(deb)], capture_output=True, text=True,
                          timeout=30, check=True).stdout
     # "drwxr-xr-x root/root 0 2026-12-01 08:00 ./usr/" or "lrwxrwxrwx ... ./a -> b" (a man page alias)
     return {line.split(None, 5)[5].split(" -> ")[0].lstrip(".").rstrip("/") for line in out.splitlines()}
@@ -95,7 +85,7 @@ def test_changelog_version_is_the_package_version():
 def test_deb_holds_the_package_units_catalog_commands_templates_and_man_pages(deb_file):
     files = _deb_files(deb_file)
     assert [f for f in EXPECTED if f not in files] == []
-    fields = subprocess.run([_tool("dpkg-deb", "dpkg"), "-f", str(deb_file), "Package", "Version", "Architecture",
+    fields = subprocess.run([tool("dpkg-deb", "dpkg"), "-f", str(deb_file), "Package", "Version", "Architecture",
                              "Depends"], capture_output=True, text=True, timeout=30, check=True).stdout
     assert f"Version: {__version__}-1" in fields and "Architecture: all" in fields
     depends = {d.strip().split()[0] for d in re.search(r"Depends: (.*)", fields).group(1).split(",")}
@@ -104,7 +94,7 @@ def test_deb_holds_the_package_units_catalog_commands_templates_and_man_pages(de
 
 
 def test_lintian_is_clean_apart_from_the_documented_overrides(deb_file):
-    proc = subprocess.run([_tool("lintian", "lintian"), "--fail-on", "error,warning", str(deb_file)],
+    proc = subprocess.run([tool("lintian", "lintian"), "--fail-on", "error,warning", str(deb_file)],
                           capture_output=True, text=True, timeout=180)
     tags = [line for line in proc.stdout.splitlines() if re.match(r"[EW]: ", line)]
     assert proc.returncode == 0 and tags == [], proc.stdout + proc.stderr

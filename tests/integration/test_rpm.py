@@ -10,7 +10,6 @@ packages on Debian; --nodeps because the root's python3-smbprotocol comes from p
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from fswatch import __version__
 from fswatch.alerts import ALERTS
 from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
-from tests.integration.node import ROOT
+from tests.integration.node import ROOT, build_package, tool
 
 pytestmark = pytest.mark.integration
 
@@ -52,28 +51,19 @@ EXPECTED = [
 BUILD_TIMEOUT = 180  # seconds for the wheel and rpmbuild (measured ~2 s)
 
 
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found: apt-get install {package}"
-    return path
-
 
 @pytest.fixture(scope="module")
 def rpm_file() -> Path:
     """packaging/build-rpm.sh (what `make rpm` runs), once for the module."""
-    _tool("rpmbuild", "rpm")
-    proc = subprocess.run(
-        [str(ROOT / "packaging" / "build-rpm.sh")], capture_output=True, text=True, timeout=BUILD_TIMEOUT, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr
-    path = Path(proc.stdout.strip().splitlines()[-1])
+    tool("rpmbuild", "rpm")
+    path = build_package("build-rpm.sh", BUILD_TIMEOUT)
     assert path == ROOT / "dist" / RPM_NAME
     return path
 
 
 def rpm_query(rpm_file: Path, *args: str) -> str:
     return subprocess.run(
-        [_tool("rpm", "rpm"), "-qp", *args, str(rpm_file)], capture_output=True, text=True, timeout=30, check=True
+        [tool("rpm", "rpm"), "-qp", *args, str(rpm_file)], capture_output=True, text=True, timeout=30, check=True
     ).stdout
 
 
@@ -102,7 +92,7 @@ def test_rpm_holds_the_package_units_catalog_commands_templates_and_man_pages(rp
 
 
 def test_installed_commands_run_the_system_python3(rpm_file, tmp_path):
-    cpio = subprocess.run([_tool("rpm2cpio", "rpm2cpio"), str(rpm_file)], capture_output=True, timeout=30, check=True)
+    cpio = subprocess.run([tool("rpm2cpio", "rpm2cpio"), str(rpm_file)], capture_output=True, timeout=30, check=True)
     subprocess.run(["cpio", "-idm", "--quiet"], input=cpio.stdout, cwd=tmp_path, timeout=30, check=True)
     for command, entry in (("bin/fswatch", "fswatch.cli"), ("sbin/clp_sambamon", "fswatch.clp"),
                            ("sbin/clp_nfsmon", "fswatch.clp"), ("lib/ocf/resource.d/fswatch/samba", "fswatch.ocf"),
@@ -118,7 +108,7 @@ def test_installed_commands_run_the_system_python3(rpm_file, tmp_path):
 def test_rpmlint_is_clean_with_the_documented_filters(rpm_file):
     config = ROOT / "packaging" / "rpmlint.toml"
     proc = subprocess.run(
-        [_tool("rpmlint", "rpmlint"), "-c", str(config), str(rpm_file), str(ROOT / "packaging" / "fswatch.spec")],
+        [tool("rpmlint", "rpmlint"), "-c", str(config), str(rpm_file), str(ROOT / "packaging" / "fswatch.spec")],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

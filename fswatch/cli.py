@@ -142,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     metrics_cmd = sub.add_parser("metrics", help="publish|settle a watch's metrics file (run by the units as root)")
     metrics_cmd.add_argument("action", choices=("publish", "settle"), metavar="ACTION", help="publish or settle")
-    metrics_cmd.add_argument("kind", choices=sorted(KINDS), metavar="KIND", help="samba or nfs")
-    metrics_cmd.add_argument("id", metavar="ID")
+    metrics_cmd.add_argument("kind", metavar="KIND|UNIT",
+                             help="samba or nfs, then ID; or (settle) a failed watch's unit, fswatch-KIND@ID.service")
+    metrics_cmd.add_argument("id", nargs="?", metavar="ID")
 
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")
@@ -557,7 +558,7 @@ COMMANDS = {
     "stop": cmd_stop,
     "reset": cmd_reset,
     "status": cmd_status,
-    "metrics": lambda args: metrics.main([args.action, args.kind, args.id]),
+    "metrics": lambda args: metrics.main([args.action, args.kind] + ([args.id] if args.id is not None else [])),
 }
 
 

@@ -5,14 +5,19 @@ Prometheus text exposition format 0.0.4 and writes them atomically to
 <runtime dir>/<kind>/<ID>/metrics.prom. node_exporter reads
 <metrics dir>/fswatch_<kind>_<ID>.prom, a symbolic link to that file.
 
-Why a link and not the file itself: the hardened units run as a DynamicUser, and the
-textfile directory belongs to root (mode 0755 in Debian's prometheus-node-exporter), so
-the sandboxed watch cannot create files there; its runtime directory is its own. The
-unit makes the link with a privileged `ExecStartPre=+fswatch metrics publish` and, when
-the watch has ended, `ExecStopPost=+fswatch metrics settle` replaces the link by a
-plain copy of the last state ("stopped", or "failed"), which survives a reboot and so
-never leaves a dangling link (node_exporter counts one as a scrape error). A watch that
-runs outside a unit with the rights to do so publishes and settles itself.
+Why a link and not the file itself: the textfile directory belongs to root (mode 0755 in
+Debian's prometheus-node-exporter), and the hardened units run as the unprivileged user
+fswatch, who cannot create files there; the runtime directory is the watch's own, and
+node_exporter (an unprivileged user too) can read it. The unit makes the link with a
+privileged `ExecStartPre=+fswatch metrics publish`. A watch writes its last state itself
+("stopped", or "failed") as it ends; when the unit fails, its `OnFailure=` unit
+(fswatch-settle@) runs `fswatch metrics settle UNIT`, which replaces the link by a copy of
+the last state marked failed: a watch killed by its watchdog could not say so. That runs
+once the unit is failed already, so it never delays the failure the cluster acts on. At
+boot, systemd-tmpfiles removes fswatch's files from the textfile directories (fswatch.conf
+in tmpfiles.d): a link into /run would dangle (node_exporter counts that as a scrape
+error), and a copy would describe a watch from before the reboot. A watch that runs
+outside a unit with the rights to do so publishes and settles itself.
 
 The format is written here rather than with prometheus_client: see bench/RESULTS.md
 ("Metrics") for the measured cost of each. Counters live as long as the watch process;
@@ -58,9 +63,9 @@ MAX_STAGES = 16  # bounds the file's size: a probe has a handful of fixed stages
 MAX_LABEL_BYTES = 256  # longer targets (an export path may have 1024) are cut: bounds the file
 
 
-def metrics_dir() -> Optional[Path]:
+def metrics_dir(environ: Optional[Dict[str, str]] = None) -> Optional[Path]:
     """The textfile directory from FSWATCH_METRICS_DIR (default Debian's); None when "off"."""
-    value = os.environ.get("FSWATCH_METRICS_DIR") or DEFAULT_DIR
+    value = (os.environ if environ is None else environ).get("FSWATCH_METRICS_DIR") or DEFAULT_DIR
     return None if value == OFF else Path(value)
 
 
@@ -183,6 +188,13 @@ def result_of(obs: Observation, slow: bool, phase: str) -> str:
 # -- files ------------------------------------------------------------------------------------
 
 
+def _reason(exc: Exception) -> str:
+    """strerror of an OSError, or of write_atomic's translation of one (alert 42's facts)."""
+    if isinstance(exc, SystemFault):
+        return os.strerror(exc.errno) if exc.errno else str(exc)
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def _same_link(link: Path, target: Path) -> bool:
     try:
         return os.readlink(link) == str(target)
@@ -216,8 +228,8 @@ def publish(kind: str, watch_id: str, directory: Optional[Path], placeholder: bo
             pass
         os.symlink(source, tmp)
         os.replace(tmp, link)
-    except OSError as exc:
-        return f"cannot publish {link}: {exc.strerror or exc}"
+    except (OSError, SystemFault) as exc:
+        return f"cannot publish {link}: {_reason(exc)}"
     return None
 
 
@@ -233,15 +245,15 @@ def settle(kind: str, watch_id: str, directory: Optional[Path], failed: bool = F
     except FileNotFoundError:
         text = None
     except (OSError, ValueError) as exc:
-        return f"cannot read {runtime_file(kind, watch_id)}: {getattr(exc, 'strerror', None) or exc}"
+        return f"cannot read {runtime_file(kind, watch_id)}: {_reason(exc)}"
     try:
         if text is None:
             if link.is_symlink():
                 link.unlink()
             return None
         write_atomic(link, ended(text, "failed" if failed else "stopped"), durable=False)
-    except OSError as exc:
-        return f"cannot settle {link}: {exc.strerror or exc}"
+    except (OSError, SystemFault) as exc:  # inside a unit: EROFS, the directory is not the watch's
+        return f"cannot settle {link}: {_reason(exc)}"
     return None
 
 
@@ -318,10 +330,8 @@ class MetricsWriter:
         """Write the runtime file and see that it is published (one readlink when it is)."""
         try:
             write_atomic(self.path, self.metrics.render(phase), mode=0o644, durable=False)
-        except SystemFault as exc:  # write_atomic's translation of the OSError (alert 42's facts)
-            return f"cannot write {self.path}: {os.strerror(exc.errno) if exc.errno else exc}"
-        except OSError as exc:
-            return f"cannot write {self.path}: {exc.strerror or exc}"
+        except (OSError, SystemFault) as exc:
+            return f"cannot write {self.path}: {_reason(exc)}"
         if final:
             # Best effort: inside a unit the directory is read-only for the watch, and the
             # unit's ExecStopPost settles instead.
@@ -330,24 +340,54 @@ class MetricsWriter:
         return publish(self.kind, self.watch_id, self.directory)
 
 
+USAGE = "usage: fswatch metrics publish|settle KIND ID, or fswatch metrics settle fswatch-KIND@ID.service"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """`fswatch metrics publish|settle KIND ID`, run by the units as root (see above)."""
+    """`fswatch metrics publish|settle KIND ID`, run by the units as root (see above), and
+    `fswatch metrics settle UNIT`, run by fswatch-settle@UNIT once a watch unit failed."""
     from fswatch.errors import UsageError
+    from fswatch.kinds import KINDS
     from fswatch.settings import check_id
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 3 or args[0] not in ("publish", "settle"):
-        raise UsageError("usage: fswatch metrics publish|settle KIND ID")
+    if len(args) == 2 and args[0] == "settle":
+        return _settle_failed_unit(args[1])
+    if len(args) != 3 or args[0] not in ("publish", "settle") or args[1] not in KINDS:
+        raise UsageError(USAGE)
     action, kind, watch_id = args[0], args[1], check_id(args[2])
     directory = metrics_dir()
     if action == "publish":
         error = publish(kind, watch_id, directory, placeholder=True)
     else:
-        # systemd tells ExecStopPost how the unit ended; anything but success (a watchdog
-        # kill, a crash) leaves a state the watch could not write: failed.
+        # Run by hand or as an ExecStopPost=: systemd tells how the unit ended; anything but
+        # success (a watchdog kill, a crash) leaves a state the watch could not write: failed.
         failed = os.environ.get("SERVICE_RESULT", "success") != "success"
         error = settle(kind, watch_id, directory, failed=failed)
+    return _report(f"{kind} {watch_id}", error)
+
+
+def _settle_failed_unit(unit: str) -> int:
+    """fswatch-settle@UNIT: UNIT (a watch's unit) has failed. Its textfile directory is the
+    one its own environment names (a drop-in may set FSWATCH_METRICS_DIR); a unit already
+    started again is left alone, lest its live link be replaced by a stale copy."""
+    import shlex
+
+    from fswatch.units import Systemctl, watch_of_unit
+
+    kind, watch_id = watch_of_unit(unit)
+    shown = Systemctl().show(unit, "ActiveState", "Environment")
+    if shown.get("ActiveState") in ("active", "activating", "reloading"):
+        return 0
+    try:
+        environ = dict(item.partition("=")[::2] for item in shlex.split(shown.get("Environment", "")))
+    except ValueError:  # unbalanced quotes: systemd would not print them; take the default
+        environ = {}
+    return _report(unit, settle(kind, watch_id, metrics_dir(environ), failed=True))
+
+
+def _report(what: str, error: Optional[str]) -> int:
     if error is not None:
-        print(f"fswatch: {kind} {watch_id}: {error}", file=sys.stderr)
+        print(f"fswatch: {what}: {error}", file=sys.stderr)
         return 1
     return 0

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from fswatch import files, paths
 from fswatch.atomic import write_atomic
-from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, SystemFault
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, SystemFault, UsageError
+from fswatch.kinds import KINDS
 from fswatch.settings import WatchSettings, check_id
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -26,6 +27,15 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
 def unit_name(kind: str, watch_id: str) -> str:
     # IDs are letters, digits, '_' and '-' (settings.check_id): valid instance names as they are.
     return f"fswatch-{kind}@{check_id(watch_id)}.service"
+
+
+def watch_of_unit(unit: str) -> Tuple[str, str]:
+    """(kind, ID) of a watch's unit name, the inverse of unit_name(); UsageError otherwise."""
+    prefix, at, rest = unit.partition("@")
+    kind = prefix[len("fswatch-"):] if prefix.startswith("fswatch-") else ""
+    if not at or kind not in KINDS or not rest.endswith(".service"):
+        raise UsageError(f"not a watch's unit: {unit!r} (fswatch-samba@ID.service or fswatch-nfs@ID.service)")
+    return kind, check_id(rest[: -len(".service")])
 
 
 def systemd_booted() -> bool:

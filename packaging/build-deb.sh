@@ -32,6 +32,9 @@ tar -C "$repo" -c --exclude=__pycache__ --exclude='*.pyc' \
     README.md pyproject.toml fswatch units packaging/fswatch.catalog packaging/clusterpro packaging/man packaging/ocf \
     | tar -C "$src" -x
 cp -r packaging/debian "$src/debian"
+# One source for both packages: dh_installsysusers and dh_installtmpfiles take them from here.
+cp packaging/fswatch.sysusers "$src/debian/fswatch.sysusers"
+cp packaging/fswatch.tmpfiles "$src/debian/fswatch.tmpfiles"
 pin() { "$python" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$1"; }
 "$python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary :all: -d "$src/vendor" \
     "smbprotocol==$(pin smbprotocol)" "pyspnego==$(pin pyspnego)" >&2

@@ -1,6 +1,6 @@
 """Install fswatch into a booted test container the way a cluster node has it: the
 package on the system python3's path, /usr/bin/fswatch, /usr/sbin/clp_*mon, the units,
-the catalog and the OCF agents under /usr/lib/ocf/resource.d/fswatch/."""
+the catalog, the user fswatch and the OCF agents under /usr/lib/ocf/resource.d/fswatch/."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def install_fswatch(container) -> None:
     for unit in sorted((ROOT / "units").glob("*.service")):
         container.copy_in(unit, f"/usr/lib/systemd/system/{unit.name}", mode=0o644)
     container.copy_in(ROOT / "packaging" / "fswatch.catalog", "/usr/lib/systemd/catalog/fswatch.catalog", mode=0o644)
+    container.copy_in(ROOT / "packaging" / "fswatch.sysusers", "/usr/lib/sysusers.d/fswatch.conf", mode=0o644)
+    container.copy_in(ROOT / "packaging" / "fswatch.tmpfiles", "/usr/lib/tmpfiles.d/fswatch.conf", mode=0o644)
+    container.run(["systemd-sysusers", "/usr/lib/sysusers.d/fswatch.conf"])  # the units' User=fswatch
     install_ocf_agents(container)
     container.systemctl("daemon-reload")
     container.run(["journalctl", "--update-catalog"])

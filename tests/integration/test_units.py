@@ -44,7 +44,8 @@ def test_units_verify_silently(tmp_path):
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
 
 
-@pytest.mark.parametrize("unit", ["fswatch-samba@x.service", "fswatch-nfs@x.service"])
+@pytest.mark.parametrize("unit", ["fswatch-samba@x.service", "fswatch-nfs@x.service",
+                                  "fswatch-settle@fswatch-samba@x.service.service"])
 def test_units_exposure(node, unit):
     score = analyze_security(node.root, unit)
     assert score <= 2.5, score

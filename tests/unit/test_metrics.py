@@ -3,6 +3,7 @@ watch's probes lead to, atomic publish/settle/forget, and a failed write as aler
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ from fswatch import metrics as m
 from fswatch import paths
 from fswatch.control import Control
 from fswatch.engine import Watch
-from fswatch.errors import ProbeFailure
+from fswatch.errors import ProbeFailure, SystemFault, UsageError
 from fswatch.kinds import NFS, SAMBA
 from fswatch.notify import Notifier
 from fswatch.observation import Observation, StageTiming
@@ -227,6 +228,40 @@ def test_a_clean_stop_says_stopped(dirs, tmp_path):
     text = (dirs / "fswatch_samba_w1.prom").read_text()
     assert series(text, "fswatch_watch_state", state="stopped") == 1
     assert series(text, "fswatch_probes_total", result="healthy") == 4
+
+
+def test_inside_a_unit_a_read_only_textfile_directory_leaves_a_clean_stop_clean(dirs, tmp_path, monkeypatch):
+    """Under a unit (ProtectSystem=strict) the watch's own try to settle into the textfile
+    directory meets EROFS, which write_atomic raises as SystemFault: the stop stays exit 0,
+    with no alert, and the link to the watch's last state ("stopped") stays."""
+    assert m.publish("samba", "w1", dirs) is None  # ExecStartPre=+ made the link
+
+    def read_only(path, *args, **kwargs):
+        if path.parent == dirs:
+            raise SystemFault("open", errno.EROFS, "open failed: read-only file system")
+        return real(path, *args, **kwargs)
+
+    real = m.write_atomic
+    monkeypatch.setattr(m, "write_atomic", read_only)
+    rc, sink = watch(tmp_path, SAMBA, [], 3, SAMBA_STAGES, dirs)
+    assert (rc, sink.ids) == (0, [1, 2, 3]), sink.alerts
+    link = dirs / "fswatch_samba_w1.prom"
+    assert link.is_symlink() and series(link.read_text(), "fswatch_watch_state", state="stopped") == 1
+    assert m.settle("samba", "w1", dirs).startswith(f"cannot settle {link}: Read-only file system")
+
+
+def test_settle_takes_a_watch_unit_and_nothing_else(dirs):
+    from fswatch.units import watch_of_unit
+
+    assert watch_of_unit("fswatch-samba@w-1.service") == ("samba", "w-1")
+    assert watch_of_unit("fswatch-nfs@A_2.service") == ("nfs", "A_2")
+    for bad in ("fswatch-samba@.service", "fswatch-ftp@x.service", "fswatch-samba@x.socket", "samba@x.service",
+                "fswatch-samba@../x.service", "fswatch-samba@x@y.service", "fswatch-samba"):
+        with pytest.raises(UsageError):
+            m.main(["settle", bad])
+    for bad in (["publish", "ftp", "x"], ["settle"], ["publish", "fswatch-samba@x.service"], ["settle", "a", "b", "c"]):
+        with pytest.raises(UsageError):
+            m.main(bad)
 
 
 def test_a_failed_write_is_alert_110_once_and_the_watch_goes_on(dirs, tmp_path, monkeypatch):

@@ -164,7 +164,9 @@ def open_tree(root: Path, parts: Sequence[str], *, create: bool) -> Optional[int
     parent, so a link planted in the runtime tree can redirect neither a write nor a delete.
     One link is systemd's own: for a unit with DynamicUser= and RuntimeDirectoryPreserve=,
     /run/fswatch/KIND/ID leads to /run/private/fswatch/KIND/ID (systemd.exec(5)). That exact
-    link is taken, and the private twin is walked under the same rules.
+    link is taken, and the private twin is walked under the same rules. (fswatch's units
+    run as the static user fswatch now; a unit an administrator overrode with DynamicUser=,
+    or one kept from before, still makes that link.)
     O_PATH: walking needs only search permission, as a path lookup does.
     """
     fd = _open_root(root, create)

@@ -333,8 +333,9 @@ class MetricsWriter:
         except (OSError, SystemFault) as exc:
             return f"cannot write {self.path}: {_reason(exc)}"
         if final:
-            # Best effort: inside a unit the directory is read-only for the watch, and the
-            # unit's ExecStopPost settles instead.
+            # Best effort: inside a unit the textfile directory is read-only for the watch,
+            # whose link then stays, to the last state it just wrote (fswatch-settle@ copies
+            # it once the unit failed).
             settle(self.kind, self.watch_id, self.directory)
             return None
         return publish(self.kind, self.watch_id, self.directory)

@@ -633,8 +633,8 @@ class Supervisor:
         """Remove the runtime settings, state and control files of a watch that has ended."""
         control_for(self.kind.name, self.watch_id).forget()
         if self.systemd:
-            # The unit's RuntimeDirectory= (kept with RuntimeDirectoryPreserve=yes, a symlink
-            # into /run/private under DynamicUser=) is systemd's to remove.
+            # The unit's RuntimeDirectory= (kept with RuntimeDirectoryPreserve=yes) is
+            # systemd's to remove.
             self.systemctl("clean", "--what=runtime", self.unit)
         if remove_runtime_watch(self.kind.name, self.watch_id, dropin=self.systemd):
             self.systemctl("daemon-reload")

@@ -96,8 +96,12 @@ class Systemctl:
         self("reset-failed", unit)
 
     def running(self, unit: str) -> bool:
-        """Active, or on its way up or down: a second watch of this ID must not start."""
-        return self.state(unit).get("ActiveState") in ("active", "activating", "reloading", "deactivating")
+        """Active, on its way up or down, or with a job queued: a second watch of this ID must
+        not start. The job counts because `systemctl start --no-block` returns once the job is
+        queued, and until systemd dispatches it the unit still says inactive (or failed)."""
+        shown = self.show(unit, "ActiveState", "Job")
+        busy = ("active", "activating", "reloading", "deactivating")
+        return bool(shown.get("Job")) or shown.get("ActiveState") in busy
 
     def state(self, unit: str) -> Dict[str, str]:
         return self.show(unit, "ActiveState", "SubState", "Result", "MainPID", "StatusText")

@@ -37,6 +37,13 @@ def agent(node, kind, action, check_level=None, timeout_ms="20000", **params):
     return node.run([f"{OCF_DIR}/{kind}", action], check=False, env=env, timeout=40)
 
 
+def why(node, proc, unit):
+    """The agent's exit reason and the unit's journal: what an administrator would read."""
+    lines = node.run(["journalctl", "--no-pager", "-o", "short-monotonic", "-u", unit, "-u", "fswatch-settle@*"],
+                     check=False).stdout
+    return f"{proc.stderr}\n{lines[-6000:]}"
+
+
 def test_agents_installed_and_meta_data(node):
     for kind in ("samba", "nfs"):
         proc = agent(node, kind, "meta-data", instance="x")
@@ -50,7 +57,7 @@ def test_samba_agent_runs_the_unit_and_reports_its_verdict(node, fresh_samba_ser
                   interval="1", retries="1", timeout="1")
     unit = "fswatch-samba@smbwatch.service"
     start = agent(node, "samba", "start", **params)
-    assert start.returncode == 0, start.stderr
+    assert start.returncode == 0, why(node, start, unit)
     props = node.show(unit, "ActiveState", "StatusText", "DropInPaths")
     assert props["ActiveState"] == "active" and props["StatusText"].startswith("healthy")
     assert "/run/systemd/system/fswatch-samba@smbwatch.service.d/50-runtime.conf" in props["DropInPaths"]
@@ -93,7 +100,7 @@ def test_nfs_agent_deep_monitor_and_stop(node, nfs_server):
     unit = "fswatch-nfs@nfswatch.service"
     try:
         start = agent(node, "nfs", "start", **params)
-        assert start.returncode == 0, start.stderr
+        assert start.returncode == 0, why(node, start, unit)
         assert node.show(unit, "ActiveState")["ActiveState"] == "active"
         assert agent(node, "nfs", "monitor", check_level=10, timeout_ms="5000", **params).returncode == 0
     finally:
@@ -124,7 +131,7 @@ def test_attribute_mode_under_systemd_publishes_from_the_hardened_unit(node, fre
         return calls() == expected
 
     start = agent(node, "samba", "start", **params)
-    assert start.returncode == 0, start.stderr
+    assert start.returncode == 0, why(node, start, unit)
     try:
         assert node.show(unit, "ActiveState")["ActiveState"] == "active"
         assert wait_calls(["-n fsw-smb -U 1"], 3), calls()

@@ -566,3 +566,53 @@ def test_a_probe_that_raises_is_a_failed_probe_not_a_crash(tmp_path):
     assert watch.run() == 1
     assert sink.ids == [1, 42, 42, 42, 6], sink.alerts
     assert "probe IndexError" in sink.alerts[1][1]
+
+
+def test_a_crashed_probe_is_alert_42_naming_the_exception_and_its_time():
+    import time
+
+    from fswatch.engine import crashed
+
+    class Unprintable(Exception):
+        def __str__(self):
+            raise RuntimeError("str() of this exception fails")
+
+    now = [10.0]
+    clock = lambda: now[0]  # noqa: E731
+    before = time.time()
+    now[0] = 10.25
+    obs = crashed(IndexError("a decoder\n   bug  "), 10.0, clock)
+    f = obs.failure
+    assert (f.alert, f.stage, f.detail, f.function) == (42, "probe", "IndexError", "probe")
+    assert f.reason == "the probe raised IndexError: a decoder bug"  # one line, white space squeezed
+    assert obs.stages == (StageTiming("probe", 250.0, ok=False),) and not obs.ok
+    assert before <= obs.started_wall <= time.time()
+    assert obs.to_dict()["stages"] == [{"stage": "probe", "ms": 250.0, "ok": False}]
+    assert crashed(ValueError("x" * 300), 10.0, clock).failure.reason == "the probe raised ValueError: " + "x" * 200
+    assert crashed(ValueError(), 10.0, clock).failure.reason == "the probe raised ValueError"
+    assert crashed(Unprintable(), 10.0, clock).failure.reason == "the probe raised Unprintable"
+
+
+def test_a_stop_while_sleeping_after_a_probe_that_raised_is_clean(tmp_path):
+    """As above, after a probe that raised: the engine clears `probing` on that path too."""
+    clock = StrictClock()
+    stop = StopSignal()
+    sink = ListSink()
+    control = Control(tmp_path / "ctl", clock=clock)
+    reporter = Reporter(SAMBA, "w1", "public", Schedule(5, 2, 1), sink, Notifier(None), control, wall=clock)
+
+    def raising(deadline):
+        clock.spend(0.01)
+        raise IndexError("a decoder bug")
+
+    watch = Watch(Schedule(5, 2, 1), raising, reporter, control, stop=stop, clock=clock)
+
+    def wait(seconds):
+        clock.spend(seconds)
+        if clock() >= START + 2:
+            stop.request()
+        return stop.is_set()
+
+    stop.wait = wait
+    assert watch.run() == 0
+    assert sink.ids == [1, 42, 3]

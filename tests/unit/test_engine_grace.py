@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from fswatch.cli import clean_state
 from fswatch.control import Control
 from fswatch.engine import Watch
 from fswatch.kinds import NFS
@@ -71,7 +72,8 @@ def test_grace_period_is_degraded_then_healthy(tmp_path):
     )
     # What `fswatch status --json` reads while degraded, and STATUS= for systemctl status.
     degraded = [s for s in states if s["phase"] == "degraded"]
-    assert len(degraded) == 4 and all(s["failures"] == 0 for s in degraded)
+    assert len(degraded) == 4 and all(s["failures"] == 0 and s["slow"] is False for s in degraded)
+    assert all(clean_state(s)[1] == "" for s in states)  # `fswatch status` finds nothing wrong in them
     assert degraded[-1]["degraded"] == {
         "cause": "grace period", "stage": "compound", "reason": REASON, "status": "NFS4ERR_GRACE",
         "lease_seconds": 2, "probes": 4, "limit_seconds": 6,

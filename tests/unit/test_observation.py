@@ -3,7 +3,8 @@
 import pytest
 
 from fswatch.errors import ProbeFailure
-from fswatch.observation import Observation, StageRecorder, StageTiming
+from fswatch.observation import Degradation, Observation, StageRecorder, StageTiming
+from fswatch.posture import Posture
 
 
 def test_to_dict_of_a_failed_probe_is_complete_and_rounded():
@@ -53,3 +54,22 @@ def test_recorder_times_stages_and_keeps_what_it_was_told():
     assert [(s.stage, round(s.ms, 6), s.ok) for s in obs.stages] == [
         ("connect", 2.0, True), ("negotiate", 500.0, False), ("session", 7.5, False)]
     assert obs.notes == (("dialect", "3.1.1"),) and not obs.ok
+
+
+def test_to_dict_of_a_degraded_probe_says_how():
+    degradation = Degradation("grace period", "compound", "OPEN answered NFS4ERR_GRACE", "NFS4ERR_GRACE", 60)
+    out = Observation(5.0, (StageTiming("compound", 1.0),), degraded=degradation).to_dict()
+    assert out["ok"] is True
+    assert out["degraded"] == {"cause": "grace period", "stage": "compound", "reason": "OPEN answered NFS4ERR_GRACE",
+                               "status": "NFS4ERR_GRACE", "lease_seconds": 60}
+
+
+def test_recorder_passes_on_the_posture_and_a_degradation_only_without_a_failure():
+    rec = StageRecorder(clock=lambda: 0.0, started_wall=1.0)
+    rec.posture = Posture(dialect="3.1.1", signing="required", encryption="off")
+    degradation = Degradation("grace period", "compound", "NFS4ERR_GRACE")
+    healthy = rec.observation(degraded=degradation)
+    assert healthy.posture == Posture("3.1.1", "required", "off") and healthy.degraded == degradation
+    # A failed probe is failed, not degraded: the verdict must not count it as a grace period.
+    failed = rec.observation(ProbeFailure(74, "compound", "no answer"), degraded=degradation)
+    assert failed.degraded is None and failed.posture == Posture("3.1.1", "required", "off")

@@ -2,7 +2,16 @@ import pytest
 
 from fswatch.errors import UsageError
 from fswatch.kinds import NFS, SAMBA
-from fswatch.settings import Schedule, WatchSettings, check_id, check_range, parse_conf
+from fswatch.settings import (
+    Schedule,
+    WatchSettings,
+    check_bool,
+    check_canary,
+    check_id,
+    check_password,
+    check_range,
+    parse_conf,
+)
 
 
 @pytest.mark.parametrize("good", ["a", "web1", "A_b-c", "9x", "x" * 200])
@@ -94,6 +103,7 @@ def test_malformed_conf_is_a_usage_error():
         ".".join(["x" * 63] * 4),  # 255 bytes
         "1.2.3", "127.1", "example.123",  # all-digit last label: inet_aton() would read a number
         "fs1.example\n", "fs1\x00.example",
+        "fs1.example..", "a-.",  # one trailing dot is allowed, not two; the name before it is checked
     ],
 )
 def test_addresses_refused(bad):
@@ -181,6 +191,20 @@ def test_refusal_messages_name_the_field_and_the_rule():
         (lambda: check_address("10.1"),
          "address '10.1' is not an IP address, and a host name's last label is not all digits"),
         (lambda: check_choice("version", "2", ("3", "4")), "version must be one of 3, 4, not '2'"),
+        (lambda: check_text("user", " bob"), "user ' bob' begins or ends with white space: refused"),
+        (lambda: check_bool("require_signing", " Maybe "), "require_signing must be yes or no, not ' Maybe '"),
+        (lambda: check_canary(""), "canary is empty"),
+        (lambda: check_canary("a\x01"), "canary contains a control character"),
+        (lambda: check_canary("/etc/shadow"), "canary '/etc/shadow' must be relative to the share or export root, "
+         "not absolute"),
+        (lambda: check_canary("dir\\file"), "canary 'dir\\\\file' contains a backslash: separate names with '/'"),
+        (lambda: check_canary("a/../b"), "canary 'a/../b' has an empty, '.' or '..' component: refused"),
+        (lambda: check_canary("d/" + "x" * 256), f"canary 'd/{'x' * 256}' has a name longer than 255 bytes"),
+        (lambda: check_password("p\rw"), "the password contains a control character (NUL, a line break, ...): refused"),
+        (lambda: check_password("x" * 257), "the password is longer than 256 bytes: refused"),
+        (lambda: check_password("p\udcffw"), "the password is not valid UTF-8 text: refused"),
+        (lambda: check_password("p\nw", "the password (-p)"),
+         "the password (-p) contains a control character (NUL, a line break, ...): refused"),
     ]
     for refuse, message in cases:
         with pytest.raises(UsageError) as info:
@@ -196,6 +220,7 @@ def test_edges_that_are_accepted():
     assert check_share("XBOX") == "XBOX"
     assert check_export("/" + "x" * 1023) == "/" + "x" * 1023
     assert check_address("::1") == "::1" and check_address("127.0.0.1") == "127.0.0.1"
+    assert check_password("x" * 256) == "x" * 256  # PASSWORD_MAX_BYTES, in bytes
     assert Schedule.parse() == Schedule(30, 5, 60)
     assert Schedule.parse("7", 8, "9") == Schedule(7, 8, 9)
 

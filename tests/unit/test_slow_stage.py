@@ -29,6 +29,12 @@ def test_the_stage_with_the_largest_share_is_named():
     assert slow.fields() == {"stage": "tree_connect", "ms": 812, "budget_ms": 1000, "total_ms": 1018}
 
 
+def test_slow_stage_fields_are_rounded_to_the_microsecond():
+    """status --json and the journal show milliseconds with three decimals, not float noise."""
+    slow = slowest(obs(connect=0.1234567, session=1234.5678912), 999.9876543)
+    assert slow.fields() == {"stage": "session", "ms": 1234.568, "budget_ms": 999.988, "total_ms": 1234.691}
+
+
 def test_no_one_stage_over_the_budget_still_names_the_largest():
     slow = slowest(obs(session=400, tree_connect=450, teardown=300), S.slow_ms)
     assert slow.stage == "tree_connect"

@@ -96,6 +96,17 @@ def test_first_answer_degraded_makes_the_watch_ready():
 def test_degraded_after_failures_is_a_recovery():
     _, events = run([ok(), bad(), grace()])
     assert events[2] == (Event.HEALTHY, Event.RECOVERED, Event.DEGRADED)
+    j = judge(WatchState(failures=2, seen_healthy=True), grace(), S)
+    assert j.streak == 2 and j.state.failures == 0  # alert 91 says "after 2 failed probes"
+
+
+def test_a_degraded_probe_ends_a_slow_streak():
+    """A degraded answer is not a slow one: the state says not slow, and the next slow probe
+    alerts 92 again."""
+    slow = ok(ms=S.slow_ms + 1)
+    state, events = run([slow, grace(), slow])
+    assert Event.SLOW in events[0] and Event.SLOW in events[2]
+    assert judge(run([slow])[0], grace(), S).state.slow is False
 
 
 def test_grace_past_its_limit_counts_as_failed_with_alert_101():

@@ -374,11 +374,11 @@ def _settle_failed_unit(unit: str) -> int:
     started again is left alone, lest its live link be replaced by a stale copy."""
     import shlex
 
-    from fswatch.units import Systemctl, watch_of_unit
+    from fswatch.units import RUNNING_PROPERTIES, Systemctl, running_in, watch_of_unit
 
     kind, watch_id = watch_of_unit(unit)
-    shown = Systemctl().show(unit, "ActiveState", "Environment")
-    if shown.get("ActiveState") in ("active", "activating", "reloading"):
+    shown = Systemctl().show(unit, *RUNNING_PROPERTIES, "Environment")
+    if running_in(shown):
         return 0
     try:
         environ = dict(item.partition("=")[::2] for item in shlex.split(shown.get("Environment", "")))

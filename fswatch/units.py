@@ -43,6 +43,17 @@ def systemd_booted() -> bool:
     return os.path.isdir("/run/systemd/system")
 
 
+RUNNING_PROPERTIES = ("ActiveState", "Job")
+
+
+def running_in(shown: Dict[str, str]) -> bool:
+    """Whether a unit is running by its RUNNING_PROPERTIES (Systemctl.show): active, on its
+    way up or down, or with a job queued. The job counts because `systemctl start --no-block`
+    returns once the job is queued, and until systemd dispatches it the unit still says
+    inactive (or failed)."""
+    return bool(shown.get("Job")) or shown.get("ActiveState") in ("active", "activating", "reloading", "deactivating")
+
+
 class Systemctl:
     def __init__(self, runner: Runner = _run) -> None:
         self.runner = runner
@@ -97,11 +108,8 @@ class Systemctl:
 
     def running(self, unit: str) -> bool:
         """Active, on its way up or down, or with a job queued: a second watch of this ID must
-        not start. The job counts because `systemctl start --no-block` returns once the job is
-        queued, and until systemd dispatches it the unit still says inactive (or failed)."""
-        shown = self.show(unit, "ActiveState", "Job")
-        busy = ("active", "activating", "reloading", "deactivating")
-        return bool(shown.get("Job")) or shown.get("ActiveState") in busy
+        not start (see running_in())."""
+        return running_in(self.show(unit, *RUNNING_PROPERTIES))
 
     def state(self, unit: str) -> Dict[str, str]:
         return self.show(unit, "ActiveState", "SubState", "Result", "MainPID", "StatusText")

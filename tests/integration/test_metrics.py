@@ -26,6 +26,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def scrape(port: int) -> str:
+    """One scrape of a node_exporter on the loopback port."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return reply.read().decode()
+
+
 class NodeExporter:
     """node_exporter with only the textfile collector, on a loopback port; stopped by PID."""
 
@@ -52,8 +58,7 @@ class NodeExporter:
         return True
 
     def scrape(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
-            return reply.read().decode()
+        return scrape(self.port)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import shutil
 import time
-import urllib.request
 
 import pytest
 
 from tests.fixtures.container import BootedContainer
+from tests.integration.cli import wait_for
 from tests.integration.node import install_fswatch
-from tests.integration.test_metrics import NODE_EXPORTER, free_port
+from tests.integration.test_metrics import NODE_EXPORTER, free_port, scrape
 from tests.unit.test_metrics import promtool, series
 
 pytestmark = pytest.mark.integration
@@ -66,18 +66,26 @@ def scrape_as_nobody(node, port):
     node.run(["systemd-run", "--unit=fswatch-test-node-exporter", "-p", "User=nobody", "-p", "Group=nogroup",
               "/usr/local/bin/node_exporter", f"--web.listen-address=127.0.0.1:{port}",
               "--collector.disable-defaults", "--collector.textfile", f"--collector.textfile.directory={TEXTFILE}"])
+
+    def up():
+        try:
+            return scrape(port)
+        except OSError:
+            return None
+
     try:
-        end = time.monotonic() + 15
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-                    return reply.read().decode()
-            except OSError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.2)
+        return wait_for(up, 15, step=0.2)
     finally:
         node.systemctl("stop", "fswatch-test-node-exporter.service", check=False)
+
+
+def killed_and_settled(node, unit, published):
+    """Start the unit, let it probe, kill it without a word (its state says healthy) and wait
+    until its OnFailure= unit has turned the link into a plain copy."""
+    node.systemctl("start", unit)
+    healthy_probes(node, published, 1)
+    node.systemctl("kill", "--signal=SIGKILL", unit)
+    wait_for(lambda: not is_link(node, published), 15, step=0.1)
 
 
 def test_unit_metrics_read_live_by_an_unprivileged_node_exporter_settled_and_reset(node, samba_server, tmp_path):
@@ -110,13 +118,7 @@ def test_unit_metrics_read_live_by_an_unprivileged_node_exporter_settled_and_res
 
     # A watch killed without a word (the state it wrote says healthy): the unit's OnFailure=
     # unit settles it as failed, into a plain copy.
-    node.systemctl("start", unit)
-    healthy_probes(node, published, 1)
-    node.systemctl("kill", "--signal=SIGKILL", unit)
-    end = time.monotonic() + 15
-    while is_link(node, published) and time.monotonic() < end:
-        time.sleep(0.1)
-    assert not is_link(node, published)
+    killed_and_settled(node, unit, published)
     text = checked(node, published, tmp_path)
     assert series(text, "fswatch_watch_state", state="failed") == 1
     assert series(text, "fswatch_watch_state", state="healthy") == 0
@@ -144,12 +146,7 @@ def test_settle_follows_the_units_own_textfile_directory_and_leaves_a_running_wa
     node.systemctl("daemon-reload")
     published = f"{other}/fswatch_samba_mu2.prom"
     try:
-        node.systemctl("start", unit)
-        healthy_probes(node, published, 1)
-        node.systemctl("kill", "--signal=SIGKILL", unit)
-        end = time.monotonic() + 15
-        while is_link(node, published) and time.monotonic() < end:
-            time.sleep(0.1)
+        killed_and_settled(node, unit, published)
         assert series(checked(node, published, tmp_path), "fswatch_watch_state", state="failed") == 1
         assert read(node, f"{TEXTFILE}/fswatch_samba_mu2.prom") is None
 

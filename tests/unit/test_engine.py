@@ -151,6 +151,18 @@ def make_watch(tmp_path, schedule, clock, server):
     return watch, sink, notify, control
 
 
+def stop_at(stop, clock, when):
+    """A stop request (as SIGTERM's) that arrives while the watch sleeps, once `clock` reaches
+    `when`; the sleeps spend their time on the clock."""
+    def wait(seconds):
+        clock.spend(seconds)
+        if clock() >= when:
+            stop.request()
+        return stop.is_set()
+
+    stop.wait = wait
+
+
 def usec(seconds):
     return int(seconds * 1_000_000)
 
@@ -491,13 +503,7 @@ def test_a_stop_while_sleeping_between_probes_is_clean(tmp_path):
     reporter = Reporter(SAMBA, "w1", "public", Schedule(5, 2, 1), sink, Notifier(None), control, wall=clock)
     watch = Watch(Schedule(5, 2, 1), server.probe, reporter, control, stop=stop, clock=clock)
 
-    def wait(seconds):
-        clock.spend(seconds)
-        if clock() >= START + 7:
-            stop.request()
-        return stop.is_set()
-
-    stop.wait = wait
+    stop_at(stop, clock, START + 7)
     assert watch.run() == 0
     assert sink.ids == [1, 2, 3] and len(server.probes) == 2
 
@@ -607,12 +613,6 @@ def test_a_stop_while_sleeping_after_a_probe_that_raised_is_clean(tmp_path):
 
     watch = Watch(Schedule(5, 2, 1), raising, reporter, control, stop=stop, clock=clock)
 
-    def wait(seconds):
-        clock.spend(seconds)
-        if clock() >= START + 2:
-            stop.request()
-        return stop.is_set()
-
-    stop.wait = wait
+    stop_at(stop, clock, START + 2)
     assert watch.run() == 0
     assert sink.ids == [1, 42, 3]

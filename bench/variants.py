@@ -47,8 +47,8 @@ ps.Session = _HashSession
 # One long-lived deadline thread per process instead of a new reaper thread per probe.
 SHARED_REAPER = r"""
 import heapq, itertools, threading, time
-import fswatch.probes.samba as ps
-_PerProbe = ps._Reaper
+import fswatch.probes.smb as smb
+_PerProbe = smb.Reaper
 class _Timer:
     def __init__(self):
         self.cv, self.heap, self.seq, self.thread = threading.Condition(), [], itertools.count(), None
@@ -91,7 +91,7 @@ class _SharedReaper:
         _timer.cancel(self._entry)
         self._done.set()
 _SharedReaper.LINGER_STEPS, _SharedReaper.STEP = _PerProbe.LINGER_STEPS, _PerProbe.STEP
-ps._Reaper = _SharedReaper
+smb.Reaper = _SharedReaper
 """
 
 # No NFS NULL call: GETATTR on the export's root handle already proves the NFS program answers.

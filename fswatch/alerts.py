@@ -1,25 +1,51 @@
-"""The one table of alerts: seed id, MESSAGE_ID, priority, texts, catalog explanations.
+"""The one table of alerts: seed id, MESSAGE_ID, priority, text, catalog explanations.
 
 Every id, text and priority fswatch logs comes from ALERTS; the journal catalog
-(packaging/fswatch.catalog) and the docs are generated from it. Texts are the seed's
-English texts verbatim (chapter 8 of the CLUSTERPRO guide) with the seed's command names,
-so alert filters written for CLUSTERPRO keep matching; `xxx` became `{target}` (share or
-directory) and `nn` / `xxxx` became `{detail}`. The seed's NFS messages with id 0 got ids
-81-85; alerts the seed did not have use 91-93, 96-98 (health attribute mode), 100-102 (NFSv4 grace period)
-105-106 (the canary file of the data-path check), 107-109 (SMB security posture) and 113 (fault injection).
+(packaging/fswatch.catalog), the man pages' alert sections and the docs are generated from
+it. Texts are the seed's English texts verbatim (chapter 8 of the CLUSTERPRO guide), so
+alert filters written for CLUSTERPRO keep matching: `xxx` became `{target}` (share or
+directory) and `nn` / `xxxx` became `{detail}`. What differs between kinds of watch is a
+phrase the kind lends (fswatch.kinds: Kind.phrases): `{command}` (the seed's command name,
+clp_sambamon), `{service}` (Samba), `{resource}` (share resource [xxx]), `{server}` (Samba
+[xxx]) and `{option}` (-s, the clp option naming the target). So a row is one text for every
+kind, or the texts of the kinds it concerns, keyed by kind; a new kind needs no new row
+except for failures only it can have.
+
+The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
+96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
+the data-path check), 107-109 (SMB security posture), 110 (metrics) and 113 (fault
+injection). Code names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Optional
-
-KINDS = ("samba", "nfs")
-COMMAND = {"samba": "clp_sambamon", "nfs": "clp_nfsmon"}
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Protocol, Tuple, Union
 
 # syslog priorities (journal PRIORITY=)
 CRIT, ERR, WARNING, NOTICE, INFO = 2, 3, 4, 5, 6
+
+# The alert ids, by what happened. The seed's ids first (chapter 8), then fswatch's own.
+STARTED, WATCHING, STOPPING, TERMINATE, PAUSED, RESUMED = 1, 2, 3, 6, 7, 8
+INVALID, NO_TARGET, NO_ID, BUSY, NOT_ENDED, SYSTEM = 11, 12, 13, 14, 15, 42
+RESOLVE, TREE_CONNECT, SHARE_TYPE, SESSION, NEGOTIATE, NFS_FAILED = 61, 62, 63, 64, 65, 66
+SOCKET, CONNECT, SEND, WAIT, RECEIVE = 71, 72, 73, 74, 75
+MOUNT, PORTMAP, NOT_REGISTERED, NFS_RECEIVE, NFS_STATUS = 81, 82, 83, 84, 85
+RECOVERED, SLOW, PAUSE_EXPIRED = 91, 92, 93
+ATTRIBUTE_FAILED, ATTRIBUTE_SET, FAILED_WATCHING = 96, 97, 98
+DEGRADED, DEGRADED_TOO_LONG, DEGRADED_ENDED = 100, 101, 102
+CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
+DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
+METRICS_FAILED, INJECTED = 110, 113
+
+
+class Voice(Protocol):
+    """What a kind of watch lends its alerts (fswatch.kinds.Kind): its name, which keys a
+    row's kind-specific texts, and its phrases."""
+
+    name: str
+    phrases: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -27,38 +53,54 @@ class Alert:
     id: int
     message_id: str
     priority: int
-    samba: Optional[str]  # text template, None where the seed has no such Samba alert
-    nfs: Optional[str]
+    text: Optional[str]  # one template for every kind, with the kind's phrases
     subject: str  # catalog Subject (English)
     explanation: str  # catalog body: what happened (English)
     remedy: str  # what the administrator does (English)
     ja_subject: str
     ja_explanation: str  # the seed's 説明 column
     ja_remedy: str  # the seed's 補足 column
+    texts: Mapping[str, str] = field(default_factory=dict)  # by kind name, where the kinds differ
 
-    def template(self, kind: str) -> str:
-        text = self.samba if kind == "samba" else self.nfs
+    def concerns(self, kind: str) -> bool:
+        """Whether a watch of this kind can log the alert."""
+        return self.text is not None or kind in self.texts
+
+    def template(self, voice: Voice) -> str:
+        """The text for `voice`'s kind, its phrases filled in; {target} and {detail} stay."""
+        text = self.texts.get(voice.name, self.text)
         if text is None:
-            raise KeyError(f"alert {self.id} has no {kind} text")
+            raise KeyError(f"alert {self.id} has no {voice.name} text")
+        for key, phrase in voice.phrases.items():
+            text = text.replace("{" + key + "}", phrase)
         return text
 
-    def render(self, kind: str, **fields: object) -> str:
+    def render(self, voice: Voice, **fields: object) -> str:
         values = {"target": "", "detail": ""}
         values.update({k: v for k, v in fields.items() if v is not None})
-        return self.template(kind).format(**values)
+        return self.template(voice).format(**values)
 
 
-def _a(*args: object) -> Alert:
-    return Alert(*args)  # type: ignore[arg-type]
+def _a(
+    alert_id: int,
+    message_id: str,
+    priority: int,
+    text: Union[str, Dict[str, str]],
+    *catalog: str,
+) -> Alert:
+    """A row: id, MESSAGE_ID, priority, the text (one for every kind, or {kind: text}), then
+    the catalog's subject, explanation and remedy in English and in Japanese."""
+    if isinstance(text, dict):
+        return Alert(alert_id, message_id, priority, None, *catalog, texts=text)  # type: ignore[arg-type]
+    return Alert(alert_id, message_id, priority, text, *catalog)  # type: ignore[arg-type]
 
 
-_TABLE = (
+_TABLE: Tuple[Alert, ...] = (
     _a(
-        1,
+        STARTED,
         "69933eb88cd6412a893529939cefa4ce",
         INFO,
-        "The clp_sambamon has started watching Samba.",
-        "The clp_nfsmon has started watching NFS.",
+        'The {command} has started watching {service}.',
         "fswatch started a watch",
         "The watch @FSWATCH_WATCH@ (@FSWATCH_KIND@) has started.",
         "None. If alert 2 does not follow soon, the settings and the server do not match.",
@@ -68,11 +110,10 @@ _TABLE = (
         "一致していない可能性があります。",
     ),
     _a(
-        2,
+        WATCHING,
         "43975d53abb44de1b920daad048e305f",
         INFO,
-        "The clp_sambamon is going to watch share resource [{target}].",
-        "The clp_nfsmon is going to watch shared directory '{target}'.",
+        'The {command} is going to watch {resource}.',
         "fswatch sees the server healthy and watches it",
         "The first probe of @FSWATCH_WATCH@ succeeded; the watch now monitors the server.",
         "None.",
@@ -82,11 +123,10 @@ _TABLE = (
         "しばらく経つとエラーメッセージが表示されることがありますので、エラーメッセージを元に対処してください。",
     ),
     _a(
-        3,
+        STOPPING,
         "0acb7c5d723647e9b4d9fef3e1325384",
         INFO,
-        "The clp_sambamon will stop watching Samba [{target}].",
-        "The clp_nfsmon will stop watching NFS shared directory '{target}'.",
+        'The {command} will stop watching {server}.',
         "fswatch stops a watch on request",
         "The watch @FSWATCH_WATCH@ was asked to stop and ends normally.",
         "None.",
@@ -95,11 +135,10 @@ _TABLE = (
         "-",
     ),
     _a(
-        6,
+        TERMINATE,
         "4db6f7435fc94ddfaab5fe1d633cb832",
         CRIT,
-        "The clp_sambamon will terminate.",
-        "The clp_nfsmon will terminate.",
+        'The {command} will terminate.',
         "fswatch declared the file server failed",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail and ends with a "
         "non-zero status, so the cluster can fail the service group over. This entry's "
@@ -110,11 +149,10 @@ _TABLE = (
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
     _a(
-        7,
+        PAUSED,
         "5476defa871c43348b987f3e0671a8ab",
         INFO,
-        "The clp_sambamon is going to stop monitoring.",
-        "The clp_nfsmon is going to stop monitoring.",
+        'The {command} is going to stop monitoring.',
         "fswatch paused a watch",
         "The watch @FSWATCH_WATCH@ was paused (fswatch pause, or -pause). It probes nothing and "
         "declares no failure until it is continued, the pause expires or the unit stops.",
@@ -124,11 +162,10 @@ _TABLE = (
         "-pause で監視の中断を指定すると表示されます。",
     ),
     _a(
-        8,
+        RESUMED,
         "a36a912c7b8147239659dc951180f702",
         INFO,
-        "The clp_sambamon is going to monitor.",
-        "The clp_nfsmon is going to monitor.",
+        'The {command} is going to monitor.',
         "fswatch resumed a paused watch",
         "The watch @FSWATCH_WATCH@ probes again after a pause.",
         "None.",
@@ -137,11 +174,10 @@ _TABLE = (
         "-continue で監視の再開を指定すると表示されます。",
     ),
     _a(
-        11,
+        INVALID,
         "62fa20d54f0e4f138620f36ba3139ebe",
         ERR,
-        "Invalid parameter in the clp_sambamon.",
-        "Invalid parameter in the clp_nfsmon.",
+        'Invalid parameter in the {command}.',
         "fswatch refused an invalid parameter",
         "A parameter was malformed, out of range, or an identifier broke the naming rules "
         "(letters, digits, '_' and '-', first a letter or digit, at most 200 bytes). Nothing was written.",
@@ -151,11 +187,10 @@ _TABLE = (
         "監視コマンドのパラメータ値を確認してください。",
     ),
     _a(
-        12,
+        NO_TARGET,
         "087f58f7ff5345de8703d6e253b98f5a",
         ERR,
-        "'-s' parameter is not specified at the clp_sambamon command.",
-        "'-d' parameter is not specified at the clp_nfsmon command.",
+        "'{option}' parameter is not specified at the {command} command.",
         "fswatch needs the share or directory to watch",
         "The share name (-s) or the exported directory (-d) was not given.",
         "Add the missing parameter.",
@@ -164,11 +199,10 @@ _TABLE = (
         "監視コマンドのパラメータを確認してください。",
     ),
     _a(
-        13,
+        NO_ID,
         "eb587a1c56af4dd1a58a9c8642079b8b",
         ERR,
-        "The monitor id is not specified at the clp_sambamon command.",
-        "The monitor id is not specified at the clp_nfsmon command.",
+        'The monitor id is not specified at the {command} command.',
         "fswatch needs a watch identifier",
         "The command was given no identifier as its first argument.",
         "Give the identifier first.",
@@ -177,11 +211,10 @@ _TABLE = (
         "監視コマンドのパラメータを確認してください。",
     ),
     _a(
-        14,
+        BUSY,
         "89e683ddd4ac4f87868e2443af968a8d",
         ERR,
-        "The specified monitor id is already under use in other processes.",
-        "The specified monitor id is already under use in other processes.",
+        'The specified monitor id is already under use in other processes.',
         "fswatch refused a second watch with the same identifier",
         "A watch of this kind and identifier is already running (its PID is in fswatch status).",
         "Use another identifier, or stop the running watch first.",
@@ -190,11 +223,10 @@ _TABLE = (
         "監視コマンドのパラメータを確認してください。",
     ),
     _a(
-        15,
+        NOT_ENDED,
         "e3643f3489f641588cbb39fe4f5baaa6",
         ERR,
-        "The clp_sambamon has not performed end processing.",
-        "The clp_nfsmon has not performed end processing.",
+        'The {command} has not performed end processing.',
         "fswatch could not see the watch end in time",
         "A stop request (-stop WAIT, fswatch stop --wait) did not see the watch end within the wait time.",
         "Check the watch's state with fswatch status; stop it with systemctl if needed.",
@@ -203,11 +235,10 @@ _TABLE = (
         "監視コマンドのパラメータを確認してください。",
     ),
     _a(
-        42,
+        SYSTEM,
         "20f340d8a4c943ea845326d4dd93fa1a",
         ERR,
-        "The clp_sambamon has detected system error ({target} {detail}).",
-        "The clp_nfsmon has detected system error ({target} {detail}).",
+        'The {command} has detected system error ({target} {detail}).',
         "fswatch hit a system error",
         "A Linux system call failed; the text names the function and the error number.",
         "Check the system's state according to the error number.",
@@ -216,11 +247,10 @@ _TABLE = (
         "エラーコードを元にシステムの状態を確認してください。",
     ),
     _a(
-        61,
+        RESOLVE,
         "34b1af958caa43a4a2a8dde921006efb",
         ERR,
-        "The clp_sambamon could not get environment of server(error[{detail}]). The clp_sambamon will terminate.",
-        "The clp_nfsmon could not get environment of server(error[{detail}]). The clp_nfsmon will terminate.",
+        'The {command} could not get environment of server(error[{detail}]). The {command} will terminate.',
         "fswatch could not find the server's address",
         "The server's host name (-a / --address) could not be resolved into an address: the code is "
         "getaddrinfo's (EAI_*, e.g. -2: no such name, -3: try again), or 110 when name resolution gave "
@@ -232,11 +262,10 @@ _TABLE = (
         "エラーコードを元に対処してください。",
     ),
     _a(
-        62,
+        TREE_CONNECT,
         "a88f63218db04102b784827fc05df592",
         ERR,
-        "The clp_sambamon has detected an error in Samba [{target}] (tree connect error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected an error in {server} (tree connect error[{detail}]).'},
         "Samba refused the tree connect to the share",
         "The probe could not connect to the share (tree connect); the code is the NT status.",
         "The share name or the user may be wrong: check the parameters and the Samba configuration.",
@@ -245,11 +274,10 @@ _TABLE = (
         "共有名やユーザ名などが正しくない可能性がありますので、パラメータと Samba の環境を確認してください。",
     ),
     _a(
-        63,
+        SHARE_TYPE,
         "dafafbc32a0e4fd3b99512aebea898e6",
         ERR,
-        "The clp_sambamon has detected an error in Samba [{target}] (share type error).",
-        None,
+        {"samba": 'The {command} has detected an error in {server} (share type error).'},
         "The Samba share is not a disk or printer share",
         "The share answered the tree connect but is a pipe (IPC) share, which fswatch does not watch.",
         "Check the share name against smb.conf, then restart Samba.",
@@ -258,11 +286,10 @@ _TABLE = (
         "パラメータで指定した共有名と Samba 環境を確認し、Samba の再起動を行ってください。",
     ),
     _a(
-        64,
+        SESSION,
         "611809e589314f97a156e3b52fc11821",
         ERR,
-        "The clp_sambamon has detected an error in Samba [{target}] (connect error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected an error in {server} (connect error[{detail}]).'},
         "Samba refused the session (logon)",
         "The session setup failed or did not answer in time; the code is the NT status or errno.",
         "The user, password or the server's permission may be wrong: check the Samba configuration.",
@@ -271,11 +298,10 @@ _TABLE = (
         "自サーバから Samba に接続する許可がない可能性がありますので、Samba の環境を確認してください。",
     ),
     _a(
-        65,
+        NEGOTIATE,
         "2e53733af01b4b1f96ffd65d9fc778b9",
         ERR,
-        "The clp_sambamon has detected an error in Samba [{target}] (negotiate error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected an error in {server} (negotiate error[{detail}]).'},
         "SMB protocol negotiation failed",
         "The SMB negotiate failed or was not answered in time; the code is the NT status or errno.",
         "Act on the error code; check that the server speaks SMB2/3.",
@@ -284,11 +310,10 @@ _TABLE = (
         "エラーコードを元に対処してください。",
     ),
     _a(
-        66,
+        NFS_FAILED,
         "64ba3b74a1324d16a94a11e7706db2d2",
         CRIT,
-        None,
-        "The clp_nfsmon has detected an error in NFS.",
+        {"nfs": 'The {command} has detected an error in NFS.'},
         "fswatch declared the NFS server failed",
         "The NFS watch @FSWATCH_WATCH@ declared its server failed and ends.",
         "Act on the alert logged just before this one.",
@@ -297,11 +322,10 @@ _TABLE = (
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
     _a(
-        71,
+        SOCKET,
         "9cf4e654941f4681a6f5d264c7ffc475",
         ERR,
-        "The clp_sambamon has detected network error(socket error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected network error(socket error[{detail}]).'},
         "fswatch could not create a socket",
         "The socket could not be created; the code is the errno.",
         "Act on the error code (file descriptor or memory limits).",
@@ -310,11 +334,10 @@ _TABLE = (
         "エラーコードを元に対処してください。",
     ),
     _a(
-        72,
+        CONNECT,
         "1d4542c1b6ea4b4782038368e133581f",
         ERR,
-        "The clp_sambamon has detected network error(connect error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected network error(connect error[{detail}]).'},
         "fswatch could not connect to the Samba server",
         "The TCP connect failed or timed out; the code is the errno (111 refused, 110 timed out).",
         "The address may be wrong or Samba stopped: check the parameters and the service.",
@@ -325,11 +348,10 @@ _TABLE = (
         "環境を確認してください。",
     ),
     _a(
-        73,
+        SEND,
         "8fb732e94953419ca7b3405068aa53a9",
         ERR,
-        "The clp_sambamon has detected network error(send error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected network error(send error[{detail}]).'},
         "fswatch could not send to the Samba server",
         "Sending a request failed; the code is the errno.",
         "Act on the error code.",
@@ -339,11 +361,10 @@ _TABLE = (
         "エラーコードを元に対処してください。",
     ),
     _a(
-        74,
+        WAIT,
         "dfd950ae91f74284bb54e17edfafad55",
         ERR,
-        "The clp_sambamon has detected network error(select error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected network error(select error[{detail}]).'},
         "The Samba server did not answer in time",
         "Waiting for an answer failed or passed the probe's deadline; the code is the errno.",
         "Act on the error code; a stalled smbd is the usual cause.",
@@ -353,11 +374,10 @@ _TABLE = (
         "エラーコードを元に対処してください。",
     ),
     _a(
-        75,
+        RECEIVE,
         "f9d78c646b824a1b8e02a039c265f842",
         ERR,
-        "The clp_sambamon has detected network error(recv error[{detail}]).",
-        None,
+        {"samba": 'The {command} has detected network error(recv error[{detail}]).'},
         "fswatch could not receive from the Samba server",
         "Receiving an answer failed (connection reset or closed, or garbage); the code is the errno.",
         "Act on the error code.",
@@ -367,11 +387,10 @@ _TABLE = (
         "エラーコードを元に対処してください。",
     ),
     _a(
-        81,
+        MOUNT,
         "04cf7e10df1d4758a4d267273d6b8fe0",
         ERR,
-        None,
-        "clp_nfsmon: mount error({detail})",
+        {"nfs": '{command}: mount error({detail})'},
         "The NFS export could not be mounted",
         "MOUNT refused the export (not exported, or not to this client), or did not answer.",
         "The directory may be wrong: check the parameters and the server's exports.",
@@ -380,11 +399,10 @@ _TABLE = (
         "共有ディレクトリ名が正しくない可能性がありますので、パラメータと NFS の環境を確認してください。",
     ),
     _a(
-        82,
+        PORTMAP,
         "1a6ee1cdf0fc43d4a99674087e479587",
         ERR,
-        None,
-        "clp_nfsmon: RPC: Port mapper failure - {detail}",
+        {"nfs": '{command}: RPC: Port mapper failure - {detail}'},
         "The portmapper (rpcbind) did not answer",
         "The portmapper on the NFS server refused or did not answer in time.",
         "The address may be wrong or rpcbind stopped: check the parameters and the service.",
@@ -394,11 +412,10 @@ _TABLE = (
         "環境を確認してください。",
     ),
     _a(
-        83,
+        NOT_REGISTERED,
         "9dca7ea2c979413abeca38fe45a52f3f",
         ERR,
-        None,
-        "clp_nfsmon: RPC: Program not registered.",
+        {"nfs": '{command}: RPC: Program not registered.'},
         "The NFS or MOUNT program is not registered",
         "The portmapper answered that the program is not registered (the NFS service is down).",
         "Check the NFS service.",
@@ -407,11 +424,10 @@ _TABLE = (
         "NFS のサービスが停止している可能性がありますので、NFS の環境を確認してください。",
     ),
     _a(
-        84,
+        NFS_RECEIVE,
         "6f8e16e35de04e7585f56e597671f5ee",
         ERR,
-        None,
-        "clp_nfsmon: RPC: Unable to receive: errno = {detail}.",
+        {"nfs": '{command}: RPC: Unable to receive: errno = {detail}.'},
         "The NFS server did not answer",
         "An RPC call to the NFS or MOUNT service was refused, reset, or not answered in time.",
         "The port may be wrong or the service stalled: check the parameters and the NFS server.",
@@ -420,11 +436,10 @@ _TABLE = (
         "ポート番号の指定が正しくない可能性があります。パラメータと NFS の環境を確認してください。",
     ),
     _a(
-        85,
+        NFS_STATUS,
         "38db421987cc44a383d1a25d9e33d0db",
         ERR,
-        None,
-        "clp_nfsmon: {detail}",
+        {"nfs": '{command}: {detail}'},
         "The NFS server answered with an error",
         "An NFS or RPC call returned an error status (e.g. NFS3ERR_STALE, PROG_UNAVAIL, AUTH_TOOWEAK).",
         "Act on the status shown.",
@@ -433,11 +448,10 @@ _TABLE = (
         "表示されているメッセージにより対処を行ってください。",
     ),
     _a(
-        91,
+        RECOVERED,
         "dd9969f5ce684b5d89cf5a06d1a19694",
         NOTICE,
-        "The clp_sambamon has seen Samba [{target}] healthy again after {detail} failed probes.",
-        "The clp_nfsmon has seen NFS shared directory '{target}' healthy again after {detail} failed probes.",
+        'The {command} has seen {server} healthy again after {detail} failed probes.',
         "A file server answered again before it was declared failed",
         "The watch @FSWATCH_WATCH@ saw a healthy probe after a streak of failed ones; the failure count is reset.",
         "None now; look at the failed probes' alerts if this repeats.",
@@ -446,11 +460,10 @@ _TABLE = (
         "繰り返し表示される場合は、直前のエラーメッセージを確認してください。",
     ),
     _a(
-        92,
+        SLOW,
         "2929974c4990416998221fe920d371d5",
         WARNING,
-        "The clp_sambamon has seen a slow answer from Samba [{target}] ({detail}).",
-        "The clp_nfsmon has seen a slow answer from NFS shared directory '{target}' ({detail}).",
+        'The {command} has seen a slow answer from {server} ({detail}).',
         "A file server answered slowly",
         "A probe succeeded but took more than half of its timeout (its slow budget). A slow server that "
         "answers within the timeout is never declared failed. The detail names the stage that took the "
@@ -465,11 +478,10 @@ _TABLE = (
         "から調べてください。",
     ),
     _a(
-        93,
+        PAUSE_EXPIRED,
         "d058f1885f7746f58594fcb9cd7ba7cd",
         INFO,
-        "The clp_sambamon pause has expired after {detail}.",
-        "The clp_nfsmon pause has expired after {detail}.",
+        'The {command} pause has expired after {detail}.',
         "A timed pause of a watch expired",
         "A pause given a duration (fswatch pause --for) ran out; monitoring resumes (alert 8 follows).",
         "None.",
@@ -478,11 +490,10 @@ _TABLE = (
         "-",
     ),
     _a(
-        96,
+        ATTRIBUTE_FAILED,
         "e0e4488a4da8466fb66adf38b00f08f5",
         ERR,
-        "The clp_sambamon has failed to update the node attribute ({detail}).",
-        "The clp_nfsmon has failed to update the node attribute ({detail}).",
+        'The {command} has failed to update the node attribute ({detail}).',
         "fswatch could not publish its verdict as a node attribute",
         "In health attribute mode the watch runs attrd_updater at every verdict change; this call "
         "failed or did not end in time and was killed. The watch keeps probing and tries again "
@@ -496,11 +507,10 @@ _TABLE = (
         "(attrd_updater -Q -n 属性名)。",
     ),
     _a(
-        97,
+        ATTRIBUTE_SET,
         "55c29e56035746f2b2eb2f4ec81231c3",
         INFO,
-        "The clp_sambamon has set the node attribute {detail}.",
-        "The clp_nfsmon has set the node attribute {detail}.",
+        'The {command} has set the node attribute {detail}.',
         "fswatch published its verdict as a node attribute",
         "In health attribute mode the watch set the transient node attribute to 1 (healthy) or "
         "0 (declared failed); location rules on it move the service group.",
@@ -510,11 +520,10 @@ _TABLE = (
         "-",
     ),
     _a(
-        98,
+        FAILED_WATCHING,
         "044f686b3c9a465190f5fdac82037196",
         CRIT,
-        "The clp_sambamon has declared Samba [{target}] failed and keeps watching it.",
-        "The clp_nfsmon has declared NFS shared directory '{target}' failed and keeps watching it.",
+        'The {command} has declared {server} failed and keeps watching it.',
         "fswatch declared the file server failed (health attribute mode)",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail. In health attribute "
         "mode it does not end: it sets the node attribute to 0 and keeps probing, so a recovery "
@@ -525,11 +534,10 @@ _TABLE = (
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
     _a(
-        110,
+        METRICS_FAILED,
         "12f98e5d2d884b4a9421a6447c32caec",
         WARNING,
-        "The clp_sambamon could not write its metrics ({detail}).",
-        "The clp_nfsmon could not write its metrics ({detail}).",
+        'The {command} could not write its metrics ({detail}).',
         "fswatch could not write its Prometheus metrics",
         "After every probe the watch writes its metrics to its runtime directory and links them "
         "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This write or link "
@@ -548,12 +556,13 @@ _TABLE = (
 # NFSv4 grace period (issue 11): a degraded server, not a failed one, up to a limit.
 _TABLE += (
     _a(
-        100,
+        DEGRADED,
         "f64355d3cf584ad187abc783094a7bbd",
         WARNING,
-        None,
-        "The clp_nfsmon has seen NFS shared directory '{target}' in a grace period (degraded, not failed, "
-        "for up to {detail} s).",
+        {
+            "nfs": 'The {command} has seen {server} in a grace period (degraded, not failed, for up '
+            'to {detail} s).'
+        },
         "The NFS server is in a grace period (degraded)",
         "After a restart or failover an NFSv4 server refuses new state (OPEN, LOCK) with NFS4ERR_GRACE "
         "until the clients that held state before have reclaimed it or its grace period ends. Clients "
@@ -573,11 +582,10 @@ _TABLE += (
         "表示される場合は、サーバが再起動やフェイルオーバをする原因を調べてください。",
     ),
     _a(
-        101,
+        DEGRADED_TOO_LONG,
         "a79fe9dd5eca48278a06e32ca0ac18dd",
         ERR,
-        None,
-        "The clp_nfsmon has seen the grace period of NFS shared directory '{target}' last longer than {detail}.",
+        {"nfs": 'The {command} has seen the grace period of {server} last longer than {detail}.'},
         "The NFS server's grace period does not end",
         "The server has refused new opens and locks with NFS4ERR_GRACE for longer than 3 x its lease time "
         "(the lease time the server reports; 90 s when it reports none). Servers end a grace period within "
@@ -593,12 +601,10 @@ _TABLE += (
         "に留めるクラスタ) の停滞か、再起動を繰り返すサーバを示します。",
     ),
     _a(
-        102,
+        DEGRADED_ENDED,
         "aa113ff93a304e69ba760ca02f25297f",
         NOTICE,
-        None,
-        "The clp_nfsmon has seen the grace period of NFS shared directory '{target}' end after {detail} "
-        "degraded probes.",
+        {"nfs": 'The {command} has seen the grace period of {server} end after {detail} degraded probes.'},
         "The NFS server's grace period ended",
         "The server accepts new opens and locks again; the watch reports healthy.",
         "None.",
@@ -611,11 +617,10 @@ _TABLE += (
 # Data-path check (issue 11 point 3, opt-in `canary`): the probe reads a file's first bytes.
 _TABLE += (
     _a(
-        105,
+        CANARY_UNREADABLE,
         "4763d0eb979e488389ca043bd439bb1e",
         ERR,
-        "The clp_sambamon could not read the canary file of Samba [{target}]: {detail}.",
-        "The clp_nfsmon could not read the canary file of NFS shared directory '{target}': {detail}.",
+        'The {command} could not read the canary file of {server}: {detail}.',
         "The canary file cannot be read",
         "The server answered, and the share or export is there, but the canary file named in the "
         "watch's settings (FSWATCH_CANARY) is missing or the server refused to read it: the NT status "
@@ -636,12 +641,10 @@ _TABLE += (
         "確認するか、監視の canary 設定を修正してください。",
     ),
     _a(
-        106,
+        CANARY_BLOCKED,
         "464b10e8523b4367a98b7d8d350131fb",
         ERR,
-        "The clp_sambamon has not read the canary file of Samba [{target}] within the timeout: {detail}.",
-        "The clp_nfsmon has not read the canary file of NFS shared directory '{target}' within the timeout: "
-        "{detail}.",
+        'The {command} has not read the canary file of {server} within the timeout: {detail}.',
         "Reading the canary file blocked",
         "The server answered every earlier step of the probe, but the read of the canary file "
         "(FSWATCH_CANARY) did not finish by the probe's deadline, or the server dropped the connection "
@@ -662,11 +665,10 @@ _TABLE += (
 # SMB security posture (issue 11): a server weaker than the watch requires fails the probe.
 _TABLE += (
     _a(
-        107,
+        DIALECT,
         "f4d7ac6542c4448388b59e42060ca195",
         ERR,
-        "The clp_sambamon has seen Samba [{target}] negotiate a weaker SMB dialect than required ({detail}).",
-        None,
+        {"samba": 'The {command} has seen {server} negotiate a weaker SMB dialect than required ({detail}).'},
         "The SMB server negotiated a dialect below the watch's minimum",
         "The watch requires at least the SMB dialect of its min_dialect setting (fswatch add samba "
         "--min-dialect). The probe offers every dialect from 2.0.2 to 3.1.1; the server chose an older "
@@ -684,11 +686,10 @@ _TABLE += (
         "アドレスで応答していないか確認してください。",
     ),
     _a(
-        108,
+        SIGNING,
         "34c5b26dc90f43478a0a72221d42bae0",
         ERR,
-        "The clp_sambamon has seen Samba [{target}] not require signing ({detail}).",
-        None,
+        {"samba": 'The {command} has seen {server} not require signing ({detail}).'},
         "The SMB server does not require signing",
         "The watch requires signing (fswatch add samba --require-signing): the server must insist "
         "that every session signs its messages (NEGOTIATE SecurityMode SIGNING_REQUIRED), so no client "
@@ -703,11 +704,10 @@ _TABLE += (
         "いないか確認してください。",
     ),
     _a(
-        109,
+        ENCRYPTION,
         "6a5ed5e8e1c64a0a9468ff307ad9fc8e",
         ERR,
-        "The clp_sambamon has seen Samba [{target}] not require encryption ({detail}).",
-        None,
+        {"samba": 'The {command} has seen {server} not require encryption ({detail}).'},
         "The SMB server does not encrypt the share",
         "The watch requires encryption (fswatch add samba --require-encryption): the server must "
         "encrypt every session on the share (SMB 3.x; the session's or the share's ENCRYPT_DATA flag, "
@@ -728,11 +728,10 @@ _TABLE += (
 # Fault injection (issue 12): `fswatch inject` armed a failover test.
 _TABLE += (
     _a(
-        113,
+        INJECTED,
         "4d1fb98d54114433a2fd10e981bd863a",
         NOTICE,
-        "The clp_sambamon will fail its next {detail} on request (injected).",
-        "The clp_nfsmon will fail its next {detail} on request (injected).",
+        'The {command} will fail its next {detail} on request (injected).',
         "A failure was injected into a watch (fswatch inject)",
         "Someone ran fswatch inject (or clp_sambamon/clp_nfsmon ID -inject) to test the failover "
         "chain. The watch fails the probes named in the text at that stage without contacting the "

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import sys
 
-from fswatch.alerts import ALERTS, COMMAND, Alert
+from fswatch.alerts import ALERTS, Alert
+from fswatch.kinds import KINDS
 
 SUPPORT = "man:fswatch(8)"
 
 
 def _texts(a: Alert) -> str:
     lines = []
-    for kind in ("samba", "nfs"):
-        text = getattr(a, kind)
-        if text is not None:
-            shown = text.replace("{target}", "xxx").replace("{detail}", "nn")
-            lines.append(f"  {COMMAND[kind]}: {shown}")
+    for kind in KINDS.values():
+        if a.concerns(kind.name):
+            shown = a.template(kind).replace("{target}", "xxx").replace("{detail}", "nn")
+            lines.append(f"  {kind.command}: {shown}")
     return "\n".join(lines)
 
 

@@ -20,41 +20,33 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from fswatch import alerts, logs, passwords, status
 from fswatch import inject as injection
-from fswatch import logs, metrics
-from fswatch.control import holder
-from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotEnded, NotRunning, UsageError, WatchBusy
-from fswatch.kinds import KINDS, Kind
-from fswatch.runner import control_for, exit_now, read_password, run_watch, stopped_control
-from fswatch.settings import Schedule, WatchSettings, check_id, check_password, check_range
-from fswatch.units import (
-    Systemctl,
-    remove_runtime_watch,
-    supervision_mode,
-    systemd_booted,
-    unit_name,
-    write_runtime_dropin,
-    write_runtime_file,
-    write_runtime_settings,
-)
+from fswatch.control import Control
+from fswatch.deadline import Deadline
+from fswatch.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError
+from fswatch.kinds import KINDS, Kind, WatchSettings, build
+from fswatch.runner import exit_now, run_watch
+from fswatch.settings import check_id, check_password, check_range
+from fswatch.sinks import report_error, system_fault
+from fswatch.store import SettingsStore
+from fswatch.supervisor import ENDED, STOP_WAIT, Supervisor
 
 CONTROL_FORMS = ("-stop", "-pause", "-continue", "-disp", "-del", "-inject")
-STOP_WAIT = 60  # the seed's default for -stop's wait
 PASSWORD_FILE_ENV = "FSWATCH_PASSWORD_FILE"  # set when -p was moved out of argv (in-process mode)
-MODE_ENV = "FSWATCH_CLP_MODE"  # "systemd" or "inprocess"; default: systemd where it is PID 1
-POLL = 0.1
+WRITER = "clp_sambamon/clp_nfsmon"  # who wrote a runtime watch's drop-in
 
-# option -> (setting name, takes a value); per kind
-_COMMON = {"-a": "address", "-i": "interval", "-c": "retries", "-r": "timeout"}
-OPTIONS: Dict[str, Dict[str, str]] = {
-    "samba": {"-s": "share", "-u": "user", "-p": "password", "-n": "port", **_COMMON},
-    "nfs": {"-d": "export", "-n": "port", **_COMMON},
-}
+# The options every kind takes; a kind adds its own (Kind.clp_options: -s, -d, -u, -p, -n).
+COMMON_OPTIONS = {"-a": "address", "-i": "interval", "-c": "retries", "-r": "timeout"}
+
+
+def options(kind: Kind) -> Dict[str, str]:
+    """The start form's options of `kind`: option -> setting name (each takes a value)."""
+    return {**kind.clp_options, **COMMON_OPTIONS}
 
 
 @dataclass
@@ -72,7 +64,7 @@ class Request:
 def parse(kind: Kind, argv: Sequence[str]) -> Request:
     """The seed's syntax: the identifier first, then one control form or the start options."""
     if not argv or argv[0].startswith("-"):
-        raise UsageError("the identifier must be the first argument", alert=13)
+        raise UsageError("the identifier must be the first argument", alert=alerts.NO_ID)
     watch_id = check_id(argv[0])
     rest = list(argv[1:])
     if rest and rest[0] in CONTROL_FORMS:
@@ -84,7 +76,7 @@ def parse(kind: Kind, argv: Sequence[str]) -> Request:
         if extra:
             raise UsageError(f"{form} takes {'at most one wait time' if form == '-stop' else 'nothing'} after it")
         return Request(kind, watch_id, form)
-    options = OPTIONS[kind.name]
+    known = options(kind)
     values: Dict[str, str] = {}
     password_at = None
     i = 1
@@ -92,20 +84,21 @@ def parse(kind: Kind, argv: Sequence[str]) -> Request:
         option = argv[i]
         if option in CONTROL_FORMS:
             raise UsageError(f"{option} cannot be combined with other parameters")
-        if option not in options:
+        if option not in known:
             raise UsageError(f"unknown parameter {option!r}")
         if i + 1 >= len(argv):
             raise UsageError(f"{option} needs a value")
-        name = options[option]
+        name = known[option]
         if name in values:
             raise UsageError(f"{option} given twice")
         values[name] = argv[i + 1]
         if name == "password":
             password_at = i
         i += 2
-    required = "share" if kind.name == "samba" else "export"
+    required = kind.required.name
     if required not in values:
-        raise UsageError(f"{'-s' if kind.name == 'samba' else '-d'} is required", alert=12)
+        option = next(o for o, name in known.items() if name == required)
+        raise UsageError(f"{option} is required", alert=alerts.NO_TARGET)
     return Request(kind, watch_id, "start", values, password_at=password_at)
 
 
@@ -126,11 +119,7 @@ def _inject_request(kind: Kind, watch_id: str, extra: Sequence[str]) -> Request:
 
 
 def settings_of(req: Request) -> WatchSettings:
-    values = dict(req.values)
-    values.pop("password", None)
-    schedule = Schedule.parse(values.pop("interval", 30), values.pop("retries", 5), values.pop("timeout", 60))
-    target = req.kind.check_target(values)
-    return WatchSettings(req.kind.name, req.watch_id, schedule, target)
+    return build(req.kind, req.watch_id, {k: v for k, v in req.values.items() if k != "password"})
 
 
 # -- the start form -------------------------------------------------------------------------------
@@ -144,18 +133,11 @@ def start(req: Request, argv: Sequence[str]) -> int:
         _reexec_without_password(req, argv, password)
     password_file = os.environ.pop(PASSWORD_FILE_ENV, None)  # not for the unit or children
     if password_file:
-        password = read_password(Path(password_file))
-    if _mode() == "systemd":
-        exit_now(start_unit(settings, password))
+        password = passwords.read(Path(password_file))
+    sup = Supervisor(req.kind, req.watch_id)
+    if sup.systemd:
+        exit_now(start_unit(sup, settings, password))
     exit_now(run_watch(settings, password))
-
-
-def _mode() -> str:
-    return supervision_mode(os.environ.get(MODE_ENV))
-
-
-def _write_password(kind: str, watch_id: str, password: Optional[str]) -> Path:
-    return write_runtime_file(kind, f"{watch_id}.password", (password or "") + "\n", 0o600)
 
 
 def argv_without_password(argv: Sequence[str], password_at: int) -> List[str]:
@@ -176,14 +158,10 @@ _BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from fswatch.clp impo
 def _reexec_without_password(req: Request, argv: Sequence[str], password: str) -> None:
     """-p is accepted for compatibility, but a long-running process must not show the
     password in its argv: move it to a 0600 file and run again without it."""
-    stopped_control(req.kind.name, req.watch_id, "a second one cannot start")
-    if _mode() == "systemd":
-        unit = unit_name(req.kind.name, req.watch_id)
-        if Systemctl().running(unit):
-            raise WatchBusy(f"{unit} is already running")
+    Supervisor(req.kind, req.watch_id).ensure_stopped("a second one cannot start")
     assert req.password_at is not None
     args = argv_without_password(argv, req.password_at)
-    path = _write_password(req.kind.name, req.watch_id, password)
+    path = SettingsStore.runtime().write_password(req.kind, req.watch_id, password)
     env = dict(os.environ, **{PASSWORD_FILE_ENV: str(path)})
     home = str(Path(__file__).resolve().parent.parent)
     sys.stdout.flush()
@@ -199,74 +177,33 @@ def reexec_main() -> int:
     return main(sys.argv[2], sys.argv[3:])
 
 
-def start_unit(settings: WatchSettings, password: Optional[str], systemctl: Optional[Systemctl] = None) -> int:
+def start_unit(sup: Supervisor, settings: WatchSettings, password: Optional[str]) -> int:
     """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status)."""
-    systemctl = systemctl or Systemctl()
-    kind, watch_id = settings.kind, settings.watch_id
-    unit = unit_name(kind, watch_id)
-    if systemctl.running(unit):
-        raise WatchBusy(f"{unit} is already running")
-    takes_password = KINDS[kind].takes_password
-    write_runtime_settings(settings, password, takes_password)
-    write_runtime_dropin(settings, takes_password, "clp_sambamon/clp_nfsmon")
-    systemctl("daemon-reload")
-    stop_requested = []
+    sup.ensure_stopped("a second one cannot start")
 
     def forward_stop(*_: object) -> None:
         # CLUSTERPRO may end this process instead of running -stop: stop the unit too.
-        stop_requested.append(True)
-        systemctl("stop", "--no-block", unit)
+        sup.systemctl("stop", "--no-block", sup.unit)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward_stop)
-    systemctl.reset_failed(unit)
-    # One call: it returns when the unit has ended, whether it failed to start or ran and
-    # ended. (A second `start` after the first returned could start a failed watch again.)
-    systemctl("start", "--wait", unit)
-    return systemctl.exit_status(unit)
+    return sup.start_unit(settings, password, writer=WRITER, until=ENDED)
 
 
 # -- the control forms ----------------------------------------------------------------------------
 
 
-def stop(req: Request, systemctl: Optional[Systemctl] = None) -> int:
-    """End the watch and wait for it at most `wait` seconds (alert 15 otherwise)."""
-    kind, watch_id = req.kind.name, req.watch_id
-    control = control_for(kind, watch_id)
-    unit_active = False
-    if systemd_booted():
-        systemctl = systemctl or Systemctl()
-        unit = unit_name(kind, watch_id)
-        unit_active = systemctl.state(unit).get("ActiveState") in ("active", "activating", "reloading")
-        if unit_active:
-            systemctl("stop", "--no-block", unit)
-    pid = holder(control)
-    if pid is None and not unit_active:
-        return EXIT_OK  # nothing runs: an EXEC stop script must not fail for that
-    if pid is not None and not unit_active and pid > 0:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return EXIT_OK
-    deadline = time.monotonic() + req.wait
-    for _ in range(int(req.wait / POLL) + 2):  # bounded by the wait time
-        if holder(control) is None and (not unit_active or _unit_ended(systemctl, kind, watch_id)):
-            return EXIT_OK
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(POLL)
-    raise NotEnded(f"{kind} watch {watch_id} did not end within {req.wait} s")
-
-
-def _unit_ended(systemctl: Optional[Systemctl], kind: str, watch_id: str) -> bool:
-    assert systemctl is not None
-    return systemctl.state(unit_name(kind, watch_id)).get("ActiveState") in ("inactive", "failed")
+def stop(req: Request) -> int:
+    """End the watch and wait for it at most `wait` seconds (alert 15 otherwise); nothing
+    running is not an error (an EXEC stop script must not fail for that)."""
+    Supervisor(req.kind, req.watch_id).stop(Deadline.after(req.wait))
+    return EXIT_OK
 
 
 def pause(req: Request, resume: bool) -> int:
-    control = control_for(req.kind.name, req.watch_id)
-    if holder(control) is None:
+    if not status.look(req.kind.name, req.watch_id).alive:
         raise NotRunning(f"{req.kind.name} watch {req.watch_id} is not running")
+    control = Control.of(req.kind.name, req.watch_id)
     if resume:
         control.request_continue()
         control.clear_injection()  # -continue also ends a failure test (-inject)
@@ -277,43 +214,29 @@ def pause(req: Request, resume: bool) -> int:
 
 def inject(req: Request) -> int:
     """Fail the watch's next probes at a stage (fswatch extension; fswatch.inject)."""
-    control = control_for(req.kind.name, req.watch_id)
+    control = Control.of(req.kind.name, req.watch_id)
     made = injection.request(req.kind, req.watch_id, req.stage, req.count, control)
-    try:
-        state = control.read_state()
-    except FswatchError:
-        state = None
-    print(injection.describe(req.kind, req.watch_id, made, state))
+    print(injection.describe(req.kind, req.watch_id, made, status.look(req.kind.name, req.watch_id).current))
     return EXIT_OK
 
 
 def disp(req: Request) -> int:
     """The PID of the watch (the seed's -disp); after a kill -9 there is none."""
-    pid = holder(control_for(req.kind.name, req.watch_id))
-    if pid is None:
+    view = status.look(req.kind.name, req.watch_id)
+    if not view.alive:
         print(f"{req.watch_id}: not running", file=sys.stderr)
         return EXIT_FAILED
-    print(pid)
+    print(view.pid)
     return EXIT_OK
 
 
 def delete(req: Request) -> int:
-    """Forget a dead watch: state, control and runtime settings (the seed's -del)."""
-    kind, watch_id = req.kind.name, req.watch_id
-    control = stopped_control(kind, watch_id, "-del is only for a dead watch")
-    metrics.forget(kind, watch_id)
-    control.forget()
-    remove_runtime_watch(kind, watch_id, dropin=systemd_booted())
-    if systemd_booted():
-        systemctl = Systemctl()
-        systemctl("daemon-reload")
-        systemctl.reset_failed(unit_name(kind, watch_id))
+    """Forget a dead watch: state, control and runtime settings, metrics (the seed's -del)."""
+    Supervisor(req.kind, req.watch_id).forget("-del is only for a dead watch")
     return EXIT_OK
 
 
 def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
-    from fswatch.cli import report_error, system_fault
-
     logs.configure()
     kind = KINDS[kind_name]
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -333,11 +256,11 @@ def main(kind_name: str, argv: Optional[Sequence[str]] = None) -> int:
             return inject(req)
         return delete(req)
     except FswatchError as exc:
-        return report_error(exc, kind.name, watch_id)
+        return report_error(exc, kind, watch_id)
     except KeyboardInterrupt:
         return 130
     except OSError as exc:  # every system error is alert 42 and exit 5
-        return report_error(system_fault(exc), kind.name, watch_id)
+        return report_error(system_fault(exc), kind, watch_id)
 
 
 def sambamon_main() -> int:
@@ -351,6 +274,6 @@ def nfsmon_main() -> int:
 if __name__ == "__main__":
     # `python -m fswatch.clp KIND ARGS...` by hand (the -p re-exec uses reexec_main)
     if len(sys.argv) < 2 or sys.argv[1] not in KINDS:
-        print("usage: python -m fswatch.clp samba|nfs ID ...", file=sys.stderr)
+        print(f"usage: python -m fswatch.clp {'|'.join(KINDS)} ID ...", file=sys.stderr)
         sys.exit(2)
     sys.exit(main(sys.argv[1], sys.argv[2:]))

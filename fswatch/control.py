@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from fswatch import files
+from fswatch import files, paths
 from fswatch.atomic import write_atomic
 from fswatch.errors import FswatchError, SystemFault, UsageError, WatchBusy
+from fswatch.settings import check_id
 
 
 def boottime() -> float:
@@ -60,6 +61,11 @@ class Control:
     `root` is the trusted runtime directory (default: two levels up); the parts below it
     are never followed through a symbolic link.
     """
+
+    @classmethod
+    def of(cls, kind: str, watch_id: str) -> Control:
+        """The control directory of the watch KIND ID, under the runtime dir."""
+        return cls(paths.watch_runtime_dir(kind, check_id(watch_id)))
 
     def __init__(self, directory: Path, clock: Callable[[], float] = boottime, root: Optional[Path] = None) -> None:
         self.directory = Path(directory)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from fswatch import alerts
+from fswatch.alerts import Voice
+
 # Process exit codes: distinct per kind of outcome so scripts can tell them apart.
 EXIT_OK = 0
 EXIT_FAILED = 1  # a probe failed, or a watch declared its server failed
@@ -27,7 +30,7 @@ class FswatchError(Exception):
 class UsageError(FswatchError):
     """Refused input (alert 11): nothing was written, the process exits 2."""
 
-    alert = 11
+    alert = alerts.INVALID
     exit_code = EXIT_USAGE
 
     def __init__(self, message: str, alert: Optional[int] = None) -> None:
@@ -39,21 +42,21 @@ class UsageError(FswatchError):
 class WatchBusy(FswatchError):
     """A second watch of the same kind and identifier (alert 14)."""
 
-    alert = 14
+    alert = alerts.BUSY
     exit_code = EXIT_BUSY
 
 
 class NotEnded(FswatchError):
     """A stop request that did not see the watch end in time (alert 15)."""
 
-    alert = 15
+    alert = alerts.NOT_ENDED
     exit_code = EXIT_NOT_ENDED
 
 
 class SystemFault(FswatchError):
     """The system refused something fswatch needs (alert 42: function name and errno)."""
 
-    alert = 42
+    alert = alerts.SYSTEM
     exit_code = EXIT_SYSTEM
 
     def __init__(self, function: str, errno: int, message: str = "") -> None:
@@ -126,11 +129,10 @@ class ProbeFailure(FswatchError):
             out["canary"] = self.canary
         return out
 
-    def message(self, kind: str, target: str) -> str:
-        """The seed's text for this failure (alert 42 names the system call, not the target)."""
-        from fswatch.alerts import alert
-
-        return alert(self.alert).render(kind, target=self.function or target, detail=self.detail)
+    def message(self, kind: Voice, target: str) -> str:
+        """The seed's text for this failure, as `kind` says it (alert 42 names the system
+        call, not the target)."""
+        return alerts.alert(self.alert).render(kind, target=self.function or target, detail=self.detail)
 
 
 class NotRunning(FswatchError):

@@ -27,6 +27,7 @@ from fswatch.deadline import Deadline
 from fswatch.errors import NotRunning, ProbeFailure
 from fswatch.kinds import Kind, Stage
 from fswatch.observation import Observation, StageTiming
+from fswatch.status import WatchStatus
 
 REASON = "injected failure (fswatch inject): the server was not contacted"
 
@@ -161,10 +162,9 @@ def request(kind: Kind, watch_id: str, stage_name: Optional[str], count: Optiona
     return req
 
 
-def describe(kind: Kind, watch_id: str, req: Request, state: object) -> str:
+def describe(kind: Kind, watch_id: str, req: Request, state: Optional[WatchStatus]) -> str:
     """One line for the administrator: what will fail, and when the failure is declared."""
-    attempts = state.get("attempts") if isinstance(state, dict) else None
-    attempts = attempts if _int(attempts) else None
+    attempts = state.attempts if state is not None and state.attempts else None
     if req.count is not None:
         probes = f"{req.count} probe{'s' if req.count != 1 else ''}"
     else:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
 from fswatch.errors import ProbeFailure
-from fswatch.posture import Posture
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,20 @@ class Degradation:
         return out
 
 
+class Details(Protocol):
+    """What a kind's probe saw beyond stages and failures (the SMB security posture,
+    fswatch.posture.Posture): opaque here, shown under its own key and label."""
+
+    key: str  # its key in Observation.to_dict(): probe --json, the state file
+    label: str  # its line in text output (`fswatch probe`)
+
+    def fields(self) -> dict: ...
+
+    def journal_fields(self) -> Dict[str, str]: ...
+
+    def text(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Observation:
     started_wall: float  # time.time() at the start, for humans and state files
@@ -53,7 +66,7 @@ class Observation:
     notes: Tuple[Tuple[str, str], ...] = ()  # facts worth showing, e.g. ("source_port", "reserved")
     # Succeeded, but the server is not fully serving; with a failure only once the verdict judged it too long.
     degraded: Optional[Degradation] = None
-    posture: Optional[Posture] = None  # SMB: negotiated dialect, signing, encryption (None: not SMB)
+    details: Optional[Details] = None  # the kind's own facts (SMB: dialect, signing, encryption)
 
     @property
     def ok(self) -> bool:
@@ -76,8 +89,8 @@ class Observation:
             out["failure"] = self.failure.fields()
         if self.degraded is not None:
             out["degraded"] = self.degraded.fields()
-        if self.posture is not None:
-            out["posture"] = self.posture.fields()
+        if self.details is not None:
+            out[self.details.key] = self.details.fields()
         return out
 
 
@@ -93,7 +106,7 @@ class StageRecorder:
     stages: List[StageTiming] = field(default_factory=list)
     notes: List[Tuple[str, str]] = field(default_factory=list)
     started_wall: float = field(default_factory=time.time)
-    posture: Optional[Posture] = None  # set by a probe that sees one (SMB)
+    details: Optional[Details] = None  # set by a probe that sees more (SMB: its posture)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -121,5 +134,5 @@ class StageRecorder:
             failure,
             tuple(self.notes),
             None if failure else degraded,
-            self.posture,
+            self.details,
         )

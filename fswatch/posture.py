@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple
 
+from fswatch import alerts
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -36,8 +38,6 @@ REQUIRED = "required"  # the server insists: every session on it signs / this sh
 ENABLED = "enabled"  # signing: the server signs when a client asks, but lets a client that does not go unsigned
 OFF = "off"
 
-# Alerts (fswatch.alerts) for a server weaker than the watch requires.
-A_DIALECT, A_SIGNING, A_ENCRYPTION = 107, 108, 109
 
 
 def dialect_name(code: Optional[int]) -> Optional[str]:
@@ -62,7 +62,11 @@ class Requirements:
 
 @dataclass(frozen=True)
 class Posture:
-    """What the probe saw; None where it did not get that far."""
+    """What the probe saw; None where it did not get that far. The Samba probe's
+    Observation.details (shown as `posture` in JSON and the state file, `security` in text)."""
+
+    key = "posture"
+    label = "security"
 
     dialect: Optional[str] = None
     signing: Optional[str] = None
@@ -89,14 +93,14 @@ def _dialect_short(req: Requirements, seen: Posture) -> Optional[Tuple[int, str,
     if got is not None and got.code >= wanted.code:
         return None
     reason = f"the server negotiated SMB {seen.dialect}, below the required minimum {wanted.name}"
-    return A_DIALECT, f"SMB {seen.dialect} < {wanted.name}", reason
+    return alerts.DIALECT, f"SMB {seen.dialect} < {wanted.name}", reason
 
 
 def _signing_short(req: Requirements, seen: Posture) -> Optional[Tuple[int, str, str]]:
     if not req.signing or seen.signing == REQUIRED:
         return None
     reason = f"the server does not require signing (signing {seen.signing}); the watch requires it"
-    return A_SIGNING, f"signing {seen.signing}", reason
+    return alerts.SIGNING, f"signing {seen.signing}", reason
 
 
 def _encryption_short(req: Requirements, seen: Posture) -> Optional[Tuple[int, str, str]]:
@@ -104,9 +108,9 @@ def _encryption_short(req: Requirements, seen: Posture) -> Optional[Tuple[int, s
         return None
     got = _BY_NAME.get(seen.dialect or "")
     if got is not None and not got.encryption:
-        return A_ENCRYPTION, f"SMB {got.name}", f"SMB {got.name} cannot encrypt; the watch requires encryption"
+        return alerts.ENCRYPTION, f"SMB {got.name}", f"SMB {got.name} cannot encrypt; the watch requires encryption"
     reason = f"the server does not require encryption for this share (encryption {seen.encryption})"
-    return A_ENCRYPTION, f"encryption {seen.encryption}", reason
+    return alerts.ENCRYPTION, f"encryption {seen.encryption}", reason
 
 
 # Each requirement is judged at the stage where the probe first knows the answer: the dialect

@@ -6,11 +6,11 @@ administrator looks: the journal (or stderr), `systemctl status`, and `fswatch s
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable, Dict, Optional
 
+from fswatch import alerts, status
 from fswatch.alerts import alert as alert_entry
 from fswatch.attribute import AttributePublisher
 from fswatch.control import Control
@@ -21,16 +21,8 @@ from fswatch.metrics import MetricsWriter, result_of
 from fswatch.notify import Notifier
 from fswatch.observation import Observation
 from fswatch.settings import Schedule
+from fswatch.status import WatchStatus
 from fswatch.verdict import Event, Judgement, SlowStage, WatchState, degraded_limit
-
-A_STARTED, A_WATCHING, A_STOPPING, A_TERMINATE = 1, 2, 3, 6
-A_PAUSED, A_RESUMED, A_NFS_ERROR = 7, 8, 66
-A_RECOVERED, A_SLOW, A_PAUSE_EXPIRED = 91, 92, 93
-A_ATTRIBUTE_FAILED, A_ATTRIBUTE_SET, A_FAILED_WATCHING = 96, 97, 98
-A_INJECTION = 113
-A_DEGRADED, A_DEGRADED_ENDED = 100, 102  # 101, a degradation past its limit, is a failure's alert
-A_METRICS_FAILED = 110
-WARNING = 4
 
 
 def failure_fields(failure: ProbeFailure) -> Dict[str, str]:
@@ -71,7 +63,7 @@ class Reporter:
         self.control = control
         self.wall = wall
         self.started_at = wall()
-        self.phase = "starting"
+        self.phase = status.STARTING
         self.last: Optional[Observation] = None
         self.state = WatchState()
         self.slow: Optional[SlowStage] = None  # the last probe's slow stage, as the verdict named it
@@ -105,9 +97,9 @@ class Reporter:
     ) -> None:
         entry = alert_entry(alert_id)
         if failure is not None and alert_id == failure.alert:
-            message = failure.message(self.kind.name, self.label)
+            message = failure.message(self.kind, self.label)
         else:
-            message = entry.render(self.kind.name, target=self.label, detail=detail)
+            message = entry.render(self.kind, target=self.label, detail=detail)
         if failure is not None and failure.injected and "injected" not in message:
             message += " (injected)"  # after the seed's text, so its filters still match
         fields = {
@@ -120,8 +112,8 @@ class Reporter:
             fields.update(failure_fields(failure))
         if obs is not None:
             fields["FSWATCH_LATENCY_MS"] = f"{obs.total_ms:.3f}"
-            if obs.posture is not None:
-                fields.update(obs.posture.journal_fields())  # FSWATCH_DIALECT, _SIGNING, _ENCRYPTION
+            if obs.details is not None:
+                fields.update(obs.details.journal_fields())  # SMB: FSWATCH_DIALECT, _SIGNING, _ENCRYPTION
         # The address the probe connected to (a host name's lookup, fswatch.resolve); alert 6
         # and 66 carry a failure without its observation: the last probe's.
         probed = obs if obs is not None else self.last if failure is not None else None
@@ -133,7 +125,7 @@ class Reporter:
 
     # -- lifecycle --------------------------------------------------------------------------
     def started(self) -> None:
-        self.alert(A_STARTED)
+        self.alert(alerts.STARTED)
         self.notifier.set_watchdog(self.schedule.watchdog_seconds)
         self._status("starting: first probe")
 
@@ -143,7 +135,7 @@ class Reporter:
 
     def probed(self, obs: Observation, judgement: Judgement) -> None:
         self.last = obs
-        degraded = "degraded" if obs.degraded is not None else "healthy"  # the phase this probe leads to
+        degraded = status.DEGRADED if obs.degraded is not None else status.HEALTHY  # the phase this probe leads to
         self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures)
         self.unmetered = obs
         self.state = judgement.state
@@ -151,59 +143,61 @@ class Reporter:
         events = judgement.events
         attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
         if obs.failure is not None:
-            self.phase = "failed" if judgement.declared_failed else "failing"
-            status = f"failing: {attempts} failed probes; {obs.failure.stage}: {obs.failure.reason}"
+            self.phase = status.FAILED if judgement.declared_failed else status.FAILING
+            text = f"failing: {attempts} failed probes; {obs.failure.stage}: {obs.failure.reason}"
             if Event.PROBE_FAILED in events:
                 # A failed probe that does not yet declare failure: visible, but a warning.
-                self.alert(obs.failure.alert, failure=obs.failure, obs=obs, priority=WARNING, FSWATCH_ATTEMPT=attempts)
+                self.alert(
+                    obs.failure.alert, failure=obs.failure, obs=obs, priority=alerts.WARNING, FSWATCH_ATTEMPT=attempts
+                )
             if judgement.declared_failed and self.declared:
                 self._publish(False)  # a watch that keeps probing retries a failed update
-            self._status(status)
+            self._status(text)
             return
-        self.phase = "healthy" if obs.degraded is None else "degraded"
+        self.phase = status.HEALTHY if obs.degraded is None else status.DEGRADED
         if Event.FIRST_HEALTHY in events:
-            self.alert(A_WATCHING, obs=obs)
+            self.alert(alerts.WATCHING, obs=obs)
         if Event.RECOVERED in events:
-            self.alert(A_RECOVERED, detail=judgement.streak, obs=obs)
+            self.alert(alerts.RECOVERED, detail=judgement.streak, obs=obs)
         if Event.DEGRADED in events and obs.degraded is not None:
             d = obs.degraded
             fields = {"FSWATCH_STAGE": d.stage, "FSWATCH_REASON": d.reason, "FSWATCH_RPC_STATUS": d.status}
-            self.alert(A_DEGRADED, detail=degraded_limit(d), obs=obs, **{k: v for k, v in fields.items() if v})
+            self.alert(alerts.DEGRADED, detail=degraded_limit(d), obs=obs, **{k: v for k, v in fields.items() if v})
         if Event.DEGRADED_ENDED in events:
-            self.alert(A_DEGRADED_ENDED, detail=judgement.degraded_streak, obs=obs)
+            self.alert(alerts.DEGRADED_ENDED, detail=judgement.degraded_streak, obs=obs)
         slow = judgement.slow
         if Event.SLOW in events and slow is not None:
             self.alert(
-                A_SLOW,
+                alerts.SLOW,
                 detail=f"{obs.total_ms:.0f} ms; {slow.text()}",
                 obs=obs,
                 FSWATCH_SLOW_STAGE=slow.stage,
                 FSWATCH_SLOW_STAGE_MS=f"{slow.ms:.3f}",
                 FSWATCH_BUDGET_MS=f"{slow.budget_ms:.0f}",
             )
-        status = f"healthy: {obs.total_ms:.1f} ms, 0/{self.schedule.attempts} failed probes"
+        text = f"healthy: {obs.total_ms:.1f} ms, 0/{self.schedule.attempts} failed probes"
         if slow is not None:
-            status += f"; {slow.text()}"
+            text += f"; {slow.text()}"
         if obs.degraded is not None:
             lasted = (judgement.state.degraded - 1) * self.schedule.interval
-            status = (
+            text = (
                 f"degraded ({obs.degraded.cause}): {obs.total_ms:.1f} ms, for {lasted} s of at most "
                 f"{degraded_limit(obs.degraded)} s; {obs.degraded.reason}"
             )
         self.declared = False
         self._publish(True)
         if Event.FIRST_HEALTHY in events:
-            self.status_text = status
+            self.status_text = text
             self._write_state()
-            self.notifier.ready(status)
+            self.notifier.ready(text)
         else:
-            self._status(status)
+            self._status(text)
 
     def declared_failed(self, obs: Observation, final: bool = True) -> None:
         """The stage's alert, then alert 6 and STOPPING=1 when the watch ends (final), or
         alert 98 and READY=1 when it keeps probing (health attribute mode)."""
         assert obs.failure is not None
-        self.phase = "failed"
+        self.phase = status.FAILED
         self.declared = True
         self.ended = final
         self.alert(
@@ -212,15 +206,15 @@ class Reporter:
             obs=obs,
             FSWATCH_ATTEMPT=f"{self.state.failures}/{self.schedule.attempts}",
         )
-        if self.kind.name == "nfs":
-            self.alert(A_NFS_ERROR, failure=obs.failure)
+        for alert_id in self.kind.declared_alerts:  # the seed's NFS monitor: "detected an error in NFS"
+            self.alert(alert_id, failure=obs.failure)
         self.status_text = f"failed: {obs.failure.stage}: {obs.failure.reason}"
         timeline = self.history_fields()
         if final:
-            self.alert(A_TERMINATE, failure=obs.failure, **timeline)
+            self.alert(alerts.TERMINATE, failure=obs.failure, **timeline)
             self.notifier.stopping(f"failed: {obs.failure.stage}: {obs.failure.reason}")
         else:
-            self.alert(A_FAILED_WATCHING, failure=obs.failure, **timeline)
+            self.alert(alerts.FAILED_WATCHING, failure=obs.failure, **timeline)
             self.notifier.ready(self.status_text)  # started, and publishing: a verdict is a result
         self._publish(False)
         self._write_state()
@@ -235,7 +229,7 @@ class Reporter:
         self.injection = info
         if armed and info is not None:
             self.alert(
-                A_INJECTION,
+                alerts.INJECTED,
                 detail=f"{info['count']} probe{'s' if info['count'] != 1 else ''} at stage {info['stage']}",
                 FSWATCH_STAGE=str(info["stage"]),
                 FSWATCH_INJECTED="1",
@@ -252,16 +246,16 @@ class Reporter:
         if error is None:
             self.published = healthy
             self.publish_failing = False
-            self.alert(A_ATTRIBUTE_SET, detail=value, FSWATCH_ATTRIBUTE=self.publisher.name)
+            self.alert(alerts.ATTRIBUTE_SET, detail=value, FSWATCH_ATTRIBUTE=self.publisher.name)
         elif not self.publish_failing:
             self.publish_failing = True
-            self.alert(A_ATTRIBUTE_FAILED, detail=f"{value}: {error}", FSWATCH_ATTRIBUTE=self.publisher.name,
+            self.alert(alerts.ATTRIBUTE_FAILED, detail=f"{value}: {error}", FSWATCH_ATTRIBUTE=self.publisher.name,
                        FSWATCH_REASON=error)
 
     def paused(self, until: Optional[float], seconds: Optional[int]) -> None:
-        self.phase = "paused"
+        self.phase = status.PAUSED
         self.paused_until = self.wall() + seconds if seconds else None
-        self.alert(A_PAUSED)
+        self.alert(alerts.PAUSED)
         self._status("paused" + (f" for {seconds} s" if seconds else " until continued"))
 
     def still_paused(self) -> None:
@@ -270,15 +264,15 @@ class Reporter:
     def resumed(self, expired_after: Optional[int]) -> None:
         self.paused_until = None
         if expired_after is not None:
-            self.alert(A_PAUSE_EXPIRED, detail=f"{expired_after} s")
-        self.alert(A_RESUMED)
-        self.phase = "resuming"
+            self.alert(alerts.PAUSE_EXPIRED, detail=f"{expired_after} s")
+        self.alert(alerts.RESUMED)
+        self.phase = status.RESUMING
         self._status("resuming: probing")
 
     def stopping(self) -> None:
-        self.phase = "stopped"
+        self.phase = status.STOPPED
         self.ended = True
-        self.alert(A_STOPPING)
+        self.alert(alerts.STOPPING)
         self.status_text = "stopped"
         self.notifier.stopping("stopping")
         self._write_state()
@@ -292,40 +286,36 @@ class Reporter:
         self.notifier.status(text)
         self._write_state()
 
-    def snapshot(self) -> dict:
-        return {
-            "kind": self.kind.name,
-            "id": self.watch_id,
-            "target": self.label,
-            "pid": os.getpid(),
-            "phase": self.phase,
-            "status": self.status_text,
-            "started": self.started_at,
-            "updated": self.wall(),
-            "failures": self.state.failures,
-            "slow": self.state.slow,  # healthy but slower than half the timeout (OCF: degraded)
-            "slow_stage": self.slow.fields() if self.slow is not None and self.state.slow else None,
-            "attempts": self.schedule.attempts,
-            "probes": self.state.probes,
-            "paused_until": self.paused_until,
-            "schedule": {
-                "interval": self.schedule.interval,
-                "retries": self.schedule.retries,
-                "timeout": self.schedule.timeout,
-                "detection_bound": self.schedule.detection_bound,
-            },
-            "last_probe": self.last.to_dict() if self.last is not None else None,
-            "history": self.history.entries(),
-            "injection": self.injection,
-            "attribute": None
+    def snapshot(self) -> WatchStatus:
+        """What the state file says (fswatch.status: its one schema)."""
+        return WatchStatus(
+            kind=self.kind.name,
+            id=self.watch_id,
+            target=self.label,
+            pid=os.getpid(),
+            phase=self.phase,
+            status=self.status_text,
+            started=self.started_at,
+            updated=self.wall(),
+            failures=self.state.failures,
+            attempts=self.schedule.attempts,
+            probes=self.state.probes,
+            slow=self.state.slow,  # healthy but slower than half the timeout (OCF: degraded)
+            slow_stage=self.slow.fields() if self.slow is not None and self.state.slow else None,
+            paused_until=self.paused_until,
+            schedule={**self.schedule.fields, "detection_bound": self.schedule.detection_bound},
+            last_probe=self.last.to_dict() if self.last is not None else None,
+            history=self.history.entries(),
+            injection=self.injection,
+            attribute=None
             if self.publisher is None
             else {"name": self.publisher.name, "published": self.published, "failing": self.publish_failing},
-            "degraded": self._degraded(),
-        }
+            degraded=self._degraded(),
+        )
 
     def _degraded(self) -> Optional[dict]:
         """What degrades the server now (phase "degraded"), for status --json and the OCF agent."""
-        if self.phase != "degraded" or self.last is None or self.last.degraded is None:
+        if self.phase != status.DEGRADED or self.last is None or self.last.degraded is None:
             return None
         limit = degraded_limit(self.last.degraded)
         return {**self.last.degraded.fields(), "probes": self.state.degraded, "limit_seconds": limit}
@@ -335,7 +325,7 @@ class Reporter:
         if self.control is None:
             return
         try:
-            self.control.write_state(json.dumps(self.snapshot()) + "\n")
+            self.control.write_state(self.snapshot().to_json())
         except (OSError, FswatchError):
             pass  # a state file is a convenience; it must never stop the watch
 
@@ -351,4 +341,4 @@ class Reporter:
             self.metrics_failing = False
         elif not self.metrics_failing:
             self.metrics_failing = True
-            self.alert(A_METRICS_FAILED, detail=error, FSWATCH_REASON=error)
+            self.alert(alerts.METRICS_FAILED, detail=error, FSWATCH_REASON=error)

@@ -28,12 +28,12 @@ import socket
 import threading
 from typing import Callable, Dict, Optional
 
+from fswatch import alerts
 from fswatch.deadline import Deadline
 from fswatch.errors import ProbeFailure
 from fswatch.observation import StageRecorder
 
 STAGE = "resolve"
-A_RESOLVE = 61  # the seed's "could not get environment of server (error[nn])"
 MAX_LOOKUPS = 4  # per process; a watch process has one target, clp and tests a few
 
 Lookup = Callable[[str], str]
@@ -89,7 +89,7 @@ class Resolver:
         lookup = self._join_or_start(host)
         if not lookup.done.wait(deadline.remaining()):
             raise ProbeFailure(
-                A_RESOLVE,
+                alerts.RESOLVE,
                 STAGE,
                 f"name resolution gave no answer for {host!r} within the deadline",
                 str(errno_mod.ETIMEDOUT),
@@ -108,7 +108,7 @@ class Resolver:
                 return lookup  # the previous probe's lookup is still running: wait for that one
             if len(self._in_flight) >= self._max:
                 raise ProbeFailure(
-                    A_RESOLVE,
+                    alerts.RESOLVE,
                     STAGE,
                     f"{len(self._in_flight)} earlier name lookups in this process have not answered: "
                     f"name resolution is stuck, {host!r} was not looked up",
@@ -123,7 +123,7 @@ class Resolver:
             with self._lock:
                 self._in_flight.pop(key, None)
             raise ProbeFailure(
-                A_RESOLVE, STAGE, f"cannot start a thread to look up {host!r}: {exc}", str(errno_mod.EAGAIN),
+                alerts.RESOLVE, STAGE, f"cannot start a thread to look up {host!r}: {exc}", str(errno_mod.EAGAIN),
                 errno=errno_mod.EAGAIN,
             ) from exc
         return lookup
@@ -144,15 +144,15 @@ def _failure(host: str, error: Optional[BaseException]) -> ProbeFailure:
     """A lookup's error -> alert 61, whose `error[nn]` is the getaddrinfo code (EAI_*)."""
     if isinstance(error, socket.gaierror) and error.errno is not None:
         failure = ProbeFailure(
-            A_RESOLVE, STAGE, f"cannot resolve {host!r}: {error.strerror} ({_eai_name(error.errno)})",
+            alerts.RESOLVE, STAGE, f"cannot resolve {host!r}: {error.strerror} ({_eai_name(error.errno)})",
             str(error.errno),
         )
     elif isinstance(error, OSError) and error.errno:
         failure = ProbeFailure(
-            A_RESOLVE, STAGE, f"cannot resolve {host!r}: {error}", str(error.errno), errno=error.errno
+            alerts.RESOLVE, STAGE, f"cannot resolve {host!r}: {error}", str(error.errno), errno=error.errno
         )
     else:  # e.g. UnicodeError from the IDNA codec for a label it refuses
-        failure = ProbeFailure(A_RESOLVE, STAGE, f"cannot resolve {host!r}: {type(error).__name__}: {error}", "-1")
+        failure = ProbeFailure(alerts.RESOLVE, STAGE, f"cannot resolve {host!r}: {type(error).__name__}: {error}", "-1")
     failure.__cause__ = error
     return failure
 

@@ -11,34 +11,21 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import NoReturn, Optional, Tuple
 
-from fswatch import files, paths
 from fswatch.attribute import AttributePublisher
-from fswatch.control import Control, InstanceLock, holder
+from fswatch.control import Control, InstanceLock
 from fswatch.engine import StopSignal, Watch
-from fswatch.errors import SystemFault, UsageError, WatchBusy
+from fswatch.errors import SystemFault
 from fswatch.inject import Injector
+from fswatch.kinds import WatchSettings
 from fswatch.kinds import kind as kind_named
-from fswatch.metrics import MetricsWriter, WatchMetrics, metrics_dir
+from fswatch.metrics import MetricsWriter, WatchMetrics
+from fswatch.metrics_files import metrics_dir
 from fswatch.notify import Notifier
 from fswatch.reporter import Reporter
-from fswatch.settings import Schedule, WatchSettings, check_attribute, check_id, check_password, parse_conf
 from fswatch.sinks import default_sink
-
-
-def control_for(kind: str, watch_id: str) -> Control:
-    return Control(paths.watch_runtime_dir(kind, check_id(watch_id)))
-
-
-def stopped_control(kind: str, watch_id: str, why: str) -> Control:
-    """The control directory of a watch that must not be running; WatchBusy (14) if it is."""
-    control = control_for(kind, watch_id)
-    pid = holder(control)
-    if pid is not None:
-        raise WatchBusy(f"{kind} watch {watch_id} is running (pid {pid}); {why}")
-    return control
+from fswatch.store import SettingsStore
 
 
 def exit_now(code: int) -> NoReturn:
@@ -58,63 +45,19 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def read_password(path: Path, follow: bool = False) -> Optional[str]:
-    """A password file's first line (a trailing newline is not part of the password);
-    None for an empty file, which is how a guest watch says it has no password.
-
-    `follow`: the user named this file (--password-file), so a link to it is taken;
-    fswatch's own password files are read without following links."""
-    data = files.read_bounded(path, files.PASSWORD_LIMIT, what="password file", follow=follow)
-    if data is None:
-        raise UsageError(f"password file {path} does not exist")
-    return password_from_bytes(data.split(b"\n", 1)[0], f"the password in {path}")
-
-
-def password_from_bytes(line: bytes, where: str) -> Optional[str]:
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{where} is not valid UTF-8 text: refused") from None
-    return check_password(text, where) or None
-
-
 def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str]]:
-    """The watch's settings and password; the password comes from systemd's credential
-    directory when the unit passed one (LoadCredential=), else from the 0600 file."""
-    check_id(watch_id)
-    spec = kind_named(kind)
-    conf = paths.conf_path(kind, watch_id)
-    text = files.read_text(conf, files.CONFIG_LIMIT, what="config file")
-    if text is None:
-        raise UsageError(f"no {kind} watch {watch_id!r}: {conf} does not exist (see fswatch add)")
-    values = parse_conf(text, str(conf))
-    for key in ("kind", "id"):
-        expected = kind if key == "kind" else watch_id
-        if values.pop(key, expected) != expected:
-            raise UsageError(f"{conf}: {key} does not match the file's place")
-    schedule = Schedule.parse(values.pop("interval", 30), values.pop("retries", 5), values.pop("timeout", 60))
-    attribute = values.pop("attribute", None)
-    attribute = check_attribute(attribute) if attribute else None
-    target = spec.check_target(values)
-    password = None
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    candidates = [Path(credentials) / "password"] if credentials else []
-    candidates.append(paths.password_path(kind, watch_id))
-    for candidate in candidates:
-        data = files.read_bounded(candidate, files.PASSWORD_LIMIT, what="password file")
-        if data is not None:
-            password = password_from_bytes(data.split(b"\n", 1)[0], f"the password in {candidate}")
-            break
-    settings = WatchSettings(kind, watch_id, schedule, target, has_password=bool(password), attribute=attribute)
-    return settings, password
+    """The settings `fswatch run KIND ID` runs: from the config dir, which a runtime drop-in
+    points at the runtime dir for a watch started by clp_*mon or an OCF agent."""
+    return SettingsStore.config().load(kind_named(kind), watch_id)
 
 
-def metrics_writer(settings: WatchSettings, label: str) -> Optional[MetricsWriter]:
+def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
     directory = metrics_dir()
     if directory is None:  # FSWATCH_METRICS_DIR=off
         return None
-    metrics = WatchMetrics(settings.kind, settings.watch_id, label, settings.schedule, time.time())
-    return MetricsWriter(metrics, settings.kind, settings.watch_id, directory)
+    kind = settings.kind.name
+    metrics = WatchMetrics(kind, settings.watch_id, settings.label, settings.schedule, time.time())
+    return MetricsWriter(metrics, kind, settings.watch_id, directory)
 
 
 def run_watch(
@@ -132,8 +75,8 @@ def run_watch(
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
     of the first one is touched.
     """
-    spec = kind_named(settings.kind)
-    control = control_for(settings.kind, settings.watch_id)
+    spec = settings.kind
+    control = Control.of(spec.name, settings.watch_id)
     lock = InstanceLock(control)
     stop = stop or StopSignal()
     # Handlers first: once the lock is held, others see this watch (-disp, -stop), and a
@@ -153,13 +96,13 @@ def run_watch(
             reporter = Reporter(
                 spec,
                 settings.watch_id,
-                spec.label(settings.target),
+                settings.label,
                 settings.schedule,
                 sink or default_sink(),
                 notifier or Notifier.from_env(),
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
-                metrics=metrics_writer(settings, spec.label(settings.target)),
+                metrics=metrics_writer(settings),
             )
             # Injection wraps the probe function: the probes never know about it (fswatch.inject).
             injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)

@@ -1,4 +1,5 @@
-"""A watch's settings: identifier rules, the seed's ranges, and the per-watch config file.
+"""A watch's settings, value by value: identifier rules, the seed's ranges, the schedule, and
+the config file's syntax (fswatch.kinds.settings makes a whole watch's settings of them).
 
 Everything here validates before it touches a path or a unit name (SPEC.md section 1):
 refused input raises UsageError (alert 11, exit 2) and nothing is written.
@@ -9,9 +10,10 @@ from __future__ import annotations
 import configparser
 import ipaddress
 import re
-from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional
+from dataclasses import dataclass
+from typing import Dict, Optional
 
+from fswatch import alerts
 from fswatch.errors import UsageError
 
 RANGE = (1, 10000)  # the seed's range for interval, retries, timeout and -stop's wait
@@ -24,7 +26,7 @@ _ATTRIBUTE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
 def check_id(watch_id: Optional[str]) -> str:
     """Letters, digits, '_' and '-', first a letter or digit, 1..200 bytes, case-sensitive."""
     if not watch_id:
-        raise UsageError("the watch identifier is empty", alert=13)
+        raise UsageError("the watch identifier is empty", alert=alerts.NO_ID)
     if not _ID.match(watch_id) or not watch_id.isascii():
         raise UsageError(
             f"invalid identifier {watch_id!r}: use letters, digits, '_' and '-', starting with a letter or digit"
@@ -198,8 +200,18 @@ class Schedule:
     timeout: int = 60
 
     @classmethod
-    def parse(cls, interval: object = 30, retries: object = 5, timeout: object = 60) -> Schedule:
-        return cls(check_range("interval", interval), check_range("retries", retries), check_range("timeout", timeout))
+    def parse(cls, interval: object = None, retries: object = None, timeout: object = None) -> Schedule:
+        """Checked values; None takes the default above (the one place defaults are written)."""
+        default = cls()
+        return cls(
+            check_range("interval", default.interval if interval is None else interval),
+            check_range("retries", default.retries if retries is None else retries),
+            check_range("timeout", default.timeout if timeout is None else timeout),
+        )
+
+    @property
+    def fields(self) -> Dict[str, int]:
+        return {"interval": self.interval, "retries": self.retries, "timeout": self.timeout}
 
     @property
     def attempts(self) -> int:
@@ -221,38 +233,6 @@ class Schedule:
     def slow_ms(self) -> float:
         """A healthy probe slower than this is reported as slow (alert 92)."""
         return self.timeout * 1000.0 / 2
-
-
-@dataclass(frozen=True)
-class WatchSettings:
-    """A watch as written in <config dir>/<kind>/<ID>.conf."""
-
-    kind: str
-    watch_id: str
-    schedule: Schedule
-    target: Mapping[str, object] = field(default_factory=dict)  # validated kind-specific fields
-    has_password: bool = False
-    attribute: Optional[str] = None  # health attribute mode: the node attribute it publishes
-
-    def to_conf(self) -> str:
-        lines = [
-            f"# fswatch {self.kind} watch {self.watch_id}: written by `fswatch add`; edit with care.",
-            "[watch]",
-            f"kind = {self.kind}",
-            f"id = {self.watch_id}",
-            f"interval = {self.schedule.interval}",
-            f"retries = {self.schedule.retries}",
-            f"timeout = {self.schedule.timeout}",
-        ]
-        if self.attribute:
-            lines.append(f"attribute = {self.attribute}")
-        # A yes/no setting is written "yes" when set and left out when not (absent = no).
-        lines += [
-            f"{key} = {'yes' if value is True else value}"
-            for key, value in self.target.items()
-            if value is not None and value is not False
-        ]
-        return "\n".join(lines) + "\n"
 
 
 def parse_conf(text: str, source: str) -> Dict[str, str]:

@@ -10,7 +10,9 @@ import os
 import sys
 from typing import IO, Callable, Dict, List, Mapping, Optional, Tuple
 
-from fswatch.alerts import Alert
+from fswatch import alerts, files
+from fswatch.alerts import Alert, Voice
+from fswatch.errors import FswatchError, SystemFault
 
 
 class StderrSink:
@@ -86,3 +88,25 @@ def default_sink(env: Mapping[str, str] = os.environ):  # -> StderrSink | Journa
         except ImportError:
             pass
     return StderrSink()
+
+
+def system_fault(exc: OSError) -> SystemFault:
+    """An OSError nobody translated nearer its cause: alert 42 naming the file it concerns."""
+    return files.fault("os", exc, exc.filename if exc.filename is not None else "")
+
+
+def report_error(exc: FswatchError, kind: Voice, watch_id: Optional[str] = None) -> int:
+    """A command's refusal or failure: one line on stderr (or one journal entry under
+    systemd) naming the alert, then the exit code — the same for every surface's command."""
+    if exc.alert is not None:
+        entry = alerts.alert(exc.alert)
+        detail = getattr(exc, "errno", None)
+        target = getattr(exc, "function", None)
+        message = entry.render(kind, target=target, detail=detail)
+        fields = {"FSWATCH_KIND": kind.name, "FSWATCH_EVENT": str(exc.alert), "FSWATCH_REASON": str(exc)}
+        if watch_id:
+            fields["FSWATCH_WATCH"] = watch_id
+        default_sink().emit(entry, message, entry.priority, fields)
+    else:
+        print(f"fswatch: {exc}", file=sys.stderr)
+    return exc.exit_code

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Optional, Tuple
 
+from fswatch import alerts
 from fswatch.errors import ProbeFailure
 from fswatch.observation import Degradation, Observation
 from fswatch.settings import Schedule
@@ -33,7 +34,6 @@ from fswatch.settings import Schedule
 # leases cover every grace period these servers end by themselves.
 GRACE_LEASES = 3
 DEFAULT_LEASE_SECONDS = 90  # a server that does not say its lease time: knfsd's default
-A_DEGRADED_TOO_LONG = 101
 
 
 class Event(Enum):
@@ -110,7 +110,9 @@ def _too_long(degradation: Degradation, limit: int, span: int) -> ProbeFailure:
         f"{degradation.cause} for {span} s, longer than {limit} s ({GRACE_LEASES} × lease time {lease} s): "
         f"{degradation.reason}"
     )
-    return ProbeFailure(A_DEGRADED_TOO_LONG, degradation.stage, reason, f"{limit} s", rpc_status=degradation.status)
+    return ProbeFailure(
+        alerts.DEGRADED_TOO_LONG, degradation.stage, reason, f"{limit} s", rpc_status=degradation.status
+    )
 
 
 def judge(state: WatchState, obs: Observation, schedule: Schedule) -> Judgement:

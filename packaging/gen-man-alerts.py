@@ -23,15 +23,16 @@ END = '.\\" END GENERATED ALERTS'
 # page -> the kind whose alerts it lists (None: both)
 PAGES: Dict[str, Optional[str]] = {"fswatch.8": None, "clp_sambamon.8": "samba", "clp_nfsmon.8": "nfs"}
 PRIORITY = {2: "crit", 3: "err", 4: "warning", 5: "notice", 6: "info"}
-KIND_LABEL = {"samba": "Samba", "nfs": "NFS"}
 
 
-def _alerts():
+def _table():
+    """The alert table and the kinds (each lends its words to the texts: Kind.phrases)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from fswatch.alerts import ALERTS
+    from fswatch.kinds import KINDS
 
-    return ALERTS
+    return ALERTS, KINDS
 
 
 def escape(text: str) -> str:
@@ -53,15 +54,16 @@ def catalog_text(text: str) -> str:
 
 def section(kind: Optional[str]) -> str:
     lines = [BEGIN, ".nh"]  # no hyphenation: the texts are copied into journal filters
-    for a in sorted(_alerts().values(), key=lambda a: a.id):
-        texts = [(k, getattr(a, k)) for k in ("samba", "nfs") if (kind is None or k == kind) and getattr(a, k)]
+    alerts, kinds = _table()
+    for a in sorted(alerts.values(), key=lambda a: a.id):
+        texts = [(k, a.template(k)) for k in kinds.values() if (kind is None or k.name == kind) and a.concerns(k.name)]
         if not texts:
             continue
         lines += [".TP", f"\\fB{a.id}\\fR ({PRIORITY[a.priority]}) MESSAGE_ID={a.message_id}"]
         for i, (k, template) in enumerate(texts):
             if i:
                 lines.append(".br")
-            lines.append(f"{KIND_LABEL[k]}: {message(template)}" if kind is None else message(template))
+            lines.append(f"{k.phrases['service']}: {message(template)}" if kind is None else message(template))
         lines += [".br", catalog_text(a.explanation)]
         if a.remedy != "-":
             lines += [".br", "What to do: " + catalog_text(a.remedy)]

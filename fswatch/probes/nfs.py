@@ -28,8 +28,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
+from fswatch import alerts
 from fswatch.deadline import Deadline
-from fswatch.errors import DeadlineExceeded, ProbeFailure, UsageError
+from fswatch.errors import DeadlineExceeded, ProbeFailure
 from fswatch.observation import Degradation, Observation, StageRecorder
 from fswatch.resolve import Resolver, address_for
 from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap
@@ -48,12 +49,6 @@ from fswatch.rpc.errors import (
 )
 from fswatch.rpc.message import OpaqueAuth, auth_sys
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
-from fswatch.settings import check_address, check_canary
-
-# Alerts (fswatch.alerts) by what went wrong, in the seed's terms.
-A_MOUNT, A_PORTMAP, A_NOT_REGISTERED, A_RECEIVE, A_STATUS = 81, 82, 83, 84, 85
-A_SYSTEM = 42
-A_CANARY_UNREADABLE, A_CANARY_BLOCKED = 105, 106
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 
@@ -72,6 +67,8 @@ PORTMAPPER, SERVICE = "portmapper", "service"
 
 @dataclass(frozen=True)
 class NfsTarget:
+    """What to probe, as the NFS kind checked it (fswatch.kinds.nfs: the one validation)."""
+
     export: str
     address: str = "127.0.0.1"
     port: Optional[int] = None  # NFS port; None: ask the portmapper (v3) or 2049 (v4)
@@ -80,28 +77,6 @@ class NfsTarget:
     transport: str = "tcp"
     minor_version: Optional[int] = None  # v4 only; None: the highest the server offers (4.2, 4.1, 4.0)
     canary: Optional[str] = None  # a file to read in each probe, relative to the export's root
-
-    def __post_init__(self) -> None:
-        check_address(self.address)  # an IP address or a host name, looked up in each probe (fswatch.resolve)
-        if self.version not in (3, 4):
-            raise UsageError(f"NFS version must be 3 or 4, not {self.version!r}")
-        if self.transport not in ("tcp", "udp"):
-            raise UsageError(f"transport must be tcp or udp, not {self.transport!r}")
-        if self.minor_version is not None and (self.version != 4 or self.minor_version not in PINNABLE_MINOR_VERSIONS):
-            raise UsageError(f"NFS version must be 3, 4, 4.0, 4.1 or 4.2, not {self.version}.{self.minor_version}")
-        if self.version == 4 and self.transport != "tcp":
-            raise UsageError("NFS version 4 runs over TCP only (RFC 7530 section 3.1)")
-        try:
-            size = len(self.export.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise UsageError("export must be valid UTF-8") from None
-        if not self.export.startswith("/") or size > mount.MNTPATHLEN:
-            raise UsageError(f"export must be an absolute path of at most {mount.MNTPATHLEN} bytes")
-        if self.canary is not None:
-            check_canary(self.canary)
-        for port in (self.port, self.mount_port):
-            if port is not None and not 1 <= port <= 0xFFFF:
-                raise UsageError(f"port {port} is out of range 1-65535")
 
 
 class _Channels:
@@ -355,14 +330,15 @@ def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grac
                 return
             reason = f"{where}: {exc.sperror()}"
             raise ProbeFailure(
-                A_CANARY_UNREADABLE, "canary", reason, f"{canary}: {exc.status}", rpc_status=exc.status, canary=canary
+                alerts.CANARY_UNREADABLE, "canary", reason, f"{canary}: {exc.status}",
+                rpc_status=exc.status, canary=canary,
             ) from exc
         except (RpcTimeout, RpcConnectionError, DeadlineExceeded) as exc:
             timed_out = not isinstance(exc, RpcConnectionError)
             err = getattr(exc, "errno", None) or (errno_mod.ETIMEDOUT if timed_out else errno_mod.EIO)
             what = "no answer within the deadline" if timed_out else exc.sperror()
             raise ProbeFailure(
-                A_CANARY_BLOCKED, "canary", f"{where}: {what}", f"{canary}: {os.strerror(err)}",
+                alerts.CANARY_BLOCKED, "canary", f"{where}: {what}", f"{canary}: {os.strerror(err)}",
                 errno=err, timed_out=timed_out, canary=canary,
             ) from exc  # fmt: skip
         except RpcError as exc:
@@ -402,7 +378,7 @@ def _unexpected(exc: Exception, stage: str, where: str) -> ProbeFailure:
         text = ""
     decode = RpcDecodeError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
     return ProbeFailure(
-        A_STATUS,
+        alerts.NFS_STATUS,
         stage,
         f"{where}: {decode.sperror()} ({decode})",
         decode.sperror(),
@@ -424,16 +400,17 @@ def _failure(exc: RpcError, stage: str, talks_to: str, where: str) -> ProbeFailu
     reason = f"{where}: {exc.sperror() if not timed_out else 'no answer within the deadline'}"
     common = {"errno": exc.errno, "rpc_status": exc.status, "timed_out": timed_out}
     if isinstance(exc, RpcSystemError):
-        return ProbeFailure(A_SYSTEM, stage, f"{where}: {exc}", str(exc.errno), function="socket", **common)
+        return ProbeFailure(alerts.SYSTEM, stage, f"{where}: {exc}", str(exc.errno), function="socket", **common)
     if talks_to == PORTMAPPER:
         if isinstance(exc, ProgramNotRegistered):
-            return ProbeFailure(A_NOT_REGISTERED, stage, f"{where}: {exc}", **common)
-        return ProbeFailure(A_PORTMAP, stage, reason, exc.sperror(), **common)
+            return ProbeFailure(alerts.NOT_REGISTERED, stage, f"{where}: {exc}", **common)
+        return ProbeFailure(alerts.PORTMAP, stage, reason, exc.sperror(), **common)
     if isinstance(exc, MountError) or (
         isinstance(exc, NfsError) and exc.operation == "LOOKUP" and exc.status in _EXPORT_MISSING
     ):
-        return ProbeFailure(A_MOUNT, stage, f"{where}: export not found or denied ({exc.status})", exc.status, **common)
+        reason = f"{where}: export not found or denied ({exc.status})"
+        return ProbeFailure(alerts.MOUNT, stage, reason, exc.status, **common)
     if isinstance(exc, (RpcConnectionError, RpcTimeout)):
         err = exc.errno if exc.errno is not None else errno_mod.EIO
-        return ProbeFailure(A_RECEIVE, stage, reason, os.strerror(err), **common)
-    return ProbeFailure(A_STATUS, stage, reason, exc.sperror(), **common)
+        return ProbeFailure(alerts.NFS_RECEIVE, stage, reason, os.strerror(err), **common)
+    return ProbeFailure(alerts.NFS_STATUS, stage, reason, exc.sperror(), **common)

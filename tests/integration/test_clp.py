@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.fixtures.cgroups import Freezer
 from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, phase, wait_for
 
 pytestmark = pytest.mark.integration
@@ -93,18 +94,39 @@ def test_start_disp_duplicate_pause_continue_stop(clp, samba_server):
 
 
 def test_stop_that_cannot_finish_gives_15(clp, samba_server):
+    # A frozen cgroup (cgroup v1 freezer): its processes handle no signal, not even SIGKILL,
+    # until thawed. -stop escalates to SIGKILL, waits its WAIT, and says alert 15.
     watch = start_samba(clp, samba_server)
+    freezer = Freezer()
     try:
         wait_for(lambda: phase(clp, "samba", "w1") == "healthy", 10)
-        os.kill(watch.pid, signal.SIGSTOP)
+        freezer.add([watch.pid])
+        freezer.freeze()
         t0 = time.monotonic()
         stop = clp("clp_sambamon", "w1", "-stop", "1")
         waited = time.monotonic() - t0
         assert stop.returncode == 4
         assert "alert 15: The clp_sambamon has not performed end processing." in stop.stderr
         assert 1 <= waited < 3
-        os.kill(watch.pid, signal.SIGCONT)
-        assert watch.wait(timeout=5) == 0  # the SIGTERM it got while frozen ends it now
+        freezer.thaw()
+        assert watch.wait(timeout=5) != 0  # the SIGKILL it got while frozen ends it now
+    finally:
+        freezer.close()
+        if watch.poll() is None:
+            watch.kill()
+
+
+def test_stop_continues_a_stopped_watch_and_ends_it_cleanly(clp, samba_server):
+    # SIGSTOP (a debugger, a job-control accident): -stop sends SIGCONT after SIGTERM, so the
+    # watch ends as asked (alert 3, exit 0) instead of -stop timing out (alert 15).
+    watch = start_samba(clp, samba_server)
+    try:
+        wait_for(lambda: phase(clp, "samba", "w1") == "healthy", 10)
+        os.kill(watch.pid, signal.SIGSTOP)
+        stop = clp("clp_sambamon", "w1", "-stop", "5")
+        assert stop.returncode == 0, stop.stderr
+        assert watch.wait(timeout=5) == 0
+        assert alert_ids(watch.stderr.read())[-1] == 3
     finally:
         if watch.poll() is None:
             watch.kill()
@@ -165,6 +187,6 @@ def test_nfs_watch_and_stall(clp, fresh_nfs_server):
 def test_in_process_is_the_default_without_systemd(clp):
     # The test machine's PID 1 is not systemd: the start form must not try systemctl.
     assert not os.path.isdir("/run/systemd/system")
-    out = subprocess.run([sys.executable, "-c", "from fswatch.clp import _mode; print(_mode())"],
-                         capture_output=True, text=True, env=clp.env)
+    code = "from fswatch.supervisor import supervision_mode; print(supervision_mode())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clp.env)
     assert out.stdout.strip() == "inprocess"

@@ -28,7 +28,7 @@ class Clp(FswatchCLI):
 @pytest.fixture
 def clp(tmp_path):
     cli = Clp(tmp_path)
-    cli.env["FSWATCH_CLP_MODE"] = "inprocess"
+    cli.env["FSWATCH_SUPERVISION"] = "inprocess"
     return cli
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.fixtures.cgroups import Freezer
 from tests.fixtures.container import BootedContainer
 from tests.integration.node import install_fswatch
 
@@ -89,21 +90,35 @@ def test_stall_fails_the_unit_and_the_command(node, fresh_samba_server):
 
 
 def test_stop_that_cannot_finish_gives_15_and_kill_9_frees_the_id(node, samba_server):
-    # systemd sends SIGCONT with SIGTERM, so a frozen watch does end; a unit whose stop
-    # takes longer than -stop's wait is made with a slow ExecStopPost= instead.
+    # -stop sends SIGTERM and SIGCONT and, near the end of its wait, SIGKILL to the unit: a
+    # SIGSTOPped watch ends. What cannot end is a frozen cgroup (cgroup v1 freezer, from the
+    # host): its processes handle no signal until thawed.
     unit = "fswatch-samba@cw3.service"
-    node.write_text(f"/etc/systemd/system/{unit}.d/60-slow-stop.conf", "[Service]\nExecStopPost=/bin/sleep 3\n")
     args = ["clp_sambamon", "cw3", "-s", "public", "-n", str(samba_server.port), "-i", "1", "-r", "5"]
+    clp = nsenter(node, *args)
+    freezer = Freezer()
+    try:
+        wait_active(node, unit)
+        freezer.add([node.host_pid(int(node.show(unit, "MainPID")["MainPID"]))])
+        freezer.freeze()
+        stop = node.run(["clp_sambamon", "cw3", "-stop", "1"], check=False)
+        assert stop.returncode == 4 and "alert 15: The clp_sambamon has not performed end processing." in stop.stderr
+        freezer.thaw()
+        clp.wait(timeout=10)  # it did end, later than the wait
+    finally:
+        freezer.close()
+        if clp.poll() is None:
+            clp.kill()
     clp = nsenter(node, *args)
     try:
         wait_active(node, unit)
-        stop = node.run(["clp_sambamon", "cw3", "-stop", "1"], check=False)
-        assert stop.returncode == 4 and "alert 15: The clp_sambamon has not performed end processing." in stop.stderr
-        assert clp.wait(timeout=10) == 0  # it did end, later than the wait
+        node.run(["kill", "-STOP", node.show(unit, "MainPID")["MainPID"]])
+        stop = node.run(["clp_sambamon", "cw3", "-stop", "5"], check=False)
+        assert stop.returncode == 0, stop.stderr  # SIGCONT: the watch handled its SIGTERM
+        assert clp.wait(timeout=10) == 0
     finally:
         if clp.poll() is None:
             clp.kill()
-    node.run(["rm", f"/etc/systemd/system/{unit}.d/60-slow-stop.conf"])
     clp = nsenter(node, *args)
     try:
         wait_active(node, unit)

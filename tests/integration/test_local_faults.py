@@ -61,7 +61,7 @@ class World:
             d.mkdir(parents=True)
         self.env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
         self.env.update(FSWATCH_CONFIG_DIR=str(self.config), FSWATCH_RUNTIME_DIR=str(self.runtime))
-        self.env["FSWATCH_CLP_MODE"] = "inprocess"
+        self.env["FSWATCH_SUPERVISION"] = "inprocess"
 
     def conf(self, kind: str, watch_id: str) -> Path:
         path = self.config / kind / f"{watch_id}.conf"
@@ -153,6 +153,9 @@ def link_runtime_kind(w: World) -> None:
     w.conf("nfs", "n1")
 
 
+# The supervision mode where systemd is PID 1, forced: the unit commands go to systemctl.
+SYSTEMD_MODE = {"PATH": "{base}/bin", "FSWATCH_SUPERVISION": "systemd"}
+
 CASES = {
     # -- EACCES: as nobody, in directories root owns ----------------------------------------
     "add/EACCES": Case(["fswatch", "add", "nfs", "n1", "--export", "/x"], nobody=True),
@@ -170,8 +173,8 @@ CASES = {
         lambda w: w.secret("x"),
         nobody=True,
     ),
-    "start/EACCES-systemctl": Case(["fswatch", "start", "samba", "w1"], no_exec_systemctl, env={"PATH": "{base}/bin"}),
-    "stop/EACCES-systemctl": Case(["fswatch", "stop", "samba", "w1"], no_exec_systemctl, env={"PATH": "{base}/bin"}),
+    "start/EACCES-systemctl": Case(["fswatch", "start", "samba", "w1"], no_exec_systemctl, env=SYSTEMD_MODE),
+    "stop/EACCES-systemctl": Case(["fswatch", "stop", "samba", "w1"], no_exec_systemctl, env=SYSTEMD_MODE),
     "status/EACCES": Case(["fswatch", "status"], private_runtime, nobody=True),
     "clp-start/EACCES": Case(["clp_sambamon", "w1", "-s", "s", "-n", "1", "-p", "pw"], nobody=True),
     "clp-pause/EACCES": Case(["clp_sambamon", "w1", "-pause"], lambda w: w.running("samba", "w1"), nobody=True),
@@ -269,6 +272,16 @@ def test_clean_refusal(world, name):
     assert len(lines) == 1 and f"alert {case.alert}:" in lines[0], err
     if name.startswith("status/"):
         assert " n1 " in proc.stdout.decode()  # the watch that can be read is still shown
+
+
+def test_start_where_systemd_is_not_pid_1_says_so_in_one_line(world):
+    """No unit can be started: one line that says why and what runs the watch instead (not
+    systemctl's two lines pointing to a journal that has nothing)."""
+    proc = world.run(Case(["fswatch", "start", "samba", "w1"], lambda w: w.conf("samba", "w1")))
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 5 and len(lines) == 1, lines
+    assert "alert 42:" in lines[0] and "systemd is not running on this machine" in lines[0]
+    assert "fswatch run samba w1" in lines[0] and "journalctl" not in lines[0]
 
 
 def test_status_shows_every_watch_whatever_one_entry_holds(world):

@@ -286,7 +286,7 @@ def test_clp_takes_a_host_name(samba_server, tmp_path):
     cli = hosts_cli(tmp_path)
     clp_argv = [os.path.join(os.path.dirname(sys.executable), "clp_sambamon"), "c1", "-s", "public", "-a", NAME,
                 "-n", str(samba_server.port), "-i", "1", "-c", "1", "-r", "2"]
-    env = {**cli.env, "FSWATCH_CLP_MODE": "inprocess"}
+    env = {**cli.env, "FSWATCH_SUPERVISION": "inprocess"}
     watch = subprocess.Popen(private_resolver(clp_argv, cli.files, **cli.resolver), env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

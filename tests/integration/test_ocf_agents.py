@@ -58,7 +58,7 @@ def agent_env(runtime: Path, instance: str, **params: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OCF_", "FSWATCH_"))}
     env.update(
         FSWATCH_RUNTIME_DIR=str(runtime),
-        FSWATCH_OCF_MODE="inprocess",
+        FSWATCH_SUPERVISION="inprocess",
         PYTHONPATH=python_path(),
         OCF_ROOT="/usr/lib/ocf",
         OCF_RESOURCE_INSTANCE=instance,
@@ -75,7 +75,7 @@ def run_agent(agents: Path, kind: str, action: str, env: dict, timeout: float = 
 
 def ocf_tester(agents: Path, kind: str, runtime: Path, instance: str, **params: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OCF_", "FSWATCH_"))}
-    env.update(FSWATCH_RUNTIME_DIR=str(runtime), FSWATCH_OCF_MODE="inprocess", PYTHONPATH=python_path())
+    env.update(FSWATCH_RUNTIME_DIR=str(runtime), FSWATCH_SUPERVISION="inprocess", PYTHONPATH=python_path())
     argv = [OCF_TESTER, "-n", instance]
     for key, value in params.items():
         argv += ["-o", f"{key}={value}"]

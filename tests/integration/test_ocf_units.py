@@ -147,3 +147,21 @@ def test_attribute_mode_under_systemd_publishes_from_the_hardened_unit(node, fre
     events = [int(e["FSWATCH_EVENT"]) for e in node.journal(unit) if e.get("FSWATCH_EVENT")]
     assert 98 in events and 6 not in events and events.count(97) == 3
     assert 96 not in events
+
+
+def test_stop_leaves_no_metrics_link_into_a_runtime_directory_that_is_gone(node, samba_server):
+    """node_exporter counts a dangling link in its textfile directory as a scrape error: the
+    agent's stop forgets the watch's published metrics with the rest (fswatch.supervisor)."""
+    textfile = "/var/lib/prometheus/node-exporter"
+    node.run(["mkdir", "-p", textfile])
+    link = f"{textfile}/fswatch_samba_metricswatch.prom"
+    params = dict(instance="metricswatch", share="public", port=str(samba_server.port),
+                  interval="1", retries="1", timeout="2")
+    unit = "fswatch-samba@metricswatch.service"
+    start = agent(node, "samba", "start", **params)
+    assert start.returncode == 0, why(node, start, unit)
+    assert node.run(["test", "-L", link], check=False).returncode == 0  # published by the unit
+    stop = agent(node, "samba", "stop", **params)
+    assert stop.returncode == 0, stop.stderr
+    left = node.run(["sh", "-c", f"ls -la {textfile}; ls -la /run/fswatch/samba"], check=False).stdout
+    assert "metricswatch" not in left, left

@@ -30,7 +30,7 @@ def probe(server, user: bool, **require):
 
 def healthy(obs, dialect=None, signing=None, encryption=None):
     assert obs.ok, obs.failure.fields()
-    seen = obs.posture.fields()
+    seen = obs.details.fields()
     expected = {"dialect": dialect, "signing": signing, "encryption": encryption}
     assert {k: v for k, v in seen.items() if expected[k] is not None} == {
         k: v for k, v in expected.items() if v is not None
@@ -38,7 +38,7 @@ def healthy(obs, dialect=None, signing=None, encryption=None):
 
 
 def failed(obs, alert, stage):
-    assert not obs.ok, f"expected alert {alert}, got a healthy probe: {obs.posture}"
+    assert not obs.ok, f"expected alert {alert}, got a healthy probe: {obs.details}"
     assert (obs.failure.alert, obs.failure.stage) == (alert, stage), obs.failure.fields()
     assert [s.ok for s in obs.stages][-1] is False and obs.stages[-1].stage == stage
 
@@ -58,7 +58,7 @@ def test_max_protocol_smb2_10_is_below_a_3_0_minimum():
             healthy(probe(srv, user, min_dialect="2.1"), "2.1")
             obs = probe(srv, user, min_dialect="3.0")
             failed(obs, 107, "negotiate")
-            assert obs.failure.detail == "SMB 2.1 < 3.0" and obs.posture.dialect == "2.1"
+            assert obs.failure.detail == "SMB 2.1 < 3.0" and obs.details.dialect == "2.1"
         obs = probe(srv, True, require_encryption=True)  # the table: 2.1 cannot encrypt
         failed(obs, 109, "tree_connect")
         assert "cannot encrypt" in obs.failure.reason
@@ -76,7 +76,7 @@ def test_signing_mandatory_meets_require_signing_and_disabled_does_not():
     with SambaServer(extra_global="server signing = disabled") as srv:
         obs = probe(srv, True, require_signing=True)
         failed(obs, 108, "session")
-        assert obs.posture.signing != "required"
+        assert obs.details.signing != "required"
 
 
 def test_encryption_required_globally_or_per_share_meets_require_encryption():

@@ -165,7 +165,7 @@ def test_no_leaked_threads_or_fds_after_200_failing_probes(samba_server):
             assert obs.failure.timed_out
     time.sleep(0.1)
     assert threading.active_count() == threads
-    assert _fds() == fds
+    assert _fds() <= fds  # none left open (earlier tests' objects may close theirs meanwhile)
 
 
 def test_300_healthy_probes_in_a_row(samba_server):

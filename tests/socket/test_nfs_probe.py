@@ -17,6 +17,7 @@ from typing import Callable, Dict, Tuple, Union
 import pytest
 
 from fswatch.deadline import Deadline
+from fswatch.kinds import KINDS
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from fswatch.rpc import nfs4, portmap
 from fswatch.rpc.message import AUTH_SYS, Call, encode_reply
@@ -198,7 +199,7 @@ def test_v4_pinned_minor_version_the_server_refuses_is_alert_85(service_factory,
     obs, _ = probe(service.target(version=4, minor_version=minor, mount_port=None))
     failure = obs.failure
     assert (failure.alert, failure.stage, failure.detail) == (85, "exchange_id", "NFS4ERR_MINOR_VERS_MISMATCH")
-    assert obs.failure.message("nfs", EXPORT) == "clp_nfsmon: NFS4ERR_MINOR_VERS_MISMATCH"
+    assert obs.failure.message(KINDS["nfs"], EXPORT) == "clp_nfsmon: NFS4ERR_MINOR_VERS_MISMATCH"
     assert len(service.calls) == 1
 
 

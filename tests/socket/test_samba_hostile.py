@@ -163,12 +163,12 @@ def test_a_huge_claimed_length_is_refused_without_allocating_it():
 
 def test_no_thread_for_the_deadline_is_a_failed_probe(monkeypatch):
     """A host out of threads (RuntimeError from Thread.start) fails the probe with alert 71."""
-    from fswatch.probes import samba
+    from fswatch.probes import smb
 
     def no_thread(*args, **kwargs):
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(samba, "_Reaper", no_thread)
+    monkeypatch.setattr(smb, "Reaper", no_thread)
     obs = probe_samba(_target_stub(), Deadline.after(1))
     assert obs.failure.alert == 71 and obs.failure.stage == "connect", obs.to_dict()
     assert "can't start new thread" in obs.failure.reason

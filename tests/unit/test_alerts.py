@@ -2,7 +2,9 @@ import re
 
 import pytest
 
-from fswatch.alerts import ALERTS, COMMAND, KINDS
+from fswatch import alerts
+from fswatch.alerts import ALERTS
+from fswatch.kinds import KINDS
 
 SEED_IDS = {1, 2, 3, 6, 7, 8, 11, 12, 13, 14, 15, 42, 61, 62, 63, 64, 65, 66, 71, 72, 73, 74, 75}
 
@@ -53,22 +55,53 @@ def test_message_ids_are_stable():
     ],
 )
 def test_seed_texts_verbatim(alert_id, kind, fields, text):
-    assert ALERTS[alert_id].render(kind, **fields) == text
+    assert ALERTS[alert_id].render(KINDS[kind], **fields) == text
 
 
 def test_every_text_renders_and_names_its_command():
     for a in ALERTS.values():
-        assert a.samba or a.nfs
-        for kind in KINDS:
-            text = getattr(a, kind)
-            if text is None:
+        assert any(a.concerns(k) for k in KINDS)
+        for kind in KINDS.values():
+            if not a.concerns(kind.name):
                 continue
             rendered = a.render(kind, target="T", detail="D")
             assert "{" not in rendered
             if a.id != 14:  # the seed's text 14 names no command
-                assert COMMAND[kind] in rendered
-            other = COMMAND["nfs" if kind == "samba" else "samba"]
-            assert other not in rendered
+                assert kind.command in rendered
+            for other in KINDS.values():
+                if other is not kind:
+                    assert other.command not in rendered
+
+
+def test_every_alert_has_a_name_and_every_name_an_alert():
+    priorities = ("CRIT", "ERR", "WARNING", "NOTICE", "INFO")
+    names = {v for n, v in vars(alerts).items() if n.isupper() and isinstance(v, int) and n not in priorities}
+    assert names == set(ALERTS)
+    assert alerts.SLOW == 92 and alerts.TERMINATE == 6 and alerts.NFS_FAILED == 66  # never renumbered
+
+
+class _NewKind:
+    """A kind fswatch does not have: it lends its words and gets every shared alert's text."""
+
+    name = "webdav"
+    phrases = {"command": "clp_davmon", "service": "WebDAV", "resource": "collection <{target}>",
+               "server": "WebDAV <{target}>", "option": "-w"}  # fmt: skip
+
+
+def test_a_new_kind_needs_no_new_row_for_the_alerts_every_kind_has():
+    kind = _NewKind()
+    assert ALERTS[1].render(kind) == "The clp_davmon has started watching WebDAV."
+    assert ALERTS[2].render(kind, target="/dav") == "The clp_davmon is going to watch collection </dav>."
+    assert ALERTS[12].render(kind) == "'-w' parameter is not specified at the clp_davmon command."
+    slow = "The clp_davmon has seen a slow answer from WebDAV </d> (3 s)."
+    assert ALERTS[92].render(kind, target="/d", detail="3 s") == slow
+    assert not ALERTS[62].concerns(kind.name) and not ALERTS[81].concerns(kind.name)  # SMB's and NFS's own
+
+
+def test_a_target_is_a_value_never_a_template():
+    assert ALERTS[2].render(KINDS["samba"], target="{command}{detail}") == (
+        "The clp_sambamon is going to watch share resource [{command}{detail}]."
+    )
 
 
 def test_catalog_texts_present():
@@ -97,8 +130,9 @@ def test_catalog_has_an_english_and_a_japanese_entry_per_alert():
 def test_render_leaves_unknown_placeholders_empty_and_a_missing_kind_is_named():
     from fswatch.alerts import alert
 
-    assert alert(91).render("samba") == "The clp_sambamon has seen Samba [] healthy again after  failed probes."
-    assert alert(91).render("samba", target=None, detail=3).endswith("[] healthy again after 3 failed probes.")
+    samba, nfs = KINDS["samba"], KINDS["nfs"]
+    assert alert(91).render(samba) == "The clp_sambamon has seen Samba [] healthy again after  failed probes."
+    assert alert(91).render(samba, target=None, detail=3).endswith("[] healthy again after 3 failed probes.")
     with pytest.raises(KeyError) as info:
-        alert(62).template("nfs")
+        alert(62).template(nfs)
     assert info.value.args == ("alert 62 has no nfs text",)

@@ -103,7 +103,7 @@ def test_every_verdict_change_is_published_and_a_declared_failure_does_not_end_t
     ]
     assert "READY=1" in sent[0] or any("READY=1" in s for s in sent)
     assert not any("STOPPING=1" in s for s in sent[:-1])  # only at the final stop
-    assert reporter.snapshot()["attribute"] == {"name": "fsw-health", "published": True, "failing": False}
+    assert reporter.snapshot().attribute == {"name": "fsw-health", "published": True, "failing": False}
 
 
 def test_a_failed_update_is_alert_96_once_and_is_retried_at_the_next_probe(tmp_path):

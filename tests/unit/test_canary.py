@@ -10,14 +10,13 @@ import pytest
 from hypothesis import given
 
 from fswatch.errors import ProbeFailure, UsageError
-from fswatch.kinds import NFS, SAMBA
-from fswatch.probes.nfs import NfsTarget
+from fswatch.kinds import NFS, SAMBA, WatchSettings
 from fswatch.probes.samba import SambaTarget
 from fswatch.reporter import failure_fields
 from fswatch.rpc import nfs3, nfs4, nfs41
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.xdr import Decoder, Encoder
-from fswatch.settings import Schedule, WatchSettings, check_canary, parse_conf
+from fswatch.settings import Schedule, check_canary, parse_conf
 from tests.unit.garbage import PROPERTY, garbage_from
 from tests.unit.test_rpc_nfs3 import FATTR3
 from tests.unit.test_rpc_nfs41 import compound_res
@@ -44,17 +43,18 @@ def test_bad_canaries_are_refused(bad):
     assert info.value.alert == 11
 
 
-def test_probe_targets_check_the_canary_themselves():
+def test_the_kinds_refuse_a_canary_outside_the_share_or_export():
+    # The kind is the one validation of a target (the probe targets trust their values).
     with pytest.raises(UsageError):
-        NfsTarget("/x", canary="../etc/shadow")
+        NFS.check_target({"export": "/x", "canary": "../etc/shadow"})
     with pytest.raises(UsageError):
-        SambaTarget("s", canary="/etc/shadow")
+        SAMBA.check_target({"share": "s", "canary": "/etc/shadow"})
 
 
 @pytest.mark.parametrize("kind, base", [(SAMBA, {"share": "s"}), (NFS, {"export": "/x", "address": "127.0.0.1"})])
 def test_canary_round_trips_through_the_conf_file_to_the_probe_target(kind, base):
     target = kind.check_target({**base, "canary": "dir/alive.txt"})
-    values = parse_conf(WatchSettings(kind.name, "c1", Schedule(), target).to_conf(), "c1.conf")
+    values = parse_conf(WatchSettings(kind, "c1", Schedule(), target).to_conf(), "c1.conf")
     assert values["canary"] == "dir/alive.txt"
     again = kind.check_target({k: v for k, v in values.items() if k in {f.name for f in kind.fields}})
     assert kind.make_target(again).canary == "dir/alive.txt"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-from fswatch.cli import clean_state
 from fswatch.control import Control
 from fswatch.engine import Watch
 from fswatch.kinds import NFS
@@ -14,6 +13,7 @@ from fswatch.observation import Degradation, Observation, StageTiming
 from fswatch.reporter import Reporter
 from fswatch.settings import Schedule
 from fswatch.sinks import ListSink
+from fswatch.status import WatchStatus
 from tests.unit.test_engine import StrictClock
 
 REASON = "NFSv4.2 at 10.0.0.1:2049/tcp: OPEN answered NFS4ERR_GRACE: no new opens or locks until its grace period ends"
@@ -73,7 +73,7 @@ def test_grace_period_is_degraded_then_healthy(tmp_path):
     # What `fswatch status --json` reads while degraded, and STATUS= for systemctl status.
     degraded = [s for s in states if s["phase"] == "degraded"]
     assert len(degraded) == 4 and all(s["failures"] == 0 and s["slow"] is False for s in degraded)
-    assert all(clean_state(s)[1] == "" for s in states)  # `fswatch status` finds nothing wrong in them
+    assert all(WatchStatus.parse(s)[1] == "" for s in states)  # `fswatch status` finds nothing wrong in them
     assert degraded[-1]["degraded"] == {
         "cause": "grace period", "stage": "compound", "reason": REASON, "status": "NFS4ERR_GRACE",
         "lease_seconds": 2, "probes": 4, "limit_seconds": 6,

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from fswatch import cli, clp, runner
+from fswatch import cli, clp, runner, supervisor
+from fswatch.cli import commands
 
 
 class Exited(Exception):
@@ -20,7 +21,7 @@ class Exited(Exception):
 def exits(tmp_path, monkeypatch):
     monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
     monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
-    monkeypatch.setenv(clp.MODE_ENV, "inprocess")
+    monkeypatch.setenv(supervisor.MODE_ENV, "inprocess")
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     codes = []
 
@@ -45,7 +46,7 @@ def test_exit_now_flushes_the_streams_first(exits, monkeypatch):
 @pytest.mark.parametrize("status", [0, 1])
 def test_fswatch_run_ends_the_process_with_the_watchs_status(exits, monkeypatch, status):
     assert cli.main(["add", "samba", "w1", "--share", "s"]) == 0
-    monkeypatch.setattr(cli, "run_watch", lambda settings, password: status)
+    monkeypatch.setattr(commands, "run_watch", lambda settings, password: status)
     with pytest.raises(Exited):
         cli.main(["run", "samba", "w1"])
     assert exits == [status]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fswatch.cli import clean_state, main
+from fswatch.cli import main
 from fswatch.control import Control
 from fswatch.errors import ProbeFailure
 from fswatch.history import HISTORY_MAX, History, history_size, table
@@ -15,6 +15,7 @@ from fswatch.observation import Observation, StageTiming
 from fswatch.reporter import Reporter
 from fswatch.settings import Schedule
 from fswatch.sinks import ListSink
+from fswatch.status import WatchStatus
 from fswatch.verdict import WatchState, judge
 
 T0 = 1_764_554_400.0  # 2025-12-01 02:00:00 UTC
@@ -119,12 +120,12 @@ def test_state_file_keeps_the_ring_and_status_shows_it(runtime, capsys):
 
 def test_status_refuses_a_malformed_history_but_shows_the_rest():
     good = {"started": T0, "total_ms": 1.0, "stages": [], "result": "healthy"}
-    state, wrong = clean_state({"phase": "healthy", "history": [good, {"started": "x", "result": "healthy"}]})
-    assert "history" not in state and state["phase"] == "healthy" and "history" in wrong
-    state, wrong = clean_state({"history": [good], "injection": {"stage": "connect", "left": 2}})
-    assert state["history"] == [good] and state["injection"]["left"] == 2 and wrong == ""
-    state, wrong = clean_state({"injection": {"stage": "connect", "left": -1}})
-    assert "injection" in wrong
+    state, wrong = WatchStatus.parse({"phase": "healthy", "history": [good, {"started": "x", "result": "healthy"}]})
+    assert state.history == [] and state.phase == "healthy" and "history" in wrong
+    state, wrong = WatchStatus.parse({"history": [good], "injection": {"stage": "connect", "left": 2}})
+    assert state.history == [good] and state.injection["left"] == 2 and wrong == ""
+    state, wrong = WatchStatus.parse({"injection": {"stage": "connect", "left": -1}})
+    assert state.injection is None and "injection" in wrong
 
 
 def test_table_survives_odd_entries():

@@ -216,7 +216,7 @@ def test_each_kind_names_its_stages_with_an_alert_of_its_own_text():
     for kind in (SAMBA, NFS):
         assert kind.stages and kind.stage().name == kind.stages[0].name
         for stage in kind.stages:
-            assert alert(stage.alert).template(kind.name)  # the kind has a text for that alert
+            assert alert(stage.alert).template(kind)  # the kind has a text for that alert
     with pytest.raises(UsageError) as refused:
         SAMBA.stage("fsstat")
     assert refused.value.alert == 11 and "tree_connect" in str(refused.value)
@@ -281,12 +281,14 @@ def test_nfs_stage_names_for_clp_nfsmon():
 
 
 def test_ocf_exit_reason_of_an_injected_failure_says_so():
-    from fswatch.ocf import OCF_ERR_GENERIC, WatchView, verdict
+    from fswatch.ocf.agent import OCF_ERR_GENERIC
+    from fswatch.ocf.watches import verdict
+    from fswatch.status import WatchStatus, WatchView
 
     failure = {"alert": 63, "stage": "share_type", "reason": "injected failure (fswatch inject)", "injected": True}
     state = {"kind": "samba", "target": "public", "phase": "failed", "failures": 3, "attempts": 3,
              "last_probe": {"started": 1.0, "total_ms": 0.0, "stages": [], "failure": failure}}
-    rc, reason = verdict(WatchView(None, state))
+    rc, reason = verdict(WatchView("samba", "w1", None, WatchStatus.parse(state)[0]))
     assert rc == OCF_ERR_GENERIC
     assert reason == ("declared failed after 3/3 failed probes: stage share_type, alert 63: The clp_sambamon has "
                       "detected an error in Samba [public] (share type error). (injected) "

@@ -7,11 +7,13 @@ import errno
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from fswatch import cli, paths
 from fswatch import metrics as m
-from fswatch import paths
+from fswatch import metrics_files as mf
 from fswatch.control import Control
 from fswatch.engine import Watch
 from fswatch.errors import ProbeFailure, SystemFault, UsageError
@@ -130,7 +132,7 @@ def test_settled_metrics_never_say_healthy(tmp_path):
     w = m.WatchMetrics("samba", "x", "s", Schedule(1, 1, 1), 0.0)
     for phase, killed, expected in (("healthy", False, "stopped"), ("healthy", True, "failed"),
                                     ("failed", False, "failed"), ("stopped", True, "stopped")):
-        text = m.ended(w.render(phase), "failed" if killed else "stopped")
+        text = mf.ended(w.render(phase), "failed" if killed else "stopped")
         promtool_file(tmp_path, "ended", text)
         assert series(text, "fswatch_watch_state", state=expected) == 1
         assert sum(series(text, "fswatch_watch_state", state=s) for s in m.STATES) == 1
@@ -146,32 +148,33 @@ def dirs(tmp_path, monkeypatch):
 
 
 def test_publish_links_settle_copies_forget_removes(dirs):
-    source = m.runtime_file("samba", "w1")
+    source = mf.runtime_file("samba", "w1")
     link = dirs / "fswatch_samba_w1.prom"
-    assert m.main(["publish", "samba", "w1"]) == 0  # as the unit's ExecStartPre: placeholder, no dangling link
+    # as the unit's ExecStartPre: a placeholder, so no link dangles
+    assert cli.main(["metrics", "publish", "samba", "w1"]) == 0
     assert link.is_symlink() and os.readlink(link) == str(source) and link.read_text() == ""
     w = m.WatchMetrics("samba", "w1", "public", Schedule(1, 1, 1), 0.0)
     source.write_text(w.render("healthy"))
-    assert m.publish("samba", "w1", dirs) is None and link.is_symlink()
+    assert mf.publish("samba", "w1", dirs) is None and link.is_symlink()
     os.environ["SERVICE_RESULT"] = "watchdog"  # killed by its watchdog: the file said healthy
     try:
-        assert m.main(["settle", "samba", "w1"]) == 0
+        assert cli.main(["metrics", "settle", "samba", "w1"]) == 0
     finally:
         del os.environ["SERVICE_RESULT"]
     assert not link.is_symlink() and series(link.read_text(), "fswatch_watch_state", state="failed") == 1
     promtool(link)
     assert [p.name for p in dirs.iterdir()] == ["fswatch_samba_w1.prom"]  # no temp files left
-    m.forget("samba", "w1")
+    mf.forget("samba", "w1")
     assert not link.exists() and not source.exists()
-    m.forget("samba", "w1")  # nothing left: not an error
+    mf.forget("samba", "w1")  # nothing left: not an error
 
 
 def test_missing_or_off_directory_publishes_nothing(dirs, monkeypatch):
-    assert m.publish("nfs", "a", dirs / "absent") is None
+    assert mf.publish("nfs", "a", dirs / "absent") is None
     monkeypatch.setenv("FSWATCH_METRICS_DIR", "off")
-    assert m.metrics_dir() is None
+    assert mf.metrics_dir() is None
     monkeypatch.delenv("FSWATCH_METRICS_DIR")
-    assert m.metrics_dir() == m.Path(m.DEFAULT_DIR)
+    assert mf.metrics_dir() == Path(mf.DEFAULT_DIR)
 
 
 class Clock:
@@ -234,34 +237,34 @@ def test_inside_a_unit_a_read_only_textfile_directory_leaves_a_clean_stop_clean(
     """Under a unit (ProtectSystem=strict) the watch's own try to settle into the textfile
     directory meets EROFS, which write_atomic raises as SystemFault: the stop stays exit 0,
     with no alert, and the link to the watch's last state ("stopped") stays."""
-    assert m.publish("samba", "w1", dirs) is None  # ExecStartPre=+ made the link
+    assert mf.publish("samba", "w1", dirs) is None  # ExecStartPre=+ made the link
 
     def read_only(path, *args, **kwargs):
         if path.parent == dirs:
             raise SystemFault("open", errno.EROFS, "open failed: read-only file system")
         return real(path, *args, **kwargs)
 
-    real = m.write_atomic
-    monkeypatch.setattr(m, "write_atomic", read_only)
+    real = mf.write_atomic
+    monkeypatch.setattr(mf, "write_atomic", read_only)
     rc, sink = watch(tmp_path, SAMBA, [], 3, SAMBA_STAGES, dirs)
     assert (rc, sink.ids) == (0, [1, 2, 3]), sink.alerts
     link = dirs / "fswatch_samba_w1.prom"
     assert link.is_symlink() and series(link.read_text(), "fswatch_watch_state", state="stopped") == 1
-    assert m.settle("samba", "w1", dirs).startswith(f"cannot settle {link}: Read-only file system")
+    assert mf.settle("samba", "w1", dirs).startswith(f"cannot settle {link}: Read-only file system")
 
 
 def test_settle_takes_a_watch_unit_and_nothing_else(dirs):
-    from fswatch.units import watch_of_unit
+    from fswatch.systemctl import watch_of_unit
 
     assert watch_of_unit("fswatch-samba@w-1.service") == ("samba", "w-1")
     assert watch_of_unit("fswatch-nfs@A_2.service") == ("nfs", "A_2")
     for bad in ("fswatch-samba@.service", "fswatch-ftp@x.service", "fswatch-samba@x.socket", "samba@x.service",
                 "fswatch-samba@../x.service", "fswatch-samba@x@y.service", "fswatch-samba"):
         with pytest.raises(UsageError):
-            m.main(["settle", bad])
+            mf.settle_failed_unit(bad)
+        assert cli.main(["metrics", "settle", bad]) == 2  # alert 11, exit 2
     for bad in (["publish", "ftp", "x"], ["settle"], ["publish", "fswatch-samba@x.service"], ["settle", "a", "b", "c"]):
-        with pytest.raises(UsageError):
-            m.main(bad)
+        assert cli.main(["metrics", *bad]) == 2
 
 
 def test_a_failed_write_is_alert_110_once_and_the_watch_goes_on(dirs, tmp_path, monkeypatch):
@@ -276,7 +279,7 @@ def test_a_failed_write_is_alert_110_once_and_the_watch_goes_on(dirs, tmp_path, 
 
 
 def test_readme_alert_rules_are_valid_for_prometheus(tmp_path):
-    readme = (m.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     rules = re.search(r"```yaml\n(groups:.*?)```", readme, re.S).group(1)
     assert "fswatch_watch_state" in rules
     (tmp_path / "rules.yml").write_text(rules)
@@ -288,16 +291,16 @@ def test_readme_alert_rules_are_valid_for_prometheus(tmp_path):
 def test_settle_as_root_copies_nothing_but_the_watchs_own_metrics(dirs, tmp_path):
     """The runtime directory belongs to the sandboxed watch: settle (root) must not follow a
     link it planted there, nor copy a file that is not fswatch's metrics."""
-    source = m.runtime_file("nfs", "w9")
+    source = mf.runtime_file("nfs", "w9")
     source.parent.mkdir(parents=True)
     secret = tmp_path / "secret"
     secret.write_text("root:$6$hash:19000:0:99999:7:::\n")
     os.symlink(secret, source)
-    assert "cannot read" in m.settle("nfs", "w9", dirs)
+    assert "cannot read" in mf.settle("nfs", "w9", dirs)
     source.unlink()
     source.write_text("root:$6$hash:19000:0:99999:7:::\n")
-    assert "not fswatch metrics" in m.settle("nfs", "w9", dirs)
+    assert "not fswatch metrics" in mf.settle("nfs", "w9", dirs)
     source.unlink()
     os.mkfifo(source)
-    assert "not a regular file" in m.settle("nfs", "w9", dirs)  # and does not block
+    assert "not a regular file" in mf.settle("nfs", "w9", dirs)  # and does not block
     assert list(dirs.iterdir()) == []

@@ -7,6 +7,7 @@ import errno
 import pytest
 
 from fswatch.errors import UsageError
+from fswatch.kinds import NFS
 from fswatch.probes import nfs
 from fswatch.probes.nfs import NfsTarget
 from fswatch.rpc.errors import (
@@ -47,19 +48,20 @@ def test_target_defaults():
         {"export": "/x", "address": "nfs_1.example"},
         {"export": "/x", "address": "10.1"},
         {"export": "/x", "address": "10.0.0.256"},
-        {"export": "/x", "version": 2},
+        {"export": "/x", "nfs_version": "2"},
         {"export": "/x", "transport": "sctp"},
-        {"export": "/x", "version": 4, "transport": "udp"},
-        {"export": "/x", "version": 4, "minor_version": 3},
-        {"export": "/x", "version": 3, "minor_version": 1},
-        {"export": "/x", "version": 4, "minor_version": 1, "transport": "udp"},
-        {"export": "/x", "port": 0},
-        {"export": "/x", "mount_port": 65536},
+        {"export": "/x", "nfs_version": "4", "transport": "udp"},
+        {"export": "/x", "nfs_version": "4.3"},
+        {"export": "/x", "nfs_version": "3.1"},
+        {"export": "/x", "nfs_version": "4.1", "transport": "udp"},
+        {"export": "/x", "port": "0"},
+        {"export": "/x", "mount_port": "65536"},
     ],
 )
-def test_target_refuses_bad_settings(kw):
+def test_the_kind_refuses_bad_settings(kw):
+    # The NFS kind is the one validation of a target: NfsTarget trusts what it is given.
     with pytest.raises(UsageError):
-        NfsTarget(**kw)
+        NFS.check_target(kw)
 
 
 PORTMAPPER, SERVICE = nfs.PORTMAPPER, nfs.SERVICE

@@ -66,10 +66,10 @@ def test_to_dict_of_a_degraded_probe_says_how():
 
 def test_recorder_passes_on_the_posture_and_a_degradation_only_without_a_failure():
     rec = StageRecorder(clock=lambda: 0.0, started_wall=1.0)
-    rec.posture = Posture(dialect="3.1.1", signing="required", encryption="off")
+    rec.details = Posture(dialect="3.1.1", signing="required", encryption="off")
     degradation = Degradation("grace period", "compound", "NFS4ERR_GRACE")
     healthy = rec.observation(degraded=degradation)
-    assert healthy.posture == Posture("3.1.1", "required", "off") and healthy.degraded == degradation
+    assert healthy.details == Posture("3.1.1", "required", "off") and healthy.degraded == degradation
     # A failed probe is failed, not degraded: the verdict must not count it as a grace period.
     failed = rec.observation(ProbeFailure(74, "compound", "no answer"), degraded=degradation)
-    assert failed.degraded is None and failed.posture == Posture("3.1.1", "required", "off")
+    assert failed.degraded is None and failed.details == Posture("3.1.1", "required", "off")

@@ -1,4 +1,4 @@
-"""fswatch/ocf.py without servers: every watch state → exit code and exit reason, the
+"""fswatch/ocf without servers: every watch state → exit code and exit reason, the
 meta-data against the schemas resource-agents ships, the dispatch, the parameters."""
 
 from __future__ import annotations
@@ -9,9 +9,16 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from fswatch import ocf
 from fswatch.kinds import KINDS
-from fswatch.ocf import WatchView, verdict
+from fswatch.ocf import agent as lib
+from fswatch.ocf import watches as ocf
+from fswatch.ocf.watches import verdict
+from fswatch.status import WatchStatus, WatchView
+
+
+def view(pid, raw):
+    """What fswatch.status.look would see: the lock's holder and the state file's JSON."""
+    return WatchView("samba", "w1", pid, None if raw is None else WatchStatus.parse(raw)[0])
 
 SCHEMAS = "/usr/share/resource-agents"
 
@@ -51,7 +58,8 @@ CASES = [
     (4242, state("stopped"), False, 0, None),  # on its way out: Pacemaker's stop will wait
     # slow but answering (alert 92), or an NFSv4 grace period: degraded, never failed
     (4242, state("healthy", slow=True, total_ms=1500.0), False, 190, "slow: the last probe took 1500.0 ms"),
-    (4242, state("healthy", grace=True), False, 190, "NFSv4 grace period"),
+    # a key the state file does not have (an old agent read "grace", which nothing writes) changes nothing
+    (4242, state("healthy", grace=True), False, 0, None),
     (4242, state("degraded", degraded={"cause": "grace period", "reason": "OPEN answered NFS4ERR_GRACE",
                                        "probes": 3, "limit_seconds": 270}), False, 190,
      "grace period (alert 100), 3 probes, counted failed after 270 s: OPEN answered NFS4ERR_GRACE"),
@@ -76,7 +84,7 @@ CASES = [
 
 @pytest.mark.parametrize("pid, st, attribute, rc, words", CASES)
 def test_every_watch_state_maps_to_its_exit_code_and_reason(pid, st, attribute, rc, words):
-    code, reason = verdict(WatchView(pid, st), attribute_mode=attribute)
+    code, reason = verdict(view(pid, st), attribute_mode=attribute)
     assert code == rc
     if words is None:
         assert reason is None
@@ -86,7 +94,7 @@ def test_every_watch_state_maps_to_its_exit_code_and_reason(pid, st, attribute, 
 
 
 def _meta(kind):
-    return ocf.meta_data(ocf.agent_for(KINDS[kind]))
+    return lib.meta_data(ocf.agent_for(KINDS[kind]))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -128,8 +136,8 @@ def test_dispatch_meta_data_unknown_actions_and_usage(capsys):
     assert ocf.main("samba", ["meta-data"], env={}) == 0
     assert capsys.readouterr().out.startswith('<?xml version="1.0"?>')
     for action in ("notify", "promote", "demote", "migrate_to", "reload", "bogus"):
-        assert ocf.main("nfs", [action], env={}) == ocf.OCF_ERR_UNIMPLEMENTED
-    assert ocf.main("nfs", [], env={}) == ocf.OCF_ERR_ARGS
+        assert ocf.main("nfs", [action], env={}) == lib.OCF_ERR_UNIMPLEMENTED
+    assert ocf.main("nfs", [], env={}) == lib.OCF_ERR_ARGS
     assert "usage: nfs {meta-data|monitor|start|stop|validate-all}" in capsys.readouterr().err
 
 
@@ -153,18 +161,18 @@ def test_probe_of_a_resource_with_an_impossible_name_is_not_running(capsys, tmp_
     ("fswatch-smb", "fswatch-smb"), ("smb:2", "smb"), ("my.res", "my_res"), ("a b", "a_b"),
 ])
 def test_watch_id_defaults_to_the_resource_name(instance, watch_id):
-    req = ocf.Request(ocf.agent_for(KINDS["samba"]), "monitor", {"OCF_RESOURCE_INSTANCE": instance})
-    assert req.watch_id() == watch_id
-    req = ocf.Request(ocf.agent_for(KINDS["samba"]), "monitor", {"OCF_RESOURCE_INSTANCE": instance,
+    req = lib.Request(ocf.agent_for(KINDS["samba"]), "monitor", {"OCF_RESOURCE_INSTANCE": instance})
+    assert ocf.watch_id(req) == watch_id
+    req = lib.Request(ocf.agent_for(KINDS["samba"]), "monitor", {"OCF_RESOURCE_INSTANCE": instance,
                                                                  "OCF_RESKEY_watch_id": "given"})
-    assert req.watch_id() == "given"
+    assert ocf.watch_id(req) == "given"
 
 
 def test_the_agent_answers_before_pacemaker_s_timeout():
     now = [100.0]
     agent = ocf.agent_for(KINDS["nfs"])
     for ms, left in (("20000", 18.0), ("3000", 2.5), ("120000", 115.0), ("", 85.0), ("junk", 85.0)):
-        req = ocf.Request(agent, "start", {"OCF_RESKEY_CRM_meta_timeout": ms}, clock=lambda: now[0])
+        req = lib.Request(agent, "start", {"OCF_RESKEY_CRM_meta_timeout": ms}, clock=lambda: now[0])
         assert req.deadline().remaining() == pytest.approx(left)
 
 
@@ -192,16 +200,16 @@ def test_readme_pacemaker_commands_use_only_parameters_the_agents_declare():
 ])
 def test_a_live_but_silent_watch_is_frozen_where_no_watchdog_guards_it(phase, updated, attribute, rc):
     st = state(phase, updated=updated)
-    code, reason = verdict(WatchView(4242, st), attribute_mode=attribute, now=1008.0)
+    code, reason = verdict(view(4242, st), attribute_mode=attribute, now=1008.0)
     assert code == rc
     if rc == 1:
         assert reason.startswith("the watch (pid 4242) has not reported for 18 s")
     # under systemd (now=None) its watchdog does this job
-    assert verdict(WatchView(4242, st), attribute_mode=attribute)[0] == 0
+    assert verdict(view(4242, st), attribute_mode=attribute)[0] == 0
 
 
 def test_stop_under_an_impossible_name_succeeds(tmp_path, monkeypatch):
     monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path))
-    monkeypatch.setenv("FSWATCH_OCF_MODE", "inprocess")
+    monkeypatch.setenv("FSWATCH_SUPERVISION", "inprocess")
     env = {"OCF_RESOURCE_INSTANCE": "r1", "OCF_RESKEY_watch_id": "-x"}
     assert ocf.main("samba", ["stop"], env=env) == ocf.OCF_SUCCESS  # a failed stop would fence the node

@@ -7,11 +7,13 @@ import itertools
 
 import pytest
 
-from fswatch import ocf, posture
+from fswatch import alerts, posture
 from fswatch.errors import UsageError
-from fswatch.kinds import SAMBA
+from fswatch.kinds import SAMBA, WatchSettings
+from fswatch.ocf import watches as ocf
+from fswatch.ocf.agent import OCF_ERR_CONFIGURED, OCF_SUCCESS, meta_data
 from fswatch.posture import DIALECTS, REQUIRED, Posture, Requirements, shortfall
-from fswatch.settings import Schedule, WatchSettings, check_bool, parse_conf
+from fswatch.settings import Schedule, check_bool, parse_conf
 
 
 def test_dialect_table_is_ordered_and_only_3x_encrypts():
@@ -31,7 +33,7 @@ def test_min_dialect_fails_exactly_below_the_minimum(wanted, got):
         assert found is None
     else:
         alert, detail, reason = found
-        assert alert == posture.A_DIALECT == 107
+        assert alert == alerts.DIALECT == 107
         assert detail == f"SMB {got.name} < {wanted.name}" and got.name in reason
 
 
@@ -96,7 +98,7 @@ def test_settings_validate_dialect_and_booleans():
 
 def test_conf_writes_yes_and_leaves_out_no_and_reads_back():
     target = SAMBA.check_target({"share": "s", "user": "u", "min_dialect": "3.0", "require_signing": True})
-    conf = WatchSettings("samba", "w", Schedule(), target).to_conf()
+    conf = WatchSettings(SAMBA, "w", Schedule(), target).to_conf()
     assert "require_signing = yes\n" in conf and "min_dialect = 3.0\n" in conf
     assert "require_encryption" not in conf
     values = parse_conf(conf, "w.conf")
@@ -106,7 +108,7 @@ def test_conf_writes_yes_and_leaves_out_no_and_reads_back():
 
 
 def test_ocf_meta_data_declares_booleans_as_boolean():
-    xml = ocf.meta_data(ocf.agent_for(SAMBA))
+    xml = meta_data(ocf.agent_for(SAMBA))
     for name in ("require_signing", "require_encryption"):
         block = xml.split(f'<parameter name="{name}">')[1].split("</parameter>")[0]
         assert '<content type="boolean" default="false" />' in block
@@ -126,23 +128,23 @@ def test_alerts_carry_the_posture_as_journal_fields():
     schedule = Schedule(1, 1, 1)
     reporter = Reporter(SAMBA, "w1", "private", schedule, sink, Notifier())
     failure = ProbeFailure(108, "session", "the server does not require signing", "signing enabled")
-    obs = Observation(0.0, (StageTiming("session", 3.0, False),), failure, posture=Posture("3.1.1", "enabled"))
+    obs = Observation(0.0, (StageTiming("session", 3.0, False),), failure, details=Posture("3.1.1", "enabled"))
     reporter.probed(obs, judge(WatchState(), obs, schedule))
     alert_id, message, fields = sink.alerts[-1]
     assert alert_id == 108
     assert message == "The clp_sambamon has seen Samba [private] not require signing (signing enabled)."
     assert fields["FSWATCH_DIALECT"] == "3.1.1" and fields["FSWATCH_SIGNING"] == "enabled"
     assert "FSWATCH_ENCRYPTION" not in fields and fields["FSWATCH_STAGE"] == "session"
-    posture = reporter.snapshot()["last_probe"]["posture"]
+    posture = reporter.snapshot().last_probe["posture"]
     assert posture == {"dialect": "3.1.1", "signing": "enabled", "encryption": None}
 
 
 def test_ocf_takes_pacemaker_booleans_and_refuses_a_guest_that_requires_signing(capsys, tmp_path):
     env = {"OCF_RESOURCE_INSTANCE": "r1", "OCF_RESKEY_share": "x", "OCF_RESKEY_require_signing": "true",
            "FSWATCH_RUNTIME_DIR": str(tmp_path)}
-    assert ocf.main("samba", ["validate-all"], env=env) == ocf.OCF_ERR_CONFIGURED
+    assert ocf.main("samba", ["validate-all"], env=env) == OCF_ERR_CONFIGURED
     err = capsys.readouterr().err
     assert err.startswith("ocf-exit-reason:alert 11: --require-signing needs --user") and err.count("\n") == 1
     env.update(OCF_RESKEY_require_signing="false", OCF_RESKEY_require_encryption="false",
                OCF_RESKEY_min_dialect="3.0")
-    assert ocf.main("samba", ["validate-all"], env=env) == ocf.OCF_SUCCESS
+    assert ocf.main("samba", ["validate-all"], env=env) == OCF_SUCCESS

@@ -117,7 +117,7 @@ def test_a_failed_lookup_is_alert_61_with_its_code(error, detail, errno_field, w
         61, "resolve", detail, errno_field, False
     )
     assert words in failure.reason and "'fs1.example'" in failure.reason
-    assert "error[" + detail + "]" in failure.message("nfs", "/x")
+    assert "error[" + detail + "]" in failure.message(NFS, "/x")
 
 
 def test_a_lookup_that_never_answers_ends_at_the_deadline(stuck):

@@ -1,10 +1,9 @@
 import pytest
 
 from fswatch.errors import UsageError
-from fswatch.kinds import NFS, SAMBA
+from fswatch.kinds import NFS, SAMBA, WatchSettings
 from fswatch.settings import (
     Schedule,
-    WatchSettings,
     check_bool,
     check_canary,
     check_id,
@@ -63,7 +62,7 @@ def test_target_validation():
 
 def test_conf_round_trip():
     target = SAMBA.check_target({"share": "共有", "port": "1445", "user": "alice"})
-    text = WatchSettings("samba", "w1", Schedule(2, 3, 4), target).to_conf()
+    text = WatchSettings(SAMBA, "w1", Schedule(2, 3, 4), target).to_conf()
     values = parse_conf(text, "w1.conf")
     assert values["share"] == "共有" and values["interval"] == "2" and values["user"] == "alice"
 
@@ -73,7 +72,7 @@ def test_conf_round_trip():
 )
 def test_nfs_version_choices_round_trip_through_the_conf_file(text, version, minor):
     target = NFS.check_target({"export": "/x", "address": "127.0.0.1", "nfs_version": text})
-    values = parse_conf(WatchSettings("nfs", "n1", Schedule(), target).to_conf(), "n1.conf")
+    values = parse_conf(WatchSettings(NFS, "n1", Schedule(), target).to_conf(), "n1.conf")
     assert values["nfs_version"] == text
     again = NFS.check_target({key: values[key] for key in ("export", "address", "nfs_version")})
     probe_target = NFS.make_target(again)
@@ -136,12 +135,12 @@ def test_system_error_names_the_function():
     from fswatch.errors import ProbeFailure
 
     f = ProbeFailure(42, "portmap", "socket() failed", "24", errno=24, function="socket")
-    assert f.message("nfs", "/export") == "The clp_nfsmon has detected system error (socket 24)."
+    assert f.message(NFS, "/export") == "The clp_nfsmon has detected system error (socket 24)."
 
 
 def test_samba_credential_is_the_nt_hash():
     # MS-NLMP 4.2.2.1.2: NTOWFv1("Password") = a4f49c406510bdcab6824ee7c30fd852
-    from fswatch.probes.samba import credential
+    from fswatch.probes.smb import credential
 
     cred, secret = credential("User", "Password")
     assert secret is None and cred.username == "User"

@@ -78,25 +78,29 @@ def test_the_reporter_names_the_stage_in_alert_92_status_and_state():
     assert sent[-1].endswith("slow: tree_connect 812 ms of 1000 ms budget")
     assert reporter.status_text.startswith("healthy: 1018.0 ms")
     snap = reporter.snapshot()
-    assert snap["slow"] is True and snap["slow_stage"]["stage"] == "tree_connect"
+    assert snap.slow is True and snap.slow_stage["stage"] == "tree_connect"
     fast = obs(connect=1)
     reporter.probed(fast, judge(reporter.state, fast, S))
-    assert reporter.snapshot()["slow_stage"] is None and "slow" not in reporter.status_text
+    assert reporter.snapshot().slow_stage is None and "slow" not in reporter.status_text
 
 
 def test_status_keeps_slow_stage_and_posture_and_drops_bad_values():
-    from fswatch.cli import clean_state
+    from fswatch.status import WatchStatus
 
     probe = {"started": 1.0, "total_ms": 2.0, "stages": [], "posture": {"dialect": "3.1.1", "signing": None}}
     slow = {"stage": "session", "ms": 900.0, "budget_ms": 500.0, "total_ms": 950.0}
-    state, wrong = clean_state({"slow_stage": slow, "last_probe": probe})
-    assert state == {"slow_stage": slow, "last_probe": probe} and wrong == ""
-    state, wrong = clean_state({"slow_stage": {"stage": 1}, "last_probe": {**probe, "posture": {"dialect": 3}}})
-    assert state == {} and wrong == "unexpected values for last_probe, slow_stage"
+    state, wrong = WatchStatus.parse({"slow_stage": slow, "last_probe": probe})
+    assert state == WatchStatus(slow_stage=slow, last_probe=probe) and wrong == ""
+    state, wrong = WatchStatus.parse({"slow_stage": {"stage": 1}, "last_probe": {**probe, "posture": {"dialect": 3}}})
+    assert state == WatchStatus() and wrong == "unexpected values for last_probe, slow_stage"
 
 
 def test_the_ocf_degraded_reason_names_the_slow_stage():
-    from fswatch.ocf import degraded_reason
+    from fswatch.status import WatchStatus
+    from fswatch.status import degraded_reason as reason
+
+    def degraded_reason(raw):
+        return reason(WatchStatus.parse(raw)[0])
 
     slow = {"stage": "session", "ms": 900.0, "budget_ms": 500.0, "total_ms": 950.0}
     assert degraded_reason({"slow": True, "slow_stage": slow}) == (

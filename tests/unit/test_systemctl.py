@@ -1,4 +1,4 @@
-"""fswatch.units.Systemctl against a scripted systemctl (the real one runs in the booted
+"""fswatch.systemctl.Systemctl against a scripted systemctl (the real one runs in the booted
 containers of tests/integration)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from fswatch.units import Systemctl
+from fswatch.systemctl import Systemctl
 
 
 def shown(text):

@@ -1,0 +1,123 @@
+"""What a kind of watch is: its target fields, its probe's stages, the words its alerts use,
+its clp_*mon options, and how its settings become a probe target.
+
+Each kind (fswatch.kinds.samba, fswatch.kinds.nfs) is one Kind value in its own module; code
+elsewhere asks the kind and never tests its name. The probe modules are imported only when
+a watch of that kind needs them, so an NFS watch never pays for smbprotocol's import
+(memory and start-up time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Mapping, Optional, Tuple
+
+from fswatch import alerts
+from fswatch.deadline import Deadline
+from fswatch.errors import UsageError
+from fswatch.observation import Observation
+
+Probe = Callable[[object, Deadline], Observation]
+
+
+@dataclass(frozen=True)
+class TargetField:
+    name: str  # config key; the CLI option is --name with '_' as '-'
+    check: Callable[[object], object]
+    default: object = None
+    required: bool = False
+    help: str = ""
+    integer: bool = False  # a whole number (OCF meta-data's content type)
+    boolean: bool = False  # yes/no: a CLI flag without a value, "yes" in the conf, OCF type boolean
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of a kind's probe and the alert a failure there reports: what `fswatch inject`
+    may name, and the alert its injected failure reports (the seed's text for that stage)."""
+
+    name: str
+    alert: int
+
+
+@dataclass(frozen=True, repr=False)
+class Kind:
+    name: str
+    # The words its alerts use (fswatch.alerts): command, service, resource, server, option.
+    phrases: Mapping[str, str]
+    fields: Tuple[TargetField, ...]
+    label_field: str  # the field alert texts show as [xxx] / 'xxx'
+    stages: Tuple[Stage, ...]  # the probe's stages in order (fswatch inject; the first is its default)
+    # target values (checked, defaults filled in), password → the probe's target value
+    target: Callable[[Mapping[str, object], Optional[str]], object]
+    # the probe function, imported when first asked for
+    probe: Callable[[], Probe]
+    # how the values combine (one field at a time is checked by the fields): a refusal, or None
+    combination: Callable[[Mapping[str, object]], Optional[str]] = lambda values: None
+    # clp_*mon's options for the kind's own fields (the common -a -i -c -r are clp's)
+    clp_options: Mapping[str, str] = field(default_factory=dict)
+    takes_password: bool = False  # logs on with a password (kept in a 0600 file, never argv)
+    # alerts logged after the stage's alert when the watch declares its server failed (the
+    # seed's NFS monitor said "detected an error in NFS", alert 66)
+    declared_alerts: Tuple[int, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Kind({self.name!r})"
+
+    @property
+    def command(self) -> str:
+        """The seed's command name (clp_sambamon), as alert texts say it."""
+        return self.phrases["command"]
+
+    @property
+    def required(self) -> TargetField:
+        """The field naming what is watched (share, export): its absence is alert 12."""
+        return next(f for f in self.fields if f.required)
+
+    def stage(self, name: Optional[str] = None) -> Stage:
+        """The stage named `name` (None: the first); UsageError (alert 11) for another name."""
+        if name is None:
+            return self.stages[0]
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise UsageError(f"{self.name} probes have no stage {name!r}: {', '.join(s.name for s in self.stages)}")
+
+    def check_target(self, values: Mapping[str, object]) -> Dict[str, object]:
+        """Validated target fields, defaults filled in (None = decided at probe time): each
+        field by its own check, then how they combine (NFSv4 runs over TCP only), so a bad
+        setting is refused before anything is written. The one validation of a target: the
+        probe targets trust what they are given."""
+        unknown = set(values) - {f.name for f in self.fields}
+        if unknown:
+            raise UsageError(f"unknown {self.name} setting(s): {', '.join(sorted(unknown))}")
+        out: Dict[str, object] = {}
+        for f in self.fields:
+            value = values.get(f.name)
+            if value is None or value == "":
+                if f.required:
+                    raise UsageError(f"{f.option} is required", alert=alerts.NO_TARGET)
+                out[f.name] = f.default
+            else:
+                out[f.name] = f.check(value)
+        refused = self.combination(out)
+        if refused:
+            raise UsageError(refused)
+        return out
+
+    def label(self, target: Mapping[str, object]) -> str:
+        return str(target[self.label_field])
+
+    def make_target(self, target: Mapping[str, object], password: Optional[str] = None) -> object:
+        return self.target(target, password)
+
+    def probe_function(self) -> Probe:
+        return self.probe()
+
+
+# The data-path check (opt-in): each probe also reads the first bytes of this file.
+CANARY_HELP = "a file to read in each probe, relative to the {where} root (default: none)"

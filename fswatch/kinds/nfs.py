@@ -1,0 +1,143 @@
+"""The NFS kind: an export probed over fswatch's own ONC RPC client (fswatch.probes.nfs),
+clp_nfsmon's words."""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import socket
+import struct
+from typing import Mapping, Optional, Tuple
+
+from fswatch import alerts
+from fswatch import settings as s
+from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Stage, TargetField
+
+NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
+
+
+def check_nfs_version(value: object) -> object:
+    """3 or 4 (ints, as settings always had them), or a pinned minor version as text: "4.1"."""
+    text = s.check_choice("nfs-version", value, NFS_VERSIONS)
+    return int(text) if text in ("3", "4") else text
+
+
+def nfs_version(value: object) -> Tuple[int, Optional[int]]:
+    """(version, minor version) of an nfs_version setting; minor None: the highest offered."""
+    major, _, minor = str(value).partition(".")
+    return int(major), int(minor) if minor else None
+
+
+def _target(values: Mapping[str, object], password: Optional[str]) -> object:
+    from fswatch.probes.nfs import NfsTarget
+
+    version, minor = nfs_version(values.get("nfs_version") or 3)
+    return NfsTarget(
+        export=str(values["export"]),
+        address=str(values.get("address") or default_nfs_address()),
+        port=values.get("port"),  # type: ignore[arg-type]
+        mount_port=values.get("mount_port"),  # type: ignore[arg-type]
+        version=version,
+        minor_version=minor,
+        transport=str(values.get("transport") or "tcp"),
+        canary=values.get("canary"),  # type: ignore[arg-type]
+    )
+
+
+def _probe() -> Probe:
+    from fswatch.probes.nfs import probe_nfs
+
+    return probe_nfs  # type: ignore[return-value]
+
+
+def _combination(values: Mapping[str, object]) -> Optional[str]:
+    version, _ = nfs_version(values.get("nfs_version") or 3)
+    if version == 4 and (values.get("transport") or "tcp") != "tcp":
+        return "NFS version 4 runs over TCP only (RFC 7530 section 3.1)"
+    return None
+
+
+def default_nfs_address() -> str:
+    """This node's first non-loopback IPv4 address (the seed's default), else 127.0.0.1.
+
+    Read with SIOCGIFADDR per interface: no packet is sent and no other host is asked.
+    """
+    SIOCGIFADDR = 0x8915
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for name in names:
+            try:
+                req = struct.pack("256s", name.encode()[:15])
+                addr = socket.inet_ntoa(fcntl.ioctl(sock.fileno(), SIOCGIFADDR, req)[20:24])
+            except OSError:
+                continue
+            if not ipaddress.ip_address(addr).is_loopback:
+                return addr
+    return "127.0.0.1"
+
+
+NFS = Kind(
+    "nfs",
+    {
+        "command": "clp_nfsmon",
+        "service": "NFS",
+        "resource": "shared directory '{target}'",
+        "server": "NFS shared directory '{target}'",
+        "option": "-d",
+    },
+    (
+        TargetField("export", s.check_export, required=True, help="exported directory (required)"),
+        TargetField(
+            "address",
+            s.check_address,
+            help="server IP address or host name (default: this node's first non-loopback address)",
+        ),
+        TargetField(
+            "port", lambda v: s.check_port("port", v), help="NFS port (default: ask the portmapper)", integer=True
+        ),
+        TargetField(
+            "mount_port",
+            lambda v: s.check_port("mount-port", v),
+            help="MOUNT port (default: ask the portmapper)",
+            integer=True,
+        ),
+        TargetField(
+            "nfs_version",
+            check_nfs_version,
+            3,
+            help="3 (default); 4: the highest of 4.2, 4.1, 4.0 the server offers; 4.0, 4.1 or 4.2: that one",
+        ),
+        TargetField(
+            "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"
+        ),
+        TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="export")),
+    ),
+    "export",
+    # fswatch/probes/nfs.py's stages, v3 then v4 (4.1+ adds the session's), each with the alert
+    # its failure most often reports.
+    (
+        Stage("portmap", alerts.PORTMAP),
+        Stage("mount", alerts.MOUNT),
+        Stage("nfs_null", alerts.NFS_RECEIVE),
+        Stage("getattr", alerts.NFS_STATUS),
+        Stage("fsstat", alerts.NFS_STATUS),
+        Stage("canary", alerts.CANARY_BLOCKED),  # only with a canary file: its read blocked (the storage beneath)
+        Stage("umount", alerts.MOUNT),
+        Stage("connect", alerts.NFS_RECEIVE),
+        Stage("exchange_id", alerts.NFS_STATUS),
+        Stage("create_session", alerts.NFS_STATUS),
+        Stage("compound", alerts.NFS_STATUS),
+        Stage("destroy_session", alerts.NFS_STATUS),
+        Stage("destroy_clientid", alerts.NFS_STATUS),
+        Stage("resolve", alerts.RESOLVE),  # only for a host name (fswatch.resolve): last, so the default is portmap
+    ),
+    _target,
+    _probe,
+    _combination,
+    # clp_nfsmon ID -d DIR [-n PORT]
+    {"-d": "export", "-n": "port"},
+    declared_alerts=(alerts.NFS_FAILED,),
+)

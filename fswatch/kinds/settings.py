@@ -1,0 +1,62 @@
+"""A watch's settings as a whole: its kind, ID, schedule, target and attribute, built and
+checked in one place from whatever states them — `fswatch add`'s options, a config file,
+clp_*mon's options, an OCF agent's parameters — so every surface refuses the same input
+with the same words (UsageError, alert 11 unless a field says otherwise)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from fswatch.kinds.kind import Kind
+from fswatch.settings import Schedule, check_attribute, check_id
+
+SCHEDULE_KEYS = ("interval", "retries", "timeout")
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """A watch as written in <config dir>/<kind>/<ID>.conf."""
+
+    kind: Kind
+    watch_id: str
+    schedule: Schedule
+    target: Mapping[str, object] = field(default_factory=dict)  # validated kind-specific fields
+    has_password: bool = False
+    attribute: Optional[str] = None  # health attribute mode: the node attribute it publishes
+
+    @property
+    def label(self) -> str:
+        """What alert texts show as [xxx] / 'xxx': the share, the export."""
+        return self.kind.label(self.target)
+
+    def to_conf(self) -> str:
+        lines = [
+            f"# fswatch {self.kind.name} watch {self.watch_id}: written by `fswatch add`; edit with care.",
+            "[watch]",
+            f"kind = {self.kind.name}",
+            f"id = {self.watch_id}",
+            *(f"{key} = {value}" for key, value in self.schedule.fields.items()),
+        ]
+        if self.attribute:
+            lines.append(f"attribute = {self.attribute}")
+        # A yes/no setting is written "yes" when set and left out when not (absent = no).
+        lines += [
+            f"{key} = {'yes' if value is True else value}"
+            for key, value in self.target.items()
+            if value is not None and value is not False
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def build(kind: Kind, watch_id: str, values: Mapping[str, object], *, has_password: bool = False) -> WatchSettings:
+    """Settings from named values: the schedule's (absent: Schedule's defaults), `attribute`,
+    and the kind's target fields. Checked in this order: identifier, schedule, attribute,
+    target. An unknown name is refused."""
+    watch_id = check_id(watch_id)
+    rest = {k: v for k, v in values.items() if v is not None}
+    schedule = Schedule.parse(*(rest.pop(key, None) for key in SCHEDULE_KEYS))
+    attribute = rest.pop("attribute", None)
+    attribute = check_attribute(attribute) if attribute else None
+    target = kind.check_target(rest)
+    return WatchSettings(kind, watch_id, schedule, target, has_password=has_password, attribute=attribute)

@@ -1,0 +1,254 @@
+"""smbprotocol, adapted to a probe that must end by its deadline and read nothing it need not.
+
+The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters only:
+
+- ProbeTcp, installed as smbprotocol's transport: the TCP connect bounded by the probe's
+  Deadline, the instant it connected (connect and negotiate are two stages), and no
+  Direct TCP length a probe's answer cannot have (smbprotocol would allocate it);
+- Reaper: smbprotocol's Session.connect() and TreeConnect.connect() take no timeout and block
+  forever on a server that stalls mid-session, so a thread shuts the connection's socket at
+  the deadline, which wakes every waiter within milliseconds (TESTING.md);
+- tree_connect and read_canary: raw SMB2 requests where smbprotocol's own calls discard
+  what the probe needs (the share type) or log what it must not (a canary's bytes);
+- credential: the NT hash once per watch, not a DES per probe.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+import time
+from typing import Optional
+
+import smbprotocol.connection as smb_connection
+from smbprotocol.connection import SecurityMode
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.header import NtStatus
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    FilePipePrinterAccessMask,
+    ImpersonationLevel,
+    ShareAccess,
+    SMB2CloseRequest,
+    SMB2CreateRequest,
+    SMB2CreateResponse,
+    SMB2ReadRequest,
+    SMB2ReadResponse,
+)
+from smbprotocol.session import Session
+from smbprotocol.transport import Tcp
+from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
+
+from fswatch import posture as pst
+from fswatch.deadline import Deadline
+from fswatch.errors import ProtocolError
+
+# MS-SMB2 2.2.10 ShareType
+SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
+SHARE_TYPE_NAMES = {SHARE_TYPE_DISK: "disk", SHARE_TYPE_PIPE: "pipe", SHARE_TYPE_PRINT: "printer"}
+
+# The largest SMB2 message a probe accepts. Its answers (negotiate, session setup with an
+# NTLM or Kerberos token, tree connect) are a few KiB at most; the Direct TCP header allows 16 MiB.
+MAX_MESSAGE = 1 << 20
+
+STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
+
+CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
+STATUS_END_OF_FILE = 0xC0000011  # READ at offset 0 of an empty file: read, and nothing in it
+
+
+class ProbeTcp(Tcp):
+    """smbprotocol's transport, bounded by the probe's Deadline and noting when it connected.
+
+    Connection.connect(timeout=) uses one number for the TCP connect and for the negotiate
+    wait, which it rounds down to whole seconds; the probe passes a generous number there
+    (the reaper ends the negotiate at the deadline) and the TCP connect takes its own bound
+    from the Deadline of the probe running in this thread. The instant it connected splits
+    connect and negotiate into two stages. Installed below as smbprotocol's Tcp class: with
+    no probe running in the thread it behaves exactly like Tcp.
+    """
+
+    connected_at: Optional[float] = None
+
+    def connect(self) -> None:
+        deadline = getattr(running, "deadline", None)
+        if deadline is not None:
+            self.timeout = deadline.timeout("connect")
+        # The probe resolved a host name already (fswatch.resolve, within its deadline): connect to
+        # that address, so create_connection() never calls getaddrinfo() on a name. The
+        # Connection keeps the name for the negotiate's netname context.
+        self.server = getattr(running, "address", None) or self.server
+        super().connect()
+        self.connected_at = time.monotonic()
+
+    def recv(self, timeout: float) -> bytes:
+        """One Direct TCP message (MS-SMB2 2.1): a zero byte, a 24-bit length, the message.
+
+        smbprotocol reads all 32 bits as the length and allocates that much: a garbage
+        answer such as b"HTTP" would cost 1.2 GB. Refuse a header that is not SMB's, and a
+        length no answer to a probe comes near (smbprotocol allocates it before reading).
+        """
+        header, timeout = self._recv(4, timeout)
+        if not header:
+            return b""
+        if header[0] != 0:
+            raise ProtocolError(f"not an SMB answer: transport header {bytes(header).hex()}")
+        length = int.from_bytes(header[1:], "big")
+        if not 4 <= length <= MAX_MESSAGE:
+            raise ProtocolError(f"not an SMB answer to a probe: message length {length}")
+        return self._recv(length, timeout)[0]
+
+
+# The probe running in this thread: its Deadline and the address it resolved (ProbeTcp reads them).
+running = threading.local()
+
+smb_connection.Tcp = ProbeTcp  # type: ignore[misc]
+
+
+class Reaper:
+    """Shuts the connection's socket at the deadline, so blocked smbprotocol calls return.
+
+    It keeps shutting for a while after the deadline, because a transport may be created
+    or connected just as the deadline passes; the probe thread ends it with finish().
+    """
+
+    LINGER_STEPS = 400  # 400 x 5 ms: the probe sees the closed socket long before this ends
+    STEP = 0.005
+
+    def __init__(self, conn: smb_connection.Connection, deadline: Deadline) -> None:
+        self.fired = False
+        self._conn = conn
+        self._deadline = deadline
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fswatch-deadline", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        if self._done.wait(self._deadline.remaining()):
+            return
+        self.fired = True
+        for _ in range(self.LINGER_STEPS):
+            shut(getattr(self._conn, "transport", None))
+            # Wake the waiters ourselves: smbprotocol's receiver thread wakes them only when
+            # it notices the closed socket, and it may be busy elsewhere.
+            for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
+                request.response_event.set()
+            if self._done.wait(self.STEP):
+                return
+
+    def finish(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def shut(transport: Optional[Tcp]) -> None:
+    if transport is None or not transport.connected:
+        return
+    sock = transport._sock  # shutdown() needs no lock and wakes a blocked send() as well as recv()
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    transport.close()
+
+
+def server_signing(conn: smb_connection.Connection) -> str:
+    """The server's signing posture from its NEGOTIATE SecurityMode (MS-SMB2 2.2.4)."""
+    mode = conn.server_security_mode or 0
+    if mode & SecurityMode.SMB2_NEGOTIATE_SIGNING_REQUIRED:
+        return pst.REQUIRED
+    return pst.ENABLED if mode & SecurityMode.SMB2_NEGOTIATE_SIGNING_ENABLED else pst.OFF
+
+
+@functools.lru_cache(maxsize=16)
+def credential(user: str, password: str) -> tuple[object, Optional[str]]:
+    """The logon credential, hashed once per watch rather than once per probe.
+
+    Given a password, pyspnego derives the NT hash and also the LM hash - with a
+    pure-Python DES, about 0.8 ms, which NTLMv2 never uses - on every logon. An NTLMHash
+    credential carries only the NT hash (MS-NLMP 3.3.1, NTOWFv1). ntowfv1 is pyspnego's
+    private helper: without it, fall back to the password.
+    """
+    try:
+        from spnego import NTLMHash
+        from spnego._ntlm_raw.crypto import ntowfv1
+    except ImportError:
+        return user, password
+    return NTLMHash(user, nt_hash=ntowfv1(password).hex()), None
+
+
+def tree_connect(session: Session, unc: str) -> tuple[TreeConnect, int]:
+    """TreeConnect.connect() without the parts a probe doesn't need, keeping the share type.
+
+    smbprotocol discards ShareType from the response (MS-SMB2 2.2.10), and its secure
+    negotiate check cannot work for a guest session (no signing key).
+    """
+    tree = TreeConnect(session, unc)
+    request = SMB2TreeConnectRequest()
+    request["buffer"] = unc.encode("utf-16-le")
+    sent = session.connection.send(request, sid=session.session_id)
+    response = session.connection.receive(sent)
+    body = SMB2TreeConnectResponse()
+    body.unpack(response["data"].get_value())
+    tree.tree_connect_id = response["tree_id"].get_value()
+    # `smb encrypt = required` on the share: what follows on this tree must be encrypted.
+    tree.encrypt_data = bool(body["share_flags"].get_value() & ShareFlags.SMB2_SHAREFLAG_ENCRYPT_DATA)
+    tree._connected = True
+    session.tree_connect_table[tree.tree_connect_id] = tree
+    return tree, body["share_type"].get_value()
+
+
+def read_canary(tree: TreeConnect, canary: str) -> int:
+    """CREATE (read, open only, never create), READ of its first bytes, CLOSE: how many bytes came.
+
+    Raw SMB2 requests like _tree_connect's, not smbprotocol's Open: Open.read logs the response,
+    data included, at debug level, and a canary's bytes are never logged. Every wait ends at the
+    probe's deadline, when the reaper shuts the socket.
+    """
+    session = tree.session
+    conn = session.connection
+    create = SMB2CreateRequest()
+    create["impersonation_level"] = ImpersonationLevel.Impersonation
+    create["desired_access"] = FilePipePrinterAccessMask.FILE_READ_DATA
+    create["file_attributes"] = 0
+    # Share everything: the probe must never stand in the way of a client's own open.
+    create["share_access"] = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
+    create["create_disposition"] = CreateDisposition.FILE_OPEN
+    create["create_options"] = CreateOptions.FILE_NON_DIRECTORY_FILE
+    create["buffer_path"] = canary.replace("/", "\\").encode("utf-16-le")
+
+    def call(request) -> object:
+        sent = conn.send(request, sid=session.session_id, tid=tree.tree_connect_id)
+        return conn.receive(sent, resolve_symlinks=False)
+
+    opened = SMB2CreateResponse()
+    opened.unpack(call(create)["data"].get_value())
+    file_id = opened["file_id"].get_value()
+    read = SMB2ReadRequest()
+    read["length"] = min(CANARY_READ_BYTES, conn.max_read_size)
+    read["offset"] = 0
+    read["file_id"] = file_id
+    read["padding"] = b"\x50"
+    try:
+        answer = SMB2ReadResponse()
+        answer.unpack(call(read)["data"].get_value())
+        count = len(answer["buffer"].get_value())
+    except SMBResponseException as exc:
+        if exc.status != STATUS_END_OF_FILE:
+            raise
+        count = 0
+    close = SMB2CloseRequest()
+    close["file_id"] = file_id
+    call(close)
+    return count
+
+
+def close_quietly(conn: smb_connection.Connection) -> None:
+    """Close the socket and join smbprotocol's receiver thread: a probe leaves nothing behind."""
+    try:
+        conn.disconnect(close=False)
+    except Exception:
+        shut(getattr(conn, "transport", None))

@@ -22,7 +22,7 @@ lint: setup
 	$(PY) -m ruff check fswatch tests scripts bench packaging/gen-man-alerts.py
 
 catalog: setup
-	$(PY) -m fswatch.catalog > packaging/fswatch.catalog
+	$(PY) -m fswatch.surfaces.catalog > packaging/fswatch.catalog
 
 # Timing changes: the whole suite five times in a row with a CPU hog on every core (RUNS=, PYTEST_ARGS=).
 .PHONY: test-under-load

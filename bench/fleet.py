@@ -141,7 +141,7 @@ class Fleet:
 
     def add(self, kind: str, watch_id: str, options: List[str], interval: int, retries: int, timeout: int) -> float:
         """`fswatch add KIND ID ...`; returns the watch's stated detection bound (SPEC.md section 2)."""
-        from fswatch.cli import main
+        from fswatch.surfaces.cli import main
 
         argv = ["add", kind, watch_id, *options]
         argv += ["--interval", str(interval), "--retries", str(retries), "--timeout", str(timeout)]

@@ -53,7 +53,7 @@ ADDRESS_SPACE = 4 << 30  # bytes: a runaway allocation in a worker becomes a Mem
 
 def worker(name: str, cases: int, seed: int, out: Path) -> int:
     """One harness in this process; writes its Stats as JSON to `out`."""
-    from fswatch import logs
+    from fswatch.host import logs
     from tests.fuzz import corpus, harness
 
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, resource.getrlimit(resource.RLIMIT_AS)[1]))

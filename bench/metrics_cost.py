@@ -1,8 +1,8 @@
-"""What metrics cost a watch: fswatch.metrics (the format written by hand) against the
+"""What metrics cost a watch: fswatch.watch.metrics (the format written by hand) against the
 prometheus_client library, in the process a watch runs in.
 
 Each sample is a fresh interpreter that imports what `fswatch run` imports
-(fswatch.runner), then one metrics implementation, then records and writes the metrics of a
+(fswatch.watch.runner), then one metrics implementation, then records and writes the metrics of a
 Samba watch (4 stages) after each of 200 realistic probes to a tmpfs, as a watch does; the
 parent then reads the child's USS from /proc/PID/smaps_rollup. Variants are interleaved
 (A, B, C, A, B, C, ...) so drift from other load spreads over all of them.
@@ -32,17 +32,17 @@ from procfs import memory_mb  # noqa: E402
 CHILD = r"""
 import json, os, sys, time
 t0 = time.perf_counter()
-import fswatch.runner
+import fswatch.watch.runner
 t1 = time.perf_counter()
 variant, out = sys.argv[1], sys.argv[2]
-from fswatch.observation import Observation, StageTiming
+from fswatch.core.observation import Observation, StageTiming
 STAGES = (("connect", 0.4), ("negotiate", 2.1), ("session_setup", 4.3), ("tree_connect", 0.9))
-if variant == "fswatch.metrics":
-    from fswatch import metrics as m
-    from fswatch.settings import Schedule
+if variant == "fswatch.watch.metrics":
+    from fswatch.watch import metrics as m
+    from fswatch.core.settings import Schedule
     t2 = time.perf_counter()
     w = m.WatchMetrics("samba", "web1", "public", Schedule(30, 5, 60), time.time())
-    from fswatch.atomic import write_atomic
+    from fswatch.host.atomic import write_atomic
     def record(obs, i):
         w.observe(obs, "healthy", 0, obs.started_wall)
         write_atomic(out, w.render("healthy"), durable=False)
@@ -84,7 +84,7 @@ print(json.dumps({"base_import_ms": (t1 - t0) * 1e3, "import_ms": (t2 - t1) * 1e
 sys.stdin.readline()
 """
 
-VARIANTS = ("none", "fswatch.metrics", "prometheus_client")
+VARIANTS = ("none", "fswatch.watch.metrics", "prometheus_client")
 
 
 def sample(variant: str, env: dict, out: Path) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.message import status_name

@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from fleet import BenchError, Fleet, Watch, wait_until
 from toolrunner import NOBODY, Unprivileged
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from fswatch.probes.samba import SambaTarget, probe_samba
 

@@ -84,7 +84,7 @@ def smb_cycle(args, rng: random.Random) -> Callable[[str], int]:
 def nfs_cycle(args, rng: random.Random) -> Callable[[str], int]:
     import nfs3rw
 
-    from fswatch.deadline import Deadline
+    from fswatch.core.deadline import Deadline
     from fswatch.rpc import mount
     from fswatch.rpc.client import RpcClient
     from fswatch.rpc.message import auth_sys

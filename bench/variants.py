@@ -100,7 +100,9 @@ import fswatch.rpc.nfs3 as nfs3
 nfs3.null = lambda client, deadline: None
 """
 
-WRAPPER = "import sys\n{patch}\nfrom fswatch.cli import main\nsys.exit(main(['run', sys.argv[1], sys.argv[2]]))\n"
+WRAPPER = (
+    "import sys\n{patch}\nfrom fswatch.surfaces.cli import main\nsys.exit(main(['run', sys.argv[1], sys.argv[2]]))\n"
+)
 
 
 
@@ -127,7 +129,7 @@ def nfs_probe_wall(nfs, rounds: int) -> Dict[str, float]:
     import statistics
 
     import fswatch.rpc.nfs3 as nfs3
-    from fswatch.deadline import Deadline
+    from fswatch.core.deadline import Deadline
     from fswatch.probes.nfs import NfsTarget, probe_nfs
 
     plain = NfsTarget(nfs.export_path, nfs.address)

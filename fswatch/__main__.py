@@ -1,5 +1,5 @@
 import sys
 
-from fswatch.cli import main
+from fswatch.surfaces.cli import main
 
 sys.exit(main())

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the ALERTS sections of the man pages from the one alert table (fswatch/alerts.py).
+"""Writes the ALERTS sections of the man pages from the one alert table (fswatch/core/alerts.py).
 
 fswatch.8 lists every alert with both kinds' texts; clp_sambamon.8 and clp_nfsmon.8 list
 the alerts of their kind. Each section sits between the marker comments BEGIN and END
@@ -29,7 +29,7 @@ def _table():
     """The alert table and the kinds (each lends its words to the texts: Kind.phrases)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from fswatch.alerts import ALERTS
+    from fswatch.core.alerts import ALERTS
     from fswatch.kinds import KINDS
 
     return ALERTS, KINDS

@@ -2,7 +2,7 @@
 #   make rpm      builds dist/fswatch-VERSION-RELEASE.noarch.rpm (packaging/build-rpm.sh)
 #   make rpmlint  builds it, then lints it and the spec with the documented filters
 #   make deb      builds dist/fswatch_VERSION-RELEASE_all.deb (packaging/build-deb.sh)
-#   make man      regenerates the ALERTS sections of the man pages from fswatch/alerts.py
+#   make man      regenerates the ALERTS sections of the man pages from fswatch/core/alerts.py
 .PHONY: rpm rpmlint deb man
 
 rpm: setup

@@ -6,7 +6,7 @@ import pytest
 pytest_plugins = ["tests.fixtures.samba_server", "tests.fixtures.nfs_server", "tests.fixtures.container",
                   "tests.fixtures.fuse_freeze"]
 
-# Watches started by tests publish their metrics (fswatch.metrics) into a private textfile
+# Watches started by tests publish their metrics (fswatch.watch.metrics) into a private textfile
 # directory, never into the host's node_exporter directory; tests that check metrics set
 # FSWATCH_METRICS_DIR themselves.
 import atexit  # noqa: E402

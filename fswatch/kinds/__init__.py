@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-from fswatch.errors import UsageError
+from fswatch.core.errors import UsageError
 from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Stage, TargetField
 from fswatch.kinds.nfs import NFS
 from fswatch.kinds.samba import SAMBA

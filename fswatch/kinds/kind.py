@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
-from fswatch import alerts
-from fswatch.deadline import Deadline
-from fswatch.errors import UsageError
-from fswatch.observation import Observation
+from fswatch.core import alerts
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import UsageError
+from fswatch.core.observation import Observation
 
 Probe = Callable[[object, Deadline], Observation]
 
@@ -47,7 +47,7 @@ class Stage:
 @dataclass(frozen=True, repr=False)
 class Kind:
     name: str
-    # The words its alerts use (fswatch.alerts): command, service, resource, server, option.
+    # The words its alerts use (fswatch.core.alerts): command, service, resource, server, option.
     phrases: Mapping[str, str]
     fields: Tuple[TargetField, ...]
     label_field: str  # the field alert texts show as [xxx] / 'xxx'

@@ -9,8 +9,8 @@ import socket
 import struct
 from typing import Mapping, Optional, Tuple
 
-from fswatch import alerts
-from fswatch import settings as s
+from fswatch.core import alerts
+from fswatch.core import settings as s
 from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Stage, TargetField
 
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
@@ -132,7 +132,8 @@ NFS = Kind(
         Stage("compound", alerts.NFS_STATUS),
         Stage("destroy_session", alerts.NFS_STATUS),
         Stage("destroy_clientid", alerts.NFS_STATUS),
-        Stage("resolve", alerts.RESOLVE),  # only for a host name (fswatch.resolve): last, so the default is portmap
+        # only for a host name (fswatch.probes.resolve): last, so the default is portmap
+        Stage("resolve", alerts.RESOLVE),
     ),
     _target,
     _probe,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
-from fswatch import alerts
-from fswatch import settings as s
+from fswatch.core import alerts
+from fswatch.core import settings as s
 from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Stage, TargetField
-from fswatch.posture import DIALECT_NAMES, Requirements, check_combination
+from fswatch.probes.posture import DIALECT_NAMES, Requirements, check_combination
 
 
 def _target(values: Mapping[str, object], password: Optional[str]) -> object:
@@ -33,7 +33,7 @@ def _probe() -> Probe:
 
 
 def _combination(values: Mapping[str, object]) -> Optional[str]:
-    """A guest watch can neither sign nor encrypt (fswatch.posture)."""
+    """A guest watch can neither sign nor encrypt (fswatch.probes.posture)."""
     wanted = Requirements(
         values.get("min_dialect"),  # type: ignore[arg-type]
         bool(values.get("require_signing")),
@@ -57,7 +57,7 @@ SAMBA = Kind(
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
         TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="share")),
-        # SMB security posture (fswatch.posture): a server weaker than asked fails the probe.
+        # SMB security posture (fswatch.probes.posture): a server weaker than asked fails the probe.
         TargetField(
             "min_dialect",
             lambda v: s.check_choice("min-dialect", v, DIALECT_NAMES),
@@ -88,7 +88,8 @@ SAMBA = Kind(
         Stage("share_type", alerts.SHARE_TYPE),
         Stage("canary", alerts.CANARY_BLOCKED),  # only with a canary file: its read blocked (the storage beneath)
         Stage("teardown", alerts.RECEIVE),
-        Stage("resolve", alerts.RESOLVE),  # only for a host name (fswatch.resolve): last, so the default is connect
+        # only for a host name (fswatch.probes.resolve): last, so the default is connect
+        Stage("resolve", alerts.RESOLVE),
     ),
     _target,
     _probe,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from fswatch.core.settings import Schedule, check_attribute, check_id
 from fswatch.kinds.kind import Kind
-from fswatch.settings import Schedule, check_attribute, check_id
 
 SCHEDULE_KEYS = ("interval", "retries", "timeout")
 

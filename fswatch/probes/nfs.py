@@ -28,11 +28,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
-from fswatch import alerts
-from fswatch.deadline import Deadline
-from fswatch.errors import DeadlineExceeded, ProbeFailure
-from fswatch.observation import Degradation, Observation, StageRecorder
-from fswatch.resolve import Resolver, address_for
+from fswatch.core import alerts
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import DeadlineExceeded, ProbeFailure
+from fswatch.core.observation import Degradation, Observation, StageRecorder
+from fswatch.probes.resolve import Resolver, address_for
 from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import (

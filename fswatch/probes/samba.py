@@ -22,13 +22,13 @@ import smbprotocol.connection as smb_connection
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
 from smbprotocol.session import Session
 
-from fswatch import alerts
-from fswatch import posture as pst
-from fswatch.deadline import Deadline
-from fswatch.errors import DeadlineExceeded, ProbeFailure, ProtocolError
-from fswatch.observation import Observation, StageRecorder
+from fswatch.core import alerts
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import DeadlineExceeded, ProbeFailure, ProtocolError
+from fswatch.core.observation import Observation, StageRecorder
+from fswatch.probes import posture as pst
 from fswatch.probes import smb
-from fswatch.resolve import Resolver, address_for
+from fswatch.probes.resolve import Resolver, address_for
 
 # Guest logon: pyspnego refuses empty credentials, and smbd's `map to guest = Bad User`
 # maps any unknown user to the guest account (TESTING.md).
@@ -48,7 +48,7 @@ class SambaTarget:
     user: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
     canary: Optional[str] = None  # a file to read in each probe, relative to the share's root
-    # Security posture the watch requires (fswatch.posture); the defaults require nothing.
+    # Security posture the watch requires (fswatch.probes.posture); the defaults require nothing.
     min_dialect: Optional[str] = None
     require_signing: bool = False
     require_encryption: bool = False

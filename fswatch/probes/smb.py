@@ -41,9 +41,9 @@ from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
 from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
-from fswatch import posture as pst
-from fswatch.deadline import Deadline
-from fswatch.errors import ProtocolError
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import ProtocolError
+from fswatch.probes import posture as pst
 
 # MS-SMB2 2.2.10 ShareType
 SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
@@ -76,7 +76,7 @@ class ProbeTcp(Tcp):
         deadline = getattr(running, "deadline", None)
         if deadline is not None:
             self.timeout = deadline.timeout("connect")
-        # The probe resolved a host name already (fswatch.resolve, within its deadline): connect to
+        # The probe resolved a host name already (fswatch.probes.resolve, within its deadline): connect to
         # that address, so create_connection() never calls getaddrinfo() on a name. The
         # Connection keeps the name for the negotiate's netname context.
         self.server = getattr(running, "address", None) or self.server

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.errors import RpcDecodeError
 from fswatch.rpc.message import AUTH_NULL, OpaqueAuth, decode_reply, encode_call, reply_xid
 from fswatch.rpc.transport import Transport

@@ -12,7 +12,7 @@ import errno as errno_mod
 import os
 from typing import Optional
 
-from fswatch.errors import DeadlineExceeded, FswatchError, ProtocolError
+from fswatch.core.errors import DeadlineExceeded, FswatchError, ProtocolError
 
 # clnt_sperrno() texts of the clnt_stat values this client can end with.
 CLNT_STAT_TEXT = {

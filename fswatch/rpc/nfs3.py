@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.message import status_name

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.message import status_name

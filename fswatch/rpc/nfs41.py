@@ -32,7 +32,7 @@ import struct
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc import nfs4
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import RpcDecodeError

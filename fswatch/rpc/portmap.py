@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import struct
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import ProgramNotRegistered, RpcDecodeError
 from fswatch.rpc.xdr import Decoder

@@ -20,8 +20,8 @@ import struct
 import threading
 from typing import Iterator, List, Optional, Protocol
 
-from fswatch.deadline import Deadline
-from fswatch.errors import DeadlineExceeded
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import DeadlineExceeded
 from fswatch.rpc.errors import RpcConnectionError, RpcDecodeError, RpcSystemError, RpcTimeout
 
 # Record marking: a 4-byte header per fragment, top bit = last fragment, 31 bits = length.

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.kinds import kind
 
 

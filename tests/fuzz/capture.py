@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from fswatch.probes.samba import SambaTarget, probe_samba
 from fswatch.rpc import mount, nfs3, portmap

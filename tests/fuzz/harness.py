@@ -29,9 +29,9 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from fswatch.deadline import Deadline
-from fswatch.errors import FswatchError, ProbeFailure
-from fswatch.observation import Observation
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import FswatchError, ProbeFailure
+from fswatch.core.observation import Observation
 from fswatch.rpc import mount, nfs3, nfs4, portmap
 from fswatch.rpc.errors import RpcDecodeError
 from fswatch.rpc.message import decode_call, decode_reply, reply_xid

@@ -10,9 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = {
-    "/usr/bin/fswatch": "from fswatch.cli import main",
-    "/usr/sbin/clp_sambamon": "from fswatch.clp import sambamon_main as main",
-    "/usr/sbin/clp_nfsmon": "from fswatch.clp import nfsmon_main as main",
+    "/usr/bin/fswatch": "from fswatch.surfaces.cli import main",
+    "/usr/sbin/clp_sambamon": "from fswatch.surfaces.clp import sambamon_main as main",
+    "/usr/sbin/clp_nfsmon": "from fswatch.surfaces.clp import nfsmon_main as main",
 }
 
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.fuse_freeze import FuseFreeze

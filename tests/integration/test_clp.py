@@ -187,6 +187,6 @@ def test_nfs_watch_and_stall(clp, fresh_nfs_server):
 def test_in_process_is_the_default_without_systemd(clp):
     # The test machine's PID 1 is not systemd: the start form must not try systemctl.
     assert not os.path.isdir("/run/systemd/system")
-    code = "from fswatch.supervisor import supervision_mode; print(supervision_mode())"
+    code = "from fswatch.host.supervisor import supervision_mode; print(supervision_mode())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clp.env)
     assert out.stdout.strip() == "inprocess"

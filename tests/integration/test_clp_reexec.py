@@ -40,7 +40,7 @@ def closed_port() -> int:
 
 def test_the_reexec_never_imports_from_the_working_directory(clp, tmp_path):
     """A caller whose working directory holds a `fswatch` package: the re-executed watch
-    runs the installed fswatch. The old main re-ran `python -m fswatch.clp`, which put the
+    runs the installed fswatch. The old main re-ran `python -m fswatch.surfaces.clp`, which put the
     working directory first on sys.path and ran that package."""
     evil = tmp_path / "cwd"
     marker = tmp_path / "marker"

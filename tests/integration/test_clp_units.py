@@ -148,7 +148,7 @@ def test_password_never_reaches_the_unit(node, samba_server):
             assert samba_server.password not in node.run(["cat", f"/proc/{pid}/{what}"]).stdout
         # nor in the blocking clp_sambamon's own command line (it re-executes without -p)
         everyone = node.run(["sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"]).stdout
-        assert "clp_sambamon" in everyone or "fswatch.clp" in everyone
+        assert "clp_sambamon" in everyone or "fswatch.surfaces.clp" in everyone
         assert samba_server.password not in everyone
         assert samba_server.password not in node.run(["systemctl", "show", unit]).stdout
         mode = node.run(["stat", "-c", "%a", "/run/fswatch/samba/cw4.password"]).stdout.strip()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fswatch import __version__
-from fswatch.alerts import ALERTS
+from fswatch.core.alerts import ALERTS
 from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
 from tests.integration.node import ROOT, build_package, tool
 
@@ -37,7 +37,7 @@ EXPECTED = [
     "/usr/lib/systemd/system/fswatch-nfs@.service",
     "/usr/lib/systemd/catalog/fswatch.catalog",
     f"{SITE}/fswatch/__init__.py",
-    f"{SITE}/fswatch/cli.py",
+    f"{SITE}/fswatch/surfaces/cli/",
     f"{SITE}/fswatch/probes/samba.py",
     f"{SITE}/fswatch-vendor.pth",
     "/usr/share/fswatch/vendor/smbprotocol/connection.py",

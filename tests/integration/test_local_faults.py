@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Sequence, Union
 
 import pytest
 
-from fswatch.control import Control, InstanceLock
+from fswatch.host.control import Control, InstanceLock
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent

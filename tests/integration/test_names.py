@@ -193,7 +193,7 @@ def test_a_stop_ends_a_probe_stuck_in_resolve_at_once(tmp_path):
 
 PROBE_LOOP = r"""
 import json, sys, threading, time
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.kinds import KINDS
 
 kind, address, count, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])

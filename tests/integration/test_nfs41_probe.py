@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, _Channels, probe_nfs
 from fswatch.rpc import nfs41
 from fswatch.rpc.message import auth_sys

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from fswatch.deadline import Deadline
-from fswatch.observation import Observation
+from fswatch.core.deadline import Deadline
+from fswatch.core.observation import Observation
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from tests.timing import PROBE_SLACK
 

@@ -151,7 +151,7 @@ def test_attribute_mode_under_systemd_publishes_from_the_hardened_unit(node, fre
 
 def test_stop_leaves_no_metrics_link_into_a_runtime_directory_that_is_gone(node, samba_server):
     """node_exporter counts a dangling link in its textfile directory as a scrape error: the
-    agent's stop forgets the watch's published metrics with the rest (fswatch.supervisor)."""
+    agent's stop forgets the watch's published metrics with the rest (fswatch.host.supervisor)."""
     textfile = "/var/lib/prometheus/node-exporter"
     node.run(["mkdir", "-p", textfile])
     link = f"{textfile}/fswatch_samba_metricswatch.prom"

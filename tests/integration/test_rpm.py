@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from fswatch import __version__
-from fswatch.alerts import ALERTS
+from fswatch.core.alerts import ALERTS
 from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
 from tests.integration.node import ROOT, build_package, tool
 
@@ -38,7 +38,7 @@ EXPECTED = [
     "/usr/lib/systemd/system/fswatch-nfs@.service",
     "/usr/lib/systemd/catalog/fswatch.catalog",
     f"{SITE}/fswatch/__init__.py",
-    f"{SITE}/fswatch/cli.py",
+    f"{SITE}/fswatch/surfaces/cli/",
     f"{SITE}/fswatch/probes/samba.py",
     f"{SITE}/fswatch-{__version__}.dist-info/METADATA",
     "/etc/fswatch",
@@ -94,9 +94,11 @@ def test_rpm_holds_the_package_units_catalog_commands_templates_and_man_pages(rp
 def test_installed_commands_run_the_system_python3(rpm_file, tmp_path):
     cpio = subprocess.run([tool("rpm2cpio", "rpm2cpio"), str(rpm_file)], capture_output=True, timeout=30, check=True)
     subprocess.run(["cpio", "-idm", "--quiet"], input=cpio.stdout, cwd=tmp_path, timeout=30, check=True)
-    for command, entry in (("bin/fswatch", "fswatch.cli"), ("sbin/clp_sambamon", "fswatch.clp"),
-                           ("sbin/clp_nfsmon", "fswatch.clp"), ("lib/ocf/resource.d/fswatch/samba", "fswatch.ocf"),
-                           ("lib/ocf/resource.d/fswatch/nfs", "fswatch.ocf")):
+    entries = (("bin/fswatch", "fswatch.surfaces.cli"), ("sbin/clp_sambamon", "fswatch.surfaces.clp"),
+               ("sbin/clp_nfsmon", "fswatch.surfaces.clp"),
+               ("lib/ocf/resource.d/fswatch/samba", "fswatch.surfaces.ocf"),
+               ("lib/ocf/resource.d/fswatch/nfs", "fswatch.surfaces.ocf"))  # fmt: skip
+    for command, entry in entries:
         text = (tmp_path / "usr" / command).read_text()
         assert text.startswith("#!/usr/bin/python3\n") and f"from {entry} import " in text, text
     for template in TEMPLATES:

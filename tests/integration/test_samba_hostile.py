@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.samba_server import SambaServer
 from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines

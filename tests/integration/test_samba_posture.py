@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.samba_server import SambaServer
 from tests.integration.cli import FswatchCLI, alert_ids, phase, wait_for

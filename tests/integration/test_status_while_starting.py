@@ -21,7 +21,7 @@ STARTS = 8
 POLLER = """
     import sys, time
     from pathlib import Path
-    from fswatch.control import Control, holder
+    from fswatch.host.control import Control, holder
     control = Control(Path(sys.argv[1]))
     end = time.monotonic() + float(sys.argv[2])
     looks = 0

@@ -325,7 +325,7 @@ def test_slow_first_probes_extend_the_start_timeout(node, fresh_samba_server):
 def test_message_ids_do_not_collide_with_systemds_catalog():
     import subprocess
 
-    from fswatch.alerts import ALERTS
+    from fswatch.core.alerts import ALERTS
 
     listed = subprocess.run(["journalctl", "--list-catalog", "--no-pager"], capture_output=True, text=True,
                             timeout=60)

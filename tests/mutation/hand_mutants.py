@@ -16,24 +16,24 @@ TESTS = ["tests/unit/test_engine.py", "tests/unit/test_verdict.py", "tests/unit/
 
 # (what the mutant breaks, file, original text, mutated text)
 MUTANTS = [
-    ("every probe gets an already-expired deadline", "fswatch/engine.py",
+    ("every probe gets an already-expired deadline", "fswatch/watch/engine.py",
      "Deadline(started + schedule.timeout, self.clock)", "Deadline(started, self.clock)"),
-    ("no WATCHDOG=1 while sleeping between probes", "fswatch/engine.py",
+    ("no WATCHDOG=1 while sleeping between probes", "fswatch/watch/engine.py",
      "return True\n            self.reporter.watchdog()",
      "return True\n            pass"),
-    ("failures from before a pause carried past continue (engine)", "fswatch/engine.py",
+    ("failures from before a pause carried past continue (engine)", "fswatch/watch/engine.py",
      "state = after_pause(state)", "state = state"),
-    ("failures from before a pause carried past continue (verdict)", "fswatch/verdict.py",
+    ("failures from before a pause carried past continue (verdict)", "fswatch/core/verdict.py",
      "return replace(state, failures=0, slow=False, degraded=0)", "return replace(state, slow=False, degraded=0)"),
-    ("a failure count that starts at 1", "fswatch/verdict.py",
+    ("a failure count that starts at 1", "fswatch/core/verdict.py",
      "failures: int = 0  #", "failures: int = 1  #"),
-    ("a failure count that restarts at 1 after a healthy probe", "fswatch/verdict.py",
+    ("a failure count that restarts at 1 after a healthy probe", "fswatch/core/verdict.py",
      "WatchState(0, True, slow is not None, probes)", "WatchState(1, True, slow is not None, probes)"),
-    ("declared after `retries` failed probes instead of `retries + 1`", "fswatch/verdict.py",
+    ("declared after `retries` failed probes instead of `retries + 1`", "fswatch/core/verdict.py",
      "failures >= schedule.attempts", "failures >= schedule.retries"),
-    ("the slow alert (92) suppressed after a failure", "fswatch/verdict.py",
+    ("the slow alert (92) suppressed after a failure", "fswatch/core/verdict.py",
      "probes=probes, slow=False, degraded=degraded)", "probes=probes, degraded=degraded)"),
-    ("no control-character check on share and user names", "fswatch/settings.py",
+    ("no control-character check on share and user names", "fswatch/core/settings.py",
      '    if _CONTROL.search(text):\n        raise UsageError(f"{name} contains a control character")\n', ""),
 ]
 

@@ -40,9 +40,9 @@ KILLED = {"killed", "timeout"}  # a mutant that makes the tests hang is caught t
 
 @dataclass(frozen=True)
 class Mutant:
-    name: str  # mutmut's: fswatch.verdict.x_judge__mutmut_19
+    name: str  # mutmut's: fswatch.core.verdict.x_judge__mutmut_19
     status: str
-    module: str  # fswatch.verdict
+    module: str  # fswatch.core.verdict
     function: str  # judge, or Deadline.timeout
     change: str  # 'orig line => mutated line' (stripped, ' / '-joined)
 
@@ -69,7 +69,7 @@ def statuses() -> dict[str, str]:
 
 
 def _split(name: str) -> tuple[str, str, str]:
-    """fswatch.engine.xǁWatchǁrun__mutmut_3 → ('fswatch.engine', 'Watch.run', 'xǁWatchǁrun')."""
+    """fswatch.watch.engine.xǁWatchǁrun__mutmut_3 → ('fswatch.watch.engine', 'Watch.run', 'xǁWatchǁrun')."""
     module, _, mangled = name.rpartition(".")
     base = mangled.rsplit("__mutmut_", 1)[0]
     if base.startswith("xǁ"):

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from fswatch import logs
+from fswatch.host import logs
 from fswatch.rpc import mount, nfs3, nfs4, portmap
 from tests.fuzz import corpus, harness
 from tests.fuzz.mutate import Mutator

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import probe_nfs
 from fswatch.rpc import nfs4, nfs41
 from fswatch.rpc.message import Call

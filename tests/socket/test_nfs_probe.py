@@ -16,7 +16,7 @@ from typing import Callable, Dict, Tuple, Union
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.kinds import KINDS
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from fswatch.rpc import nfs4, portmap

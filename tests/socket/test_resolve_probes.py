@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, probe_nfs
+from fswatch.probes.resolve import Resolver
 from fswatch.probes.samba import SambaTarget, probe_samba
-from fswatch.resolve import Resolver
 
 
 @pytest.mark.parametrize("kind", ["samba", "nfs"])

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import RpcDecodeError, RpcReplyError, RpcTimeout
 from fswatch.rpc.message import encode_reply

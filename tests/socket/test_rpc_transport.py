@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import RpcConnectionError, RpcDecodeError, RpcTimeout
 from fswatch.rpc.message import decode_call, encode_reply

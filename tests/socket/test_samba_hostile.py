@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from fswatch import logs
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
+from fswatch.host import logs
 from fswatch.probes.samba import SambaTarget, probe_samba
 from tests.fixtures.netfaults import ClosingServer, FaultServer, GarbageServer
 from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines

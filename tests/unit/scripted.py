@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, List
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.errors import RpcTimeout
 from fswatch.rpc.message import decode_call
 

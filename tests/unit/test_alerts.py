@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from fswatch import alerts
-from fswatch.alerts import ALERTS
+from fswatch.core import alerts
+from fswatch.core.alerts import ALERTS
 from fswatch.kinds import KINDS
 
 SEED_IDS = {1, 2, 3, 6, 7, 8, 11, 12, 13, 14, 15, 42, 61, 62, 63, 64, 65, 66, 71, 72, 73, 74, 75}
@@ -113,14 +113,14 @@ def test_catalog_texts_present():
 def test_committed_catalog_matches_the_table():
     from pathlib import Path
 
-    from fswatch.catalog import render
+    from fswatch.surfaces.catalog import render
 
     committed = Path(__file__).resolve().parents[2] / "packaging" / "fswatch.catalog"
     assert committed.read_text(encoding="utf-8") == render(), "run `make catalog` and commit the result"
 
 
 def test_catalog_has_an_english_and_a_japanese_entry_per_alert():
-    from fswatch.catalog import render
+    from fswatch.surfaces.catalog import render
 
     text = render()
     for a in ALERTS.values():
@@ -128,7 +128,7 @@ def test_catalog_has_an_english_and_a_japanese_entry_per_alert():
 
 
 def test_render_leaves_unknown_placeholders_empty_and_a_missing_kind_is_named():
-    from fswatch.alerts import alert
+    from fswatch.core.alerts import alert
 
     samba, nfs = KINDS["samba"], KINDS["nfs"]
     assert alert(91).render(samba) == "The clp_sambamon has seen Samba [] healthy again after  failed probes."

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import time
 
-from fswatch.attribute import AttributePublisher, CallTimedOut, run_bounded
-from fswatch.control import Control
-from fswatch.engine import Watch
-from fswatch.errors import ProbeFailure
+from fswatch.core.errors import ProbeFailure
+from fswatch.core.observation import Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.host.attrd import AttributePublisher, CallTimedOut, run_bounded
+from fswatch.host.control import Control
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink
 from fswatch.kinds import SAMBA
-from fswatch.notify import Notifier
-from fswatch.observation import Observation, StageTiming
-from fswatch.reporter import Reporter
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink
+from fswatch.watch.engine import Watch
+from fswatch.watch.reporter import Reporter
 
 
 class Clock:
@@ -155,8 +155,8 @@ def test_run_bounded_kills_a_hanging_command_and_its_children(tmp_path):
 
 
 def test_fswatch_add_attribute_writes_the_conf_key_that_run_reads(tmp_path, monkeypatch, capsys):
-    from fswatch.cli import main
-    from fswatch.runner import load_settings
+    from fswatch.surfaces.cli import main
+    from fswatch.watch.runner import load_settings
 
     monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
     monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))

@@ -9,14 +9,14 @@ import struct
 import pytest
 from hypothesis import given
 
-from fswatch.errors import ProbeFailure, UsageError
+from fswatch.core.errors import ProbeFailure, UsageError
+from fswatch.core.settings import Schedule, check_canary, parse_conf
 from fswatch.kinds import NFS, SAMBA, WatchSettings
 from fswatch.probes.samba import SambaTarget
-from fswatch.reporter import failure_fields
 from fswatch.rpc import nfs3, nfs4, nfs41
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.xdr import Decoder, Encoder
-from fswatch.settings import Schedule, check_canary, parse_conf
+from fswatch.watch.reporter import failure_fields
 from tests.unit.garbage import PROPERTY, garbage_from
 from tests.unit.test_rpc_nfs3 import FATTR3
 from tests.unit.test_rpc_nfs41 import compound_res
@@ -272,7 +272,7 @@ def test_session_read_any_bytes_give_a_result_or_a_typed_error(results):
 
 
 def test_nfs_canary_stage_turns_errors_into_its_alerts():
-    from fswatch.observation import StageRecorder
+    from fswatch.core.observation import StageRecorder
     from fswatch.probes.nfs import _canary_stage
     from fswatch.rpc.errors import RpcConnectionError, RpcTimeout
 
@@ -293,7 +293,7 @@ def test_nfs_canary_stage_turns_errors_into_its_alerts():
 
 
 def test_nfs_canary_stage_in_a_grace_period_is_a_degradation():
-    from fswatch.observation import StageRecorder
+    from fswatch.core.observation import StageRecorder
     from fswatch.probes.nfs import _canary_stage
 
     rec = StageRecorder()

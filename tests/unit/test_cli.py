@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fswatch.cli import main
+from fswatch.surfaces.cli import main
 
 
 @pytest.fixture

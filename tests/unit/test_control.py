@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fswatch.control import Control, InstanceLock, holder
-from fswatch.errors import SystemFault, WatchBusy
+from fswatch.core.errors import SystemFault, WatchBusy
+from fswatch.host.control import Control, InstanceLock, holder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,8 +31,8 @@ def run_py(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedPr
 STARTER = """
     import sys, time
     from pathlib import Path
-    from fswatch.control import Control, InstanceLock
-    from fswatch.errors import WatchBusy
+    from fswatch.host.control import Control, InstanceLock
+    from fswatch.core.errors import WatchBusy
     control = Control(Path(sys.argv[1]))
     busy = starts = 0
     end = time.monotonic() + 6
@@ -51,7 +51,7 @@ STARTER = """
 POLLER = """
     import sys, time
     from pathlib import Path
-    from fswatch.control import Control, holder
+    from fswatch.host.control import Control, holder
     control = Control(Path(sys.argv[1]))
     looks = seen = 0
     end = time.monotonic() + float(sys.argv[2])
@@ -97,7 +97,7 @@ def test_holder_sees_a_watch_in_another_process_and_not_after_it_died(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from fswatch.control import Control, InstanceLock;"
+            "import sys, time; from pathlib import Path; from fswatch.host.control import Control, InstanceLock;"
             "InstanceLock(Control(Path(sys.argv[1]))).acquire(); print('locked', flush=True); time.sleep(60)",
             str(directory),
         ],
@@ -195,7 +195,7 @@ def test_a_linked_control_file_is_not_followed(tmp_path, name):
 PAUSE_STATE = """
     import sys
     from pathlib import Path
-    from fswatch.control import Control, holder
+    from fswatch.host.control import Control, holder
     c = Control(Path(sys.argv[1]))
     print(c.pause_state().paused, holder(c))
 """

@@ -1,7 +1,7 @@
 import pytest
 
-from fswatch.deadline import Deadline
-from fswatch.errors import DeadlineExceeded, FswatchError
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import DeadlineExceeded, FswatchError
 
 
 class Clock:

@@ -12,15 +12,15 @@ Schedule.detection_bound; every sd_notify message is checked, in order.
 
 import pytest
 
-from fswatch.control import Control
-from fswatch.engine import StopNow, StopSignal, Watch
-from fswatch.errors import DeadlineExceeded, ProbeFailure
+from fswatch.core.errors import DeadlineExceeded, ProbeFailure
+from fswatch.core.observation import Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.host.control import Control
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink
 from fswatch.kinds import SAMBA
-from fswatch.notify import Notifier
-from fswatch.observation import Observation, StageTiming
-from fswatch.reporter import Reporter
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink
+from fswatch.watch.engine import StopNow, StopSignal, Watch
+from fswatch.watch.reporter import Reporter
 
 STEP = 0.05  # how much time a fake probe spends per step of work
 START = 1000.0
@@ -577,7 +577,7 @@ def test_a_probe_that_raises_is_a_failed_probe_not_a_crash(tmp_path):
 def test_a_crashed_probe_is_alert_42_naming_the_exception_and_its_time():
     import time
 
-    from fswatch.engine import crashed
+    from fswatch.watch.engine import crashed
 
     class Unprintable(Exception):
         def __str__(self):

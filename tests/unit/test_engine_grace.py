@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 
-from fswatch.control import Control
-from fswatch.engine import Watch
+from fswatch.core.observation import Degradation, Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.host.control import Control
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink
 from fswatch.kinds import NFS
-from fswatch.notify import Notifier
-from fswatch.observation import Degradation, Observation, StageTiming
-from fswatch.reporter import Reporter
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink
-from fswatch.status import WatchStatus
+from fswatch.watch.engine import Watch
+from fswatch.watch.reporter import Reporter
+from fswatch.watch.status import WatchStatus
 from tests.unit.test_engine import StrictClock
 
 REASON = "NFSv4.2 at 10.0.0.1:2049/tcp: OPEN answered NFS4ERR_GRACE: no new opens or locks until its grace period ends"

@@ -1,4 +1,4 @@
-"""A watch's process ends at once after its verdict (fswatch.runner.exit_now): the exit is
+"""A watch's process ends at once after its verdict (fswatch.watch.runner.exit_now): the exit is
 what systemd and CLUSTERPRO's PID monitor act on, and interpreter teardown took 0.2-0.5 s
 of the bound's 0.5 s slack on a loaded node."""
 
@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
-from fswatch import cli, clp, runner, supervisor
-from fswatch.cli import commands
+from fswatch.host import supervisor
+from fswatch.surfaces import cli, clp
+from fswatch.surfaces.cli import commands
+from fswatch.watch import runner
 
 
 class Exited(Exception):

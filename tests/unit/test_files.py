@@ -1,4 +1,4 @@
-"""fswatch.files: every file fswatch reads is bounded, never blocks and follows no link it
+"""fswatch.host.files: every file fswatch reads is bounded, never blocks and follows no link it
 should not; values and passwords keep their exact text or are refused."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import stat
 
 import pytest
 
-from fswatch import files
-from fswatch.cli import main
-from fswatch.errors import SystemFault, UsageError
-from fswatch.runner import load_settings
-from fswatch.settings import check_password
+from fswatch.core.errors import SystemFault, UsageError
+from fswatch.core.settings import check_password
+from fswatch.host import files
+from fswatch.surfaces.cli import main
+from fswatch.watch.runner import load_settings
 
 
 def test_regular_file_within_the_limit(tmp_path):

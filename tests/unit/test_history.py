@@ -1,22 +1,22 @@
-"""The failure timeline (fswatch.history): the reporter's bounded ring of recent probes, in
+"""The failure timeline (fswatch.watch.history): the reporter's bounded ring of recent probes, in
 alert 6's / 98's journal fields, the state file, `status --history` and `status --json`."""
 
 import json
 
 import pytest
 
-from fswatch.cli import main
-from fswatch.control import Control
-from fswatch.errors import ProbeFailure
-from fswatch.history import HISTORY_MAX, History, history_size, table
+from fswatch.core.errors import ProbeFailure
+from fswatch.core.observation import Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.core.verdict import WatchState, judge
+from fswatch.host.control import Control
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink
 from fswatch.kinds import SAMBA
-from fswatch.notify import Notifier
-from fswatch.observation import Observation, StageTiming
-from fswatch.reporter import Reporter
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink
-from fswatch.status import WatchStatus
-from fswatch.verdict import WatchState, judge
+from fswatch.surfaces.cli import main
+from fswatch.watch.history import HISTORY_MAX, History, history_size, table
+from fswatch.watch.reporter import Reporter
+from fswatch.watch.status import WatchStatus
 
 T0 = 1_764_554_400.0  # 2025-12-01 02:00:00 UTC
 

@@ -1,4 +1,4 @@
-"""Fault injection (fswatch.inject) on the engine with a fake clock, and its command forms:
+"""Fault injection (fswatch.watch.inject) on the engine with a fake clock, and its command forms:
 the injected failure takes the real judge/report path, is marked as injected, and never
 outlives its watch."""
 
@@ -7,17 +7,17 @@ import os
 
 import pytest
 
-from fswatch import clp
-from fswatch.control import Control
-from fswatch.engine import Watch
-from fswatch.errors import NotRunning, UsageError
-from fswatch.inject import Injector, Request
+from fswatch.core.errors import NotRunning, UsageError
+from fswatch.core.observation import Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.host.control import Control
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink, StderrSink
 from fswatch.kinds import NFS, SAMBA
-from fswatch.notify import Notifier
-from fswatch.observation import Observation, StageTiming
-from fswatch.reporter import Reporter
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink, StderrSink
+from fswatch.surfaces import clp
+from fswatch.watch.engine import Watch
+from fswatch.watch.inject import Injector, Request
+from fswatch.watch.reporter import Reporter
 
 
 class FakeTime:
@@ -211,7 +211,7 @@ def test_stderr_line_says_injected_and_shows_the_history(tmp_path, capsys):
 
 
 def test_each_kind_names_its_stages_with_an_alert_of_its_own_text():
-    from fswatch.alerts import alert
+    from fswatch.core.alerts import alert
 
     for kind in (SAMBA, NFS):
         assert kind.stages and kind.stage().name == kind.stages[0].name
@@ -227,8 +227,7 @@ def test_stage_names_match_what_the_probes_record():
     import inspect
     import re
 
-    from fswatch import resolve
-    from fswatch.probes import nfs, samba
+    from fswatch.probes import nfs, resolve, samba
 
     recorded = r'(?:_stage\(rec, |rec\.add\(|rec\.stage\(|stage = )"(\w+)"'
     for kind, module in ((SAMBA, samba), (NFS, nfs)):
@@ -239,7 +238,7 @@ def test_stage_names_match_what_the_probes_record():
 def test_request_refuses_a_watch_that_does_not_run(tmp_path):
     control = Control(tmp_path / "run" / "samba" / "w1")
     with pytest.raises(NotRunning):
-        from fswatch.inject import request
+        from fswatch.watch.inject import request
 
         request(SAMBA, "w1", None, None, control)
     assert not (control.directory / "inject").exists()
@@ -281,9 +280,9 @@ def test_nfs_stage_names_for_clp_nfsmon():
 
 
 def test_ocf_exit_reason_of_an_injected_failure_says_so():
-    from fswatch.ocf.agent import OCF_ERR_GENERIC
-    from fswatch.ocf.watches import verdict
-    from fswatch.status import WatchStatus, WatchView
+    from fswatch.surfaces.ocf.agent import OCF_ERR_GENERIC
+    from fswatch.surfaces.ocf.watches import verdict
+    from fswatch.watch.status import WatchStatus, WatchView
 
     failure = {"alert": 63, "stage": "share_type", "reason": "injected failure (fswatch inject)", "injected": True}
     state = {"kind": "samba", "target": "public", "phase": "failed", "failures": 3, "attempts": 3,

@@ -1,6 +1,6 @@
 """The man pages (packaging/man): they render without a warning, and they say what the code
 does: every fswatch option, the seed's clp syntax, ranges and defaults, and an ALERTS
-section that is exactly what packaging/gen-man-alerts.py makes from fswatch/alerts.py."""
+section that is exactly what packaging/gen-man-alerts.py makes from fswatch/core/alerts.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fswatch.alerts import ALERTS
-from fswatch.cli import build_parser
+from fswatch.core.alerts import ALERTS
+from fswatch.surfaces.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 MAN = ROOT / "packaging" / "man"
@@ -165,7 +165,7 @@ def test_every_page_the_units_name_exists():
 
 def test_ocf_page_documents_every_agent_parameter_action_and_exit_code():
     from fswatch.kinds import KINDS
-    from fswatch.ocf import watches as ocf
+    from fswatch.surfaces.ocf import watches as ocf
 
     assert (MAN / "ocf_fswatch_nfs.7").read_text() == ".so man7/ocf_fswatch_samba.7\n"
     text = plain("ocf_fswatch_samba.7")

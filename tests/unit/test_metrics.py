@@ -11,18 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from fswatch import cli, paths
-from fswatch import metrics as m
-from fswatch import metrics_files as mf
-from fswatch.control import Control
-from fswatch.engine import Watch
-from fswatch.errors import ProbeFailure, SystemFault, UsageError
+from fswatch.core.errors import ProbeFailure, SystemFault, UsageError
+from fswatch.core.observation import Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.host import metrics_files as mf
+from fswatch.host import paths
+from fswatch.host.control import Control
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink
 from fswatch.kinds import NFS, SAMBA
-from fswatch.notify import Notifier
-from fswatch.observation import Observation, StageTiming
-from fswatch.reporter import Reporter
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink
+from fswatch.surfaces import cli
+from fswatch.watch import metrics as m
+from fswatch.watch.engine import Watch
+from fswatch.watch.reporter import Reporter
 
 SAMBA_STAGES = (("connect", 0.4), ("negotiate", 2.1), ("session_setup", 4.3), ("tree_connect", 0.9))
 NFS_STAGES = (("portmap", 0.2), ("mount", 0.3), ("null", 0.1), ("getattr", 0.1), ("fsstat", 0.1))
@@ -254,7 +255,7 @@ def test_inside_a_unit_a_read_only_textfile_directory_leaves_a_clean_stop_clean(
 
 
 def test_settle_takes_a_watch_unit_and_nothing_else(dirs):
-    from fswatch.systemctl import watch_of_unit
+    from fswatch.host.systemctl import watch_of_unit
 
     assert watch_of_unit("fswatch-samba@w-1.service") == ("samba", "w-1")
     assert watch_of_unit("fswatch-nfs@A_2.service") == ("nfs", "A_2")

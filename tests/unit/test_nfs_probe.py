@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from fswatch.errors import UsageError
+from fswatch.core.errors import UsageError
 from fswatch.kinds import NFS
 from fswatch.probes import nfs
 from fswatch.probes.nfs import NfsTarget

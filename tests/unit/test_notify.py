@@ -3,7 +3,7 @@
 import os
 import socket
 
-from fswatch.notify import Notifier
+from fswatch.host.notify import Notifier
 
 
 def test_notify_over_a_real_socket(tmp_path):

@@ -1,10 +1,10 @@
-"""fswatch.observation: what `fswatch probe --json` and the state file show of one probe."""
+"""fswatch.core.observation: what `fswatch probe --json` and the state file show of one probe."""
 
 import pytest
 
-from fswatch.errors import ProbeFailure
-from fswatch.observation import Degradation, Observation, StageRecorder, StageTiming
-from fswatch.posture import Posture
+from fswatch.core.errors import ProbeFailure
+from fswatch.core.observation import Degradation, Observation, StageRecorder, StageTiming
+from fswatch.probes.posture import Posture
 
 
 def test_to_dict_of_a_failed_probe_is_complete_and_rounded():

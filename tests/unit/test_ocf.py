@@ -10,14 +10,14 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from fswatch.kinds import KINDS
-from fswatch.ocf import agent as lib
-from fswatch.ocf import watches as ocf
-from fswatch.ocf.watches import verdict
-from fswatch.status import WatchStatus, WatchView
+from fswatch.surfaces.ocf import agent as lib
+from fswatch.surfaces.ocf import watches as ocf
+from fswatch.surfaces.ocf.watches import verdict
+from fswatch.watch.status import WatchStatus, WatchView
 
 
 def view(pid, raw):
-    """What fswatch.status.look would see: the lock's holder and the state file's JSON."""
+    """What fswatch.watch.status.look would see: the lock's holder and the state file's JSON."""
     return WatchView("samba", "w1", pid, None if raw is None else WatchStatus.parse(raw)[0])
 
 SCHEMAS = "/usr/share/resource-agents"

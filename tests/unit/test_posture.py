@@ -1,4 +1,4 @@
-"""The SMB security posture table and its comparisons (fswatch.posture), and the settings
+"""The SMB security posture table and its comparisons (fswatch.probes.posture), and the settings
 that carry the requirements (Kind fields, config file, OCF meta-data)."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ import itertools
 
 import pytest
 
-from fswatch import alerts, posture
-from fswatch.errors import UsageError
+from fswatch.core import alerts
+from fswatch.core.errors import UsageError
+from fswatch.core.settings import Schedule, check_bool, parse_conf
 from fswatch.kinds import SAMBA, WatchSettings
-from fswatch.ocf import watches as ocf
-from fswatch.ocf.agent import OCF_ERR_CONFIGURED, OCF_SUCCESS, meta_data
-from fswatch.posture import DIALECTS, REQUIRED, Posture, Requirements, shortfall
-from fswatch.settings import Schedule, check_bool, parse_conf
+from fswatch.probes import posture
+from fswatch.probes.posture import DIALECTS, REQUIRED, Posture, Requirements, shortfall
+from fswatch.surfaces.ocf import watches as ocf
+from fswatch.surfaces.ocf.agent import OCF_ERR_CONFIGURED, OCF_SUCCESS, meta_data
 
 
 def test_dialect_table_is_ordered_and_only_3x_encrypts():
@@ -117,12 +118,12 @@ def test_ocf_meta_data_declares_booleans_as_boolean():
 
 
 def test_alerts_carry_the_posture_as_journal_fields():
-    from fswatch.errors import ProbeFailure
-    from fswatch.notify import Notifier
-    from fswatch.observation import Observation, StageTiming
-    from fswatch.reporter import Reporter
-    from fswatch.sinks import ListSink
-    from fswatch.verdict import WatchState, judge
+    from fswatch.core.errors import ProbeFailure
+    from fswatch.core.observation import Observation, StageTiming
+    from fswatch.core.verdict import WatchState, judge
+    from fswatch.host.notify import Notifier
+    from fswatch.host.sinks import ListSink
+    from fswatch.watch.reporter import Reporter
 
     sink = ListSink()
     schedule = Schedule(1, 1, 1)

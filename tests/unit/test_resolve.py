@@ -1,4 +1,4 @@
-"""fswatch.resolve with lookups the test controls: deadlines, the thread bound, errors, no cache.
+"""fswatch.probes.resolve with lookups the test controls: deadlines, the thread bound, errors, no cache.
 
 The real resolver (glibc with a hosts file, a DNS server that stalls, NXDOMAIN) is proven in
 tests/integration/test_names.py; here the lookup function is a stand-in, to count threads and
@@ -14,18 +14,18 @@ import time
 
 import pytest
 
-from fswatch.deadline import Deadline
-from fswatch.errors import ProbeFailure
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import ProbeFailure
+from fswatch.core.observation import Observation, StageRecorder, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.core.verdict import WatchState, judge
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink
 from fswatch.kinds import NFS, SAMBA
-from fswatch.notify import Notifier
-from fswatch.observation import Observation, StageRecorder, StageTiming
 from fswatch.probes.nfs import NfsTarget, probe_nfs
+from fswatch.probes.resolve import MAX_LOOKUPS, Resolver, address_for, literal
 from fswatch.probes.samba import SambaTarget, probe_samba
-from fswatch.reporter import Reporter
-from fswatch.resolve import MAX_LOOKUPS, Resolver, address_for, literal
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink
-from fswatch.verdict import WatchState, judge
+from fswatch.watch.reporter import Reporter
 
 SLACK = 0.1  # a probe ends by its deadline + 0.1 s
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fswatch.deadline import Deadline
+from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import RpcDecodeError, RpcError, RpcReplyError, RpcTimeout
 from fswatch.rpc.message import auth_sys, decode_call, encode_call, encode_reply

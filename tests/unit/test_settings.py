@@ -1,8 +1,7 @@
 import pytest
 
-from fswatch.errors import UsageError
-from fswatch.kinds import NFS, SAMBA, WatchSettings
-from fswatch.settings import (
+from fswatch.core.errors import UsageError
+from fswatch.core.settings import (
     Schedule,
     check_bool,
     check_canary,
@@ -11,6 +10,7 @@ from fswatch.settings import (
     check_range,
     parse_conf,
 )
+from fswatch.kinds import NFS, SAMBA, WatchSettings
 
 
 @pytest.mark.parametrize("good", ["a", "web1", "A_b-c", "9x", "x" * 200])
@@ -106,7 +106,7 @@ def test_malformed_conf_is_a_usage_error():
     ],
 )
 def test_addresses_refused(bad):
-    from fswatch.settings import check_address
+    from fswatch.core.settings import check_address
 
     with pytest.raises(UsageError) as info:
         check_address(bad)
@@ -126,13 +126,13 @@ def test_addresses_refused(bad):
     ],
 )
 def test_addresses_are_ip_literals_or_host_names(good, kept):
-    from fswatch.settings import check_address
+    from fswatch.core.settings import check_address
 
     assert check_address(good) == kept
 
 
 def test_system_error_names_the_function():
-    from fswatch.errors import ProbeFailure
+    from fswatch.core.errors import ProbeFailure
 
     f = ProbeFailure(42, "portmap", "socket() failed", "24", errno=24, function="socket")
     assert f.message(NFS, "/export") == "The clp_nfsmon has detected system error (socket 24)."
@@ -150,7 +150,7 @@ def test_samba_credential_is_the_nt_hash():
 @pytest.mark.parametrize("bad", ["a\x00b", "pub\nlic", "tab\there", "esc\x1b[31m", "del\x7f", "\x1f"])
 def test_control_characters_refused_in_share_and_user(bad):
     """A control character would forge journal lines and config keys: alert 11, exit 2."""
-    from fswatch.settings import check_share, check_text
+    from fswatch.core.settings import check_share, check_text
 
     for check in (check_share, lambda v: check_text("user", v)):
         with pytest.raises(UsageError) as info:
@@ -166,7 +166,7 @@ def test_control_characters_refused_in_share_and_user(bad):
 
 
 def test_refusal_messages_name_the_field_and_the_rule():
-    from fswatch.settings import check_address, check_choice, check_export, check_port, check_share, check_text
+    from fswatch.core.settings import check_address, check_choice, check_export, check_port, check_share, check_text
 
     cases = [
         (lambda: check_id(""), "the watch identifier is empty"),
@@ -212,7 +212,7 @@ def test_refusal_messages_name_the_field_and_the_rule():
 
 
 def test_edges_that_are_accepted():
-    from fswatch.settings import check_address, check_export, check_port, check_share, check_text
+    from fswatch.core.settings import check_address, check_export, check_port, check_share, check_text
 
     assert check_port("port", "65535") == 65535 and check_port("port", "1") == 1
     assert check_text("user", "x" * 255) == "x" * 255
@@ -245,7 +245,7 @@ def test_conf_parse_is_strict_and_literal():
 
 
 def test_attribute_names():
-    from fswatch.settings import check_attribute
+    from fswatch.core.settings import check_attribute
 
     assert check_attribute("fswatch-web1") == "fswatch-web1"
     assert check_attribute("a" * 200) == "a" * 200  # at most 200 bytes, like an identifier

@@ -1,15 +1,15 @@
 """Stage latency budgets: a slow probe names the stage that took most of the slow budget
-(fswatch.verdict decides it; fswatch.reporter says it in alert 92, STATUS and the state file)."""
+(fswatch.core.verdict decides it; fswatch.watch.reporter says it in alert 92, STATUS and the state file)."""
 
 from __future__ import annotations
 
+from fswatch.core.observation import Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.core.verdict import Event, WatchState, judge, slowest
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import ListSink
 from fswatch.kinds import SAMBA
-from fswatch.notify import Notifier
-from fswatch.observation import Observation, StageTiming
-from fswatch.reporter import Reporter
-from fswatch.settings import Schedule
-from fswatch.sinks import ListSink
-from fswatch.verdict import Event, WatchState, judge, slowest
+from fswatch.watch.reporter import Reporter
 
 S = Schedule(interval=1, retries=2, timeout=2)  # slow budget: 1000 ms
 
@@ -41,7 +41,7 @@ def test_no_one_stage_over_the_budget_still_names_the_largest():
 
 
 def test_a_failed_probe_is_not_slow():
-    from fswatch.errors import ProbeFailure
+    from fswatch.core.errors import ProbeFailure
 
     failed = Observation(0.0, (StageTiming("session", 1900, False),), ProbeFailure(74, "session", "x", "110"))
     assert slowest(failed, S.slow_ms) is None
@@ -85,7 +85,7 @@ def test_the_reporter_names_the_stage_in_alert_92_status_and_state():
 
 
 def test_status_keeps_slow_stage_and_posture_and_drops_bad_values():
-    from fswatch.status import WatchStatus
+    from fswatch.watch.status import WatchStatus
 
     probe = {"started": 1.0, "total_ms": 2.0, "stages": [], "posture": {"dialect": "3.1.1", "signing": None}}
     slow = {"stage": "session", "ms": 900.0, "budget_ms": 500.0, "total_ms": 950.0}
@@ -96,8 +96,8 @@ def test_status_keeps_slow_stage_and_posture_and_drops_bad_values():
 
 
 def test_the_ocf_degraded_reason_names_the_slow_stage():
-    from fswatch.status import WatchStatus
-    from fswatch.status import degraded_reason as reason
+    from fswatch.watch.status import WatchStatus
+    from fswatch.watch.status import degraded_reason as reason
 
     def degraded_reason(raw):
         return reason(WatchStatus.parse(raw)[0])

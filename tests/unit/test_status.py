@@ -1,4 +1,4 @@
-"""fswatch.status: the state file's one schema and the one health verdict every surface maps."""
+"""fswatch.watch.status: the state file's one schema and the one health verdict every surface maps."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fswatch.control import Control, InstanceLock
-from fswatch.status import Health, WatchStatus, WatchView, look
+from fswatch.host.control import Control, InstanceLock
+from fswatch.watch.status import Health, WatchStatus, WatchView, look
 
 
 def state(phase, **extra):

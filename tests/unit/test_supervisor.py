@@ -1,4 +1,4 @@
-"""fswatch.supervisor: the one stop-and-wait and the one forget, against real processes that
+"""fswatch.host.supervisor: the one stop-and-wait and the one forget, against real processes that
 hold a watch's instance lock, and systemctl scripted (the real one: tests/integration)."""
 
 from __future__ import annotations
@@ -11,20 +11,20 @@ import time
 
 import pytest
 
-from fswatch import supervisor
-from fswatch.control import Control
-from fswatch.deadline import Deadline
-from fswatch.errors import NotEnded, SystemFault, WatchBusy
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import NotEnded, SystemFault, WatchBusy
+from fswatch.host import supervisor
+from fswatch.host.control import Control
+from fswatch.host.store import SettingsStore
+from fswatch.host.supervisor import Supervisor, supervision_mode
+from fswatch.host.systemctl import Systemctl
 from fswatch.kinds import NFS, SAMBA, build
-from fswatch.store import SettingsStore
-from fswatch.supervisor import Supervisor, supervision_mode
-from fswatch.systemctl import Systemctl
 
 # A stand-in for a watch: takes the instance lock as `fswatch run` does, says so, then
 # handles SIGTERM as the watch does (ends, exit 0) or, with "ignore", not at all.
 HOLDER = """
 import signal, sys, time
-from fswatch.control import Control, InstanceLock
+from fswatch.host.control import Control, InstanceLock
 lock = InstanceLock(Control.of(sys.argv[1], sys.argv[2]))
 lock.acquire()
 if sys.argv[3] == "ignore":
@@ -100,7 +100,7 @@ def test_stop_that_cannot_see_the_end_is_alert_15(runtime, monkeypatch):
 
 
 def test_forget_removes_everything_a_dead_watch_left_and_nothing_else(runtime):
-    from fswatch import metrics_files
+    from fswatch.host import metrics_files
 
     settings = build(SAMBA, "w1", {"share": "s"})
     SettingsStore.runtime().write(settings, "pw")

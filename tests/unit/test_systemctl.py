@@ -1,4 +1,4 @@
-"""fswatch.systemctl.Systemctl against a scripted systemctl (the real one runs in the booted
+"""fswatch.host.systemctl.Systemctl against a scripted systemctl (the real one runs in the booted
 containers of tests/integration)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from fswatch.systemctl import Systemctl
+from fswatch.host.systemctl import Systemctl
 
 
 def shown(text):

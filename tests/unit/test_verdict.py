@@ -1,7 +1,15 @@
-from fswatch.errors import ProbeFailure
-from fswatch.observation import Degradation, Observation, StageTiming
-from fswatch.settings import Schedule
-from fswatch.verdict import DEFAULT_LEASE_SECONDS, GRACE_LEASES, Event, WatchState, after_pause, degraded_limit, judge
+from fswatch.core.errors import ProbeFailure
+from fswatch.core.observation import Degradation, Observation, StageTiming
+from fswatch.core.settings import Schedule
+from fswatch.core.verdict import (
+    DEFAULT_LEASE_SECONDS,
+    GRACE_LEASES,
+    Event,
+    WatchState,
+    after_pause,
+    degraded_limit,
+    judge,
+)
 
 S = Schedule(interval=1, retries=2, timeout=4)
 
@@ -169,7 +177,7 @@ def test_slow_means_strictly_slower_than_half_the_timeout():
 
 
 def test_last_failure_stage():
-    from fswatch.verdict import last_failure_stage
+    from fswatch.core.verdict import last_failure_stage
 
     assert last_failure_stage(None) is None
     assert last_failure_stage(ok()) is None

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fswatch.errors import ProtocolError
+from fswatch.core.errors import ProtocolError
 from fswatch.rpc.errors import RpcDecodeError
 from fswatch.rpc.xdr import Decoder, Encoder
 from tests.unit.garbage import PROPERTY

@@ -1,0 +1,138 @@
+"""What one probe saw: per-stage latencies and, on failure, the ProbeFailure.
+
+Probes only do I/O and return an Observation; judging (fswatch.core.verdict) and reporting
+(fswatch.watch.reporter) happen elsewhere (STYLE.md: probe, judge, report are apart).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
+
+from fswatch.core.errors import ProbeFailure
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    stage: str
+    ms: float
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """A probe that succeeded against a server that does not serve everything yet.
+
+    The probe only says what it saw; fswatch.core.verdict decides how long that may last (e.g. an
+    NFSv4 grace period: up to a limit derived from `lease_seconds`) and the reporter says it.
+    """
+
+    cause: str  # what the server is in, e.g. "grace period"
+    stage: str
+    reason: str  # one line for humans
+    status: str = ""  # the server's status that showed it, e.g. NFS4ERR_GRACE
+    lease_seconds: Optional[int] = None  # the server's lease time, where it said
+
+    def fields(self) -> dict:
+        out = {"cause": self.cause, "stage": self.stage, "reason": self.reason}
+        if self.status:
+            out["status"] = self.status
+        if self.lease_seconds is not None:
+            out["lease_seconds"] = self.lease_seconds
+        return out
+
+
+class Details(Protocol):
+    """What a kind's probe saw beyond stages and failures (the SMB security posture,
+    fswatch.probes.posture.Posture): opaque here, shown under its own key and label."""
+
+    key: str  # its key in Observation.to_dict(): probe --json, the state file
+    label: str  # its line in text output (`fswatch probe`)
+
+    def fields(self) -> dict: ...
+
+    def journal_fields(self) -> Dict[str, str]: ...
+
+    def text(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Observation:
+    started_wall: float  # time.time() at the start, for humans and state files
+    stages: Tuple[StageTiming, ...]
+    failure: Optional[ProbeFailure] = None
+    notes: Tuple[Tuple[str, str], ...] = ()  # facts worth showing, e.g. ("source_port", "reserved")
+    # Succeeded, but the server is not fully serving; with a failure only once the verdict judged it too long.
+    degraded: Optional[Degradation] = None
+    details: Optional[Details] = None  # the kind's own facts (SMB: dialect, signing, encryption)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def total_ms(self) -> float:
+        return sum(s.ms for s in self.stages)
+
+    def to_dict(self) -> dict:
+        out = {
+            "ok": self.ok,
+            "started": self.started_wall,
+            "total_ms": round(self.total_ms, 3),
+            "stages": [{"stage": s.stage, "ms": round(s.ms, 3), "ok": s.ok} for s in self.stages],
+        }
+        if self.notes:
+            out["notes"] = dict(self.notes)
+        if self.failure is not None:
+            out["failure"] = self.failure.fields()
+        if self.degraded is not None:
+            out["degraded"] = self.degraded.fields()
+        if self.details is not None:
+            out[self.details.key] = self.details.fields()
+        return out
+
+
+@dataclass
+class StageRecorder:
+    """Times each stage of one probe and builds its Observation.
+
+    A probe runs `with rec.stage("connect"): ...` for each stage; an exception leaving the
+    block marks the stage failed and propagates, so the probe can translate it.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    stages: List[StageTiming] = field(default_factory=list)
+    notes: List[Tuple[str, str]] = field(default_factory=list)
+    started_wall: float = field(default_factory=time.time)
+    details: Optional[Details] = None  # set by a probe that sees more (SMB: its posture)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = self.clock()
+        try:
+            yield
+        except BaseException:
+            self.add(name, (self.clock() - t0) * 1000.0, ok=False)
+            raise
+        self.add(name, (self.clock() - t0) * 1000.0)
+
+    def add(self, name: str, ms: float, ok: bool = True) -> None:
+        """Record a stage timed by other means (one library call that covers two stages)."""
+        self.stages.append(StageTiming(name, ms, ok))
+
+    def note(self, key: str, value: str) -> None:
+        self.notes.append((key, value))
+
+    def observation(
+        self, failure: Optional[ProbeFailure] = None, degraded: Optional[Degradation] = None
+    ) -> Observation:
+        return Observation(
+            self.started_wall,
+            tuple(self.stages),
+            failure,
+            tuple(self.notes),
+            None if failure else degraded,
+            self.details,
+        )

@@ -1,0 +1,397 @@
+"""Control files under <runtime dir>/<kind>/<ID>/: the pause request, the instance lock, the state.
+
+Pause and continue are files, never SIGSTOP (SPEC.md section 5): `fswatch pause` writes
+`pause`, `fswatch continue` removes it, the watch looks before every probe and while
+paused, so a change is noticed within one interval. A pause's expiry is kept on
+CLOCK_BOOTTIME, which no wall-clock change moves and which every process shares.
+
+Every file here is reached through directory descriptors opened without following links
+(fswatch.host.files.open_tree), and read with fswatch.host.files' bounds (SPEC.md section 9).
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import fcntl
+import json
+import os
+import stat
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from fswatch.core.errors import FswatchError, SystemFault, UsageError, WatchBusy
+from fswatch.core.settings import check_id
+from fswatch.host import files, paths
+from fswatch.host.atomic import write_atomic
+
+
+def boottime() -> float:
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """'90', '90s', '15m', '2h', '1d' → seconds (1 s .. 30 days)."""
+    text = text.strip()
+    unit = text[-1:] if text[-1:] in _UNITS else "s"
+    number = text[:-1] if text[-1:] in _UNITS else text
+    if not number.isdigit() or not number.isascii():
+        raise UsageError(f"duration {text!r} is not a number with an optional s, m, h or d")
+    seconds = int(number) * _UNITS[unit]
+    if not 1 <= seconds <= 30 * 86400:
+        raise UsageError(f"duration {text!r} must be between 1 s and 30 days")
+    return seconds
+
+
+@dataclass(frozen=True)
+class PauseState:
+    paused: bool
+    until: Optional[float] = None  # on CLOCK_BOOTTIME; None = until continued
+    seconds: Optional[int] = None  # the requested duration, for alert 93
+
+
+class Control:
+    """The control directory of one watch: <root>/<kind>/<ID>.
+
+    `root` is the trusted runtime directory (default: two levels up); the parts below it
+    are never followed through a symbolic link.
+    """
+
+    @classmethod
+    def of(cls, kind: str, watch_id: str) -> Control:
+        """The control directory of the watch KIND ID, under the runtime dir."""
+        return cls(paths.watch_runtime_dir(kind, check_id(watch_id)))
+
+    def __init__(self, directory: Path, clock: Callable[[], float] = boottime, root: Optional[Path] = None) -> None:
+        self.directory = Path(directory)
+        self.clock = clock
+        self.root = Path(root) if root is not None else self.directory.parent.parent
+        self._parts = self.directory.relative_to(self.root).parts
+
+    @property
+    def pause_file(self) -> Path:
+        return self.directory / "pause"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.directory / "lock"
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    def open_dir(self, create: bool = False) -> Optional[int]:
+        """A descriptor of the directory (made when `create`); None when it does not exist."""
+        return files.open_tree(self.root, self._parts, create=create)
+
+    def forget(self) -> None:
+        """Remove the state, pause and lock files and the directory of a watch that is not running.
+
+        WatchBusy when a watch holds the lock. The lock is held while deleting, so a start
+        cannot slip in between the check and the deletion; deletion happens only by name
+        inside the directory opened without links, never outside the runtime tree.
+        """
+        fd = self.open_dir()
+        if fd is None:
+            return
+        try:
+            lock = _open_lock(fd, self.lock_file)
+            try:
+                if not _ofd_try_lock(lock):
+                    raise WatchBusy(f"a watch is running for {self.directory} (pid {holder(self)})")
+                for name in ("state.json", "pause", "inject", "lock"):
+                    try:
+                        os.unlink(name, dir_fd=fd)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        raise files.fault("unlink", exc, self.directory / name) from None
+            finally:
+                os.close(lock)
+        finally:
+            os.close(fd)
+        parent = files.open_tree(self.root, self._parts[:-1], create=False)
+        if parent is None:
+            return
+        try:
+            os.rmdir(self._parts[-1], dir_fd=parent)
+        except OSError:
+            pass  # not empty (files we don't own) or already gone
+        finally:
+            os.close(parent)
+
+    def ensure(self) -> None:
+        fd = self.open_dir(create=True)
+        assert fd is not None
+        os.close(fd)
+
+    def request_pause(self, seconds: Optional[int] = None) -> None:
+        now = self.clock()
+        record = {"requested_at": time.time(), "seconds": seconds, "until_boottime": None}
+        if seconds is not None:
+            record["until_boottime"] = now + seconds
+        self._write("pause", record)
+
+    def request_continue(self) -> bool:
+        """Remove the pause request; False when there was none."""
+        return self._remove("pause")
+
+    # -- fault injection (fswatch.watch.inject) -------------------------------------------------------
+    def request_injection(self, record: dict) -> None:
+        self._write("inject", record)
+
+    def injection(self) -> Optional[object]:
+        """The injection request's JSON (any shape: fswatch.watch.inject checks it); None when there
+        is none, or it cannot be read: a request that cannot be read fails no probe."""
+        try:
+            raw = self._read("inject", files.SMALL_LIMIT)
+            if raw is None:
+                return None
+            return files.load_json(raw.decode("utf-8", "replace"), "inject file")
+        except FswatchError:
+            return None
+
+    def clear_injection(self) -> bool:
+        """Remove the injection request; False when there was none."""
+        return self._remove("inject")
+
+    def pause_state(self) -> PauseState:
+        try:
+            raw = self._read("pause", files.SMALL_LIMIT)
+        except FswatchError:
+            return PauseState(True)  # present but unreadable: honour the pause
+        if raw is None:
+            return PauseState(False)
+        try:
+            record = files.load_json(raw.decode("utf-8", "replace"), "pause file")
+            until = record.get("until_boottime")  # type: ignore[union-attr]
+            seconds = record.get("seconds")  # type: ignore[union-attr]
+            until = float(until) if until is not None else None
+            seconds = int(seconds) if seconds is not None else None
+        except (FswatchError, ValueError, TypeError, AttributeError, OverflowError):
+            return PauseState(True)  # a hand-made `touch pause` pauses until continued
+        return PauseState(True, until, seconds)
+
+    def pause_expired(self, state: PauseState) -> bool:
+        return state.until is not None and self.clock() >= state.until
+
+    def read_state(self) -> Optional[object]:
+        """The state file's JSON as written by the reporter (any shape: the reader checks);
+        None when there is none. FswatchError when it cannot be read or is not JSON."""
+        raw = self._read("state.json", files.STATE_LIMIT)
+        if raw is None:
+            return None
+        return files.load_json(files.decode(raw, str(self.state_file)), f"state file {self.state_file}")
+
+    def write_state(self, text: str) -> None:
+        fd = self.open_dir(create=True)
+        assert fd is not None
+        try:
+            write_atomic("state.json", text, durable=False, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def _write(self, name: str, record: dict) -> None:
+        """A request file (pause, inject) as one JSON line, atomically, in the watch's directory."""
+        fd = self.open_dir(create=True)
+        assert fd is not None
+        try:
+            write_atomic(name, json.dumps(record) + "\n", dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def _remove(self, name: str) -> bool:
+        """Remove a request file; False when there was none."""
+        fd = self.open_dir()
+        if fd is None:
+            return False
+        try:
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise files.fault("unlink", exc, self.directory / name) from None
+        finally:
+            os.close(fd)
+        return True
+
+    def _read(self, name: str, limit: int) -> Optional[bytes]:
+        fd = self.open_dir()
+        if fd is None:
+            return None
+        try:
+            return files.read_bounded(name, limit, what="runtime file", dir_fd=fd, shown=self.directory / name)
+        finally:
+            os.close(fd)
+
+
+# -- the instance lock --------------------------------------------------------------------------
+#
+# An open-file-description lock (fcntl F_OFD_SETLK, Linux >= 3.15) on <dir>/lock, held for
+# the watch's life. Asking whether a watch runs uses F_OFD_GETLK, which tests for a
+# conflicting lock without taking one: a looker (status, -disp, pause, -stop, the OCF
+# monitor) can never make a simultaneous start fail, as a brief flock(LOCK_SH) could.
+# OFD locks belong to the open file, not the process, so they behave like flock: other
+# descriptors in the same process conflict, and the kernel drops the lock when the
+# process dies, even by SIGKILL. (flock and OFD locks do not see each other: a watch
+# started by fswatch < 0.2 is not seen by this one.)
+
+F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)  # Linux values; Python < 3.9 lacks the names
+F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
+_FLOCK = "hhqqi"  # struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid
+_FLOCK_SIZE = 32  # with its trailing padding
+
+
+def _flock(lock_type: int) -> bytes:
+    # whole file (start 0, length 0 = to the end); l_pid must be 0 for OFD locks
+    return struct.pack(_FLOCK, lock_type, os.SEEK_SET, 0, 0, 0).ljust(_FLOCK_SIZE, b"\0")
+
+
+def _ofd_try_lock(fd: int) -> bool:
+    """Take the exclusive lock; False when another open file holds it."""
+    try:
+        fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK))
+    except OSError as exc:
+        if exc.errno in (errno_mod.EAGAIN, errno_mod.EACCES):
+            return False
+        raise files.fault("fcntl", exc, "lock") from None
+    return True
+
+
+def _ofd_locked(fd: int) -> bool:
+    """Whether another open file holds the lock; takes nothing."""
+    try:
+        out = fcntl.fcntl(fd, F_OFD_GETLK, _flock(fcntl.F_RDLCK))
+    except OSError as exc:
+        raise files.fault("fcntl", exc, "lock") from None
+    return struct.unpack(_FLOCK, out[: struct.calcsize(_FLOCK)])[0] != fcntl.F_UNLCK
+
+
+def _open_lock(dir_fd: int, shown: Path, create: bool = True) -> int:
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open("lock", flags | (os.O_CREAT if create else 0), 0o644, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno_mod.ELOOP:
+            raise SystemFault("open", exc.errno, f"{shown} is a symbolic link; fswatch does not follow it") from None
+        raise files.fault("open", exc, shown) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise files.FileRefused(f"{shown} is {files._type_name(st.st_mode)}, not a regular file: refused")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+_PID_WIDTH = 16
+
+
+class InstanceLock:
+    """One live watch per kind and ID: an OFD lock on <dir>/lock held for the process's life.
+
+    The kernel drops the lock when the process dies, even by SIGKILL, so a stale lock
+    cannot block the identifier (the seed's -del exists only because its lock could).
+    """
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> None:
+        # A reset may unlink the lock file between our open and our lock: then the lock we
+        # got is on a file nobody else will look at. Check that the name still leads to the
+        # locked file, and try again (bounded) if it does not.
+        for _ in range(10):
+            directory = self.control.open_dir(create=True)
+            assert directory is not None
+            try:
+                fd = _open_lock(directory, self.control.lock_file)
+                try:
+                    if not _ofd_try_lock(fd):
+                        raise WatchBusy(
+                            f"a watch is already running for {self.control.directory} (pid {holder(self.control)})"
+                        )
+                    if _same_file(fd, directory):
+                        # One write of a fixed width: a looker reads the old PID or the new one.
+                        os.pwrite(fd, f"{os.getpid()}\n".rjust(_PID_WIDTH).encode(), 0)
+                        os.ftruncate(fd, _PID_WIDTH)
+                        self._fd, fd = fd, -1
+                        return
+                finally:
+                    if fd >= 0:
+                        os.close(fd)
+            except OSError as exc:
+                raise files.fault("write", exc, self.control.lock_file) from None
+            finally:
+                os.close(directory)
+        raise SystemFault("open", errno_mod.EAGAIN, f"{self.control.lock_file} keeps being replaced")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)  # no stale PID for the next watch's lookers
+            except OSError:
+                pass
+            os.close(self._fd)
+            self._fd = None
+
+
+def _same_file(fd: int, directory: int) -> bool:
+    try:
+        by_name = os.stat("lock", dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (by_name.st_dev, by_name.st_ino) == (mine.st_dev, mine.st_ino) and mine.st_nlink > 0
+
+
+def holder(control: Control) -> Optional[int]:
+    """The PID of the live watch holding the lock, or None when no watch is alive
+    (-1: alive, but its PID is not readable yet).
+
+    Takes no lock (F_OFD_GETLK), so looking never makes a start fail. A lock file that is
+    missing, not a regular file or a symbolic link cannot be held by a watch: None. Raises
+    SystemFault when the runtime directory cannot be examined (EACCES, ENOTDIR, ELOOP).
+    """
+    directory = control.open_dir()
+    if directory is None:
+        return None
+    try:
+        try:
+            st = os.stat("lock", dir_fd=directory, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise files.fault("stat", exc, control.lock_file) from None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        try:
+            fd = os.open("lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=directory)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise files.fault("open", exc, control.lock_file) from None
+    finally:
+        os.close(directory)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        for _ in range(50):  # the watch writes its PID just after it took the lock (bounded: 50 ms)
+            if not _ofd_locked(fd):
+                return None
+            text = os.pread(fd, _PID_WIDTH, 0).decode("ascii", "replace").strip()
+            if text.isdigit():
+                return int(text)
+            time.sleep(0.001)
+        return -1
+    except OSError as exc:
+        raise files.fault("read", exc, control.lock_file) from None
+    finally:
+        os.close(fd)

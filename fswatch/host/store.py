@@ -1,0 +1,105 @@
+"""Where a watch's settings are kept: <root>/<kind>/<ID>.conf, and <ID>.password (0600)
+for a kind that logs on.
+
+Two roots hold them: the config dir (/etc/fswatch, `fswatch add`), and the runtime dir
+(/run/fswatch) for the watches whose settings come from a command line or the cluster
+(clp_*mon, the OCF agents), which live for this boot only; a runtime drop-in then points the
+unit's FSWATCH_CONFIG_DIR there (fswatch.host.supervisor). Files are written atomically in
+<root>/<kind> opened without following links below the root (fswatch.host.files.open_tree), and
+deleted by name there, so a planted link can redirect neither.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Optional, Tuple
+
+from fswatch.core.errors import UsageError
+from fswatch.core.settings import check_id, parse_conf
+from fswatch.host import files, passwords, paths
+from fswatch.host.atomic import write_atomic
+from fswatch.kinds import Kind, WatchSettings, build
+
+
+class SettingsStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def config(cls) -> SettingsStore:
+        return cls(paths.config_dir())
+
+    @classmethod
+    def runtime(cls) -> SettingsStore:
+        return cls(paths.runtime_dir())
+
+    def conf_path(self, kind: str, watch_id: str) -> Path:
+        return self.root / kind / f"{check_id(watch_id)}.conf"
+
+    def password_path(self, kind: str, watch_id: str) -> Path:
+        return self.root / kind / f"{check_id(watch_id)}.password"
+
+    def write(self, settings: WatchSettings, password: Optional[str] = None) -> Path:
+        """The settings (0644) and, for a kind that logs on, the password (0600): always,
+        empty for a guest watch, since the unit's LoadCredential= fails on a missing file.
+        The password first, so settings never name a password that is not there yet."""
+        kind, watch_id = settings.kind.name, settings.watch_id
+        fd = files.open_tree(self.root, [kind], create=True)
+        assert fd is not None
+        try:
+            if settings.kind.takes_password:
+                write_atomic(f"{watch_id}.password", (password or "") + "\n", mode=0o600, dir_fd=fd)
+            write_atomic(f"{watch_id}.conf", settings.to_conf(), mode=0o644, dir_fd=fd)
+        finally:
+            os.close(fd)
+        return self.conf_path(kind, watch_id)
+
+    def write_password(self, kind: Kind, watch_id: str, password: Optional[str]) -> Path:
+        """The password alone (0600): clp_*mon moves -p out of its argv into it before the
+        settings are written (fswatch.surfaces.clp)."""
+        fd = files.open_tree(self.root, [kind.name], create=True)
+        assert fd is not None
+        try:
+            write_atomic(f"{check_id(watch_id)}.password", (password or "") + "\n", mode=0o600, dir_fd=fd)
+        finally:
+            os.close(fd)
+        return self.password_path(kind.name, watch_id)
+
+    def load(
+        self, kind: Kind, watch_id: str, environ: Mapping[str, str] = os.environ
+    ) -> Tuple[WatchSettings, Optional[str]]:
+        """The watch's settings and password (fswatch.host.passwords.of_watch); UsageError for a
+        file that does not exist or does not describe this kind and ID."""
+        conf = self.conf_path(kind.name, watch_id)
+        text = files.read_text(conf, files.CONFIG_LIMIT, what="config file")
+        if text is None:
+            raise UsageError(f"no {kind.name} watch {watch_id!r}: {conf} does not exist (see fswatch add)")
+        values = parse_conf(text, str(conf))
+        for key, expected in (("kind", kind.name), ("id", watch_id)):
+            if values.pop(key, expected) != expected:
+                raise UsageError(f"{conf}: {key} does not match the file's place")
+        password = passwords.of_watch(self.password_path(kind.name, watch_id), environ)
+        return build(kind, watch_id, values, has_password=bool(password)), password
+
+    def exists(self, kind: str, watch_id: str) -> bool:
+        return self.conf_path(kind, watch_id).exists()
+
+    def remove(self, kind: str, watch_id: str) -> bool:
+        """Delete the settings and password; True when there was something to delete."""
+        fd = files.open_tree(self.root, [kind], create=False)
+        if fd is None:
+            return False
+        removed = False
+        try:
+            for name in (f"{check_id(watch_id)}.conf", f"{watch_id}.password"):
+                try:
+                    os.unlink(name, dir_fd=fd)
+                    removed = True
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise files.fault("unlink", exc, self.root / kind / name) from None
+        finally:
+            os.close(fd)
+        return removed

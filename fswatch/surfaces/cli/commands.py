@@ -1,0 +1,182 @@
+"""The `fswatch` commands that act: probe, add, remove, run, pause, continue, inject, start,
+stop, reset, metrics. Each validates all of its input before it touches anything; every
+refusal is one line naming its alert, with a distinct exit code (fswatch.core.errors)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Optional
+
+from fswatch.core.deadline import Deadline
+from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
+from fswatch.core.observation import Observation
+from fswatch.core.settings import Schedule, check_id, check_range
+from fswatch.core.verdict import slowest
+from fswatch.host import metrics_files, passwords
+from fswatch.host.control import Control, parse_duration
+from fswatch.host.store import SettingsStore
+from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
+from fswatch.kinds import KINDS, Kind, build
+from fswatch.watch import inject, status
+from fswatch.watch.runner import exit_now, load_settings, run_watch
+
+
+def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
+    return {f.name: getattr(args, f.name) for f in kind.fields if getattr(args, f.name) is not None}
+
+
+# -- probe --------------------------------------------------------------------------------------
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    timeout = Schedule.parse(timeout=args.timeout).timeout
+    target_values = kind.check_target(_target_values(args, kind))
+    password = passwords.from_option(getattr(args, "password_file", None))
+    target = kind.make_target(target_values, password)
+    obs = kind.probe_function()(target, Deadline.after(timeout))
+    label = kind.label(target_values)
+    slow = slowest(obs, Schedule(timeout=timeout).slow_ms)  # the watch's rule: the verdict decides
+    if args.json:
+        out = {"kind": kind.name, "target": label, "address": getattr(target, "address", None), **obs.to_dict()}
+        out["slow"] = slow.fields() if slow is not None else None
+        if obs.failure is not None:
+            out["alert"] = obs.failure.alert
+            out["message"] = obs.failure.message(kind, label)
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(_probe_text(kind, label, target, obs) + (f"\n{slow.text()}" if slow is not None else ""))
+    return EXIT_OK if obs.ok else EXIT_FAILED
+
+
+def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str:
+    where = f"{getattr(target, 'address', '?')}:{getattr(target, 'port', None) or 'portmapper'}"
+    head = f"{kind.name} {label!r} at {where}: "
+    head += f"healthy in {obs.total_ms:.1f} ms" if obs.ok else f"FAILED at {obs.failure.stage}"  # type: ignore[union-attr]
+    if obs.ok and obs.degraded is not None:
+        head = head.replace("healthy", f"degraded ({obs.degraded.cause})", 1)
+    lines = [head]
+    for s in obs.stages:
+        lines.append(f"  {s.stage:<14}{s.ms:>10.3f} ms{'' if s.ok else '  FAILED'}")
+    for key, value in obs.notes:
+        lines.append(f"  {key}: {value}")
+    if obs.details is not None:
+        lines.append(f"  {obs.details.label}: {obs.details.text()}")
+    if obs.degraded is not None:
+        lines.append(f"degraded: {obs.degraded.reason}")
+    if obs.failure is not None:
+        f = obs.failure
+        lines.append(f"alert {f.alert}: {f.message(kind, label)}")
+        lines.append(f"cause: {f.reason}")
+    return "\n".join(lines)
+
+
+# -- add / remove -------------------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    values = {**_target_values(args, kind), "attribute": args.attribute}
+    values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
+    settings = build(kind, args.id, values)
+    password = passwords.from_option(getattr(args, "password_file", None))
+    # Everything is valid: only now touch the file system.
+    conf = SettingsStore.config().write(settings, password)
+    print(
+        f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
+        f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
+    )
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    sup = Supervisor(kind, args.id)
+    sup.ensure_stopped("stop it first")
+    metrics_files.forget(kind.name, sup.watch_id)
+    if not SettingsStore.config().remove(kind.name, sup.watch_id):
+        raise UsageError(f"no {kind.name} watch {sup.watch_id!r} to remove")
+    return EXIT_OK
+
+
+# -- run / pause / continue / inject ------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings, password = load_settings(args.kind, args.id)
+    exit_now(run_watch(settings, password))
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    seconds = parse_duration(args.duration) if args.duration else None
+    view = status.look(args.kind, args.id)
+    if not view.alive:
+        raise NotRunning(f"{args.kind} watch {args.id} is not running; nothing to pause")
+    Control.of(args.kind, args.id).request_pause(seconds)
+    return EXIT_OK
+
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    control = Control.of(args.kind, args.id)
+    control.request_continue()
+    control.clear_injection()  # continue also ends a failure test (fswatch inject)
+    return EXIT_OK
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    count = check_range("--count", args.count) if args.count is not None else None
+    control = Control.of(kind.name, args.id)
+    req = inject.request(kind, args.id, args.stage, count, control)
+    print(inject.describe(kind, args.id, req, status.look(kind.name, args.id).current))
+    return EXIT_OK
+
+
+# -- start / stop / reset -----------------------------------------------------------------------
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    return Supervisor(KINDS[args.kind], args.id).start_unit(until=ENDED if args.wait else READY)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    Supervisor(KINDS[args.kind], args.id).stop(Deadline.after(STOP_WAIT))
+    return EXIT_OK
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    Supervisor(KINDS[args.kind], args.id).forget()
+    return EXIT_OK
+
+
+# -- metrics (run by the units) -----------------------------------------------------------------
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """`fswatch metrics publish|settle KIND ID`, run by the units as root, and `fswatch metrics
+    settle UNIT`, run by fswatch-settle@UNIT once a watch unit failed (fswatch.host.metrics_files)."""
+    error: Optional[str]
+    if args.action == "settle" and args.id is None:
+        what, error = args.kind, metrics_files.settle_failed_unit(args.kind)
+    else:
+        if args.kind not in KINDS or args.id is None:
+            raise UsageError(
+                "usage: fswatch metrics publish|settle KIND ID, or fswatch metrics settle fswatch-KIND@ID.service"
+            )
+        kind, watch_id = args.kind, check_id(args.id)
+        what = f"{kind} {watch_id}"
+        directory = metrics_files.metrics_dir()
+        if args.action == "publish":
+            error = metrics_files.publish(kind, watch_id, directory, placeholder=True)
+        else:
+            # Run by hand or as an ExecStopPost=: systemd tells how the unit ended; anything but
+            # success (a watchdog kill, a crash) leaves a state the watch could not write: failed.
+            failed = os.environ.get("SERVICE_RESULT", "success") != "success"
+            error = metrics_files.settle(kind, watch_id, directory, failed=failed)
+    if error is not None:
+        print(f"fswatch: {what}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,126 @@
+"""Running one watch in this process: settings, instance lock, signals, engine.
+
+This is the body of `fswatch run KIND ID`, which the systemd units start, and of the
+in-process mode of the CLUSTERPRO compatibility commands.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import NoReturn, Optional, Tuple
+
+from fswatch.core.errors import SystemFault
+from fswatch.host.attrd import AttributePublisher
+from fswatch.host.control import Control, InstanceLock
+from fswatch.host.metrics_files import metrics_dir
+from fswatch.host.notify import Notifier
+from fswatch.host.sinks import default_sink
+from fswatch.host.store import SettingsStore
+from fswatch.kinds import WatchSettings
+from fswatch.kinds import kind as kind_named
+from fswatch.watch.engine import StopSignal, Watch
+from fswatch.watch.inject import Injector
+from fswatch.watch.metrics import MetricsWriter, WatchMetrics
+from fswatch.watch.reporter import Reporter
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with `code` at once, once its watch has ended (verdict logged,
+    state written, lock released): systemd and CLUSTERPRO's PID monitor act on the exit.
+
+    Skips the interpreter's teardown of its modules, which took 0.2-0.5 s on a loaded
+    2-core node (measured at load 11-26): most of the 0.5 s slack of the detection bound
+    (SPEC.md section 2). Nothing is lost: alerts are sent synchronously and the streams
+    are flushed here.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing more to say there
+            pass
+    os._exit(code)
+
+
+def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str]]:
+    """The settings `fswatch run KIND ID` runs: from the config dir, which a runtime drop-in
+    points at the runtime dir for a watch started by clp_*mon or an OCF agent."""
+    return SettingsStore.config().load(kind_named(kind), watch_id)
+
+
+def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
+    directory = metrics_dir()
+    if directory is None:  # FSWATCH_METRICS_DIR=off
+        return None
+    kind = settings.kind.name
+    metrics = WatchMetrics(kind, settings.watch_id, settings.label, settings.schedule, time.time())
+    return MetricsWriter(metrics, kind, settings.watch_id, directory)
+
+
+def run_watch(
+    settings: WatchSettings,
+    password: Optional[str],
+    *,
+    sink=None,
+    notifier: Optional[Notifier] = None,
+    stop: Optional[StopSignal] = None,
+    publisher: Optional[AttributePublisher] = None,
+) -> int:
+    """Run the watch in the foreground until stopped (0) or declared failed (1); in health
+    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped.
+
+    A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
+    of the first one is touched.
+    """
+    spec = settings.kind
+    control = Control.of(spec.name, settings.watch_id)
+    lock = InstanceLock(control)
+    stop = stop or StopSignal()
+    # Handlers first: once the lock is held, others see this watch (-disp, -stop), and a
+    # SIGTERM must then end it cleanly (alert 3, exit 0), not by the default action.
+    # Signal handlers can only be set from the main thread; elsewhere the caller owns `stop`.
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop.request())
+    try:
+        lock.acquire()
+        try:
+            control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
+            control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
+            target = spec.make_target(settings.target, password)
+            probe = spec.probe_function()
+            reporter = Reporter(
+                spec,
+                settings.watch_id,
+                settings.label,
+                settings.schedule,
+                sink or default_sink(),
+                notifier or Notifier.from_env(),
+                control,
+                publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
+                metrics=metrics_writer(settings),
+            )
+            # Injection wraps the probe function: the probes never know about it (fswatch.watch.inject).
+            injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)
+            watch = Watch(
+                settings.schedule,
+                injector.wrap(lambda deadline: probe(target, deadline)),
+                reporter,
+                control,
+                stop,
+                keep_probing=settings.attribute is not None,
+            )
+            return watch.run()
+        except OSError as exc:
+            raise SystemFault("watch", exc.errno or 0, str(exc)) from exc
+        finally:
+            control.request_continue()
+            control.clear_injection()
+            lock.release()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

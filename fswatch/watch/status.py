@@ -1,0 +1,336 @@
+"""The one status model: what a watch says of itself, and what every surface reads.
+
+A watch's reporter writes a WatchStatus to its state file (<runtime>/<kind>/<ID>/state.json)
+after every probe and change of phase; `fswatch status`, clp_*mon -disp, the OCF monitor,
+`fswatch inject` and the metrics read it through this module only. The file is read field by
+field: a field that is missing (a state file written by an older release) takes its
+default, one of the wrong type is left out and named, so one bad value never hides the rest.
+
+From outside, a watch is a WatchView: the PID holding its instance lock (alive or not), its
+last state and whether a pause is requested. A view has one Health and one reason text, and
+each surface is a mapping of those (OCF: 0 / 190 / 1 / 7; clp -disp: its exit codes;
+`fswatch status`: its table). Judging a view is pure, so every state is unit-tested.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from fswatch.core import alerts
+from fswatch.core.alerts import alert as alert_entry
+from fswatch.core.errors import FswatchError
+from fswatch.host.control import Control, holder
+from fswatch.kinds import KINDS
+
+# The reporter's phases (fswatch.watch.reporter): where the watch is in its life.
+STARTING, HEALTHY, DEGRADED, FAILING, FAILED = "starting", "healthy", "degraded", "failing", "failed"
+PAUSED, RESUMING, STOPPED = "paused", "resuming", "stopped"
+PHASES = (STARTING, HEALTHY, DEGRADED, FAILING, PAUSED, FAILED, STOPPED, RESUMING)
+ENDED = (FAILED, STOPPED)  # the phases a watch can end in by itself
+
+# A live watch's state file is fresh when written within interval + timeout + this (the
+# slack the unit's watchdog allows beyond a probe's timeout): it writes after every probe.
+SILENCE_SLACK = 5.0
+
+
+class Health(Enum):
+    """The one verdict on a watch, as every surface reports it."""
+
+    STARTING = "starting"  # alive, no verdict yet (first probe, or resuming after a pause)
+    HEALTHY = "healthy"
+    SLOW = "slow"  # healthy, but slower than half the timeout (alert 92)
+    DEGRADED = "degraded"  # answers, but does not serve everything yet (NFSv4 grace period)
+    FAILING = "failing"  # failed probes, not yet retries + 1 of them
+    FAILED = "failed"  # declared failed (alert 6, or 98 in health attribute mode)
+    PAUSED = "paused"
+    STOPPING = "stopping"  # alive, on its way out after a stop
+    STOPPED = "stopped"  # ended cleanly (alert 3)
+    DEAD = "dead"  # ended without a verdict: killed, or stopped by its watchdog
+    INACTIVE = "inactive"  # no watch, no state: never ran, or forgotten
+
+
+# -- the state file -----------------------------------------------------------------------------
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _stage(value: object) -> bool:
+    return isinstance(value, dict) and _text(value.get("stage")) and _number(value.get("ms"))
+
+
+def _probe(value: object) -> bool:
+    if value is None:
+        return True
+    if not isinstance(value, dict) or not _number(value.get("started")) or not _number(value.get("total_ms")):
+        return False
+    stages = value.get("stages", [])
+    failure = value.get("failure")
+    failure_ok = failure is None or (
+        isinstance(failure, dict) and _text(failure.get("stage")) and _text(failure.get("reason"))
+    )
+    # A kind's own facts (Observation.details, e.g. the SMB posture): a flat object of texts.
+    posture = value.get("posture")
+    posture_ok = posture is None or (
+        isinstance(posture, dict) and all(v is None or _text(v) for v in posture.values())
+    )
+    return isinstance(stages, list) and all(_stage(s) for s in stages) and failure_ok and posture_ok
+
+
+def _history_entry(value: object) -> bool:
+    return isinstance(value, dict) and _probe(value) and _text(value.get("result"))
+
+
+def _optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: value is None or check(value)
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    """One state file: the watch's own account of itself."""
+
+    kind: str = ""
+    id: str = ""
+    target: str = ""
+    pid: int = -1  # the watch that wrote it
+    phase: str = STARTING
+    status: str = ""  # as in STATUS= (systemctl status)
+    started: float = 0.0  # wall clock
+    updated: float = 0.0  # wall clock of the last write
+    failures: int = 0  # consecutive failed probes
+    attempts: int = 0  # retries + 1: the failed probes that declare
+    probes: int = 0
+    slow: bool = False  # healthy but slower than half the timeout (alert 92)
+    slow_stage: Optional[dict] = None  # fswatch.core.verdict.SlowStage.fields()
+    paused_until: Optional[float] = None  # wall clock; None: until continued (or not paused)
+    schedule: Optional[dict] = None  # interval, retries, timeout, detection_bound
+    last_probe: Optional[dict] = None  # fswatch.core.observation.Observation.to_dict()
+    history: List[dict] = field(default_factory=list)  # fswatch.watch.history entries
+    injection: Optional[dict] = None  # what `fswatch inject` has pending
+    attribute: Optional[dict] = None  # health attribute mode: name, published, failing
+    degraded: Optional[dict] = None  # what degrades the server now (phase degraded)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self)) + "\n"
+
+    @classmethod
+    def parse(cls, raw: object) -> Tuple[WatchStatus, str]:
+        """The state file's known, well-typed fields (the others at their defaults), and
+        what was wrong with the rest ('' if nothing)."""
+        if not isinstance(raw, dict):
+            return cls(), "not a JSON object"
+        known = {key: raw[key] for key, good in _CHECKS.items() if key in raw and good(raw[key])}
+        wrong = sorted(key for key in _CHECKS if key in raw and key not in known)
+        if "phase" in known and known["phase"] not in PHASES:
+            wrong.append("phase")
+            del known["phase"]
+        return cls(**known), ("unexpected values for " + ", ".join(wrong)) if wrong else ""
+
+    def fields(self) -> dict:
+        return asdict(self)
+
+    @property
+    def interval(self) -> Optional[float]:
+        value = (self.schedule or {}).get("interval")
+        return float(value) if _number(value) else None
+
+    @property
+    def timeout(self) -> Optional[float]:
+        value = (self.schedule or {}).get("timeout")
+        return float(value) if _number(value) else None
+
+    @property
+    def failure(self) -> Optional[dict]:
+        """The last probe's failure, as the probe reported it (ProbeFailure.fields())."""
+        last = self.last_probe or {}
+        failure = last.get("failure")
+        return failure if isinstance(failure, dict) else None
+
+
+_CHECKS: Dict[str, Callable[[object], bool]] = {
+    "kind": _text,
+    "id": _text,
+    "target": _text,
+    "pid": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "phase": _text,
+    "status": _text,
+    "started": _number,
+    "updated": _number,
+    "failures": _count,
+    "attempts": _count,
+    "probes": _count,
+    "slow": lambda v: isinstance(v, bool),
+    "slow_stage": _optional(lambda v: _stage(v) and _number(v.get("budget_ms"))),  # type: ignore[union-attr]
+    "paused_until": _optional(_number),
+    "schedule": _optional(lambda v: isinstance(v, dict) and all(_number(x) for x in v.values())),
+    "last_probe": _probe,
+    "history": lambda v: isinstance(v, list) and all(_history_entry(e) for e in v),
+    "injection": _optional(lambda v: isinstance(v, dict) and _text(v.get("stage")) and _count(v.get("left"))),
+    "attribute": _optional(lambda v: isinstance(v, dict) and _text(v.get("name"))),
+    "degraded": _optional(lambda v: isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
+}
+assert set(_CHECKS) == {f.name for f in fields(WatchStatus)}, "every field of the state file is checked"
+
+
+# -- a watch seen from outside ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchView:
+    """A watch as seen from outside: the PID holding its instance lock (None: no watch is
+    alive; -1: alive, its PID not readable yet), its last state file (None: none), whether a
+    pause is requested, and what could not be read."""
+
+    kind: str
+    id: str
+    pid: Optional[int]
+    state: Optional[WatchStatus]
+    paused: bool = False
+    error: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def current(self) -> Optional[WatchStatus]:
+        """The state, unless a live watch has not written its own yet: a state file left by
+        an earlier watch of this ID answers nothing for the one now running."""
+        state = self.state
+        if state is not None and self.pid is not None and self.pid > 0 and state.pid not in (self.pid, -1):
+            return None
+        return state
+
+    @property
+    def phase(self) -> Optional[str]:
+        state = self.current
+        return state.phase if state is not None else None
+
+    @property
+    def health(self) -> Health:
+        state, phase = self.current, self.phase
+        if not self.alive:
+            if state is None:
+                return Health.INACTIVE
+            if phase == STOPPED:
+                return Health.STOPPED
+            return Health.FAILED if phase == FAILED else Health.DEAD
+        if self.paused or phase == PAUSED:
+            return Health.PAUSED
+        if state is None or phase in (STARTING, RESUMING):
+            return Health.STARTING
+        if phase == STOPPED:
+            return Health.STOPPING
+        if phase == HEALTHY and state.slow:
+            return Health.SLOW
+        return Health(phase)
+
+    @property
+    def reason(self) -> str:
+        """One line that says why the watch is in its health."""
+        health, state = self.health, self.current
+        if health is Health.FAILED and state is not None:
+            return failure_reason(state)
+        if health is Health.DEAD and state is not None:
+            return (
+                f"the watch ended without a verdict (last phase {state.phase!r}, pid {state.pid}): "
+                "killed, or stopped by its watchdog; see its journal or log"
+            )
+        if health in (Health.SLOW, Health.DEGRADED) and state is not None:
+            return degraded_reason(state)
+        if health is Health.INACTIVE:
+            return "no watch has run under this identifier since it was last forgotten"
+        return _one_line(state.status) if state is not None else ""
+
+    def silent_for(self, now: float) -> Optional[float]:
+        """Seconds since a live, probing watch last wrote its state, when that is longer than a
+        whole probe cycle plus the watchdog's slack; else None. Paused, it writes nothing."""
+        state = self.current
+        if not self.alive or state is None or state.phase in (PAUSED, STOPPED):
+            return None
+        if state.interval is None or state.timeout is None or not state.updated:
+            return None
+        age = now - state.updated
+        return age if age > state.interval + state.timeout + SILENCE_SLACK else None
+
+
+def look(kind: str, watch_id: str) -> WatchView:
+    """The watch as it is now: the one reader of its lock, state and pause files. Reading
+    never blocks and never follows a link (fswatch.host.files); what cannot be read is named in
+    `error`, and SystemFault (alert 42) is raised only when the lock cannot be examined."""
+    control = Control.of(kind, watch_id)
+    pid = holder(control)
+    state: Optional[WatchStatus] = None
+    errors = []
+    try:
+        raw = control.read_state()
+        if raw is not None:
+            state, wrong = WatchStatus.parse(raw)
+            if wrong:
+                errors.append(f"state file {control.state_file}: {wrong}")
+            if state == WatchStatus():
+                state = None  # nothing readable in it: it says nothing of a watch
+    except FswatchError as exc:
+        errors.append(str(exc))
+    paused = pid is not None and control.pause_state().paused
+    return WatchView(kind, watch_id, pid, state, paused, "; ".join(errors))
+
+
+def failure_text(kind: str, target: str, failure: Mapping[str, object]) -> str:
+    """`stage S, alert N: <the alert's text> (cause: <reason>)` of a probe's failure fields."""
+    alert_id = failure.get("alert")
+    try:
+        voice = KINDS[kind]
+        message = alert_entry(int(alert_id)).render(  # type: ignore[arg-type]
+            voice, target=failure.get("function") or target, detail=failure.get("detail")
+        )
+    except (KeyError, TypeError, ValueError):
+        message = "(unknown alert)"
+    if failure.get("injected") is True and "injected" not in message:
+        message += " (injected)"  # by `fswatch inject`: the failover test, not the server
+    return f"stage {failure.get('stage')}, alert {alert_id}: {message} (cause: {failure.get('reason')})"
+
+
+def failure_reason(state: WatchStatus) -> str:
+    counted = f" after {state.failures}/{state.attempts} failed probes" if state.attempts else ""
+    failure = state.failure
+    if failure is None:
+        return _one_line(f"the watch declared the server failed{counted}: {state.status}")
+    return _one_line(f"declared failed{counted}: {failure_text(state.kind, state.target, failure)}")
+
+
+def degraded_reason(state: WatchStatus) -> str:
+    degraded = state.degraded
+    if isinstance(degraded, dict):
+        return _one_line(
+            f"{degraded.get('cause')} (alert {alerts.DEGRADED}), {degraded.get('probes')} probes, counted failed after "
+            f"{degraded.get('limit_seconds')} s: {degraded.get('reason')}"
+        )
+    slow = state.slow_stage
+    if isinstance(slow, dict) and all(_number(slow.get(k)) for k in ("ms", "budget_ms", "total_ms")):
+        return _one_line(
+            f"slow: {slow.get('stage')} {slow['ms']:.0f} ms of {slow['budget_ms']:.0f} ms budget "
+            f"(probe {slow['total_ms']:.0f} ms, alert {alerts.SLOW})"
+        )
+    total = (state.last_probe or {}).get("total_ms")
+    timeout = (state.schedule or {}).get("timeout")
+    return _one_line(
+        f"slow: the last probe took {total} ms, more than half of the {timeout} s timeout (alert {alerts.SLOW})"
+    )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())

@@ -167,6 +167,7 @@ def test_password_moves_out_of_argv(clp, samba_server):
             assert samba_server.password.encode() not in f.read()
         secret = clp.runtime / "samba" / "u1.password"
         assert secret.stat().st_mode & 0o777 == 0o600
+        wait_for(lambda: phase(clp, "samba", "u1") == "healthy", 10)  # its first logon is done
     finally:
         clp("clp_sambamon", "u1", "-stop")
         watch.wait(timeout=5)

@@ -78,7 +78,8 @@ def test_rpm_holds_the_package_units_catalog_commands_templates_and_man_pages(rp
     files = set(rpm_query(rpm_file, "-l").split())
     assert [f for f in EXPECTED if f not in files] == []
     # byte-compiled at build time, so erasing the package leaves no __pycache__ behind
-    assert [f for f in files if re.fullmatch(rf"{SITE}/fswatch/surfaces/cli/__pycache__/__init__\.cpython-3\d+\.pyc", f)]
+    compiled = rf"{SITE}/fswatch/surfaces/cli/__pycache__/__init__\.cpython-3\d+\.pyc"
+    assert [f for f in files if re.fullmatch(compiled, f)]
     for page in MAN_PAGES:  # compressed where rpmbuild's brp-compress works (EL), not on Debian
         section = page.rsplit(".", 1)[1]
         assert {f"/usr/share/man/man{section}/{page}", f"/usr/share/man/man{section}/{page}.gz"} & files, page

@@ -17,6 +17,9 @@ packages=(
   locales  # ja_JP sources for localedef: journalctl -x in Japanese (test_units)
   prometheus prometheus-node-exporter  # promtool and node_exporter's textfile collector: the metrics tests
   stress-ng  # bench/soak's CPU, memory and disk load
+  libkrb5-dev  # pip builds python-gssapi (Kerberos logons) against it; the packages use python3-gssapi
+  samba-ad-dc samba-ad-provision krb5-user winbind  # the AD domain of the Kerberos tests (a DC, a member)
+  faketime  # a file server whose clock is off (Kerberos clock skew), without touching this machine's
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -28,7 +31,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's packages start daemons we don't want on a test machine; ours are started by the tests.
-for unit in smbd nmbd samba-ad-dc nfs-ganesha rpcbind rpcbind.socket logd prometheus prometheus-node-exporter; do
+for unit in smbd nmbd samba-ad-dc winbind nfs-ganesha rpcbind rpcbind.socket logd prometheus prometheus-node-exporter; do
   systemctl disable --now "$unit" >/dev/null 2>&1 || true
 done
 

@@ -13,8 +13,9 @@ except for failures only it can have.
 
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
-the data-path check), 107-109 (SMB security posture), 110 (metrics) and 113 (fault
-injection). Code names an alert by its constant below (alerts.SLOW), never by its number.
+the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
+injection) and 120-127 (Kerberos: the KDC's faults, told apart from the file server's).
+Code names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
@@ -38,6 +39,8 @@ DEGRADED, DEGRADED_TOO_LONG, DEGRADED_ENDED = 100, 101, 102
 CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
+KDC_UNREACHABLE, KDC_STALLED, KEYTAB_STALE, CLOCK_SKEW, UNKNOWN_SPN, KERBEROS_REFUSED = 120, 121, 122, 123, 124, 125
+KERBEROS_DEGRADED, KERBEROS_RENEWED = 126, 127
 
 
 class Voice(Protocol):
@@ -746,6 +749,166 @@ _TABLE += (
         "監視はサーバに接続せず、指定された段階で次の監視を失敗させます。そのアラートには "
         "FSWATCH_INJECTED=1 と \"(injected)\" が付きます。",
         "試験中であれば対処は不要です。そうでなければ fswatch continue KIND ID で取り消してください。",
+    ),
+)
+
+# Kerberos logon from a keytab (issue 19): the KDC's faults, told apart from the file server's.
+# A fault while the watch has no ticket fails the probe at stage kerberos (120-125); one while a
+# still-valid ticket serves the logon only degrades it (126, then 127 once renewed).
+_TABLE += (
+    _a(
+        KDC_UNREACHABLE,
+        "652bd8c820224302a15ec932b810dbc7",
+        ERR,
+        {"samba": "The {command} could not reach the Kerberos KDC to log on to {server} ({detail})."},
+        "The Kerberos KDC cannot be reached",
+        "The watch logs on with Kerberos and needed a new ticket, but no KDC of the realm answered: "
+        "every one refused the connection, or none could be found (FSWATCH_KRB5_ERROR, e.g. "
+        "KRB5_KDC_UNREACH, KRB5_REALM_CANT_RESOLVE). The probe fails at stage kerberos, before the file "
+        "server is contacted: clients without a ticket cannot log on either. While the watch still holds "
+        "a valid ticket the same outage only degrades its probes (alert 126).",
+        "Check the KDC (the domain controllers' samba or krb5kdc service) and that this node reaches it "
+        "on port 88: its firewall, the kdc lines of krb5.conf or the _kerberos DNS SRV records.",
+        "Kerberos の KDC に接続できません",
+        "監視は Kerberos でログオンするため新しいチケットが必要でしたが、レルムの KDC がどれも応答しません"
+        "でした (接続拒否、または KDC が見つからない。FSWATCH_KRB5_ERROR を参照)。ファイルサーバに接続する前の "
+        "kerberos の段階で監視は失敗します。有効なチケットを保持している間は、同じ障害は縮退 (アラート 126) "
+        "として報告されます。",
+        "KDC (ドメインコントローラの samba または krb5kdc) が動作しているか、このノードからポート 88 に到達"
+        "できるか (ファイアウォール、krb5.conf の kdc 行、DNS の _kerberos SRV レコード) を確認してください。",
+    ),
+    _a(
+        KDC_STALLED,
+        "1be4707313554b128b161ad4b07f21f1",
+        ERR,
+        {"samba": "The {command} got no answer from the Kerberos KDC within the timeout to log on to {server} "
+                  "({detail})."},  # fmt: skip
+        "The Kerberos KDC did not answer in time",
+        "The watch needed a new Kerberos ticket and asked the KDC, which did not answer by the probe's "
+        "deadline (a stalled KDC process, an overloaded domain controller, packets to port 88 dropped). "
+        "The ticket request runs in a child process that is killed at the deadline, so the probe ends "
+        "on time; it fails at stage kerberos.",
+        "Check the domain controllers' load and their samba or krb5kdc service, and the network path to "
+        "port 88. A KDC that is only slow needs a longer timeout.",
+        "Kerberos の KDC が時間内に応答しません",
+        "監視は新しい Kerberos チケットを KDC に要求しましたが、監視のタイムアウトまでに応答がありませんでした "
+        "(KDC プロセスの停止、ドメインコントローラの過負荷、ポート 88 へのパケットの破棄)。チケットの要求はタイム"
+        "アウトで強制終了される子プロセスで行われるため、監視は時間内に kerberos の段階で失敗します。",
+        "ドメインコントローラの負荷と samba または krb5kdc、ポート 88 への経路を確認してください。",
+    ),
+    _a(
+        KEYTAB_STALE,
+        "ba0050c807e84f6cb7b624f3d5205756",
+        ERR,
+        {"samba": "The {command} could not log on to {server}: the key in its keytab is stale ({detail})."},
+        "The watch's keytab no longer matches the KDC",
+        "The KDC refused the watch's key (FSWATCH_KRB5_ERROR KRB5KDC_ERR_PREAUTH_FAILED, or a key version "
+        "the KDC no longer has): the principal's password or keys changed after its keytab was exported "
+        "(samba-tool user setpassword, a password policy, a re-join), so the key version (kvno) in the "
+        "keytab is stale. No new ticket can be had with it.",
+        "Export the principal's current keys again (samba-tool domain exportkeytab, ktpass, adcli) and give "
+        "them to the watch: fswatch add ... --keytab FILE (or the OCF agent's keytab parameter).",
+        "監視のキータブが KDC と一致しません",
+        "KDC が監視の鍵を拒否しました (FSWATCH_KRB5_ERROR KRB5KDC_ERR_PREAUTH_FAILED など)。キータブの作成後に"
+        "プリンシパルのパスワードまたは鍵が変更されたため、キータブの鍵バージョン (kvno) が古くなっています。",
+        "プリンシパルの現在の鍵を再度エクスポートし (samba-tool domain exportkeytab、ktpass、adcli)、"
+        "fswatch add ... --keytab FILE (または OCF エージェントの keytab パラメータ) で監視に渡してください。",
+    ),
+    _a(
+        CLOCK_SKEW,
+        "bc41225d917d4b5aac082d435d21bd41",
+        ERR,
+        {"samba": "The {command} could not log on to {server}: the clocks differ too much ({detail})."},
+        "Kerberos refused the logon: clock skew",
+        "Kerberos allows the clocks of client, KDC and server to differ by at most 5 minutes. Either the KDC "
+        "refused this node's request (KRB5KRB_AP_ERR_SKEW at stage kerberos), or the file server refused the "
+        "ticket while its clock (from its SMB negotiate answer) differs from the KDC's by more than that "
+        "(stage session; the server's NT status, usually STATUS_LOGON_FAILURE, is in FSWATCH_NTSTATUS). A "
+        "server whose clock drifted after a failover rejects every Kerberos client.",
+        "Fix time synchronisation (chrony or ntpd) on the file server, the domain controllers and this node; "
+        "the detail says whose clock is off and by how much.",
+        "Kerberos がログオンを拒否しました: 時刻のずれ",
+        "Kerberos ではクライアント、KDC、サーバの時刻のずれは最大 5 分です。KDC がこのノードの要求を拒否したか "
+        "(kerberos の段階の KRB5KRB_AP_ERR_SKEW)、ファイルサーバの時刻 (SMB negotiate の応答による) が KDC と"
+        "それ以上ずれていてチケットを拒否しました (session の段階、NT ステータスは FSWATCH_NTSTATUS)。",
+        "ファイルサーバ、ドメインコントローラ、このノードの時刻同期 (chrony、ntpd) を修正してください。詳細に"
+        "どの時刻がどれだけずれているかが示されます。",
+    ),
+    _a(
+        UNKNOWN_SPN,
+        "f623d5b2e2634fbe8e5344489cc53967",
+        ERR,
+        {"samba": "The {command} could not log on to {server}: the KDC does not know its service principal "
+                  "({detail})."},  # fmt: skip
+        "The KDC does not know the server's service principal",
+        "The KDC answered KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN for the server's service principal name "
+        "(cifs/NAME@REALM, in the detail): no account has that SPN, so no client can get a ticket for the "
+        "server under that name. NAME is the watch's spn_host, or its address when that is a host name.",
+        "Give the watch the name the server is registered under (fswatch add samba ... --spn-host NAME, "
+        "e.g. the server's own host name when the watch probes a floating address), or register the SPN "
+        "(samba-tool spn add cifs/NAME ACCOUNT, setspn -S cifs/NAME ACCOUNT).",
+        "KDC がサーバのサービスプリンシパルを知りません",
+        "KDC はサーバのサービスプリンシパル名 (詳細の cifs/NAME@REALM) に対して "
+        "KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN を応答しました。その名前でサーバのチケットを得ることはできません。",
+        "サーバが登録されている名前を監視に指定するか (fswatch add samba ... --spn-host NAME)、SPN を登録して"
+        "ください (samba-tool spn add、setspn -S)。",
+    ),
+    _a(
+        KERBEROS_REFUSED,
+        "dbf35491f7fb46028d0074fa7684d69d",
+        ERR,
+        {"samba": "The {command} could not get a Kerberos ticket to log on to {server} ({detail})."},
+        "The watch could not get a Kerberos ticket",
+        "The watch's Kerberos logon failed before the file server was contacted, for a reason other than an "
+        "unreachable or stalled KDC, a stale key, clock skew or an unknown SPN: the principal is unknown, "
+        "disabled or locked (KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN, KRB5KDC_ERR_CLIENT_REVOKED), its password "
+        "expired (KRB5KDC_ERR_KEY_EXPIRED), the keytab is missing, unreadable or holds no key for the "
+        "principal, or this node lacks the GSSAPI binding. FSWATCH_KRB5_ERROR and the reason name it.",
+        "Act on the Kerberos error in the detail: check the principal's account in the directory, and the "
+        "keytab given to the watch (klist -k FILE).",
+        "Kerberos チケットを取得できません",
+        "監視の Kerberos ログオンが、ファイルサーバに接続する前に失敗しました (KDC の不達・停止、古い鍵、時刻の"
+        "ずれ、未知の SPN 以外の原因: プリンシパルが存在しない・無効・ロック、パスワードの期限切れ、キータブが"
+        "ない・読めない・鍵がない、GSSAPI バインディングがない)。FSWATCH_KRB5_ERROR と理由に示されます。",
+        "詳細の Kerberos エラーに従って、ディレクトリのアカウントと監視のキータブ (klist -k FILE) を確認して"
+        "ください。",
+    ),
+    _a(
+        KERBEROS_DEGRADED,
+        "a4c8349346ce487a9894969d5d044304",
+        WARNING,
+        {"samba": "The {command} could not renew its Kerberos ticket for {server} and logs on with the cached "
+                  "one (degraded: {detail})."},  # fmt: skip
+        "The watch's Kerberos ticket is due but cannot be renewed (degraded)",
+        "The watch reuses its Kerberos ticket while it is valid and renews it once half its lifetime has "
+        "passed. The renewal failed (the KDC down or stalled, a stale keytab, clock skew: the detail and "
+        "FSWATCH_KRB5_ERROR name it), but the cached ticket still got the logon and the tree connect: the "
+        "file service is up for clients that hold tickets, while new clients cannot get one. The probe "
+        "counts as degraded, not failed; the watch tries again at each probe, with at most half of the "
+        "probe's time, and says alert 127 once it has a new ticket. When the cached ticket no longer "
+        "outlives a probe, probes fail at stage kerberos (alerts 120-125).",
+        "Act on the Kerberos error before the cached ticket expires (the detail says when): the KDC, the "
+        "keytab, the clocks.",
+        "Kerberos チケットを更新できません (縮退)",
+        "監視は有効な間 Kerberos チケットを再利用し、有効期間の半分が過ぎると更新します。更新は失敗しました "
+        "(KDC の停止・無応答、古いキータブ、時刻のずれ: 詳細と FSWATCH_KRB5_ERROR を参照) が、キャッシュの"
+        "チケットでログオンと共有への接続はできました。チケットを持つクライアントにはファイルサービスが提供されて"
+        "いますが、新しいクライアントはチケットを得られません。監視は失敗ではなく縮退として数え、監視ごとに再試行"
+        "します。チケットが監視より先に期限切れになると、kerberos の段階で失敗します (アラート 120-125)。",
+        "キャッシュのチケットが期限切れになる前に (詳細に時刻が示されます)、KDC、キータブ、時刻を確認して"
+        "ください。",
+    ),
+    _a(
+        KERBEROS_RENEWED,
+        "9fc5e2bc586349b89580eaad97c672aa",
+        NOTICE,
+        {"samba": "The {command} has renewed its Kerberos ticket for {server} after {detail} degraded probes."},
+        "The watch renewed its Kerberos ticket again",
+        "After degraded probes (alert 126) the watch got a new Kerberos ticket: the KDC serves again.",
+        "None.",
+        "Kerberos チケットを再び更新しました",
+        "縮退 (アラート 126) の後、監視は新しい Kerberos チケットを取得しました。KDC は再び応答しています。",
+        "-",
     ),
 )
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
+from fswatch.core import alerts
 from fswatch.core.errors import ProbeFailure
 
 
@@ -27,6 +28,8 @@ class Degradation:
 
     The probe only says what it saw; fswatch.core.verdict decides how long that may last (e.g. an
     NFSv4 grace period: up to a limit derived from `lease_seconds`) and the reporter says it.
+    A degradation that is not `bounded` sets no limit there: it ends by itself or turns into a
+    failed probe (a Kerberos ticket the KDC cannot renew serves until it expires).
     """
 
     cause: str  # what the server is in, e.g. "grace period"
@@ -34,13 +37,24 @@ class Degradation:
     reason: str  # one line for humans
     status: str = ""  # the server's status that showed it, e.g. NFS4ERR_GRACE
     lease_seconds: Optional[int] = None  # the server's lease time, where it said
+    # The alerts that announce it and its end (the grace period's unless a cause has its own),
+    # and the announcing alert's detail ("": the limit in seconds).
+    alert: int = alerts.DEGRADED
+    ended_alert: int = alerts.DEGRADED_ENDED
+    detail: str = ""
+    bounded: bool = True
+    krb5_error: str = ""  # the Kerberos error's name, for a Kerberos renewal that failed
 
     def fields(self) -> dict:
         out = {"cause": self.cause, "stage": self.stage, "reason": self.reason}
+        if self.alert != alerts.DEGRADED:
+            out["alert"] = self.alert
         if self.status:
             out["status"] = self.status
         if self.lease_seconds is not None:
             out["lease_seconds"] = self.lease_seconds
+        if self.krb5_error:
+            out["krb5_error"] = self.krb5_error
         return out
 
 

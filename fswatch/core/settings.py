@@ -155,6 +155,15 @@ def check_address(value: object) -> str:
     return text
 
 
+def is_host_name(address: str) -> bool:
+    """A checked address (check_address) that is a host name, not an IP address."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return True
+    return False
+
+
 def check_attribute(value: object) -> str:
     """A Pacemaker node attribute name (health attribute mode): it goes to attrd_updater -n
     and into location rules, so letters, digits, '_', '-', '.' and ':' only, at most 200 bytes."""

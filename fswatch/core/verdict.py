@@ -99,8 +99,11 @@ class Judgement:
         return Event.DECLARED_FAILED in self.events
 
 
-def degraded_limit(degradation: Degradation) -> int:
-    """Seconds a degradation may last before it counts as failed: GRACE_LEASES × the lease time."""
+def degraded_limit(degradation: Degradation) -> Optional[int]:
+    """Seconds a degradation may last before it counts as failed: GRACE_LEASES × the lease time;
+    None for one that is not bounded here (it ends, or fails the probe, by itself)."""
+    if not degradation.bounded:
+        return None
     return GRACE_LEASES * (degradation.lease_seconds or DEFAULT_LEASE_SECONDS)
 
 
@@ -122,7 +125,7 @@ def judge(state: WatchState, obs: Observation, schedule: Schedule) -> Judgement:
         # Probes start on a fixed cadence: this one started `span` seconds after the streak's first.
         span = state.degraded * schedule.interval
         limit = degraded_limit(obs.degraded)
-        if span > limit:
+        if limit is not None and span > limit:
             obs = replace(obs, failure=_too_long(obs.degraded, limit, span))
     if not obs.ok:
         failures = state.failures + 1

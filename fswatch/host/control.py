@@ -48,6 +48,9 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+CREDENTIAL_CACHE = "krb5cc"
+
+
 @dataclass(frozen=True)
 class PauseState:
     paused: bool
@@ -85,6 +88,12 @@ class Control:
     def state_file(self) -> Path:
         return self.directory / "state.json"
 
+    @property
+    def credential_cache(self) -> Path:
+        """A Kerberos watch's private credential cache (libkrb5's FILE format, 0600): its tickets
+        between probes, never the node's or root's cache (fswatch.probes.kerberos)."""
+        return self.directory / CREDENTIAL_CACHE
+
     def open_dir(self, create: bool = False) -> Optional[int]:
         """A descriptor of the directory (made when `create`); None when it does not exist."""
         return files.open_tree(self.root, self._parts, create=create)
@@ -104,7 +113,7 @@ class Control:
             try:
                 if not _ofd_try_lock(lock):
                     raise WatchBusy(f"a watch is running for {self.directory} (pid {holder(self)})")
-                for name in ("state.json", "pause", "inject", "lock"):
+                for name in ("state.json", "pause", "inject", CREDENTIAL_CACHE, "lock"):
                     try:
                         os.unlink(name, dir_fd=fd)
                     except FileNotFoundError:
@@ -159,6 +168,10 @@ class Control:
     def clear_injection(self) -> bool:
         """Remove the injection request; False when there was none."""
         return self._remove("inject")
+
+    def clear_credentials(self) -> bool:
+        """Remove the credential cache: a watch starts, and ends, holding no ticket."""
+        return self._remove(CREDENTIAL_CACHE)
 
     def pause_state(self) -> PauseState:
         try:

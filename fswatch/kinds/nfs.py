@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Tuple
 
 from fswatch.core import alerts
 from fswatch.core import settings as s
-from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Stage, TargetField
+from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Secrets, Stage, TargetField
 
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 
@@ -28,7 +28,7 @@ def nfs_version(value: object) -> Tuple[int, Optional[int]]:
     return int(major), int(minor) if minor else None
 
 
-def _target(values: Mapping[str, object], password: Optional[str]) -> object:
+def _target(values: Mapping[str, object], secrets: Secrets) -> object:
     from fswatch.probes.nfs import NfsTarget
 
     version, minor = nfs_version(values.get("nfs_version") or 3)

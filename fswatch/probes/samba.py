@@ -1,6 +1,8 @@
 """The Samba probe: TCP connect, SMB2/3 negotiate, session setup, tree connect, share-type
 check, teardown (SPEC.md section 3), all inside one Deadline. With a canary file (the opt-in
 data-path check) the probe also reads its first bytes before the teardown: stage `canary`.
+A Kerberos watch first makes sure it holds a ticket for the server (stage `kerberos`,
+fswatch.probes.kerberos), then logs on with it and nothing else.
 
 This module is the flow and its translation of what went wrong into the seed's alerts; it
 speaks SMB through smbprotocol adapted by fswatch.probes.smb, whose reaper thread ends every
@@ -26,8 +28,9 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure, ProtocolError
 from fswatch.core.observation import Observation, StageRecorder
+from fswatch.probes import kerberos, smb
 from fswatch.probes import posture as pst
-from fswatch.probes import smb
+from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
 
 # Guest logon: pyspnego refuses empty credentials, and smbd's `map to guest = Bad User`
@@ -52,6 +55,7 @@ class SambaTarget:
     min_dialect: Optional[str] = None
     require_signing: bool = False
     require_encryption: bool = False
+    kerberos: Optional[KerberosLogon] = None  # log on with Kerberos only, from this keytab and cache
 
     @property
     def requirements(self) -> pst.Requirements:
@@ -72,8 +76,8 @@ def probe_samba(
     """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
     rec = StageRecorder(clock, details=pst.Posture())  # always reported, None where not reached
     try:
-        conn = smb_connection.Connection(
-            uuid.uuid4(), target.address, target.port, require_signing=target.user is not None
+        conn = smb.ProbeConnection(
+            uuid.uuid4(), target.address, target.port, require_signing=target.user is not None or bool(target.kerberos)
         )
         reaper = smb.Reaper(conn, deadline)
     except Exception as exc:  # e.g. no thread can be started: this host is short of resources
@@ -82,7 +86,14 @@ def probe_samba(
         return rec.observation(_failure(alerts.SOCKET, "connect", reason, errno_mod.EAGAIN))
     stage = "connect"
     failure: Optional[ProbeFailure] = None
+    tickets: Optional[Tickets] = None
     try:
+        if target.kerberos is not None:
+            stage = "kerberos"  # kerberos.STAGE
+            with rec.stage(stage):
+                tickets = kerberos.obtain(target.kerberos, deadline)
+            _note_tickets(rec, target.kerberos, tickets)
+            stage = "connect"
         smb.running.address = address_for(target.address, rec, deadline, resolver)
         t0 = clock()
         smb.running.deadline = deadline
@@ -103,10 +114,9 @@ def probe_samba(
         _require(target, rec, stage)
         stage = "session"
         with rec.stage(stage):
-            user, password = (GUEST_USER, GUEST_PASSWORD) if target.user is None else (target.user, target.password)
-            username, secret = smb.credential(user, password or "")
-            session = Session(conn, username, secret, require_encryption=False)
+            session = _session(conn, target)
             session.connect()
+            rec.details = rec.details.with_(authentication=_authentication(session, target))
             _require(target, rec, stage)
         stage = "tree_connect"
         with rec.stage(stage):
@@ -135,10 +145,57 @@ def probe_samba(
         failure = exc
     except Exception as exc:  # every library error becomes a result, never a crash
         failure = _translate(exc, stage, target, reaper.fired or deadline.expired())
+        if target.kerberos is not None and stage == "session":
+            failure = _kerberos_refused(failure, conn, tickets)
     finally:
         reaper.finish()
         smb.close_quietly(conn)
-    return rec.observation(failure)
+    return rec.observation(failure, tickets.degraded if tickets is not None else None)
+
+
+def _session(conn: smb_connection.Connection, target: SambaTarget) -> Session:
+    """Kerberos only (no auth protocol to fall back to), or NTLM with the user's password, or
+    the guest account."""
+    if target.kerberos is not None:
+        return Session(conn, target.kerberos, None, require_encryption=False, auth_protocol="kerberos")
+    user, password = (GUEST_USER, GUEST_PASSWORD) if target.user is None else (target.user, target.password)
+    username, secret = smb.credential(user, password or "")
+    return Session(conn, username, secret, require_encryption=False)
+
+
+def _authentication(session: Session, target: SambaTarget) -> str:
+    """How the server let the session in: a session without a key is its guest account."""
+    if session.session_key is None:
+        return pst.GUEST
+    return pst.KERBEROS if target.kerberos is not None else pst.NTLM
+
+
+def _note_tickets(rec: StageRecorder, logon: KerberosLogon, tickets: Tickets) -> None:
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tickets.expires))
+    rec.note("kerberos", f"{tickets.source} ticket for {logon.service}, valid until {until}")
+    if abs(tickets.kdc_offset) > kerberos.MAX_SKEW:
+        # libkrb5 corrects for it (kdc_timesync); other Kerberos clients on this node may not.
+        rec.note("kdc_clock_offset", f"{tickets.kdc_offset:+d} s")
+
+
+def _kerberos_refused(
+    failure: ProbeFailure, conn: smb_connection.Connection, tickets: Optional[Tickets]
+) -> ProbeFailure:
+    """The server refused the Kerberos logon: clock skew when its clock and the KDC's are apart
+    by more than Kerberos allows (alert 123, the NT status kept), else the failure as it is."""
+    if failure.timed_out or tickets is None or failure.alert == alerts.CLOCK_SKEW:
+        return failure
+    skew = kerberos.clock_skew(getattr(conn, "server_time", None), getattr(conn, "answered_at", None),
+                               tickets.kdc_offset)  # fmt: skip
+    if skew is None:
+        return failure
+    where = "ahead of" if skew > 0 else "behind"
+    reason = f"the server's clock is {abs(skew)} s {where} the KDC's (Kerberos allows {kerberos.MAX_SKEW} s): "
+    reason += failure.reason
+    return ProbeFailure(
+        alerts.CLOCK_SKEW, failure.stage, reason, f"KRB5KRB_AP_ERR_SKEW: server clock {skew:+d} s from the KDC's",
+        ntstatus=failure.ntstatus, krb5_error="KRB5KRB_AP_ERR_SKEW",
+    )  # fmt: skip
 
 
 def _require(target: SambaTarget, rec: StageRecorder, stage: str) -> None:
@@ -208,6 +265,11 @@ def _translate(exc: Exception, stage: str, target: SambaTarget, timed_out: bool)
         )
 
 
+def _session_fault(exc: KerberosFault, stage: str) -> ProbeFailure:
+    name = exc.name or "GSS-API error"
+    return ProbeFailure(alerts.SESSION, stage, exc.reason, name, errno=errno_mod.EACCES, krb5_error=exc.name)
+
+
 def _text(exc: BaseException) -> str:
     """str(exc), on one line, or only its type's name when str() itself fails."""
     try:
@@ -227,6 +289,12 @@ def _status_text(exc: SMBResponseException, status: int) -> str:
 
 
 def _translate_known(exc: Exception, stage: str, target: SambaTarget, timed_out: bool) -> ProbeFailure:
+    if isinstance(exc, KerberosFault):
+        if stage == kerberos.STAGE:
+            return exc.failure(stage)
+        # In the session: the server's answer did not complete the logon. A file-server fault
+        # (alert 64, as any refused logon), unless the clocks are to blame.
+        return exc.failure(stage) if exc.alert == alerts.CLOCK_SKEW else _session_fault(exc, stage)
     if timed_out or isinstance(exc, (DeadlineExceeded, socket.timeout, TimeoutError)):
         return _failure(
             alerts.CONNECT if stage == "connect" else alerts.WAIT,
@@ -238,7 +306,13 @@ def _translate_known(exc: Exception, stage: str, target: SambaTarget, timed_out:
     if isinstance(exc, SMBResponseException):
         status = exc.status
         alert = STATUS_ALERT.get(stage, alerts.RECEIVE)
-        reason = f"{type(exc).__name__}: {_status_text(exc, status)}"
+        known = smb.LOGON_STATUS.get(status) if stage == "session" else None
+        if known is not None:
+            reason = f"{known[0]} (0x{status:08x}): {known[1]}"
+        else:
+            reason = f"{type(exc).__name__}: {_status_text(exc, status)}"
+        if target.kerberos is not None and stage == "session" and known is None:
+            reason += " (the server refused the Kerberos ticket: its keytab, machine account or winbind)"
         return ProbeFailure(alert, stage, reason, f"0x{status:08x}", ntstatus=status)
     if isinstance(exc, ProtocolError):
         return _failure(alerts.RECEIVE, stage, _text(exc), errno_mod.EPROTO)

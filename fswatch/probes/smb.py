@@ -10,7 +10,12 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
   the deadline, which wakes every waiter within milliseconds (TESTING.md);
 - tree_connect and read_canary: raw SMB2 requests where smbprotocol's own calls discard
   what the probe needs (the share type) or log what it must not (a canary's bytes);
-- credential: the NT hash once per watch, not a DES per probe.
+- credential: the NT hash once per watch, not a DES per probe;
+- the spnego adapter: a Kerberos logon (fswatch.probes.kerberos) gets its own GSS-API context,
+  made with python-gssapi from the watch's credential cache alone; pyspnego's Kerberos needs
+  pykrb5, which no distribution packages;
+- ProbeConnection: the server's clock from its NEGOTIATE answer (MS-SMB2 2.2.4 SystemTime), so
+  a Kerberos logon the server refuses can be told apart as clock skew.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import time
 from typing import Optional
 
 import smbprotocol.connection as smb_connection
+import smbprotocol.session as smb_session
+import spnego
 from smbprotocol.connection import SecurityMode
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.header import NtStatus
@@ -44,6 +51,7 @@ from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnect
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProtocolError
 from fswatch.probes import posture as pst
+from fswatch.probes.kerberos import KerberosLogon, SecurityContext
 
 # MS-SMB2 2.2.10 ShareType
 SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
@@ -54,6 +62,24 @@ SHARE_TYPE_NAMES = {SHARE_TYPE_DISK: "disk", SHARE_TYPE_PIPE: "pipe", SHARE_TYPE
 MAX_MESSAGE = 1 << 20
 
 STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
+# Logon refusals smbprotocol does not name (MS-ERREF 2.3.1), with what they mean for a watch.
+LOGON_STATUS = {
+    0xC000005E: ("STATUS_NO_LOGON_SERVERS", "the server cannot reach a domain controller (its winbind or netlogon)"),
+    0xC00000DF: ("STATUS_NO_SUCH_DOMAIN", "the server does not know the domain (its domain membership)"),
+    0xC000018B: ("STATUS_NO_TRUST_SAM_ACCOUNT", "the server's machine account is unknown to the domain"),
+    0xC000018D: ("STATUS_TRUSTED_RELATIONSHIP_FAILURE", "the server's trust with the domain is broken"),
+    0xC0000133: ("STATUS_TIME_DIFFERENCE_AT_DC", "the server's clock differs from the domain controller's"),
+    0xC0000072: ("STATUS_ACCOUNT_DISABLED", "the account is disabled"),
+    0xC0000234: ("STATUS_ACCOUNT_LOCKED_OUT", "the account is locked out"),
+    0xC0000071: ("STATUS_PASSWORD_EXPIRED", "the account's password has expired"),
+    0xC000015B: ("STATUS_LOGON_TYPE_NOT_GRANTED", "the account may not log on to this server"),
+    0xC0000418: (
+        "STATUS_NTLM_BLOCKED",
+        "the server refuses NTLM logons (NTLM is switched off for the domain or server): log on with "
+        "Kerberos (--principal, --keytab)",
+    ),
+}
+STATUS_NAMES.update({code: name for code, (name, _) in LOGON_STATUS.items()})
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 STATUS_END_OF_FILE = 0xC0000011  # READ at offset 0 of an empty file: read, and nothing in it
@@ -105,6 +131,43 @@ class ProbeTcp(Tcp):
 running = threading.local()
 
 smb_connection.Tcp = ProbeTcp  # type: ignore[misc]
+
+
+class ProbeConnection(smb_connection.Connection):
+    """smbprotocol's Connection, keeping the server's clock from its NEGOTIATE answer."""
+
+    server_time: Optional[float] = None  # the server's SystemTime, as Unix seconds
+    answered_at: Optional[float] = None  # our wall clock when the answer came
+
+    def _send_smb2_negotiate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super()._send_smb2_negotiate(*args, **kwargs)
+        self.answered_at = time.time()
+        try:
+            filetime = int.from_bytes(response["system_time"].pack(), "little")
+            self.server_time = filetime / 1e7 - FILETIME_EPOCH if filetime else None
+        except Exception:  # a server that sends no clock: nothing to compare
+            self.server_time = None
+        return response
+
+
+FILETIME_EPOCH = 11644473600  # seconds from 1601-01-01 (FILETIME) to 1970-01-01
+
+
+class _Spnego:
+    """pyspnego as smbprotocol.session sees it, plus fswatch's Kerberos logon: a KerberosLogon
+    given as the user name gets a security context of its own (Kerberos only, from the cache)."""
+
+    exceptions = spnego.exceptions
+    NegotiateOptions = spnego.NegotiateOptions
+
+    @staticmethod
+    def client(username: object = None, password: Optional[str] = None, **kwargs: object) -> object:
+        if isinstance(username, KerberosLogon):
+            return SecurityContext(username)
+        return spnego.client(username, password, **kwargs)  # type: ignore[arg-type]
+
+
+smb_session.spnego = _Spnego  # type: ignore[assignment]
 
 
 class Reaper:

@@ -14,6 +14,7 @@ import time
 from typing import NoReturn, Optional, Tuple
 
 from fswatch.core.errors import SystemFault
+from fswatch.host import keytabs
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
 from fswatch.host.metrics_files import metrics_dir
@@ -60,10 +61,18 @@ def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
     return MetricsWriter(metrics, kind, settings.watch_id, directory)
 
 
+def keytab_of(settings: WatchSettings) -> Optional[str]:
+    """The keytab file a watch run by `fswatch run` logs on with (fswatch.host.keytabs)."""
+    if not settings.kind.takes_keytab:
+        return None
+    return keytabs.of_watch(SettingsStore.config().keytab_path(settings.kind.name, settings.watch_id))
+
+
 def run_watch(
     settings: WatchSettings,
     password: Optional[str],
     *,
+    keytab: Optional[str] = None,
     sink=None,
     notifier: Optional[Notifier] = None,
     stop: Optional[StopSignal] = None,
@@ -73,9 +82,10 @@ def run_watch(
     attribute mode (settings.attribute) it publishes its verdicts and runs until stopped.
 
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
-    of the first one is touched.
+    of the first one is touched. `keytab`: the file a Kerberos watch logs on with.
     """
     spec = settings.kind
+    spec.check_logon(settings.target, password, keytab is not None)
     control = Control.of(spec.name, settings.watch_id)
     lock = InstanceLock(control)
     stop = stop or StopSignal()
@@ -91,7 +101,9 @@ def run_watch(
         try:
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
             control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
-            target = spec.make_target(settings.target, password)
+            control.clear_credentials()  # tickets of an earlier run never answer for this one
+            ccache = str(control.credential_cache)
+            target = spec.make_target(settings.target, password, keytab=keytab, ccache=ccache)
             probe = spec.probe_function()
             reporter = Reporter(
                 spec,
@@ -120,6 +132,7 @@ def run_watch(
         finally:
             control.request_continue()
             control.clear_injection()
+            control.clear_credentials()
             lock.release()
     finally:
         for sig, handler in previous.items():

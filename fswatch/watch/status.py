@@ -315,9 +315,12 @@ def failure_reason(state: WatchStatus) -> str:
 def degraded_reason(state: WatchStatus) -> str:
     degraded = state.degraded
     if isinstance(degraded, dict):
+        limit = degraded.get("limit_seconds")
+        # A degradation with no limit here ends, or fails the probe, by itself (a Kerberos ticket expires).
+        until = f"counted failed after {limit} s" if limit is not None else "until it ends"
         return _one_line(
-            f"{degraded.get('cause')} (alert {alerts.DEGRADED}), {degraded.get('probes')} probes, counted failed after "
-            f"{degraded.get('limit_seconds')} s: {degraded.get('reason')}"
+            f"{degraded.get('cause')} (alert {degraded.get('alert', alerts.DEGRADED)}), {degraded.get('probes')} "
+            f"probes, {until}: {degraded.get('reason')}"
         )
     slow = state.slow_stage
     if isinstance(slow, dict) and all(_number(slow.get(k)) for k in ("ms", "budget_ms", "total_ms")):

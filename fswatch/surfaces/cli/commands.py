@@ -8,6 +8,8 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Optional
 
 from fswatch.core.deadline import Deadline
@@ -15,13 +17,13 @@ from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
-from fswatch.host import metrics_files, passwords
-from fswatch.host.control import Control, parse_duration
+from fswatch.host import keytabs, metrics_files, passwords
+from fswatch.host.control import CREDENTIAL_CACHE, Control, parse_duration
 from fswatch.host.store import SettingsStore
 from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
 from fswatch.kinds import KINDS, Kind, build
 from fswatch.watch import inject, status
-from fswatch.watch.runner import exit_now, load_settings, run_watch
+from fswatch.watch.runner import exit_now, keytab_of, load_settings, run_watch
 
 
 def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
@@ -36,8 +38,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
     timeout = Schedule.parse(timeout=args.timeout).timeout
     target_values = kind.check_target(_target_values(args, kind))
     password = passwords.from_option(getattr(args, "password_file", None))
-    target = kind.make_target(target_values, password)
-    obs = kind.probe_function()(target, Deadline.after(timeout))
+    keytab = getattr(args, "keytab", None)
+    kind.check_logon(target_values, password, keytab is not None)
+    if keytab is not None:
+        keytabs.read(Path(keytab), str(target_values["principal"]))  # the add's refusals, before any I/O
+    # A one-shot probe's tickets live in a cache of its own, deleted after it: never the node's.
+    with tempfile.TemporaryDirectory(prefix="fswatch-probe-") as private:
+        ccache = os.path.join(private, CREDENTIAL_CACHE)
+        target = kind.make_target(target_values, password, keytab=keytab, ccache=ccache)
+        obs = kind.probe_function()(target, Deadline.after(timeout))
     label = kind.label(target_values)
     slow = slowest(obs, Schedule(timeout=timeout).slow_ms)  # the watch's rule: the verdict decides
     if args.json:
@@ -83,8 +92,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
     password = passwords.from_option(getattr(args, "password_file", None))
+    kind.check_logon(settings.target, password, getattr(args, "keytab", None) is not None)
+    keytab = keytabs.from_option(getattr(args, "keytab", None), settings.target.get("principal"))  # type: ignore[arg-type]
     # Everything is valid: only now touch the file system.
-    conf = SettingsStore.config().write(settings, password)
+    conf = SettingsStore.config().write(settings, password, keytab)
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
         f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
@@ -107,7 +118,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings, password = load_settings(args.kind, args.id)
-    exit_now(run_watch(settings, password))
+    exit_now(run_watch(settings, password, keytab=keytab_of(settings)))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

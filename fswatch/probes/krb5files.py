@@ -157,6 +157,9 @@ def keytab_refusal(entries: Tuple[KeytabEntry, ...], principal: str, where: str)
 # -- the credential cache ------------------------------------------------------------------------
 
 CONF_REALM = "X-CACHECONF:"  # MIT's configuration entries (pa_type, refresh_time...) are not tickets
+# MIT writes it for tickets got with a client keytab: past it, libkrb5 gets new ones by itself,
+# with the default client keytab, in whatever process uses the cache (fswatch.probes.kerberos).
+REFRESH_TIME = "krb5_ccache_conf_data/refresh_time"
 
 
 @dataclass(frozen=True)
@@ -189,20 +192,45 @@ class CCache:
 def parse_ccache(data: bytes) -> CCache:
     """A version 0x0504 (or 0x0503) FILE ccache. A file that is not one, or that a killed
     writer left truncated, is an empty cache: the probe then gets new tickets."""
-    if len(data) > CCACHE_MAX_BYTES or data[:1] != b"\x05" or data[1:2] not in (b"\x03", b"\x04"):
+    parsed = _ccache_records(data)
+    if parsed is None:
         return CCache()
+    principal, offset, records = parsed
+    tickets = tuple(t for t, _, _ in records if not t.server.endswith("@" + CONF_REALM))
+    return CCache(principal, tickets, offset)
+
+
+def without_refresh_time(data: bytes) -> Optional[bytes]:
+    """The cache without MIT's refresh_time entry; None for a cache that does not parse."""
+    parsed = _ccache_records(data)
+    if parsed is None:
+        return None
+    records = parsed[2]
+    if not records:
+        return data
+    out, pos = bytearray(data[: records[0][1]]), records[0][1]
+    for ticket, start, end in records:
+        if not ticket.server.startswith(REFRESH_TIME + "@"):
+            out += data[start:end]
+        pos = end
+    return bytes(out + data[pos:])
+
+
+def _ccache_records(data: bytes) -> Optional[Tuple[str, int, List[Tuple[Ticket, int, int]]]]:
+    """(principal, KDC offset, [(credential, its first byte, its end)]) or None."""
+    if len(data) > CCACHE_MAX_BYTES or data[:1] != b"\x05" or data[1:2] not in (b"\x03", b"\x04"):
+        return None
     reader = _Reader(data, 2)
     try:
         offset = _ccache_header(reader) if data[1] == 4 else 0
         principal = _ccache_principal(reader)
-        tickets = []
+        records = []
         while reader.left:
-            ticket = _ccache_credential(reader)
-            if ticket is not None:
-                tickets.append(ticket)
+            start = reader.pos
+            records.append((_ccache_credential(reader), start, reader.pos))
     except KeytabError:
-        return CCache()
-    return CCache(principal, tuple(tickets), offset)
+        return None
+    return principal, offset, records
 
 
 def _ccache_header(reader: _Reader) -> int:
@@ -227,7 +255,7 @@ def _ccache_principal(reader: _Reader) -> str:
     return f"{'/'.join(components)}@{realm}"
 
 
-def _ccache_credential(reader: _Reader) -> Optional[Ticket]:
+def _ccache_credential(reader: _Reader) -> Ticket:
     client = _ccache_principal(reader)
     server = _ccache_principal(reader)
     reader.u16()  # key type
@@ -243,6 +271,4 @@ def _ccache_credential(reader: _Reader) -> Optional[Ticket]:
         reader.take(reader.u32())
     reader.take(reader.u32())  # the ticket
     reader.take(reader.u32())  # the second ticket
-    if server.endswith("@" + CONF_REALM):
-        return None
     return Ticket(client, server, starttime or authtime, endtime)

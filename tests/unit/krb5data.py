@@ -39,13 +39,18 @@ def _principal_cc(principal: str) -> bytes:
     return out
 
 
-def ccache(principal: str, tickets: Iterable[Tuple[str, int, int]], kdc_offset: int = 0) -> bytes:
+PA_TYPE = "krb5_ccache_conf_data/pa_type/krbtgt\\/R\\@R@X-CACHECONF:"
+REFRESH_TIME = "krb5_ccache_conf_data/refresh_time@X-CACHECONF:"
+
+
+def ccache(
+    principal: str, tickets: Iterable[Tuple[str, int, int]], kdc_offset: int = 0, conf: Iterable[str] = (PA_TYPE,)
+) -> bytes:
     """A version 0x0504 FILE ccache of `principal` with (server, starttime, endtime) tickets,
-    a configuration entry as MIT writes one, and the KDC time offset libkrb5 measured."""
+    configuration entries as MIT writes them, and the KDC time offset libkrb5 measured."""
     header = struct.pack(">HHii", 1, 8, kdc_offset, 0)
     out = b"\x05\x04" + struct.pack(">H", len(header)) + header + _principal_cc(principal)
-    conf = ("krb5_ccache_conf_data/pa_type/krbtgt\\/R\\@R@X-CACHECONF:", 0, 0)
-    for server, start, end in [*tickets, conf]:
+    for server, start, end in [*tickets, *((name, 0, 0) for name in conf)]:
         out += _principal_cc(principal) + _principal_cc(server)
         out += struct.pack(">HI", AES256, 32) + b"\0" * 32
         out += struct.pack(">IIII", start, start, end, end + 86400)

@@ -49,8 +49,8 @@ class Child:
     def __call__(self, argv, **kwargs):
         self.argv = argv
         self.env = kwargs["env"]
-        if self.tickets:
-            Path(argv[-1]).write_bytes(krb5data.ccache(P, self.tickets))
+        if self.tickets:  # as libkrb5 writes a cache filled with a client keytab
+            Path(argv[-1]).write_bytes(krb5data.ccache(P, self.tickets, conf=(krb5data.REFRESH_TIME,)))
         return self
 
     def communicate(self, timeout=None):
@@ -94,6 +94,8 @@ def test_no_ticket_asks_the_kdc_in_a_child_and_keeps_its_cache(logon):
     assert child.argv[6] != logon.ccache and child.env["KRB5CCNAME"] == f"FILE:{child.argv[6]}"
     assert not Path(child.argv[6]).exists()  # renamed over the watch's cache
     assert kerberos.read_cache(logon.ccache).ticket(P, CIFS) is not None
+    # without MIT's refresh_time: libkrb5 would renew by itself, in the watch's process, unbounded
+    assert b"refresh_time" not in Path(logon.ccache).read_bytes()
 
 
 def test_a_ticket_that_would_expire_during_the_probe_is_not_used(logon):

@@ -79,6 +79,16 @@ def test_the_latest_ending_ticket_is_the_one_held():
     assert krb5files.parse_ccache(data).ticket(P, CIFS).endtime == 5000
 
 
+def test_the_refresh_time_entry_goes_and_nothing_else():
+    tickets = [(TGT, 1000, 37000), (CIFS, 1005, 37000)]
+    data = krb5data.ccache(P, tickets, 7, conf=(krb5data.REFRESH_TIME, krb5data.PA_TYPE))
+    cleaned = krb5files.without_refresh_time(data)
+    assert cleaned == krb5data.ccache(P, tickets, 7, conf=(krb5data.PA_TYPE,))
+    assert krb5files.without_refresh_time(cleaned) == cleaned
+    assert krb5files.parse_ccache(cleaned) == krb5files.parse_ccache(data)
+    assert krb5files.without_refresh_time(data[:-3]) is None
+
+
 def test_a_truncated_or_foreign_cache_holds_nothing():
     data = krb5data.ccache(P, [(TGT, 1000, 37000), (CIFS, 1005, 37000)])
     for cut in range(0, len(data) - 1, 7):  # a writer killed anywhere

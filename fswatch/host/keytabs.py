@@ -45,16 +45,20 @@ def from_option(option: Optional[str], principal: Optional[str]) -> Optional[byt
     return read(Path(option), principal)
 
 
+KEYTAB_MAGIC = b"\x05\x02"  # MIT's keytab version: what the unit's placeholder credential is not
+
+
 def of_watch(stored: Path, environ: Mapping[str, str] = os.environ) -> Optional[str]:
     """The keytab file a running watch logs on with: systemd's credential when the unit passed
-    a non-empty one (the unit's SetCredential=keytab: is the empty default), else the copy
-    beside its settings; None for neither (a watch without Kerberos)."""
+    a keytab (its SetCredential=keytab:"" stands in for a missing file), else the copy beside
+    its settings; None for neither."""
     credentials = environ.get("CREDENTIALS_DIRECTORY")
     candidates = [Path(credentials) / CREDENTIAL] if credentials else []
     for candidate in [*candidates, stored]:
         try:
-            if candidate.stat().st_size > 0:
-                return str(candidate)
+            with open(candidate, "rb") as f:
+                if f.read(len(KEYTAB_MAGIC)) == KEYTAB_MAGIC:
+                    return str(candidate)
         except OSError:
             continue
     return None

@@ -62,8 +62,9 @@ def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
 
 
 def keytab_of(settings: WatchSettings) -> Optional[str]:
-    """The keytab file a watch run by `fswatch run` logs on with (fswatch.host.keytabs)."""
-    if not settings.kind.takes_keytab:
+    """The keytab file a watch run by `fswatch run` logs on with (fswatch.host.keytabs); None
+    for a watch without Kerberos, whatever its unit passed."""
+    if not settings.kind.takes_keytab or not settings.target.get("principal"):
         return None
     return keytabs.of_watch(SettingsStore.config().keytab_path(settings.kind.name, settings.watch_id))
 

@@ -15,7 +15,9 @@ from typing import List
 import pytest
 
 from tests.fixtures.ad_domain import FLOATING_ADDRESS, MEMBER_NAME, MEMBER_SPN, SHARE, AdDomain
+from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
 from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines, wait_for
+from tests.integration.node import install_fswatch
 
 pytestmark = pytest.mark.integration
 
@@ -307,3 +309,45 @@ def test_clock_skew_of_the_server_and_of_this_node(domain, prober, tmp_path):
     rc, out, _ = probe(domain, *kerberos_args(prober), wrap=["faketime", "-f", "+15m"])
     assert rc == 0, out
     assert out["notes"]["kdc_clock_offset"].startswith("-9")
+
+
+# -- the unit, with Debian's own GSSAPI binding --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gssapi_root():
+    """The container root with Debian's python3-gssapi (1.8.2): the binding the packages use."""
+    reap_orphaned_containers()
+    return build_base_root(include=(*DEFAULT_INCLUDE, "python3-gssapi"))
+
+
+def test_the_unit_logs_on_with_the_keytab_it_gets_as_its_credential(domain, prober, gssapi_root):
+    """fswatch-samba@ in a booted systemd on the client's network: the keytab arrives through
+    LoadCredential=, the tickets live in the unit's runtime directory, the sandbox lets the KDC
+    child run, and the journal says how the probe logged on."""
+    netns = f"--network-namespace-path=/run/netns/{domain.ns['cl']}"
+    with BootedContainer(gssapi_root, nspawn_args=[netns]) as node:
+        install_fswatch(node)
+        node.write_text("/etc/krb5.conf", domain.krb5_conf.read_text())  # the container's, not this machine's
+        node.copy_in(prober.keytab, "/root/probe.keytab", mode=0o600)
+        node.run(["fswatch", "add", "samba", "k1", "--share", SHARE, "--address", FLOATING_ADDRESS, "--spn-host",
+                  MEMBER_NAME, "--principal", prober.principal, "--keytab", "/root/probe.keytab", "--interval", "1",
+                  "--retries", "2", "--timeout", "5"])  # fmt: skip
+        unit = "fswatch-samba@k1.service"
+        node.systemctl("start", unit, timeout=60)  # returns after the first healthy probe
+        try:
+            def state() -> dict:
+                return json.loads(node.run(["cat", "/run/fswatch/samba/k1/state.json"]).stdout)
+
+            wait_for(lambda: state().get("probes", 0) >= 3, 30, step=0.3)
+            state = state()
+            assert state["phase"] == "healthy" and state["last_probe"]["posture"]["authentication"] == "kerberos"
+            assert state["last_probe"]["notes"]["kerberos"].startswith(f"cached ticket for {MEMBER_SPN}")
+            cache = node.run(["stat", "-c", "%U %a", "/run/fswatch/samba/k1/krb5cc"]).stdout.split()
+            assert cache == ["fswatch", "600"]
+            watching = [e for e in node.journal(unit) if e.get("FSWATCH_EVENT") == "2"]
+            assert watching and watching[0]["FSWATCH_AUTHENTICATION"] == "kerberos"
+        finally:
+            node.systemctl("stop", unit)
+        assert node.run(["test", "-e", "/run/fswatch/samba/k1/krb5cc"], check=False).returncode == 1
+        assert node.show(unit, "Result")["Result"] == "success"

@@ -135,11 +135,12 @@ def test_a_running_watch_takes_the_units_credential_first(tmp_path):
     creds = tmp_path / "creds"
     creds.mkdir()
     assert keytabs.of_watch(stored, {}) is None
-    stored.write_bytes(b"kt")
+    stored.write_bytes(b"\x05\x02kt")
     assert keytabs.of_watch(stored, {}) == str(stored)
-    (creds / "keytab").write_bytes(b"")  # the unit's SetCredential=keytab: default: none given
-    assert keytabs.of_watch(stored, {"CREDENTIALS_DIRECTORY": str(creds)}) == str(stored)
-    (creds / "keytab").write_bytes(b"kt")
+    for placeholder in (b"", b'""'):  # the unit's SetCredential=keytab:"" for a missing file
+        (creds / "keytab").write_bytes(placeholder)
+        assert keytabs.of_watch(stored, {"CREDENTIALS_DIRECTORY": str(creds)}) == str(stored)
+    (creds / "keytab").write_bytes(b"\x05\x02kt")
     assert keytabs.of_watch(stored, {"CREDENTIALS_DIRECTORY": str(creds)}) == str(creds / "keytab")
 
 

@@ -133,7 +133,7 @@ def test_a_stalled_kdc_fails_the_probe_at_its_deadline_and_leaves_no_child(domai
     domain.stall_kdc()
     try:
         rc, out, elapsed = probe(domain, *kerberos_args(prober), timeout=3)
-        children = subprocess.run(["pgrep", "-f", "fswatch/probes/kdc.py"], capture_output=True, text=True).stdout
+        children = subprocess.run(["pgrep", "-f", f"kdc.py {prober.keytab}"], capture_output=True, text=True).stdout
     finally:
         domain.resume_kdc()
     assert rc == 1 and out["alert"] == 121 and stages(out) == ["kerberos"], out

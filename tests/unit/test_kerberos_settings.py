@@ -23,15 +23,6 @@ P = "fswprobe@FSW.TEST"
 
 
 @pytest.fixture
-def dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
-    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
-    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
 def keytab(tmp_path):
     path = tmp_path / "given.keytab"
     path.write_bytes(krb5data.keytab([(P, 2)]))

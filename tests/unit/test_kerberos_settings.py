@@ -151,8 +151,11 @@ def test_clp_sambamon_takes_a_keytab_and_a_principal(keytab):
     assert req.values["keytab"] == str(keytab) and "keytab" not in settings.target
 
 
-def test_the_runtime_store_and_drop_in_carry_the_keytab(dirs, keytab):
+def test_the_runtime_store_and_drop_in_carry_the_keytab(dirs, keytab, monkeypatch):
+    from fswatch.host import supervisor
     from fswatch.host.supervisor import Supervisor
+
+    monkeypatch.setattr(supervisor, "DROPIN_DIR", dirs / "systemd")  # never this machine's /run/systemd/system
 
     target = SAMBA.check_target({"share": "d", "address": "fs1.x", "principal": P})
     settings = WatchSettings(SAMBA, "w1", Schedule(), target)

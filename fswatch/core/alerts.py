@@ -14,7 +14,8 @@ except for failures only it can have.
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
 the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
-injection) and 120-127 (Kerberos: the KDC's faults, told apart from the file server's).
+injection), 120-127 (Kerberos: the KDC's faults, told apart from the file server's) and 150-152
+(RPCSEC_GSS: NFS with Kerberos).
 Code names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
@@ -41,6 +42,7 @@ DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
 KDC_UNREACHABLE, KDC_STALLED, KEYTAB_STALE, CLOCK_SKEW, UNKNOWN_SPN, KERBEROS_REFUSED = 120, 121, 122, 123, 124, 125
 KERBEROS_DEGRADED, KERBEROS_RENEWED = 126, 127
+KRB5_REQUIRED, GSS_REFUSED, GSS_BAD_REPLY = 150, 151, 152
 
 
 class Voice(Protocol):
@@ -760,7 +762,8 @@ _TABLE += (
         KDC_UNREACHABLE,
         "652bd8c820224302a15ec932b810dbc7",
         ERR,
-        {"samba": "The {command} could not reach the Kerberos KDC to log on to {server} ({detail})."},
+        {"samba": "The {command} could not reach the Kerberos KDC to log on to {server} ({detail}).",
+         "nfs": "{command}: Kerberos: cannot reach the KDC ({detail})"},
         "The Kerberos KDC cannot be reached",
         "The watch logs on with Kerberos and needed a new ticket, but no KDC of the realm answered: "
         "every one refused the connection, or none could be found (FSWATCH_KRB5_ERROR, e.g. "
@@ -782,7 +785,8 @@ _TABLE += (
         "1be4707313554b128b161ad4b07f21f1",
         ERR,
         {"samba": "The {command} got no answer from the Kerberos KDC within the timeout to log on to {server} "
-                  "({detail})."},  # fmt: skip
+                  "({detail}).",
+         "nfs": "{command}: Kerberos: no answer from the KDC within the timeout ({detail})"},  # fmt: skip
         "The Kerberos KDC did not answer in time",
         "The watch needed a new Kerberos ticket and asked the KDC, which did not answer by the probe's "
         "deadline (a stalled KDC process, an overloaded domain controller, packets to port 88 dropped). "
@@ -800,7 +804,8 @@ _TABLE += (
         KEYTAB_STALE,
         "ba0050c807e84f6cb7b624f3d5205756",
         ERR,
-        {"samba": "The {command} could not log on to {server}: the key in its keytab is stale ({detail})."},
+        {"samba": "The {command} could not log on to {server}: the key in its keytab is stale ({detail}).",
+         "nfs": "{command}: Kerberos: the key in the keytab is stale ({detail})"},
         "The watch's keytab no longer matches the KDC",
         "The KDC refused the watch's key (FSWATCH_KRB5_ERROR KRB5KDC_ERR_PREAUTH_FAILED, or a key version "
         "the KDC no longer has): the principal's password or keys changed after its keytab was exported "
@@ -818,7 +823,8 @@ _TABLE += (
         CLOCK_SKEW,
         "bc41225d917d4b5aac082d435d21bd41",
         ERR,
-        {"samba": "The {command} could not log on to {server}: the clocks differ too much ({detail})."},
+        {"samba": "The {command} could not log on to {server}: the clocks differ too much ({detail}).",
+         "nfs": "{command}: Kerberos: the clocks differ too much ({detail})"},
         "Kerberos refused the logon: clock skew",
         "Kerberos allows the clocks of client, KDC and server to differ by at most 5 minutes. Either the KDC "
         "refused this node's request (KRB5KRB_AP_ERR_SKEW at stage kerberos), or the file server refused the "
@@ -839,7 +845,8 @@ _TABLE += (
         "f623d5b2e2634fbe8e5344489cc53967",
         ERR,
         {"samba": "The {command} could not log on to {server}: the KDC does not know its service principal "
-                  "({detail})."},  # fmt: skip
+                  "({detail}).",
+         "nfs": "{command}: Kerberos: the KDC does not know the server's service principal ({detail})"},  # fmt: skip
         "The KDC does not know the server's service principal",
         "The KDC answered KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN for the server's service principal name "
         "(cifs/NAME@REALM, in the detail): no account has that SPN, so no client can get a ticket for the "
@@ -857,7 +864,8 @@ _TABLE += (
         KERBEROS_REFUSED,
         "dbf35491f7fb46028d0074fa7684d69d",
         ERR,
-        {"samba": "The {command} could not get a Kerberos ticket to log on to {server} ({detail})."},
+        {"samba": "The {command} could not get a Kerberos ticket to log on to {server} ({detail}).",
+         "nfs": "{command}: Kerberos: no ticket for the server ({detail})"},
         "The watch could not get a Kerberos ticket",
         "The watch's Kerberos logon failed before the file server was contacted, for a reason other than an "
         "unreachable or stalled KDC, a stale key, clock skew or an unknown SPN: the principal is unknown, "
@@ -878,7 +886,9 @@ _TABLE += (
         "a4c8349346ce487a9894969d5d044304",
         WARNING,
         {"samba": "The {command} could not renew its Kerberos ticket for {server} and logs on with the cached "
-                  "one (degraded: {detail})."},  # fmt: skip
+                  "one (degraded: {detail}).",
+         "nfs": "{command}: Kerberos: the ticket could not be renewed; the cached one serves (degraded: {detail})"},
+        # fmt: skip
         "The watch's Kerberos ticket is due but cannot be renewed (degraded)",
         "The watch reuses its Kerberos ticket while it is valid and renews it once half its lifetime has "
         "passed. The renewal failed (the KDC down or stalled, a stale keytab, clock skew: the detail and "
@@ -902,13 +912,71 @@ _TABLE += (
         KERBEROS_RENEWED,
         "9fc5e2bc586349b89580eaad97c672aa",
         NOTICE,
-        {"samba": "The {command} has renewed its Kerberos ticket for {server} after {detail} degraded probes."},
+        {"samba": "The {command} has renewed its Kerberos ticket for {server} after {detail} degraded probes.",
+         "nfs": "{command}: Kerberos: the ticket was renewed after {detail} degraded probes"},
         "The watch renewed its Kerberos ticket again",
         "After degraded probes (alert 126) the watch got a new Kerberos ticket: the KDC serves again.",
         "None.",
         "Kerberos チケットを再び更新しました",
         "縮退 (アラート 126) の後、監視は新しい Kerberos チケットを取得しました。KDC は再び応答しています。",
         "-",
+    ),
+)
+
+# NFS with Kerberos (issue 25): RPCSEC_GSS in fswatch's own RPC client.
+_TABLE += (
+    _a(
+        KRB5_REQUIRED,
+        "2e86edd1b06746dd9cebc9b44dffe596",
+        ERR,
+        {"nfs": "{command}: export requires sec={detail}; this watch has no Kerberos credentials (--keytab)"},
+        "The NFS export requires Kerberos; the watch has no Kerberos credentials",
+        "The export accepts only RPCSEC_GSS with Kerberos (sec=krb5, krb5i or krb5p: the MOUNT reply's flavor "
+        "list, or NFSv4 SECINFO after NFS4ERR_WRONGSEC), and the watch has no principal and keytab, so the "
+        "server refuses each of its calls (AUTH_TOOWEAK, NFS4ERR_WRONGSEC). fswatch add refuses such a watch "
+        "when it can reach the server; a probe fails with this alert.",
+        "Give the watch a Kerberos principal and its keytab: fswatch add nfs ... --principal NAME@REALM "
+        "--keytab FILE (and --spn-host NAME when it probes an IP address), or let the export accept sec=sys.",
+        "NFS エクスポートが Kerberos を要求していますが、監視に Kerberos の資格情報がありません",
+        "エクスポートは Kerberos による RPCSEC_GSS (sec=krb5、krb5i、krb5p) だけを受け付けますが、監視には"
+        "プリンシパルとキータブがないため、サーバはすべての呼び出しを拒否します (AUTH_TOOWEAK、NFS4ERR_WRONGSEC)。",
+        "fswatch add nfs ... --principal NAME@REALM --keytab FILE で Kerberos の資格情報を与えるか、"
+        "エクスポートで sec=sys を許可してください。",
+    ),
+    _a(
+        GSS_REFUSED,
+        "b6443a9942384f5db068a21ce934a166",
+        ERR,
+        {"nfs": "{command}: RPC: the server refused the Kerberos (RPCSEC_GSS) context ({detail})"},
+        "The NFS server refused the watch's Kerberos context",
+        "The watch got a Kerberos ticket for the server's principal nfs/NAME, but the NFS server did not accept "
+        "the RPCSEC_GSS context made with it (a GSS major status in its answer), or refused a call of an "
+        "established context (RPCSEC_GSS_CREDPROBLEM, RPCSEC_GSS_CTXPROBLEM). The server's keytab lacks or has a "
+        "stale key for nfs/NAME, it cannot map the principal to a user, or its own Kerberos setup is broken: "
+        "clients cannot use the export either.",
+        "Check the NFS server's keytab (klist -k: nfs/NAME at the KDC's key version), its Kerberos configuration "
+        "(nfs-ganesha NFS_KRB5, knfsd's rpc.svcgssd or gssproxy) and its ID mapping; the server's log says more.",
+        "NFS サーバが監視の Kerberos コンテキストを拒否しました",
+        "監視はサーバのプリンシパル nfs/NAME のチケットを得ましたが、NFS サーバはそれによる RPCSEC_GSS コンテキスト"
+        "を受け付けませんでした。サーバのキータブ、Kerberos の設定、ID マッピングに問題があります。",
+        "NFS サーバのキータブ (klist -k)、Kerberos の設定 (nfs-ganesha の NFS_KRB5、knfsd の gssproxy)、ID "
+        "マッピングを確認してください。",
+    ),
+    _a(
+        GSS_BAD_REPLY,
+        "2effac11c06348d7b9bbde9ca2389204",
+        ERR,
+        {"nfs": "{command}: RPC: a reply failed its Kerberos (RPCSEC_GSS) check ({detail})"},
+        "An NFS reply failed its Kerberos integrity check",
+        "Under RPCSEC_GSS every reply carries a verifier (a MIC of the call's sequence number) and, with krb5i or "
+        "krb5p, a checksummed or sealed body. One of them did not verify, or carried another call's sequence "
+        "number: the reply was altered on the way, or the server answered from another context.",
+        "Check the network path to the NFS server (a middlebox that alters packets) and the server; a server "
+        "restarted with another key answers so until the watch's next probe makes a new context.",
+        "NFS の応答が Kerberos の整合性検査に失敗しました",
+        "RPCSEC_GSS では各応答に検証子 (シーケンス番号の MIC) があり、krb5i、krb5p では本体にチェックサムまたは暗号化"
+        "があります。そのいずれかが検証できないか、別の呼び出しのシーケンス番号でした。",
+        "NFS サーバへのネットワーク経路 (パケットを改変する中継装置) とサーバを確認してください。",
     ),
 )
 

@@ -174,11 +174,13 @@ class Supervisor:
             "[Service]",
             f"Environment=FSWATCH_CONFIG_DIR={runtime}",
         ]
+        store = SettingsStore.runtime()
+        if self.kind.takes_password or self.kind.takes_keytab:
+            lines.append("LoadCredential=")  # the unit's own point at /etc/fswatch: these live under runtime
         if self.kind.takes_password:
-            password = SettingsStore.runtime().password_path(self.kind.name, self.watch_id)
-            lines += ["LoadCredential=", f"LoadCredential=password:{password}"]
-        if keytab:  # the unit's SetCredential=keytab: stays the default of a watch without one
-            lines.append(f"LoadCredential=keytab:{SettingsStore.runtime().keytab_path(self.kind.name, self.watch_id)}")
+            lines.append(f"LoadCredential=password:{store.password_path(self.kind.name, self.watch_id)}")
+        if keytab:  # the unit's SetCredential=keytab:"" stays the default of a watch without one
+            lines.append(f"LoadCredential=keytab:{store.keytab_path(self.kind.name, self.watch_id)}")
         lines += list(service_lines)
         dropin = dropin_path(self.kind.name, self.watch_id)
         try:

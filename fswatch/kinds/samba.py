@@ -11,24 +11,11 @@ from typing import Mapping, Optional
 
 from fswatch.core import alerts
 from fswatch.core import settings as s
-from fswatch.core.errors import UsageError
+from fswatch.kinds import kerberos
 from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Secrets, Stage, TargetField
-from fswatch.probes import krb5files
 from fswatch.probes.posture import DIALECT_NAMES, Requirements, check_combination
 
 SERVICE = "cifs"  # the SMB server's Kerberos service (MS-SMB2 3.2.4.2.3: cifs/<server name>)
-
-
-def _kerberos(values: Mapping[str, object], secrets: Secrets) -> object:
-    """The probe's Kerberos logon, or None for a watch without a principal."""
-    principal = values.get("principal")
-    if not principal:
-        return None
-    from fswatch.probes.kerberos import KerberosLogon
-
-    host = str(values.get("spn_host") or values["address"])
-    service = krb5files.service_principal(SERVICE, host, krb5files.realm_of(str(principal)))
-    return KerberosLogon(str(principal), service, str(secrets.keytab or ""), str(secrets.ccache or ""))
 
 
 def _target(values: Mapping[str, object], secrets: Secrets) -> object:
@@ -44,7 +31,7 @@ def _target(values: Mapping[str, object], secrets: Secrets) -> object:
         min_dialect=values.get("min_dialect"),  # type: ignore[arg-type]
         require_signing=bool(values.get("require_signing")),
         require_encryption=bool(values.get("require_encryption")),
-        kerberos=_kerberos(values, secrets),  # type: ignore[arg-type]
+        kerberos=kerberos.logon(values, secrets, SERVICE),  # type: ignore[arg-type]
     )
 
 
@@ -57,41 +44,15 @@ def _probe() -> Probe:
 def _combination(values: Mapping[str, object]) -> Optional[str]:
     """A guest watch can neither sign nor encrypt (fswatch.probes.posture); a Kerberos watch logs
     on as its principal, not a user, to a server it knows by name."""
-    principal = values.get("principal")
-    if principal and values.get("user"):
-        return "--principal and --user exclude each other: a Kerberos watch logs on as its principal only"
-    if values.get("spn_host") and not principal:
-        return "--spn-host names the server's Kerberos principal: it needs --principal"
-    if principal and not values.get("spn_host") and not s.is_host_name(str(values.get("address"))):
-        return (
-            f"a Kerberos watch of the address {values.get('address')} needs --spn-host NAME: the host name the "
-            "server's principal cifs/NAME is registered under (an IP address has none)"
-        )
+    refused = kerberos.combination(values, SERVICE)
+    if refused:
+        return refused
     wanted = Requirements(
         values.get("min_dialect"),  # type: ignore[arg-type]
         bool(values.get("require_signing")),
         bool(values.get("require_encryption")),
     )
-    return check_combination(wanted, values.get("user") or principal)  # type: ignore[arg-type]
-
-
-def _check_principal(value: object) -> str:
-    """A principal, on a node that can log on with it: refused here, at `fswatch add`, rather
-    than at the first probe, where the GSSAPI binding is missing."""
-    principal = krb5files.check_principal(value)
-    from fswatch.probes.kerberos import binding_missing
-
-    missing = binding_missing()
-    if missing:
-        raise UsageError(f"--principal {principal}: this node cannot log on with Kerberos: {missing}")
-    return principal
-
-
-def _check_spn_host(value: object) -> str:
-    host = s.check_address(value)
-    if not s.is_host_name(host):
-        raise UsageError(f"spn-host {host!r} is an IP address: give the host name of the server's principal cifs/NAME")
-    return host
+    return check_combination(wanted, values.get("user") or values.get("principal"))  # type: ignore[arg-type]
 
 
 SAMBA = Kind(
@@ -129,17 +90,8 @@ SAMBA = Kind(
             help="fail unless the server encrypts the share (smb encrypt = required; needs --user)",
             boolean=True,
         ),
-        # Kerberos (fswatch.probes.kerberos): the keytab itself is a secret beside the settings.
-        TargetField(
-            "principal",
-            _check_principal,
-            help="log on with Kerberos only, as this principal (NAME@REALM) with the key in --keytab",
-        ),
-        TargetField(
-            "spn_host",
-            _check_spn_host,
-            help="host name in the server's Kerberos principal cifs/NAME (default: --address, when a host name)",
-        ),
+        # Kerberos (fswatch.kinds.kerberos): the keytab itself is a secret beside the settings.
+        *kerberos.fields(SERVICE),
     ),
     "share",
     # fswatch/probes/samba.py's stages, each with the alert its failure most often reports.

@@ -39,7 +39,7 @@ from typing import Callable, Dict, Optional, Tuple
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProbeFailure
-from fswatch.core.observation import Degradation
+from fswatch.core.observation import Degradation, StageRecorder
 from fswatch.probes import krb5files
 
 STAGE = "kerberos"
@@ -305,9 +305,13 @@ def _degradation(fault: KerberosFault, expires: float, now: float) -> Degradatio
     )
 
 
-def forget(ccache: str) -> None:
-    """Delete a watch's cache (its start and end): tickets of another run never answer for this one."""
-    _remove(ccache)
+def note(rec: StageRecorder, logon: KerberosLogon, tickets: Tickets) -> None:
+    """The probe's notes on its ticket (probe --json, the state file)."""
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tickets.expires))
+    rec.note("kerberos", f"{tickets.source} ticket for {logon.service}, valid until {until}")
+    if abs(tickets.kdc_offset) > MAX_SKEW:
+        # libkrb5 corrects for it (kdc_timesync); other Kerberos clients on this node may not.
+        rec.note("kdc_clock_offset", f"{tickets.kdc_offset:+d} s")
 
 
 def clock_skew(server_time: Optional[float], local_time: Optional[float], kdc_offset: int) -> Optional[int]:
@@ -342,10 +346,12 @@ class SecurityContext:
 
     `spnego`: the token a real SMB client sends (RFC 4178), with Kerberos as its only
     mechanism: there is nothing to fall back to, NTLM least of all. Without it: raw Kerberos
-    (RFC 1964), as RPCSEC_GSS wants it. Errors are KerberosFault, with libkrb5's error named.
+    (RFC 1964), as RPCSEC_GSS wants it, with neither replay nor sequence detection: the server
+    answers calls in any order, and RPCSEC_GSS keeps its own sequence window. Errors are
+    KerberosFault, with libkrb5's error named.
     """
 
-    def __init__(self, logon: KerberosLogon, *, spnego: bool = True, flags: int = 0) -> None:
+    def __init__(self, logon: KerberosLogon, *, spnego: bool = True) -> None:
         try:
             import gssapi
             from gssapi.raw import GSSError, acquire_cred_from, set_neg_mechs
@@ -356,9 +362,9 @@ class SecurityContext:
         krb5 = gssapi.OID.from_int_seq(KRB5_MECH)
         mech = gssapi.OID.from_int_seq(SPNEGO_MECH) if spnego else krb5
         wanted = gssapi.RequirementFlag
-        flags = flags or (
-            wanted.mutual_authentication | wanted.integrity | wanted.confidentiality | wanted.out_of_sequence_detection
-        )
+        flags = wanted.mutual_authentication | wanted.integrity | wanted.confidentiality
+        if spnego:  # SMB signs in sequence itself; RPCSEC_GSS replies are not a GSS sequence (RFC 2203 5.3.3.1)
+            flags |= wanted.out_of_sequence_detection
         try:
             client = gssapi.Name(logon.principal, gssapi.NameType.kerberos_principal)
             store = {b"ccache": f"FILE:{logon.ccache}".encode()}
@@ -392,3 +398,23 @@ class SecurityContext:
 
         oid = self._gssapi.OID.from_int_seq(SESSION_KEY_OID)
         return inquire_sec_context_by_oid(self.context, oid)[0]
+
+    # Per-message protection, as RPCSEC_GSS frames it (fswatch.rpc.rpcsec_gss); errors propagate
+    # as python-gssapi raises them: that module turns each into its own GssError.
+    def get_mic(self, data: bytes) -> bytes:
+        return bytes(self.context.get_signature(data))
+
+    def verify_mic(self, data: bytes, mic: bytes) -> None:
+        self.context.verify_signature(data, mic)
+
+    def wrap(self, data: bytes) -> bytes:
+        wrapped = self.context.wrap(data, True)
+        if not wrapped.encrypted:
+            raise ValueError("the GSS context did not encrypt (no confidentiality)")
+        return bytes(wrapped.message)
+
+    def unwrap(self, data: bytes) -> bytes:
+        unwrapped = self.context.unwrap(data)
+        if not unwrapped.encrypted:
+            raise ValueError("the server's sealed body was not encrypted")
+        return bytes(unwrapped.message)

@@ -15,8 +15,15 @@ With a canary file (opt-in data-path check), each probe also reads its first byt
 (after SEQUENCE in a session) of PUTROOTFH, LOOKUPs, and READ with the anonymous stateid, which
 needs no OPEN and leaves no state on the server.
 
+With Kerberos (a principal and a keytab: fswatch.probes.kerberos) the probe first makes sure it
+holds a ticket for nfs/NAME (stage `kerberos`), then speaks RPCSEC_GSS (fswatch.rpc.rpcsec_gss)
+on the NFS connection with the flavor the export asks for: the MNT reply's flavor list (v3), or
+SECINFO / SECINFO_NO_NAME (v4.0 / v4.1+) where a LOOKUP meets NFS4ERR_WRONGSEC, remembered for
+the next probe. The context is made in stage `gss_init` and destroyed last (`gss_destroy`). An
+export that asks for Kerberos of a watch without it is alert 150, one line that says so.
+
 The probe only does I/O and returns an Observation; every server problem becomes a
-ProbeFailure naming the alert (81-85, 42) whose text the seed's clp_nfsmon printed.
+ProbeFailure naming the alert (81-85, 42, 150-152) whose text the seed's clp_nfsmon printed.
 """
 
 from __future__ import annotations
@@ -32,9 +39,11 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure
 from fswatch.core.observation import Degradation, Observation, StageRecorder
+from fswatch.probes import kerberos
+from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
-from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap
-from fswatch.rpc.client import RpcClient
+from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap, rpcsec_gss
+from fswatch.rpc.client import Plain, RpcClient
 from fswatch.rpc.errors import (
     MountError,
     NfsError,
@@ -47,7 +56,8 @@ from fswatch.rpc.errors import (
     RpcTimeout,
     ServiceError,
 )
-from fswatch.rpc.message import OpaqueAuth, auth_sys
+from fswatch.rpc.message import AUTH_NONE, AUTH_SYS, OpaqueAuth, auth_sys
+from fswatch.rpc.rpcsec_gss import PSEUDO_FLAVORS, GssError, RpcsecGss
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
@@ -60,6 +70,9 @@ GRACE_PERIOD = "grace period"
 _EXPORT_MISSING = frozenset(
     {"NFS4ERR_NOENT", "NFS4ERR_ACCESS", "NFS4ERR_PERM", "NFS4ERR_NOTDIR", "NFS4ERR_NAMETOOLONG"}
 )
+
+# An established RPCSEC_GSS context the server no longer takes (RFC 2203 section 5.3.3.3).
+GSS_CONTEXT_REFUSALS = frozenset({"RPCSEC_GSS_CREDPROBLEM", "RPCSEC_GSS_CTXPROBLEM"})
 
 # Which RPC service a stage talks to decides the alert for a failed call.
 PORTMAPPER, SERVICE = "portmapper", "service"
@@ -77,6 +90,110 @@ class NfsTarget:
     transport: str = "tcp"
     minor_version: Optional[int] = None  # v4 only; None: the highest the server offers (4.2, 4.1, 4.0)
     canary: Optional[str] = None  # a file to read in each probe, relative to the export's root
+    kerberos: Optional[KerberosLogon] = None  # RPCSEC_GSS with this logon (fswatch.probes.kerberos)
+
+
+# -- the flavor --------------------------------------------------------------------------------------
+
+FLAVOR_NAMES = {AUTH_NONE: "none", AUTH_SYS: "sys", **{f: name for f, (name, _) in PSEUDO_FLAVORS.items()}}
+# The flavor the last probe of an export settled on (after SECINFO), so a krb5i or krb5p export
+# costs SECINFO once, not at every probe; NFS4ERR_WRONGSEC asks again. Bounded: one per watch.
+_remembered: Dict[Tuple[str, str], int] = {}
+REMEMBERED_MAX = 1024
+
+
+def flavor_name(flavor: int) -> str:
+    return FLAVOR_NAMES.get(flavor, f"flavor {flavor}")
+
+
+def choose_flavor(offered: Sequence[int], kerberos: bool) -> Optional[int]:
+    """The flavor to speak among those the export offers, in the server's order (RFC 2623
+    section 2.7): a Kerberos watch takes its first Kerberos flavor, else AUTH_SYS; a watch without
+    Kerberos AUTH_SYS or AUTH_NONE. None: nothing this watch can speak. A server that lists no
+    flavor (an old MOUNT) takes AUTH_SYS."""
+    if not offered:
+        return AUTH_SYS
+    if kerberos:
+        for flavor in offered:
+            if flavor in PSEUDO_FLAVORS:
+                return flavor
+    for flavor in offered:
+        if flavor in (AUTH_SYS, AUTH_NONE):
+            return AUTH_SYS
+    return None
+
+
+def _no_flavor(offered: Sequence[int], stage: str, where: str, has_kerberos: bool) -> ProbeFailure:
+    kerberos_ones = [flavor_name(f) for f in offered if f in PSEUDO_FLAVORS]
+    if kerberos_ones and not has_kerberos:
+        wanted = ", ".join(kerberos_ones)
+        reason = f"export requires sec={wanted}; this watch has no Kerberos credentials (--keytab)"
+        return ProbeFailure(alerts.KRB5_REQUIRED, stage, reason, wanted)
+    names = ", ".join(flavor_name(f) for f in offered)
+    reason = f"{where}: the export offers only security flavors fswatch does not speak: {names}"
+    return ProbeFailure(alerts.NFS_STATUS, stage, reason, f"RPC: no common security flavor ({names})")
+
+
+class _Security:
+    """The probe's flavor on its NFS connection: AUTH_SYS, or RPCSEC_GSS over one context, made
+    when first needed (stage gss_init) and destroyed at the end (stage gss_destroy)."""
+
+    def __init__(self, target: NfsTarget, rec: StageRecorder, deadline: Deadline) -> None:
+        self.target = target
+        self.rec = rec
+        self.deadline = deadline
+        self.gss: Optional[RpcsecGss] = None
+        self.flavor = AUTH_SYS
+        self.where = ""
+        self._nfs: Optional[RpcClient] = None
+        self._program = (0, 0)
+
+    def use(self, flavor: int, nfs: RpcClient, program: int, version: int, where: str) -> None:
+        """Speak `flavor` on `nfs` from the next call on (a Kerberos one: the context first)."""
+        self.flavor, self.where = flavor, where
+        rec = self.rec
+        if flavor in PSEUDO_FLAVORS:
+            if self.gss is None:
+                assert self.target.kerberos is not None
+                with _stage(rec, "gss_init", SERVICE, f"{where}, RPCSEC_GSS_INIT"):
+                    gss = RpcsecGss(kerberos.SecurityContext(self.target.kerberos, spnego=False))
+                    gss.establish(nfs, program, version, self.deadline)
+                self.gss, self._nfs, self._program = gss, nfs, (program, version)
+            self.gss.service = PSEUDO_FLAVORS[flavor][1]
+            nfs.flavor = self.gss
+        else:
+            nfs.flavor = Plain(auth_sys())
+
+    def note(self) -> None:
+        self.rec.note("flavor", flavor_name(self.flavor))
+        if self.flavor in PSEUDO_FLAVORS:
+            self.rec.note("gss_service", rpcsec_gss.SERVICE_NAMES[PSEUDO_FLAVORS[self.flavor][1]])
+
+    def destroy(self, failed: bool) -> None:
+        """RPCSEC_GSS_DESTROY: a stage of its own after a healthy probe; after a failed one, quietly
+        (the first failure stands), and only where the server still answered."""
+        if self.gss is None or self._nfs is None or not self.gss.established:
+            return
+        program, version = self._program
+        rec = self.rec
+        if not failed:
+            with _stage(rec, "gss_destroy", SERVICE, f"{self.where}, RPCSEC_GSS_DESTROY"):
+                self.gss.destroy(self._nfs, program, version, self.deadline)
+            return
+        try:
+            self.gss.destroy(self._nfs, program, version, self.deadline)
+        except (RpcError, DeadlineExceeded) as exc:
+            self.rec.note("gss_destroy", f"failed: {exc}")
+
+
+def remembered(target: NfsTarget) -> Optional[int]:
+    return _remembered.get((target.address, target.export))
+
+
+def remember(target: NfsTarget, flavor: int) -> None:
+    if len(_remembered) >= REMEMBERED_MAX:
+        _remembered.clear()
+    _remembered[(target.address, target.export)] = flavor
 
 
 class _Channels:
@@ -120,28 +237,42 @@ def probe_nfs(
     failure: Optional[ProbeFailure] = None
     degraded: Optional[Degradation] = None
     channels: Optional[_Channels] = None
+    security: Optional[_Security] = None
+    tickets: Optional[Tickets] = None
     try:
+        if target.kerberos is not None:
+            with rec.stage("kerberos"):
+                tickets = kerberos.obtain(target.kerberos, deadline)
+            kerberos.note(rec, target.kerberos, tickets)
         address = address_for(target.address, rec, deadline, resolver)  # once: every socket goes there
         channels = _Channels(address, target.transport, auth_sys(), deadline)
+        security = _Security(target, rec, deadline)
         if target.version == 4:
-            degraded = _probe_v4(target, address, channels, rec, deadline)
+            degraded = _probe_v4(target, address, channels, security, rec, deadline)
         else:
-            _probe_v3(target, address, channels, rec, deadline)
+            _probe_v3(target, address, channels, security, rec, deadline)
+        security.destroy(failed=False)
+    except KerberosFault as exc:  # stage kerberos: the KDC's fault, before the NFS server is asked
+        failure = exc.failure("kerberos")
     except ProbeFailure as exc:
         failure = exc
     except Exception as exc:  # a decoder or client bug must not crash the watch: a failed probe
         failure = _unexpected(exc, _last_stage(rec), f"NFS at {target.address}")
     finally:
+        if failure is not None and security is not None and not failure.timed_out:
+            security.destroy(failed=True)
         if channels is not None:
             _close_quietly(channels)
     if channels is not None:
         kind = channels.source_port()
         if kind is not None:
             rec.note("source_port", kind)
-    return rec.observation(failure, degraded)
+    return rec.observation(failure, degraded or (tickets.degraded if tickets is not None else None))
 
 
-def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline) -> None:
+def _probe_v3(
+    target: NfsTarget, address: str, channels: _Channels, security: _Security, rec: StageRecorder, deadline: Deadline
+) -> None:
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
     if mount_port is None or nfs_port is None:
@@ -154,9 +285,16 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"
     with _stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
-        fhandle = mount.mnt(channels.to(mount_port), target.export, deadline).fhandle
+        mounted = mount.mnt(channels.to(mount_port), target.export, deadline)
+    fhandle = mounted.fhandle
+    # The flavor MNT says the export takes (RFC 2623 section 2.7); MOUNT itself is asked with AUTH_SYS.
+    flavor = choose_flavor(mounted.auth_flavors, target.kerberos is not None)
+    if flavor is None:
+        raise _no_flavor(mounted.auth_flavors, "mount", where_mount, target.kerberos is not None)
+    nfs = channels.to(nfs_port)
+    security.use(flavor, nfs, nfs3.PROGRAM, nfs3.VERSION, where_nfs)
+    security.note()
     with _stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
-        nfs = channels.to(nfs_port)
         nfs3.null(nfs, deadline)
     with _stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
         nfs3.getattr(nfs, fhandle, deadline)
@@ -173,15 +311,20 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
 
 
 def _probe_v4(
-    target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline
+    target: NfsTarget, address: str, channels: _Channels, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
     server = f"{address}:{target.port or NFS4_PORT}/{target.transport}"
     where = f"NFSv4 at {server}"
     with _stage(rec, "connect", SERVICE, where):
         nfs = channels.to(target.port or NFS4_PORT)
+    # A Kerberos watch speaks RPCSEC_GSS from the start (the service the export settled on last
+    # time, else krb5); SECINFO corrects it where a LOOKUP meets NFS4ERR_WRONGSEC.
+    first = remembered(target) if target.kerberos is not None else None
+    security.use(first or (rpcsec_gss.KRB5 if target.kerberos is not None else AUTH_SYS), nfs, nfs4.PROGRAM,
+                 nfs4.VERSION, where)  # fmt: skip
     if target.minor_version == 0:
         rec.note("nfs_version", "4.0")
-        return _probe_v40(target, where, nfs, rec, deadline)
+        return _probe_v40(target, where, nfs, security, rec, deadline)
     # Highest first; one round trip per minor version the server refuses (NFS4ERR_MINOR_VERS_MISMATCH).
     # Nothing is cached between probes: a failover to a server of another configuration is seen
     # at once, for ~0.1 ms per refused version on loopback (bench/RESULTS.md).
@@ -191,8 +334,8 @@ def _probe_v4(
         minor, client = _exchange_id(nfs, minors, ownerid, deadline)
     rec.note("nfs_version", f"4.{minor}")
     if client is None:
-        return _probe_v40(target, where, nfs, rec, deadline)
-    return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, ownerid, rec, deadline)
+        return _probe_v40(target, where, nfs, security, rec, deadline)
+    return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, ownerid, security, rec, deadline)
 
 
 def _exchange_id(
@@ -211,11 +354,26 @@ def _exchange_id(
 
 
 def _probe_v40(
-    target: NfsTarget, where: str, nfs: RpcClient, rec: StageRecorder, deadline: Deadline
+    target: NfsTarget, where: str, nfs: RpcClient, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
-    with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
-        attributes = nfs4.lookup_path(nfs, target.export, deadline)
-        _check_directory(attributes)
+    attributes: Optional[nfs4.PathAttributes] = None
+    for attempt in range(2):  # a second time only after SECINFO named another flavor
+        try:
+            with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
+                attributes = nfs4.lookup_path(nfs, target.export, deadline)
+                _check_directory(attributes)
+            break
+        except ProbeFailure as failure:
+            index = _wrongsec_at(failure, 1)  # PUTROOTFH comes first
+            if index is None or attempt:
+                raise
+            wrongsec = failure
+        name = nfs4.path_components(target.export)[index]
+        with _stage(rec, "secinfo", SERVICE, f"{where}, SECINFO {name}"):
+            offered = [s.pseudo_flavor for s in nfs4.secinfo(nfs, target.export, index, deadline)]
+        _settle(target, security, offered, nfs, where, wrongsec)
+    assert attributes is not None
+    security.note()
     _note_storage(rec, attributes)
     if target.canary is None:
         return None
@@ -232,6 +390,7 @@ def _probe_session(
     minor: int,
     client: nfs41.ClientId,
     ownerid: bytes,
+    security: _Security,
     rec: StageRecorder,
     deadline: Deadline,
 ) -> Optional[Degradation]:
@@ -242,15 +401,43 @@ def _probe_session(
         with _stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
             sessionid = nfs41.create_session(nfs, minor, client, deadline)
         compound = f"{where}, COMPOUND SEQUENCE, LOOKUP {target.export}, GETATTR space, OPEN"
-        with _stage(rec, "compound", SERVICE, compound):
-            seen = nfs41.lookup_in_session(nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline)
-            _check_directory(seen.attributes)
+        sequenceid = 1  # slot 0's requests, one after the other
+        seen: Optional[nfs41.SessionLookup] = None
+        for attempt in range(2):  # a second time only after SECINFO_NO_NAME named another flavor
+            try:
+                with _stage(rec, "compound", SERVICE, compound):
+                    seen = nfs41.lookup_in_session(
+                        nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline, sequenceid=sequenceid
+                    )
+                    _check_directory(seen.attributes)
+                sequenceid += 1
+                break
+            except ProbeFailure as failure:
+                index = _wrongsec_at(failure, 3 if sequenceid == 1 else 2)  # SEQUENCE, [RECLAIM_COMPLETE,] PUTROOTFH
+                if index is None or attempt:
+                    raise
+                sequenceid += 1  # SEQUENCE went through before the LOOKUP's NFS4ERR_WRONGSEC
+                wrongsec = failure
+            with _stage(rec, "secinfo", SERVICE, f"{where}, COMPOUND SEQUENCE, LOOKUP, SECINFO_NO_NAME"):
+                try:
+                    found = nfs41.secinfo_in_session(nfs, minor, sessionid, sequenceid, target.export, deadline)
+                except NfsError as exc:
+                    if exc.status != "NFS4ERR_WRONGSEC":
+                        raise
+                    sequenceid += 1  # and ask SECINFO from the parent, as v4.0 does
+                    found = nfs41.secinfo_in_session(
+                        nfs, minor, sessionid, sequenceid, target.export, deadline, by_name=index
+                    )
+            sequenceid += 1
+            _settle(target, security, [s.pseudo_flavor for s in found], nfs, where, wrongsec)
+        assert seen is not None
+        security.note()
         grace = _Grace()
         if target.canary is not None:
             path = _canary_path(target)
             with _canary_stage(rec, target.canary, f"{where}, COMPOUND SEQUENCE, LOOKUP {path}, READ") as grace:
-                # slot 0's second request: sequence id 2
-                _note_read(rec, nfs41.read_in_session(nfs, minor, sessionid, 2, path, CANARY_READ_BYTES, deadline))
+                read = nfs41.read_in_session(nfs, minor, sessionid, sequenceid, path, CANARY_READ_BYTES, deadline)
+                _note_read(rec, read)
     except ProbeFailure as failure:
         if isinstance(failure.__cause__, (ServiceError, RpcReplyError)):  # the server answered: it can hear us
             _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
@@ -268,6 +455,29 @@ def _probe_session(
     if seen.open_status != "NFS4ERR_NOENT":
         rec.note("grace_period", f"not known: OPEN of a name that does not exist answered {seen.open_status}")
     return None
+
+
+def _wrongsec_at(failure: ProbeFailure, first_lookup: int) -> Optional[int]:
+    """The path component whose LOOKUP met NFS4ERR_WRONGSEC (`first_lookup`: the first LOOKUP's
+    place in the COMPOUND), or None for any other failure."""
+    cause = failure.__cause__
+    if isinstance(cause, NfsError) and cause.status == "NFS4ERR_WRONGSEC" and cause.operation == "LOOKUP":
+        if cause.at is not None and cause.at >= first_lookup:
+            return cause.at - first_lookup
+    return None
+
+
+def _settle(
+    target: NfsTarget, security: _Security, offered: Sequence[int], nfs: RpcClient, where: str, failure: ProbeFailure
+) -> None:
+    """Speak what SECINFO says the export takes; the WRONGSEC stands when that changes nothing."""
+    flavor = choose_flavor(offered, target.kerberos is not None)
+    if flavor is None:
+        raise _no_flavor(offered, "secinfo", where, target.kerberos is not None) from failure.__cause__
+    if flavor == security.flavor:
+        raise failure
+    security.use(flavor, nfs, nfs4.PROGRAM, nfs4.VERSION, where)
+    remember(target, flavor)
 
 
 def _tear_down_quietly(
@@ -357,6 +567,8 @@ def _stage(rec: StageRecorder, name: str, talks_to: str, where: str) -> Iterator
             raise _failure(exc, name, talks_to, where) from exc
         except DeadlineExceeded as exc:
             raise _failure(RpcTimeout(), name, talks_to, where) from exc
+        except KerberosFault as exc:  # the GSS context could not be made from the ticket held
+            raise exc.failure(name) from exc
         except ProbeFailure:
             raise
         except Exception as exc:  # IndexError, struct.error, ... out of a decoder: the answer is unreadable
@@ -401,6 +613,11 @@ def _failure(exc: RpcError, stage: str, talks_to: str, where: str) -> ProbeFailu
     common = {"errno": exc.errno, "rpc_status": exc.status, "timed_out": timed_out}
     if isinstance(exc, RpcSystemError):
         return ProbeFailure(alerts.SYSTEM, stage, f"{where}: {exc}", str(exc.errno), function="socket", **common)
+    if isinstance(exc, GssError):
+        alert = alerts.GSS_REFUSED if exc.refused else alerts.GSS_BAD_REPLY
+        return ProbeFailure(alert, stage, f"{where}: {exc}", exc.status or "RPCSEC_GSS", **common)
+    if isinstance(exc, RpcReplyError) and exc.status in GSS_CONTEXT_REFUSALS:
+        return ProbeFailure(alerts.GSS_REFUSED, stage, reason, exc.status, **common)
     if talks_to == PORTMAPPER:
         if isinstance(exc, ProgramNotRegistered):
             return ProbeFailure(alerts.NOT_REGISTERED, stage, f"{where}: {exc}", **common)

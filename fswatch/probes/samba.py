@@ -92,7 +92,7 @@ def probe_samba(
             stage = "kerberos"  # kerberos.STAGE
             with rec.stage(stage):
                 tickets = kerberos.obtain(target.kerberos, deadline)
-            _note_tickets(rec, target.kerberos, tickets)
+            kerberos.note(rec, target.kerberos, tickets)
             stage = "connect"
         smb.running.address = address_for(target.address, rec, deadline, resolver)
         t0 = clock()
@@ -168,14 +168,6 @@ def _authentication(session: Session, target: SambaTarget) -> str:
     if session.session_key is None:
         return pst.GUEST
     return pst.KERBEROS if target.kerberos is not None else pst.NTLM
-
-
-def _note_tickets(rec: StageRecorder, logon: KerberosLogon, tickets: Tickets) -> None:
-    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tickets.expires))
-    rec.note("kerberos", f"{tickets.source} ticket for {logon.service}, valid until {until}")
-    if abs(tickets.kdc_offset) > kerberos.MAX_SKEW:
-        # libkrb5 corrects for it (kdc_timesync); other Kerberos clients on this node may not.
-        rec.note("kdc_clock_offset", f"{tickets.kdc_offset:+d} s")
 
 
 def _kerberos_refused(

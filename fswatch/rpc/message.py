@@ -154,6 +154,7 @@ class Reply:
     results: Optional[Decoder] = None
     low: Optional[int] = None  # the versions a PROG_MISMATCH / RPC_MISMATCH offers
     high: Optional[int] = None
+    verf: OpaqueAuth = AUTH_NULL  # an accepted reply's verifier (RPCSEC_GSS checks it: fswatch.rpc.rpcsec_gss)
 
     @property
     def ok(self) -> bool:
@@ -186,13 +187,13 @@ def decode_reply(record: bytes) -> Reply:
         raise RpcDecodeError(f"msg_type {mtype} is not REPLY")
     reply_stat = dec.uint32()
     if reply_stat == MSG_ACCEPTED:
-        _opaque_auth(dec)  # the verifier: AUTH_NONE from servers fswatch talks to; not checked
+        verf = _opaque_auth(dec)  # AUTH_NONE under AUTH_SYS; RPCSEC_GSS's flavor checks its own
         status = status_name(ACCEPT_STAT, dec.uint32(), "accept_stat")
         if status == "SUCCESS":
-            return Reply(xid, True, status, dec)
+            return Reply(xid, True, status, dec, verf=verf)
         if status == "PROG_MISMATCH":
-            return Reply(xid, True, status, None, dec.uint32(), dec.uint32())
-        return Reply(xid, True, status)
+            return Reply(xid, True, status, None, dec.uint32(), dec.uint32(), verf=verf)
+        return Reply(xid, True, status, verf=verf)
     if reply_stat == MSG_DENIED:
         reject_stat = dec.uint32()
         if reject_stat == RPC_MISMATCH:

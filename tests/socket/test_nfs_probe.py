@@ -234,8 +234,8 @@ def test_server_answers_become_alerts(service_factory, override, stage, alert, d
 
 @pytest.mark.parametrize(
     "status, alert",
-    [(2, 81), (13, 81), (10016, 85), (70, 85)],
-    ids=["noent", "access", "wrongsec", "stale"],
+    [(2, 81), (13, 81), (70, 85)],
+    ids=["noent", "access", "stale"],
 )
 def test_v4_lookup_errors(service_factory, status, alert):
     def lookup_fails(call: Call) -> bytes:
@@ -253,6 +253,44 @@ def test_v4_lookup_errors(service_factory, status, alert):
     obs, _ = probe(service.target(version=4, minor_version=0, mount_port=None))
     assert (obs.failure.alert, obs.failure.stage) == (alert, "compound")
     assert obs.failure.rpc_status.startswith("NFS4ERR_")
+
+
+def _secinfo_krb5p_only(call: Call) -> bytes:
+    """A krb5p export: the walk's LOOKUP meets NFS4ERR_WRONGSEC, SECINFO of it names krb5p alone."""
+    dec = Decoder(call.args)
+    dec.opaque()  # tag
+    dec.uint32()  # minor version
+    dec.uint32()  # the number of operations
+    ops = [dec.uint32() for _ in range(2)]  # PUTROOTFH (no arguments), then LOOKUP (the walk) or SECINFO
+    enc = Encoder()
+    if ops[1] == nfs4.OP_SECINFO:  # NFS4_OK, no tag, 2 results: PUTROOTFH ok, SECINFO ok with one entry
+        enc.uint32(0)
+        enc.opaque(b"")
+        enc.uint32(2)
+        enc.uint32(24)
+        enc.uint32(0)
+        enc.uint32(33)
+        enc.uint32(0)
+        enc.uint32(1)  # one secinfo4
+        enc.uint32(6)  # RPCSEC_GSS
+        enc.opaque(nfs4.KRB5_OID_DER)
+        enc.uint32(0)  # qop
+        enc.uint32(3)  # rpc_gss_svc_privacy
+        return enc.bytes()
+    enc.uint32(10016)
+    enc.opaque(b"")
+    for value in (2, 24, 0, 15, 10016):  # PUTROOTFH ok, LOOKUP NFS4ERR_WRONGSEC
+        enc.uint32(value)
+    return enc.bytes()
+
+
+def test_a_krb5_export_without_kerberos_settings_is_one_line_after_secinfo(service_factory):
+    service = service_factory(compound=_secinfo_krb5p_only)
+    obs, _ = probe(service.target(version=4, minor_version=0, mount_port=None))
+    failure = obs.failure
+    assert (failure.alert, failure.stage, failure.detail) == (150, "secinfo", "krb5p")
+    assert failure.reason == "export requires sec=krb5p; this watch has no Kerberos credentials (--keytab)"
+    assert [s.stage for s in obs.stages][-2:] == ["compound", "secinfo"]
 
 
 @pytest.mark.parametrize("stalled", ["mnt", "getattr", "umnt"])

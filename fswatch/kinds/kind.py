@@ -73,6 +73,9 @@ class Kind:
     clp_options: Mapping[str, str] = field(default_factory=dict)
     takes_password: bool = False  # logs on with a password (kept in a 0600 file, never argv)
     takes_keytab: bool = False  # logs on with Kerberos from a keytab (its `principal` field; a 0600 file)
+    # alerts that, met by one probe at `fswatch add` of a watch without Kerberos, refuse the watch:
+    # it could never work (NFS: the export requires Kerberos, alert 150)
+    refused_at_add: Tuple[int, ...] = ()
     # alerts logged after the stage's alert when the watch declares its server failed (the
     # seed's NFS monitor said "detected an error in NFS", alert 66)
     declared_alerts: Tuple[int, ...] = ()

@@ -157,4 +157,5 @@ NFS = Kind(
     {"-d": "export", "-n": "port", "-k": "keytab", "-K": "principal", "-H": "spn_host"},
     declared_alerts=(alerts.NFS_FAILED,),
     takes_keytab=True,
+    refused_at_add=(alerts.KRB5_REQUIRED,),
 )

@@ -28,9 +28,8 @@ PROBE_TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
-def domain():
-    with AdDomain() as d:
-        yield d
+def domain(ad_domain):
+    return ad_domain
 
 
 @pytest.fixture(scope="module")

@@ -11,3 +11,13 @@ def dirs(tmp_path, monkeypatch):
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def no_server_asked_at_add(monkeypatch):
+    """`fswatch add nfs` asks the server which security the export takes (a probe of a few
+    seconds); the unit tier does no I/O, so it asks nothing (tests/integration/test_nfs_kerberos.py
+    asks a real one)."""
+    from fswatch.surfaces.cli import commands
+
+    monkeypatch.setattr(commands, "ADD_CHECK_SECONDS", 0)

@@ -94,6 +94,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     password = passwords.from_option(getattr(args, "password_file", None))
     kind.check_logon(settings.target, password, getattr(args, "keytab", None) is not None)
     keytab = keytabs.from_option(getattr(args, "keytab", None), settings.target.get("principal"))  # type: ignore[arg-type]
+    refused = _refused_by_the_server(settings) if keytab is None else None
+    if refused:
+        raise UsageError(refused)
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password, keytab)
     print(
@@ -101,6 +104,23 @@ def cmd_add(args: argparse.Namespace) -> int:
         f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
     )
     return EXIT_OK
+
+
+ADD_CHECK_SECONDS = 3  # how long `add` asks the server; one that does not answer by then is not refused
+
+
+def _refused_by_the_server(settings) -> Optional[str]:  # type: ignore[no-untyped-def]
+    """Why the server says this watch could never work (NFS: the export requires Kerberos and the
+    watch has none), from one probe of at most ADD_CHECK_SECONDS; None otherwise, also when the
+    server cannot be asked now (a floating address elsewhere): the watch's probes will say."""
+    kind = settings.kind
+    if not kind.refused_at_add:
+        return None
+    deadline = Deadline.after(min(float(settings.schedule.timeout), ADD_CHECK_SECONDS))
+    obs = kind.probe_function()(kind.make_target(settings.target), deadline)
+    if obs.failure is not None and obs.failure.alert in kind.refused_at_add:
+        return obs.failure.reason
+    return None
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

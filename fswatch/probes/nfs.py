@@ -33,7 +33,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
@@ -148,21 +148,29 @@ class _Security:
         self._nfs: Optional[RpcClient] = None
         self._program = (0, 0)
 
-    def use(self, flavor: int, nfs: RpcClient, program: int, version: int, where: str) -> None:
-        """Speak `flavor` on `nfs` from the next call on (a Kerberos one: the context first)."""
+    def use(
+        self, flavor: int, nfs: Union[RpcClient, Callable[[], RpcClient]], program: int, version: int, where: str
+    ) -> RpcClient:
+        """Speak `flavor` on the NFS connection from the next call on; a Kerberos one makes its
+        context first, in stage gss_init, which also connects when `nfs` is still to be made."""
         self.flavor, self.where = flavor, where
         rec = self.rec
         if flavor in PSEUDO_FLAVORS:
             if self.gss is None:
                 assert self.target.kerberos is not None
                 with _stage(rec, "gss_init", SERVICE, f"{where}, RPCSEC_GSS_INIT"):
+                    nfs = nfs() if callable(nfs) else nfs
                     gss = RpcsecGss(kerberos.SecurityContext(self.target.kerberos, spnego=False))
                     gss.establish(nfs, program, version, self.deadline)
                 self.gss, self._nfs, self._program = gss, nfs, (program, version)
+            client = self._nfs if callable(nfs) else nfs
+            assert client is not None
             self.gss.service = PSEUDO_FLAVORS[flavor][1]
-            nfs.flavor = self.gss
-        else:
-            nfs.flavor = Plain(auth_sys())
+            client.flavor = self.gss
+            return client
+        client = nfs() if callable(nfs) else nfs
+        client.flavor = Plain(auth_sys())
+        return client
 
     def note(self) -> None:
         self.rec.note("flavor", flavor_name(self.flavor))
@@ -291,10 +299,16 @@ def _probe_v3(
     flavor = choose_flavor(mounted.auth_flavors, target.kerberos is not None)
     if flavor is None:
         raise _no_flavor(mounted.auth_flavors, "mount", where_mount, target.kerberos is not None)
-    nfs = channels.to(nfs_port)
-    security.use(flavor, nfs, nfs3.PROGRAM, nfs3.VERSION, where_nfs)
+    def connect() -> RpcClient:
+        return channels.to(nfs_port)
+
+    kerberos_flavor = flavor in PSEUDO_FLAVORS  # its stage gss_init connects; else the NULL's does
+    nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs) if kerberos_flavor else None
+    security.flavor = flavor
     security.note()
     with _stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
+        if nfs is None:
+            nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs)
         nfs3.null(nfs, deadline)
     with _stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
         nfs3.getattr(nfs, fhandle, deadline)

@@ -15,9 +15,9 @@ from typing import List
 
 import pytest
 
-from tests.fixtures.ad_domain import FLOATING_ADDRESS, MEMBER_NAME, MEMBER_SPN, SHARE, AdDomain
+from tests.fixtures.ad_domain import FLOATING_ADDRESS, MEMBER_NAME, MEMBER_SPN, SHARE, AdDomain, ClientWatch
 from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
-from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines, wait_for
+from tests.integration.cli import alert_ids, only_alert_lines, wait_for
 from tests.integration.node import install_fswatch
 
 pytestmark = pytest.mark.integration
@@ -143,47 +143,10 @@ def test_a_stalled_kdc_fails_the_probe_at_its_deadline_and_leaves_no_child(domai
     assert children == ""  # killed at the deadline, not left to libkrb5's own timeouts
 
 
-class Watch:
-    """`fswatch add` + `fswatch run samba ID` in the client's namespace, foreground (alerts on stderr)."""
-
-    def __init__(self, domain: AdDomain, tmp_path: Path, who, interval=1, retries=1, timeout=3, env=None) -> None:
-        self.domain, self.cli, self.id = domain, FswatchCLI(tmp_path), "k1"
-        self.env = {**self.cli.env, **(env or domain.env())}
-        self.env.update(FSWATCH_CONFIG_DIR=str(self.cli.config), FSWATCH_RUNTIME_DIR=str(self.cli.runtime))
-        self.schedule = (interval, retries, timeout)
-        add = self.cli("add", "samba", self.id, "--share", SHARE, *kerberos_args(who), "--interval", str(interval),
-                       "--retries", str(retries), "--timeout", str(timeout))  # fmt: skip
-        assert add.returncode == 0, add.stderr
-        self.proc = None
-
-    @property
-    def bound(self) -> float:
-        interval, retries, timeout = self.schedule
-        return interval + retries * max(interval, timeout) + timeout
-
-    def start(self) -> float:
-        self.proc = subprocess.Popen(self.domain.client(self.cli.argv("run", "samba", self.id)), env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-        return time.monotonic()
-
-    def state(self) -> dict:
-        try:
-            return json.loads((self.cli.runtime / "samba" / self.id / "state.json").read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def ccache(self) -> Path:
-        return self.cli.runtime / "samba" / self.id / "krb5cc"
-
-    def stop(self) -> str:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
+def Watch(domain: AdDomain, tmp_path: Path, who, interval=1, retries=1, timeout=3, env=None) -> ClientWatch:
+    """A Samba watch of the member's floating address with the keytab, in the client's namespace."""
+    return ClientWatch(domain, tmp_path, "samba", ["--share", SHARE, *kerberos_args(who)], interval, retries, timeout,
+                       env)  # fmt: skip
 
 
 def test_a_watch_reuses_its_ticket_from_its_private_cache_and_keeps_it_through_a_kdc_outage(domain, prober, tmp_path):
@@ -196,7 +159,7 @@ def test_a_watch_reuses_its_ticket_from_its_private_cache_and_keeps_it_through_a
         first = watch.state()
         assert first["phase"] == "healthy" and first["last_probe"]["notes"]["kerberos"].startswith("cached ticket")
         assert first["last_probe"]["posture"]["authentication"] == "kerberos"
-        assert watch.ccache().stat().st_mode & 0o777 == 0o600
+        assert watch.path("krb5cc").stat().st_mode & 0o777 == 0o600
         # The KDC goes away: a ticket that outlives the probes needs none (the documented behaviour).
         domain.refuse_kdc()
         try:
@@ -210,7 +173,7 @@ def test_a_watch_reuses_its_ticket_from_its_private_cache_and_keeps_it_through_a
         err = watch.stop()
     only_alert_lines(err)
     assert alert_ids(err) == [1, 2, 3]
-    assert not watch.ccache().exists()  # a watch ends holding no ticket
+    assert not watch.path("krb5cc").exists()  # a watch ends holding no ticket
     after = node_cache.stat().st_mtime if node_cache.exists() else None
     assert after == before  # never the node's or root's cache
 

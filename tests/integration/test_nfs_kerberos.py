@@ -13,7 +13,7 @@ from typing import List
 
 import pytest
 
-from tests.fixtures.ad_domain import MEMBER_ADDRESS, MEMBER_NAME, AdDomain
+from tests.fixtures.ad_domain import MEMBER_ADDRESS, MEMBER_NAME, AdDomain, ClientWatch
 from tests.fixtures.krb5_nfs import NFS_SPN, KerberosNfs
 from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines, wait_for
 
@@ -123,44 +123,13 @@ def test_kdc_faults_are_named_apart_from_nfs_faults(domain, nfs):
     assert rc == 1 and out["alert"] == 122 and out["failure"]["krb5_error"] == "KRB5KDC_ERR_PREAUTH_FAILED", out
 
 
-class Watch:
-    """`fswatch add nfs` + `fswatch run nfs ID` in the client's namespace, foreground."""
-
-    def __init__(self, domain: AdDomain, nfs: KerberosNfs, tmp_path: Path, who, export: str, version: str,
-                 interval=1, retries=1, timeout=3) -> None:  # fmt: skip
-        self.domain, self.cli, self.id = domain, FswatchCLI(tmp_path), "k1"
-        self.env = {**self.cli.env, **domain.env()}
-        self.env.update(FSWATCH_CONFIG_DIR=str(self.cli.config), FSWATCH_RUNTIME_DIR=str(self.cli.runtime))
-        self.schedule = (interval, retries, timeout)
-        argv = domain.client(self.cli.argv(
-            "add", "nfs", self.id, "--export", nfs.export(export), "--address", MEMBER_ADDRESS, "--nfs-version",
-            version, *kerberos_args(who), "--interval", str(interval), "--retries", str(retries),
-            "--timeout", str(timeout)))  # fmt: skip
-        add = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60)
-        assert add.returncode == 0, add.stderr
-        self.proc = subprocess.Popen(self.domain.client(self.cli.argv("run", "nfs", self.id)), env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-
-    @property
-    def bound(self) -> float:
-        interval, retries, timeout = self.schedule
-        return interval + retries * max(interval, timeout) + timeout
-
-    def state(self) -> dict:
-        try:
-            return json.loads((self.cli.runtime / "nfs" / self.id / "state.json").read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            _, err = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err
+def Watch(domain: AdDomain, nfs: KerberosNfs, tmp_path: Path, who, export: str, version: str, interval=1,
+          retries=1, timeout=3) -> ClientWatch:  # fmt: skip
+    """An NFS watch of `export` with the keytab, started, in the client's namespace."""
+    args = ["--export", nfs.export(export), "--address", MEMBER_ADDRESS, "--nfs-version", version, *kerberos_args(who)]
+    watch = ClientWatch(domain, tmp_path, "nfs", args, interval, retries, timeout)
+    watch.start()
+    return watch
 
 
 def test_a_stalled_ganesha_under_krb5p_is_declared_within_the_bound(domain, nfs, prober, tmp_path):

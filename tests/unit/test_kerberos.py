@@ -213,3 +213,43 @@ def test_clock_skew_is_the_servers_clock_against_the_kdcs():
     assert kerberos.clock_skew(NOW - 400, NOW, 0) == -400
     assert kerberos.clock_skew(NOW + 299, NOW, 0) is None
     assert kerberos.clock_skew(None, NOW, 0) is None
+
+
+def test_a_kerberos_degradation_is_alerted_with_its_own_alerts_and_no_limit():
+    """126 when a renewal fails while the cached ticket serves, 127 when one succeeds again; the
+    verdict sets no limit (the ticket's end is one: then the probe fails at stage kerberos)."""
+    from fswatch.core.observation import Observation, StageTiming
+    from fswatch.core.settings import Schedule
+    from fswatch.core.verdict import WatchState, judge
+    from fswatch.host.notify import Notifier
+    from fswatch.host.sinks import ListSink
+    from fswatch.kinds import SAMBA
+    from fswatch.watch.reporter import Reporter
+    from fswatch.watch.status import degraded_reason
+
+    fault = KerberosFault(alerts.KDC_UNREACHABLE, "getting a ticket-granting ticket: Cannot contact any KDC",
+                          "KRB5_KDC_UNREACH")  # fmt: skip
+    degraded = kerberos._degradation(fault, NOW + 600, NOW)
+    sink, schedule = ListSink(), Schedule(30, 2, 10)
+    reporter = Reporter(SAMBA, "w1", "data", schedule, sink, Notifier())
+    state = WatchState()
+    stages = (StageTiming("kerberos", 5.0), StageTiming("session", 3.0))
+    for _ in range(200):  # far past any grace period's limit: a Kerberos degradation has none
+        obs = Observation(0.0, stages, degraded=degraded)
+        judgement = judge(state, obs, schedule)
+        reporter.probed(obs, judgement)
+        state = judgement.state
+    assert not any(e.value == "declared_failed" for e in judgement.events) and state.failures == 0
+    ids = [a[0] for a in sink.alerts]
+    assert ids.count(126) == 1 and 101 not in ids
+    alert_id, message, fields = next(a for a in sink.alerts if a[0] == 126)
+    assert message.startswith("The clp_sambamon could not renew its Kerberos ticket for Samba [data]")
+    assert "KRB5_KDC_UNREACH, cached ticket valid until" in message
+    assert fields["FSWATCH_KRB5_ERROR"] == "KRB5_KDC_UNREACH"
+    snapshot = reporter.snapshot()
+    assert snapshot.degraded["alert"] == 126 and snapshot.degraded["limit_seconds"] is None
+    reason = degraded_reason(snapshot)  # what fswatch status and the OCF monitor (190) say
+    assert reason.startswith("Kerberos ticket not renewed (alert 126), 200 probes, until it ends:")
+    healthy = Observation(0.0, stages)
+    reporter.probed(healthy, judge(state, healthy, schedule))
+    assert sink.alerts[-1][0] == 127 and "after 200 degraded probes" in sink.alerts[-1][1]

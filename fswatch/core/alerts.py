@@ -13,8 +13,8 @@ except for failures only it can have.
 
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
-the data-path check), 107-109 (SMB security posture), 110 (metrics) and 113 (fault
-injection). Code names an alert by its constant below (alerts.SLOW), never by its number.
+the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
+injection) and 135-141 (the write canary). Code names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
@@ -38,6 +38,8 @@ DEGRADED, DEGRADED_TOO_LONG, DEGRADED_ENDED = 100, 101, 102
 CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
+WRITE_READ_ONLY, WRITE_NO_SPACE, WRITE_QUOTA, WRITE_DENIED = 135, 136, 137, 138
+WRITE_BLOCKED, WRITE_MISMATCH, WRITE_FAILED = 139, 140, 141
 
 
 class Voice(Protocol):
@@ -746,6 +748,166 @@ _TABLE += (
         "監視はサーバに接続せず、指定された段階で次の監視を失敗させます。そのアラートには "
         "FSWATCH_INJECTED=1 と \"(injected)\" が付きます。",
         "試験中であれば対処は不要です。そうでなければ fswatch continue KIND ID で取り消してください。",
+    ),
+)
+
+# The write canary (issue 22, opt-in `canary_write`): each probe creates, writes to stable storage,
+# reads back and removes a file of its own in a directory of the share or export. Each failure
+# the administrator acts on differently has its own row; all are failed probes.
+_WRITE_WHERE = (
+    " With a write canary each probe creates a file named .fswatch-canary.KIND.ID... in the directory "
+    "of the watch's canary_write setting, writes 4 KiB to stable storage, reads them back and removes "
+    "the file; FSWATCH_CANARY names the file, FSWATCH_STAGE the step (write_create, write, "
+    "write_readback, write_remove, write_sweep)."
+)
+_WRITE_WHERE_JA = (
+    "監視は canary_write 設定のディレクトリに .fswatch-canary.KIND.ID... という名前のファイルを作成し、"
+    "安定したストレージへ書き込み、読み戻して削除します。FSWATCH_CANARY がそのファイルを、FSWATCH_STAGE が"
+    "手順 (write_create、write、write_readback、write_remove、write_sweep) を示します。"
+)
+_TABLE += (
+    _a(
+        WRITE_READ_ONLY,
+        "c3682fb4017447cdb534183c591bae28",
+        ERR,
+        'The {command} has found {server} read-only: the canary file could not be written ({detail}).',
+        "The share or export is read-only: the write canary failed",
+        "The server answered and reads still work, but the file system beneath the share or export "
+        "refuses every write (STATUS_MEDIA_WRITE_PROTECTED, NFS3ERR_ROFS, NFS4ERR_ROFS): typically ext4 "
+        "or XFS remounted read-only after an I/O error (errors=remount-ro), or a snapshot or volume "
+        "made read-only. Clients can read but cannot save anything." + _WRITE_WHERE,
+        "Look at the server's kernel log (dmesg: the I/O error that made the file system read-only), "
+        "repair the storage and the file system (fsck), then remount it read-write or fail the service "
+        "over to a node whose storage works.",
+        "共有またはエクスポートが読み取り専用です (書き込みカナリアの失敗)",
+        "サーバは応答し読み取りもできますが、共有やエクスポートの配下のファイルシステムがすべての書き込みを拒否"
+        "しています (STATUS_MEDIA_WRITE_PROTECTED、NFS3ERR_ROFS、NFS4ERR_ROFS)。多くの場合、I/O エラーの後に "
+        "ext4 や XFS が読み取り専用で再マウントされています (errors=remount-ro)。クライアントは読めても保存"
+        "できません。" + _WRITE_WHERE_JA,
+        "サーバのカーネルログ (dmesg) でファイルシステムを読み取り専用にした I/O エラーを確認し、ストレージと"
+        "ファイルシステムを修復 (fsck) してから読み書き可能で再マウントするか、ストレージが正常なノードへ"
+        "フェイルオーバしてください。",
+    ),
+    _a(
+        WRITE_NO_SPACE,
+        "bef83a5c82ca4c19a8b97fa65edc4e98",
+        ERR,
+        'The {command} could not write the canary file of {server}: no space left ({detail}).',
+        "No space left for the write canary",
+        "The file system beneath the share or export is full (STATUS_DISK_FULL, NFS3ERR_NOSPC, "
+        "NFS4ERR_NOSPC), or a thin pool beneath it is. SMB servers answer an exhausted quota with "
+        "STATUS_DISK_FULL as well (smbd maps EDQUOT so, for Windows clients): over SMB this alert also "
+        "stands for the quota of the watch's user (or of the guest account)." + _WRITE_WHERE,
+        "Free space on the file system (df on the server), grow it or its thin pool, or raise the "
+        "quota of the user the server writes as.",
+        "書き込みカナリアのための空き領域がありません",
+        "共有やエクスポートの配下のファイルシステム (またはシンプール) が満杯です (STATUS_DISK_FULL、"
+        "NFS3ERR_NOSPC、NFS4ERR_NOSPC)。SMB サーバはクォータ超過も STATUS_DISK_FULL で返すため、SMB では監視"
+        "のユーザ (またはゲスト) のクォータ超過も含みます。" + _WRITE_WHERE_JA,
+        "ファイルシステムの空き領域を確保する (サーバで df を確認)、ファイルシステムやシンプールを拡張する、"
+        "またはサーバが書き込むユーザのクォータを引き上げてください。",
+    ),
+    _a(
+        WRITE_QUOTA,
+        "926db06d015843e1932e4c28f4758cc8",
+        ERR,
+        'The {command} could not write the canary file of {server}: quota exceeded ({detail}).',
+        "The quota of the write canary's user is exhausted",
+        "The server refused the write because the quota of the user it writes as is exhausted "
+        "(NFS3ERR_DQUOT, NFS4ERR_DQUOT, STATUS_QUOTA_EXCEEDED). Over NFS the probe writes as uid 0, "
+        "which a root-squashing server maps to its anonymous user. That user's clients cannot save "
+        "either." + _WRITE_WHERE,
+        "Raise the quota (setquota, xfs_quota) or free space owned by that user on the server.",
+        "書き込みカナリアのユーザのクォータを超えています",
+        "サーバが書き込むユーザのクォータを超えたため、書き込みが拒否されました (NFS3ERR_DQUOT、"
+        "NFS4ERR_DQUOT、STATUS_QUOTA_EXCEEDED)。NFS では監視は uid 0 で書き込み、root squash を行うサーバは"
+        "それを匿名ユーザに変換します。" + _WRITE_WHERE_JA,
+        "サーバでクォータを引き上げる (setquota、xfs_quota) か、そのユーザが所有する領域を空けてください。",
+    ),
+    _a(
+        WRITE_DENIED,
+        "734ac317e78a482db5650e24bd3e8fac",
+        ERR,
+        'The {command} was denied writing the canary file of {server} ({detail}).',
+        "The server denied the write canary",
+        "The server refused to create, write or remove the canary file for the watch's identity "
+        "(STATUS_ACCESS_DENIED, NFS3ERR_ACCES, NFS3ERR_PERM, NFS4ERR_ACCESS, NFS4ERR_PERM): the "
+        "directory's permissions or ACL, a read-only share (read only = yes), an export without "
+        "write access for this client, or root squash (the probe writes as uid 0 over NFS; a "
+        "guest session writes as the guest account, usually nobody)." + _WRITE_WHERE,
+        "Give the watch's identity write access to the canary directory (an SMB user of its own; over "
+        "NFS a directory writable by the anonymous user, or no_root_squash for this client), or correct "
+        "the watch's canary_write setting. If this started without a change of settings, find out who "
+        "changed the permissions.",
+        "サーバが書き込みカナリアを拒否しました",
+        "サーバが監視のユーザに対してカナリアファイルの作成、書き込み、削除を拒否しました (STATUS_ACCESS_DENIED、"
+        "NFS3ERR_ACCES、NFS3ERR_PERM、NFS4ERR_ACCESS、NFS4ERR_PERM)。ディレクトリの権限や ACL、読み取り専用の"
+        "共有、このクライアントに書き込みを許さないエクスポート、root squash (NFS では監視は uid 0 で書き込み"
+        "ます。ゲストのセッションはゲストアカウント、通常 nobody で書き込みます) が原因です。" + _WRITE_WHERE_JA,
+        "監視のユーザにカナリアのディレクトリへの書き込み権を与える (専用の SMB ユーザ、NFS では匿名ユーザが"
+        "書き込めるディレクトリか、このクライアントへの no_root_squash)、または監視の canary_write 設定を修正"
+        "してください。",
+    ),
+    _a(
+        WRITE_BLOCKED,
+        "cf4518d798ea4ea3b690252f5c196edb",
+        ERR,
+        'The {command} has not written the canary file of {server} within the timeout ({detail}).',
+        "Writing the canary file blocked",
+        "The server answered every earlier step of the probe (reads included), but a step of the "
+        "write canary did not finish by the probe's deadline, or the server dropped the connection "
+        "during it: the storage beneath accepts reads (often from caches) but stalls writes - a thin "
+        "pool out of space that queues I/O, a hung SAN path, a frozen or degraded RAID, a network file "
+        "system under the share or export. Clients that save hang. The file may stay behind: a later "
+        "probe of the watch removes it." + _WRITE_WHERE,
+        "Check the storage beneath the share or export (dmesg, multipath, the thin pool, the RAID) and "
+        "the server's load. A server that is only slow to write needs a longer timeout.",
+        "カナリアファイルの書き込みが停止しました",
+        "サーバはそれまでの監視の手順 (読み取りを含む) には応答しましたが、書き込みカナリアの手順が監視の"
+        "タイムアウトまでに終わらないか、その途中で接続が切られました。配下のストレージが読み取りには (多くは"
+        "キャッシュから) 応答しても書き込みを止めています。保存するクライアントは停止します。ファイルが残った"
+        "場合は、監視の後の回で削除されます。" + _WRITE_WHERE_JA,
+        "共有やエクスポートの配下のストレージ (dmesg、multipath、シンプール、RAID) とサーバの負荷を確認して"
+        "ください。書き込みが遅いだけのサーバには、より長いタイムアウトを設定してください。",
+    ),
+    _a(
+        WRITE_MISMATCH,
+        "60dcc539825b4df291c1dd673f433611",
+        ERR,
+        'The {command} read back other data than it wrote to the canary file of {server} ({detail}).',
+        "The write canary read back other data than it wrote",
+        "The server acknowledged the write of the canary's 4 KiB to stable storage, but reading them "
+        "back gave other bytes, or fewer: the server, its cache or the storage beneath returns data "
+        "that is not what clients wrote (corruption, a misbehaving cache or storage layer)." + _WRITE_WHERE,
+        "Treat the server's storage as corrupting data: stop writing to it, fail the service over, and "
+        "check the storage stack (dmesg, the RAID or SAN, the file system with fsck).",
+        "書き込みカナリアが書き込んだものと異なるデータを読み戻しました",
+        "サーバはカナリアの 4 KiB を安定したストレージへ書き込んだと応答しましたが、読み戻したデータが異なるか"
+        "不足しています。サーバ、そのキャッシュ、または配下のストレージがクライアントの書き込みと異なるデータ"
+        "を返しています (データ破損)。" + _WRITE_WHERE_JA,
+        "サーバのストレージがデータを破損しているものとして扱い、書き込みを止めてフェイルオーバし、ストレージ"
+        "の構成 (dmesg、RAID や SAN、fsck によるファイルシステム) を確認してください。",
+    ),
+    _a(
+        WRITE_FAILED,
+        "47fd57fd8794469b9622cbd5220a0f49",
+        ERR,
+        'The {command} could not write the canary file of {server}: {detail}.',
+        "The write canary failed",
+        "The server answered, but refused a step of the write canary for a reason other than a "
+        "read-only file system, no space, quota or permissions: the NT status (FSWATCH_NTSTATUS) or "
+        "NFS status (FSWATCH_RPC_STATUS) says which, e.g. STATUS_OBJECT_PATH_NOT_FOUND / NFS3ERR_NOENT "
+        "(the canary directory is missing), NFS3ERR_NOTDIR (it is not a directory), NFS3ERR_IO / "
+        "NFS4ERR_IO (the storage beneath)." + _WRITE_WHERE,
+        "Create the canary directory (writable by the watch's identity), correct the watch's canary_write "
+        "setting, or check the storage beneath the share or export.",
+        "書き込みカナリアが失敗しました",
+        "サーバは応答しましたが、読み取り専用、空き領域不足、クォータ、権限以外の理由で書き込みカナリアの手順を"
+        "拒否しました。NT ステータス (FSWATCH_NTSTATUS) または NFS ステータス (FSWATCH_RPC_STATUS) が原因を"
+        "示します (例: STATUS_OBJECT_PATH_NOT_FOUND / NFS3ERR_NOENT はカナリアのディレクトリが存在しない、"
+        "NFS3ERR_NOTDIR はディレクトリではない、NFS3ERR_IO / NFS4ERR_IO は配下のストレージ)。" + _WRITE_WHERE_JA,
+        "カナリアのディレクトリを (監視のユーザが書き込めるように) 作成するか、監視の canary_write 設定を修正"
+        "するか、共有やエクスポートの配下のストレージを確認してください。",
     ),
 )
 

@@ -91,7 +91,7 @@ def run_watch(
         try:
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
             control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
-            target = spec.make_target(settings.target, password)
+            target = spec.make_target(settings.target, password, settings.watch_id)
             probe = spec.probe_function()
             reporter = Reporter(
                 spec,

@@ -19,7 +19,8 @@ from fswatch.host import metrics_files, passwords
 from fswatch.host.control import Control, parse_duration
 from fswatch.host.store import SettingsStore
 from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
-from fswatch.kinds import KINDS, Kind, build
+from fswatch.kinds import KINDS, Kind, WatchSettings, build
+from fswatch.probes import write_canary
 from fswatch.watch import inject, status
 from fswatch.watch.runner import exit_now, load_settings, run_watch
 
@@ -83,13 +84,36 @@ def cmd_add(args: argparse.Namespace) -> int:
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
     password = passwords.from_option(getattr(args, "password_file", None))
+    checked = _check_write_canary(settings, password) if settings.target.get("canary_write") else None
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password)
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
         f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
     )
+    if checked:
+        print(checked)
     return EXIT_OK
+
+
+ADD_CHECK_SECONDS = 10  # `add` waits at most this long for its write canary check (or the watch's timeout)
+
+
+def _check_write_canary(settings: WatchSettings, password: Optional[str]) -> str:
+    """One probe now, as the watch will probe: refused (UsageError, alert 11) when the server denies
+    the watch's identity the write; otherwise what was seen, for the operator. A server that cannot
+    be reached now (a passive node) says nothing about the identity, so it refuses nothing."""
+    kind = settings.kind
+    target = kind.make_target(settings.target, password, settings.watch_id)
+    obs = kind.probe_function()(target, Deadline.after(min(ADD_CHECK_SECONDS, settings.schedule.timeout)))
+    refused = write_canary.refusal(obs)
+    if refused is not None:
+        raise UsageError(f"--canary-write {settings.target['canary_write']}: {refused}")
+    if obs.ok:
+        return f"write canary checked: a file written, read back and removed in {obs.total_ms:.1f} ms"
+    failure = obs.failure
+    assert failure is not None
+    return f"write canary not checked (alert {failure.alert} at {failure.stage}: {failure.reason})"
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

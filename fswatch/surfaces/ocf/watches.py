@@ -370,7 +370,7 @@ def live_probe(req: Request) -> Optional[str]:
     kind = settings.kind
     seconds = min(float(settings.schedule.timeout), req.deadline().remaining())
     deadline = Deadline.after(seconds)  # before the probe's imports, which count too
-    target = kind.make_target(settings.target, password)
+    target = kind.make_target(settings.target, password, settings.watch_id)
     obs = kind.probe_function()(target, deadline)
     if obs.ok or obs.failure is None:
         return None

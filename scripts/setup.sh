@@ -14,6 +14,7 @@ packages=(
   resource-agents libxml2-utils  # ocf-tester and xmllint, for the OCF agents
   debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel lintian  # make deb
   fuse libfuse2  # fusermount + libfuse.so.2 for fusepy: the frozen-storage tests
+  e2fsprogs mount  # mkfs.ext4, mount -o loop/remount, findmnt: the write canary's ext4 image
   locales  # ja_JP sources for localedef: journalctl -x in Japanese (test_units)
   prometheus prometheus-node-exporter  # promtool and node_exporter's textfile collector: the metrics tests
   stress-ng  # bench/soak's CPU, memory and disk load

@@ -62,6 +62,9 @@ SHARE_TYPE_NAMES = {SHARE_TYPE_DISK: "disk", SHARE_TYPE_PIPE: "pipe", SHARE_TYPE
 MAX_MESSAGE = 1 << 20
 
 STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
+# Statuses of the write canary that smbprotocol's table lacks (MS-ERREF 2.3.1); smbd answers a
+# create on a read-only file system with the first (TESTING.md).
+STATUS_NAMES.update({0xC00000A2: "STATUS_MEDIA_WRITE_PROTECTED", 0xC0000044: "STATUS_QUOTA_EXCEEDED"})
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 STATUS_END_OF_FILE = 0xC0000011  # READ at offset 0 of an empty file: read, and nothing in it

@@ -241,10 +241,9 @@ def _sweep(calls: smb.TreeCalls, target: SambaTarget, canary: write_canary.Canar
         canary.directory, DirectoryAccessMask.FILE_LIST_DIRECTORY, smb.SHARE_ALL, CreateDisposition.FILE_OPEN,
         CreateOptions.FILE_DIRECTORY_FILE,
     )  # fmt: skip
-    try:
-        entries = calls.list(directory.file_id, write_canary.search_pattern(target.canary_owner))
-    finally:
-        calls.close(directory.file_id)
+    # A listing that fails leaves the directory open: the probe ends, and the server closes it then.
+    entries = calls.list(directory.file_id, write_canary.search_pattern(target.canary_owner))
+    calls.close(directory.file_id)
     removed, kept = 0, ""
     for entry in entries:
         if entry.directory or not write_canary.is_leftover(entry.name, target.canary_owner, entry.last_write, now):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from tests.fixtures.ext4_image import Ext4Image
 from tests.fixtures.fuse_freeze import FuseFreeze
 from tests.fixtures.nfs_server import NfsServer
 from tests.fixtures.samba_server import SambaServer
-from tests.integration.cli import FswatchCLI, alert_ids, phase, wait_for
+from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, phase, wait_for
 from tests.timing import BOUND_SLACK, PROBE_SLACK
 
 pytestmark = pytest.mark.integration
@@ -189,25 +188,10 @@ def test_read_only_image_fails_the_write_canary_not_the_read_canary(healthy_stor
         assert storage.left(directory, name) == []
 
 
-def watch_until_declared(cli: FswatchCLI, kind: str, watch_id: str, fault) -> tuple:
-    """Start the watch, let it be healthy, inject `fault` at t0; (exit status, seconds, stderr)."""
+def watch_until_declared(cli: FswatchCLI, kind: str, watch_id: str, fault, undo=lambda: None) -> tuple:
+    """Run the watch until it is healthy, inject `fault` at t0: (exit status, seconds, stderr)."""
     watch = cli.start("run", kind, watch_id)
-    try:
-        wait_for(lambda: phase(cli, kind, watch_id) == "healthy", 15)
-        time.sleep(INTERVAL + 0.2)  # one more healthy probe
-        assert watch.poll() is None and phase(cli, kind, watch_id) == "healthy", "failed before the fault"
-        t0 = time.monotonic()
-        fault()
-        try:
-            rc = watch.wait(timeout=BOUND + BOUND_SLACK + 2)
-        except subprocess.TimeoutExpired:
-            rc = None
-        detected = time.monotonic() - t0
-    finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.wait(timeout=10)
-    return rc, detected, watch.stderr.read()
+    return detect_stall(watch, lambda: phase(cli, kind, watch_id) == "healthy", fault, undo, BOUND + BOUND_SLACK + 2)
 
 
 def add_watch(cli: FswatchCLI, storage: Storage, name: str, directory: str) -> tuple:
@@ -319,10 +303,7 @@ def test_frozen_writes_are_declared_within_the_bound(healthy_storage, tmp_path, 
     cli = FswatchCLI(tmp_path)
     directory = storage.directory("fz")
     kind, watch_id = add_watch(cli, storage, name, directory)
-    try:
-        rc, detected, stderr = watch_until_declared(cli, kind, watch_id, storage.fuse.freeze_writes)
-    finally:
-        storage.fuse.thaw()
+    rc, detected, stderr = watch_until_declared(cli, kind, watch_id, storage.fuse.freeze_writes, storage.fuse.thaw)
     assert_declared(rc, detected, stderr, 139, "write")
     # The probes that ended at their deadline left their files (smbd deletes its own once the write
     # returns); the watch's next probe, once they are older than their life, removes them.
@@ -355,6 +336,20 @@ def blocked_writer(cli: FswatchCLI, storage: Storage, name: str, directory: str,
     return proc, op.rpartition("/")[2]
 
 
+def killed_mid_write(cli: FswatchCLI, storage: Storage, name: str, directory: str) -> str:
+    """A `fswatch probe` killed with SIGKILL while its write is frozen; the storage thawed after.
+    The name of its file. (Nothing lists the directory meanwhile: smbd's unlink of the file waits
+    for the frozen write, holding the directory's lock.)"""
+    storage.fuse.freeze_writes()
+    try:
+        proc, leftover = blocked_writer(cli, storage, name, directory, timeout=3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        storage.fuse.thaw()
+    return leftover
+
+
 def removed_by_later_probes(storage: Storage, name: str, directory: str, watch, count: int) -> None:
     """Probes of the same owner (`watch`; None: `fswatch probe`'s) remove `count` leftovers, each once
     it is older than its life (+ CLOCK_SLACK) on the server's clock. Probed every half second: a
@@ -375,13 +370,7 @@ def test_nfs_probe_killed_mid_write_leaves_a_file_the_next_probe_removes(healthy
     storage = healthy_storage
     cli = FswatchCLI(tmp_path)
     directory = storage.directory("fz")
-    storage.fuse.freeze_writes()
-    try:
-        proc, leftover = blocked_writer(cli, storage, name, directory, timeout=3)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        storage.fuse.thaw()
+    leftover = killed_mid_write(cli, storage, name, directory)
     assert storage.left(directory, name) == [leftover]
     removed_by_later_probes(storage, name, directory, None, 1)  # `fswatch probe`'s owner: _probe
 
@@ -391,14 +380,7 @@ def test_samba_probe_killed_mid_write_leaves_nothing(healthy_storage, tmp_path):
     storage = healthy_storage
     cli = FswatchCLI(tmp_path)
     directory = storage.directory("fz")
-    storage.fuse.freeze_writes()
-    try:
-        proc, leftover = blocked_writer(cli, storage, "smb", directory, timeout=3)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        # Not listed here: smbd's unlink waits for the frozen write holding the directory's lock.
-    finally:
-        storage.fuse.thaw()
+    killed_mid_write(cli, storage, "smb", directory)
     wait_for(lambda: storage.left(directory, "smb") == [], 10)
 
 

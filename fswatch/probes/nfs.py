@@ -268,7 +268,9 @@ def _probe_session(
             channel = nfs4write.Channel(nfs, minor, deadline, sequencer)
             grace = _WriteCanaryV4(target, channel, client.clientid, rec, where).run()
     except ProbeFailure as failure:
-        if isinstance(failure.__cause__, (ServiceError, RpcReplyError)):  # the server answered: it can hear us
+        # The server answered (an error status, or what it sent failed a check: the write canary's
+        # data read back): it can hear us.
+        if failure.__cause__ is None or isinstance(failure.__cause__, (ServiceError, RpcReplyError)):
             _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
         raise
     with _stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):

@@ -40,6 +40,7 @@ from tests.fixtures.fuse_freeze import FuseFreeze
 from tests.fixtures.nfs_server import NfsServer
 from tests.fixtures.samba_server import SambaServer
 from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, phase, wait_for
+from tests.integration.test_clp import Clp
 from tests.timing import BOUND_SLACK, PROBE_SLACK
 
 pytestmark = pytest.mark.integration
@@ -226,6 +227,20 @@ def test_read_only_image_is_declared_within_the_bound(healthy_storage, tmp_path,
     kind, watch_id = add_watch(cli, storage, name, storage.directory())
     rc, detected, stderr = watch_until_declared(cli, kind, watch_id, lambda: storage.image.remount(read_only=True))
     assert_declared(rc, detected, stderr, 135, "write_create")
+
+
+def test_clp_w_runs_the_write_canary_and_declares_a_read_only_image(healthy_storage, tmp_path):
+    """The start form's extension `-w DIR` (in-process here: systemd is not PID 1)."""
+    storage = healthy_storage
+    directory = storage.directory()
+    clp = Clp(tmp_path)
+    watch = clp.start("clp_nfsmon", "cw1", "-d", storage.nfs.export_path, "-a", storage.nfs.address, "-w",
+                      f"{directory}/v3", "-i", str(INTERVAL), "-c", str(RETRIES), "-r", str(WATCH_TIMEOUT))  # fmt: skip
+    ready = lambda: phase(clp, "nfs", "cw1") == "healthy"  # noqa: E731
+    rc, detected, stderr = detect_stall(watch, ready, lambda: storage.image.remount(read_only=True), lambda: None,
+                                        BOUND + BOUND_SLACK + 2)  # fmt: skip
+    assert_declared(rc, detected, stderr, 135, "write_create")
+    assert "The clp_nfsmon has found NFS shared directory" in stderr and storage.left(directory, "v3") == []
 
 
 # -- full, quota ----------------------------------------------------------------------------------

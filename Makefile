@@ -1,5 +1,5 @@
 # fswatch: `make demo` shows a stall detected; `make test` runs the whole suite.
-# Both set everything up first (Debian packages, .venv), so they work on a fresh machine.
+# Both set up what they need first (Debian packages, .venv), so they work on a fresh machine.
 PY := .venv/bin/python
 
 .PHONY: setup setup-demo demo test lint unit catalog

@@ -13,8 +13,9 @@ except for failures only it can have.
 
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
-the data-path check), 107-109 (SMB security posture), 110 (metrics) and 113 (fault
-injection). Code names an alert by its constant below (alerts.SLOW), never by its number.
+the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
+injection) and 145-146 (a request to a watch that is not running, or cannot take it). Code
+names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
@@ -38,6 +39,7 @@ DEGRADED, DEGRADED_TOO_LONG, DEGRADED_ENDED = 100, 101, 102
 CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
+NOT_RUNNING, NOT_TAKEN = 145, 146
 
 
 class Voice(Protocol):
@@ -746,6 +748,50 @@ _TABLE += (
         "監視はサーバに接続せず、指定された段階で次の監視を失敗させます。そのアラートには "
         "FSWATCH_INJECTED=1 と \"(injected)\" が付きます。",
         "試験中であれば対処は不要です。そうでなければ fswatch continue KIND ID で取り消してください。",
+    ),
+)
+
+# Nothing silently not applied (issue 23): a request that finds no watch, or one that cannot take it.
+_TABLE += (
+    _a(
+        NOT_RUNNING,
+        "c645a198a056484c9753379743ccfb26",
+        WARNING,
+        'The {command} with the specified monitor id is not running.',
+        "A request found no running watch",
+        "pause, continue, inject or stop (fswatch, or clp_sambamon/clp_nfsmon -pause, -continue, "
+        "-inject, -stop) named a watch that is not running: nothing was paused, continued, "
+        "injected or stopped. The command exits 6, except clp_*mon -stop, which exits 0: the "
+        "watch's own end is what makes the cluster fail over, and the group's stop script then "
+        "stops a watch that has already ended.",
+        "Check the identifier and the watch's state (fswatch status KIND ID); start the watch first "
+        "if it should run.",
+        "指定された識別子の監視は実行されていません",
+        "pause、continue、inject または stop (fswatch、または clp_sambamon/clp_nfsmon の -pause、"
+        "-continue、-inject、-stop) で指定された監視が実行されていないため、何も行われなかったことを"
+        "示します。コマンドは 6 で終了します。ただし clp_*mon -stop は 0 で終了します (監視自身の終了が"
+        "フェイルオーバの契機となり、その後グループの停止スクリプトが既に終了した監視を停止するため)。",
+        "識別子と監視の状態 (fswatch status KIND ID) を確認してください。監視が必要であれば先に起動して"
+        "ください。",
+    ),
+    _a(
+        NOT_TAKEN,
+        "6e01c10b82d6437595135ab37cf96379",
+        WARNING,
+        'The {command} with the specified monitor id cannot take this request.',
+        "A running watch cannot take a request",
+        "The watch runs, but cannot take the request now: it is paused (an injection needs a "
+        "probing watch, and continue would clear it), or it runs an earlier release of fswatch "
+        "that does not read this request (fault injection came after 0.1.0 was first released). "
+        "Nothing was written; the command exits 7. The cause is in FSWATCH_REASON.",
+        "Continue a paused watch first. A watch of an earlier release runs the old code until it "
+        "is restarted: restart it in a maintenance window (README: Upgrading), then ask again.",
+        "実行中の監視が要求を受け付けられません",
+        "監視は実行中ですが、この要求を今は受け付けられないことを示します。監視が中断中であるか "
+        "(擬似障害には監視中であることが必要で、continue はそれを取り消します)、この要求を読まない以前の "
+        "fswatch のリリースで実行されています。何も書き込まれず、コマンドは 7 で終了します。",
+        "中断中の監視は先に再開してください。以前のリリースの監視は再起動するまで古いコードで動作します。"
+        "保守時間内に再起動してから (README: Upgrading)、もう一度実行してください。",
     ),
 )
 

@@ -10,6 +10,7 @@ import os
 import sys
 from typing import IO, Callable, Dict, List, Mapping, Optional, Tuple
 
+from fswatch import __version__
 from fswatch.core import alerts
 from fswatch.core.alerts import Alert, Voice
 from fswatch.core.errors import FswatchError, SystemFault
@@ -38,7 +39,9 @@ class StderrSink:
 
 
 class JournalSink:
-    """Structured journal entries with MESSAGE_ID and the FSWATCH_* fields (SPEC.md section 4)."""
+    """Structured journal entries with MESSAGE_ID and the FSWATCH_* fields (SPEC.md section 4),
+    and FSWATCH_VERSION: the release that logged it, so a watch still running the release
+    before an upgrade says so (`journalctl -t fswatch FSWATCH_VERSION=0.2.0`)."""
 
     def __init__(self, sender: Optional[Callable[..., object]] = None) -> None:
         if sender is None:
@@ -53,6 +56,7 @@ class JournalSink:
             MESSAGE_ID=alert.message_id,
             PRIORITY=str(priority),
             SYSLOG_IDENTIFIER="fswatch",
+            FSWATCH_VERSION=__version__,
             **fields,
         )
 
@@ -96,9 +100,12 @@ def system_fault(exc: OSError) -> SystemFault:
     return files.fault("os", exc, exc.filename if exc.filename is not None else "")
 
 
-def report_error(exc: FswatchError, kind: Voice, watch_id: Optional[str] = None) -> int:
+def report_error(
+    exc: FswatchError, kind: Voice, watch_id: Optional[str] = None, priority: Optional[int] = None
+) -> int:
     """A command's refusal or failure: one line on stderr (or one journal entry under
-    systemd) naming the alert, then the exit code — the same for every surface's command."""
+    systemd) naming the alert, then the exit code — the same for every surface's command.
+    `priority`: where a caller knows better than the alert's own (what is routine there)."""
     if exc.alert is not None:
         entry = alerts.alert(exc.alert)
         detail = getattr(exc, "errno", None)
@@ -107,7 +114,7 @@ def report_error(exc: FswatchError, kind: Voice, watch_id: Optional[str] = None)
         fields = {"FSWATCH_KIND": kind.name, "FSWATCH_EVENT": str(exc.alert), "FSWATCH_REASON": str(exc)}
         if watch_id:
             fields["FSWATCH_WATCH"] = watch_id
-        default_sink().emit(entry, message, entry.priority, fields)
+        default_sink().emit(entry, message, entry.priority if priority is None else priority, fields)
     else:
         print(f"fswatch: {exc}", file=sys.stderr)
     return exc.exit_code

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from fswatch import __version__
+from fswatch.core.protocol import CURRENT
 from fswatch.core.settings import Schedule, check_attribute, check_id
 from fswatch.kinds.kind import Kind
 
@@ -32,7 +34,9 @@ class WatchSettings:
 
     def to_conf(self) -> str:
         lines = [
-            f"# fswatch {self.kind.name} watch {self.watch_id}: written by `fswatch add`; edit with care.",
+            # The release that wrote it (fswatch.core.protocol: every release reads its predecessors').
+            f"# fswatch {self.kind.name} watch {self.watch_id}: written by fswatch {__version__} "
+            f"(control protocol {CURRENT.number}); edit with care.",
             "[watch]",
             f"kind = {self.kind.name}",
             f"id = {self.watch_id}",

@@ -198,21 +198,31 @@ def start_unit(sup: Supervisor, settings: WatchSettings, password: Optional[str]
 
 
 def stop(req: Request) -> int:
-    """End the watch and wait for it at most `wait` seconds (alert 15 otherwise); nothing
-    running is not an error (an EXEC stop script must not fail for that)."""
-    Supervisor(req.kind, req.watch_id).stop(Deadline.after(req.wait))
+    """End the watch and wait for it at most `wait` seconds (alert 15 otherwise).
+
+    A watch that is not running is said (alert 145, at notice priority) but is not an error:
+    exit 0, unlike `fswatch stop`. In the seed's design the watch's own end (alert 6) is what
+    fails the group over, and the group's stop then runs the EXEC resource's stop.sh, whose
+    -stop finds the watch ended: on every failover. CLUSTERPRO takes a non-zero exit of a
+    deactivation as a failed deactivation, whose final action may stop the cluster or shut the
+    node down; the seed's stop.sh always exits 0, but scripts built on it may pass -stop's
+    status on. The watch is not running afterwards, which is all -stop promises."""
+    if not Supervisor(req.kind, req.watch_id).stop(Deadline.after(req.wait)):
+        report_error(
+            NotRunning(f"{req.kind.name} watch {req.watch_id} is not running; nothing to stop"),
+            req.kind, req.watch_id, priority=alerts.NOTICE,
+        )  # fmt: skip
     return EXIT_OK
 
 
 def pause(req: Request, resume: bool) -> int:
-    if not status.look(req.kind.name, req.watch_id).alive:
-        raise NotRunning(f"{req.kind.name} watch {req.watch_id} is not running")
+    view = status.running(req.kind.name, req.watch_id, "continue" if resume else "pause")
     control = Control.of(req.kind.name, req.watch_id)
     if resume:
         control.request_continue()
         control.clear_injection()  # -continue also ends a failure test (-inject)
     else:
-        control.request_pause()
+        control.request_pause(version=view.protocol)  # as the watch's release reads it
     return EXIT_OK
 
 

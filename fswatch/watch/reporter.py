@@ -10,10 +10,12 @@ import os
 import time
 from typing import Callable, Dict, Optional
 
+from fswatch import __version__
 from fswatch.core import alerts
 from fswatch.core.alerts import alert as alert_entry
 from fswatch.core.errors import FswatchError, ProbeFailure
 from fswatch.core.observation import Observation
+from fswatch.core.protocol import CURRENT
 from fswatch.core.settings import Schedule
 from fswatch.core.verdict import Event, Judgement, SlowStage, WatchState, degraded_limit
 from fswatch.host.attrd import AttributePublisher
@@ -312,6 +314,8 @@ class Reporter:
             if self.publisher is None
             else {"name": self.publisher.name, "published": self.published, "failing": self.publish_failing},
             degraded=self._degraded(),
+            version=__version__,
+            protocol=CURRENT.number,
         )
 
     def _degraded(self) -> Optional[dict]:

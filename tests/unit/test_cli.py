@@ -98,3 +98,43 @@ def test_nfs_v4_over_udp_is_refused_at_add(dirs, capsys):
     assert main(["add", "nfs", "w", "--export", "/x", "--nfs-version", "4", "--transport", "udp"]) == 2
     assert "alert 11" in capsys.readouterr().err
     assert written(dirs) == []
+
+
+@pytest.mark.parametrize("argv", [
+    ["pause", "samba", "w1"],
+    ["continue", "samba", "w1"],
+    ["inject", "samba", "w1"],
+    ["stop", "samba", "w1"],
+    ["clp", "w1", "-pause"],
+    ["clp", "w1", "-continue"],
+    ["clp", "w1", "-inject"],
+])  # fmt: skip
+def test_a_request_for_a_watch_that_is_not_running_says_so(dirs, capsys, monkeypatch, argv):
+    """Nothing silently not applied (alert 145, exit 6), and nothing written."""
+    from fswatch.surfaces import clp
+
+    monkeypatch.setenv("FSWATCH_SUPERVISION", "inprocess")
+    code = clp.main("samba", argv[1:]) if argv[0] == "clp" else main(argv)
+    err = capsys.readouterr().err
+    assert code == 6 and err.count("\n") == 1 and "alert 145: " in err and "w1 is not running" in err, err
+    assert written(dirs) == []
+
+
+def test_clp_stop_of_a_watch_that_is_not_running_says_so_and_succeeds(dirs, capsys, monkeypatch):
+    """The seed's stop.sh runs -stop after the watch has ended, on every failover (clp.stop)."""
+    from fswatch.surfaces import clp
+
+    monkeypatch.setenv("FSWATCH_SUPERVISION", "inprocess")
+    assert clp.main("samba", ["w1", "-stop"]) == 0
+    err = capsys.readouterr().err
+    assert "alert 145: " in err and "nothing to stop" in err and err.count("\n") == 1
+
+
+def test_version_names_the_release_and_its_control_protocol(capsys):
+    from fswatch import __version__
+    from fswatch.core.protocol import CURRENT
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"fswatch {__version__} (control protocol {CURRENT.number})"

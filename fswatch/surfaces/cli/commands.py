@@ -112,14 +112,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_pause(args: argparse.Namespace) -> int:
     seconds = parse_duration(args.duration) if args.duration else None
-    view = status.look(args.kind, args.id)
-    if not view.alive:
-        raise NotRunning(f"{args.kind} watch {args.id} is not running; nothing to pause")
-    Control.of(args.kind, args.id).request_pause(seconds)
+    view = status.running(args.kind, args.id, "pause")
+    Control.of(args.kind, args.id).request_pause(seconds, view.protocol)  # as the watch's release reads it
     return EXIT_OK
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
+    status.running(args.kind, args.id, "continue")
     control = Control.of(args.kind, args.id)
     control.request_continue()
     control.clear_injection()  # continue also ends a failure test (fswatch inject)
@@ -143,7 +142,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    Supervisor(KINDS[args.kind], args.id).stop(Deadline.after(STOP_WAIT))
+    if not Supervisor(KINDS[args.kind], args.id).stop(Deadline.after(STOP_WAIT)):
+        raise NotRunning(f"{args.kind} watch {args.id} is not running; nothing to stop")
     return EXIT_OK
 
 

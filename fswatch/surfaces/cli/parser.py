@@ -7,12 +7,15 @@ import argparse
 
 from fswatch import __version__
 from fswatch.core.errors import UsageError
+from fswatch.core.protocol import CURRENT
 from fswatch.core.settings import Schedule
 from fswatch.host.supervisor import STOP_WAIT
 from fswatch.kinds import KINDS, Kind
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
-(alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
+(alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42),
+6 no watch is running for pause, continue, inject or stop (alert 145), 7 the running watch cannot take
+the request: paused, or an earlier release (alert 146).
 Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch).
 FSWATCH_DEBUG=1: show the libraries' own log lines (smbprotocol, pyspnego) on stderr; unset: only fswatch's alerts."""
 
@@ -60,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"fswatch {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"fswatch {__version__} (control protocol {CURRENT.number})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_settings_commands(sub)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from fswatch import __version__
 from fswatch.core.errors import EXIT_OK, FswatchError, SystemFault, UsageError
 from fswatch.core.settings import check_id
 from fswatch.host import paths
@@ -103,6 +104,10 @@ def _record(kind: str, watch_id: str, configured: bool, problems: List[FswatchEr
         record["phase"] = status.STARTING
     record["health"] = health.value
     record["reason"] = view.reason
+    # Which release it runs (or ran), and whether that is older than the installed one.
+    record["version"] = view.release or None
+    record["protocol"] = view.protocol.number if view.alive else state.protocol if state is not None else None
+    record["outdated"] = view.outdated
     errors = [view.error] if view.error else []
     if systemd_booted():
         try:
@@ -177,6 +182,12 @@ def _detail_lines(r: dict, last: dict) -> List[str]:
         lines.append(f"injected: {i['left']} more probes fail at {i['stage']} (fswatch inject)")
     if r.get("degraded"):
         lines.append(f"degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
+    if r.get("outdated"):
+        lines.append(
+            f"release: fswatch {r['version']} (control protocol {r['protocol']}), older than the installed "
+            f"{__version__}: it runs the old code until restarted; restart it in a maintenance window "
+            "(README: Upgrading)"
+        )
     if r["health"] in (Health.FAILED.value, Health.DEAD.value) and r.get("reason"):
         lines.append(f"{r['health']}: {r['reason']}")
     if r.get("error"):

@@ -4,9 +4,15 @@ the catalog, the user fswatch and the OCF agents under /usr/lib/ocf/resource.d/f
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Dict
+
+from tests.fixtures.container import default_cache_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = {
@@ -50,9 +56,52 @@ def tool(name: str, package: str) -> str:
 
 
 def build_package(script: str, timeout: float) -> Path:
-    """Run packaging/SCRIPT (what `make rpm` / `make deb` run); the package path it prints."""
+    """Run packaging/SCRIPT (what `make rpm` / `make deb` run); the package path it prints.
+    Built once per test run: the tree does not change under a run."""
+    if script not in _BUILT:
+        _BUILT[script] = _build(ROOT, script, timeout)
+    return _BUILT[script]
+
+
+_BUILT: Dict[str, Path] = {}
+
+
+def _build(tree: Path, script: str, timeout: float) -> Path:
     proc = subprocess.run(
-        [str(ROOT / "packaging" / script)], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        [str(tree / "packaging" / script)], capture_output=True, text=True, timeout=timeout, cwd=tree,
+        env={**os.environ, "PYTHON": sys.executable},
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def build_release(commit: str, script: str, timeout: float) -> Path:
+    """The package of an earlier release, built by that release's own packaging/SCRIPT from
+    its git commit (`git archive`), with this venv's Python, as `make rpm` / `make deb` built
+    it then. Cached under the container cache by the full commit id: a commit never changes.
+    Concurrent builders (other test runs) each build in a temp dir; the first rename wins."""
+    full = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{commit}^{{commit}}"],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert full.returncode == 0, f"{commit} is not in this clone (a shallow clone?): {full.stderr}"
+    cache = default_cache_dir() / "packages"
+    done = cache / f"{full.stdout.strip()}-{Path(script).stem}"
+    if not done.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="building-", dir=cache))
+        try:
+            tree = work / "tree"
+            tree.mkdir()
+            archive = subprocess.run(["git", "-C", str(ROOT), "archive", full.stdout.strip()], capture_output=True,
+                                     timeout=60, check=True).stdout  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, timeout=60, check=True)
+            package = _build(tree, script, timeout)
+            (work / "out").mkdir()
+            os.rename(package, work / "out" / package.name)
+            try:
+                os.rename(work / "out", done)
+            except OSError:
+                pass  # another run's build got there first: the same package
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    (package,) = [p for p in done.iterdir() if p.suffix in (".rpm", ".deb")]
+    return package

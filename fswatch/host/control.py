@@ -269,15 +269,20 @@ def _flock(lock_type: int) -> bytes:
     return struct.pack(_FLOCK, lock_type, os.SEEK_SET, 0, 0, 0).ljust(_FLOCK_SIZE, b"\0")
 
 
-def _ofd_try_lock(fd: int) -> bool:
-    """Take the exclusive OFD lock; False when another open file holds it."""
+def _taken(function: str, take: Callable[[], object]) -> bool:
+    """Run a non-blocking lock call; False when another open file holds a conflicting lock."""
     try:
-        fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK))
+        take()
     except OSError as exc:
         if exc.errno in _BUSY:
             return False
-        raise files.fault("fcntl", exc, "lock") from None
+        raise files.fault(function, exc, "lock") from None
     return True
+
+
+def _ofd_try_lock(fd: int) -> bool:
+    """Take the exclusive OFD lock; False when another open file holds it."""
+    return _taken("fcntl", lambda: fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK)))
 
 
 def _ofd_locked(fd: int) -> bool:
@@ -291,13 +296,7 @@ def _ofd_locked(fd: int) -> bool:
 
 def _flock_try(fd: int, operation: int) -> bool:
     """flock(fd, operation | LOCK_NB); False when another open file holds a conflicting one."""
-    try:
-        fcntl.flock(fd, operation | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in _BUSY:
-            return False
-        raise files.fault("flock", exc, "lock") from None
-    return True
+    return _taken("flock", lambda: fcntl.flock(fd, operation | fcntl.LOCK_NB))
 
 
 def _flock_locked(fd: int) -> bool:

@@ -90,7 +90,8 @@ def test_start_disp_duplicate_pause_continue_stop(clp, samba_server):
     stderr = watch.stderr.read()
     assert alert_ids(stderr) == [1, 2, 7, 8, 3], stderr
     assert disp(clp, "clp_sambamon", "w1") is None
-    assert clp("clp_sambamon", "w1", "-stop").returncode == 0  # nothing to stop: still success
+    again = clp("clp_sambamon", "w1", "-stop")  # nothing to stop: said (alert 145), still success (clp.stop)
+    assert again.returncode == 0 and "alert 145: " in again.stderr, again.stderr
 
 
 def test_stop_that_cannot_finish_gives_15(clp, samba_server):

@@ -245,6 +245,9 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         refused(node, ["fswatch", "run", "samba", "u1"], 3, 14)
         refused(node, ["fswatch", "run", "nfs", "n1"], 3, 14)
         refused(node, ["clp_sambamon", "c1", "-s", "public", "-n", str(smb.port)], 3, 14)
+        # What c1's unit runs on a restart: this release reading the old release's runtime settings
+        # (a refusal of them would be alert 11, exit 2), then refused beside the old watch.
+        refused(node, ["env", "FSWATCH_CONFIG_DIR=/run/fswatch", "fswatch", "run", "samba", "c1"], 3, 14)
         seen = status(node)
         for watch_id in ("u1", "c1"):
             assert (seen[f"samba {watch_id}"]["pid"], seen[f"samba {watch_id}"]["health"]) == (old[watch_id], "healthy")

@@ -166,7 +166,10 @@ CASES = {
         nobody=True,
     ),
     "pause/EACCES": Case(["fswatch", "pause", "samba", "w1"], lambda w: w.running("samba", "w1"), nobody=True),
-    "continue/EACCES": Case(["fswatch", "continue", "samba", "w1"], lambda w: w.paused("samba", "w1"), nobody=True),
+    "continue/EACCES": Case(  # a running watch: continue of one that is not running is alert 145 first
+        ["fswatch", "continue", "samba", "w1"], lambda w: (w.running("samba", "w1"), w.paused("samba", "w1")),
+        nobody=True,
+    ),
     "reset/EACCES": Case(["fswatch", "reset", "samba", "w1"], lambda w: w.dead_state("samba", "w1"), nobody=True),
     "probe/EACCES-password": Case(
         ["fswatch", "probe", "samba", "--share", "s", "--port", "1", "--password-file", "{base}/x"],

@@ -106,7 +106,10 @@ def _record(kind: str, watch_id: str, configured: bool, problems: List[FswatchEr
     record["reason"] = view.reason
     # Which release it runs (or ran), and whether that is older than the installed one.
     record["version"] = view.release or None
-    record["protocol"] = view.protocol.number if view.alive else state.protocol if state is not None else None
+    if view.alive and view.release:
+        record["protocol"] = view.protocol.number
+    else:
+        record["protocol"] = state.protocol if state is not None else None
     record["outdated"] = view.outdated
     errors = [view.error] if view.error else []
     if systemd_booted():

@@ -167,6 +167,22 @@ def install(node: BootedContainer, how: Sequence[str], package: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+class Phases:
+    """How long each phase took, printed at the end (pytest -s): where the test's minute goes."""
+
+    def __init__(self) -> None:
+        self.took: List[Tuple[str, float]] = []
+        self._last = time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.took.append((name, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.took)
+
+
 # -- the test ------------------------------------------------------------------------------------------
 
 
@@ -179,6 +195,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         nfs = stack.enter_context(NfsServer(netns=True))  # n1 and cn1: never stalled
         stalled_nfs = stack.enter_context(NfsServer(netns=True))  # n2: stalled
         node = stack.enter_context(BootedContainer(root))
+        phase = Phases()
         forms: Dict[str, subprocess.Popen] = {}
         stack.callback(lambda: [p.kill() for p in forms.values() if p.poll() is None])
         old_package = f"{IN_CONTAINER}/{packages[release.commit].name}"
@@ -186,6 +203,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         node.copy_in(packages[release.commit], old_package)
         node.copy_in(packages[release.script], new_package)
         install(node, release.install, old_package)
+        phase("boot and install the old release")
         interval, retries, timeout = SCHEDULE
         schedule = ["--interval", interval, "--retries", retries, "--timeout", timeout]
 
@@ -208,9 +226,11 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
             wait_for(f"{kind} {watch_id} healthy", lambda k=kind, w=watch_id: node.show(
                 unit(k, w), "StatusText")["StatusText"].startswith("healthy"))  # fmt: skip
         old = {watch_id: main_pid(node, kind, watch_id) for kind, watch_id in watches}
+        phase("start its watches")
 
         # -- the upgrade ---------------------------------------------------------------------------
         install(node, release.upgrade, new_package)
+        phase("upgrade")
         version = node.run(["fswatch", "--version"]).stdout.strip()
         assert version == f"fswatch {__version__} (control protocol {CURRENT.number})"
         for kind, watch_id in watches:  # the upgrade restarted nothing
@@ -229,6 +249,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         if release.ocf:
             assert ocf(node, "monitor", **ocf_params).returncode == 0
 
+        phase("status")
         # pause and continue reach the old watches (alerts 7 and 8 from them)
         node.run(["fswatch", "pause", "samba", "u1"])
         logged(node, "samba", "u1", old["u1"], 7)
@@ -241,6 +262,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
             node.run([command, watch_id, "-continue"])
             logged(node, kind, watch_id, old[watch_id], 7, 8)
 
+        phase("pause and continue")
         # a second start is refused and leaves the old watch alone
         refused(node, ["fswatch", "run", "samba", "u1"], 3, 14)
         refused(node, ["fswatch", "run", "nfs", "n1"], 3, 14)
@@ -254,6 +276,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
             state = json.loads(node.run(["cat", f"/run/fswatch/samba/{watch_id}/state.json"]).stdout)
             assert state["pid"] == old[watch_id]  # not overwritten by the refused start
 
+        phase("second starts")
         # inject: applied where the old release reads it, refused (alert 146) where it does not
         if release.inject:
             node.run(["fswatch", "inject", "samba", "u1", "--count", "1"])
@@ -262,6 +285,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
             refused(node, ["fswatch", "inject", "samba", "u1"], 7, 146)
             assert node.run(["test", "-e", "/run/fswatch/samba/u1/inject"], check=False).returncode == 1
 
+        phase("inject")
         # stop, -stop and the OCF stop end the old watches (alert 3 from them)
         node.run(["fswatch", "stop", "samba", "u1"])
         logged(node, "samba", "u1", old["u1"], 3)
@@ -282,6 +306,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
             refused(node, argv, 6, 145)
         refused(node, ["clp_nfsmon", "cn1", "-stop"], 0, 145)  # stop.sh's -stop after the watch's own end
 
+        phase("stops")
         # a stall is declared cleanly by the old watches
         smb.stall_all()
         stalled_nfs.stall_ganesha()
@@ -301,6 +326,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         node.run(["clp_sambamon", "c1", "-del"])  # the old release's runtime drop-in goes too
         assert node.run(["ls", "/run/systemd/system"], check=False).stdout.count("fswatch-samba@c1") == 0
 
+        phase("stall")
         # a restart moves a watch to the new release
         node.systemctl("restart", unit("nfs", "n1"))
         new = main_pid(node, "nfs", "n1")
@@ -313,7 +339,9 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         assert (r["pid"], r["version"], r["protocol"], r["outdated"]) == (new, __version__, CURRENT.number, False)
 
         # -- the downgrade: the old release's commands see, pause, stop and never double it ---------------
+        phase("restart")
         install(node, release.downgrade, old_package)
+        phase("downgrade")
         assert node.run(["fswatch", "--version"]).stdout.strip() == "fswatch 0.1.0"
         line = [row for row in node.run(["fswatch", "status"]).stdout.splitlines() if " n1 " in f" {row} "]
         assert line and str(new) in line[0].split() and "healthy" in line[0].split(), line
@@ -325,3 +353,5 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         node.run(["fswatch", "stop", "nfs", "n1"])
         logged(node, "nfs", "n1", new, 3)
         assert main_pid(node, "nfs", "n1") == 0
+        phase("the old release's commands")
+        print(f"upgrade from {release.commit}: {phase}")

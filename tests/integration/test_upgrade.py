@@ -53,8 +53,9 @@ pytestmark = pytest.mark.integration
 BUILD_TIMEOUT = 300  # seconds for one package build (measured: rpm ~8 s, deb ~15-35 s)
 PACKAGE_TIMEOUT = 180  # seconds for apt / rpm in the container (measured ~5 s)
 COMMAND_TIMEOUT = 30  # seconds for one fswatch command: a start that is not refused would run on
-VERDICT_WAIT = 60  # seconds for an alert or a unit's end (the watches' bound is 5 s: interval 1, retries 1, timeout 2)
-SCHEDULE = ("1", "1", "2")  # interval, retries, timeout
+VERDICT_WAIT = 60  # seconds for an alert or a unit's end (the watches' bound is 7 s)
+SCHEDULE = ("1", "1", "3")  # interval, retries, timeout: declared within 7 s of a fault
+ANSWERING = ("healthy", "slow")  # slow: a probe over half the timeout, on a loaded node
 APT = ("apt-get", "install", "-y", "--no-install-recommends")
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 IN_CONTAINER = "/var/tmp"
@@ -148,8 +149,9 @@ def refused(node: BootedContainer, argv: Sequence[str], code: int, alert: int) -
     return proc.stderr
 
 
-def ocf(node: BootedContainer, action: str, **params: str) -> subprocess.CompletedProcess:
-    env = {"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "o1", "OCF_RESKEY_CRM_meta_timeout": "20000",
+def ocf(node: BootedContainer, action: str, instance: str = "o1", **params: str) -> subprocess.CompletedProcess:
+    """ocf:fswatch:samba's `action` for the resource `instance` (its watch: samba `instance`)."""
+    env = {"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": instance, "OCF_RESKEY_CRM_meta_timeout": "20000",
            **{f"OCF_RESKEY_{k}": v for k, v in params.items()}}  # fmt: skip
     return node.run([f"{OCF_DIR}/samba", action], check=False, env=env, timeout=40)
 
@@ -218,10 +220,11 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         forms["cn1"] = start_form(node, "clp_nfsmon", "cn1", "-d", nfs.export_path, "-a", nfs.address)
         watches = [("samba", "u1"), ("samba", "c1"), ("nfs", "n1"), ("nfs", "n2"), ("nfs", "cn1")]
         ocf_params = dict(share="public", port=str(smb.port), interval=interval, retries=retries, timeout=timeout)
-        if release.ocf:
-            start = ocf(node, "start", **ocf_params)
-            assert start.returncode == 0, start.stderr
-            watches.append(("samba", "o1"))
+        if release.ocf:  # o1 is stopped by the OCF stop, o2 sees the stall
+            for instance in ("o1", "o2"):
+                start = ocf(node, "start", instance, **ocf_params)
+                assert start.returncode == 0, start.stderr
+                watches.append(("samba", instance))
         for kind, watch_id in watches:
             wait_for(f"{kind} {watch_id} healthy", lambda k=kind, w=watch_id: node.show(
                 unit(k, w), "StatusText")["StatusText"].startswith("healthy"))  # fmt: skip
@@ -240,14 +243,15 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         seen = status(node)
         for kind, watch_id in watches:
             r = seen[f"{kind} {watch_id}"]
-            assert (r["pid"], r["health"], r["version"], r["protocol"], r["outdated"]) == (
-                old[watch_id], "healthy", "0.1.0", release.protocol, True), r  # fmt: skip
+            assert (r["pid"], r["health"] in ANSWERING, r["version"], r["protocol"], r["outdated"]) == (
+                old[watch_id], True, "0.1.0", release.protocol, True), r  # fmt: skip
         table = node.run(["fswatch", "status"]).stdout
         assert table.count(f"release: fswatch 0.1.0 (control protocol {release.protocol}), older than the "
                            f"installed {__version__}") == len(watches), table  # fmt: skip
         assert node.run(["clp_sambamon", "c1", "-disp"]).stdout.strip() == str(old["c1"])
         if release.ocf:
-            assert ocf(node, "monitor", **ocf_params).returncode == 0
+            for instance in ("o1", "o2"):  # 190: slow (OCF degraded)
+                assert ocf(node, "monitor", instance, **ocf_params).returncode in (0, 190)
 
         phase("status")
         # pause and continue reach the old watches (alerts 7 and 8 from them)
@@ -272,7 +276,8 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         refused(node, ["env", "FSWATCH_CONFIG_DIR=/run/fswatch", "fswatch", "run", "samba", "c1"], 3, 14)
         seen = status(node)
         for watch_id in ("u1", "c1"):
-            assert (seen[f"samba {watch_id}"]["pid"], seen[f"samba {watch_id}"]["health"]) == (old[watch_id], "healthy")
+            assert seen[f"samba {watch_id}"]["pid"] == old[watch_id]
+            assert seen[f"samba {watch_id}"]["health"] in ANSWERING
             state = json.loads(node.run(["cat", f"/run/fswatch/samba/{watch_id}/state.json"]).stdout)
             assert state["pid"] == old[watch_id]  # not overwritten by the refused start
 
@@ -312,7 +317,9 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         stalled_nfs.stall_ganesha()
         try:
             assert forms["c1"].wait(timeout=VERDICT_WAIT) == 1  # the old start form: declared failed
-            for kind, watch_id, declared in (("samba", "c1", (74, 6)), ("nfs", "n2", (66, 6))):
+            declaring = [("samba", "c1", (74, 6)), ("nfs", "n2", (66, 6))]
+            declaring += [("samba", "o2", (74, 6))] if release.ocf else []
+            for kind, watch_id, declared in declaring:
                 wait_for(f"{watch_id} failed", lambda k=kind, w=watch_id: node.show(
                     unit(k, w), "ActiveState")["ActiveState"] == "failed")  # fmt: skip
                 props = node.show(unit(kind, watch_id), "Result", "ExecMainStatus")
@@ -323,6 +330,11 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         finally:
             smb.resume_all()
             stalled_nfs.resume_ganesha()
+        if release.ocf:  # the new agent's monitor reports the old watch's verdict, and its stop cleans up
+            monitor = ocf(node, "monitor", "o2", **ocf_params)
+            assert monitor.returncode == 1 and "stage negotiate, alert 74" in monitor.stderr, monitor.stderr
+            assert ocf(node, "stop", "o2", **ocf_params).returncode == 0
+            assert ocf(node, "monitor", "o2", **ocf_params).returncode == 7
         node.run(["clp_sambamon", "c1", "-del"])  # the old release's runtime drop-in goes too
         assert node.run(["ls", "/run/systemd/system"], check=False).stdout.count("fswatch-samba@c1") == 0
 
@@ -344,7 +356,7 @@ def test_an_upgrade_keeps_every_watch_of_the_previous_release(release, packages)
         phase("downgrade")
         assert node.run(["fswatch", "--version"]).stdout.strip() == "fswatch 0.1.0"
         line = [row for row in node.run(["fswatch", "status"]).stdout.splitlines() if " n1 " in f" {row} "]
-        assert line and str(new) in line[0].split() and "healthy" in line[0].split(), line
+        assert line and str(new) in line[0].split() and set(ANSWERING) & set(line[0].split()), line
         refused(node, ["fswatch", "run", "nfs", "n1"], 3, 14)
         node.run(["fswatch", "pause", "nfs", "n1"])
         logged(node, "nfs", "n1", new, 7)

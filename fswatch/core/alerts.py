@@ -526,13 +526,18 @@ _TABLE: Tuple[Alert, ...] = (
         "044f686b3c9a465190f5fdac82037196",
         CRIT,
         'The {command} has declared {server} failed and keeps watching it.',
-        "fswatch declared the file server failed (health attribute mode)",
+        "fswatch declared the file server failed (health attribute mode, CTDB)",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail. In health attribute "
-        "mode it does not end: it sets the node attribute to 0 and keeps probing, so a recovery "
-        "sets it to 1 again (alert 91). This entry's FSWATCH_HISTORY field shows the last probes.",
+        "mode, and as a watch for CTDB, it does not end: it sets the node attribute to 0, or makes "
+        "CTDB's monitor event fail on this node (event script 65.fswatch), so CTDB moves the node's "
+        "public addresses away; and it keeps probing, so a recovery (alert 91) sets the attribute "
+        "to 1 again or lets the monitor event pass. This entry's FSWATCH_HISTORY field shows the "
+        "last probes.",
         "Act on the alert logged just before this one; it names the stage and the cause.",
         "ファイルサーバの異常を検出しました (監視は継続します)",
-        "ヘルス属性モードで異常を検出したことを示します。監視は終了せず、ノード属性を 0 にして監視を続けます。",
+        "ヘルス属性モードまたは CTDB 用の監視で異常を検出したことを示します。監視は終了せず、ノード属性を 0 に"
+        "する (CTDB 用の監視では、このノードの CTDB の monitor イベントを失敗させ、パブリックアドレスを他のノードへ"
+        "移させる) 状態で監視を続け、回復するとノード属性を 1 に戻します (monitor イベントは成功します)。",
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
     _a(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 from fswatch.core.errors import UsageError
 from fswatch.core.settings import check_id, parse_conf
@@ -81,6 +81,26 @@ class SettingsStore:
                 raise UsageError(f"{conf}: {key} does not match the file's place")
         password = passwords.of_watch(self.password_path(kind.name, watch_id), environ)
         return build(kind, watch_id, values, has_password=bool(password)), password
+
+    def ids(self, kind: str) -> List[str]:
+        """The identifiers of the kind's settings files (<ID>.conf, ID valid), sorted; none
+        when the kind's directory does not exist; SystemFault (alert 42) when it cannot be read."""
+        directory = self.root / kind
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise files.fault("listdir", exc, directory) from None
+        out = []
+        for name in names:
+            if not name.endswith(".conf"):
+                continue
+            try:
+                out.append(check_id(name[: -len(".conf")]))
+            except UsageError:
+                continue  # not a watch's settings file
+        return sorted(out)
 
     def exists(self, kind: str, watch_id: str) -> bool:
         return self.conf_path(kind, watch_id).exists()

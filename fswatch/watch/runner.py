@@ -70,7 +70,8 @@ def run_watch(
     publisher: Optional[AttributePublisher] = None,
 ) -> int:
     """Run the watch in the foreground until stopped (0) or declared failed (1); in health
-    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped.
+    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped, and
+    so does a watch for CTDB (settings.ctdb), whose verdict CTDB's monitor event reads.
 
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
     of the first one is touched.
@@ -112,7 +113,7 @@ def run_watch(
                 reporter,
                 control,
                 stop,
-                keep_probing=settings.attribute is not None,
+                keep_probing=settings.keeps_probing,
             )
             return watch.run()
         except OSError as exc:

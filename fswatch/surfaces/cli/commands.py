@@ -15,11 +15,13 @@ from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
+from fswatch.host import ctdb as host_ctdb
 from fswatch.host import metrics_files, passwords
 from fswatch.host.control import Control, parse_duration
 from fswatch.host.store import SettingsStore
 from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
 from fswatch.kinds import KINDS, Kind, build
+from fswatch.surfaces import ctdb
 from fswatch.watch import inject, status
 from fswatch.watch.runner import exit_now, load_settings, run_watch
 
@@ -79,15 +81,19 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
 
 def cmd_add(args: argparse.Namespace) -> int:
     kind = KINDS[args.kind]
-    values = {**_target_values(args, kind), "attribute": args.attribute}
+    values = {**_target_values(args, kind), "attribute": args.attribute, "ctdb": args.ctdb}
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
+    if settings.ctdb:
+        ctdb.admit(settings, host_ctdb.public_addresses())
     password = passwords.from_option(getattr(args, "password_file", None))
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password)
+    for_ctdb = "; for CTDB: enable its event script with `ctdb event script enable legacy 65.fswatch`"
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
         f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
+        + (for_ctdb if settings.ctdb else "")
     )
     return EXIT_OK
 

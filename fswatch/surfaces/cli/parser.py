@@ -93,6 +93,13 @@ def _add_settings_commands(sub) -> None:
             metavar="NAME",
             help="health attribute mode: publish NAME=1 (healthy) / 0 (failed) with attrd_updater; keep probing",
         )
+        p.add_argument(
+            "--ctdb",
+            action="store_const",
+            const=True,
+            help="a watch for CTDB: its verdict fails CTDB's monitor event (65.fswatch); keep probing; "
+            "--address defaults to 127.0.0.1, this node's own server, never a CTDB public address",
+        )
     _watch(sub, "remove", "delete a watch's settings")
 
 
@@ -133,6 +140,14 @@ def _add_status_commands(sub) -> None:
                              help=f"{' or '.join(KINDS)}, then ID; or (settle) a failed watch's unit, "
                              "fswatch-KIND@ID.service")
     metrics_cmd.add_argument("id", nargs="?", metavar="ID")
+
+    ctdb = sub.add_parser(
+        "ctdb",
+        help="CTDB's event script (65.fswatch) runs this: startup starts the watches for CTDB, shutdown stops "
+        "them, monitor fails when one has declared this node's server failed",
+    )
+    ctdb.add_argument("event", choices=("startup", "shutdown", "monitor"), metavar="EVENT",
+                      help="startup, shutdown or monitor")
 
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")

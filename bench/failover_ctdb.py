@@ -23,8 +23,6 @@ import sections
 
 from tests.cluster import ctdb_scenarios as cs
 from tests.cluster import scenarios as sc
-from tests.fixtures import cluster as cl
-from tests.fixtures import container as ct
 from tests.fixtures import ctdb_cluster as cc
 
 FAULTS = ("SIGSTOP", "SIGKILL")
@@ -40,9 +38,7 @@ def run(run_info: dict, trials: int, cap: float, out_dir: Path, say: Callable[[s
             "fswatch_bound_s": SCHEDULE.bound(), "monitor_interval_s": cc.MONITOR_INTERVAL}
     results: List[dict] = []
     address = cc.PUBLIC_ADDRESSES[0]
-    ct.reap_orphaned_containers()
-    root = cl.build_node_root()
-    log_dir = cl.new_log_dir()
+    root, _, log_dir = sc.tier_prologue()
     with cc.CtdbCluster(root, log_dir=log_dir) as cluster:
         say(f"CTDB: 3 nodes OK, every public address served, {cluster.boot_seconds:.1f} s after the start "
             f"(NO CLUSTER LOCK: test cluster only); logs in {log_dir}")

@@ -74,10 +74,12 @@ def watches(store: Optional[SettingsStore] = None) -> Tuple[List[Tuple[WatchSett
     return found, problems
 
 
-def admit(settings: WatchSettings, public: Iterable[str]) -> None:
-    """UsageError (alert 11) for a watch that would probe one of CTDB's public addresses:
-    CTDB moves those, and the watch must judge its own node's server."""
+def admit(settings: WatchSettings, public: Optional[Iterable[str]] = None) -> None:
+    """UsageError (alert 11) for a watch that would probe one of CTDB's public addresses
+    (default: this node's, from CTDB's configuration): CTDB moves those, and the watch must
+    judge its own node's server."""
     address = settings.target.get("address")
+    public = ctdb.public_addresses() if public is None else public
     if address is not None and str(address) in set(public):
         raise UsageError(
             f"{settings.kind.name} watch {settings.watch_id} probes {address}, one of CTDB's public addresses, "

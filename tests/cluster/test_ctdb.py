@@ -28,8 +28,6 @@ import pytest
 
 from tests.cluster import ctdb_scenarios as cs
 from tests.cluster import scenarios as sc
-from tests.fixtures import cluster as cl
-from tests.fixtures import container as ct
 from tests.fixtures import ctdb_cluster as cc
 
 pytestmark = pytest.mark.integration
@@ -49,18 +47,13 @@ ADDRESS = cc.PUBLIC_ADDRESSES[0]
 STALLED: dict = {}  # scenario a's trial, which c releases
 
 
-def report(line: str) -> None:
-    sc.TIER_REPORT.append(line)
-    print(line)
+report = sc.report
 
 
 @pytest.fixture(scope="module")
 def cluster():
     started = time.monotonic()
-    ct.reap_orphaned_containers()
-    root = cl.build_node_root()
-    built = time.monotonic() - started
-    log_dir = cl.new_log_dir()
+    root, built, log_dir = sc.tier_prologue()
     with cc.CtdbCluster(root, log_dir=log_dir) as c:
         report("CTDB RUNS WITHOUT A CLUSTER (RECOVERY) LOCK in this test cluster only: there is no cluster file system")
         booted = c.boot_seconds - c.healthy_seconds

@@ -15,7 +15,6 @@ from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
-from fswatch.host import ctdb as host_ctdb
 from fswatch.host import metrics_files, passwords
 from fswatch.host.control import Control, parse_duration
 from fswatch.host.store import SettingsStore
@@ -85,7 +84,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
     if settings.ctdb:
-        ctdb.admit(settings, host_ctdb.public_addresses())
+        ctdb.admit(settings)
     password = passwords.from_option(getattr(args, "password_file", None))
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password)

@@ -10,6 +10,7 @@ from fswatch.core.errors import UsageError
 from fswatch.core.settings import Schedule
 from fswatch.host.supervisor import STOP_WAIT
 from fswatch.kinds import KINDS, Kind
+from fswatch.surfaces.ctdb import EVENTS
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
 (alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
@@ -141,13 +142,12 @@ def _add_status_commands(sub) -> None:
                              "fswatch-KIND@ID.service")
     metrics_cmd.add_argument("id", nargs="?", metavar="ID")
 
-    ctdb = sub.add_parser(
+    ctdb_cmd = sub.add_parser(
         "ctdb",
         help="CTDB's event script (65.fswatch) runs this: startup starts the watches for CTDB, shutdown stops "
         "them, monitor fails when one has declared this node's server failed",
     )
-    ctdb.add_argument("event", choices=("startup", "shutdown", "monitor"), metavar="EVENT",
-                      help="startup, shutdown or monitor")
+    ctdb_cmd.add_argument("event", choices=EVENTS, metavar="EVENT", help=", ".join(EVENTS))
 
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")

@@ -529,7 +529,7 @@ _TABLE: Tuple[Alert, ...] = (
         "fswatch declared the file server failed (health attribute mode, CTDB)",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail. In health attribute "
         "mode, and as a watch for CTDB, it does not end: it sets the node attribute to 0, or makes "
-        "CTDB's monitor event fail on this node (event script 65.fswatch), so CTDB moves the node's "
+        "CTDB's monitor event fail on this node (event script 45.fswatch), so CTDB moves the node's "
         "public addresses away; and it keeps probing, so a recovery (alert 91) sets the attribute "
         "to 1 again or lets the monitor event pass. This entry's FSWATCH_HISTORY field shows the "
         "last probes.",

@@ -2,26 +2,31 @@
 
 CTDB runs its event scripts in order for each event, with one timeout for all of them (its
 EventScriptTimeout, 30 s by default), and moves a node's public addresses away when its
-`monitor` event fails. packaging/ctdb/65.fswatch.script (installed in CTDB's data dir,
-enabled with `ctdb event script enable legacy 65.fswatch`) hands the events below to this
+`monitor` event fails. packaging/ctdb/45.fswatch.script (installed in CTDB's data dir,
+enabled with `ctdb event script enable legacy 45.fswatch`) hands the events below to this
 module; the watches it acts on are those whose settings say `ctdb = yes` (`fswatch add ...
 --ctdb`). Like every surface it adds no logic of its own: the verdict is the watch's, read
 from the status model (fswatch.watch.status), and watches start and stop through the one
 supervisor (fswatch.host.supervisor).
 
+The script is numbered 45, before 50.samba and 60.nfs, which start smbd and nfs-ganesha at
+startup and stop them at shutdown: so its shutdown stops the watches while their servers
+still run (a watch that saw its server go would declare it failed), and its startup, which
+comes before the servers are up, starts no watch (it would probe a server not started yet).
+
 - monitor: fails when a watch has declared its node's own server failed (Health.FAILED),
   one line per such watch naming it, the stage, the alert and the cause (CTDB logs a
   script's output). It reads state files and never probes, so it answers in the time of a
   Python start (measured in the CTDB tier, tests/cluster/test_ctdb.py). A watch that is not
-  running (never started, stopped, or ended without a verdict) is started again and says so;
-  it has no verdict yet, so it fails nothing. A CTDB watch keeps probing after a declaration
-  (WatchSettings.keeps_probing): the first healthy probe ends it, so the next monitor passes
-  and CTDB makes the node healthy again by its own rules.
-- startup (after 50.samba and 60.nfs started the servers): starts every CTDB watch that is not
-  running, without waiting for its first probe (a watch's first verdict may take longer than
-  the event's timeout); a watch that cannot start, or that would probe one of CTDB's public
-  addresses, fails the event, which CTDB retries until it succeeds.
-- shutdown: stops every CTDB watch, within EVENT_WAIT.
+  running (not started yet: the first monitor event after startup starts them all; stopped;
+  or ended without a verdict) is started, without waiting for its first probe, and a line
+  says so; it has no verdict yet, so it fails nothing. A watch for CTDB keeps probing after a
+  declaration (WatchSettings.keeps_probing): its first healthy probe ends it, so the next
+  monitor passes and CTDB makes the node healthy again by its own rules.
+- startup: checks the watches for CTDB: a settings file that cannot be read, or a watch that
+  would probe one of CTDB's public addresses, fails the event, which CTDB retries until it
+  succeeds (the node does not become healthy meanwhile).
+- shutdown: stops every watch for CTDB, within EVENT_WAIT.
 
 Nothing is printed while all is well: CTDB logs every line a script prints, at every monitor.
 """
@@ -153,18 +158,15 @@ def monitor(out: Callable[[str], None] = print) -> int:
 
 def startup(out: Callable[[str], None] = print) -> int:
     found, problems = watches()
-    deadline = Deadline.after(EVENT_WAIT)
     public = ctdb.public_addresses()
     code = EXIT_FAILED if problems else EXIT_OK
     for line in problems:
         out(line)
-    for settings, password in found:
+    for settings, _ in found:
         try:
             admit(settings, public)
-            if not status.look(settings.kind.name, settings.watch_id).alive:
-                _start(settings, password, deadline)
         except FswatchError as exc:
-            out(f"{label(settings)}: cannot start: alert {exc.alert}: {exc}")
+            out(f"{label(settings)}: alert {exc.alert}: {exc}")
             code = EXIT_FAILED
     return code
 
@@ -188,7 +190,7 @@ ACTIONS = {"startup": startup, "shutdown": shutdown, "monitor": monitor}
 
 
 def cmd_ctdb(args: argparse.Namespace) -> int:
-    """`fswatch ctdb EVENT`: what 65.fswatch runs for CTDB's startup, shutdown and monitor."""
+    """`fswatch ctdb EVENT`: what 45.fswatch runs for CTDB's startup, shutdown and monitor."""
     code = ACTIONS[args.event]()
     sys.stdout.flush()
     return code

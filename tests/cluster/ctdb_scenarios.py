@@ -2,8 +2,8 @@
 
 Shared by tests/cluster/test_ctdb.py (one trial per scenario, with bounds) and bench/failover
 (five trials per row, figures). A trial: find the node that hosts a public address, start the
-client's probes of that address, inject the fault into that node's smbd (SIGSTOP every process
-of smbd.service, or SIGKILL its main process), and time from that instant until the node is
+client's probes of that address, inject the fault into that node's server (SIGSTOP every
+process of its unit, or SIGKILL its main process: smbd by default), and time from that instant until the node is
 UNHEALTHY, the address hosted by another node, and a tree connect from the client on the
 address succeeds again (a probe that started after a failed one).
 """
@@ -19,16 +19,16 @@ from tests.cluster import scenarios as sc
 from tests.fixtures import cluster as cl
 from tests.fixtures import ctdb_cluster as cc
 
-SMBD_UNIT = "smbd.service"
 RECOVER_TIMEOUT = 90.0  # s for a node to be healthy again, its watch too, and every address served
 
 
 @dataclass
 class CtdbTrial:
-    monitor: str  # "fswatch": 65.fswatch enabled beside the stock scripts; "stock": the stock scripts only
+    monitor: str  # "fswatch": 45.fswatch enabled beside the stock scripts; "stock": the stock scripts only
     fault: str  # "SIGSTOP" or "SIGKILL"
     address: str
     from_node: str
+    service: sc.Service = sc.SAMBA  # the server stalled or killed, and the client's probe
     pids: List[int] = field(default_factory=list)
     unhealthy_seconds: Optional[float] = None  # fault -> CTDB flags the node UNHEALTHY
     moved_seconds: Optional[float] = None  # fault -> the address hosted by another node
@@ -42,29 +42,31 @@ class CtdbTrial:
         return self.served_seconds is not None
 
 
-def inject(cluster: cc.CtdbCluster, node_name: str, fault: str) -> List[int]:
-    """SIGSTOP every process of smbd.service, or SIGKILL its main process, by PID."""
+def inject(cluster: cc.CtdbCluster, node_name: str, fault: str, service: sc.Service = sc.SAMBA) -> List[int]:
+    """SIGSTOP every process of the server's unit, or SIGKILL its main process, by PID."""
     node = cluster.node(node_name)
+    unit = f"{service.unit}.service"
     if fault == "SIGSTOP":
-        pids = cluster.signal_unit(node, SMBD_UNIT, signal.SIGSTOP)
+        pids = cluster.signal_unit(node, unit, signal.SIGSTOP)
     else:
-        pids = cluster.signal_unit(node, SMBD_UNIT, signal.SIGKILL, main_only=True)
+        pids = cluster.signal_unit(node, unit, signal.SIGKILL, main_only=True)
     if not pids:
-        raise cc.CtdbError(f"no smbd process on {node_name} to {fault}")
+        raise cc.CtdbError(f"no {service.unit} process on {node_name} to {fault}")
     return pids
 
 
-def trial(cluster: cc.CtdbCluster, address: str, fault: str, cap: float, monitor: str = "fswatch") -> CtdbTrial:
+def trial(cluster: cc.CtdbCluster, address: str, fault: str, cap: float, monitor: str = "fswatch",
+          service: sc.Service = sc.SAMBA) -> CtdbTrial:
     """One fault on the node hosting ``address``; watches CTDB and the client for at most
     ``cap`` s. The fault is left in place: release() ends it."""
     from_node = cluster.holder(address)
     pnn = cluster.pnn(from_node)
-    tr = CtdbTrial(monitor, fault, address, from_node)
-    with cl.Poller(cluster, "samba", address, share=cl.SHARE, max_seconds=cap + 60) as poller:
+    tr = CtdbTrial(monitor, fault, address, from_node, service=service)
+    with cl.Poller(cluster, service.kind, address, max_seconds=cap + 60, **service.poll_target()) as poller:
         if poller.wait_ok_after(0.0, sc.SERVED_TIMEOUT) is None:
             raise cc.CtdbError(f"the client is not served on {address} before the fault: {poller.lines()[-3:]}")
         t0, t0_wall = time.monotonic(), time.time()
-        tr.pids = inject(cluster, from_node, fault)
+        tr.pids = inject(cluster, from_node, fault, service)
         end = t0 + cap
         while time.monotonic() < end:
             try:
@@ -90,18 +92,20 @@ def trial(cluster: cc.CtdbCluster, address: str, fault: str, cap: float, monitor
 
 
 def release(cluster: cc.CtdbCluster, tr: CtdbTrial) -> None:
-    """End the fault: SIGCONT the stopped PIDs that are still smbd's (never a reused PID), or
-    start smbd again after a SIGKILL (CTDB restarts nothing on an unhealthy node)."""
+    """End the fault: SIGCONT the stopped PIDs that are still the server's (never a reused
+    PID), or start it again after a SIGKILL (CTDB restarts nothing on an unhealthy node)."""
     node = cluster.node(tr.from_node)
+    unit = f"{tr.service.unit}.service"
     if tr.fault == "SIGSTOP":
-        still = sorted(set(tr.pids) & set(cluster.service_pids(node, SMBD_UNIT)))
+        still = sorted(set(tr.pids) & set(cluster.service_pids(node, unit)))
         if still:
             node.run(["kill", "-CONT", *map(str, still)], check=False)
     else:
-        node.systemctl("restart", SMBD_UNIT, timeout=60)
+        node.systemctl("restart", unit, timeout=60)
 
 
-def wait_recovered(cluster: cc.CtdbCluster, node_name: str, timeout: float = RECOVER_TIMEOUT) -> dict:
+def wait_recovered(cluster: cc.CtdbCluster, node_name: str, timeout: float = RECOVER_TIMEOUT,
+                   service: sc.Service = sc.SAMBA) -> dict:
     """After release(): seconds until the node's watch is healthy again, CTDB flags the node
     OK, and the node hosts a public address again (CTDB's own rules rebalance three addresses
     over three healthy nodes: one each); then every address is served."""
@@ -109,10 +113,7 @@ def wait_recovered(cluster: cc.CtdbCluster, node_name: str, timeout: float = REC
     node, pnn = cluster.node(node_name), cluster.pnn(node_name)
     times = {}
     deadline = started + timeout
-    while cluster.watch_health(node) != "healthy":
-        if time.monotonic() >= deadline:
-            raise cc.CtdbError(f"the watch on {node_name} is not healthy again within {timeout:.0f} s")
-        time.sleep(cc.POLL)
+    cluster.wait_watch(node, "healthy", timeout, service.kind)
     times["watch_healthy"] = time.monotonic() - started
     cluster.wait(lambda st: st.healthy(pnn), max(deadline - time.monotonic(), 1.0), f"{node_name} OK again")
     times["node_ok"] = time.monotonic() - started
@@ -120,5 +121,5 @@ def wait_recovered(cluster: cc.CtdbCluster, node_name: str, timeout: float = REC
                  f"{node_name} hosting an address again")
     times["address_back"] = time.monotonic() - started
     for address in cc.PUBLIC_ADDRESSES:
-        cluster.wait_served(address, sc.SERVED_TIMEOUT)
+        cluster.wait_served(address, sc.SERVED_TIMEOUT, service.kind, **service.poll_target())
     return times

@@ -1,7 +1,7 @@
 """CTDB tier (issue 20): fswatch makes a real CTDB cluster move a stalled node's public addresses.
 
 Three booted nodes running ctdbd and a clustered smbd (tests/fixtures/ctdb_cluster.py), booted
-once for this module, each with fswatch's event script 65.fswatch enabled beside CTDB's stock
+once for this module, each with fswatch's event script 45.fswatch enabled beside CTDB's stock
 scripts and a watch for CTDB probing the node's own smbd. Scenarios, in this order:
 
 - a. every smbd process on the node hosting a public address is SIGSTOPped: the watch declares
@@ -11,7 +11,7 @@ scripts and a watch for CTDB probing the node's own smbd. Scenarios, in this ord
   stage and the cause, and the script answered within a small fraction of the event timeout;
 - c. the same node recovers (SIGCONT): its watch is healthy again, the node turns OK and
   takes an address back by CTDB's own rules, and no watch is left declared;
-- b. control: with 65.fswatch disabled (CTDB's stock scripts only) the same stall is not
+- b. control: with 45.fswatch disabled (CTDB's stock scripts only) the same stall is not
   noticed within STOCK_WINDOW: the node stays OK and keeps the address, whose clients hang.
 
 (d, nfs-ganesha under CTDB's 60.nfs with CTDB's ganesha callout, is not in this tier: see
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 SCHEDULE = sc.Schedule(**cc.WATCH_SCHEDULE)
 # CTDB's part after the next monitor event starts: that event's run (every enabled script in
-# turn, 65.fswatch last: 1.2-2.2 s measured here at load averages of 5-10 on the 2 cores, where
+# turn, 45.fswatch last: 1.2-2.2 s measured here at load averages of 5-10 on the 2 cores, where
 # an idle machine takes ~0.3 s), CTDB's reaction to the failed event and its takeover run
 # (releaseip on the stalled node, takeip on another: ~0.5-1 s), and the client's next tree
 # connect (a probe in flight meets the stall until its 1 s deadline, then 0.1 s apart).
@@ -87,14 +87,14 @@ def test_a_a_stalled_smbd_moves_its_nodes_public_address(cluster):
 
     # CTDB's log names the watch, the stage and the cause (it logs a script's output).
     said = [ln for ln in cluster.ctdb_log(node).splitlines()
-            if f"65.fswatch: fswatch: samba {cc.WATCH_ID}: declared failed" in ln]
+            if f"45.fswatch: fswatch: samba {cc.WATCH_ID}: declared failed" in ln]
     assert said, cluster.ctdb_log(node)[-3000:]
     report(f"   CTDB's log on {tr.from_node}: {said[0].split('ctdb-eventd', 1)[-1]}")
     assert "stage " in said[0] and "alert " in said[0] and "cause: " in said[0], said[0]
     # The script answers from the watch's state, never probing: a small fraction of the timeout.
     scripts = cluster.monitor_status(node)
     answered = float(scripts[cc.FSWATCH_SCRIPT]["seconds"])
-    report(f"   65.fswatch answered the failing monitor event in {answered:.3f} s (EventScriptTimeout "
+    report(f"   45.fswatch answered the failing monitor event in {answered:.3f} s (EventScriptTimeout "
            f"{cc.EVENT_TIMEOUT} s for all scripts); the whole event: "
            + ", ".join(f"{name} {s['result']} {s['seconds']} s" for name, s in scripts.items()))
     assert scripts[cc.FSWATCH_SCRIPT]["result"] == "ERROR", scripts

@@ -17,7 +17,7 @@ SCRIPTS = {
 }
 
 CTDB_EVENTS_DIR = "/usr/share/ctdb/events/legacy"
-CTDB_SCRIPT = "65.fswatch.script"
+CTDB_SCRIPT = "45.fswatch.script"
 
 
 def install_fswatch(container) -> None:
@@ -32,7 +32,7 @@ def install_fswatch(container) -> None:
     container.copy_in(ROOT / "packaging" / "fswatch.tmpfiles", "/usr/lib/tmpfiles.d/fswatch.conf", mode=0o644)
     container.run(["systemd-sysusers", "/usr/lib/sysusers.d/fswatch.conf"])  # the units' User=fswatch
     install_ocf_agents(container)
-    # CTDB's event script, where the packages put it (`ctdb event script enable legacy 65.fswatch`).
+    # CTDB's event script, where the packages put it (`ctdb event script enable legacy 45.fswatch`).
     container.copy_in(ROOT / "packaging" / "ctdb" / CTDB_SCRIPT, f"{CTDB_EVENTS_DIR}/{CTDB_SCRIPT}", mode=0o755)
     container.systemctl("daemon-reload")
     container.run(["journalctl", "--update-catalog"])

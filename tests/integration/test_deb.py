@@ -29,7 +29,7 @@ SITE = "/usr/lib/python3/dist-packages"
 IN_CONTAINER = f"/var/tmp/{DEB_NAME}"
 TEMPLATES = [f"/usr/share/fswatch/clusterpro/{r}/{s}" for r in ("samba", "samba-mon", "nfs", "nfs-mon")
              for s in ("start.sh", "stop.sh")]
-CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/65.fswatch.script"  # where `ctdb event script enable` looks
+CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/45.fswatch.script"  # where `ctdb event script enable` looks
 EXPECTED = [
     "/usr/bin/fswatch",
     "/usr/sbin/clp_sambamon",

@@ -30,7 +30,7 @@ TEMPLATES = [f"/usr/share/fswatch/clusterpro/{r}/{s}" for r in ("samba", "samba-
              for s in ("start.sh", "stop.sh")]
 MAN_PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8",
              "ocf_fswatch_samba.7", "ocf_fswatch_nfs.7"]
-CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/65.fswatch.script"  # where `ctdb event script enable` looks
+CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/45.fswatch.script"  # where `ctdb event script enable` looks
 EXPECTED = [
     "/usr/bin/fswatch",
     "/usr/sbin/clp_sambamon",

@@ -18,7 +18,7 @@ from fswatch.surfaces import ctdb
 from fswatch.watch.status import WatchStatus, WatchView
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "packaging" / "ctdb" / "65.fswatch.script"
+SCRIPT = ROOT / "packaging" / "ctdb" / "45.fswatch.script"
 
 
 # -- the setting ---------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def test_fswatch_add_ctdb_refuses_a_public_address(tmp_path, monkeypatch, capsys
     assert "alert 11" in err and "one of CTDB's public addresses" in err
     assert not (tmp_path / "etc" / "samba" / "w1.conf").exists()
     assert main(["add", "samba", "w1", "--share", "data", "--ctdb"]) == 0
-    assert "ctdb event script enable legacy 65.fswatch" in capsys.readouterr().out
+    assert "ctdb event script enable legacy 45.fswatch" in capsys.readouterr().out
     assert "ctdb = yes\n" in (tmp_path / "etc" / "samba" / "w1.conf").read_text()
 
 
@@ -179,9 +179,10 @@ def test_the_events_act_on_the_watches_for_ctdb_only(node):
     assert ctdb.monitor(lines.append) == 0
     assert calls == [("start", "w1")] and lines == ["fswatch: samba w1: not running (inactive); starting it"]
     calls.clear()
-    assert ctdb.startup(lines.append) == 0 and calls == [("start", "w1")]
-    calls.clear()
-    assert ctdb.shutdown(lines.append) == 0 and calls == [("stop", "w1")]
+    lines.clear()
+    # startup runs before 50.samba and 60.nfs start the servers: it checks, it starts nothing
+    assert ctdb.startup(lines.append) == 0 and calls == [] and lines == []
+    assert ctdb.shutdown(lines.append) == 0 and calls == [("stop", "w1")] and lines == []
 
 
 def test_startup_refuses_a_watch_of_a_public_address_and_a_settings_file_it_cannot_read(node):
@@ -194,7 +195,7 @@ def test_startup_refuses_a_watch_of_a_public_address_and_a_settings_file_it_cann
     (tmp_path / "ctdb" / "public_addresses").unlink()
     (tmp_path / "etc" / "samba" / "w3.conf").write_text("[watch]\nkind = samba\nid = w3\nctdb = perhaps\n")
     lines.clear()
-    assert ctdb.startup(lines.append) == 1 and calls == [("start", "w1")]
+    assert ctdb.startup(lines.append) == 1 and calls == []
     assert lines == ["fswatch: samba w3: alert 11: ctdb must be yes or no, not 'perhaps'"]
     # monitor says so too, but a settings file is not a verdict on the server: it passes
     lines.clear()

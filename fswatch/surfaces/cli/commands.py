@@ -88,7 +88,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     password = passwords.from_option(getattr(args, "password_file", None))
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password)
-    for_ctdb = "; for CTDB: enable its event script with `ctdb event script enable legacy 65.fswatch`"
+    for_ctdb = "; for CTDB: enable its event script with `ctdb event script enable legacy 45.fswatch`"
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
         f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"

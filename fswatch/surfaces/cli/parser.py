@@ -98,7 +98,7 @@ def _add_settings_commands(sub) -> None:
             "--ctdb",
             action="store_const",
             const=True,
-            help="a watch for CTDB: its verdict fails CTDB's monitor event (65.fswatch); keep probing; "
+            help="a watch for CTDB: its verdict fails CTDB's monitor event (45.fswatch); keep probing; "
             "--address defaults to 127.0.0.1, this node's own server, never a CTDB public address",
         )
     _watch(sub, "remove", "delete a watch's settings")
@@ -144,8 +144,8 @@ def _add_status_commands(sub) -> None:
 
     ctdb_cmd = sub.add_parser(
         "ctdb",
-        help="CTDB's event script (65.fswatch) runs this: startup starts the watches for CTDB, shutdown stops "
-        "them, monitor fails when one has declared this node's server failed",
+        help="CTDB's event script (45.fswatch) runs this: monitor fails when a watch for CTDB has declared this "
+        "node's server failed and starts one that is not running, startup checks their settings, shutdown stops them",
     )
     ctdb_cmd.add_argument("event", choices=EVENTS, metavar="EVENT", help=", ".join(EVENTS))
 

@@ -57,6 +57,11 @@ def label(settings: WatchSettings) -> str:
     return f"fswatch: {settings.kind.name} {settings.watch_id}"
 
 
+def said(exc: FswatchError) -> str:
+    """An error as one line of CTDB's log: its alert (where it has one) and its words."""
+    return f"alert {exc.alert}: {exc}" if exc.alert is not None else str(exc)
+
+
 def watches(store: Optional[SettingsStore] = None) -> Tuple[List[Tuple[WatchSettings, Optional[str]]], List[str]]:
     """The watches for CTDB (settings and password) under the config dir, and a line for each
     settings file that cannot be read (it may or may not be one: say so, never guess)."""
@@ -66,13 +71,13 @@ def watches(store: Optional[SettingsStore] = None) -> Tuple[List[Tuple[WatchSett
         try:
             ids = store.ids(kind.name)
         except FswatchError as exc:
-            problems.append(f"fswatch: {kind.name}: alert {exc.alert}: {exc}")
+            problems.append(f"fswatch: {kind.name}: {said(exc)}")
             continue
         for watch_id in ids:
             try:
                 settings, password = store.load(kind, watch_id)
             except FswatchError as exc:
-                problems.append(f"fswatch: {kind.name} {watch_id}: alert {exc.alert}: {exc}")
+                problems.append(f"fswatch: {kind.name} {watch_id}: {said(exc)}")
                 continue
             if settings.ctdb:
                 found.append((settings, password))
@@ -150,7 +155,7 @@ def monitor(out: Callable[[str], None] = print) -> int:
             admit(settings, public)
             _start(settings, password, deadline)
         except FswatchError as exc:  # not a verdict on the server: said, never failing the node
-            lines.append(f"{label(settings)}: cannot start: alert {exc.alert}: {exc}")
+            lines.append(f"{label(settings)}: cannot start: {said(exc)}")
     for line in lines:
         out(line)
     return answer.code
@@ -166,7 +171,7 @@ def startup(out: Callable[[str], None] = print) -> int:
         try:
             admit(settings, public)
         except FswatchError as exc:
-            out(f"{label(settings)}: alert {exc.alert}: {exc}")
+            out(f"{label(settings)}: {said(exc)}")
             code = EXIT_FAILED
     return code
 
@@ -181,7 +186,7 @@ def shutdown(out: Callable[[str], None] = print) -> int:
         try:
             Supervisor(settings.kind, settings.watch_id, deadline=deadline).stop(deadline)
         except FswatchError as exc:
-            out(f"{label(settings)}: cannot stop: alert {exc.alert}: {exc}")
+            out(f"{label(settings)}: cannot stop: {said(exc)}")
             code = EXIT_FAILED
     return code
 

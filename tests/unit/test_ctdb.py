@@ -210,3 +210,22 @@ def test_the_event_script_hands_startup_shutdown_and_monitor_to_fswatch_and_igno
     for event in ("init", "setup", "takeip", "releaseip", "ipreallocated", "startrecovery", "recovered"):
         proc = subprocess.run(["sh", str(SCRIPT), event, "eth0", "10.0.0.100", "24"], capture_output=True, text=True)
         assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", ""), event
+
+
+def test_monitor_says_why_it_cannot_start_a_watch_and_still_passes(node, monkeypatch):
+    from fswatch.host.systemctl import UnitFailed
+
+    tmp_path, calls = node
+
+    def refused(settings, password, deadline):
+        raise UnitFailed("fswatch-samba@w1.service", "start", "Unit fswatch-samba@.service not found.")
+
+    monkeypatch.setattr(ctdb, "_start", refused)
+    lines = []
+    assert ctdb.monitor(lines.append) == 0  # no verdict on the server: the node stays in service
+    assert lines[-1].startswith("fswatch: samba w1: cannot start: systemctl start fswatch-samba@w1.service failed")
+    (tmp_path / "ctdb").mkdir()
+    (tmp_path / "ctdb" / "public_addresses").write_text("127.0.0.1/8 lo\n")
+    lines.clear()
+    assert ctdb.monitor(lines.append) == 0
+    assert "cannot start: alert 11:" in lines[-1] and "one of CTDB's public addresses" in lines[-1]

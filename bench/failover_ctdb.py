@@ -45,9 +45,9 @@ def run(run_info: dict, trials: int, cap: float, out_dir: Path, say: Callable[[s
             f"(NO CLUSTER LOCK: test cluster only); logs in {log_dir}")
         rows = [(sc.SAMBA, monitor) for monitor in MONITORS] + [(sc.NFS, "fswatch")]
         for service, monitor in rows:
-            if service is sc.NFS:
-                cluster.serve_nfs(SCHEDULE.__dict__)
             cluster.scripts("enable" if monitor == "fswatch" else "disable", cc.FSWATCH_SCRIPT)
+            if service is sc.NFS:
+                cluster.serve_nfs(SCHEDULE.__dict__)  # its watches are started by 45.fswatch's next monitor event
             for fault in FAULTS:
                 for i in range(trials):
                     results.append(one(cluster, service, monitor, fault, cap, address, say, f"#{i + 1}"))

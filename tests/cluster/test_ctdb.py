@@ -14,8 +14,9 @@ scripts and a watch for CTDB probing the node's own smbd. Scenarios, in this ord
 - b. control: with 45.fswatch disabled (CTDB's stock scripts only) the same stall is not
   noticed within STOCK_WINDOW: the node stays OK and keeps the address, whose clients hang.
 
-(d, nfs-ganesha under CTDB's 60.nfs with CTDB's ganesha callout, is not in this tier: see
-the README's CTDB section for why.)
+(d, nfs-ganesha under CTDB's 60.nfs with CTDB's ganesha callout, is not in this tier: that
+callout needs GPFS or GlusterFS; see the README's CTDB section. bench/failover --engine ctdb
+times a watch for CTDB of an nfs-ganesha that systemd runs beside CTDB.)
 
 CTDB RUNS WITHOUT A CLUSTER (RECOVERY) LOCK in this test cluster only.
 """

@@ -13,8 +13,9 @@ except for failures only it can have.
 
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
-the data-path check), 107-109 (SMB security posture), 110 (metrics) and 113 (fault
-injection). Code names an alert by its constant below (alerts.SLOW), never by its number.
+the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
+injection) and 160-162 (the settings a watch runs; its runtime files written again). Code
+names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
@@ -38,6 +39,7 @@ DEGRADED, DEGRADED_TOO_LONG, DEGRADED_ENDED = 100, 101, 102
 CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
+SETTINGS_SAME, SETTINGS_DIFFER, RUNTIME_WRITABLE = 160, 161, 162
 
 
 class Voice(Protocol):
@@ -242,11 +244,20 @@ _TABLE: Tuple[Alert, ...] = (
         ERR,
         'The {command} has detected system error ({target} {detail}).',
         "fswatch hit a system error",
-        "A Linux system call failed; the text names the function and the error number.",
-        "Check the system's state according to the error number.",
+        "A Linux system call failed; the text names the function and the error number. Logged by a "
+        "running watch (FSWATCH_WATCH), it could not write its state or metrics file under its runtime "
+        "directory (FSWATCH_REASON names the file): it goes on probing and declares failures as before, "
+        "but fswatch status shows its last state as stale. It logs this once, and alert 162 once it "
+        "can write again.",
+        "Check the system's state according to the error number (for 28, ENOSPC: what fills the file "
+        "system of the runtime directory, /run by default).",
         "システムエラーが発生しました",
-        "Linux のシステムエラーが発生したことを示します。xxx は関数名、nn はエラーコードを示します。",
-        "エラーコードを元にシステムの状態を確認してください。",
+        "Linux のシステムエラーが発生したことを示します。xxx は関数名、nn はエラーコードを示します。"
+        "監視の実行中 (FSWATCH_WATCH) の場合、実行時ディレクトリの状態ファイルまたはメトリクスを書き込めません"
+        "でした。監視は継続しますが、fswatch status は最後の状態を古い (stale) と表示します。このアラートは"
+        "一度だけ出力され、再び書き込めるようになるとアラート 162 が出力されます。",
+        "エラーコードを元にシステムの状態を確認してください (28 (ENOSPC) の場合は、実行時ディレクトリ "
+        "(既定は /run) のファイルシステムを何が埋めているか)。",
     ),
     _a(
         RESOLVE,
@@ -542,15 +553,15 @@ _TABLE: Tuple[Alert, ...] = (
         'The {command} could not write its metrics ({detail}).',
         "fswatch could not write its Prometheus metrics",
         "After every probe the watch writes its metrics to its runtime directory and links them "
-        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This write or link "
-        "failed; the watch keeps watching and tries again after its next probe, and this alert "
-        "comes again only after a write has succeeded. Until then Prometheus sees the last "
-        "metrics written.",
+        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This link failed; the watch "
+        "keeps watching and tries again after its next probe, and this alert comes again only after "
+        "a link has succeeded. (A metrics file that cannot be written in the runtime directory is "
+        "alert 42, with the state file's.)",
         "The detail names the file and the cause (a full or read-only file system, a directory "
         "the watch may not write). Set FSWATCH_METRICS_DIR=off to turn metrics off.",
         "メトリクスを書き込めませんでした",
-        "監視ごとのメトリクス (Prometheus の textfile 形式) の書き込みまたは公開に失敗したことを示します。"
-        "監視は継続し、次の監視の後に再試行します。",
+        "監視ごとのメトリクス (Prometheus の textfile 形式) の公開 (textfile ディレクトリへのリンク) に"
+        "失敗したことを示します。監視は継続し、次の監視の後に再試行します。",
         "詳細に示されたファイルと原因を確認してください。FSWATCH_METRICS_DIR=off でメトリクスを無効にできます。",
     ),
 )
@@ -746,6 +757,59 @@ _TABLE += (
         "監視はサーバに接続せず、指定された段階で次の監視を失敗させます。そのアラートには "
         "FSWATCH_INJECTED=1 と \"(injected)\" が付きます。",
         "試験中であれば対処は不要です。そうでなければ fswatch continue KIND ID で取り消してください。",
+    ),
+)
+
+# What a watch runs (issue 26): its settings on SIGHUP / SIGUSR1 and over `fswatch add`, and
+# its runtime files written again after alert 42.
+_TABLE += (
+    _a(
+        SETTINGS_SAME,
+        "01750174ff914849be01bdcaa6fc1b91",
+        INFO,
+        'The {command} runs with these settings: {detail}.',
+        "fswatch reports the settings a watch runs",
+        "The watch @FSWATCH_WATCH@ got SIGHUP or SIGUSR1 and logs the settings it runs "
+        "(FSWATCH_SETTINGS) and its settings file, which says the same. A watch does not reload: "
+        "its settings are its detection bound, promised to the cluster when it started.",
+        "None.",
+        "fswatch が監視の設定を表示しました",
+        "監視が SIGHUP または SIGUSR1 を受け、実行中の設定 (FSWATCH_SETTINGS) を出力したことを示します。"
+        "設定ファイルの内容は同じです。監視は設定を再読み込みしません。",
+        "-",
+    ),
+    _a(
+        SETTINGS_DIFFER,
+        "bb9db45a6abf4deaa7b65341639ae6b3",
+        WARNING,
+        'The {command} keeps the settings it started with until it is restarted: {detail}.',
+        "A watch's settings file differs from the settings it runs",
+        "The settings file of the watch @FSWATCH_WATCH@ (FSWATCH_SETTINGS_FILE) says otherwise than "
+        "the settings the running watch started with (FSWATCH_SETTINGS), or cannot be read: someone "
+        "ran fswatch add on a running watch, or edited the file. The watch does not reload; it keeps "
+        "watching with the settings it started with, and fswatch status shows the difference. "
+        "Logged by fswatch add, and by the watch on SIGHUP or SIGUSR1.",
+        "Restart the watch to apply the file: systemctl restart fswatch-KIND@ID (a unit), or stop and "
+        "start it where a cluster runs it. Or run fswatch add again with the running settings.",
+        "監視の設定ファイルが実行中の設定と異なります",
+        "監視の設定ファイル (FSWATCH_SETTINGS_FILE) の内容が、実行中の監視が起動時に読み込んだ設定 "
+        "(FSWATCH_SETTINGS) と異なるか、読み取れません。監視は設定を再読み込みせず、起動時の設定で監視を"
+        "続けます。",
+        "設定ファイルを適用するには監視を再起動してください (systemctl restart fswatch-KIND@ID、"
+        "クラスタが実行している場合は停止と起動)。",
+    ),
+    _a(
+        RUNTIME_WRITABLE,
+        "5e89ecec17334f849d190721a899b482",
+        NOTICE,
+        'The {command} can write its state again ({detail}).',
+        "fswatch writes a watch's state again",
+        "After alert 42, the watch @FSWATCH_WATCH@ could write its state and metrics under its runtime "
+        "directory again: fswatch status, the OCF monitor and Prometheus see its current state.",
+        "None.",
+        "fswatch が再び状態を書き込めるようになりました",
+        "アラート 42 の後、監視が実行時ディレクトリに状態とメトリクスを再び書き込めるようになったことを示します。",
+        "-",
     ),
 )
 

@@ -4,12 +4,20 @@ continue, one watch per ID, stop by SIGTERM."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 
 import pytest
 
-from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, only_alert_lines, phase, wait_for
+from tests.integration.cli import (
+    FswatchCLI,
+    alert_ids,
+    alert_lines,
+    detect_stall,
+    logged,
+    only_alert_lines,
+    phase,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 SLACK = 0.5  # SPEC.md section 2: scheduling slack on top of the bound
@@ -150,10 +158,6 @@ QUIET_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGVTALRM, signal.SIGPRO
                  signal.SIGRTMAX)  # fmt: skip
 
 
-def _alert_lines(path, alert_id):
-    return [line for line in path.read_text().splitlines() if f" alert {alert_id}: " in line]
-
-
 def test_conventional_signals_never_end_the_watch_and_add_over_it_is_said(samba_server, tmp_path):
     """SIGHUP and SIGUSR1 log what the watch runs (alert 160; 161 once its file says
     otherwise), SIGUSR2 and the other signals a tool may send are ignored, and `add` over the
@@ -163,16 +167,14 @@ def test_conventional_signals_never_end_the_watch_and_add_over_it_is_said(samba_
     cli = FswatchCLI(tmp_path)
     add_watch(cli, samba_server)
     log = tmp_path / "alerts"
-    with open(log, "w") as err:
-        watch = subprocess.Popen(cli.argv("run", "samba", "w1"), env=cli.env, stdout=subprocess.DEVNULL, stderr=err)
-    try:
+    with logged(cli.argv("run", "samba", "w1"), cli.env, log) as watch:
         wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
         for n, sig in enumerate((signal.SIGHUP, signal.SIGUSR1), start=1):
             watch.send_signal(sig)
-            wait_for(lambda n=n: len(_alert_lines(log, 160)) == n or watch.poll() is not None, 5)
+            wait_for(lambda n=n: len(alert_lines(log.read_text(), 160)) == n or watch.poll() is not None, 10)
             assert watch.poll() is None, (sig, watch.returncode, log.read_text())  # old main: 129, silent
         conf = cli.config / "samba" / "w1.conf"
-        assert _alert_lines(log, 160)[0].endswith(
+        assert alert_lines(log.read_text(), 160)[0].endswith(
             f"runs with these settings: interval 1, retries 2, timeout 1, share public, address 127.0.0.1, "
             f"port {samba_server.port}; {conf} says the same.")
         for sig in QUIET_SIGNALS:
@@ -191,15 +193,11 @@ def test_conventional_signals_never_end_the_watch_and_add_over_it_is_said(samba_
         assert records[0]["health"] == "healthy" and records[0]["stale_for"] is None
         assert "the watch keeps what it runs until restarted" in cli("status").stdout
         watch.send_signal(signal.SIGHUP)
-        wait_for(lambda: _alert_lines(log, 161), 5)
-        assert _alert_lines(log, 161)[0].endswith(f"{conf} now says interval 5 (runs 1), retries 5 (runs 2), "
-                                                  "timeout 60 (runs 1).")
+        wait_for(lambda: alert_lines(log.read_text(), 161), 10)
+        said = alert_lines(log.read_text(), 161)[0]
+        assert said.endswith(f"{conf} now says interval 5 (runs 1), retries 5 (runs 2), timeout 60 (runs 1).")
         watch.send_signal(signal.SIGQUIT)
         rc = watch.wait(timeout=5)
-    finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.wait()
     stderr = log.read_text()
     only_alert_lines(stderr)
     assert rc == 0 and alert_ids(stderr) == [1, 2, 160, 160, 161, 3]

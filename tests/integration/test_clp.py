@@ -139,6 +139,7 @@ def test_kill_9_then_the_same_identifier_again(clp, samba_server):
     watch.wait(timeout=5)
     assert disp(clp, "clp_sambamon", "w1") is None  # stale state is detected
     assert clp("clp_sambamon", "w1", "-del").returncode == 0
+    assert not (clp.runtime / "samba" / "w1").exists()
     again = start_samba(clp, samba_server)
     try:
         assert wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10) == again.pid
@@ -146,6 +147,24 @@ def test_kill_9_then_the_same_identifier_again(clp, samba_server):
     finally:
         clp("clp_sambamon", "w1", "-stop")
         again.wait(timeout=5)
+
+
+def test_reset_forgets_what_a_clp_watch_left_as_del_does(clp, samba_server):
+    """`fswatch reset` and -del are one forget: the runtime settings and password a clp start
+    wrote go too (reset used to leave them)."""
+    watch = clp.start("clp_sambamon", "w1", "-s", "public", "-a", samba_server.address, "-n", str(samba_server.port),
+                      "-u", samba_server.user, "-p", samba_server.password, "-i", "1")  # fmt: skip
+    wait_for(lambda: phase(clp, "samba", "w1") == "healthy", 10)
+    watch.kill()
+    watch.wait(timeout=5)
+    assert (clp.runtime / "samba" / "w1.password").exists()
+    cli = FswatchCLI(clp.config.parent)  # `fswatch` on the same directories
+    rc, records, _ = cli.json("status", "--json")
+    assert records[0]["health"] == "dead"
+    proc = cli("reset", "samba", "w1")
+    assert proc.returncode == 0, proc.stderr
+    left = sorted(p.name for p in (clp.runtime / "samba").iterdir())
+    assert left == [], left
 
 
 def test_stall_ends_the_blocking_command_within_the_bound(clp, fresh_samba_server):

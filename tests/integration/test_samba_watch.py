@@ -201,3 +201,23 @@ def test_conventional_signals_never_end_the_watch_and_add_over_it_is_said(samba_
     stderr = log.read_text()
     only_alert_lines(stderr)
     assert rc == 0 and alert_ids(stderr) == [1, 2, 160, 160, 161, 3]
+
+
+def test_fswatch_stop_ends_a_watch_that_runs_without_systemd(samba_server, tmp_path):
+    """Where systemd is not PID 1, `fswatch stop` stops the watch that holds the lock (a
+    `fswatch run` in another terminal) the way clp_*mon -stop and the OCF agent do: the
+    watch ends cleanly (alert 3, exit 0). (It used to run systemctl and fail.)"""
+    cli = FswatchCLI(tmp_path)
+    add_watch(cli, samba_server)
+    watch = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
+        stop = cli("stop", "samba", "w1", timeout=70)
+        assert stop.returncode == 0 and stop.stderr == "", stop.stderr
+        assert watch.wait(timeout=5) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert alert_ids(watch.stderr.read()) == [1, 2, 3]
+    rc, records, _ = cli.json("status", "--json")
+    assert records[0]["health"] == "stopped" and records[0]["pid"] is None

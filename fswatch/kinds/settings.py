@@ -6,7 +6,7 @@ with the same words (UsageError, alert 11 unless a field says otherwise)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 from fswatch.core.settings import Schedule, check_attribute, check_bool, check_id
 from fswatch.kinds.kind import Kind
@@ -41,23 +41,29 @@ class WatchSettings:
         """What alert texts show as [xxx] / 'xxx': the share, the export."""
         return self.kind.label(self.target)
 
+    def values(self) -> Dict[str, str]:
+        """The settings as the config file states them (its kind and ID aside), each as text:
+        what a running watch records, to tell whether its file still says the same."""
+        out = {key: str(value) for key, value in self.schedule.fields.items()}
+        if self.attribute:
+            out["attribute"] = self.attribute
+        if self.ctdb:
+            out["ctdb"] = "yes"
+        # A yes/no setting is written "yes" when set and left out when not (absent = no).
+        out.update(
+            (key, "yes" if value is True else str(value))
+            for key, value in self.target.items()
+            if value is not None and value is not False
+        )
+        return out
+
     def to_conf(self) -> str:
         lines = [
             f"# fswatch {self.kind.name} watch {self.watch_id}: written by `fswatch add`; edit with care.",
             "[watch]",
             f"kind = {self.kind.name}",
             f"id = {self.watch_id}",
-            *(f"{key} = {value}" for key, value in self.schedule.fields.items()),
-        ]
-        if self.attribute:
-            lines.append(f"attribute = {self.attribute}")
-        if self.ctdb:
-            lines.append("ctdb = yes")
-        # A yes/no setting is written "yes" when set and left out when not (absent = no).
-        lines += [
-            f"{key} = {'yes' if value is True else value}"
-            for key, value in self.target.items()
-            if value is not None and value is not False
+            *(f"{key} = {value}" for key, value in self.values().items()),
         ]
         return "\n".join(lines) + "\n"
 

@@ -81,7 +81,9 @@ def _add_settings_commands(sub) -> None:
         p.add_argument("--timeout", metavar="S", help=f"deadline of the whole probe in seconds ({DEFAULTS.timeout})")
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    add = sub.add_parser("add", help="write a watch's settings (validated, atomically)")
+    add = sub.add_parser(
+        "add", help="write a watch's settings (validated, atomically); a running watch keeps its own until restarted"
+    )
     add_kinds = add.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser)
     add_kinds.required = True
     for kind in KINDS.values():
@@ -106,7 +108,12 @@ def _add_settings_commands(sub) -> None:
 
 def _add_watch_commands(sub) -> None:
     """The commands that act on one watch: KIND ID."""
-    _watch(sub, "run", "run a watch in the foreground (the body of fswatch-KIND@ID.service)")
+    run = _watch(sub, "run", "run a watch in the foreground (the body of fswatch-KIND@ID.service)")
+    run.epilog = (
+        "signals: SIGTERM, SIGINT, SIGQUIT stop it (alert 3, exit 0); SIGHUP, SIGUSR1 log the settings it runs and "
+        "whether its settings file says otherwise (alert 160, 161): there is no reload, a restart applies new "
+        "settings; SIGUSR2 and the other signals that would end a process by default are ignored."
+    )
     _watch(sub, "continue", "resume a paused watch")
     pause = _watch(sub, "pause", "pause a running watch (no probes, no failure) until continued")
     pause.add_argument("--for", dest="duration", metavar="DURATION", help="resume by itself after 90s, 15m, 2h, 1d")

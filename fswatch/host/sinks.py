@@ -100,6 +100,20 @@ def system_fault(exc: OSError) -> SystemFault:
     return files.fault("os", exc, exc.filename if exc.filename is not None else "")
 
 
+def say(
+    alert_id: int, kind: Voice, watch_id: Optional[str] = None, *, target: object = None, detail: object = None,
+    priority: Optional[int] = None, **fields: str,
+) -> None:
+    """One alert from a command (not from a running watch's reporter): one line on stderr,
+    or one journal entry under systemd."""
+    entry = alerts.alert(alert_id)
+    message = entry.render(kind, target=target, detail=detail)
+    base = {"FSWATCH_KIND": kind.name, "FSWATCH_EVENT": str(alert_id)}
+    if watch_id:
+        base["FSWATCH_WATCH"] = watch_id
+    default_sink().emit(entry, message, entry.priority if priority is None else priority, {**base, **fields})
+
+
 def report_error(
     exc: FswatchError, kind: Voice, watch_id: Optional[str] = None, priority: Optional[int] = None
 ) -> int:
@@ -107,14 +121,8 @@ def report_error(
     systemd) naming the alert, then the exit code — the same for every surface's command.
     `priority`: where a caller knows better than the alert's own (what is routine there)."""
     if exc.alert is not None:
-        entry = alerts.alert(exc.alert)
-        detail = getattr(exc, "errno", None)
-        target = getattr(exc, "function", None)
-        message = entry.render(kind, target=target, detail=detail)
-        fields = {"FSWATCH_KIND": kind.name, "FSWATCH_EVENT": str(exc.alert), "FSWATCH_REASON": str(exc)}
-        if watch_id:
-            fields["FSWATCH_WATCH"] = watch_id
-        default_sink().emit(entry, message, entry.priority if priority is None else priority, fields)
+        say(exc.alert, kind, watch_id, target=getattr(exc, "function", None), detail=getattr(exc, "errno", None),
+            priority=priority, FSWATCH_REASON=str(exc))
     else:
         print(f"fswatch: {exc}", file=sys.stderr)
     return exc.exit_code

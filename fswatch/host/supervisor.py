@@ -181,7 +181,9 @@ class Supervisor:
         lines += list(service_lines)
         dropin = dropin_path(self.kind.name, self.watch_id)
         try:
-            dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            # Never DROPIN_DIR itself: its existence is how every fswatch command tells that
+            # systemd is PID 1 (sd_booted), so making it would mislead them all.
+            dropin.parent.mkdir(exist_ok=True, mode=0o755)
         except OSError as exc:
             raise fault("mkdir", exc, dropin.parent) from None
         write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)

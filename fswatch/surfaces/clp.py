@@ -18,7 +18,6 @@ first), like `fswatch inject`; -continue also clears it.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError
 from fswatch.core.settings import check_id, check_password, check_range
-from fswatch.host import logs, passwords
+from fswatch.host import logs, passwords, signals
 from fswatch.host.control import Control
 from fswatch.host.sinks import report_error, system_fault
 from fswatch.host.store import SettingsStore
@@ -182,15 +181,25 @@ def reexec_main() -> int:
 
 
 def start_unit(sup: Supervisor, settings: WatchSettings, password: Optional[str]) -> int:
-    """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status)."""
+    """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status).
+
+    This process is the one CLUSTERPRO's PID monitor watches: a signal must do to it what it
+    does to the watch (fswatch.host.signals), never end it while the watch runs on."""
     sup.ensure_stopped("a second one cannot start")
 
-    def forward_stop(*_: object) -> None:
+    def forward_stop(_: int) -> None:
         # CLUSTERPRO may end this process instead of running -stop: stop the unit too.
         sup.systemctl("stop", "--no-block", sup.unit)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, forward_stop)
+    def forward_report(signum: int) -> None:
+        pid = sup.holder()
+        if pid is not None and pid > 0:
+            try:
+                os.kill(pid, signum)
+            except OSError:  # ended meanwhile: the unit's end ends this process too
+                pass
+
+    signals.install(forward_stop, forward_report)
     return sup.start_unit(settings, password, writer=WRITER, until=ENDED)
 
 

@@ -28,7 +28,8 @@ from fswatch.core.alerts import alert as alert_entry
 from fswatch.core.errors import FswatchError, NotRunning
 from fswatch.core.protocol import FLOCK, OFD, VERSIONS, Version, of_watch, release_tuple
 from fswatch.host.control import Control, held
-from fswatch.kinds import KINDS
+from fswatch.host.store import CONFIG, RUNTIME, SettingsStore
+from fswatch.kinds import KINDS, WatchSettings
 
 # The reporter's phases (fswatch.watch.reporter): where the watch is in its life.
 STARTING, HEALTHY, DEGRADED, FAILING, FAILED = "starting", "healthy", "degraded", "failing", "failed"
@@ -130,6 +131,7 @@ class WatchStatus:
     # without them was written by 0.1.0, the one release that did not say.
     version: str = VERSIONS[1].release
     protocol: Optional[int] = None
+    settings: Optional[dict] = None  # what the watch runs: settings_record()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self)) + "\n"
@@ -191,6 +193,12 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
     "degraded": _optional(lambda v: isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
     "version": _text,
     "protocol": _optional(lambda v: _count(v) and v > 0),  # type: ignore[operator]
+    "settings": _optional(
+        lambda v: isinstance(v, dict)
+        and _optional(_text)(v.get("source"))
+        and isinstance(v.get("values"), dict)
+        and all(_text(value) for value in v["values"].values())
+    ),
 }
 assert set(_CHECKS) == {f.name for f in fields(WatchStatus)}, "every field of the state file is checked"
 
@@ -298,6 +306,69 @@ class WatchView:
             return None
         age = now - state.updated
         return age if age > state.interval + state.timeout + SILENCE_SLACK else None
+
+
+# -- what a watch runs, and what its settings file says now -----------------------------------------
+
+
+def settings_record(settings: WatchSettings, source: Optional[str]) -> dict:
+    """The state file's `settings`: the values the watch runs, which of the two roots its
+    settings file is in (fswatch.host.store: CONFIG, RUNTIME; None: from a command line, no
+    file), and whether it has a password (which is never recorded)."""
+    return {"source": source, "values": settings.values(), "password": settings.has_password}
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a watch's settings file compares with what the watch runs: the keys that differ
+    (key, running value, the file's value; None: not set), or why the file cannot be read."""
+
+    file: str
+    changes: Tuple[Tuple[str, Optional[str], Optional[str]], ...] = ()
+    error: str = ""
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.changes or self.error)
+
+    def text(self) -> str:
+        if self.error:
+            return f"{self.file}: {self.error}"
+        if not self.changes:
+            return f"{self.file} says the same"
+        said = ", ".join(f"{key} {_unset(now)} (runs {_unset(runs)})" for key, runs, now in self.changes)
+        return f"{self.file} now says {said}"
+
+    def fields(self) -> dict:
+        changes = {key: {"runs": runs, "file": now} for key, runs, now in self.changes}
+        out: dict = {"file": self.file, "changes": changes, "summary": self.text()}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _unset(value: Optional[str]) -> str:
+    return "(not set)" if value is None else value
+
+
+def settings_drift(kind: str, watch_id: str, record: Optional[Mapping[str, object]]) -> Optional[Drift]:
+    """What the watch's settings file says now against what the watch runs (its state's
+    `settings`); None when the watch has no settings file (clp_*mon in-process: its command
+    line) or recorded none. The file is looked up in this process's roots, never at a path
+    the state file names, and read without its password."""
+    if not isinstance(record, Mapping) or record.get("source") not in (CONFIG, RUNTIME):
+        return None
+    running = record.get("values")
+    if not isinstance(running, Mapping):
+        return None
+    store = SettingsStore.named(str(record["source"]))
+    path = str(store.conf_path(kind, watch_id))
+    try:
+        now = store.read(KINDS[kind], watch_id, has_password=record.get("password") is True).values()
+    except FswatchError as exc:  # gone, unreadable, or no longer valid: a restart would not run it
+        return Drift(path, error=_one_line(str(exc)))
+    keys = sorted(set(running) | set(now))
+    return Drift(path, tuple((k, running.get(k), now.get(k)) for k in keys if running.get(k) != now.get(k)))
 
 
 def look(kind: str, watch_id: str, control: Optional[Control] = None) -> WatchView:

@@ -1,6 +1,7 @@
 """Install fswatch into a booted test container the way a cluster node has it: the
 package on the system python3's path, /usr/bin/fswatch, /usr/sbin/clp_*mon, the units,
-the catalog, the user fswatch and the OCF agents under /usr/lib/ocf/resource.d/fswatch/."""
+the catalog, the user fswatch, the OCF agents under /usr/lib/ocf/resource.d/fswatch/ and
+CTDB's event script under /usr/share/ctdb/events/legacy/."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ SCRIPTS = {
     "/usr/sbin/clp_nfsmon": "from fswatch.surfaces.clp import nfsmon_main as main",
 }
 
+CTDB_EVENTS_DIR = "/usr/share/ctdb/events/legacy"
+CTDB_SCRIPT = "45.fswatch.script"
+
 
 def install_fswatch(container) -> None:
     site = container.path("/usr/lib/python3/dist-packages") / "fswatch"
@@ -34,6 +38,8 @@ def install_fswatch(container) -> None:
     container.copy_in(ROOT / "packaging" / "fswatch.tmpfiles", "/usr/lib/tmpfiles.d/fswatch.conf", mode=0o644)
     container.run(["systemd-sysusers", "/usr/lib/sysusers.d/fswatch.conf"])  # the units' User=fswatch
     install_ocf_agents(container)
+    # CTDB's event script, where the packages put it (`ctdb event script enable legacy 45.fswatch`).
+    container.copy_in(ROOT / "packaging" / "ctdb" / CTDB_SCRIPT, f"{CTDB_EVENTS_DIR}/{CTDB_SCRIPT}", mode=0o755)
     container.systemctl("daemon-reload")
     container.run(["journalctl", "--update-catalog"])
 

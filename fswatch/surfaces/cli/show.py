@@ -104,6 +104,12 @@ def _record(kind: str, watch_id: str, configured: bool, problems: List[FswatchEr
         record["phase"] = status.STARTING
     record["health"] = health.value
     record["reason"] = view.reason
+    # A live watch's state that is not being written (a full /run: alert 42) is shown, marked
+    # stale; and what its settings file says now, when that differs from what it runs.
+    silent = view.silent_for(time.time())
+    record["stale_for"] = round(silent, 1) if silent is not None else None
+    drift = status.settings_drift(kind, watch_id, state.settings) if view.alive and state is not None else None
+    record["settings_changed"] = drift.fields() if drift is not None and drift.differs else None
     # Which release it runs (or ran), and whether that is older than the installed one.
     record["version"] = view.release or None
     if view.alive and view.release:
@@ -185,6 +191,12 @@ def _detail_lines(r: dict, last: dict) -> List[str]:
         lines.append(f"injected: {i['left']} more probes fail at {i['stage']} (fswatch inject)")
     if r.get("degraded"):
         lines.append(f"degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
+    if r.get("stale_for") is not None:
+        when = _when(r["updated"]) if r.get("updated") else "?"
+        lines.append(f"stale: the watch has not written its state for {r['stale_for']:.0f} s (last at {when}); "
+                     "what is shown may be out of date (see its journal or log: alert 42)")
+    if r.get("settings_changed"):
+        lines.append(f"settings: {r['settings_changed']['summary']}; the watch keeps what it runs until restarted")
     if r.get("outdated"):
         lines.append(
             f"release: fswatch {r['version']} (control protocol {r['protocol']}), older than the installed "

@@ -33,6 +33,9 @@ class FakeTime:
     def is_set(self):
         return self.stop_at is not None and self.t >= self.stop_at
 
+    def report_requested(self):  # no SIGHUP here
+        return False
+
     def wait(self, seconds):
         if self.stop_at is not None and self.t + seconds >= self.stop_at:
             self.t = max(self.t, self.stop_at)

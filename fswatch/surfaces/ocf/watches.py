@@ -267,7 +267,7 @@ def verdict(view: WatchView, attribute_mode: bool = False, now: Optional[float] 
     if silent is not None:
         return OCF_ERR_GENERIC, (
             f"the watch (pid {view.pid}) has not reported for {silent:.0f} s, longer than interval + timeout "
-            f"+ {status.SILENCE_SLACK:g} s: it is frozen"
+            f"+ {status.SILENCE_SLACK:g} s: it is frozen, or cannot write its state (alert 42 in its log)"
         )
     if attribute_mode and view.alive:
         return OCF_SUCCESS, None  # the verdict travels in the node attribute

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Tuple
 from fswatch.core import alerts
 from fswatch.core import settings as s
 from fswatch.kinds import kerberos
-from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Secrets, Stage, TargetField
+from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Secrets, Stage, TargetField
 
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 SERVICE = "nfs"  # the NFS server's Kerberos service (RFC 2623 section 2.3: nfs/<server name>)
@@ -32,7 +32,7 @@ def nfs_version(value: object) -> Tuple[int, Optional[int]]:
     return int(major), int(minor) if minor else None
 
 
-def _target(values: Mapping[str, object], secrets: Secrets) -> object:
+def _target(values: Mapping[str, object], secrets: Secrets, owner: str) -> object:
     from fswatch.probes.nfs import NfsTarget
 
     version, minor = nfs_version(values.get("nfs_version") or 3)
@@ -46,6 +46,8 @@ def _target(values: Mapping[str, object], secrets: Secrets) -> object:
         transport=str(values.get("transport") or "tcp"),
         canary=values.get("canary"),  # type: ignore[arg-type]
         kerberos=kerberos.logon(values, secrets, SERVICE),  # type: ignore[arg-type]
+        canary_write=values.get("canary_write"),  # type: ignore[arg-type]
+        canary_owner=owner,
     )
 
 
@@ -123,6 +125,7 @@ NFS = Kind(
         ),
         TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="export")),
         *kerberos.fields(SERVICE),
+        TargetField("canary_write", s.check_canary_write, help=CANARY_WRITE_HELP.format(where="export")),
     ),
     "export",
     # fswatch/probes/nfs.py's stages, v3 then v4 (4.1+ adds the session's), each with the alert
@@ -134,6 +137,7 @@ NFS = Kind(
         Stage("getattr", alerts.NFS_STATUS),
         Stage("fsstat", alerts.NFS_STATUS),
         Stage("canary", alerts.CANARY_BLOCKED),  # only with a canary file: its read blocked (the storage beneath)
+        *WRITE_STAGES,  # only with a write canary
         Stage("umount", alerts.MOUNT),
         Stage("connect", alerts.NFS_RECEIVE),
         Stage("exchange_id", alerts.NFS_STATUS),
@@ -153,8 +157,9 @@ NFS = Kind(
     _target,
     _probe,
     _combination,
-    # clp_nfsmon ID -d DIR [-n PORT] [-k KEYTAB -K PRINCIPAL [-H SPN_HOST]] (-k, -K, -H: fswatch extensions)
-    {"-d": "export", "-n": "port", "-k": "keytab", "-K": "principal", "-H": "spn_host"},
+    # clp_nfsmon ID -d DIR [-n PORT] [-w DIR] [-k KEYTAB -K PRINCIPAL [-H SPN_HOST]]
+    # (-w, -k, -K, -H: fswatch extensions)
+    {"-d": "export", "-n": "port", "-w": "canary_write", "-k": "keytab", "-K": "principal", "-H": "spn_host"},
     declared_alerts=(alerts.NFS_FAILED,),
     takes_keytab=True,
     refused_at_add=(alerts.KRB5_REQUIRED,),

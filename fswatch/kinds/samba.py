@@ -12,13 +12,13 @@ from typing import Mapping, Optional
 from fswatch.core import alerts
 from fswatch.core import settings as s
 from fswatch.kinds import kerberos
-from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Secrets, Stage, TargetField
+from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Secrets, Stage, TargetField
 from fswatch.probes.posture import DIALECT_NAMES, Requirements, check_combination
 
 SERVICE = "cifs"  # the SMB server's Kerberos service (MS-SMB2 3.2.4.2.3: cifs/<server name>)
 
 
-def _target(values: Mapping[str, object], secrets: Secrets) -> object:
+def _target(values: Mapping[str, object], secrets: Secrets, owner: str) -> object:
     from fswatch.probes.samba import SambaTarget
 
     return SambaTarget(
@@ -28,6 +28,8 @@ def _target(values: Mapping[str, object], secrets: Secrets) -> object:
         user=values.get("user"),  # type: ignore[arg-type]
         password=secrets.password,
         canary=values.get("canary"),  # type: ignore[arg-type]
+        canary_write=values.get("canary_write"),  # type: ignore[arg-type]
+        canary_owner=owner,
         min_dialect=values.get("min_dialect"),  # type: ignore[arg-type]
         require_signing=bool(values.get("require_signing")),
         require_encryption=bool(values.get("require_encryption")),
@@ -70,6 +72,7 @@ SAMBA = Kind(
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
         TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="share")),
+        TargetField("canary_write", s.check_canary_write, help=CANARY_WRITE_HELP.format(where="share")),
         # SMB security posture (fswatch.probes.posture): a server weaker than asked fails the probe.
         TargetField(
             "min_dialect",
@@ -102,6 +105,7 @@ SAMBA = Kind(
         Stage("tree_connect", alerts.TREE_CONNECT),
         Stage("share_type", alerts.SHARE_TYPE),
         Stage("canary", alerts.CANARY_BLOCKED),  # only with a canary file: its read blocked (the storage beneath)
+        *WRITE_STAGES,  # only with a write canary
         Stage("teardown", alerts.RECEIVE),
         # only for a Kerberos watch, whose probe begins with it: its ticket (fswatch.probes.kerberos)
         Stage("kerberos", alerts.KDC_STALLED),
@@ -111,9 +115,10 @@ SAMBA = Kind(
     _target,
     _probe,
     _combination,
-    # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] [-k KEYTAB -K PRINCIPAL [-H SPN_HOST]]
-    # (-n, -k, -K, -H: fswatch extensions)
-    {"-s": "share", "-u": "user", "-p": "password", "-n": "port", "-k": "keytab", "-K": "principal", "-H": "spn_host"},
+    # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] [-w DIR] [-k KEYTAB -K PRINCIPAL [-H SPN_HOST]]
+    # (-n, -w, -k, -K, -H: fswatch extensions)
+    {"-s": "share", "-u": "user", "-p": "password", "-n": "port", "-w": "canary_write", "-k": "keytab",
+     "-K": "principal", "-H": "spn_host"},
     takes_password=True,
     takes_keytab=True,
 )

@@ -156,6 +156,7 @@ def test_the_runtime_store_and_drop_in_carry_the_keytab(dirs, keytab, monkeypatc
     from fswatch.host.supervisor import Supervisor
 
     monkeypatch.setattr(supervisor, "DROPIN_DIR", dirs / "systemd")  # never this machine's /run/systemd/system
+    (dirs / "systemd").mkdir()  # systemd's, which a drop-in never creates (it means systemd is PID 1)
 
     target = SAMBA.check_target({"share": "d", "address": "fs1.x", "principal": P})
     settings = WatchSettings(SAMBA, "w1", Schedule(), target)

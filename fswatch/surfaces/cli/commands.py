@@ -5,13 +5,15 @@ refusal is one line naming its alert, with a distinct exit code (fswatch.core.er
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Mapping, Optional
 
+from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
 from fswatch.core.observation import Observation
@@ -19,11 +21,14 @@ from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
 from fswatch.host import keytabs, metrics_files, passwords
 from fswatch.host.control import CREDENTIAL_CACHE, Control, parse_duration
+from fswatch.host.sinks import say
 from fswatch.host.store import SettingsStore
 from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
-from fswatch.kinds import KINDS, Kind, build
+from fswatch.kinds import KINDS, Kind, WatchSettings, build
+from fswatch.probes import write_canary
+from fswatch.surfaces import ctdb
 from fswatch.watch import inject, status
-from fswatch.watch.runner import exit_now, keytab_of, load_settings, run_watch
+from fswatch.watch.runner import exit_now, keytab_of, load_settings, run_watch, settings_source
 
 
 def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
@@ -42,10 +47,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     kind.check_logon(target_values, password, keytab is not None)
     if keytab is not None:
         keytabs.read(Path(keytab), str(target_values["principal"]))  # the add's refusals, before any I/O
-    # A one-shot probe's tickets live in a cache of its own, deleted after it: never the node's.
-    with tempfile.TemporaryDirectory(prefix="fswatch-probe-") as private:
-        ccache = os.path.join(private, CREDENTIAL_CACHE)
-        target = kind.make_target(target_values, password, keytab=keytab, ccache=ccache)
+    with _one_shot(kind, target_values, password, keytab, None) as target:
         obs = kind.probe_function()(target, Deadline.after(timeout))
     label = kind.label(target_values)
     slow = slowest(obs, Schedule(timeout=timeout).slow_ms)  # the watch's rule: the verdict decides
@@ -59,6 +61,17 @@ def cmd_probe(args: argparse.Namespace) -> int:
     else:
         print(_probe_text(kind, label, target, obs) + (f"\n{slow.text()}" if slow is not None else ""))
     return EXIT_OK if obs.ok else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _one_shot(
+    kind: Kind, values: Mapping[str, object], password: Optional[str], keytab: Optional[str], watch_id: Optional[str]
+) -> Iterator[object]:
+    """The target of a probe outside a watch (`probe`, `add`'s check). Its tickets live in a cache
+    of its own, deleted after it: never the node's, nor the watch's."""
+    with tempfile.TemporaryDirectory(prefix="fswatch-probe-") as private:
+        ccache = os.path.join(private, CREDENTIAL_CACHE)
+        yield kind.make_target(values, password, watch_id, keytab=keytab, ccache=ccache)
 
 
 def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str:
@@ -88,39 +101,75 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
 
 def cmd_add(args: argparse.Namespace) -> int:
     kind = KINDS[args.kind]
-    values = {**_target_values(args, kind), "attribute": args.attribute}
+    values = {**_target_values(args, kind), "attribute": args.attribute, "ctdb": args.ctdb}
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
+    if settings.ctdb:
+        ctdb.admit(settings)
     password = passwords.from_option(getattr(args, "password_file", None))
     kind.check_logon(settings.target, password, getattr(args, "keytab", None) is not None)
     keytab = keytabs.from_option(getattr(args, "keytab", None), settings.target.get("principal"))  # type: ignore[arg-type]
-    refused = _refused_by_the_server(settings) if keytab is None else None
-    if refused:
-        raise UsageError(refused)
+    checked = _check_at_add(settings, password, getattr(args, "keytab", None))
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password, keytab)
+    for_ctdb = "; for CTDB: enable its event script with `ctdb event script enable legacy 45.fswatch`"
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
         f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
+        + (for_ctdb if settings.ctdb else "")
     )
+    if checked:
+        print(checked)
+    _notice_running(kind, settings.watch_id, conf)
     return EXIT_OK
 
 
-ADD_CHECK_SECONDS = 3  # how long `add` asks the server; one that does not answer by then is not refused
+def _notice_running(kind: Kind, watch_id: str, conf: Path) -> None:
+    """`add` over a running watch writes, and says in one line (alert 161) that the watch
+    keeps the settings it started with until it is restarted: a watch never reloads."""
+    view = status.look(kind.name, watch_id)
+    if not view.alive:
+        return
+    state = view.current
+    drift = status.settings_drift(kind.name, watch_id, state.settings if state is not None else None)
+    if drift is not None and drift.file == str(conf):
+        detail = f"pid {view.pid}; {drift.text()}"
+    elif drift is not None:
+        detail = f"pid {view.pid} runs from {drift.file}, not from {conf}"
+    else:
+        detail = f"pid {view.pid}; {conf} written"
+    say(alerts.SETTINGS_DIFFER, kind, watch_id, detail=detail, FSWATCH_SETTINGS_FILE=str(conf))
 
 
-def _refused_by_the_server(settings) -> Optional[str]:  # type: ignore[no-untyped-def]
-    """Why the server says this watch could never work (NFS: the export requires Kerberos and the
-    watch has none), from one probe of at most ADD_CHECK_SECONDS; None otherwise, also when the
-    server cannot be asked now (a floating address elsewhere): the watch's probes will say."""
+ADD_CHECK_SECONDS = 10  # `add` waits at most this long for its write canary check (or the watch's timeout)
+REFUSAL_CHECK_SECONDS = 3  # without a write canary, how long `add` asks whether the server refuses the watch
+
+
+def _check_at_add(settings: WatchSettings, password: Optional[str], keytab: Optional[str]) -> Optional[str]:
+    """One probe now, as the watch will probe, where the server can refuse the watch outright:
+    a write canary the server denies the watch's identity, or (NFS) an export that requires
+    Kerberos of a watch without it. Refused: UsageError (alert 11). Otherwise what was seen of
+    the write canary, for the operator. A server that cannot be reached now (a passive node)
+    says nothing about the watch, so it refuses nothing."""
     kind = settings.kind
-    if not kind.refused_at_add:
+    canary_write = settings.target.get("canary_write")
+    if not canary_write and (keytab is not None or not kind.refused_at_add):
         return None
-    deadline = Deadline.after(min(float(settings.schedule.timeout), ADD_CHECK_SECONDS))
-    obs = kind.probe_function()(kind.make_target(settings.target), deadline)
+    wait = ADD_CHECK_SECONDS if canary_write else REFUSAL_CHECK_SECONDS
+    with _one_shot(kind, settings.target, password, keytab, settings.watch_id) as target:
+        obs = kind.probe_function()(target, Deadline.after(min(wait, settings.schedule.timeout)))
     if obs.failure is not None and obs.failure.alert in kind.refused_at_add:
-        return obs.failure.reason
-    return None
+        raise UsageError(obs.failure.reason)
+    if not canary_write:
+        return None
+    refused = write_canary.refusal(obs)
+    if refused is not None:
+        raise UsageError(f"--canary-write {canary_write}: {refused}")
+    if obs.ok:
+        return f"write canary checked: a file written, read back and removed in {obs.total_ms:.1f} ms"
+    failure = obs.failure
+    assert failure is not None
+    return f"write canary not checked (alert {failure.alert} at {failure.stage}: {failure.reason})"
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -138,19 +187,18 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings, password = load_settings(args.kind, args.id)
-    exit_now(run_watch(settings, password, keytab=keytab_of(settings)))
+    exit_now(run_watch(settings, password, keytab=keytab_of(settings), source=settings_source()))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
     seconds = parse_duration(args.duration) if args.duration else None
-    view = status.look(args.kind, args.id)
-    if not view.alive:
-        raise NotRunning(f"{args.kind} watch {args.id} is not running; nothing to pause")
-    Control.of(args.kind, args.id).request_pause(seconds)
+    view = status.running(args.kind, args.id, "pause")
+    Control.of(args.kind, args.id).request_pause(seconds, view.protocol)  # as the watch's release reads it
     return EXIT_OK
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
+    status.running(args.kind, args.id, "continue")
     control = Control.of(args.kind, args.id)
     control.request_continue()
     control.clear_injection()  # continue also ends a failure test (fswatch inject)
@@ -174,7 +222,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    Supervisor(KINDS[args.kind], args.id).stop(Deadline.after(STOP_WAIT))
+    if not Supervisor(KINDS[args.kind], args.id).stop(Deadline.after(STOP_WAIT)):
+        raise NotRunning(f"{args.kind} watch {args.id} is not running; nothing to stop")
     return EXIT_OK
 
 

@@ -596,6 +596,16 @@ def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grac
 
 WRITE_MODE = 0o600  # the canary's file is the probe's alone
 UID0 = "uid 0 (AUTH_SYS; a root-squashing server writes as its anonymous user)"
+
+
+def _writer(target: NfsTarget, client: RpcClient) -> str:
+    """Who the server sees write the canary: uid 0 over AUTH_SYS, the principal under RPCSEC_GSS
+    (the same calls, the same client: only the credential differs)."""
+    if isinstance(client.flavor, RpcsecGss) and target.kerberos is not None:
+        return f"principal {target.kerberos.principal} (RPCSEC_GSS: the server writes as the user it maps it to)"
+    return UID0
+
+
 READDIR_BYTES = 32768  # one READDIR answer of the sweep
 MAX_SWEEP_PAGES = 16  # READDIRs per sweep: a canary directory of its own needs one
 SWEEP_CUT = f"stopped after {MAX_SWEEP_PAGES} READDIRs: give the write canary a directory of its own"
@@ -608,8 +618,11 @@ class _WriteCanary:
     removed within the same deadline, so a failed probe leaves nothing either; after no answer by
     the deadline it stays, and a later probe's sweep removes it."""
 
-    def __init__(self, target: NfsTarget, rec: StageRecorder, where: str, deadline: Deadline) -> None:
+    def __init__(
+        self, target: NfsTarget, client: RpcClient, rec: StageRecorder, where: str, deadline: Deadline
+    ) -> None:
         self.target = target
+        self.identity = _writer(target, client)
         self.rec = rec
         self.deadline = deadline
         self.canary = write_canary.new_file(str(target.canary_write), target.canary_owner, deadline)
@@ -621,7 +634,7 @@ class _WriteCanary:
     def run(self) -> _Grace:
         canary, owner = self.canary, self.target.canary_owner
         self.rec.note("write_canary_file", canary.path)
-        self.rec.note(write_canary.IDENTITY_NOTE, UID0)
+        self.rec.note(write_canary.IDENTITY_NOTE, self.identity)
         try:
             with self._stage("write_create"):
                 now = self.create()
@@ -723,7 +736,7 @@ class _WriteCanaryV3(_WriteCanary):
     def __init__(
         self, target: NfsTarget, nfs: RpcClient, root: bytes, rec: StageRecorder, deadline: Deadline, where: str
     ) -> None:
-        super().__init__(target, rec, where, deadline)
+        super().__init__(target, nfs, rec, where, deadline)
         self.nfs = nfs
         self.root = root
         self.directory = b""
@@ -783,7 +796,7 @@ class _WriteCanaryV4(_WriteCanary):
     def __init__(
         self, target: NfsTarget, channel: nfs4write.Channel, clientid: Optional[int], rec: StageRecorder, where: str
     ) -> None:
-        super().__init__(target, rec, where, channel.deadline)
+        super().__init__(target, channel.client, rec, where, channel.deadline)
         self.channel = channel
         self.clientid = clientid  # the session's (v4.1, 4.2); v4.0 makes its own
         self.walk = nfs4write.walk(nfs4.path_components(target.export) + self.canary.directory_components)

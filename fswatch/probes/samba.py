@@ -256,7 +256,10 @@ def _write_canary(
     (which deletes it), then remove earlier probes' leftovers: five stages, one deadline."""
     canary = write_canary.new_file(str(target.canary_write), target.canary_owner, deadline)
     rec.note("write_canary_file", canary.path)
-    who = "the guest account (usually nobody)" if target.user is None else f"user {target.user}"
+    if target.kerberos is not None:
+        who = f"principal {target.kerberos.principal} (Kerberos)"
+    else:
+        who = "the guest account (usually nobody)" if target.user is None else f"user {target.user}"
     rec.note(write_canary.IDENTITY_NOTE, who)
     with _write_stage(rec, "write_create", target, canary, timed_out):
         opened = calls.create(

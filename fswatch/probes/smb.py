@@ -155,13 +155,10 @@ class ProbeConnection(smb_connection.Connection):
         self.answered_at = time.time()
         try:
             filetime = int.from_bytes(response["system_time"].pack(), "little")
-            self.server_time = filetime / 1e7 - FILETIME_EPOCH if filetime else None
+            self.server_time = filetime_seconds(filetime) if filetime else None
         except Exception:  # a server that sends no clock: nothing to compare
             self.server_time = None
         return response
-
-
-FILETIME_EPOCH = 11644473600  # seconds from 1601-01-01 (FILETIME) to 1970-01-01
 
 
 class _Spnego:

@@ -6,6 +6,7 @@ Kerberos error or NT status, and for the KDC's faults the time to the verdict.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,16 @@ from typing import List
 
 import pytest
 
-from tests.fixtures.ad_domain import FLOATING_ADDRESS, MEMBER_NAME, MEMBER_SPN, SHARE, AdDomain, ClientWatch
+from fswatch.kinds.kind import WRITE_STAGES as STAGES_OF_THE_WRITE_CANARY
+from tests.fixtures.ad_domain import (
+    FLOATING_ADDRESS,
+    MEMBER_NAME,
+    MEMBER_SPN,
+    SHARE,
+    AdDomain,
+    ClientWatch,
+    fswatch_in_client,
+)
 from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
 from tests.integration.cli import alert_ids, only_alert_lines, wait_for
 from tests.integration.node import install_fswatch
@@ -25,6 +35,7 @@ pytestmark = pytest.mark.integration
 SLACK = 0.5  # SPEC.md section 2
 LATE_MARGIN = 1.0  # a loaded 2-core machine: process start and a Python import on top of the bound
 PROBE_TIMEOUT = 10
+WRITE_STAGES = [stage.name for stage in STAGES_OF_THE_WRITE_CANARY]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +103,49 @@ def test_ntlm_switched_off_the_kerberos_watch_is_healthy_an_ntlm_one_says_why(do
         assert "log on with Kerberos (--principal, --keytab)" in out["failure"]["reason"]
     finally:
         domain.set_ntlm(allowed=True)
+
+
+def test_the_write_canary_writes_as_the_principal(domain, prober, tmp_path):
+    """The write canary's CREATE, WRITE, FLUSH, READ, CLOSE go over the session the ticket made;
+    smbd writes as the principal's user, so `add` refuses a directory it may not write in."""
+    share = domain.root / "fs" / SHARE
+    for sub, mode in (("w", 0o1777), ("locked", 0o755)):
+        (share / sub).mkdir(exist_ok=True)
+        (share / sub).chmod(mode)
+    rc, out, _ = probe(domain, *kerberos_args(prober), "--canary-write", "w")
+    assert rc == 0 and out["posture"]["authentication"] == "kerberos", out
+    seen = stages(out)
+    assert seen[seen.index("write_create") : seen.index("write_create") + 5] == WRITE_STAGES, seen
+    assert out["notes"]["write_canary_identity"] == f"principal {prober.principal} (Kerberos)"
+    assert os.listdir(share / "w") == []  # deleted on close
+    watch = ("--share", SHARE, *kerberos_args(prober))
+    refused = fswatch_in_client(domain, tmp_path, "add", "samba", "w1", *watch, "--canary-write", "locked")
+    assert refused.returncode == 2 and "alert 11:" in refused.stderr, refused.stderr
+    assert f"the server denies principal {prober.principal} (Kerberos) the write canary" in refused.stderr
+    assert "STATUS_ACCESS_DENIED" in refused.stderr
+    checked = fswatch_in_client(domain, tmp_path, "add", "samba", "w1", *watch, "--canary-write", "w")
+    assert checked.returncode == 0 and "write canary checked" in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_clp_sambamon_logs_on_with_a_keytab(domain, prober, tmp_path):
+    """clp_sambamon's extension -k KEYTAB -K PRINCIPAL -H SPN_HOST, its start form in-process."""
+    args = ("-s", SHARE, "-a", FLOATING_ADDRESS, "-H", MEMBER_NAME, "-k", str(prober.keytab), "-K", prober.principal,
+            "-i", "1", "-c", "1", "-r", "5")  # fmt: skip
+    watch = fswatch_in_client(domain, tmp_path, "k1", *args, command="clp_sambamon", start=True)
+    state = tmp_path / "run" / "samba" / "k1" / "state.json"
+    try:
+        wait_for(lambda: state.exists() and json.loads(state.read_text()).get("probes", 0) >= 2, 60)
+        last = json.loads(state.read_text())["last_probe"]
+        assert last["posture"]["authentication"] == "kerberos" and last["notes"]["kerberos"].startswith("cached")
+        stop = fswatch_in_client(domain, tmp_path, "k1", "-stop", command="clp_sambamon")
+        assert stop.returncode == 0, stop.stderr
+        assert watch.wait(timeout=30) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    err = watch.communicate()[1]
+    only_alert_lines(err)
+    assert alert_ids(err) == [1, 2, 3], err
 
 
 def test_a_stale_keytab_fails_at_kerberos_naming_the_kerberos_error(domain):
@@ -236,7 +290,7 @@ def test_the_members_winbind_stopped_is_a_logon_failure_with_the_nt_status(domai
         rc, out, _ = probe(domain, *kerberos_args(prober))
     finally:
         domain.start_member()
-    assert rc == 1 and out["alert"] == 64 and out["failure"]["stage"] == "session", out
+    assert rc == 1 and out["alert"] == 64 and out["failure"]["stage"] == "session", json.dumps(out)
     assert out["failure"]["ntstatus"] == "0xc000005e"
     assert out["failure"]["reason"].startswith("STATUS_NO_LOGON_SERVERS (0xc000005e): the server cannot reach")
 

@@ -5,6 +5,7 @@ krb5, krb5i, krb5p and `sys, krb5`; fswatch run as its CLI in the domain's clien
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,8 +14,9 @@ from typing import List
 
 import pytest
 
-from tests.fixtures.ad_domain import MEMBER_ADDRESS, MEMBER_NAME, AdDomain, ClientWatch
-from tests.fixtures.krb5_nfs import NFS_SPN, KerberosNfs
+from fswatch.kinds.kind import WRITE_STAGES as STAGES_OF_THE_WRITE_CANARY
+from tests.fixtures.ad_domain import MEMBER_ADDRESS, MEMBER_NAME, AdDomain, ClientWatch, fswatch_in_client
+from tests.fixtures.krb5_nfs import LOCKED, NFS_SPN, WRITABLE, KerberosNfs
 from tests.integration.cli import FswatchCLI, alert_ids, only_alert_lines, wait_for
 
 pytestmark = pytest.mark.integration
@@ -23,6 +25,7 @@ SLACK = 0.5  # SPEC.md section 2
 LATE_MARGIN = 1.0  # process start and imports on a loaded 2-core machine, on top of the bound
 SERVICES = {"krb5": ("krb5", "none"), "krb5i": ("krb5i", "integrity"), "krb5p": ("krb5p", "privacy"),
             "sys-krb5": ("krb5", "none")}  # fmt: skip
+WRITE_STAGES = [stage.name for stage in STAGES_OF_THE_WRITE_CANARY]
 ONE_LINE = "export requires sec={}; this watch has no Kerberos credentials (--keytab)"
 
 
@@ -89,17 +92,60 @@ def test_without_kerberos_settings_one_line_says_the_export_requires_it(domain, 
 
 
 def test_add_refuses_a_watch_without_kerberos_for_an_export_that_requires_it(domain, nfs, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    env = {**cli.env, **domain.env(), "FSWATCH_CONFIG_DIR": str(cli.config), "FSWATCH_RUNTIME_DIR": str(cli.runtime)}
+    config = FswatchCLI(tmp_path).config
     for version in ("3", "4"):
-        argv = domain.client(cli.argv("add", "nfs", f"n{version}", "--export", nfs.export("krb5"), "--address",
-                                      MEMBER_ADDRESS, "--nfs-version", version))  # fmt: skip
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        proc = fswatch_in_client(domain, tmp_path, "add", "nfs", f"n{version}", "--export", nfs.export("krb5"),
+                                 "--address", MEMBER_ADDRESS, "--nfs-version", version)  # fmt: skip
         assert proc.returncode == 2 and proc.stdout == "", proc.stderr
         assert proc.stderr.count("\n") == 1 and "alert 11:" in proc.stderr and ONE_LINE.format("krb5") in proc.stderr
-    assert not cli.config.exists() or not list(cli.config.rglob("*.conf"))
-    argv = domain.client(cli.argv("add", "nfs", "ok", "--export", nfs.export("sys-krb5"), "--address", MEMBER_ADDRESS))
-    assert subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60).returncode == 0
+    assert not config.exists() or not list(config.rglob("*.conf"))
+    added = fswatch_in_client(domain, tmp_path, "add", "nfs", "ok", "--export", nfs.export("sys-krb5"), "--address",
+                              MEMBER_ADDRESS)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+
+@pytest.mark.parametrize("version", ["3", "4.0", "4.1"])
+def test_the_write_canary_writes_as_the_principal_under_each_service(domain, nfs, prober, version, tmp_path):
+    """The write canary's calls go through the same RPCSEC_GSS context (krb5i: each checksummed,
+    krb5p: sealed); ganesha writes as the principal's user, so `add` refuses a directory that
+    user may not write in, naming the principal."""
+    for export in ("krb5", "krb5i", "krb5p"):
+        rc, out, _ = probe(domain, nfs, export, version, *kerberos_args(prober), "--canary-write", WRITABLE)
+        assert rc == 0, out
+        assert out["notes"]["flavor"] == export and out["notes"]["write_canary_bytes"] == "4096"
+        seen = stages(out)
+        assert seen[seen.index("write_create") : seen.index("write_create") + 5] == WRITE_STAGES, seen
+        assert out["notes"]["write_canary_identity"].startswith(f"principal {prober.principal} (RPCSEC_GSS")
+        assert os.listdir(Path(nfs.export(export)) / WRITABLE) == []  # removed within the probe
+    export = ("--export", nfs.export("krb5p"), "--address", MEMBER_ADDRESS, "--nfs-version", version,
+              *kerberos_args(prober))  # fmt: skip
+    refused = fswatch_in_client(domain, tmp_path, "add", "nfs", "w1", *export, "--canary-write", LOCKED)
+    assert refused.returncode == 2 and "alert 11:" in refused.stderr, refused.stderr
+    assert f"the server denies principal {prober.principal} (RPCSEC_GSS" in refused.stderr
+    assert "NFS4ERR_ACCESS" in refused.stderr or "NFS3ERR_ACCES" in refused.stderr, refused.stderr
+    checked = fswatch_in_client(domain, tmp_path, "add", "nfs", "w1", *export, "--canary-write", WRITABLE)
+    assert checked.returncode == 0 and "write canary checked" in checked.stdout, checked.stdout + checked.stderr
+
+
+def test_clp_nfsmon_speaks_rpcsec_gss_with_a_keytab(domain, nfs, prober, tmp_path):
+    """clp_nfsmon's extension -k KEYTAB -K PRINCIPAL -H SPN_HOST, its start form in-process (v3)."""
+    args = ("-d", nfs.export("krb5i"), "-a", MEMBER_ADDRESS, "-H", MEMBER_NAME, "-k", str(prober.keytab), "-K",
+            prober.principal, "-i", "1", "-c", "1", "-r", "5")  # fmt: skip
+    watch = fswatch_in_client(domain, tmp_path, "k1", *args, command="clp_nfsmon", start=True)
+    state = tmp_path / "run" / "nfs" / "k1" / "state.json"
+    try:
+        wait_for(lambda: state.exists() and json.loads(state.read_text()).get("probes", 0) >= 2, 60)
+        last = json.loads(state.read_text())["last_probe"]
+        assert (last["notes"]["flavor"], last["notes"]["gss_service"]) == ("krb5i", "integrity"), last
+        stop = fswatch_in_client(domain, tmp_path, "k1", "-stop", command="clp_nfsmon")
+        assert stop.returncode == 0, stop.stderr
+        assert watch.wait(timeout=30) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    err = watch.communicate()[1]
+    only_alert_lines(err)
+    assert alert_ids(err) == [1, 2, 3], err
 
 
 def test_kdc_faults_are_named_apart_from_nfs_faults(domain, nfs):

@@ -1014,7 +1014,8 @@ _TABLE += (
         "(STATUS_ACCESS_DENIED, NFS3ERR_ACCES, NFS3ERR_PERM, NFS4ERR_ACCESS, NFS4ERR_PERM): the "
         "directory's permissions or ACL, a read-only share (read only = yes), an export without "
         "write access for this client, or root squash (the probe writes as uid 0 over NFS; a "
-        "guest session writes as the guest account, usually nobody)." + _WRITE_WHERE,
+        "guest session writes as the guest account, usually nobody; a Kerberos watch as the user its "
+        "principal maps to)." + _WRITE_WHERE,
         "Give the watch's identity write access to the canary directory (an SMB user of its own; over "
         "NFS a directory writable by the anonymous user, or no_root_squash for this client), or correct "
         "the watch's canary_write setting. If this started without a change of settings, find out who "
@@ -1023,7 +1024,8 @@ _TABLE += (
         "サーバが監視のユーザに対してカナリアファイルの作成、書き込み、削除を拒否しました (STATUS_ACCESS_DENIED、"
         "NFS3ERR_ACCES、NFS3ERR_PERM、NFS4ERR_ACCESS、NFS4ERR_PERM)。ディレクトリの権限や ACL、読み取り専用の"
         "共有、このクライアントに書き込みを許さないエクスポート、root squash (NFS では監視は uid 0 で書き込み"
-        "ます。ゲストのセッションはゲストアカウント、通常 nobody で書き込みます) が原因です。" + _WRITE_WHERE_JA,
+        "ます。ゲストのセッションはゲストアカウント、通常 nobody で、Kerberos の監視はプリンシパルに対応するユーザで"
+        "書き込みます) が原因です。" + _WRITE_WHERE_JA,
         "監視のユーザにカナリアのディレクトリへの書き込み権を与える (専用の SMB ユーザ、NFS では匿名ユーザが"
         "書き込めるディレクトリか、このクライアントへの no_root_squash)、または監視の canary_write 設定を修正"
         "してください。",

@@ -27,6 +27,7 @@ from tests.fixtures.ad_domain import (
     fswatch_in_client,
 )
 from tests.fixtures.container import DEFAULT_INCLUDE, BootedContainer, build_base_root, reap_orphaned_containers
+from tests.fixtures.ocf_agents import agent_env
 from tests.integration.cli import alert_ids, only_alert_lines, wait_for
 from tests.integration.node import install_fswatch
 
@@ -146,6 +147,32 @@ def test_clp_sambamon_logs_on_with_a_keytab(domain, prober, tmp_path):
     err = watch.communicate()[1]
     only_alert_lines(err)
     assert alert_ids(err) == [1, 2, 3], err
+
+
+def test_the_ocf_agent_takes_the_keytab_parameters(domain, prober, agents, tmp_path):
+    """ocf:fswatch:samba with principal, keytab and spn_host: start after a healthy Kerberos
+    probe, a live probe at OCF_CHECK_LEVEL=10 with a cache of its own, a clean stop."""
+    env = agent_env(tmp_path / "run", "krb1", share=SHARE, address=FLOATING_ADDRESS, spn_host=MEMBER_NAME,
+                    principal=prober.principal, keytab=str(prober.keytab), interval="1", retries="1", timeout="5")
+    env.update(domain.env())  # fmt: skip
+
+    def agent(action: str, **extra: str) -> subprocess.CompletedProcess:
+        argv = domain.client([str(agents / "samba"), action])
+        return subprocess.run(argv, env={**env, **extra}, capture_output=True, text=True, timeout=60)
+
+    started = agent("start")
+    try:
+        assert started.returncode == 0, started.stderr
+        deep = agent("monitor", OCF_CHECK_LEVEL="10", OCF_RESKEY_CRM_meta_timeout="10000")
+        assert deep.returncode == 0, deep.stderr
+        (state,) = (tmp_path / "run").rglob("state.json")
+        last = json.loads(state.read_text())["last_probe"]
+        assert last["posture"]["authentication"] == "kerberos", last
+        assert not list((tmp_path / "run").rglob("fswatch-ocf-*"))  # the live probe's cache went with it
+    finally:
+        stopped = agent("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert agent("monitor").returncode == 7
 
 
 def test_a_stale_keytab_fails_at_kerberos_naming_the_kerberos_error(domain):

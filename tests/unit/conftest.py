@@ -20,4 +20,4 @@ def no_server_asked_at_add(monkeypatch):
     asks a real one)."""
     from fswatch.surfaces.cli import commands
 
-    monkeypatch.setattr(commands, "ADD_CHECK_SECONDS", 0)
+    monkeypatch.setattr(commands, "REFUSAL_CHECK_SECONDS", 0)

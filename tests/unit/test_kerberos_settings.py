@@ -5,6 +5,7 @@ exit 2 where they cannot work - on a node without the GSSAPI binding above all."
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,45 @@ def test_ocf_takes_a_keytab_parameter(dirs, keytab, capsys):
     env["OCF_RESKEY_keytab"] = ""
     assert ocf.main("samba", ["validate-all"], env=env) == OCF_ERR_CONFIGURED
     assert "ocf-exit-reason:alert 11: --principal fswprobe@FSW.TEST needs its keytab" in capsys.readouterr().err
+
+
+def test_one_probe_at_add_checks_the_write_canary_and_an_export_that_requires_kerberos(dirs, keytab, monkeypatch):
+    """add asks the server once where it can refuse the watch: an NFS export that requires
+    Kerberos of a watch without it, a write canary the server denies the watch's identity. A
+    Kerberos watch's check gets a cache of its own, gone after it."""
+    from fswatch.core import alerts
+    from fswatch.core.errors import ProbeFailure
+    from fswatch.core.observation import Observation
+    from fswatch.kinds import NFS
+    from fswatch.kinds.kind import Kind
+    from fswatch.surfaces.cli import commands
+
+    seen, answer = [], {}
+
+    def probe(target, deadline):
+        seen.append(target)
+        failure = answer.get("failure")
+        notes = (("write_canary_identity", f"principal {P} (Kerberos)"),) if failure else ()
+        return Observation(0.0, (), failure=failure, notes=notes)
+
+    monkeypatch.setattr(Kind, "probe_function", lambda self: probe)
+
+    def settings(kind, **values):
+        base = {"share": "d"} if kind is SAMBA else {"export": "/e"}
+        return WatchSettings(kind, "w1", Schedule(), kind.check_target({"address": "10.0.0.3", **base, **values}))
+
+    assert commands._check_at_add(settings(SAMBA), None, None) is None and seen == []  # nothing to ask
+    assert commands._check_at_add(settings(NFS, principal=P, spn_host="fs1"), None, str(keytab)) is None
+    assert seen == []  # Kerberos settings: no refusal to ask about
+    answer["failure"] = ProbeFailure(alerts.KRB5_REQUIRED, "mount", "export requires sec=krb5; no Kerberos", "krb5")
+    with pytest.raises(UsageError, match="export requires sec=krb5"):
+        commands._check_at_add(settings(NFS), None, None)
+    answer["failure"] = ProbeFailure(alerts.WRITE_DENIED, "write_create", "denied", "w: STATUS_ACCESS_DENIED")
+    kerberos = settings(SAMBA, principal=P, spn_host="fs1", canary_write="w")
+    with pytest.raises(UsageError, match=f"the server denies principal {P} \\(Kerberos\\) the write canary"):
+        commands._check_at_add(kerberos, None, str(keytab))
+    logon = seen[-1].kerberos
+    assert logon.keytab == str(keytab) and logon.ccache.endswith("/krb5cc") and "fswatch-probe-" in logon.ccache
+    assert not Path(logon.ccache).parent.exists()  # the check's cache went with it
+    answer.clear()
+    assert commands._check_at_add(kerberos, None, str(keytab)).startswith("write canary checked")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.ocf_agents import agent_env, python_path
+from tests.fixtures.ocf_agents import agent_env, python_path, run_agent
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +22,6 @@ OCF_TESTER = "/usr/sbin/ocf-tester"
 @pytest.fixture
 def runtime(tmp_path):
     return tmp_path / "run"
-
-
-def run_agent(agents: Path, kind: str, action: str, env: dict, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([str(agents / kind), action], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def ocf_tester(agents: Path, kind: str, runtime: Path, instance: str, **params: str) -> subprocess.CompletedProcess:

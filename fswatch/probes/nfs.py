@@ -598,10 +598,10 @@ WRITE_MODE = 0o600  # the canary's file is the probe's alone
 UID0 = "uid 0 (AUTH_SYS; a root-squashing server writes as its anonymous user)"
 
 
-def _writer(target: NfsTarget, client: RpcClient) -> str:
+def _writer(target: NfsTarget, client: Optional[RpcClient]) -> str:
     """Who the server sees write the canary: uid 0 over AUTH_SYS, the principal under RPCSEC_GSS
     (the same calls, the same client: only the credential differs)."""
-    if isinstance(client.flavor, RpcsecGss) and target.kerberos is not None:
+    if client is not None and isinstance(client.flavor, RpcsecGss) and target.kerberos is not None:
         return f"principal {target.kerberos.principal} (RPCSEC_GSS: the server writes as the user it maps it to)"
     return UID0
 
@@ -619,7 +619,7 @@ class _WriteCanary:
     the deadline it stays, and a later probe's sweep removes it."""
 
     def __init__(
-        self, target: NfsTarget, client: RpcClient, rec: StageRecorder, where: str, deadline: Deadline
+        self, target: NfsTarget, rec: StageRecorder, where: str, deadline: Deadline, client: Optional[RpcClient] = None
     ) -> None:
         self.target = target
         self.identity = _writer(target, client)
@@ -736,7 +736,7 @@ class _WriteCanaryV3(_WriteCanary):
     def __init__(
         self, target: NfsTarget, nfs: RpcClient, root: bytes, rec: StageRecorder, deadline: Deadline, where: str
     ) -> None:
-        super().__init__(target, nfs, rec, where, deadline)
+        super().__init__(target, rec, where, deadline, nfs)
         self.nfs = nfs
         self.root = root
         self.directory = b""
@@ -796,7 +796,7 @@ class _WriteCanaryV4(_WriteCanary):
     def __init__(
         self, target: NfsTarget, channel: nfs4write.Channel, clientid: Optional[int], rec: StageRecorder, where: str
     ) -> None:
-        super().__init__(target, channel.client, rec, where, channel.deadline)
+        super().__init__(target, rec, where, channel.deadline, channel.client)
         self.channel = channel
         self.clientid = clientid  # the session's (v4.1, 4.2); v4.0 makes its own
         self.walk = nfs4write.walk(nfs4.path_components(target.export) + self.canary.directory_components)

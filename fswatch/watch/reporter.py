@@ -66,6 +66,7 @@ class Reporter:
         self.started_at = wall()
         self.phase = status.STARTING
         self.last: Optional[Observation] = None
+        self.last_seen: Optional[dict] = None  # self.last.to_dict(), made once per probe
         self.state = WatchState()
         self.slow: Optional[SlowStage] = None  # the last probe's slow stage, as the verdict named it
         self.status_text = "starting"
@@ -135,9 +136,9 @@ class Reporter:
         self.notifier.extend_timeout(max(self.schedule.interval, self.schedule.timeout) + self.schedule.timeout + 5)
 
     def probed(self, obs: Observation, judgement: Judgement) -> None:
-        self.last = obs
+        self.last, self.last_seen = obs, obs.to_dict()
         degraded = status.DEGRADED if obs.degraded is not None else status.HEALTHY  # the phase this probe leads to
-        self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures)
+        self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures, self.last_seen)
         self.unmetered = obs
         self.state = judgement.state
         self.slow = judgement.slow
@@ -305,7 +306,7 @@ class Reporter:
             slow_stage=self.slow.fields() if self.slow is not None and self.state.slow else None,
             paused_until=self.paused_until,
             schedule={**self.schedule.fields, "detection_bound": self.schedule.detection_bound},
-            last_probe=self.last.to_dict() if self.last is not None else None,
+            last_probe=self.last_seen,
             history=self.history.entries(),
             injection=self.injection,
             attribute=None
@@ -326,7 +327,7 @@ class Reporter:
         if self.control is None:
             return
         try:
-            self.control.write_state(self.snapshot().to_json())
+            self.control.write_state(self.snapshot().to_json(self.history.json()))
         except (OSError, FswatchError):
             pass  # a state file is a convenience; it must never stop the watch
 

@@ -89,6 +89,7 @@ def run_watch(
     try:
         lock.acquire()
         try:
+            control.hold()  # the lock makes the directory this watch's: one descriptor for its life
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
             control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
             target = spec.make_target(settings.target, password)
@@ -120,6 +121,7 @@ def run_watch(
         finally:
             control.request_continue()
             control.clear_injection()
+            control.let_go()
             lock.release()
     finally:
         for sig, handler in previous.items():

@@ -123,8 +123,16 @@ class WatchStatus:
     attribute: Optional[dict] = None  # health attribute mode: name, published, failing
     degraded: Optional[dict] = None  # what degrades the server now (phase degraded)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self)) + "\n"
+    def to_json(self, history_json: Optional[str] = None) -> str:
+        """The state file's text. Its values are JSON already (dicts and lists of plain values),
+        so no asdict(), whose deep copy cost more CPU than the rest of a watch's loop; and
+        `history_json`, the history as JSON already (fswatch.watch.history keeps each entry's
+        text), spares encoding the whole ring again after every probe."""
+        if history_json is None:
+            return json.dumps({name: getattr(self, name) for name in _FIELD_NAMES}) + "\n"
+        head = json.dumps({name: getattr(self, name) for name in _FIELD_NAMES if name != "history"})
+        return f'{head[:-1]}, "history": {history_json}}}\n'
+
 
     @classmethod
     def parse(cls, raw: object) -> Tuple[WatchStatus, str]:
@@ -182,7 +190,8 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
     "attribute": _optional(lambda v: isinstance(v, dict) and _text(v.get("name"))),
     "degraded": _optional(lambda v: isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
 }
-assert set(_CHECKS) == {f.name for f in fields(WatchStatus)}, "every field of the state file is checked"
+_FIELD_NAMES = tuple(f.name for f in fields(WatchStatus))
+assert set(_CHECKS) == set(_FIELD_NAMES), "every field of the state file is checked"
 
 
 # -- a watch seen from outside ----------------------------------------------------------------------

@@ -541,7 +541,8 @@ _TABLE: Tuple[Alert, ...] = (
         WARNING,
         'The {command} could not write its metrics ({detail}).',
         "fswatch could not write its Prometheus metrics",
-        "After every probe the watch writes its metrics to its runtime directory and links them "
+        "The watch writes its metrics to its runtime directory (at once when its state changes, "
+        "else at most every 5 seconds) and links them "
         "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This write or link "
         "failed; the watch keeps watching and tries again after its next probe, and this alert "
         "comes again only after a write has succeeded. Until then Prometheus sees the last "

@@ -16,7 +16,7 @@ from typing import NoReturn, Optional, Tuple
 from fswatch.core.errors import SystemFault
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
-from fswatch.host.metrics_files import metrics_dir
+from fswatch.host.metrics_files import RUNTIME_NAME, metrics_dir
 from fswatch.host.notify import Notifier
 from fswatch.host.sinks import default_sink
 from fswatch.host.store import SettingsStore
@@ -51,13 +51,15 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
     return SettingsStore.config().load(kind_named(kind), watch_id)
 
 
-def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
+def metrics_writer(settings: WatchSettings, control: Control) -> Optional[MetricsWriter]:
     directory = metrics_dir()
     if directory is None:  # FSWATCH_METRICS_DIR=off
         return None
     kind = settings.kind.name
     metrics = WatchMetrics(kind, settings.watch_id, settings.label, settings.schedule, time.time())
-    return MetricsWriter(metrics, kind, settings.watch_id, directory)
+    return MetricsWriter(
+        metrics, kind, settings.watch_id, directory, write=lambda text: control.write_file(RUNTIME_NAME, text)
+    )
 
 
 def run_watch(
@@ -103,7 +105,7 @@ def run_watch(
                 notifier or Notifier.from_env(),
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
-                metrics=metrics_writer(settings),
+                metrics=metrics_writer(settings, control),
             )
             # Injection wraps the probe function: the probes never know about it (fswatch.watch.inject).
             injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)

@@ -88,13 +88,29 @@ class _Channels:
         self._cred = cred
         self._deadline = deadline
         self._clients: Dict[int, RpcClient] = {}
+        self._failed: Dict[int, RpcError] = {}  # an open() that failed at once: to() raises it
 
     def to(self, port: int) -> RpcClient:
+        """The client for `port`; connects first when there is none (an opened one connects at its first send)."""
+        failed = self._failed.pop(port, None)
+        if failed is not None:
+            raise failed
         client = self._clients.get(port)
         if client is None:
             transport = open_transport(self._protocol, self._address, port, self._deadline)
             client = self._clients[port] = RpcClient(transport, self._cred)
         return client
+
+    def open(self, port: int) -> None:
+        """Begin connecting to `port` for a later stage, which waits for it and meets its failure (to())."""
+        if port in self._clients or port in self._failed:
+            return
+        try:
+            transport = open_transport(self._protocol, self._address, port, self._deadline, wait=False)
+        except RpcError as exc:
+            self._failed[port] = exc
+            return
+        self._clients[port] = RpcClient(transport, self._cred)
 
     def source_port(self) -> Optional[str]:
         """SOURCE_RESERVED if every socket had a reserved source port, else SOURCE_UNPRIVILEGED."""
@@ -142,26 +158,43 @@ def probe_nfs(
 
 
 def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline) -> None:
+    """Every call of the v3 probe, in as few round trips as their answers allow (fswatch.rpc.client:
+    over TCP, calls in flight together): the two GETPORTs at once; MNT while the NFS connection's
+    handshake goes on; then NULL, GETATTR, FSSTAT and UMNT at once, which need nothing but the
+    handle. Each stage still waits for its own reply, in this order, so each names and times its
+    own step and fails on its own (a stalled FSSTAT fails at fsstat, a refused NFS port at nfs_null)."""
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
     if mount_port is None or nfs_port is None:
         with _stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
             pmap = channels.to(portmap.PORT)
-            if mount_port is None:
-                mount_port = portmap.getport(pmap, mount.PROGRAM, mount.VERSION, protocol, deadline)
-            if nfs_port is None:
-                nfs_port = portmap.getport(pmap, nfs3.PROGRAM, nfs3.VERSION, protocol, deadline)
+            asked = [
+                portmap.start_getport(pmap, program, version, protocol, deadline) if port is None else None
+                for port, program, version in ((mount_port, mount.PROGRAM, mount.VERSION),
+                                               (nfs_port, nfs3.PROGRAM, nfs3.VERSION))
+            ]  # fmt: skip
+            mount_port, nfs_port = (port if ask is None else ask.result(deadline)
+                                    for port, ask in zip((mount_port, nfs_port), asked))
+    assert mount_port is not None and nfs_port is not None
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"
     with _stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
-        fhandle = mount.mnt(channels.to(mount_port), target.export, deadline).fhandle
+        mounting = mount.start_mnt(channels.to(mount_port), target.export, deadline)
+        channels.open(nfs_port)
+        fhandle = mounting.result(deadline).fhandle
     with _stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
         nfs = channels.to(nfs_port)
-        nfs3.null(nfs, deadline)
+        null = nfs3.start_null(nfs, deadline)
+        attributes = nfs3.start_getattr(nfs, fhandle, deadline)
+        space = nfs3.start_fsstat(nfs, fhandle, deadline)
+        mounter = channels.to(mount_port)
+        unmounting = mount.start_umnt(mounter, target.export, deadline)
+        mounter.flush(deadline)
+        null.result(deadline)
     with _stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
-        nfs3.getattr(nfs, fhandle, deadline)
+        attributes.result(deadline)
     with _stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
-        nfs3.fsstat(nfs, fhandle, deadline)
+        space.result(deadline)
     if target.canary is not None:
         with _canary_stage(rec, target.canary, f"{where_nfs}, LOOKUP and READ {target.canary}"):
             handle = fhandle
@@ -169,7 +202,7 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
                 handle = nfs3.lookup(nfs, handle, name, deadline)
             _note_read(rec, nfs3.read(nfs, handle, CANARY_READ_BYTES, deadline))
     with _stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
-        mount.umnt(channels.to(mount_port), target.export, deadline)
+        unmounting.result(deadline)
 
 
 def _probe_v4(

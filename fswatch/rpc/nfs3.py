@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from fswatch.core.deadline import Deadline
-from fswatch.rpc.client import RpcClient
+from fswatch.rpc.client import Pending, RpcClient
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.message import status_name
 from fswatch.rpc.xdr import Decoder, Encoder
@@ -121,16 +121,28 @@ def decode_fsstat_result(dec: Decoder) -> FsStat:
 
 
 def null(client: RpcClient, deadline: Deadline) -> None:
-    client.call(PROGRAM, VERSION, PROC_NULL, b"", deadline)
+    start_null(client, deadline).result(deadline)
+
+
+def start_null(client: RpcClient, deadline: Deadline) -> Pending[Decoder]:
+    return client.start(PROGRAM, VERSION, PROC_NULL, b"", deadline)
 
 
 # Named after the procedures; the module is used qualified (nfs3.getattr), so the builtin stays reachable.
 def getattr(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Fattr3:
-    return decode_getattr_result(client.call(PROGRAM, VERSION, PROC_GETATTR, encode_fh(fhandle), deadline))
+    return start_getattr(client, fhandle, deadline).result(deadline)
+
+
+def start_getattr(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Pending[Fattr3]:
+    return client.start(PROGRAM, VERSION, PROC_GETATTR, encode_fh(fhandle), deadline, decode_getattr_result)
 
 
 def fsstat(client: RpcClient, fhandle: bytes, deadline: Deadline) -> FsStat:
-    return decode_fsstat_result(client.call(PROGRAM, VERSION, PROC_FSSTAT, encode_fh(fhandle), deadline))
+    return start_fsstat(client, fhandle, deadline).result(deadline)
+
+
+def start_fsstat(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Pending[FsStat]:
+    return client.start(PROGRAM, VERSION, PROC_FSSTAT, encode_fh(fhandle), deadline, decode_fsstat_result)
 
 
 @dataclass(frozen=True)

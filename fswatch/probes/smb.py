@@ -6,8 +6,9 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
   Deadline, the instant it connected (connect and negotiate are two stages), and no
   Direct TCP length a probe's answer cannot have (smbprotocol would allocate it);
 - Reaper: smbprotocol's Session.connect() and TreeConnect.connect() take no timeout and block
-  forever on a server that stalls mid-session, so a thread shuts the connection's socket at
-  the deadline, which wakes every waiter within milliseconds (TESTING.md);
+  forever on a server that stalls mid-session, so the connection's socket is shut at the
+  deadline (one timer thread per process watches every probe's), which wakes every waiter
+  within milliseconds (TESTING.md);
 - tree_connect and read_canary: raw SMB2 requests where smbprotocol's own calls discard
   what the probe needs (the share type) or log what it must not (a canary's bytes);
 - credential: the NT hash once per watch, not a DES per probe.
@@ -16,10 +17,13 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
 from __future__ import annotations
 
 import functools
+import heapq
+import itertools
+import os
 import socket
 import threading
 import time
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import smbprotocol.connection as smb_connection
 from smbprotocol.connection import SecurityMode
@@ -107,6 +111,48 @@ running = threading.local()
 smb_connection.Tcp = ProbeTcp  # type: ignore[misc]
 
 
+class _Deadlines:
+    """One thread for the deadlines of every Samba probe in this process, instead of a thread
+    started and joined by every probe (bench/RESULTS.md: ~0.5 ms of CPU per probe). It sleeps
+    until the earliest deadline; a probe that ended marks its entry done, which the thread drops
+    when it comes to it (no wake-up for that). A deadline that passes with its probe still
+    running gets a thread of its own for the reaper's work, so one stalled probe never delays
+    another probe's deadline.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: List[Tuple[float, int, Reaper]] = []
+        self._order = itertools.count()  # ties: first come, first served; never compares reapers
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, at: float, reaper: Reaper) -> None:
+        """Fire `reaper` at `at` (time.monotonic) unless it is done by then."""
+        with self._cond:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="fswatch-deadlines", daemon=True)
+                thread.start()  # RuntimeError on a host out of threads: the probe's to report
+                self._thread = thread
+            heapq.heappush(self._heap, (at, next(self._order), reaper))
+            if self._heap[0][2] is reaper:
+                self._cond.notify()  # the earliest now: the thread must wait less
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done.is_set():
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                left = self._heap[0][0] - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                reaper = heapq.heappop(self._heap)[2]
+                threading.Thread(target=reaper.fire, name="fswatch-deadline", daemon=True).start()
+
+
 class Reaper:
     """Shuts the connection's socket at the deadline, so blocked smbprotocol calls return.
 
@@ -120,13 +166,13 @@ class Reaper:
     def __init__(self, conn: smb_connection.Connection, deadline: Deadline) -> None:
         self.fired = False
         self._conn = conn
-        self._deadline = deadline
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fswatch-deadline", daemon=True)
-        self._thread.start()
+        self.done = threading.Event()
+        self._firing: Optional[threading.Thread] = None
+        _deadlines.add(time.monotonic() + deadline.remaining(), self)
 
-    def _run(self) -> None:
-        if self._done.wait(self._deadline.remaining()):
+    def fire(self) -> None:
+        self._firing = threading.current_thread()
+        if self.done.is_set():
             return
         self.fired = True
         for _ in range(self.LINGER_STEPS):
@@ -135,12 +181,26 @@ class Reaper:
             # it notices the closed socket, and it may be busy elsewhere.
             for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
                 request.response_event.set()
-            if self._done.wait(self.STEP):
+            if self.done.wait(self.STEP):
                 return
 
     def finish(self) -> None:
-        self._done.set()
-        self._thread.join()
+        self.done.set()
+        firing = self._firing
+        if firing is not None and firing is not threading.current_thread():
+            firing.join()
+
+
+_deadlines = _Deadlines()
+
+
+def _after_fork() -> None:
+    """A forked child has no timer thread, and its lock may have been held by it: start afresh."""
+    global _deadlines
+    _deadlines = _Deadlines()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def shut(transport: Optional[Tcp]) -> None:

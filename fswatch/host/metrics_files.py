@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shlex
 import stat
 from pathlib import Path
 from typing import Dict, Optional
@@ -187,6 +186,8 @@ def settle_failed_unit(unit: str, systemctl: Optional[Systemctl] = None) -> Opti
     shown = (systemctl or Systemctl()).show(unit, *RUNNING_PROPERTIES, "Environment")
     if running_in(shown):
         return None
+    import shlex  # here: only `fswatch metrics settle` needs it, not a watch
+
     try:
         environ = dict(item.partition("=")[::2] for item in shlex.split(shown.get("Environment", "")))
     except ValueError:  # unbalanced quotes: systemd would not print them; take the default

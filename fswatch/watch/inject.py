@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
@@ -157,7 +156,7 @@ def request(kind: Kind, watch_id: str, stage_name: Optional[str], count: Optiona
         raise NotRunning(f"{kind.name} watch {watch_id} is starting; try again")
     if control.pause_state().paused:
         raise NotRunning(f"{kind.name} watch {watch_id} is paused: continue it first (continue clears an injection)")
-    req = Request(uuid.uuid4().hex, stage.name, count, pid, time.time())
+    req = Request(os.urandom(16).hex(), stage.name, count, pid, time.time())  # a nonce: uuid4's randomness
     control.request_injection(req.to_record())
     return req
 

@@ -45,6 +45,12 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def run_configured(kind: str, watch_id: str) -> NoReturn:
+    """`fswatch run KIND ID`: the configured watch, in this process, until it ends; then exit."""
+    settings, password = load_settings(kind, watch_id)
+    exit_now(run_watch(settings, password))
+
+
 def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str]]:
     """The settings `fswatch run KIND ID` runs: from the config dir, which a runtime drop-in
     points at the runtime dir for a watch started by clp_*mon or an OCF agent."""

@@ -21,7 +21,7 @@ from fswatch.host.store import SettingsStore
 from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
 from fswatch.kinds import KINDS, Kind, build
 from fswatch.watch import inject, status
-from fswatch.watch.runner import exit_now, load_settings, run_watch
+from fswatch.watch.runner import run_configured
 
 
 def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
@@ -106,8 +106,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings, password = load_settings(args.kind, args.id)
-    exit_now(run_watch(settings, password))
+    run_configured(args.kind, args.id)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

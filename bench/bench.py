@@ -50,10 +50,17 @@ class Plan:
     scale_window: float  # seconds
     detection_rounds: int  # injected stalls; each gives one point per kind and schedule
     overlap: bool  # the resident watches run during the scale phase (saves a minute)
+    ab_window: int  # probes of each before/after watch between its two CPU readings
+    fleet_probes: int  # probes each of the many Samba watches makes before their memory is read
+    fleet_baseline: bool  # the many Samba watches of the baseline too (a second fleet)
 
 
-FULL = Plan("full", 400, 30, 3, 60, (1, 10, 50), 30.0, 16, False)
-QUICK = Plan("quick", 100, 20, 1, 45, (1, 10, 50), 10.0, 4, True)
+FULL = Plan("full", 400, 30, 3, 60, (1, 10, 50), 30.0, 16, False, 90, 10, True)
+QUICK = Plan("quick", 100, 20, 1, 45, (1, 10, 50), 10.0, 4, True, 20, 5, False)
+# The previous release, measured beside the current code (bench/README.md, "Before and after"):
+# the last commit before issue 17 restructured the package.
+BASELINE = "23f6984"
+FLEET_WATCHES = 50
 WARMUP_PROBES = 5  # a resident watch's probes before the first CPU reading
 MEMORY_AFTER = 50  # probes before reading a resident watch's memory
 
@@ -63,6 +70,7 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer samples and shorter windows (< 2 min)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the fault phases (default: random)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default bench/ (full) or bench/quick/")
+    parser.add_argument("--baseline", default=BASELINE, help=f"the release measured beside this code ({BASELINE})")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     out_dir = args.output_dir or (HERE / "quick" if args.quick else HERE)
@@ -76,6 +84,7 @@ def main(argv: List[str] | None = None) -> int:
         "git": git_state(out_dir),
         "machine": procfs.machine(),
         "seed": seed,
+        "baseline": args.baseline,
         "plan": plan.__dict__,
     }
     durations: Dict[str, float] = {}
@@ -99,6 +108,15 @@ def main(argv: List[str] | None = None) -> int:
         phases.warm_bytecode(fleet, smb, nfs)
 
         raw["probe_cost"] = phase("probe cost", lambda: phases.probe_cost(smb, nfs, plan.probe_pairs, plan.root_pairs))
+        raw["before_after"] = phase(
+            "before and after",
+            lambda: phases.before_after(fleet, smb, nfs, args.baseline, WARMUP_PROBES, plan.ab_window),
+        )
+        raw["samba_fleet"] = phase(
+            f"{FLEET_WATCHES} Samba watches",
+            lambda: phases.samba_fleet(fleet, smb, nfs, FLEET_WATCHES, plan.fleet_probes,
+                                       args.baseline if plan.fleet_baseline else None),
+        )
         resident = phases.Resident(fleet, smb, nfs, WARMUP_PROBES, plan.resident_window, MEMORY_AFTER).start()
         resident_wait = WARMUP_PROBES + max(plan.resident_window, MEMORY_AFTER) + 90
         if not plan.overlap:

@@ -18,14 +18,15 @@ def run(code: str) -> str:
     return proc.stdout.strip()
 
 
-def test_a_samba_probe_never_loads_credssp_tls_or_x509():
+def test_a_samba_probe_never_loads_credssp_tls_x509_or_the_logging_configuration():
     out = run("""
         import sys
         import fswatch.probes.samba
-        print(sorted(m for m in ("ssl", "tempfile", "cryptography.x509", "email", "spnego.tls") if m in sys.modules))
-        print(getattr(sys.modules["spnego._credssp"], "__fswatch_stand_in__", False))
+        print(sorted(m for m in ("ssl", "tempfile", "cryptography.x509", "email", "spnego.tls", "logging.handlers",
+                                 "socketserver", "pickle") if m in sys.modules))
+        print([getattr(sys.modules[m], "__fswatch_stand_in__", False) for m in ("spnego._credssp", "logging.config")])
     """)
-    assert out.splitlines() == ["[]", "True"]
+    assert out.splitlines() == ["[]", "[True, True]"]
 
 
 def test_using_credssp_loads_the_real_module():
@@ -49,3 +50,24 @@ def test_any_other_name_of_it_loads_the_real_module_too():
         print(callable(_create_tls_context), real.CredSSPProxy.__name__)
     """)
     assert out == "True CredSSPProxy"
+
+
+def test_the_logging_configuration_is_there_when_asked_for():
+    out = run("""
+        import logging, sys
+        import fswatch.probes.samba
+        logging.config.dictConfig({"version": 1, "loggers": {"x": {"level": "INFO"}}})
+        from logging.config import fileConfig
+        print(logging.getLogger("x").level, callable(fileConfig), "logging.handlers" in sys.modules)
+    """)
+    assert out == "20 True True"
+
+
+def test_nothing_is_deferred_that_was_imported_already():
+    out = run("""
+        import logging.config, sys
+        import fswatch.probes.samba
+        module = sys.modules["logging.config"]
+        print(getattr(module, "__fswatch_stand_in__", False), hasattr(logging.config, "dictConfig"))
+    """)
+    assert out == "False True"

@@ -17,6 +17,7 @@ packages=(
   locales  # ja_JP sources for localedef: journalctl -x in Japanese (test_units)
   prometheus prometheus-node-exporter  # promtool and node_exporter's textfile collector: the metrics tests
   stress-ng  # bench/soak's CPU, memory and disk load
+  strace  # tests/integration/test_watch_cost.py counts a watch's system calls per probe
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -16,10 +16,12 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
 
 from __future__ import annotations
 
+import errno
 import functools
 import heapq
 import itertools
 import os
+import select
 import socket
 import threading
 import time
@@ -75,6 +77,11 @@ class ProbeTcp(Tcp):
     """
 
     connected_at: Optional[float] = None
+    RECV_CHUNK = 65536  # a probe's answers are a few KiB: one read takes one, or several at once
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._received = bytearray()  # read from the socket, not yet handed over
 
     def connect(self) -> None:
         deadline = getattr(running, "deadline", None)
@@ -103,6 +110,48 @@ class ProbeTcp(Tcp):
         if not 4 <= length <= MAX_MESSAGE:
             raise ProtocolError(f"not an SMB answer to a probe: message length {length}")
         return self._recv(length, timeout)[0]
+
+    def _recv(self, length: int, timeout: float) -> tuple[Optional[bytes], float]:
+        """Tcp._recv, reading what has come (up to RECV_CHUNK) instead of exactly `length`:
+        a header and its message usually arrive together, and are one select() and one recv()
+        instead of two each. Its other ways kept: None once the socket is closed or shut, a
+        TimeoutError after `timeout` (at least 1 s) without a byte."""
+        buffer = self._received
+        while len(buffer) < length:
+            started = time.monotonic()
+            with self._close_lock:
+                if not self.connected:
+                    return None, timeout
+                readable = select.select([self._sock], [], [], max(timeout, 1))[0]
+                elapsed = time.monotonic() - started
+                timeout -= elapsed
+                if not readable:
+                    raise TimeoutError(f"recv idle for {elapsed:.1f}s ({len(buffer)}/{length} bytes)")
+                try:
+                    data = self._sock.recv(self.RECV_CHUNK)
+                except OSError as exc:
+                    if exc.errno not in (errno.ESHUTDOWN, errno.ECONNRESET, errno.ECONNABORTED):
+                        raise
+                    data = b""
+            if not data:
+                self.close()
+                return None, timeout
+            buffer += data
+        taken = bytes(buffer[:length])
+        del buffer[:length]
+        return taken, timeout
+
+    def send(self, header: bytes) -> None:
+        """Tcp.send without its DirectTCPPacket structure (~30 us per message to prefix four
+        bytes): the same length check and the same bytes (MS-SMB2 2.1)."""
+        if len(header) > self.MAX_SIZE:
+            raise ValueError(
+                f"Data to be sent over Direct TCP size {len(header)} exceeds the max length allowed {self.MAX_SIZE}"
+            )
+        data = memoryview(len(header).to_bytes(4, "big") + header)
+        with self._sock_lock:
+            while data:
+                data = data[self._sock.send(data) :]
 
 
 # The probe running in this thread: its Deadline and the address it resolved (ProbeTcp reads them).

@@ -97,7 +97,7 @@ class Control:
 
         The watch looks at its pause and injection files before every probe and writes its
         state after it: from one descriptor that is one system call each, where a walk from
-        the runtime root without links costs seven (bench/README.md, "What a probe costs").
+        the runtime root without links costs seven (tests/unit/test_watch_cost.py counts them).
         A directory removed meanwhile is walked to again, so nothing changes for a reader.
         """
         self._holding = True
@@ -267,7 +267,7 @@ class Control:
         with self._dir() as fd:
             if fd is None:
                 return None
-            return files.read_bounded(name, limit, what="runtime file", dir_fd=fd, shown=self.directory / name)
+            return files.read_bounded(name, limit, what="runtime file", dir_fd=fd, shown=f"{self.directory}/{name}")
 
 
 # -- the instance lock --------------------------------------------------------------------------

@@ -26,14 +26,14 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure
 from fswatch.core.observation import Degradation, Observation, StageRecorder
 from fswatch.probes.resolve import Resolver, address_for
-from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap
+from fswatch.rpc import mount, nfs3, portmap
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import (
     MountError,
@@ -50,10 +50,12 @@ from fswatch.rpc.errors import (
 from fswatch.rpc.message import OpaqueAuth, auth_sys
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
 
+if TYPE_CHECKING:  # imported where used: a v3 watch never loads the NFSv4 client (memory)
+    from fswatch.rpc import nfs4, nfs41
+
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 
 NFS4_PORT = 2049
-PINNABLE_MINOR_VERSIONS = (0,) + tuple(sorted(nfs41.MINOR_VERSIONS))
 GRACE_PERIOD = "grace period"
 
 # LOOKUP answers on the export's path that mean "no such export, or not for you", like MNT's.
@@ -197,8 +199,10 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
         space.result(deadline)
     if target.canary is not None:
         with _canary_stage(rec, target.canary, f"{where_nfs}, LOOKUP and READ {target.canary}"):
+            from fswatch.rpc.nfs4 import path_components
+
             handle = fhandle
-            for name in nfs4.path_components(target.canary):
+            for name in path_components(target.canary):
                 handle = nfs3.lookup(nfs, handle, name, deadline)
             _note_read(rec, nfs3.read(nfs, handle, CANARY_READ_BYTES, deadline))
     with _stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
@@ -208,6 +212,8 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
 def _probe_v4(
     target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
+    from fswatch.rpc import nfs41
+
     server = f"{address}:{target.port or NFS4_PORT}/{target.transport}"
     where = f"NFSv4 at {server}"
     with _stage(rec, "connect", SERVICE, where):
@@ -232,6 +238,8 @@ def _exchange_id(
     nfs: RpcClient, minors: Sequence[int], ownerid: bytes, deadline: Deadline
 ) -> Tuple[int, Optional[nfs41.ClientId]]:
     """The first of `minors` the server serves and its client ID (None for 4.0: no sessions)."""
+    from fswatch.rpc import nfs41
+
     for index, minor in enumerate(minors):
         if minor == 0:
             return 0, None
@@ -246,6 +254,8 @@ def _exchange_id(
 def _probe_v40(
     target: NfsTarget, where: str, nfs: RpcClient, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
+    from fswatch.rpc import nfs4
+
     with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
         attributes = nfs4.lookup_path(nfs, target.export, deadline)
         _check_directory(attributes)
@@ -270,6 +280,8 @@ def _probe_session(
 ) -> Optional[Degradation]:
     """CREATE_SESSION, the COMPOUND, then DESTROY_SESSION and DESTROY_CLIENTID, also when a step
     before them failed while the connection still works: a probe leaves nothing on the server."""
+    from fswatch.rpc import nfs41
+
     sessionid: Optional[bytes] = None
     try:
         with _stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
@@ -307,6 +319,8 @@ def _tear_down_quietly(
     nfs: RpcClient, minor: int, sessionid: Optional[bytes], clientid: int, rec: StageRecorder, deadline: Deadline
 ) -> None:
     """After a failed step: destroy what was made, within the same deadline; the first failure stands."""
+    from fswatch.rpc import nfs41
+
     try:
         if sessionid is not None:
             nfs41.destroy_session(nfs, minor, sessionid, deadline)

@@ -9,10 +9,12 @@ a restart resets them, which Prometheus' rate() and increase() handle.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from fswatch.core.errors import SystemFault
 from fswatch.core.observation import Observation
@@ -75,7 +77,7 @@ class Histogram:
 
     def __init__(self, buckets: Sequence[float], labels: Sequence[Tuple[str, object]] = ()) -> None:
         self.buckets = tuple(buckets)
-        self.counts = [0] * len(self.buckets)
+        self._hits = [0] * (len(self.buckets) + 1)  # per bucket, not cumulative: one increment a probe
         self.count = 0
         self.sum = 0.0
         labels = tuple(labels)
@@ -89,10 +91,14 @@ class Histogram:
     def observe(self, seconds: float) -> None:
         self.count += 1
         self.sum += seconds
-        for i, bound in enumerate(self.buckets):
-            if seconds <= bound:
-                self.counts[i] += 1
+        if seconds == seconds:  # a NaN falls in no bucket, as `seconds <= bound` says for each
+            self._hits[bisect.bisect_left(self.buckets, seconds)] += 1  # the first bound >= seconds
         self._text = None
+
+    @property
+    def counts(self) -> List[int]:
+        """Cumulative counts, one per bound: observations <= that bound."""
+        return list(itertools.accumulate(self._hits[:-1]))
 
     def text(self) -> str:
         if self._text is None:

@@ -170,11 +170,11 @@ LOADED = """
 NEVER = {"argparse", "gettext", "locale", "subprocess", "shlex", "email", "ssl", "tempfile",
          "cryptography.x509", "logging.handlers", "socketserver", "pickle", "spnego.tls",
          "fswatch.surfaces.cli.commands", "fswatch.surfaces.cli.show", "fswatch.surfaces.cli.parser",
-         "fswatch.host.supervisor"}
+         "fswatch.host.supervisor", "fswatch.host.systemctl"}
 # ... and what only one kind's probe needs.
 NOT_FOR = {"nfs": {"logging", "traceback", "textwrap", "uuid", "smbprotocol", "spnego", "cryptography",
-                   "fswatch.probes.samba"},
-           "samba": {"fswatch.probes.nfs", "fswatch.rpc.transport"}}
+                   "fswatch.probes.samba", "fswatch.rpc.nfs4", "fswatch.rpc.nfs41"},  # a v3 watch
+           "samba": {"fswatch.probes.nfs", "fswatch.rpc.transport", "fswatch.rpc.nfs4"}}
 
 
 @pytest.mark.parametrize("kind, options", [("nfs", ["--export", "/srv"]), ("samba", ["--share", "public"])])

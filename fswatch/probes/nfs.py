@@ -168,7 +168,7 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
     if mount_port is None or nfs_port is None:
-        with _stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
+        with _Stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
             pmap = channels.to(portmap.PORT)
             asked = [
                 portmap.start_getport(pmap, program, version, protocol, deadline) if port is None else None
@@ -180,11 +180,11 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
     assert mount_port is not None and nfs_port is not None
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"
-    with _stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
+    with _Stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
         mounting = mount.start_mnt(channels.to(mount_port), target.export, deadline)
         channels.open(nfs_port)
         fhandle = mounting.result(deadline).fhandle
-    with _stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
+    with _Stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
         nfs = channels.to(nfs_port)
         null = nfs3.start_null(nfs, deadline)
         attributes = nfs3.start_getattr(nfs, fhandle, deadline)
@@ -193,9 +193,9 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
         unmounting = mount.start_umnt(mounter, target.export, deadline)
         mounter.flush(deadline)
         null.result(deadline)
-    with _stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
+    with _Stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
         attributes.result(deadline)
-    with _stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
+    with _Stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
         space.result(deadline)
     if target.canary is not None:
         with _canary_stage(rec, target.canary, f"{where_nfs}, LOOKUP and READ {target.canary}"):
@@ -205,7 +205,7 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
             for name in path_components(target.canary):
                 handle = nfs3.lookup(nfs, handle, name, deadline)
             _note_read(rec, nfs3.read(nfs, handle, CANARY_READ_BYTES, deadline))
-    with _stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
+    with _Stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
         unmounting.result(deadline)
 
 
@@ -216,7 +216,7 @@ def _probe_v4(
 
     server = f"{address}:{target.port or NFS4_PORT}/{target.transport}"
     where = f"NFSv4 at {server}"
-    with _stage(rec, "connect", SERVICE, where):
+    with _Stage(rec, "connect", SERVICE, where):
         nfs = channels.to(target.port or NFS4_PORT)
     if target.minor_version == 0:
         rec.note("nfs_version", "4.0")
@@ -226,7 +226,7 @@ def _probe_v4(
     # at once, for ~0.1 ms per refused version on loopback (bench/RESULTS.md).
     minors = nfs41.MINOR_VERSIONS + (0,) if target.minor_version is None else (target.minor_version,)
     ownerid = nfs41.client_owner().ownerid
-    with _stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
+    with _Stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
         minor, client = _exchange_id(nfs, minors, ownerid, deadline)
     rec.note("nfs_version", f"4.{minor}")
     if client is None:
@@ -256,7 +256,7 @@ def _probe_v40(
 ) -> Optional[Degradation]:
     from fswatch.rpc import nfs4
 
-    with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
+    with _Stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
         attributes = nfs4.lookup_path(nfs, target.export, deadline)
         _check_directory(attributes)
     _note_storage(rec, attributes)
@@ -284,10 +284,10 @@ def _probe_session(
 
     sessionid: Optional[bytes] = None
     try:
-        with _stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
+        with _Stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
             sessionid = nfs41.create_session(nfs, minor, client, deadline)
         compound = f"{where}, COMPOUND SEQUENCE, LOOKUP {target.export}, GETATTR space, OPEN"
-        with _stage(rec, "compound", SERVICE, compound):
+        with _Stage(rec, "compound", SERVICE, compound):
             seen = nfs41.lookup_in_session(nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline)
             _check_directory(seen.attributes)
         grace = _Grace()
@@ -300,9 +300,9 @@ def _probe_session(
         if isinstance(failure.__cause__, (ServiceError, RpcReplyError)):  # the server answered: it can hear us
             _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
         raise
-    with _stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
+    with _Stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
         nfs41.destroy_session(nfs, minor, sessionid, deadline)
-    with _stage(rec, "destroy_clientid", SERVICE, f"{where}, DESTROY_CLIENTID"):
+    with _Stage(rec, "destroy_clientid", SERVICE, f"{where}, DESTROY_CLIENTID"):
         nfs41.destroy_clientid(nfs, minor, client.clientid, deadline)
     _note_storage(rec, seen.attributes)
     if seen.open_status == "NFS4ERR_GRACE":
@@ -394,20 +394,29 @@ def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grac
             raise failure from exc
 
 
-@contextmanager
-def _stage(rec: StageRecorder, name: str, talks_to: str, where: str) -> Iterator[None]:
-    """A timed stage whose RPC errors become the ProbeFailure of this stage."""
-    with rec.stage(name):
-        try:
-            yield
-        except RpcError as exc:
-            raise _failure(exc, name, talks_to, where) from exc
-        except DeadlineExceeded as exc:
-            raise _failure(RpcTimeout(), name, talks_to, where) from exc
-        except ProbeFailure:
-            raise
-        except Exception as exc:  # IndexError, struct.error, ... out of a decoder: the answer is unreadable
-            raise _unexpected(exc, name, where) from exc
+class _Stage:
+    """A timed stage whose RPC errors become the ProbeFailure of this stage (a class, not a
+    generator: a v3 probe enters six)."""
+
+    __slots__ = ("_timed", "_name", "_talks_to", "_where")
+
+    def __init__(self, rec: StageRecorder, name: str, talks_to: str, where: str) -> None:
+        self._timed = rec.stage(name)
+        self._name, self._talks_to, self._where = name, talks_to, where
+
+    def __enter__(self) -> None:
+        self._timed.__enter__()
+
+    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> bool:
+        self._timed.__exit__(exc_type, exc, tb)  # timed, failed when anything leaves the block
+        if exc is None or isinstance(exc, ProbeFailure) or not isinstance(exc, Exception):
+            return False
+        if isinstance(exc, RpcError):
+            raise _failure(exc, self._name, self._talks_to, self._where) from exc
+        if isinstance(exc, DeadlineExceeded):
+            raise _failure(RpcTimeout(), self._name, self._talks_to, self._where) from exc
+        # IndexError, struct.error, ... out of a decoder: the answer is unreadable
+        raise _unexpected(exc, self._name, self._where) from exc
 
 
 def _last_stage(rec: StageRecorder) -> str:

@@ -280,8 +280,10 @@ def test_portmapper_with_nothing_registered_gives_83_and_no_connect_to_port_0(se
     obs, _ = probe(NfsTarget(EXPORT))
     assert (obs.failure.alert, obs.failure.stage, obs.failure.rpc_status) == (83, "portmap", "RPC_PROGNOTREGISTERED")
     assert service.server.accepted == 1  # the portmapper's connection only: nothing to port 0
-    # Both GETPORTs went out together (one round trip); MOUNT's answer is the one reported.
-    assert [list(struct.unpack(">4I", c.args)) for c in service.calls] == [[100005, 3, 6, 0], [100003, 3, 6, 0]]
+    # Both GETPORTs go out together (one round trip) and MOUNT's answer is the one reported; the
+    # probe may hang up before this server has read the second (its RST drops what is unread).
+    asked = [list(struct.unpack(">4I", c.args)) for c in service.calls]
+    assert asked in ([[100005, 3, 6, 0]], [[100005, 3, 6, 0], [100003, 3, 6, 0]]), asked
     assert "program 100005 version 3" in obs.failure.reason
 
 

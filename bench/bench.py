@@ -53,10 +53,12 @@ class Plan:
     ab_window: int  # probes of each before/after watch between its two CPU readings
     fleet_probes: int  # probes each of the many Samba watches makes before their memory is read
     fleet_baseline: bool  # the many Samba watches of the baseline too (a second fleet)
+    metrics_rounds: int  # alternating blocks (metrics off, on) of the in-process loop
 
 
-FULL = Plan("full", 400, 30, 3, 60, (1, 10, 50), 30.0, 16, False, 90, 10, True)
-QUICK = Plan("quick", 100, 20, 1, 45, (1, 10, 50), 10.0, 4, True, 20, 5, False)
+FULL = Plan("full", 400, 30, 3, 60, (1, 10, 50), 30.0, 16, False, 90, 10, True, 10)
+QUICK = Plan("quick", 100, 20, 1, 45, (1, 10, 50), 10.0, 4, True, 20, 5, False, 4)
+METRICS_BLOCK = 600  # simulated probes per block of the in-process metrics measurement
 # The previous release, measured beside the current code (bench/README.md, "Before and after"):
 # the last commit before issue 17 restructured the package.
 BASELINE = "23f6984"
@@ -112,6 +114,7 @@ def main(argv: List[str] | None = None) -> int:
             "before and after",
             lambda: phases.before_after(fleet, smb, nfs, args.baseline, WARMUP_PROBES, plan.ab_window),
         )
+        raw["metrics_cpu"] = phase("metrics cost", lambda: phases.metrics_cpu(plan.metrics_rounds, METRICS_BLOCK))
         raw["samba_fleet"] = phase(
             f"{FLEET_WATCHES} Samba watches",
             lambda: phases.samba_fleet(fleet, smb, nfs, FLEET_WATCHES, plan.fleet_probes,

@@ -8,18 +8,21 @@ answers again before it returns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from fleet import BenchError, Fleet, Tree, Watch, wait_until
+from fleet import BenchError, Fleet, Tree, Watch, tmpfs_dir, wait_until
 from toolrunner import NOBODY, Unprivileged
 
 from fswatch.core.deadline import Deadline
@@ -707,3 +710,85 @@ def load_average() -> List[float]:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
     except (OSError, ValueError):
         return []
+
+
+# -- 7. what metrics cost a probe, measured in-process -------------------------------------------
+
+
+class _SimulatedClock:
+    """Seconds that pass only when the engine waits or a probe spends them: a watch at interval
+    1 s runs as fast as the CPU allows, every probe one simulated second after the last."""
+
+    def __init__(self, end: float) -> None:
+        self.t = 0.0
+        self.end = end
+
+    def __call__(self) -> float:
+        return self.t
+
+    def is_set(self) -> bool:
+        return self.t >= self.end
+
+    def wait(self, seconds: float) -> bool:
+        self.t = min(self.t + seconds, self.end)
+        return self.is_set()
+
+
+def metrics_cpu(rounds: int, probes: int) -> Dict[str, object]:
+    """CPU per probe of a watch's loop around a stand-in probe (six stages, as an NFS v3 probe
+    has), metrics off and on, in alternating blocks of `probes` probes at a simulated interval
+    of 1 s: the real engine, reporter, state file (tmpfs) and metrics writer (its every-few-
+    seconds policy on the simulated clock). The difference is what metrics cost a probe; two
+    watch processes side by side (before_after) differ by more than that from the machine's
+    load alone."""
+    from fswatch.core.observation import Observation, StageTiming
+    from fswatch.core.settings import Schedule
+    from fswatch.host.control import Control
+    from fswatch.host.metrics_files import RUNTIME_NAME
+    from fswatch.host.notify import Notifier
+    from fswatch.host.sinks import ListSink
+    from fswatch.kinds import NFS
+    from fswatch.watch import metrics as m
+    from fswatch.watch.engine import Watch as Engine
+    from fswatch.watch.reporter import Reporter
+
+    stages = ("portmap", "mount", "nfs_null", "getattr", "fsstat", "umount")
+    root = Path(tempfile.mkdtemp(prefix="fswatch-bench-metrics-", dir=tmpfs_dir()))
+    textfile = root / "textfile"
+    textfile.mkdir()
+    cpu: Dict[str, List[float]] = {"off": [], "on": []}
+    try:
+        for i in range(rounds):
+            for mode in ("off", "on"):
+                clock = _SimulatedClock(probes - 0.5)
+                schedule = Schedule(1, 5, 5)
+                control = Control(root / "run" / "nfs" / f"m{i}{mode}")
+                writer = None
+                if mode == "on":
+                    metrics = m.WatchMetrics("nfs", "m", "/export", schedule, time.time())
+                    write = functools.partial(control.write_file, RUNTIME_NAME)
+                    writer = m.MetricsWriter(metrics, "nfs", "m", textfile, write=write, clock=clock)
+                reporter = Reporter(NFS, "m", "/export", schedule, ListSink(), Notifier(None), control, wall=clock,
+                                    metrics=writer)
+
+                def probe(deadline, clock=clock) -> Observation:  # this block's clock
+                    clock.t += 0.001
+                    return Observation(clock.t, tuple(StageTiming(s, 0.1 + 0.01 * n) for n, s in enumerate(stages)))
+
+                control.hold()
+                began = time.thread_time()
+                try:
+                    Engine(schedule, probe, reporter, control, stop=clock, clock=clock).run()
+                finally:
+                    control.let_go()
+                cpu[mode].append((time.thread_time() - began) * 1000.0 / probes)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    off, on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    return {
+        "rounds": rounds,
+        "probes_per_round": probes,
+        "loop_ms_per_probe": {"off": round(off, 4), "on": round(on, 4)},
+        "metrics_ms_per_probe": round(on - off, 4),
+        "write_every_s": m.WRITE_EVERY,
+    }

@@ -54,6 +54,8 @@ def figures(raw: Dict[str, object]) -> Dict[str, object]:
     }
     if raw.get("before_after"):
         out["before_after"] = before_after(raw["before_after"])
+    if raw.get("metrics_cpu"):
+        out["metrics_ms_per_probe"] = raw["metrics_cpu"]["metrics_ms_per_probe"]
     if raw.get("samba_fleet"):
         fleet = raw["samba_fleet"]
         out["samba_fleet_pss_mb"] = {k: v["pss"] for k, v in fleet.items() if isinstance(v, dict)}
@@ -133,9 +135,11 @@ def targets(fig: Dict[str, object]) -> List[Dict[str, object]]:
             limit = AB_CPU_RATIO[kind]
             rows.append((f"CPU per probe, {name} watch with metrics, ÷ {base}'s (side by side)", ab[kind]["ratio"],
                          f"≤ {limit}", ab[kind]["ratio"] <= limit))
-        cost = max(ab[k]["metrics_cost_ms"]["current"] for k in ("samba", "nfs"))
-        rows.append(("Metrics on − off, CPU per probe (ms, worst kind)", cost, f"≤ {METRICS_COST_MS}",
+    cost = fig.get("metrics_ms_per_probe")
+    if cost is not None:
+        rows.append(("Metrics on − off, CPU per probe (ms; in-process, interval 1 s)", cost, f"≤ {METRICS_COST_MS}",
                      cost <= METRICS_COST_MS))
+    if ab:
         for kind, name in (("samba", "Samba"), ("nfs", "NFS")):
             now = ab[kind]["uss_mb"]["current"]
             rows.append((f"USS, {name} watch (MB, side by side)", now, f"≤ {USS_MB[kind]:g}", now <= USS_MB[kind]))
@@ -244,7 +248,8 @@ def markdown(results: Dict[str, object]) -> str:
     rows = [
         ("fswatch Samba (connect, negotiate, guest session, tree connect, teardown)", cost["samba"]["fswatch"]),
         ("`smbclient //127.0.0.1/public -N -c exit`", cost["samba"]["smbclient"]),
-        ("fswatch NFS v3 TCP (GETPORT×2, MNT, NULL, GETATTR, FSSTAT, UMNT)", cost["nfs"]["fswatch"]),
+        ("fswatch NFS v3 TCP (GETPORT×2 together, MNT, then NULL + GETATTR + FSSTAT + UMNT together)",
+         cost["nfs"]["fswatch"]),
         ("`rpcinfo -T tcp 127.0.0.1 100003 3` + `showmount -e 127.0.0.1`", cost["nfs"]["rpcinfo_showmount"]),
         ("… `rpcinfo` alone", cost["nfs"]["rpcinfo"]),
         ("… `showmount` alone", cost["nfs"]["showmount"]),
@@ -405,6 +410,20 @@ def before_after_section(raw: Dict[str, object]) -> List[str]:
             f"(target ≤ {AB_CPU_RATIO[kind]}); metrics cost {cost['current']} ms per probe now, "
             f"{cost[base]} ms in `{base}`; USS {f['uss_mb']['current']} MB against {f['uss_mb'][base]} MB."
         )
+    metrics = raw.get("metrics_cpu")
+    if metrics:
+        loop = metrics["loop_ms_per_probe"]
+        out += [
+            "",
+            f"What metrics cost a probe, measured in-process: the real engine, reporter, state file and metrics "
+            f"writer around a stand-in probe (six stages) at a simulated interval of 1 s, {metrics['rounds']} "
+            f"alternating blocks of {metrics['probes_per_round']} probes with metrics off and on (thread CPU time, "
+            f"median): {loop['off']} ms and {loop['on']} ms per probe, so metrics cost "
+            f"**{metrics['metrics_ms_per_probe']} ms** per probe (the file written at once on a change, else every "
+            f"{metrics['write_every_s']:g} s). Two watch processes of the same code differ by a few tenths of a "
+            "millisecond per probe from the machine's load alone (the on/off pairs above), more than metrics cost: "
+            "the target is judged on this measurement.",
+        ]
     fleet = raw.get("samba_fleet")
     if fleet:
         out += [

@@ -1,19 +1,24 @@
 """What a probe's libraries import at start and a probe never uses, deferred until something uses it.
 
-pyspnego, which the Samba probe's smbprotocol imports, brings in with its package:
+The Samba probe's libraries bring in with their packages modules a probe never runs:
 
-- its CredSSP proxy (spnego._credssp), and with it ssl, tempfile and cryptography.x509 (which
-  brings email, calendar and locale), for a protocol SMB never speaks (CredSSP is RDP's and
-  WinRM's);
-- logging.config (and logging.handlers, socketserver, pickle, queue), to read a logging
-  configuration file named by PYSPNEGO_LOG_CFG, which fswatch never sets: fswatch routes the
-  libraries' logging itself (fswatch.host.logs).
+- pyspnego: its CredSSP proxy (spnego._credssp, and with it ssl, tempfile and cryptography.x509,
+  which brings email, calendar and locale), for a protocol SMB never speaks (CredSSP is RDP's
+  and WinRM's); its Kerberos message parser (spnego._kerberos), for tokens an NTLM logon never
+  carries; logging.config (and logging.handlers, socketserver, pickle, queue), to read a logging
+  configuration named by PYSPNEGO_LOG_CFG, which fswatch never sets (fswatch.host.logs routes
+  the libraries' logging);
+- smbprotocol: its file API (smbprotocol.open, with create_contexts and file_info), which its
+  connection imports to follow a symbolic link while opening a file, and the probe opens a file
+  only for a canary; its IOCTLs (smbprotocol.ioctl), which a tree connect uses only for the
+  secure-negotiate check the probe does not run (fswatch.probes.smb.tree_connect).
 
-Together about 4 MB of every Samba watch's memory (bench/RESULTS.md, "Before and after"). In
-their place the import gives a stand-in: reading any name of it (or calling a name the
-importer took from it, CredSSPProxy) imports the real module and hands that over, so nothing
-changes for a caller but when the import happens. A library that never asks for one of them
-never meets its stand-in.
+Together about 5 MB of every Samba watch's memory (bench/RESULTS.md, "Before and after"). In
+their place the import gives a stand-in module: reading any name of it, or calling or reading
+an attribute of a name an importer took from it (`from M import N`), imports the real module and
+hands the real object over, so nothing changes for a caller but when the import happens. A
+library that never asks for one of them never meets its stand-in; one that asks for more of it
+than this table lists gets the real module at once.
 
 install() is called when fswatch.probes is imported, before any probe imports its libraries.
 """
@@ -23,13 +28,17 @@ from __future__ import annotations
 import importlib
 import sys
 from importlib.machinery import ModuleSpec
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
-# Each deferred module, and the callables its importers take from it with `from M import N`
-# at their own import (the stand-in has those; any other name loads the real module).
+# Each deferred module, and the names its importers take from it with `from M import N` at their
+# own import (the stand-in has those, as forwarders; any other name loads the real module).
 DEFERRED: Dict[str, Tuple[str, ...]] = {
-    "spnego._credssp": ("CredSSPProxy",),
-    "logging.config": (),
+    "spnego._credssp": ("CredSSPProxy",),  # spnego.auth
+    "spnego._kerberos": ("KerberosV5Msg",),  # spnego._spnego
+    "logging.config": (),  # spnego
+    "smbprotocol.open": ("Open",),  # smbprotocol.connection
+    "smbprotocol.ioctl": ("CtlCode", "IOCTLFlags", "SMB2IOCTLRequest", "SMB2IOCTLResponse",  # smbprotocol.tree
+                          "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
 }
 MARK = "__fswatch_stand_in__"
 
@@ -55,8 +64,8 @@ class _StandIns:
 
     def exec_module(self, module: Any) -> None:
         name = module.__name__
-        for callable_name in DEFERRED[name]:
-            setattr(module, callable_name, _forward(name, callable_name))
+        for taken in DEFERRED[name]:
+            setattr(module, taken, _Forward(name, taken))
         module.__getattr__ = lambda attr: _real_attribute(name, attr)  # PEP 562: any other name
         setattr(module, MARK, True)
 
@@ -68,12 +77,27 @@ def _real(name: str) -> Any:
     return importlib.import_module(name)
 
 
-def _forward(module: str, name: str) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(_real(module), name)(*args, **kwargs)
+class _Forward:
+    """A name an importer took from a deferred module: calling it, or reading an attribute of it
+    (a class's method, an enum's member), uses the real object, imported now."""
 
-    call.__name__ = name
-    return call
+    __slots__ = ("_module", "_name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+
+    def _object(self) -> Any:
+        return getattr(_real(self._module), self._name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._object()(*args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._object(), attribute)
+
+    def __repr__(self) -> str:
+        return f"<{self._module}.{self._name}, imported at its first use>"
 
 
 def _real_attribute(module: str, name: str) -> Any:

@@ -31,18 +31,6 @@ import smbprotocol.connection as smb_connection
 from smbprotocol.connection import SecurityMode
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.header import NtStatus
-from smbprotocol.open import (
-    CreateDisposition,
-    CreateOptions,
-    FilePipePrinterAccessMask,
-    ImpersonationLevel,
-    ShareAccess,
-    SMB2CloseRequest,
-    SMB2CreateRequest,
-    SMB2CreateResponse,
-    SMB2ReadRequest,
-    SMB2ReadResponse,
-)
 from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
 from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
@@ -141,14 +129,16 @@ class ProbeTcp(Tcp):
         del buffer[:length]
         return taken, timeout
 
-    def send(self, header: bytes) -> None:
+    def send(self, header: object) -> None:
         """Tcp.send without its DirectTCPPacket structure (~30 us per message to prefix four
-        bytes): the same length check and the same bytes (MS-SMB2 2.1)."""
-        if len(header) > self.MAX_SIZE:
+        bytes): the same length check and the same bytes (MS-SMB2 2.1). smbprotocol hands over
+        bytes, or a structure (an encrypted message's SMB2TransformHeader), packed here as there."""
+        message = header if isinstance(header, (bytes, bytearray)) else header.pack()  # type: ignore[attr-defined]
+        if len(message) > self.MAX_SIZE:
             raise ValueError(
-                f"Data to be sent over Direct TCP size {len(header)} exceeds the max length allowed {self.MAX_SIZE}"
+                f"Data to be sent over Direct TCP size {len(message)} exceeds the max length allowed {self.MAX_SIZE}"
             )
-        data = memoryview(len(header).to_bytes(4, "big") + header)
+        data = memoryview(len(message).to_bytes(4, "big") + bytes(message))
         with self._sock_lock:
             while data:
                 data = data[self._sock.send(data) :]
@@ -164,9 +154,9 @@ class _Deadlines:
     """One thread for the deadlines of every Samba probe in this process, instead of a thread
     started and joined by every probe (bench/RESULTS.md: ~0.5 ms of CPU per probe). It sleeps
     until the earliest deadline; a probe that ended marks its entry done, which the thread drops
-    when it comes to it (no wake-up for that). A deadline that passes with its probe still
-    running gets a thread of its own for the reaper's work, so one stalled probe never delays
-    another probe's deadline.
+    when it comes to it (no wake-up for that). At a deadline that passes with its probe still
+    running it shuts that probe's connection at once, and a thread of the probe's own keeps at
+    it until the probe has ended, so one stalled probe never delays another probe's deadline.
     """
 
     def __init__(self) -> None:
@@ -178,7 +168,7 @@ class _Deadlines:
     def add(self, at: float, reaper: Reaper) -> None:
         """Fire `reaper` at `at` (time.monotonic) unless it is done by then."""
         with self._cond:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 thread = threading.Thread(target=self._run, name="fswatch-deadlines", daemon=True)
                 thread.start()  # RuntimeError on a host out of threads: the probe's to report
                 self._thread = thread
@@ -187,19 +177,30 @@ class _Deadlines:
                 self._cond.notify()  # the earliest now: the thread must wait less
 
     def _run(self) -> None:
-        with self._cond:
-            while True:
-                while self._heap and self._heap[0][2].done.is_set():
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                left = self._heap[0][0] - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                reaper = heapq.heappop(self._heap)[2]
-                threading.Thread(target=reaper.fire, name="fswatch-deadline", daemon=True).start()
+        while True:
+            with self._cond:
+                reaper = self._due()
+            try:
+                reaper.strike()  # at once, from this thread: the deadline is now
+                lingering = threading.Thread(target=reaper.linger, name="fswatch-deadline", daemon=True)
+                reaper.lingering = lingering
+                lingering.start()
+            except Exception:  # nothing may end this thread: every later probe's deadline depends on it
+                pass
+
+    def _due(self) -> Reaper:
+        """Wait until the earliest deadline of a probe still running has come; that probe's reaper."""
+        while True:
+            while self._heap and self._heap[0][2].done.is_set():
+                heapq.heappop(self._heap)
+            if not self._heap:
+                self._cond.wait()
+                continue
+            left = self._heap[0][0] - time.monotonic()
+            if left > 0:
+                self._cond.wait(left)
+                continue
+            return heapq.heappop(self._heap)[2]
 
 
 class Reaper:
@@ -216,28 +217,37 @@ class Reaper:
         self.fired = False
         self._conn = conn
         self.done = threading.Event()
-        self._firing: Optional[threading.Thread] = None
+        self.lingering: Optional[threading.Thread] = None
         _deadlines.add(time.monotonic() + deadline.remaining(), self)
 
-    def fire(self) -> None:
-        self._firing = threading.current_thread()
+    def strike(self) -> None:
+        """The deadline has come with the probe still running: shut its connection, wake its waiters."""
         if self.done.is_set():
             return
         self.fired = True
+        self._shut()
+
+    def linger(self) -> None:
+        """Keep shutting until the probe has ended: a transport may be made or connected just
+        as the deadline passed."""
         for _ in range(self.LINGER_STEPS):
-            shut(getattr(self._conn, "transport", None))
-            # Wake the waiters ourselves: smbprotocol's receiver thread wakes them only when
-            # it notices the closed socket, and it may be busy elsewhere.
-            for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
-                request.response_event.set()
             if self.done.wait(self.STEP):
                 return
+            self._shut()
+
+    def _shut(self) -> None:
+        shut(getattr(self._conn, "transport", None))
+        # Wake the waiters ourselves: smbprotocol's receiver thread wakes them only when
+        # it notices the closed socket, and it may be busy elsewhere.
+        for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
+            request.response_event.set()
 
     def finish(self) -> None:
         self.done.set()
-        firing = self._firing
-        if firing is not None and firing is not threading.current_thread():
-            firing.join()
+        lingering = self.lingering
+        # One not started yet ends by itself at once: it waits on `done` before anything else.
+        if lingering is not None and lingering.ident is not None and lingering is not threading.current_thread():
+            lingering.join()
 
 
 _deadlines = _Deadlines()
@@ -317,6 +327,20 @@ def read_canary(tree: TreeConnect, canary: str) -> int:
     data included, at debug level, and a canary's bytes are never logged. Every wait ends at the
     probe's deadline, when the reaper shuts the socket.
     """
+    # Here, not at the top: a watch without a canary never loads smbprotocol's file API (fswatch.probes.deferred).
+    from smbprotocol.open import (
+        CreateDisposition,
+        CreateOptions,
+        FilePipePrinterAccessMask,
+        ImpersonationLevel,
+        ShareAccess,
+        SMB2CloseRequest,
+        SMB2CreateRequest,
+        SMB2CreateResponse,
+        SMB2ReadRequest,
+        SMB2ReadResponse,
+    )
+
     session = tree.session
     conn = session.connection
     create = SMB2CreateRequest()

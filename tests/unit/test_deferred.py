@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from fswatch.probes.deferred import DEFERRED
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,11 +24,13 @@ def test_a_samba_probe_never_loads_credssp_tls_x509_or_the_logging_configuration
     out = run("""
         import sys
         import fswatch.probes.samba
+        from fswatch.probes import deferred
         print(sorted(m for m in ("ssl", "tempfile", "cryptography.x509", "email", "spnego.tls", "logging.handlers",
-                                 "socketserver", "pickle") if m in sys.modules))
-        print([getattr(sys.modules[m], "__fswatch_stand_in__", False) for m in ("spnego._credssp", "logging.config")])
+                                 "socketserver", "pickle", "smbprotocol.create_contexts", "smbprotocol.file_info")
+                     if m in sys.modules))
+        print([getattr(sys.modules[m], "__fswatch_stand_in__", False) for m in sorted(deferred.DEFERRED)])
     """)
-    assert out.splitlines() == ["[]", "[True, True]"]
+    assert out.splitlines() == ["[]", str([True] * len(DEFERRED))]
 
 
 def test_using_credssp_loads_the_real_module():
@@ -71,3 +75,20 @@ def test_nothing_is_deferred_that_was_imported_already():
         print(getattr(module, "__fswatch_stand_in__", False), hasattr(logging.config, "dictConfig"))
     """)
     assert out == "False True"
+
+
+def test_the_names_taken_from_a_stand_in_are_the_real_objects_at_their_first_use():
+    """What the libraries do with the names they took: construct (Open, the IOCTL requests),
+    read a member (CtlCode's), call a class method (KerberosV5Msg.unpack) - each on the real
+    object, the real module imported then."""
+    out = run("""
+        import sys
+        import fswatch.probes.samba
+        import smbprotocol.connection as connection, smbprotocol.tree as tree, spnego._spnego as sp
+        print(tree.CtlCode.FSCTL_VALIDATE_NEGOTIATE_INFO == 0x00140204, type(tree.SMB2IOCTLRequest()).__name__)
+        print(connection.Open.__name__ if hasattr(connection.Open, "__name__") else "forward",
+              callable(sp.KerberosV5Msg.unpack))
+        print([getattr(sys.modules[m], "__fswatch_stand_in__", False)
+               for m in ("smbprotocol.ioctl", "spnego._kerberos", "smbprotocol.open")])
+    """)
+    assert out.splitlines() == ["True SMB2IOCTLRequest", "Open True", "[False, False, False]"]

@@ -50,6 +50,8 @@ class Voice(Protocol):
 
 @dataclass(frozen=True)
 class Alert:
+    """One row of the alert table: its id, MESSAGE_ID, priority, texts and catalog entry."""
+
     id: int
     message_id: str
     priority: int

@@ -15,6 +15,8 @@ from fswatch.core.errors import ProbeFailure
 
 @dataclass(frozen=True)
 class StageTiming:
+    """One stage of a probe: its name, how long it took, whether it succeeded."""
+
     stage: str
     ms: float
     ok: bool = True
@@ -59,6 +61,8 @@ class Details(Protocol):
 
 @dataclass(frozen=True)
 class Observation:
+    """What one probe saw: its stages, and its failure, notes, degradation and kind's details."""
+
     started_wall: float  # time.time() at the start, for humans and state files
     stages: Tuple[StageTiming, ...]
     failure: Optional[ProbeFailure] = None

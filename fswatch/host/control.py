@@ -51,6 +51,8 @@ def parse_duration(text: str) -> int:
 
 @dataclass(frozen=True)
 class PauseState:
+    """Whether the watch is paused, until when, and for how long it was asked."""
+
     paused: bool
     until: Optional[float] = None  # on CLOCK_BOOTTIME; None = until continued
     seconds: Optional[int] = None  # the requested duration, for alert 93

@@ -327,7 +327,7 @@ def read_canary(tree: TreeConnect, canary: str) -> int:
     data included, at debug level, and a canary's bytes are never logged. Every wait ends at the
     probe's deadline, when the reaper shuts the socket.
     """
-    # Here, not at the top: a watch without a canary never loads smbprotocol's file API (fswatch.probes.deferred).
+    # Here, not at the top: a watch without a canary never loads smbprotocol's file API (fswatch.core.deferred).
     from smbprotocol.open import (
         CreateDisposition,
         CreateOptions,

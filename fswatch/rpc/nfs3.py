@@ -60,6 +60,8 @@ _FSSTAT3OK = struct.Struct(">6QI")  # tbytes fbytes abytes tfiles ffiles afiles,
 
 @dataclass(frozen=True)
 class Fattr3:
+    """fattr3 (RFC 1813 section 2.6): the attributes of a file or directory."""
+
     type: str  # NF3DIR, NF3REG, ...
     mode: int
     nlink: int
@@ -74,6 +76,8 @@ class Fattr3:
 
 @dataclass(frozen=True)
 class FsStat:
+    """FSSTAT3resok (RFC 1813 section 3.3.18): space and file counts, which only the storage knows."""
+
     tbytes: int
     fbytes: int
     abytes: int
@@ -147,6 +151,8 @@ def start_fsstat(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Pendi
 
 @dataclass(frozen=True)
 class ReadResult:
+    """READ3resok, without its data: how many bytes came, and whether the file ended."""
+
     count: int  # bytes the server read (the data itself is dropped: a canary's bytes are never logged)
     eof: bool
 

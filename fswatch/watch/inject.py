@@ -39,6 +39,8 @@ class InjectedFailure(ProbeFailure):
 
 @dataclass(frozen=True)
 class Request:
+    """An injection request as its control file holds it."""
+
     nonce: str
     stage: str
     count: Optional[int]  # None: retries + 1 probes, enough to declare the failure

@@ -1,4 +1,4 @@
-"""fswatch.probes.deferred: what the Samba probe's libraries import and never use is not loaded
+"""fswatch.core.deferred: what a watch's libraries import and never use is not loaded
 by a probe, and is there, whole, the moment anything uses it. Each case in a fresh interpreter."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from fswatch.probes.deferred import DEFERRED
+from fswatch.core.deferred import DEFERRED
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,10 +24,10 @@ def test_a_samba_probe_never_loads_credssp_tls_x509_or_the_logging_configuration
     out = run("""
         import sys
         import fswatch.probes.samba
-        from fswatch.probes import deferred
+        from fswatch.core import deferred
         print(sorted(m for m in ("ssl", "tempfile", "cryptography.x509", "email", "spnego.tls", "logging.handlers",
-                                 "socketserver", "pickle", "smbprotocol.create_contexts", "smbprotocol.file_info")
-                     if m in sys.modules))
+                                 "socketserver", "pickle", "smbprotocol.create_contexts", "smbprotocol.file_info",
+                                 "ast", "dis") if m in sys.modules))
         print([getattr(sys.modules[m], "__fswatch_stand_in__", False) for m in sorted(deferred.DEFERRED)])
     """)
     assert out.splitlines() == ["[]", str([True] * len(DEFERRED))]
@@ -92,3 +92,22 @@ def test_the_names_taken_from_a_stand_in_are_the_real_objects_at_their_first_use
                for m in ("smbprotocol.ioctl", "spnego._kerberos", "smbprotocol.open")])
     """)
     assert out.splitlines() == ["True SMB2IOCTLRequest", "Open True", "[False, False, False]"]
+
+
+def test_a_dataclass_without_a_docstring_still_gets_one():
+    """dataclasses asks inspect for the signature it writes into an undocumented class's
+    docstring: the real inspect, then (every fswatch dataclass has a docstring of its own)."""
+    out = run("""
+        import sys
+        import fswatch
+        import dataclasses
+        print(getattr(sys.modules["inspect"], "__fswatch_stand_in__", False))
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+            y: int = 0
+
+        print(Point.__doc__, getattr(sys.modules["inspect"], "__fswatch_stand_in__", False))
+    """)
+    assert out.splitlines() == ["True", "Point(x: int, y: int = 0) False"]

@@ -159,7 +159,8 @@ LOADED = """
     from fswatch.watch import engine
 
     def report(self):  # instead of the loop: what was loaded to get here, probe module included
-        print(json.dumps(sorted(sys.modules)))
+        real = [name for name, module in sys.modules.items() if not getattr(module, "__fswatch_stand_in__", False)]
+        print(json.dumps(sorted(real)))  # a deferred module's stand-in (fswatch.core.deferred) is not loaded
         return 0
 
     engine.Watch.run = report
@@ -167,7 +168,7 @@ LOADED = """
     sys.exit(main(["run", sys.argv[1], "w1"]))
 """
 # Never needed by a watch's process (its CLI, other commands, tools only commands use)...
-NEVER = {"argparse", "gettext", "locale", "subprocess", "shlex", "email", "ssl", "tempfile",
+NEVER = {"argparse", "gettext", "locale", "subprocess", "shlex", "email", "ssl", "tempfile", "inspect", "ast", "dis",
          "cryptography.x509", "logging.handlers", "socketserver", "pickle", "spnego.tls",
          "fswatch.surfaces.cli.commands", "fswatch.surfaces.cli.show", "fswatch.surfaces.cli.parser",
          "fswatch.host.supervisor", "fswatch.host.systemctl"}

@@ -1,26 +1,35 @@
-"""What a probe's libraries import at start and a probe never uses, deferred until something uses it.
+"""What a watch's process imports and never uses, deferred until something uses it.
 
-The Samba probe's libraries bring in with their packages modules a probe never runs:
+Modules pulled in by others' imports, for work a watch never does:
 
-- pyspnego: its CredSSP proxy (spnego._credssp, and with it ssl, tempfile and cryptography.x509,
-  which brings email, calendar and locale), for a protocol SMB never speaks (CredSSP is RDP's
-  and WinRM's); its Kerberos message parser (spnego._kerberos), for tokens an NTLM logon never
-  carries; logging.config (and logging.handlers, socketserver, pickle, queue), to read a logging
-  configuration named by PYSPNEGO_LOG_CFG, which fswatch never sets (fswatch.host.logs routes
-  the libraries' logging);
+- inspect (and ast, dis, tokenize): dataclasses imports it to write a docstring for a
+  dataclass that has none, and every fswatch dataclass has one (the Samba probe's smbprotocol
+  does use it, so a Samba watch loads it at its first probe);
+- traceback: logging imports it to format an exception for a handler, and fswatch's handler
+  drops every library record before it is formatted (fswatch.host.logs);
+- pyspnego (the Samba probe's): its CredSSP proxy (spnego._credssp, and with it ssl,
+  tempfile and cryptography.x509, which brings email, calendar and locale), for a protocol SMB
+  never speaks (CredSSP is RDP's and WinRM's); its Kerberos message parser (spnego._kerberos),
+  for tokens an NTLM logon never carries; logging.config (and logging.handlers, socketserver,
+  pickle, queue), to read a logging configuration named by PYSPNEGO_LOG_CFG, which fswatch
+  never sets (fswatch.host.logs routes the libraries' logging);
 - smbprotocol: its file API (smbprotocol.open, with create_contexts and file_info), which its
   connection imports to follow a symbolic link while opening a file, and the probe opens a file
   only for a canary; its IOCTLs (smbprotocol.ioctl), which a tree connect uses only for the
-  secure-negotiate check the probe does not run (fswatch.probes.smb.tree_connect).
+  secure-negotiate check the probe does not run (fswatch.probes.smb.tree_connect); textwrap,
+  to print a structure (its debug log), and timeit, for its transport's receive, which the
+  probe's transport replaces (fswatch.probes.smb.ProbeTcp).
 
-Together about 5 MB of every Samba watch's memory (bench/RESULTS.md, "Before and after"). In
-their place the import gives a stand-in module: reading any name of it, or calling or reading
-an attribute of a name an importer took from it (`from M import N`), imports the real module and
-hands the real object over, so nothing changes for a caller but when the import happens. A
-library that never asks for one of them never meets its stand-in; one that asks for more of it
-than this table lists gets the real module at once.
+About 1 MB of every watch's private memory, 6 MB of a Samba watch's (bench/RESULTS.md, "Before
+and after"). In their place the import gives a stand-in module: reading any name of it, or
+calling or reading an attribute of a name an importer took from it (`from M import N`),
+imports the real module and hands the real object over, so nothing changes for a caller but
+when the import happens. Code that never asks for one of them never meets its stand-in; code
+that asks for more of it than this table lists gets the real module at once, and a module
+imported already is left as it is.
 
-install() is called when fswatch.probes is imported, before any probe imports its libraries.
+install() runs when the fswatch package is imported, before anything of fswatch imports
+dataclasses or a probe's libraries.
 """
 
 from __future__ import annotations
@@ -33,6 +42,10 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 # Each deferred module, and the names its importers take from it with `from M import N` at their
 # own import (the stand-in has those, as forwarders; any other name loads the real module).
 DEFERRED: Dict[str, Tuple[str, ...]] = {
+    "inspect": (),  # dataclasses
+    "traceback": (),  # logging
+    "textwrap": (),  # smbprotocol.structure
+    "timeit": (),  # smbprotocol.transport
     "spnego._credssp": ("CredSSPProxy",),  # spnego.auth
     "spnego._kerberos": ("KerberosV5Msg",),  # spnego._spnego
     "logging.config": (),  # spnego

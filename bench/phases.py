@@ -28,6 +28,7 @@ from toolrunner import NOBODY, Unprivileged
 from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from fswatch.probes.samba import SambaTarget, probe_samba
+from tests.clock import SimulatedClock
 
 SHARE = "public"
 PROBE_DEADLINE = 10.0  # seconds: a healthy probe on loopback takes milliseconds
@@ -715,25 +716,6 @@ def load_average() -> List[float]:
 # -- 7. what metrics cost a probe, measured in-process -------------------------------------------
 
 
-class _SimulatedClock:
-    """Seconds that pass only when the engine waits or a probe spends them: a watch at interval
-    1 s runs as fast as the CPU allows, every probe one simulated second after the last."""
-
-    def __init__(self, end: float) -> None:
-        self.t = 0.0
-        self.end = end
-
-    def __call__(self) -> float:
-        return self.t
-
-    def is_set(self) -> bool:
-        return self.t >= self.end
-
-    def wait(self, seconds: float) -> bool:
-        self.t = min(self.t + seconds, self.end)
-        return self.is_set()
-
-
 def metrics_cpu(rounds: int, probes: int) -> Dict[str, object]:
     """CPU per probe of a watch's loop around a stand-in probe (six stages, as an NFS v3 probe
     has), metrics off and on, in alternating blocks of `probes` probes at a simulated interval
@@ -760,7 +742,7 @@ def metrics_cpu(rounds: int, probes: int) -> Dict[str, object]:
     try:
         for i in range(rounds):
             for mode in ("off", "on"):
-                clock = _SimulatedClock(probes - 0.5)
+                clock = SimulatedClock(probes - 0.5)
                 schedule = Schedule(1, 5, 5)
                 control = Control(root / "run" / "nfs" / f"m{i}{mode}")
                 writer = None

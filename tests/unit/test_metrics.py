@@ -24,6 +24,7 @@ from fswatch.surfaces import cli
 from fswatch.watch import metrics as m
 from fswatch.watch.engine import Watch
 from fswatch.watch.reporter import Reporter
+from tests.clock import SimulatedClock
 
 SAMBA_STAGES = (("connect", 0.4), ("negotiate", 2.1), ("session_setup", 4.3), ("tree_connect", 0.9))
 NFS_STAGES = (("portmap", 0.2), ("mount", 0.3), ("null", 0.1), ("getattr", 0.1), ("fsstat", 0.1))
@@ -178,25 +179,9 @@ def test_missing_or_off_directory_publishes_nothing(dirs, monkeypatch):
     assert mf.metrics_dir() == Path(mf.DEFAULT_DIR)
 
 
-class Clock:
-    def __init__(self, end):
-        self.t = 0.0
-        self.end = end
-
-    def __call__(self):
-        return self.t
-
-    def is_set(self):
-        return self.t >= self.end
-
-    def wait(self, seconds):
-        self.t = min(self.t + seconds, self.end)
-        return self.is_set()
-
-
 def watch(tmp_path, kind, plan, end, stages, directory, control=None):
     """Run the real engine and reporter with a scripted probe: [(until_t, ok), ...]."""
-    clock = Clock(end)
+    clock = SimulatedClock(end)
     sink = ListSink()
     schedule = Schedule(1, 2, 1)
 

@@ -31,6 +31,7 @@ from fswatch.kinds import NFS
 from fswatch.watch import metrics as m
 from fswatch.watch.engine import Watch
 from fswatch.watch.reporter import Reporter
+from tests.clock import SimulatedClock
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBES = 100
@@ -51,28 +52,10 @@ def _audit(event: str, args: tuple) -> None:
 sys.addaudithook(_audit)  # a hook cannot be removed: it counts only while a test asks it to
 
 
-class Clock:
-    """Moves only when the engine waits or a probe spends time."""
-
-    def __init__(self, end: float) -> None:
-        self.t = 0.0
-        self.end = end
-
-    def __call__(self) -> float:
-        return self.t
-
-    def is_set(self) -> bool:
-        return self.t >= self.end
-
-    def wait(self, seconds: float) -> bool:
-        self.t = min(self.t + seconds, self.end)
-        return self.is_set()
-
-
 def run_watch(tmp_path: Path, metrics: bool) -> tuple:
     """PROBES healthy probes at interval 1 s through the real loop; the events of the probes
     after the first (the start has its own files to make), and the metrics writer."""
-    clock = Clock(PROBES + 0.5)
+    clock = SimulatedClock(PROBES + 0.5)
     schedule = Schedule(1, 5, 5)
     control = Control(tmp_path / "run" / "nfs" / "w1")
     writer = None
@@ -125,7 +108,7 @@ def test_file_operations_per_probe(tmp_path, metrics):
 def test_the_metrics_file_follows_a_failure_at_once(tmp_path):
     """Deferred writes never hide a change an alert rule reads: each failed probe, the
     recovery and the end are written when they happen."""
-    clock = Clock(40.5)
+    clock = SimulatedClock(40.5)
     schedule = Schedule(1, 5, 5)
     control = Control(tmp_path / "run" / "nfs" / "w1")
     written = []

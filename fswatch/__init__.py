@@ -2,7 +2,7 @@
 
 from fswatch.core import deferred
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Before anything of fswatch imports dataclasses or a probe's libraries (fswatch.core.deferred).
 deferred.install()

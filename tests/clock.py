@@ -17,6 +17,9 @@ class SimulatedClock:
     def is_set(self) -> bool:
         return self.t >= self.end
 
+    def report_requested(self) -> bool:  # no SIGHUP here
+        return False
+
     def wait(self, seconds: float) -> bool:
         self.t = min(self.t + seconds, self.end)
         return self.is_set()

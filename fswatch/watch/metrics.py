@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from fswatch.core.errors import SystemFault
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule
 from fswatch.host.atomic import write_atomic
-from fswatch.host.metrics_files import error_text, publish, runtime_file, settle
+from fswatch.host.files import fault
+from fswatch.host.metrics_files import publish, runtime_file, settle
 from fswatch.watch import status
 
 # Every state a watch can be in: the status model's phases, one-hot in the state gauge, so
@@ -196,9 +196,10 @@ class MetricsWriter:
     seconds, so counters, histograms and the last healthy probe's time are at most that old.
     The last state is always written (`final`).
 
-    write() returns None or the reason the runtime file could not be written; the reporter
-    turns that into one alert per streak of failures, and the watch goes on. A failed write is
-    tried again at the next probe.
+    write() raises SystemFault when the runtime file cannot be written (the reporter's alert
+    42, once per streak, with the state file's; the next probe tries again, due or not), and
+    returns None or the reason it could not be published (alert 110, once per streak); the
+    watch goes on either way.
     """
 
     def __init__(
@@ -222,21 +223,24 @@ class MetricsWriter:
         self.every = every
         self._written: Optional[tuple] = None  # what the file says that alert rules read
         self._written_at = 0.0
+        self._unpublished: Optional[str] = None  # why the last write could not be published
         self.writes = 0  # files written, for tests and the bench's counts
 
     def observe(self, obs: Observation, result: str, failures: int, now: float) -> None:
         self.metrics.observe(obs, result, failures, now)
 
     def write(self, phase: str, final: bool = False) -> Optional[str]:
-        """Write the runtime file when due and see that it is published (one readlink when it is)."""
+        """Write the runtime file when due (SystemFault when it cannot be) and see that it is
+        published (one readlink when it is)."""
         shown = (PHASE_STATE.get(phase, phase), self.metrics.failures, self.metrics.last_result)
         now = self.clock()
         if not final and shown == self._written and now - self._written_at < self.every:
-            return None
+            return self._unpublished  # as the last write left it: a streak of alert 110 goes on
+        self._written = None  # due at the next probe until this write succeeds
         try:
             self._write(self.metrics.render(phase))
-        except (OSError, SystemFault) as exc:
-            return f"cannot write {self.path}: {error_text(exc)}"
+        except OSError as exc:
+            raise fault("write", exc, self.path) from None
         self._written, self._written_at = shown, now
         self.writes += 1
         if final:
@@ -245,4 +249,5 @@ class MetricsWriter:
             # it once the unit failed).
             settle(self.kind, self.watch_id, self.directory)
             return None
-        return publish(self.kind, self.watch_id, self.directory)
+        self._unpublished = publish(self.kind, self.watch_id, self.directory)
+        return self._unpublished

@@ -7,13 +7,12 @@ in-process mode of the CLUSTERPRO compatibility commands.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 from typing import NoReturn, Optional, Tuple
 
 from fswatch.core.errors import SystemFault
+from fswatch.host import signals
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
 from fswatch.host.metrics_files import RUNTIME_NAME, metrics_dir
@@ -26,6 +25,7 @@ from fswatch.watch.engine import StopSignal, Watch
 from fswatch.watch.inject import Injector
 from fswatch.watch.metrics import MetricsWriter, WatchMetrics
 from fswatch.watch.reporter import Reporter
+from fswatch.watch.status import settings_record
 
 
 def exit_now(code: int) -> NoReturn:
@@ -48,13 +48,19 @@ def exit_now(code: int) -> NoReturn:
 def run_configured(kind: str, watch_id: str) -> NoReturn:
     """`fswatch run KIND ID`: the configured watch, in this process, until it ends; then exit."""
     settings, password = load_settings(kind, watch_id)
-    exit_now(run_watch(settings, password))
+    exit_now(run_watch(settings, password, source=settings_source()))
 
 
 def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str]]:
     """The settings `fswatch run KIND ID` runs: from the config dir, which a runtime drop-in
     points at the runtime dir for a watch started by clp_*mon or an OCF agent."""
     return SettingsStore.config().load(kind_named(kind), watch_id)
+
+
+def settings_source() -> str:
+    """Where load_settings() reads (fswatch.host.store: CONFIG or RUNTIME), as the state file
+    records it, so `fswatch status` and SIGHUP can tell whether that file says otherwise now."""
+    return SettingsStore.config().source
 
 
 def metrics_writer(settings: WatchSettings, control: Control) -> Optional[MetricsWriter]:
@@ -76,9 +82,12 @@ def run_watch(
     notifier: Optional[Notifier] = None,
     stop: Optional[StopSignal] = None,
     publisher: Optional[AttributePublisher] = None,
+    source: Optional[str] = None,
 ) -> int:
     """Run the watch in the foreground until stopped (0) or declared failed (1); in health
-    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped.
+    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped, and
+    so does a watch for CTDB (settings.ctdb), whose verdict CTDB's monitor event reads.
+    `source`: where the settings were read (settings_source()); None for a command line.
 
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
     of the first one is touched.
@@ -88,19 +97,16 @@ def run_watch(
     lock = InstanceLock(control)
     stop = stop or StopSignal()
     # Handlers first: once the lock is held, others see this watch (-disp, -stop), and a
-    # SIGTERM must then end it cleanly (alert 3, exit 0), not by the default action.
-    # Signal handlers can only be set from the main thread; elsewhere the caller owns `stop`.
-    main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.request())
+    # SIGTERM must then end it cleanly (alert 3, exit 0), a SIGHUP must not end it at all
+    # (fswatch.host.signals). Outside the main thread nothing is set: the caller owns `stop`.
+    restore = signals.install(lambda _: stop.request(), lambda _: stop.request_report())
     try:
         lock.acquire()
         try:
             control.hold()  # the lock makes the directory this watch's: one descriptor for its life
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
             control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
-            target = spec.make_target(settings.target, password)
+            target = spec.make_target(settings.target, password, settings.watch_id)
             probe = spec.probe_function()
             reporter = Reporter(
                 spec,
@@ -112,6 +118,7 @@ def run_watch(
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
                 metrics=metrics_writer(settings, control),
+                settings=settings_record(settings, source),
             )
             # Injection wraps the probe function: the probes never know about it (fswatch.watch.inject).
             injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)
@@ -121,7 +128,7 @@ def run_watch(
                 reporter,
                 control,
                 stop,
-                keep_probing=settings.attribute is not None,
+                keep_probing=settings.keeps_probing,
             )
             return watch.run()
         except OSError as exc:
@@ -132,5 +139,4 @@ def run_watch(
             control.let_go()
             lock.release()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore()

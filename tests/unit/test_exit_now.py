@@ -47,7 +47,7 @@ def test_exit_now_flushes_the_streams_first(exits, monkeypatch):
 @pytest.mark.parametrize("status", [0, 1])
 def test_fswatch_run_ends_the_process_with_the_watchs_status(exits, monkeypatch, status):
     assert cli.main(["add", "samba", "w1", "--share", "s"]) == 0
-    monkeypatch.setattr(runner, "run_watch", lambda settings, password: status)
+    monkeypatch.setattr(runner, "run_watch", lambda settings, password, source=None: status)
     for argv in (["run", "samba", "w1"], ["run", "samba", "--", "w1"]):  # the units' line, and one for the grammar
         with pytest.raises(Exited):
             cli.main(argv)

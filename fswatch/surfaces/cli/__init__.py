@@ -25,6 +25,10 @@ def command(name: str) -> Callable[..., int]:
         from fswatch.surfaces.cli import show
 
         return show.cmd_status
+    if name == "ctdb":
+        from fswatch.surfaces import ctdb
+
+        return ctdb.cmd_ctdb
     from fswatch.surfaces.cli import commands
 
     return getattr(commands, f"cmd_{name}")

@@ -20,6 +20,13 @@ Modules pulled in by others' imports, for work a watch never does:
   to print a structure (its debug log), and timeit, for its transport's receive, which the
   probe's transport replaces (fswatch.probes.smb.ProbeTcp).
 
+And one module not loaded at all where it can be of no use: pyspnego uses python-gssapi only
+with pykrb5 beside it (spnego._gss: both or neither), yet imports gssapi first, and with it the
+Kerberos libraries and some 50 modules of C code (3.4 MB of a Samba watch's private memory on
+Debian 12, whose python3-gssapi the venv sees). Where krb5 cannot be imported, gssapi is not
+found either (ModuleNotFoundError), exactly as on a node without python3-gssapi: pyspnego then
+negotiates NTLM as it would anyway. Where krb5 is there, gssapi is imported as usual.
+
 About 1 MB of every watch's private memory, 6 MB of a Samba watch's (bench/RESULTS.md, "Before
 and after"). In their place the import gives a stand-in module: reading any name of it, or
 calling or reading an attribute of a name an importer took from it (`from M import N`),
@@ -35,6 +42,7 @@ dataclasses or a probe's libraries.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from importlib.machinery import ModuleSpec
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -54,6 +62,8 @@ DEFERRED: Dict[str, Tuple[str, ...]] = {
                           "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
 }
 MARK = "__fswatch_stand_in__"
+# A module of no use without another (fswatch never imports either): not found while that one cannot be.
+USELESS_WITHOUT: Dict[str, str] = {"gssapi": "krb5"}  # spnego._gss: HAS_GSSAPI needs both
 
 
 class _StandIns:
@@ -65,10 +75,15 @@ class _StandIns:
     def find_spec(
         self, fullname: str, path: Optional[Sequence[str]] = None, target: Any = None
     ) -> Optional[ModuleSpec]:
+        if fullname in USELESS_WITHOUT:
+            if importlib.util.find_spec(USELESS_WITHOUT[fullname]) is None:
+                raise ModuleNotFoundError(f"No module named {fullname!r} (useless without "
+                                          f"{USELESS_WITHOUT[fullname]}: fswatch.core.deferred)", name=fullname)
+            return None
         if fullname not in self.waiting:
             return None
         self.waiting.discard(fullname)
-        if not self.waiting and self in sys.meta_path:
+        if not self.waiting and not USELESS_WITHOUT and self in sys.meta_path:
             sys.meta_path.remove(self)
         return ModuleSpec(fullname, self)
 
@@ -123,5 +138,5 @@ def install() -> None:
     if not any(isinstance(f, _StandIns) for f in sys.meta_path):
         finder = _StandIns()
         finder.waiting -= set(sys.modules)  # already imported for real: nothing to defer
-        if finder.waiting:
+        if finder.waiting or USELESS_WITHOUT:
             sys.meta_path.insert(0, finder)

@@ -116,3 +116,25 @@ def test_a_dataclass_without_a_docstring_still_gets_one():
         print(Point.__doc__, getattr(sys.modules["inspect"], "__fswatch_stand_in__", False))
     """)
     assert out.splitlines() == ["True", "Point(x: int, y: int = 0) False"]
+
+
+def test_gssapi_is_not_found_without_krb5_and_imported_as_usual_with_it(tmp_path):
+    """pyspnego uses gssapi only with krb5 beside it: without krb5 a watch never loads gssapi
+    (3.4 MB of C code), as on a node without it; with krb5, gssapi is there as ever."""
+    (tmp_path / "gssapi").mkdir()
+    (tmp_path / "gssapi" / "__init__.py").write_text("REAL = True\n")
+    code = f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import fswatch.probes.samba
+        import spnego._gss
+        try:
+            import gssapi
+            found = gssapi.REAL
+        except ModuleNotFoundError:
+            found = False
+        print(found, spnego._gss.HAS_GSSAPI, "gssapi" in sys.modules)
+    """
+    assert run(code) == "False False False"
+    (tmp_path / "krb5.py").write_text("")
+    assert run(code) == "True False True"  # the fake gssapi has no gssapi.raw: pyspnego still cannot use it

@@ -249,6 +249,8 @@ class Tree:
             return
         self.label = commit
         self.path = fleet.root / f"tree-{commit}"
+        if self.path.exists():  # extracted by an earlier phase of this run (a full run's fleet, after the A/B)
+            return
         self.path.mkdir()
         archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "fswatch"], capture_output=True,
                                  timeout=60)

@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import fcntl
 import json
+import os
 import random
 import subprocess
 import sys
@@ -88,6 +89,7 @@ def main(argv: List[str] | None = None) -> int:
         "seed": seed,
         "baseline": args.baseline,
         "plan": plan.__dict__,
+        "load_start": [round(x, 2) for x in os.getloadavg()],  # other users' work shares the machine
     }
     durations: Dict[str, float] = {}
     raw: Dict[str, object] = {}
@@ -134,6 +136,7 @@ def main(argv: List[str] | None = None) -> int:
         )
 
     run_info["durations_s"] = durations
+    run_info["load_end"] = [round(x, 2) for x in os.getloadavg()]
     run_info["total_s"] = round(time.monotonic() - began, 1)
     results = report.figures(raw)
     results["targets"] = report.targets(results)
@@ -144,6 +147,8 @@ def main(argv: List[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write_results_md(out_dir / "RESULTS.md", report.markdown(results))
+    if plan.mode == "full" and out_dir.resolve() == HERE.resolve():  # the committed record: README says the same
+        sections.replace(REPO / "README.md", "bench", report.readme_paragraph(results))
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 
     commit = run_info["git"]["commit"] + ("+dirty" if run_info["git"]["dirty"] else "")

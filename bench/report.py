@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import textwrap
 from typing import Dict, List, Optional
 
 GROWTH_LIMIT = 1.2  # CPU per probe at 50 watches over the lowest level: more is growth, not noise
@@ -223,6 +224,8 @@ def markdown(results: Dict[str, object]) -> str:
         f"| kernel / OS | {m['kernel']} / {m['os']} |",
         f"| Python | {m['python']} (`{m['python_executable']}`) |",
         f"| servers | {m['samba']}, nfs-ganesha {m['ganesha']} (both on loopback, started by the bench) |",
+        f"| load average (1, 5, 15 min) | {_triple(meta.get('load_start'))} at the start, "
+        f"{_triple(meta.get('load_end'))} at the end (other users' work shares the machine) |",
         f"| commit | `{git['commit']}`{' + uncommitted changes' if git['dirty'] else ' (clean tree)'} |",
         "",
     ]
@@ -454,3 +457,64 @@ def _verdict(run: Dict[str, object]) -> str:
         return "still hanging: SIGKILLed at 60 s"
     said = str(run.get("stderr") or "").splitlines()
     return f"exit {run['rc']}" + (f" ({said[-1][:60]})" if said else "")
+
+
+def readme_paragraph(results: Dict[str, object]) -> str:
+    """README's performance figures (its `<!-- bench:begin -->` section), from a full run's
+    results, so the README and RESULTS.md say the same and name the same commit."""
+    run, slack = results["run"], results["detection_slack_s"]
+    git = run["git"]
+    commit = git["commit"] + (" + uncommitted changes" if git["dirty"] else "")
+    stall, cpu, uss = results["stall_detect_s"], results["cpu_per_probe_ms"], results["uss_mb"]
+    samba, nfs = results["samba_probe_ms"], results["nfs_probe_ms"]
+    text = (
+        f"From the last full run (commit `{commit}`, {run['date'][:10]}; {_load(run)}), on this "
+        f"2-core VM: a Samba probe costs {samba['fswatch']} ms against "
+        f"`smbclient`'s {samba['smbclient']} ms ({results['samba_probe_ratio']}×), an NFS v3 probe "
+        f"{nfs['fswatch']} ms against `rpcinfo` + `showmount`'s {nfs['rpcinfo_showmount']} ms "
+        f"({results['nfs_probe_ratio']}×); a stalled server gets a verdict at the probe's deadline "
+        f"({stall['fswatch_samba']:.1f} s) where `smbclient` and `showmount` take {stall['smbclient']:.0f} s "
+        f"and `rpcinfo` {stall['rpcinfo']:.0f} s; a watch costs {cpu['samba']} ms (Samba) / {cpu['nfs']} ms "
+        f"(NFS) of CPU per probe and {uss['samba']} / {uss['nfs']} MB USS; over {slack['stalls']} injected "
+        f"stalls the worst detection was {_slack(slack['max'])} the stated bound; "
+        f"{results['scale_50']['watches']} mixed watches at interval 1 s use "
+        f"{results['scale_50']['cpu_percent']:.1f} % of one core."
+    )
+    ab = results.get("before_after")
+    if ab:
+        base = ab["baseline"]
+        parts = [
+            f"{name} {ab[kind]['current_ms']} ms against {ab[kind]['baseline_ms']} ms ({ab[kind]['ratio']}×), "
+            f"USS {ab[kind]['uss_mb']['current']} against {ab[kind]['uss_mb'][base]} MB"
+            for kind, name in (("samba", "Samba"), ("nfs", "NFS"))
+        ]
+        text += (
+            f" Beside the release `{base}` in the same run (eight watches at once, metrics on): CPU per "
+            f"probe {'; '.join(parts)}; metrics cost {results.get('metrics_ms_per_probe')} ms per probe"
+        )
+        fleet = results.get("samba_fleet_pss_mb") or {}
+        if fleet.get("current") is not None:
+            text += f"; 50 Samba watches take {fleet['current']:.0f} MB PSS"
+            if fleet.get(base) is not None:
+                text += f" ({fleet[base]:.0f} MB for `{base}`'s)"
+        text += "."
+    missed = [r["name"] for r in results["targets"] if not r["met"]]
+    text += f" Targets not met in that run: {'; '.join(missed)}." if missed else " Every target was met in that run."
+    for unit in (" ms", " s ", " s;", " s)", " MB", " %"):  # a number and its unit stay on one line
+        text = text.replace(unit, "\0" + unit[1:])
+    return textwrap.fill(text, width=100, break_long_words=False, break_on_hyphens=False).replace("\0", " ")
+
+
+def _load(run: Dict[str, object]) -> str:
+    start, end = run.get("load_start"), run.get("load_end")
+    if not start or not end:
+        return "not recorded"
+    return f"load average {start[0]} at its start, {end[0]} at its end"
+
+
+def _triple(load: Optional[List[float]]) -> str:
+    return ", ".join(str(x) for x in load) if load else "not recorded"
+
+
+def _slack(seconds: float) -> str:
+    return f"{seconds} s past" if seconds > 0 else f"{-seconds} s within"

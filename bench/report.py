@@ -500,7 +500,7 @@ def readme_paragraph(results: Dict[str, object]) -> str:
         text += "."
     missed = [r["name"] for r in results["targets"] if not r["met"]]
     text += f" Targets not met in that run: {'; '.join(missed)}." if missed else " Every target was met in that run."
-    for unit in (" ms", " s ", " s;", " s)", " MB", " %"):  # a number and its unit stay on one line
+    for unit in (" ms", " s ", " s;", " s,", " s)", " MB", " %"):  # a number and its unit stay on one line
         text = text.replace(unit, "\0" + unit[1:])
     return textwrap.fill(text, width=100, break_long_words=False, break_on_hyphens=False).replace("\0", " ")
 

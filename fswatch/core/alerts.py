@@ -554,11 +554,11 @@ _TABLE: Tuple[Alert, ...] = (
         WARNING,
         'The {command} could not write its metrics ({detail}).',
         "fswatch could not write its Prometheus metrics",
-        "After every probe the watch writes its metrics to its runtime directory and links them "
-        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This link failed; the watch "
-        "keeps watching and tries again after its next probe, and this alert comes again only after "
-        "a link has succeeded. (A metrics file that cannot be written in the runtime directory is "
-        "alert 42, with the state file's.)",
+        "The watch writes its metrics to its runtime directory (at once when its state changes, "
+        "else at most every 5 seconds) and links them into node_exporter's textfile directory "
+        "(FSWATCH_METRICS_DIR). This link failed; the watch keeps watching and tries again after "
+        "its next write, and this alert comes again only after a link has succeeded. (A metrics "
+        "file that cannot be written in the runtime directory is alert 42, with the state file's.)",
         "The detail names the file and the cause (a full or read-only file system, a directory "
         "the watch may not write). Set FSWATCH_METRICS_DIR=off to turn metrics off.",
         "メトリクスを書き込めませんでした",

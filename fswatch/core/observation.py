@@ -7,9 +7,8 @@ Probes only do I/O and return an Observation; judging (fswatch.core.verdict) and
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from fswatch.core import alerts
 from fswatch.core.errors import ProbeFailure
@@ -17,6 +16,8 @@ from fswatch.core.errors import ProbeFailure
 
 @dataclass(frozen=True)
 class StageTiming:
+    """One stage of a probe: its name, how long it took, whether it succeeded."""
+
     stage: str
     ms: float
     ok: bool = True
@@ -74,6 +75,8 @@ class Details(Protocol):
 
 @dataclass(frozen=True)
 class Observation:
+    """What one probe saw: its stages, and its failure, notes, degradation and kind's details."""
+
     started_wall: float  # time.time() at the start, for humans and state files
     stages: Tuple[StageTiming, ...]
     failure: Optional[ProbeFailure] = None
@@ -108,6 +111,25 @@ class Observation:
         return out
 
 
+class Stage:
+    """`with rec.stage(name):` times the block as stage `name`; an exception leaving it marks
+    the stage failed and goes on (a class, not a generator: a probe enters several per probe)."""
+
+    __slots__ = ("_rec", "_name", "_t0")
+
+    def __init__(self, rec: StageRecorder, name: str) -> None:
+        self._rec = rec
+        self._name = name
+        self._t0 = 0.0
+
+    def __enter__(self) -> None:
+        self._t0 = self._rec.clock()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        self._rec.add(self._name, (self._rec.clock() - self._t0) * 1000.0, ok=exc_type is None)
+        return False
+
+
 @dataclass
 class StageRecorder:
     """Times each stage of one probe and builds its Observation.
@@ -122,15 +144,8 @@ class StageRecorder:
     started_wall: float = field(default_factory=time.time)
     details: Optional[Details] = None  # set by a probe that sees more (SMB: its posture)
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t0 = self.clock()
-        try:
-            yield
-        except BaseException:
-            self.add(name, (self.clock() - t0) * 1000.0, ok=False)
-            raise
-        self.add(name, (self.clock() - t0) * 1000.0)
+    def stage(self, name: str) -> Stage:
+        return Stage(self, name)
 
     def add(self, name: str, ms: float, ok: bool = True) -> None:
         """Record a stage timed by other means (one library call that covers two stages)."""

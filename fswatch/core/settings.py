@@ -36,6 +36,16 @@ def check_id(watch_id: Optional[str]) -> str:
     return watch_id
 
 
+
+def valid_id(watch_id: str) -> bool:
+    """Whether check_id() would take `watch_id`."""
+    try:
+        check_id(watch_id)
+    except UsageError:
+        return False
+    return True
+
+
 def check_range(name: str, value: object, lo: int = RANGE[0], hi: int = RANGE[1]) -> int:
     """An integer in lo..hi given as int or decimal text (no signs, no floats, no spaces)."""
     text = str(value)

@@ -78,6 +78,8 @@ def slowest(obs: Observation, budget_ms: float) -> Optional[SlowStage]:
 
 @dataclass(frozen=True)
 class WatchState:
+    """What the judge remembers between probes: the failure streak and what the watch has seen."""
+
     failures: int = 0  # consecutive failed probes
     seen_healthy: bool = False
     slow: bool = False
@@ -87,6 +89,8 @@ class WatchState:
 
 @dataclass(frozen=True)
 class Judgement:
+    """The verdict on one probe: the state it leads to and the events the reporter says."""
+
     state: WatchState
     events: Tuple[Event, ...]
     streak: int = 0  # for RECOVERED: how many failed probes the streak had

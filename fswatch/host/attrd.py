@@ -10,8 +10,6 @@ failure into alert 96. The runner is passed in, so tests use fake commands.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from typing import Callable, Optional, Sequence, Tuple
 
 ATTRD_UPDATER = "attrd_updater"
@@ -30,6 +28,9 @@ class CallTimedOut(Exception):
 def run_bounded(argv: Sequence[str], seconds: float) -> Tuple[int, str]:
     """Run argv in its own process group; past `seconds` the whole group is killed (a
     wrapper's children too, which would otherwise hold the output pipe open)."""
+    import signal
+    import subprocess  # here: a watch that never publishes an attribute never loads it (its memory)
+
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,

@@ -34,6 +34,8 @@ class Secrets:
 
 @dataclass(frozen=True)
 class TargetField:
+    """One setting of a kind's target: its check, default and help, for every surface."""
+
     name: str  # config key; the CLI option is --name with '_' as '-'
     check: Callable[[object], object]
     default: object = None
@@ -58,6 +60,8 @@ class Stage:
 
 @dataclass(frozen=True, repr=False)
 class Kind:
+    """A kind of watch: its target fields, its probe's stages, its alerts' words, its probe."""
+
     name: str
     # The words its alerts use (fswatch.core.alerts): command, service, resource, server, option.
     phrases: Mapping[str, str]

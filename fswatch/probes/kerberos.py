@@ -29,18 +29,20 @@ from __future__ import annotations
 import errno as errno_mod
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
-from fswatch.core import alerts
+from fswatch.core import alerts, deferred
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProbeFailure
 from fswatch.core.observation import Degradation, StageRecorder
 from fswatch.probes import krb5files
+
+if TYPE_CHECKING:  # imported where a child is started: a watch with its ticket at hand never loads it
+    import subprocess
 
 STAGE = "kerberos"
 KDC_SCRIPT = Path(__file__).with_name("kdc.py")
@@ -146,7 +148,7 @@ def obtain(
     deadline: Deadline,
     *,
     wall: Callable[[], float] = time.time,
-    spawn: Spawn = subprocess.Popen,
+    spawn: Optional[Spawn] = None,
 ) -> Tickets:
     """Stage kerberos: a ticket for `logon.service` in the cache that outlives this probe.
     KerberosFault when there is none and the KDC cannot give one by `deadline`."""
@@ -166,7 +168,9 @@ def obtain(
     return _fresh(logon, deadline, "new", wall, spawn)
 
 
-def _fresh(logon: KerberosLogon, deadline: Deadline, source: str, wall: Callable[[], float], spawn: Spawn) -> Tickets:
+def _fresh(
+    logon: KerberosLogon, deadline: Deadline, source: str, wall: Callable[[], float], spawn: Optional[Spawn]
+) -> Tickets:
     exchange(logon, deadline, spawn)
     cache = read_cache(logon.ccache)
     held = cache.ticket(logon.principal, logon.service)
@@ -200,9 +204,12 @@ def check_keytab(logon: KerberosLogon) -> None:
         raise KerberosFault(alerts.KERBEROS_REFUSED, refused, "KRB5_KT_NOTFOUND")
 
 
-def exchange(logon: KerberosLogon, deadline: Deadline, spawn: Spawn = subprocess.Popen) -> None:
+def exchange(logon: KerberosLogon, deadline: Deadline, spawn: Optional[Spawn] = None) -> None:
     """The AS and TGS exchanges in a child killed at `deadline`; on success the watch's cache
     holds the new tickets. KerberosFault otherwise."""
+    import subprocess
+
+    spawn = spawn or subprocess.Popen
     check_keytab(logon)
     fresh = f"{logon.ccache}.{os.getpid()}.new"
     _remove(fresh)
@@ -333,6 +340,7 @@ SESSION_KEY_OID = "1.2.840.113554.1.2.2.5.5"  # GSS_C_INQ_SSPI_SESSION_KEY: the 
 
 def binding_missing() -> Optional[str]:
     """Why this node cannot log on with Kerberos (no GSSAPI binding), or None."""
+    deferred.wanted("gssapi")
     try:
         import gssapi  # noqa: F401
         import gssapi.raw  # noqa: F401
@@ -352,6 +360,7 @@ class SecurityContext:
     """
 
     def __init__(self, logon: KerberosLogon, *, spnego: bool = True) -> None:
+        deferred.wanted("gssapi")
         try:
             import gssapi
             from gssapi.raw import GSSError, acquire_cred_from, set_neg_mechs

@@ -86,6 +86,8 @@ class _Reader:
 
 @dataclass(frozen=True)
 class KeytabEntry:
+    """One key of a keytab: whose, which version, which encryption type."""
+
     principal: str
     kvno: int
     enctype: int
@@ -164,6 +166,8 @@ REFRESH_TIME = "krb5_ccache_conf_data/refresh_time"
 
 @dataclass(frozen=True)
 class Ticket:
+    """One ticket of a credential cache, with its times in the KDC's clock."""
+
     client: str
     server: str
     starttime: int  # seconds since the epoch, in the KDC's time (authtime when no starttime)

@@ -38,7 +38,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
@@ -47,7 +47,7 @@ from fswatch.core.observation import Degradation, Observation, StageRecorder
 from fswatch.probes import kerberos, write_canary
 from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
-from fswatch.rpc import mount, nfs3, nfs4, nfs4write, nfs41, portmap, rpcsec_gss
+from fswatch.rpc import mount, nfs3, portmap, rpcsec_gss
 from fswatch.rpc.client import Plain, RpcClient
 from fswatch.rpc.errors import (
     MountError,
@@ -65,10 +65,12 @@ from fswatch.rpc.message import AUTH_NONE, AUTH_SYS, OpaqueAuth, auth_sys
 from fswatch.rpc.rpcsec_gss import PSEUDO_FLAVORS, GssError, RpcsecGss
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
 
+if TYPE_CHECKING:  # imported where used: a v3 watch never loads the NFSv4 client (memory)
+    from fswatch.rpc import nfs4, nfs4write, nfs41
+
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 
 NFS4_PORT = 2049
-PINNABLE_MINOR_VERSIONS = (0,) + tuple(sorted(nfs41.MINOR_VERSIONS))
 GRACE_PERIOD = "grace period"
 
 # LOOKUP answers on the export's path that mean "no such export, or not for you", like MNT's.
@@ -165,7 +167,7 @@ class _Security:
         if flavor in PSEUDO_FLAVORS:
             if self.gss is None:
                 assert self.target.kerberos is not None
-                with _stage(rec, "gss_init", SERVICE, f"{where}, RPCSEC_GSS_INIT"):
+                with _Stage(rec, "gss_init", SERVICE, f"{where}, RPCSEC_GSS_INIT"):
                     nfs = nfs() if callable(nfs) else nfs
                     gss = RpcsecGss(kerberos.SecurityContext(self.target.kerberos, spnego=False))
                     gss.establish(nfs, program, version, self.deadline)
@@ -192,7 +194,7 @@ class _Security:
         program, version = self._program
         rec = self.rec
         if not failed:
-            with _stage(rec, "gss_destroy", SERVICE, f"{self.where}, RPCSEC_GSS_DESTROY"):
+            with _Stage(rec, "gss_destroy", SERVICE, f"{self.where}, RPCSEC_GSS_DESTROY"):
                 self.gss.destroy(self._nfs, program, version, self.deadline)
             return
         try:
@@ -220,13 +222,29 @@ class _Channels:
         self._cred = cred
         self._deadline = deadline
         self._clients: Dict[int, RpcClient] = {}
+        self._failed: Dict[int, RpcError] = {}  # an open() that failed at once: to() raises it
 
     def to(self, port: int) -> RpcClient:
+        """The client for `port`; connects first when there is none (an opened one connects at its first send)."""
+        failed = self._failed.pop(port, None)
+        if failed is not None:
+            raise failed
         client = self._clients.get(port)
         if client is None:
             transport = open_transport(self._protocol, self._address, port, self._deadline)
             client = self._clients[port] = RpcClient(transport, self._cred)
         return client
+
+    def open(self, port: int) -> None:
+        """Begin connecting to `port` for a later stage, which waits for it and meets its failure (to())."""
+        if port in self._clients or port in self._failed:
+            return
+        try:
+            transport = open_transport(self._protocol, self._address, port, self._deadline, wait=False)
+        except RpcError as exc:
+            self._failed[port] = exc
+            return
+        self._clients[port] = RpcClient(transport, self._cred)
 
     def source_port(self) -> Optional[str]:
         """SOURCE_RESERVED if every socket had a reserved source port, else SOURCE_UNPRIVILEGED."""
@@ -288,57 +306,81 @@ def probe_nfs(
 def _probe_v3(
     target: NfsTarget, address: str, channels: _Channels, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> None:
+    """Every call of the v3 probe, in as few round trips as their answers allow (fswatch.rpc.client:
+    over TCP, calls in flight together): the two GETPORTs at once; MNT while the NFS connection's
+    handshake goes on; then NULL, GETATTR, FSSTAT and UMNT at once, which need nothing but the
+    handle. Each stage still waits for its own reply, in this order, so each names and times its
+    own step and fails on its own (a stalled FSSTAT fails at fsstat, a refused NFS port at nfs_null).
+    The canaries run before UMNT's reply is read: UMNT only drops the server's note of the mount
+    (mountd's rmtab), never the handle, which stays valid for them (RFC 1813, appendix I)."""
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
     if mount_port is None or nfs_port is None:
-        with _stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
+        with _Stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
             pmap = channels.to(portmap.PORT)
-            if mount_port is None:
-                mount_port = portmap.getport(pmap, mount.PROGRAM, mount.VERSION, protocol, deadline)
-            if nfs_port is None:
-                nfs_port = portmap.getport(pmap, nfs3.PROGRAM, nfs3.VERSION, protocol, deadline)
+            asked = [
+                portmap.start_getport(pmap, program, version, protocol, deadline) if port is None else None
+                for port, program, version in ((mount_port, mount.PROGRAM, mount.VERSION),
+                                               (nfs_port, nfs3.PROGRAM, nfs3.VERSION))
+            ]  # fmt: skip
+            mount_port, nfs_port = (port if ask is None else ask.result(deadline)
+                                    for port, ask in zip((mount_port, nfs_port), asked))
+    assert mount_port is not None and nfs_port is not None
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"
-    with _stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
-        mounted = mount.mnt(channels.to(mount_port), target.export, deadline)
+    with _Stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
+        mounting = mount.start_mnt(channels.to(mount_port), target.export, deadline)
+        channels.open(nfs_port)
+        mounted = mounting.result(deadline)
     fhandle = mounted.fhandle
     # The flavor MNT says the export takes (RFC 2623 section 2.7); MOUNT itself is asked with AUTH_SYS.
     flavor = choose_flavor(mounted.auth_flavors, target.kerberos is not None)
     if flavor is None:
         raise _no_flavor(mounted.auth_flavors, "mount", where_mount, target.kerberos is not None)
+
     def connect() -> RpcClient:
         return channels.to(nfs_port)
 
-    kerberos_flavor = flavor in PSEUDO_FLAVORS  # its stage gss_init connects; else the NULL's does
+    kerberos_flavor = flavor in PSEUDO_FLAVORS  # its stage gss_init meets the connection; else the NULL's does
     nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs) if kerberos_flavor else None
     security.flavor = flavor
     security.note()
-    with _stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
+    with _Stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
         if nfs is None:
             nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs)
-        nfs3.null(nfs, deadline)
-    with _stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
-        nfs3.getattr(nfs, fhandle, deadline)
-    with _stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
-        nfs3.fsstat(nfs, fhandle, deadline)
+        null = nfs3.start_null(nfs, deadline)
+        attributes = nfs3.start_getattr(nfs, fhandle, deadline)
+        space = nfs3.start_fsstat(nfs, fhandle, deadline)
+        mounter = channels.to(mount_port)
+        unmounting = mount.start_umnt(mounter, target.export, deadline)
+        mounter.flush(deadline)
+        null.result(deadline)
+    with _Stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
+        attributes.result(deadline)
+    with _Stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
+        space.result(deadline)
     if target.canary is not None:
         with _canary_stage(rec, target.canary, f"{where_nfs}, LOOKUP and READ {target.canary}"):
+            from fswatch.rpc.nfs4 import path_components
+
             handle = fhandle
-            for name in nfs4.path_components(target.canary):
+            for name in path_components(target.canary):
                 handle = nfs3.lookup(nfs, handle, name, deadline)
             _note_read(rec, nfs3.read(nfs, handle, CANARY_READ_BYTES, deadline))
     if target.canary_write is not None:
         _WriteCanaryV3(target, nfs, fhandle, rec, deadline, where_nfs).run()
-    with _stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
-        mount.umnt(channels.to(mount_port), target.export, deadline)
+    with _Stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
+        unmounting.result(deadline)
 
 
 def _probe_v4(
     target: NfsTarget, address: str, channels: _Channels, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
+    from fswatch.rpc import nfs4, nfs41
+
     server = f"{address}:{target.port or NFS4_PORT}/{target.transport}"
     where = f"NFSv4 at {server}"
-    with _stage(rec, "connect", SERVICE, where):
+    with _Stage(rec, "connect", SERVICE, where):
         nfs = channels.to(target.port or NFS4_PORT)
     # A Kerberos watch speaks RPCSEC_GSS from the start (the service the export settled on last
     # time, else krb5); SECINFO corrects it where a LOOKUP meets NFS4ERR_WRONGSEC.
@@ -353,7 +395,7 @@ def _probe_v4(
     # at once, for ~0.1 ms per refused version on loopback (bench/RESULTS.md).
     minors = nfs41.MINOR_VERSIONS + (0,) if target.minor_version is None else (target.minor_version,)
     ownerid = nfs41.client_owner().ownerid
-    with _stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
+    with _Stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
         minor, client = _exchange_id(nfs, minors, ownerid, deadline)
     rec.note("nfs_version", f"4.{minor}")
     if client is None:
@@ -365,6 +407,8 @@ def _exchange_id(
     nfs: RpcClient, minors: Sequence[int], ownerid: bytes, deadline: Deadline
 ) -> Tuple[int, Optional[nfs41.ClientId]]:
     """The first of `minors` the server serves and its client ID (None for 4.0: no sessions)."""
+    from fswatch.rpc import nfs41
+
     for index, minor in enumerate(minors):
         if minor == 0:
             return 0, None
@@ -379,10 +423,12 @@ def _exchange_id(
 def _probe_v40(
     target: NfsTarget, where: str, nfs: RpcClient, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
+    from fswatch.rpc import nfs4, nfs4write
+
     attributes: Optional[nfs4.PathAttributes] = None
     for attempt in range(2):  # a second time only after SECINFO named another flavor
         try:
-            with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
+            with _Stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
                 attributes = nfs4.lookup_path(nfs, target.export, deadline)
                 _check_directory(attributes)
             break
@@ -392,7 +438,7 @@ def _probe_v40(
                 raise
             wrongsec = failure
         name = nfs4.path_components(target.export)[index]
-        with _stage(rec, "secinfo", SERVICE, f"{where}, SECINFO {name}"):
+        with _Stage(rec, "secinfo", SERVICE, f"{where}, SECINFO {name}"):
             offered = [s.pseudo_flavor for s in nfs4.secinfo(nfs, target.export, index, deadline)]
         _settle(target, security, offered, nfs, where, wrongsec)
     assert attributes is not None
@@ -421,16 +467,18 @@ def _probe_session(
 ) -> Optional[Degradation]:
     """CREATE_SESSION, the COMPOUND, then DESTROY_SESSION and DESTROY_CLIENTID, also when a step
     before them failed while the connection still works: a probe leaves nothing on the server."""
+    from fswatch.rpc import nfs4write, nfs41
+
     sessionid: Optional[bytes] = None
     try:
-        with _stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
+        with _Stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
             sessionid = nfs41.create_session(nfs, minor, client, deadline)
         compound = f"{where}, COMPOUND SEQUENCE, LOOKUP {target.export}, GETATTR space, OPEN"
         sequenceid = 1  # slot 0's requests, one after the other
         seen: Optional[nfs41.SessionLookup] = None
         for attempt in range(2):  # a second time only after SECINFO_NO_NAME named another flavor
             try:
-                with _stage(rec, "compound", SERVICE, compound):
+                with _Stage(rec, "compound", SERVICE, compound):
                     seen = nfs41.lookup_in_session(
                         nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline, sequenceid=sequenceid
                     )
@@ -443,7 +491,7 @@ def _probe_session(
                     raise
                 sequenceid += 1  # SEQUENCE went through before the LOOKUP's NFS4ERR_WRONGSEC
                 wrongsec = failure
-            with _stage(rec, "secinfo", SERVICE, f"{where}, COMPOUND SEQUENCE, LOOKUP, SECINFO_NO_NAME"):
+            with _Stage(rec, "secinfo", SERVICE, f"{where}, COMPOUND SEQUENCE, LOOKUP, SECINFO_NO_NAME"):
                 try:
                     found = nfs41.secinfo_in_session(nfs, minor, sessionid, sequenceid, target.export, deadline)
                 except NfsError as exc:
@@ -474,9 +522,9 @@ def _probe_session(
         if failure.__cause__ is None or isinstance(failure.__cause__, (ServiceError, RpcReplyError)):
             _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
         raise
-    with _stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
+    with _Stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
         nfs41.destroy_session(nfs, minor, sessionid, deadline)
-    with _stage(rec, "destroy_clientid", SERVICE, f"{where}, DESTROY_CLIENTID"):
+    with _Stage(rec, "destroy_clientid", SERVICE, f"{where}, DESTROY_CLIENTID"):
         nfs41.destroy_clientid(nfs, minor, client.clientid, deadline)
     _note_storage(rec, seen.attributes)
     if seen.open_status == "NFS4ERR_GRACE":
@@ -503,6 +551,8 @@ def _settle(
     target: NfsTarget, security: _Security, offered: Sequence[int], nfs: RpcClient, where: str, failure: ProbeFailure
 ) -> None:
     """Speak what SECINFO says the export takes; the WRONGSEC stands when that changes nothing."""
+    from fswatch.rpc import nfs4
+
     flavor = choose_flavor(offered, target.kerberos is not None)
     if flavor is None:
         raise _no_flavor(offered, "secinfo", where, target.kerberos is not None) from failure.__cause__
@@ -516,6 +566,8 @@ def _tear_down_quietly(
     nfs: RpcClient, minor: int, sessionid: Optional[bytes], clientid: int, rec: StageRecorder, deadline: Deadline
 ) -> None:
     """After a failed step: destroy what was made, within the same deadline; the first failure stands."""
+    from fswatch.rpc import nfs41
+
     try:
         if sessionid is not None:
             nfs41.destroy_session(nfs, minor, sessionid, deadline)
@@ -793,9 +845,14 @@ class _WriteCanaryV3(_WriteCanary):
 
 
 class _WriteCanaryV4(_WriteCanary):
+    """Over NFSv4 (fswatch.rpc.nfs4write); each method imports the v4 client where it uses it, as
+    _probe_v4 does, so that a v3 watch never loads it."""
+
     def __init__(
         self, target: NfsTarget, channel: nfs4write.Channel, clientid: Optional[int], rec: StageRecorder, where: str
     ) -> None:
+        from fswatch.rpc import nfs4, nfs4write
+
         super().__init__(target, rec, where, channel.deadline, channel.client)
         self.channel = channel
         self.clientid = clientid  # the session's (v4.1, 4.2); v4.0 makes its own
@@ -806,6 +863,8 @@ class _WriteCanaryV4(_WriteCanary):
         self.delegation: Optional[bytes] = None
 
     def create(self) -> float:
+        from fswatch.rpc import nfs4, nfs4write, nfs41
+
         channel, canary = self.channel, self.canary
         if self.clientid is None:  # v4.0: a client ID of this process, confirmed (RFC 7530 16.33)
             name = nfs41.client_owner().ownerid + b"/v4.0"
@@ -837,6 +896,8 @@ class _WriteCanaryV4(_WriteCanary):
         return modified
 
     def write(self) -> int:
+        from fswatch.rpc import nfs4write
+
         ops = [nfs4write.putfh(self.fhandle), nfs4write.write(self.stateid, self.canary.data)]
         written = self.channel.call(ops, nfs4write.READERS).of(nfs4write.OP_WRITE)
         assert isinstance(written, nfs4write.Written)
@@ -845,11 +906,15 @@ class _WriteCanaryV4(_WriteCanary):
         return written.count
 
     def read(self) -> bytes:
+        from fswatch.rpc import nfs4, nfs4write
+
         ops = [nfs4write.putfh(self.fhandle), nfs4write.read(self.stateid, len(self.canary.data))]
         return self.channel.call(ops, nfs4write.READERS).of(nfs4.OP_READ)  # type: ignore[return-value]
 
     def remove(self) -> None:
         """CLOSE (after DELEGRETURN of a delegation), then REMOVE, in one COMPOUND."""
+        from fswatch.rpc import nfs4write
+
         ops = [nfs4write.putfh(self.fhandle)]
         if self.delegation is not None:
             ops.append(nfs4write.delegreturn(self.delegation))
@@ -860,6 +925,8 @@ class _WriteCanaryV4(_WriteCanary):
         self.stateid, self.delegation = b"", None
 
     def list(self) -> List[Tuple[str, str, Optional[float]]]:
+        from fswatch.rpc import nfs4write
+
         out = []
         cookie, cookieverf = 0, bytes(nfs4write.VERIFIER_SIZE)
         for _ in range(MAX_SWEEP_PAGES):
@@ -878,25 +945,36 @@ class _WriteCanaryV4(_WriteCanary):
         return out
 
     def remove_leftover(self, name: str) -> None:
+        from fswatch.rpc import nfs4write
+
         self.channel.call([*self.walk, nfs4write.remove(name)], nfs4write.READERS)
 
 
-@contextmanager
-def _stage(rec: StageRecorder, name: str, talks_to: str, where: str) -> Iterator[None]:
-    """A timed stage whose RPC errors become the ProbeFailure of this stage."""
-    with rec.stage(name):
-        try:
-            yield
-        except RpcError as exc:
-            raise _failure(exc, name, talks_to, where) from exc
-        except DeadlineExceeded as exc:
-            raise _failure(RpcTimeout(), name, talks_to, where) from exc
-        except KerberosFault as exc:  # the GSS context could not be made from the ticket held
-            raise exc.failure(name) from exc
-        except ProbeFailure:
-            raise
-        except Exception as exc:  # IndexError, struct.error, ... out of a decoder: the answer is unreadable
-            raise _unexpected(exc, name, where) from exc
+class _Stage:
+    """A timed stage whose RPC errors become the ProbeFailure of this stage (a class, not a
+    generator: a v3 probe enters six)."""
+
+    __slots__ = ("_timed", "_name", "_talks_to", "_where")
+
+    def __init__(self, rec: StageRecorder, name: str, talks_to: str, where: str) -> None:
+        self._timed = rec.stage(name)
+        self._name, self._talks_to, self._where = name, talks_to, where
+
+    def __enter__(self) -> None:
+        self._timed.__enter__()
+
+    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> bool:
+        self._timed.__exit__(exc_type, exc, tb)  # timed, failed when anything leaves the block
+        if exc is None or isinstance(exc, ProbeFailure) or not isinstance(exc, Exception):
+            return False
+        if isinstance(exc, RpcError):
+            raise _failure(exc, self._name, self._talks_to, self._where) from exc
+        if isinstance(exc, DeadlineExceeded):
+            raise _failure(RpcTimeout(), self._name, self._talks_to, self._where) from exc
+        if isinstance(exc, KerberosFault):  # the GSS context could not be made from the ticket held
+            raise exc.failure(self._name) from exc
+        # IndexError, struct.error, ... out of a decoder: the answer is unreadable
+        raise _unexpected(exc, self._name, self._where) from exc
 
 
 def _last_stage(rec: StageRecorder) -> str:

@@ -17,6 +17,8 @@ from fswatch.core import alerts
 
 @dataclass(frozen=True)
 class Dialect:
+    """An SMB dialect: its name, its DialectRevision, whether it can encrypt."""
+
     name: str  # as administrators write it (smb.conf: SMB2_02 ... SMB3_11)
     code: int  # MS-SMB2 2.2.3 DialectRevision
     encryption: bool  # can encrypt (SMB 3.x: MS-SMB2 3.3.5.2.2)

@@ -25,13 +25,6 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import smbprotocol.connection as smb_connection
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
-from smbprotocol.open import (
-    CreateDisposition,
-    CreateOptions,
-    DirectoryAccessMask,
-    FilePipePrinterAccessMask,
-    ShareAccess,
-)
 from smbprotocol.session import Session
 
 from fswatch.core import alerts
@@ -237,23 +230,25 @@ def _canary_failure(exc: Exception, target: SambaTarget, timed_out: bool) -> Pro
     )  # fmt: skip
 
 
-# The write canary's file: read and written by this probe alone (others may read it), deleted
-# when it is closed - also by smbd itself when the connection ends first (the deadline, kill -9).
-_WRITE_ACCESS = (
-    FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA
-    | FilePipePrinterAccessMask.DELETE
-)  # fmt: skip
-_WRITE_OPTIONS = (
-    CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE
-    | CreateOptions.FILE_WRITE_THROUGH
-)  # fmt: skip
-
-
 def _write_canary(
     target: SambaTarget, calls: smb.TreeCalls, rec: StageRecorder, deadline: Deadline, timed_out: Callable[[], bool]
 ) -> None:
     """CREATE a new file (delete on close), WRITE 4 KiB + FLUSH, READ them back and compare, CLOSE
     (which deletes it), then remove earlier probes' leftovers: five stages, one deadline."""
+    # Here, not at the top: a watch without a write canary never loads smbprotocol's file API
+    # (fswatch.core.deferred).
+    from smbprotocol.open import CreateDisposition, CreateOptions, FilePipePrinterAccessMask, ShareAccess
+
+    # The file: read and written by this probe alone (others may read it), deleted when it is
+    # closed - also by smbd itself when the connection ends first (the deadline, kill -9).
+    access = (
+        FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA
+        | FilePipePrinterAccessMask.DELETE
+    )  # fmt: skip
+    options = (
+        CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE
+        | CreateOptions.FILE_WRITE_THROUGH
+    )  # fmt: skip
     canary = write_canary.new_file(str(target.canary_write), target.canary_owner, deadline)
     rec.note("write_canary_file", canary.path)
     if target.kerberos is not None:
@@ -263,8 +258,7 @@ def _write_canary(
     rec.note(write_canary.IDENTITY_NOTE, who)
     with _write_stage(rec, "write_create", target, canary, timed_out):
         opened = calls.create(
-            canary.path, _WRITE_ACCESS, ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_CREATE,
-            _WRITE_OPTIONS,
+            canary.path, access, ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_CREATE, options,
         )  # fmt: skip
     with _write_stage(rec, "write", target, canary, timed_out):
         count = calls.write(opened.file_id, canary.data)
@@ -289,6 +283,8 @@ def _write_canary(
 def _sweep(calls: smb.TreeCalls, target: SambaTarget, canary: write_canary.CanaryFile, now: float) -> Tuple[int, str]:
     """Remove the leftovers of the owner's earlier probes (fswatch.probes.write_canary): how many, and
     why any was kept (one already gone, or refused: tried again by the next probe)."""
+    from smbprotocol.open import CreateDisposition, CreateOptions, DirectoryAccessMask, FilePipePrinterAccessMask
+
     directory = calls.create(
         canary.directory, DirectoryAccessMask.FILE_LIST_DIRECTORY, smb.SHARE_ALL, CreateDisposition.FILE_OPEN,
         CreateOptions.FILE_DIRECTORY_FILE,

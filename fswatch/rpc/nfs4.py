@@ -376,6 +376,8 @@ MAX_READ = 1 << 20  # a READ4resok carrying more than this is garbage (the probe
 
 @dataclass(frozen=True)
 class ReadResult:
+    """READ4resok, without its data: how many bytes came, and whether the file ended."""
+
     count: int  # bytes the server read (the data itself is dropped: a canary's bytes are never logged)
     eof: bool
 

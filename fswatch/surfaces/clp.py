@@ -52,6 +52,8 @@ def options(kind: Kind) -> Dict[str, str]:
 
 @dataclass
 class Request:
+    """One clp_*mon command line: the watch it names, its form and its values."""
+
     kind: Kind
     watch_id: str
     form: str  # "start" or one of CONTROL_FORMS

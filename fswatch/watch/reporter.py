@@ -72,6 +72,7 @@ class Reporter:
         self.started_at = wall()
         self.phase = status.STARTING
         self.last: Optional[Observation] = None
+        self.last_seen: Optional[dict] = None  # self.last.to_dict(), made once per probe
         self.state = WatchState()
         self.slow: Optional[SlowStage] = None  # the last probe's slow stage, as the verdict named it
         self.status_text = "starting"
@@ -147,9 +148,9 @@ class Reporter:
         self.notifier.extend_timeout(max(self.schedule.interval, self.schedule.timeout) + self.schedule.timeout + 5)
 
     def probed(self, obs: Observation, judgement: Judgement) -> None:
-        previous, self.last = self.last, obs
+        previous, self.last, self.last_seen = self.last, obs, obs.to_dict()
         degraded = status.DEGRADED if obs.degraded is not None else status.HEALTHY  # the phase this probe leads to
-        self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures)
+        self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures, self.last_seen)
         self.unmetered = obs
         self.state = judgement.state
         self.slow = judgement.slow
@@ -342,7 +343,7 @@ class Reporter:
             slow_stage=self.slow.fields() if self.slow is not None and self.state.slow else None,
             paused_until=self.paused_until,
             schedule={**self.schedule.fields, "detection_bound": self.schedule.detection_bound},
-            last_probe=self.last.to_dict() if self.last is not None else None,
+            last_probe=self.last_seen,
             history=self.history.entries(),
             settings=self.settings,
             injection=self.injection,
@@ -366,7 +367,7 @@ class Reporter:
         fault = self._write_metrics()
         if self.control is not None:
             try:
-                self.control.write_state(self.snapshot().to_json())
+                self.control.write_state(self.snapshot().to_json(self.history.json()))
             except OSError as exc:
                 fault = fault or files.fault("write", exc, self.control.state_file)
             except FswatchError as exc:

@@ -15,7 +15,7 @@ from fswatch.core.errors import SystemFault
 from fswatch.host import keytabs, signals
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
-from fswatch.host.metrics_files import metrics_dir
+from fswatch.host.metrics_files import RUNTIME_NAME, metrics_dir
 from fswatch.host.notify import Notifier
 from fswatch.host.sinks import default_sink
 from fswatch.host.store import SettingsStore
@@ -45,6 +45,12 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def run_configured(kind: str, watch_id: str) -> NoReturn:
+    """`fswatch run KIND ID`: the configured watch, in this process, until it ends; then exit."""
+    settings, password = load_settings(kind, watch_id)
+    exit_now(run_watch(settings, password, keytab=keytab_of(settings), source=settings_source()))
+
+
 def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str]]:
     """The settings `fswatch run KIND ID` runs: from the config dir, which a runtime drop-in
     points at the runtime dir for a watch started by clp_*mon or an OCF agent."""
@@ -57,13 +63,15 @@ def settings_source() -> str:
     return SettingsStore.config().source
 
 
-def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
+def metrics_writer(settings: WatchSettings, control: Control) -> Optional[MetricsWriter]:
     directory = metrics_dir()
     if directory is None:  # FSWATCH_METRICS_DIR=off
         return None
     kind = settings.kind.name
     metrics = WatchMetrics(kind, settings.watch_id, settings.label, settings.schedule, time.time())
-    return MetricsWriter(metrics, kind, settings.watch_id, directory)
+    return MetricsWriter(
+        metrics, kind, settings.watch_id, directory, write=lambda text: control.write_file(RUNTIME_NAME, text)
+    )
 
 
 def keytab_of(settings: WatchSettings) -> Optional[str]:
@@ -105,6 +113,7 @@ def run_watch(
     try:
         lock.acquire()
         try:
+            control.hold()  # the lock makes the directory this watch's: one descriptor for its life
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
             control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
             control.clear_credentials()  # tickets of an earlier run never answer for this one
@@ -120,7 +129,7 @@ def run_watch(
                 notifier or Notifier.from_env(),
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
-                metrics=metrics_writer(settings),
+                metrics=metrics_writer(settings, control),
                 settings=settings_record(settings, source),
             )
             # Injection wraps the probe function: the probes never know about it (fswatch.watch.inject).
@@ -140,6 +149,7 @@ def run_watch(
             control.request_continue()
             control.clear_injection()
             control.clear_credentials()
+            control.let_go()
             lock.release()
     finally:
         restore()

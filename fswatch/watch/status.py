@@ -133,8 +133,15 @@ class WatchStatus:
     protocol: Optional[int] = None
     settings: Optional[dict] = None  # what the watch runs: settings_record()
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self)) + "\n"
+    def to_json(self, history_json: Optional[str] = None) -> str:
+        """The state file's text. Its values are JSON already (dicts and lists of plain values),
+        so no asdict(), whose deep copy cost more CPU than the rest of a watch's loop; and
+        `history_json`, the history as JSON already (fswatch.watch.history keeps each entry's
+        text), spares encoding the whole ring again after every probe."""
+        if history_json is None:
+            return json.dumps({name: getattr(self, name) for name in _FIELD_NAMES}) + "\n"
+        head = json.dumps({name: getattr(self, name) for name in _FIELD_NAMES if name != "history"})
+        return f'{head[:-1]}, "history": {history_json}}}\n'
 
     @classmethod
     def parse(cls, raw: object) -> Tuple[WatchStatus, str]:
@@ -200,7 +207,8 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
         and all(_text(value) for value in v["values"].values())
     ),
 }
-assert set(_CHECKS) == {f.name for f in fields(WatchStatus)}, "every field of the state file is checked"
+_FIELD_NAMES = tuple(f.name for f in fields(WatchStatus))
+assert set(_CHECKS) == set(_FIELD_NAMES), "every field of the state file is checked"
 
 
 # -- a watch seen from outside ----------------------------------------------------------------------

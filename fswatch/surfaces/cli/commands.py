@@ -28,7 +28,7 @@ from fswatch.kinds import KINDS, Kind, WatchSettings, build
 from fswatch.probes import write_canary
 from fswatch.surfaces import ctdb
 from fswatch.watch import inject, status
-from fswatch.watch.runner import exit_now, keytab_of, load_settings, run_watch, settings_source
+from fswatch.watch.runner import run_configured
 
 
 def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
@@ -186,8 +186,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings, password = load_settings(args.kind, args.id)
-    exit_now(run_watch(settings, password, keytab=keytab_of(settings), source=settings_source()))
+    run_configured(args.kind, args.id)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

@@ -12,8 +12,6 @@ GSSAPI binding allow, and an environment cannot make it load another module.
 import json
 import sys
 
-from fswatch.core import deferred
-
 KRB5_MECH = "1.2.840.113554.1.2.2"  # RFC 1964
 
 
@@ -23,7 +21,6 @@ def _signed(code: int) -> int:
 
 
 def exchange(keytab: str, principal: str, service: str, ccache: str) -> dict:
-    deferred.wanted("gssapi")  # fswatch/__init__ hid it from pyspnego, which cannot use it without krb5
     try:
         import gssapi
         from gssapi.raw import GSSError, acquire_cred_from

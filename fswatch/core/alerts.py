@@ -13,8 +13,9 @@ except for failures only it can have.
 
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
-the data-path check), 107-109 (SMB security posture), 110 (metrics) and 113 (fault
-injection). Code names an alert by its constant below (alerts.SLOW), never by its number.
+the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
+injection) and 114-118 (evidence from the server's own process, the verdict pushed to
+Pacemaker). Code names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
@@ -38,6 +39,7 @@ DEGRADED, DEGRADED_TOO_LONG, DEGRADED_ENDED = 100, 101, 102
 CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
+EVIDENCE_STOPPED, EVIDENCE_BLOCKED, PUSHED, PUSH_FAILED, EVIDENCE_UNAVAILABLE = 114, 115, 116, 117, 118
 
 
 class Voice(Protocol):
@@ -746,6 +748,112 @@ _TABLE += (
         "監視はサーバに接続せず、指定された段階で次の監視を失敗させます。そのアラートには "
         "FSWATCH_INJECTED=1 と \"(injected)\" が付きます。",
         "試験中であれば対処は不要です。そうでなければ fswatch continue KIND ID で取り消してください。",
+    ),
+)
+
+# Evidence from the server's own process, and the verdict pushed to Pacemaker (issue 18).
+_TABLE += (
+    _a(
+        EVIDENCE_STOPPED,
+        "d7a1aea3a0c2452abf292b99224fbf26",
+        ERR,
+        'The {command} has seen the process serving {server} stopped ({detail}); it declares the server failed '
+        'without the remaining retries.',
+        "The file server's process is stopped: declared at once",
+        "The probe failed at its deadline while every thread of the process serving its connection on this node "
+        "was stopped (SIGSTOP, state T or t) or its cgroup was frozen, with no CPU time and no context switch "
+        "through the second half of the probe (FSWATCH_EVIDENCE_PROCESS, FSWATCH_EVIDENCE_STATE, "
+        "FSWATCH_EVIDENCE_SECONDS). A stopped process answers nobody until someone continues it, so the watch "
+        "declares the server failed at once (within interval + timeout of the stall) instead of after retries + 1 "
+        "failed probes. Alert 6 (or 98) follows.",
+        "Find out who stopped or froze the server (a debugger, a checkpoint tool, a cgroup freezer, a hung "
+        "job control session) and continue it, or let the cluster fail the service over. The evidence setting "
+        "(evidence = off) turns this off.",
+        "ファイルサーバのプロセスが停止しています (即時に異常と判断)",
+        "監視の接続を処理するこのノード上のプロセスのすべてのスレッドが停止 (SIGSTOP、状態 T または t) しているか、"
+        "その cgroup が凍結されており、監視の後半に CPU 時間もコンテキストスイッチもないまま、監視がタイムアウト"
+        "しました。停止したプロセスは再開されるまで応答しないため、リトライ回数を待たずに異常と判断します。"
+        "続いてアラート 6 (または 98) が表示されます。",
+        "サーバを停止または凍結したもの (デバッガ、チェックポイントツール、cgroup freezer など) を確認して再開"
+        "するか、クラスタにフェイルオーバさせてください。evidence = off でこの判断を無効にできます。",
+    ),
+    _a(
+        EVIDENCE_BLOCKED,
+        "373b7bfb1b854e1bafe6cc5aa20172df",
+        ERR,
+        'The {command} has seen the process serving {server} blocked ({detail}); it declares the server failed '
+        'without the remaining retries.',
+        "The file server's process is blocked: declared at once (evidence = blocked)",
+        "The probe failed at its deadline while every thread of the process serving its connection on this node "
+        "slept (S or D) with no CPU time and no context switch through the second half of the probe; the text "
+        "names where the threads wait in the kernel (FSWATCH_EVIDENCE_WCHAN; FSWATCH_EVIDENCE_STACK where the "
+        "watch may read it). A hung storage beneath the server looks like this, but so does a server waiting out "
+        "a short hiccup of its own backend (a KDC, winbind, DNS, a network file system), which is why the watch "
+        "declares at once on it only with the setting evidence = blocked. Alert 6 (or 98) follows.",
+        "Check what the threads wait for: the storage beneath the share or export (dmesg, multipath, the FUSE "
+        "or network file system), or the backend named by the wait. If the server's backend has short hiccups "
+        "that should not fail the service over, set evidence = stopped.",
+        "ファイルサーバのプロセスが停滞しています (即時に異常と判断、evidence = blocked)",
+        "監視の接続を処理するこのノード上のプロセスのすべてのスレッドが待機 (S または D) したまま、監視の後半に "
+        "CPU 時間もコンテキストスイッチもなく、監視がタイムアウトしました。詳細にはスレッドがカーネル内で待って"
+        "いる場所が示されます。ストレージの停止はこのように見えますが、バックエンド (KDC、winbind、DNS、ネット"
+        "ワークファイルシステム) の短い停滞を待つサーバも同じように見えるため、evidence = blocked の設定がある"
+        "場合にだけ即時に異常と判断します。続いてアラート 6 (または 98) が表示されます。",
+        "スレッドが待っているもの (共有やエクスポートの配下のストレージ、示されたバックエンド) を確認してください。"
+        "バックエンドの短い停滞でフェイルオーバさせたくない場合は evidence = stopped を設定してください。",
+    ),
+    _a(
+        PUSHED,
+        "f9bff49c742c4496a653582362476a6a",
+        NOTICE,
+        'The {command} has told the cluster that {server} failed ({detail}).',
+        "fswatch told Pacemaker at once that the server failed",
+        "Run by ocf:fswatch:samba or ocf:fswatch:nfs in resource mode, the watch reported its declared failure "
+        "to Pacemaker itself the instant it declared (crm_resource --fail for its own resource on this node), "
+        "instead of waiting for the next monitor operation; Pacemaker recovers the group as for a failed "
+        "monitor. The detail shows the command and how long it took.",
+        "None: the cluster recovers the service group. The monitor operation reports the same failure.",
+        "クラスタにファイルサーバの異常を通知しました",
+        "リソースモードで OCF エージェントから起動された監視が、異常と判断した時点で自身のリソースの異常を "
+        "Pacemaker に直接通知したこと (crm_resource --fail) を示します。次の monitor 操作を待ちません。",
+        "対処は不要です。クラスタがサービスグループを回復します。",
+    ),
+    _a(
+        PUSH_FAILED,
+        "8723abf6aff8434e9117a4fcada89fe3",
+        WARNING,
+        'The {command} could not tell the cluster that {server} failed ({detail}); the monitor operation will '
+        'report it.',
+        "fswatch could not tell Pacemaker at once",
+        "The watch tried to report its declared failure to Pacemaker itself (crm_resource --fail) and the "
+        "command failed or did not end in time (it is bounded and killed after 2 s). Nothing is lost but "
+        "time: the agent's next monitor operation reports the failure, as it does without the push.",
+        "Check that the controller runs on this node and that the watch may reach it (the unit's drop-in adds "
+        "the haclient group); the detail names the cause.",
+        "クラスタに異常を直接通知できませんでした",
+        "監視が異常を Pacemaker に直接通知しようとしましたが、コマンドが失敗したか時間内に終了しませんでした。"
+        "次の monitor 操作が異常を報告します。",
+        "このノードでコントローラが動作しているか、監視から接続できるかを確認してください。",
+    ),
+    _a(
+        EVIDENCE_UNAVAILABLE,
+        "df726ca1ce284a71bcaaee40d10aedb1",
+        WARNING,
+        'The {command} cannot look at the process serving {server} ({detail}); it declares the server failed '
+        'after the retries only.',
+        "fswatch cannot read the file server's process",
+        "The server runs on this node, but the watch could not find or read the process serving its "
+        "connection (it needs to read other users' open files in /proc: CAP_SYS_PTRACE, which the units "
+        "grant). Without that evidence a stopped server is declared after retries + 1 failed probes, as "
+        "before. Logged once per watch.",
+        "Run the watch from its unit (fswatch-samba@ / fswatch-nfs@), or as root, or give it CAP_SYS_PTRACE; "
+        "or set evidence = off to say that this is expected.",
+        "ファイルサーバのプロセスを参照できません",
+        "サーバはこのノードで動作していますが、監視の接続を処理するプロセスを見つけるか読むことができません "
+        "(/proc で他のユーザの開いているファイルを読む権限 CAP_SYS_PTRACE が必要です。ユニットはこれを付与します)。"
+        "停止したサーバはリトライ回数の後に異常と判断されます。",
+        "ユニットから監視を起動するか、root または CAP_SYS_PTRACE で実行してください。想定どおりであれば "
+        "evidence = off を設定してください。",
     ),
 )
 

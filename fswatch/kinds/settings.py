@@ -8,10 +8,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from fswatch.core.settings import Schedule, check_attribute, check_id
+from fswatch.core.settings import Schedule, check_attribute, check_cluster_name, check_id
 from fswatch.kinds.kind import Kind
 
-SCHEDULE_KEYS = ("interval", "retries", "timeout")
+SCHEDULE_KEYS = ("interval", "retries", "timeout", "evidence")
+# Written by the OCF agent into the runtime settings it keeps: the resource it runs as and
+# the node, so the watch tells Pacemaker itself the instant it declares (crm_resource --fail).
+PACEMAKER_KEYS = ("pacemaker_resource", "pacemaker_node")
+
+
+@dataclass(frozen=True)
+class PacemakerResource:
+    """The cluster resource a watch runs as (resource mode, under ocf:fswatch:KIND)."""
+
+    resource: str
+    node: str
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class WatchSettings:
     target: Mapping[str, object] = field(default_factory=dict)  # validated kind-specific fields
     has_password: bool = False
     attribute: Optional[str] = None  # health attribute mode: the node attribute it publishes
+    pacemaker: Optional[PacemakerResource] = None  # where to push a declared failure
 
     @property
     def label(self) -> str:
@@ -38,8 +50,12 @@ class WatchSettings:
             f"id = {self.watch_id}",
             *(f"{key} = {value}" for key, value in self.schedule.fields.items()),
         ]
+        if self.schedule.evidence != Schedule().evidence:  # the default is left out: it may improve
+            lines.append(f"evidence = {self.schedule.evidence}")
         if self.attribute:
             lines.append(f"attribute = {self.attribute}")
+        if self.pacemaker is not None:
+            lines += [f"pacemaker_resource = {self.pacemaker.resource}", f"pacemaker_node = {self.pacemaker.node}"]
         # A yes/no setting is written "yes" when set and left out when not (absent = no).
         lines += [
             f"{key} = {'yes' if value is True else value}"
@@ -51,12 +67,19 @@ class WatchSettings:
 
 def build(kind: Kind, watch_id: str, values: Mapping[str, object], *, has_password: bool = False) -> WatchSettings:
     """Settings from named values: the schedule's (absent: Schedule's defaults), `attribute`,
-    and the kind's target fields. Checked in this order: identifier, schedule, attribute,
-    target. An unknown name is refused."""
+    the Pacemaker resource and node (both or neither), and the kind's target fields. Checked in
+    this order: identifier, schedule, attribute, resource, target. An unknown name is refused."""
     watch_id = check_id(watch_id)
     rest = {k: v for k, v in values.items() if v is not None}
     schedule = Schedule.parse(*(rest.pop(key, None) for key in SCHEDULE_KEYS))
     attribute = rest.pop("attribute", None)
     attribute = check_attribute(attribute) if attribute else None
+    resource, node = (rest.pop(key, None) for key in PACEMAKER_KEYS)
+    pacemaker = None
+    if resource or node:
+        pacemaker = PacemakerResource(
+            check_cluster_name("pacemaker_resource", resource or ""), check_cluster_name("pacemaker_node", node or "")
+        )
     target = kind.check_target(rest)
-    return WatchSettings(kind, watch_id, schedule, target, has_password=has_password, attribute=attribute)
+    return WatchSettings(kind, watch_id, schedule, target, has_password=has_password, attribute=attribute,
+                         pacemaker=pacemaker)  # fmt: skip

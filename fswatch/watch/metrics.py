@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from fswatch.core import evidence
 from fswatch.core.errors import SystemFault
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule
@@ -25,6 +26,9 @@ from fswatch.watch import status
 PHASE_STATE = {status.RESUMING: status.STARTING}
 STATES = tuple(p for p in status.PHASES if p not in PHASE_STATE)
 RESULTS = ("healthy", "slow", "degraded", "failed")
+# What declared a failure: evidence from the server's own process at once (stopped, blocked),
+# or retries + 1 failed probes (fswatch.core.verdict).
+DECLARED_BY = evidence.DECLARED_BY
 # Probe durations: from a loopback probe (~1 ms) to the longest default timeout; the
 # watch's own timeout is added as a bucket, since no probe outlives its deadline.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -74,6 +78,7 @@ class WatchMetrics:
         self.results: Dict[str, int] = {r: 0 for r in RESULTS}
         self.failures = 0
         self.last_healthy: Optional[float] = None
+        self.declarations: Dict[str, int] = {by: 0 for by in DECLARED_BY}
 
     def observe(self, obs: Observation, result: str, failures: int, now: float) -> None:
         for timing in obs.stages:
@@ -113,6 +118,11 @@ class WatchMetrics:
         head("fswatch_probes_total", "counter", "Probes by result since the watch started.")
         for result, count in self.results.items():
             out.append(f"fswatch_probes_total{_labels(base + (('result', result),))} {count}")
+        head("fswatch_declarations_total", "counter",
+             "Declared failures by what declared them: evidence from the server's process at once "
+             "(stopped, blocked) or retries + 1 failed probes (retries).")
+        for by, count in self.declarations.items():
+            out.append(f"fswatch_declarations_total{_labels(base + (('evidence', by),))} {count}")
         if self.last_healthy is not None:
             head("fswatch_last_healthy_probe_timestamp_seconds", "gauge", "When the last healthy probe started.")
             out.append(f"fswatch_last_healthy_probe_timestamp_seconds{_labels(base)} "
@@ -157,6 +167,10 @@ class MetricsWriter:
 
     def observe(self, obs: Observation, result: str, failures: int, now: float) -> None:
         self.metrics.observe(obs, result, failures, now)
+
+    def declared(self, by: str) -> None:
+        """One declared failure, by `by` (DECLARED_BY)."""
+        self.metrics.declarations[by] = self.metrics.declarations.get(by, 0) + 1
 
     def write(self, phase: str, final: bool = False) -> Optional[str]:
         """Write the runtime file and see that it is published (one readlink when it is)."""

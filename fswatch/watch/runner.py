@@ -16,6 +16,7 @@ from typing import NoReturn, Optional, Tuple
 from fswatch.core.errors import SystemFault
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
+from fswatch.host.crm import FailurePusher
 from fswatch.host.metrics_files import metrics_dir
 from fswatch.host.notify import Notifier
 from fswatch.host.sinks import default_sink
@@ -23,6 +24,7 @@ from fswatch.host.store import SettingsStore
 from fswatch.kinds import WatchSettings
 from fswatch.kinds import kind as kind_named
 from fswatch.watch.engine import StopSignal, Watch
+from fswatch.watch.evidence import EvidenceSampler
 from fswatch.watch.inject import Injector
 from fswatch.watch.metrics import MetricsWriter, WatchMetrics
 from fswatch.watch.reporter import Reporter
@@ -58,6 +60,14 @@ def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
     kind = settings.kind.name
     metrics = WatchMetrics(kind, settings.watch_id, settings.label, settings.schedule, time.time())
     return MetricsWriter(metrics, kind, settings.watch_id, directory)
+
+
+def pusher_for(settings: WatchSettings) -> Optional[FailurePusher]:
+    """Resource mode under Pacemaker (the OCF agent wrote its resource and node into the
+    settings): tell the cluster at once. Health attribute mode publishes its attribute instead."""
+    if settings.pacemaker is None or settings.attribute:
+        return None
+    return FailurePusher(settings.pacemaker.resource, settings.pacemaker.node)
 
 
 def run_watch(
@@ -103,12 +113,16 @@ def run_watch(
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
                 metrics=metrics_writer(settings),
+                pusher=pusher_for(settings),
             )
-            # Injection wraps the probe function: the probes never know about it (fswatch.watch.inject).
+            # Evidence and injection wrap the probe function: the probes never know about them
+            # (fswatch.watch.evidence, fswatch.watch.inject). An injected failure contacts no
+            # server, so it is outside the sampling.
+            sampler = EvidenceSampler(settings.schedule, unavailable=reporter.unavailable)
             injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)
             watch = Watch(
                 settings.schedule,
-                injector.wrap(lambda deadline: probe(target, deadline)),
+                injector.wrap(sampler.wrap(lambda deadline: probe(target, deadline))),
                 reporter,
                 control,
                 stop,

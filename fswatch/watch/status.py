@@ -23,6 +23,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 from fswatch.core import alerts
 from fswatch.core.alerts import alert as alert_entry
 from fswatch.core.errors import FswatchError
+from fswatch.core.evidence import BLOCKED as BLOCKED_EVIDENCE
+from fswatch.core.evidence import STOPPED as STOPPED_EVIDENCE
 from fswatch.host.control import Control, holder
 from fswatch.kinds import KINDS
 
@@ -122,6 +124,9 @@ class WatchStatus:
     injection: Optional[dict] = None  # what `fswatch inject` has pending
     attribute: Optional[dict] = None  # health attribute mode: name, published, failing
     degraded: Optional[dict] = None  # what degrades the server now (phase degraded)
+    # Evidence from the server's own process: the setting, what declared the last failure
+    # (stopped, blocked or retries) and why the process could not be looked at, if so.
+    evidence: Optional[dict] = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self)) + "\n"
@@ -181,6 +186,7 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
     "injection": _optional(lambda v: isinstance(v, dict) and _text(v.get("stage")) and _count(v.get("left"))),
     "attribute": _optional(lambda v: isinstance(v, dict) and _text(v.get("name"))),
     "degraded": _optional(lambda v: isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
+    "evidence": _optional(lambda v: isinstance(v, dict) and _text(v.get("setting"))),
 }
 assert set(_CHECKS) == {f.name for f in fields(WatchStatus)}, "every field of the state file is checked"
 
@@ -306,10 +312,22 @@ def failure_text(kind: str, target: str, failure: Mapping[str, object]) -> str:
 
 def failure_reason(state: WatchStatus) -> str:
     counted = f" after {state.failures}/{state.attempts} failed probes" if state.attempts else ""
+    early = declared_on(state)
+    if early:
+        counted = f" at once on evidence from the server's process ({early}){counted}"
     failure = state.failure
     if failure is None:
         return _one_line(f"the watch declared the server failed{counted}: {state.status}")
     return _one_line(f"declared failed{counted}: {failure_text(state.kind, state.target, failure)}")
+
+
+def declared_on(state: WatchStatus) -> str:
+    """The evidence text that declared the last failure before the retries ran out ('' if none)."""
+    declared_by = (state.evidence or {}).get("declared_by")
+    evidence = (state.last_probe or {}).get("evidence")
+    if declared_by in (STOPPED_EVIDENCE, BLOCKED_EVIDENCE) and isinstance(evidence, dict):
+        return str(evidence.get("text", declared_by))
+    return ""
 
 
 def degraded_reason(state: WatchStatus) -> str:

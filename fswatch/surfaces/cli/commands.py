@@ -12,6 +12,7 @@ from typing import Optional
 
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
+from fswatch.core.evidence import OFF
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
@@ -79,15 +80,17 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
 
 def cmd_add(args: argparse.Namespace) -> int:
     kind = KINDS[args.kind]
-    values = {**_target_values(args, kind), "attribute": args.attribute}
+    values = {**_target_values(args, kind), "attribute": args.attribute, "evidence": args.evidence}
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
     password = passwords.from_option(getattr(args, "password_file", None))
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password)
+    schedule = settings.schedule
+    stopped = f", {schedule.evidence_bound:.0f} s for a local server seen stopped" if schedule.evidence != OFF else ""
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
-        f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
+        f"failure declared within {schedule.detection_bound:.0f} s of a fault{stopped}"
     )
     return EXIT_OK
 

@@ -7,6 +7,7 @@ import argparse
 
 from fswatch import __version__
 from fswatch.core.errors import UsageError
+from fswatch.core.evidence import POLICIES as EVIDENCE_POLICIES
 from fswatch.core.settings import Schedule
 from fswatch.host.supervisor import STOP_WAIT
 from fswatch.kinds import KINDS, Kind
@@ -91,7 +92,14 @@ def _add_settings_commands(sub) -> None:
         p.add_argument(
             "--attribute",
             metavar="NAME",
-            help="health attribute mode: publish NAME=1 (healthy) / 0 (failed) with attrd_updater; keep probing",
+            help="health attribute mode: publish NAME=1 (healthy) / 0 (failed) with attrd_updater; keep probing "
+            "(#health-NAME: Pacemaker's node health, green / yellow / red)",
+        )
+        p.add_argument(
+            "--evidence",
+            choices=EVIDENCE_POLICIES,
+            help="declare at once, without the remaining retries, a probe that failed while the local server's "
+            "process was stopped (stopped, the default), also blocked in the kernel (blocked), or never (off)",
         )
     _watch(sub, "remove", "delete a watch's settings")
 

@@ -11,8 +11,12 @@ healthy probe (milliseconds) never pays for sampling. This module only judges th
   no CPU time and no context switch between them. A stopped process answers nobody until
   someone continues it: a probe that failed at its deadline against it declares at once.
 - BLOCKED: every thread asleep (S, D) at both samples, none with CPU time or a context switch
-  between them: a storage hang looks like this, but so does a server waiting out a short
-  hiccup of its own backend, so it declares at once only where the watch opted in.
+  between them; or, for a threaded server, a thread stuck all the while where idle threads
+  never wait (D, or a named wait such as a FUSE request) while the only threads that ran were
+  housekeeping that went back to an idle wait (ganesha's timers and the workers it starts
+  while others wait: measured during a FUSE freeze). A storage hang looks like this, but so
+  does a server waiting out a short hiccup of its own backend, so it declares at once only
+  where the watch opted in.
 - PROGRESSING: anything else seen to move: CPU time, a context switch, a thread that appeared
   or ended, or a runnable thread (R: starved of CPU, which is never frozen). The failed probe
   counts as any other.
@@ -45,13 +49,15 @@ STOPPED_STATES = frozenset("Tt")  # stopped by a signal (T) or by a tracer (t)
 ASLEEP_STATES = frozenset("SDIP") | STOPPED_STATES
 GONE_STATES = frozenset("ZX")  # a zombie or dead thread: it serves nobody
 
-# Where idle threads wait; only orders the "where they wait" text, so the telling waits
-# (a FUSE request, a disk, a lock) come first. Never part of the rule.
+# Where idle threads wait (their wchan, less the compiler's clone suffixes): a threaded
+# server's housekeeping may wake and go back there while a thread is stuck elsewhere (a FUSE
+# request, a disk) and the server still counts as blocked; the text names those first. A
+# wait missing here only makes the rule stricter (the server counts as progressing).
 IDLE_WAITS = frozenset(
     {
         "do_epoll_wait", "ep_poll", "futex_wait_queue", "futex_do_wait", "futex_wait", "do_sigtimedwait",
         "hrtimer_nanosleep", "do_nanosleep", "do_select", "core_sys_select", "do_sys_poll", "poll_schedule_timeout",
-        "pipe_read", "unix_stream_read_generic", "sk_wait_data", "inet_csk_accept", "do_wait", "0", "",
+        "pipe_read", "unix_stream_read_generic", "sk_wait_data", "inet_csk_accept", "do_wait",
     }
 )  # fmt: skip
 MAX_WAITS_SHOWN = 4
@@ -97,6 +103,8 @@ class Evidence:
     why: str = ""  # for PROGRESSING and NONE: what was seen
     at_deadline: bool = False  # the probe was still waiting when its deadline passed
     stack: str = ""
+    stuck: int = 0  # BLOCKED: threads that waited where idle threads do not, all the while
+    woke: int = 0  # BLOCKED: threads that ran (or appeared) and went back to an idle wait
 
     def declares(self, policy: str) -> bool:
         """Whether this evidence declares a probe that failed at its deadline at once."""
@@ -112,9 +120,10 @@ class Evidence:
             more = len(self.waits) - MAX_WAITS_SHOWN
             where += f", {more} more" if more > 0 else ""
             plural = "s" if self.threads != 1 else ""
+            ran = "none ran" if not self.woke else f"only {self.woke} idle thread{'s' if self.woke != 1 else ''} woke"
             return (
                 f"{self.process}: {self.threads} thread{plural} blocked ({self.state}) for {self.seconds:.1f} s, "
-                f"none ran ({where})"
+                f"{ran} ({where})"
             )
         if self.kind == PROGRESSING:
             return f"{self.process} progressed: {self.why}" if self.process else f"progressed: {self.why}"
@@ -161,25 +170,46 @@ def judge_process(first: Optional[ProcessSample], last: Optional[ProcessSample])
     if last.start_ticks != first.start_ticks or last.pid != first.pid:
         return none(f"PID {first.pid} now belongs to another process ({last.label})")
     seconds = max(0.0, last.at - first.at)
-    alive_first = {t.tid: t for t in first.threads if t.state not in GONE_STATES}
-    alive_last = {t.tid: t for t in last.threads if t.state not in GONE_STATES}
-    if not alive_last:
+    before = {t.tid: t for t in first.threads if t.state not in GONE_STATES}
+    after = {t.tid: t for t in last.threads if t.state not in GONE_STATES}
+    if not after:
         return none(f"{last.label} is a zombie: it serves nobody")
-    moved = _movement(alive_first, alive_last)
-    if moved:
-        return Evidence(PROGRESSING, last.label, _states(alive_last.values()), seconds, len(alive_last), why=moved)
-    threads = len(alive_last)
-    if first.frozen and last.frozen:
+    threads, states = len(after), _states(after.values())
+    woke = sorted(t for t in after if t not in before or _ran(before[t], after[t]))  # ran, or appeared
+    ended = sorted(t for t in before if t not in after)
+    still = not woke and not ended
+    if still and first.frozen and last.frozen:
         return Evidence(STOPPED, last.label, "frozen", seconds, threads)
-    states = {t.state for t in alive_first.values()} | {t.state for t in alive_last.values()}
-    if not states <= ASLEEP_STATES:
-        running = sorted(states - ASLEEP_STATES)
-        why = f"{'/'.join(running)}: runnable, waiting for a CPU (starved, never frozen)"
-        return Evidence(PROGRESSING, last.label, _states(alive_last.values()), seconds, threads, why=why)
-    if states <= STOPPED_STATES:
-        return Evidence(STOPPED, last.label, _states(alive_last.values()), seconds, threads)
-    return Evidence(BLOCKED, last.label, _states(alive_last.values()), seconds, threads, _waits(alive_last.values()),
-                    stack=last.stack)  # fmt: skip
+    seen = {t.state for t in before.values()} | {t.state for t in after.values()}
+    if not seen <= ASLEEP_STATES:
+        running = "/".join(sorted(seen - ASLEEP_STATES))
+        why = f"{running}: runnable, waiting for a CPU (starved, never frozen)"
+        return Evidence(PROGRESSING, last.label, states, seconds, threads, why=why)
+    if still and seen <= STOPPED_STATES:
+        return Evidence(STOPPED, last.label, states, seconds, threads)
+    stuck = [t for tid, t in after.items() if tid not in woke and _telling(t)]
+    # Housekeeping of a threaded server (ganesha's timers; workers it starts while others wait)
+    # wakes and sleeps again meanwhile: only threads that ran and then went back to an idle
+    # wait are allowed, and judge() wants a thread stuck where no idle thread waits beside them
+    # (here or in another process of the probe) before it calls the probe blocked.
+    if still or (not ended and all(after[t].state == "S" and _idle(after[t].wchan) for t in woke)):
+        return Evidence(BLOCKED, last.label, states, seconds, threads, _waits(after.values()),
+                        _movement(before, after), stack=last.stack, stuck=len(stuck), woke=len(woke))  # fmt: skip
+    return Evidence(PROGRESSING, last.label, states, seconds, threads, why=_movement(before, after))
+
+
+def _ran(a: ThreadSample, b: ThreadSample) -> bool:
+    return b.cpu_ns != a.cpu_ns or b.switches != a.switches
+
+
+def _idle(wchan: str) -> bool:
+    """Where a thread with nothing to do sleeps (its wchan; unknown is not idle)."""
+    return _base(wchan) in IDLE_WAITS
+
+
+def _telling(t: ThreadSample) -> bool:
+    """A thread waiting where idle threads do not: uninterruptibly, or in a named non-idle wait."""
+    return t.state == "D" or (t.state == "S" and t.wchan not in ("", "0") and not _idle(t.wchan))
 
 
 def _movement(first: Mapping[int, ThreadSample], last: Mapping[int, ThreadSample]) -> str:
@@ -212,12 +242,16 @@ def _waits(threads: Iterable[ThreadSample]) -> Tuple[Tuple[str, int], ...]:
     threads = list(threads)
     counts = Counter(t.wchan for t in threads)
     in_d = {t.wchan for t in threads if t.state == "D"}
-    order = sorted(counts, key=lambda w: (w not in in_d, _base(w) in IDLE_WAITS, -counts[w], w))
+    order = sorted(counts, key=lambda w: (w not in in_d, _idle(w) or w in ("", "0"), -counts[w], w))
     return tuple((w, counts[w]) for w in order)
 
 
 def judge(
-    first: Sequence[ProcessSample], last: Sequence[Optional[ProcessSample]], at_deadline: bool, problem: str = ""
+    first: Sequence[ProcessSample],
+    last: Sequence[Optional[ProcessSample]],
+    at_deadline: bool,
+    problem: str = "",
+    min_seconds: float = 0.0,
 ) -> Evidence:
     """The evidence of a probe from the processes serving its connections, sampled at the
     checkpoint (`first`) and again when the probe ended (`last`, in the same order; None for
@@ -225,15 +259,25 @@ def judge(
     is part of the service. Blocked needs every one blocked: an idle helper (the portmapper)
     sleeps like a hung server, so it must not outvote one that progresses.
 
-    `problem` says why no process could be found (not permitted, a remote server)."""
+    `problem` says why no process could be found (not permitted, a remote server). Samples
+    less than `min_seconds` apart (a checkpoint that ran late on a starved node) say too little."""
     if not first:
         return none(problem or "no process on this node serves the probe's connections")
     each = [judge_process(a, b) for a, b in zip(first, last)]
+    span = min((e.seconds for e in each if e.process), default=min_seconds)
+    if span < min_seconds:
+        return replace(none(f"the server's process was seen for {span:.2f} s only, less than {min_seconds:.2f} s"),
+                       at_deadline=at_deadline)  # fmt: skip
     pick: Optional[Evidence] = next((e for e in each if e.kind == STOPPED), None)
-    if pick is None and all(e.kind == BLOCKED for e in each):
-        pick = max(each, key=lambda e: (_uninterruptible(e), e.threads))
+    # An idle helper whose housekeeping woke (nothing stuck in it) keeps a blocked server
+    # company, but is not one by itself.
+    if pick is None and all(e.kind == BLOCKED for e in each) and any(e.stuck or not e.woke for e in each):
+        pick = max(each, key=lambda e: (_uninterruptible(e), e.stuck, not e.woke, e.threads))
     if pick is None:  # something moved, or some process cannot be judged: not blocked
-        pick = next((e for e in each if e.kind == PROGRESSING), None) or next(e for e in each if e.kind == NONE)
+        pick = next((e for e in each if e.kind in (PROGRESSING, NONE)), None)
+    if pick is None:  # only idle housekeeping woke, nothing stuck anywhere: it moved
+        why = f"only idle threads woke ({each[0].why}), none stuck"
+        pick = replace(each[0], kind=PROGRESSING, why=why, waits=(), stuck=0, woke=0, stack="")
     return replace(pick, at_deadline=at_deadline)
 
 

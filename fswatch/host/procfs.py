@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +96,11 @@ class ProcFS:
     """Reads /proc (and the cgroup file systems) for fswatch.watch.evidence."""
 
     def __init__(self, proc: Path = PROC, cgroup: Path = CGROUP, clock: Optional[Callable[[], float]] = None,
-                 self_pid: Optional[int] = None) -> None:  # fmt: skip
+                 self_pid: Optional[int] = None, prefer: Sequence[str] = ()) -> None:  # fmt: skip
         self.proc = Path(proc)
+        # Command names looked at first when the owner of a socket must be searched for (the
+        # kind's usual servers): a search stops at the first holder of a listening socket.
+        self.prefer = frozenset(prefer)
         self.cgroup = Path(cgroup)
         self.clock = clock or time.monotonic
         self.self_pid = os.getpid() if self_pid is None else self_pid
@@ -106,13 +111,13 @@ class ProcFS:
     def servers(self) -> Tuple[List[ServerProcess], str]:
         """The local processes serving this process's open connections, and why none were
         found where that is worth saying ('' otherwise: no connection, or none local)."""
-        mine = self._own_socket_inodes()
+        mine = self._own_sockets()
         if not mine:
             return [], ""
         table = self._sockets()
         found: List[ServerProcess] = []
         problems: Set[str] = set()
-        for conn in (s for s in table if s.inode in mine and s.remote[1] != 0):
+        for conn in (s for s in table if s.inode in mine and s.remote[1] != 0 and _awaited(s, mine[s.inode])):
             owners, problem = self._serving(conn, table)
             if problem:
                 problems.add(problem)
@@ -162,7 +167,7 @@ class ProcFS:
         cached = [o for o in self._listeners.get(listener.inode, []) if self._holds(o, listener.inode)]
         if cached:
             return cached, False
-        owners, denied = self._holders(listener.inode, self._all_pids(listener.uid))
+        owners, denied = self._holders(listener.inode, self._all_pids(listener.uid), first=True)
         if owners:
             self._listeners = {listener.inode: owners}  # the one server this watch probes
         return owners, denied
@@ -174,9 +179,9 @@ class ProcFS:
         holders, _ = self._holders(inode, [owner.pid])
         return bool(holders)
 
-    def _holders(self, inode: int, pids: Iterable[int]) -> Tuple[List[ServerProcess], bool]:
-        """The processes among `pids` with `inode` in their fd table; and whether one could
-        not be read for lack of permission."""
+    def _holders(self, inode: int, pids: Iterable[int], first: bool = False) -> Tuple[List[ServerProcess], bool]:
+        """The processes among `pids` with `inode` in their fd table (`first`: only the first
+        found); and whether one could not be read for lack of permission."""
         link = f"socket:[{inode}]"
         out: List[ServerProcess] = []
         denied = False
@@ -206,6 +211,8 @@ class ProcFS:
                 if ident is not None:
                     out.append(ServerProcess(pid, ident[0], ident[1]))
                 break
+            if out and first:
+                break
         return out, denied
 
     def _children(self, pid: int) -> List[int]:
@@ -222,9 +229,9 @@ class ProcFS:
         return kids
 
     def _all_pids(self, uid: int) -> List[int]:
-        """Every process of `uid` (the socket's owner: a server that drops privileges keeps its
-        sockets under the uid that opened them, so others are tried after it)."""
-        mine, others = [], []
+        """Every process: the preferred command names first, then those of `uid` (the socket's
+        owner; a server that changes its uid keeps the sockets it opened before), then the rest."""
+        ranked: List[Tuple[int, int]] = []
         try:
             entries = list(os.scandir(self.proc))[:SCAN_LIMIT]
         except OSError:
@@ -233,26 +240,30 @@ class ProcFS:
             if not entry.name.isdigit():
                 continue
             try:
-                (mine if entry.stat(follow_symlinks=False).st_uid == uid else others).append(int(entry.name))
+                rank = 1 if entry.stat(follow_symlinks=False).st_uid == uid else 2
+                if self.prefer and _read(Path(entry.path) / "comm").strip() in self.prefer:
+                    rank = 0
             except OSError:
                 continue
-        return mine + others
+            ranked.append((rank, int(entry.name)))
+        return [pid for _, pid in sorted(ranked)]
 
-    def _own_socket_inodes(self) -> Set[int]:
-        inodes: Set[int] = set()
+    def _own_sockets(self) -> Dict[int, int]:
+        """This process's sockets: inode -> fd."""
+        out: Dict[int, int] = {}
         fd_dir = self.proc / str(self.self_pid) / "fd"
         try:
             names = os.listdir(fd_dir)
         except OSError:
-            return inodes
+            return out
         for name in names:
             try:
                 link = os.readlink(fd_dir / name)
             except OSError:
                 continue
-            if link.startswith("socket:["):
-                inodes.add(int(link[8:-1]))
-        return inodes
+            if link.startswith("socket:[") and name.isdigit():
+                out[int(link[8:-1])] = int(name)
+        return out
 
     def _sockets(self) -> List[Socket]:
         out: List[Socket] = []
@@ -358,6 +369,45 @@ class ProcFS:
                     if events:
                         return "frozen 1" in events.splitlines()
         return False
+
+
+# struct tcp_info (linux/tcp.h, offsets of its u32 fields): the milliseconds since the last
+# data was sent and received, and the data segments received and sent (Linux 4.6).
+_LAST_DATA_SENT, _LAST_DATA_RECV, _DATA_SEGS_IN, _DATA_SEGS_OUT = 44, 52, 152, 156
+_TCP_INFO_BYTES = 160
+
+
+def _awaited(conn: Socket, fd: int) -> bool:
+    """Whether the probe waits on this connection: over TCP, not established yet, nothing
+    exchanged yet, or data sent since the last data received (a request without its answer);
+    a connection whose answer came is idle (the NFS probe keeps its portmapper connection open
+    while it talks to the server). UDP cannot tell: every connected UDP socket counts."""
+    if conn.proto != "tcp" or conn.state != TCP_ESTABLISHED:
+        return True
+    try:
+        dup = os.dup(fd)
+    except OSError:
+        return True
+    try:
+        if os.fstat(dup).st_ino != conn.inode:  # the fd was closed and its number reused meanwhile
+            return False
+        with socket.socket(fileno=dup) as sock:
+            dup = -1  # the socket object owns it now
+            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BYTES)
+        if len(info) < _TCP_INFO_BYTES:
+            return True  # an old kernel: cannot tell
+        sent, received, segs_in, segs_out = (
+            struct.unpack_from("=I", info, at)[0] for at in (_LAST_DATA_SENT, _LAST_DATA_RECV, _DATA_SEGS_IN,
+                                                            _DATA_SEGS_OUT)
+        )  # fmt: skip
+        # Both are jiffies (4 ms at HZ=250): a request and its answer in the same tick look
+        # alike, and count as awaited rather than be missed.
+        return not segs_in or not segs_out or sent <= received
+    except (OSError, struct.error):
+        return True
+    finally:
+        if dup >= 0:
+            os.close(dup)
 
 
 def _read(path: Path) -> str:

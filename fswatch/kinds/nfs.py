@@ -141,4 +141,5 @@ NFS = Kind(
     # clp_nfsmon ID -d DIR [-n PORT]
     {"-d": "export", "-n": "port"},
     declared_alerts=(alerts.NFS_FAILED,),
+    servers=("ganesha.nfsd", "rpcbind", "rpc.mountd"),
 )

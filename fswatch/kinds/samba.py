@@ -97,4 +97,5 @@ SAMBA = Kind(
     # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] (-n: a fswatch extension)
     {"-s": "share", "-u": "user", "-p": "password", "-n": "port"},
     takes_password=True,
+    servers=("smbd",),
 )

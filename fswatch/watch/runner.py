@@ -118,7 +118,7 @@ def run_watch(
             # Evidence and injection wrap the probe function: the probes never know about them
             # (fswatch.watch.evidence, fswatch.watch.inject). An injected failure contacts no
             # server, so it is outside the sampling.
-            sampler = EvidenceSampler(settings.schedule, unavailable=reporter.unavailable)
+            sampler = EvidenceSampler(settings.schedule, unavailable=reporter.unavailable, servers=spec.servers)
             injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)
             watch = Watch(
                 settings.schedule,

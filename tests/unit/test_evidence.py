@@ -88,6 +88,45 @@ def test_compiler_suffixes_do_not_hide_an_idle_wait():
     assert [w for w, _ in e.waits] == ["fuse_wait", "do_sigtimedwait.isra.0"]
 
 
+def test_a_threaded_server_stuck_in_one_thread_is_blocked_while_its_housekeeping_wakes():
+    # ganesha during a FUSE freeze (measured): one worker waits for the FUSE answer, timers
+    # and new pool workers run and go back to idle waits meanwhile
+    fuse = "request_wait_answer"
+    a = proc(thread(1, "S", cpu=5), thread(2, "S", cpu=7, switches=3), name="ganesha.nfsd")
+    b = proc(thread(1, "S", cpu=5, wchan=fuse), thread(2, "S", cpu=9, switches=4, wchan="futex_do_wait"),
+             thread(3, "S", wchan="futex_do_wait"), name="ganesha.nfsd", at=1.0)  # fmt: skip
+    e = judged(a, b)
+    assert (e.kind, e.stuck, e.woke) == (ev.BLOCKED, 1, 2)
+    assert e.text() == ("ganesha.nfsd[4711]: 3 threads blocked (S) for 1.0 s, only 2 idle threads woke "
+                        "(1 in request_wait_answer, 2 in futex_do_wait)")
+
+
+@pytest.mark.parametrize("woke_to, why", [
+    ("some_work", "a thread that ran is not back in an idle wait"),
+    ("0", "where it waits is not known (wchan not readable): not idle"),
+])  # fmt: skip
+def test_a_thread_that_ran_and_is_not_idle_again_is_progress(woke_to, why):
+    a = proc(thread(1, "S"), thread(2, "S", cpu=1))
+    b = proc(thread(1, "S", wchan="request_wait_answer"), thread(2, "S", cpu=2, wchan=woke_to), at=1.0)
+    assert judged(a, b).kind == ev.PROGRESSING, why
+
+
+def test_housekeeping_without_a_stuck_thread_is_progress():
+    a = proc(thread(1, "S"), thread(2, "S", cpu=1))
+    b = proc(thread(1, "S", wchan="do_epoll_wait"), thread(2, "S", cpu=2, wchan="futex_do_wait"), at=1.0)
+    e = judged(a, b)
+    assert e.kind == ev.PROGRESSING
+    assert e.why == "only idle threads woke (0.000 ms of CPU, 0 context switches), none stuck"
+
+
+def test_an_idle_helper_whose_timer_woke_keeps_a_blocked_server_company():
+    helper_a = proc(thread(1, "S", switches=1), pid=10, name="rpcbind")
+    helper_b = proc(thread(1, "S", switches=2, wchan="do_epoll_wait"), pid=10, name="rpcbind", at=1.0)
+    server = proc(thread(1, "S", wchan="request_wait_answer"), pid=20, name="ganesha.nfsd")
+    e = ev.judge([helper_a, server], [helper_b, server], True)
+    assert e.kind == ev.BLOCKED and e.process == "ganesha.nfsd[20]"
+
+
 # -- progressing ------------------------------------------------------------------------------
 
 
@@ -108,8 +147,9 @@ def test_a_few_ns_of_cpu_or_one_context_switch_is_progress():
     cpu = judged(proc(thread(1, "S", cpu=10)), proc(thread(1, "S", cpu=11), at=1.0))
     switch = judged(proc(thread(1, "S", switches=3)), proc(thread(1, "S", switches=4), at=1.0))
     assert cpu.kind == switch.kind == ev.PROGRESSING
-    assert switch.why == "0.000 ms of CPU, 1 context switch"
-    assert switch.text() == "smbd[4711] progressed: 0.000 ms of CPU, 1 context switch"
+    assert switch.why == "only idle threads woke (0.000 ms of CPU, 1 context switch), none stuck"
+    busy = judged(proc(thread(1, "S", switches=3)), proc(thread(1, "S", switches=4, wchan="tcp_recvmsg"), at=1.0))
+    assert busy.text() == "smbd[4711] progressed: 0.000 ms of CPU, 1 context switch"
 
 
 @pytest.mark.parametrize("first, last, why", [
@@ -191,6 +231,12 @@ def test_a_gone_process_beside_a_blocked_one_is_not_blocked():
     blocked = proc(thread(1, "S"), pid=10)
     e = ev.judge([blocked, proc(thread(1, "S"), pid=20)], [blocked, None], True)
     assert e.kind == ev.NONE
+
+
+def test_samples_too_close_together_say_too_little():
+    e = ev.judge([proc(thread(1, "T"), at=1.9)], [proc(thread(1, "T"), at=2.0)], True, min_seconds=0.5)
+    assert e.kind == ev.NONE and e.why == "the server's process was seen for 0.10 s only, less than 0.50 s"
+    assert not e.declares(ev.STOPPED)
 
 
 # -- what the reporter, the state file and the journal carry -------------------------------------

@@ -1,13 +1,13 @@
-"""The server's own process, as /proc shows it: which local process serves this process's
-open connections, and what its threads are doing (fswatch.core.evidence judges it).
+"""The server's own process, as /proc shows it: which local process serves the connections
+this process waits on, and what its threads are doing (fswatch.core.evidence judges it).
 
-Finding the server: the kernel's socket tables (/proc/self/net/tcp, tcp6, udp, udp6: this
-network namespace) show each of our connections and, for one to an address of this node,
-the server's side of it (the accepted socket: for Samba the smbd child that serves this very
-connection) and the listening socket; the process holding that socket's inode in its fd
-table is the server. Its listener's owner is remembered between probes (checked by PID, start
-time and inode), so a stalled probe costs reading that one process's fd table and its
-children's, not every process's.
+Finding the server: for each connection a probe waits on, to an address of this node (this
+network namespace), the server's side (fswatch.host.sockets) is the accepted socket — for
+Samba the smbd child that serves this very connection — and the listening one; the process
+holding that socket's inode in its fd table is the server. The listener's owner is
+remembered between probes (checked by PID, start time and inode), so a stalled probe costs
+reading that one process's fd table and its children's; the first search looks at the kind's
+usual server commands first and stops at the first holder.
 
 Reading another user's fd table needs ptrace read access (the watch's own user, or
 CAP_SYS_PTRACE: the units grant it, see units/); without it the server cannot be found and
@@ -20,37 +20,20 @@ while it is read is simply not in the sample.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from fswatch.core.evidence import ProcessSample, ThreadSample
+from fswatch.host.sockets import ServerSide, Socket, own_connections
 
 PROC = Path("/proc")
 CGROUP = Path("/sys/fs/cgroup")
-TABLES = (("tcp", "tcp"), ("tcp6", "tcp"), ("udp", "udp"), ("udp6", "udp"))
-TCP_LISTEN, TCP_ESTABLISHED, TCP_SYN_SENT = "0A", "01", "02"
-MAX_TABLE_BYTES = 16 << 20  # a socket table of a busy node; more is not read
 MAX_THREADS = 4096  # threads sampled per process (ganesha runs ~20-200)
 MAX_STACK_BYTES = 2048
 SCAN_LIMIT = 100_000  # processes looked at in one full scan (bounded loop)
-
-Endpoint = Tuple[str, int]  # (address as text, port)
-
-
-@dataclass(frozen=True)
-class Socket:
-    proto: str  # "tcp" or "udp"
-    local: Endpoint
-    remote: Endpoint
-    state: str  # TCP state in hex (0A listen), UDP 07
-    uid: int
-    inode: int
 
 
 @dataclass(frozen=True)
@@ -61,35 +44,6 @@ class ServerProcess:
     pid: int
     start_ticks: int
     name: str
-
-
-def _address(hexed: str) -> str:
-    """/proc/net/tcp's address: the network-order bytes, each 32-bit word in host order."""
-    raw = bytes.fromhex(hexed)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    addr = ipaddress.ip_address(words)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)  # a dual-stack listener's v4 peers
-    return str(addr)
-
-
-def parse_table(text: str, proto: str) -> List[Socket]:
-    """The lines of /proc/net/{tcp,tcp6,udp,udp6}; malformed lines are skipped."""
-    out = []
-    for line in text.splitlines()[1:]:
-        f = line.split()
-        if len(f) < 10:
-            continue
-        try:
-            (la, lp), (ra, rp) = (x.split(":") for x in (f[1], f[2]))
-            out.append(Socket(proto, (_address(la), int(lp, 16)), (_address(ra), int(rp, 16)), f[3], int(f[7]),
-                              int(f[9])))  # fmt: skip
-        except (ValueError, IndexError):
-            continue
-    return out
-
-
-WILDCARDS = frozenset({"0.0.0.0", "::"})
 
 
 class ProcFS:
@@ -109,25 +63,24 @@ class ProcFS:
     # -- finding the server -------------------------------------------------------------------------
 
     def servers(self) -> Tuple[List[ServerProcess], str]:
-        """The local processes serving this process's open connections, and why none were
-        found where that is worth saying ('' otherwise: no connection, or none local)."""
-        mine = self._own_sockets()
-        if not mine:
+        """The local processes serving the connections this process waits on, and why none
+        were found where that is worth saying ('' otherwise: no connection, or none local)."""
+        connections = [c for c in own_connections(self.proc / str(self.self_pid) / "fd") if c.awaited]
+        if not connections:
             return [], ""
-        table = self._sockets()
+        side = ServerSide(self.proc / str(self.self_pid) / "net")
         found: List[ServerProcess] = []
         problems: Set[str] = set()
-        for conn in (s for s in table if s.inode in mine and s.remote[1] != 0 and _awaited(s, mine[s.inode])):
-            owners, problem = self._serving(conn, table)
+        for conn in connections:
+            owners, problem = self._serving(conn.socket, side)
             if problem:
                 problems.add(problem)
             found += [o for o in owners if o not in found]
         return found, "" if found else "; ".join(sorted(problems))
 
-    def _serving(self, conn: Socket, table: Sequence[Socket]) -> Tuple[List[ServerProcess], str]:
-        peer = next((s for s in table if s.proto == conn.proto and s.local == conn.remote and s.remote == conn.local
-                     and s.inode), None)  # fmt: skip
-        listeners = [s for s in table if self._listens_for(s, conn)]
+    def _serving(self, conn: Socket, side: ServerSide) -> Tuple[List[ServerProcess], str]:
+        peer = side.accepted(conn)
+        listeners = side.listeners(conn)
         if peer is None and not listeners:
             return [], ""  # not an address of this node (in this network namespace): a remote server
         denied = False
@@ -136,7 +89,7 @@ class ProcFS:
             got, no = self._owners_of_listener(listener)
             owners += got
             denied |= no
-        if peer is not None:
+        if peer is not None and peer.inode:
             # The accepted socket: held by the listener's owner (one process serving every
             # connection: ganesha) or by one of its children (smbd forks one per client).
             candidates = [o.pid for o in owners] + [c for o in owners for c in self._children(o.pid)]
@@ -152,16 +105,6 @@ class ProcFS:
         if denied:
             return [], "not permitted to read the server's open files in /proc (the watch needs CAP_SYS_PTRACE)"
         return [], "the server's socket belongs to no process (a kernel server, such as knfsd)"
-
-    @staticmethod
-    def _listens_for(s: Socket, conn: Socket) -> bool:
-        if s.proto != conn.proto or s.local[1] != conn.remote[1] or s.inode == 0:
-            return False
-        if conn.proto == "tcp" and s.state != TCP_LISTEN:
-            return False
-        if conn.proto == "udp" and s.remote[1] != 0:
-            return False
-        return s.local[0] == conn.remote[0] or s.local[0] in WILDCARDS
 
     def _owners_of_listener(self, listener: Socket) -> Tuple[List[ServerProcess], bool]:
         cached = [o for o in self._listeners.get(listener.inode, []) if self._holds(o, listener.inode)]
@@ -241,40 +184,12 @@ class ProcFS:
                 continue
             try:
                 rank = 1 if entry.stat(follow_symlinks=False).st_uid == uid else 2
-                if self.prefer and _read(Path(entry.path) / "comm").strip() in self.prefer:
+                if self.prefer and _read(f"{entry.path}/comm").strip() in self.prefer:
                     rank = 0
             except OSError:
                 continue
             ranked.append((rank, int(entry.name)))
         return [pid for _, pid in sorted(ranked)]
-
-    def _own_sockets(self) -> Dict[int, int]:
-        """This process's sockets: inode -> fd."""
-        out: Dict[int, int] = {}
-        fd_dir = self.proc / str(self.self_pid) / "fd"
-        try:
-            names = os.listdir(fd_dir)
-        except OSError:
-            return out
-        for name in names:
-            try:
-                link = os.readlink(fd_dir / name)
-            except OSError:
-                continue
-            if link.startswith("socket:[") and name.isdigit():
-                out[int(link[8:-1])] = int(name)
-        return out
-
-    def _sockets(self) -> List[Socket]:
-        out: List[Socket] = []
-        for name, proto in TABLES:
-            try:
-                with open(self.proc / str(self.self_pid) / "net" / name, "rb") as f:
-                    text = f.read(MAX_TABLE_BYTES).decode("ascii", "replace")
-            except OSError:
-                continue  # no IPv6 in this kernel, say
-            out += parse_table(text, proto)
-        return out
 
     # -- sampling ---------------------------------------------------------------------------------
 
@@ -371,48 +286,16 @@ class ProcFS:
         return False
 
 
-# struct tcp_info (linux/tcp.h, offsets of its u32 fields): the milliseconds since the last
-# data was sent and received, and the data segments received and sent (Linux 4.6).
-_LAST_DATA_SENT, _LAST_DATA_RECV, _DATA_SEGS_IN, _DATA_SEGS_OUT = 44, 52, 152, 156
-_TCP_INFO_BYTES = 160
-
-
-def _awaited(conn: Socket, fd: int) -> bool:
-    """Whether the probe waits on this connection: over TCP, not established yet, nothing
-    exchanged yet, or data sent since the last data received (a request without its answer);
-    a connection whose answer came is idle (the NFS probe keeps its portmapper connection open
-    while it talks to the server). UDP cannot tell: every connected UDP socket counts."""
-    if conn.proto != "tcp" or conn.state != TCP_ESTABLISHED:
-        return True
+def _read(path: os.PathLike | str) -> str:
+    """A small file of /proc or cgroupfs ('' if it cannot be read): os.open and os.read, as
+    these are read by the hundred in a search (open() and pathlib cost several times more)."""
     try:
-        dup = os.dup(fd)
-    except OSError:
-        return True
-    try:
-        if os.fstat(dup).st_ino != conn.inode:  # the fd was closed and its number reused meanwhile
-            return False
-        with socket.socket(fileno=dup) as sock:
-            dup = -1  # the socket object owns it now
-            info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BYTES)
-        if len(info) < _TCP_INFO_BYTES:
-            return True  # an old kernel: cannot tell
-        sent, received, segs_in, segs_out = (
-            struct.unpack_from("=I", info, at)[0] for at in (_LAST_DATA_SENT, _LAST_DATA_RECV, _DATA_SEGS_IN,
-                                                            _DATA_SEGS_OUT)
-        )  # fmt: skip
-        # Both are jiffies (4 ms at HZ=250): a request and its answer in the same tick look
-        # alike, and count as awaited rather than be missed.
-        return not segs_in or not segs_out or sent <= received
-    except (OSError, struct.error):
-        return True
-    finally:
-        if dup >= 0:
-            os.close(dup)
-
-
-def _read(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4096).decode("ascii", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        return os.read(fd, 4096).decode("ascii", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)

@@ -16,8 +16,8 @@ from fswatch.host.attrd import AttributePublisher, CallTimedOut
 from fswatch.host.control import Control
 from fswatch.host.crm import FailurePusher
 from fswatch.host.notify import Notifier
-from fswatch.host.procfs import parse_table
 from fswatch.host.sinks import ListSink
+from fswatch.host.sockets import parse_table
 from fswatch.kinds import SAMBA, build
 from fswatch.surfaces.ocf import watches as ocf
 from fswatch.surfaces.ocf.agent import Request
@@ -314,7 +314,7 @@ def test_socket_tables_are_parsed_v4_v6_and_mapped():
         "   2: garbage\n"
     )
     listen, conn = parse_table(tcp, "tcp")
-    assert (listen.local, listen.state, listen.inode, listen.uid) == (("127.0.0.1", 445), "0A", 4711, 0)
+    assert (listen.local, listen.state, listen.inode, listen.uid) == (("127.0.0.1", 445), 10, 4711, 0)
     assert (conn.local, conn.remote, conn.uid) == (("127.0.0.1", 54321), ("127.0.0.1", 445), 998)
     tcp6 = (
         "  sl  local_address                         remote_address                        st tx_queue rx_queue\n"

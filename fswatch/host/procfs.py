@@ -34,6 +34,8 @@ CGROUP = Path("/sys/fs/cgroup")
 MAX_THREADS = 4096  # threads sampled per process (ganesha runs ~20-200)
 MAX_STACK_BYTES = 2048
 SCAN_LIMIT = 100_000  # processes looked at in one full scan (bounded loop)
+# Why a local server could not be found when only permission was missing (alert 118).
+NOT_PERMITTED = "not permitted to read the server's open files in /proc (the watch needs CAP_SYS_PTRACE)"
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,9 @@ class ProcFS:
         if owners:
             return owners, ""  # not accepted yet (a stopped parent never accepts): the listener's owner
         if denied:
-            return [], "not permitted to read the server's open files in /proc (the watch needs CAP_SYS_PTRACE)"
-        return [], "the server's socket belongs to no process (a kernel server, such as knfsd)"
+            return [], NOT_PERMITTED
+        return [], "the server's socket belongs to no process seen here (a kernel server such as knfsd, or one in " \
+                   "another PID namespace)"
 
     def _owners_of_listener(self, listener: Socket) -> Tuple[List[ServerProcess], bool]:
         cached = [o for o in self._listeners.get(listener.inode, []) if self._holds(o, listener.inode)]

@@ -27,7 +27,7 @@ from fswatch.core.deadline import Deadline
 from fswatch.core.evidence import ProcessSample
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule
-from fswatch.host.procfs import ProcFS, ServerProcess
+from fswatch.host.procfs import NOT_PERMITTED, ProcFS, ServerProcess
 
 # Seconds the probe's end waits for a look still in progress (a process with thousands of
 # threads, a full /proc scan on a loaded node: tens of ms); past it the probe has no evidence.
@@ -160,10 +160,11 @@ class EvidenceSampler:
         looks.last = [self.procfs.sample(s, detail=True) for s in looks.servers]
 
     def _judge(self, looks: Looks, at_deadline: bool) -> Optional[rule.Evidence]:
-        if looks.problem:
+        if looks.problem == NOT_PERMITTED:  # a setup to fix (alert 118); a kernel server is just not sampled
             self.unavailable(looks.problem)
         if not looks.first:
             return rule.none(looks.problem) if looks.problem else None  # a remote server: nothing to say
         if looks.last is None:  # ended before the deadline: looked at once more, for the record
             looks.last = [self.procfs.sample(s, detail=True) for s in looks.servers]
-        return rule.judge(looks.first, looks.last, at_deadline, looks.problem, min_seconds=self.schedule.checkpoint / 2)
+        return rule.judge(looks.first, looks.last, at_deadline, looks.problem,
+                          min_seconds=self.schedule.checkpoint / 2)

@@ -83,14 +83,19 @@ class AttributePublisher:
         return "0" if level == RED else "1"
 
     def __call__(self, value: str) -> Optional[str]:
-        argv = [ATTRD_UPDATER, "-n", self.name, "-U", value]
-        try:
-            status, output = self.runner(argv, self.timeout)
-        except CallTimedOut:
-            return f"{ATTRD_UPDATER} did not end within {self.timeout:g} s and was killed"
-        except OSError as exc:
-            return f"cannot run {ATTRD_UPDATER}: {exc.strerror or exc}"
-        if status != 0:
-            last = output.strip().splitlines()[-1:] or [""]
-            return f"{ATTRD_UPDATER} exited with status {status}" + (f": {last[0][:200]}" if last[0] else "")
-        return None
+        return call([ATTRD_UPDATER, "-n", self.name, "-U", value], self.runner, self.timeout)
+
+
+def call(argv: Sequence[str], runner: Runner, timeout: float) -> Optional[str]:
+    """Run a cluster command bounded in time: None on success, else a one-line reason."""
+    name = argv[0]
+    try:
+        status, output = runner(argv, timeout)
+    except CallTimedOut:
+        return f"{name} did not end within {timeout:g} s and was killed"
+    except OSError as exc:
+        return f"cannot run {name}: {exc.strerror or exc}"
+    if status != 0:
+        last = output.strip().splitlines()[-1:] or [""]
+        return f"{name} exited with status {status}" + (f": {last[0][:200]}" if last[0] else "")
+    return None

@@ -4,10 +4,11 @@ Under ocf:fswatch:KIND the cluster would learn of a declared failure only at the
 monitor operation (up to one monitor interval later), and the stop of the stalled group
 follows only then. `crm_resource --fail -r RESOURCE -N NODE` tells the controller at once
 that the watch's own resource failed on its node; Pacemaker then recovers it exactly as for a
-failed monitor (fail count, on-fail, migration-threshold). Measured against the other
-candidate, a #health-* node attribute with node-health-strategy=migrate-on-red, in the
-cluster tier (bench/RESULTS.md, "Failover"): the targeted command was as fast, and it moves
-only the failed resource's group, where red node health moves every resource off the node.
+failed monitor (fail count, on-fail, migration-threshold). The other candidate, a #health-*
+node attribute set red with node-health-strategy=migrate-on-red, was measured beside it in the
+cluster tier (bench/RESULTS.md, "Telling Pacemaker: the candidates"): CANDIDATES_FIGURES. This
+one stays: it moves only the failed resource's group, where red node health moves every
+resource off the node and needs a cluster-wide property.
 
 The call is bounded like attrd_updater's (fswatch.host.attrd.run_bounded: 2 s, killed
 after); if it fails the monitor operation still reports the failure, as before.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional, Tuple
 
-from fswatch.host.attrd import CALL_TIMEOUT, CallTimedOut, Runner, run_bounded
+from fswatch.host.attrd import CALL_TIMEOUT, Runner, call, run_bounded
 
 CRM_RESOURCE = "crm_resource"
 
@@ -48,13 +49,5 @@ class FailurePusher:
     def __call__(self) -> Tuple[Optional[str], str]:
         began = self.clock()
         what = " ".join(self.argv)
-        try:
-            status, output = self.runner(list(self.argv), self.timeout)
-        except CallTimedOut:
-            return f"{CRM_RESOURCE} did not end within {self.timeout:g} s and was killed", what
-        except OSError as exc:
-            return f"cannot run {CRM_RESOURCE}: {exc.strerror or exc}", what
-        if status != 0:
-            last = output.strip().splitlines()[-1:] or [""]
-            return f"{CRM_RESOURCE} exited with status {status}" + (f": {last[0][:200]}" if last[0] else ""), what
-        return None, f"{what}, {(self.clock() - began) * 1000:.0f} ms"
+        error = call(list(self.argv), self.runner, self.timeout)
+        return (error, what) if error else (None, f"{what}, {(self.clock() - began) * 1000:.0f} ms")

@@ -12,7 +12,8 @@ A real `fswatch run` at interval 1, retries 3, timeout 2 watches a server on its
   stress-ng IO pressure — is never declared early: only after retries + 1 failed probes.
 
 Each early alert (114, 115) must name the process, its state and, when blocked, where it waits.
-Bounds are SPEC.md's formulas written out here, never fswatch's own Schedule.
+Bounds are SPEC.md's formulas written out here, never fswatch's own Schedule. Every test runs
+for both servers (`server`: an adapter over the fixtures, tests/fixtures/).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, List
 
 import pytest
 
@@ -41,6 +44,7 @@ SLACK = 0.5  # SPEC.md section 2
 SHARE = "frozen"
 QUOTA_US = 1000  # of every 1 s period: 0.1 % of one core, a sliver (TESTING.md)
 WINDOW = 25.0  # seconds a progressing server is watched for an early declaration
+KINDS = ("samba", "nfs")
 
 
 def early_bound(interval: int, timeout: int) -> float:
@@ -57,47 +61,136 @@ EARLY = early_bound(INTERVAL, TIMEOUT)
 FULL = retry_bound(INTERVAL, RETRIES, TIMEOUT)
 
 
-def settings(evidence: str = "") -> tuple:
-    out = ("--interval", str(INTERVAL), "--retries", str(RETRIES), "--timeout", str(TIMEOUT))
-    return out + (("--evidence", evidence) if evidence else ())
+# -- the servers, one adapter for both ------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """What the tests need of a file server on the watch's own node."""
+
+    kind: str
+    target: List[str]  # fswatch add's target options
+    netns: str  # the watch joins it ("" for the host's)
+    process: str  # the serving process's name as the alerts write it (a regex)
+    pid: Callable[[], int]  # the main server process
+    pids: Callable[[], List[int]]  # every process of the server, for a cgroup
+    stall: Callable[[], None]  # SIGSTOP every process
+    resume: Callable[[], None]
+    root: Path  # a directory on the server's file system
+    stage_alerts: List[int]  # the last alerts before 6 when the retries declare a stalled probe
+    fed: Callable[[float], contextlib.AbstractContextManager]  # other clients using up its CPU quota
+
+
+def samba(server: SambaServer, share: str = "public") -> Server:
+    return Server(
+        "samba", ["--share", share, "--port", str(server.port)], "", r"smbd", lambda: server.pid,
+        lambda: [server.pid, *server.children()], server.stall_all, server.resume_all, Path(server.root), [74],
+        lambda seconds: contextlib.nullcontext(),  # smbd needs several ms of CPU a probe: its sliver is short
+    )  # fmt: skip
+
+
+def nfs(server: NfsServer) -> Server:
+    return Server(
+        "nfs", ["--export", server.export_path, "--address", server.address], server.netns, r"ganesha\.nfsd",
+        lambda: server.ganesha_pid, lambda: [server.ganesha_pid], server.stall_ganesha, server.resume_ganesha,
+        Path(server.root), [84, 66], lambda seconds: Clients(server, seconds),
+    )  # fmt: skip
+
+
+@pytest.fixture(params=KINDS)
+def server(request):
+    if request.param == "samba":
+        with SambaServer() as smbd:
+            yield samba(smbd)
+    else:
+        with NfsServer(netns=True, local_clients=True) as ganesha:
+            yield nfs(ganesha)
+
+
+@pytest.fixture(params=KINDS)
+def on_fuse(request, fuse_freeze):
+    """A server whose share or export is on a freezable FUSE mount (mounted first: ganesha's
+    mount namespace is made when it starts)."""
+    if request.param == "samba":
+        with SambaServer(extra_shares={SHARE: fuse_freeze.path}) as smbd:
+            yield samba(smbd, SHARE), fuse_freeze
+    else:
+        with NfsServer(netns=True, export_dir=fuse_freeze.path, local_clients=True) as ganesha:
+            yield nfs(ganesha), fuse_freeze
+
+
+class Clients:
+    """Other clients keeping ganesha busy (its quota spent on them, as on a loaded node): threads
+    probing it in a loop from the host's side of the veth, bounded by `seconds`."""
+
+    def __init__(self, server: NfsServer, seconds: float, count: int = 2) -> None:
+        from fswatch.core.deadline import Deadline
+        from fswatch.kinds import NFS
+
+        target = NFS.make_target(NFS.check_target({"export": server.export_path, "address": server.address}))
+        probe = NFS.probe_function()
+        end = time.monotonic() + seconds
+        self.stopped = threading.Event()
+
+        def loop() -> None:
+            while not self.stopped.is_set() and time.monotonic() < end:
+                probe(target, Deadline.after(5))
+
+        self.threads = [threading.Thread(target=loop, daemon=True) for _ in range(count)]
+
+    def __enter__(self) -> Clients:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        for t in self.threads:
+            t.join(timeout=10)
+
+
+# -- the watch ------------------------------------------------------------------------------------
 
 
 class Watched:
-    """One `fswatch run` (in `netns` when given), started and seen healthy."""
+    """One `fswatch run` of `server` (in its network namespace), added, started and seen healthy."""
 
-    def __init__(self, cli: FswatchCLI, kind: str, watch_id: str, netns: str = "") -> None:
-        argv = cli.argv("run", kind, watch_id)
-        if netns:
-            argv = ["nsenter", f"--net=/run/netns/{netns}", "--", *argv]
-        self.cli, self.kind, self.watch_id = cli, kind, watch_id
+    def __init__(self, tmp_path: Path, server: Server, evidence: str = "") -> None:
+        cli = FswatchCLI(tmp_path)
+        settings = ["--interval", str(INTERVAL), "--retries", str(RETRIES), "--timeout", str(TIMEOUT)]
+        add = cli("add", server.kind, "ev", *server.target, *settings, *(["--evidence", evidence] if evidence else []))
+        assert add.returncode == 0, add.stderr
+        argv = cli.argv("run", server.kind, "ev")
+        if server.netns:
+            argv = ["nsenter", f"--net=/run/netns/{server.netns}", "--", *argv]
         self.proc = subprocess.Popen(argv, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: phase(cli, kind, watch_id) == "healthy" or self.proc.poll() is not None, 15)
+        wait_for(lambda: phase(cli, server.kind, "ev") == "healthy" or self.proc.poll() is not None, 15)
         assert self.proc.poll() is None, self.proc.stderr.read()
         time.sleep(INTERVAL + 0.2)  # one more healthy probe before the fault
-        assert self.proc.poll() is None and phase(cli, kind, watch_id) == "healthy", "failed before the fault"
+        assert self.proc.poll() is None and phase(cli, server.kind, "ev") == "healthy", "failed before the fault"
 
-    def declared_after(self, fault, seconds: float) -> tuple:
-        """Inject `fault` at t0; (exit status or None, seconds from t0, stderr)."""
+    def declared_after(self, fault: Callable[[], None], undo: Callable[[], None], seconds: float) -> tuple:
+        """Inject `fault` at t0, wait up to `seconds` for the watch to end, undo the fault and
+        stop the watch whatever happens; (exit status or None, seconds from t0, stderr)."""
+        rc = None
         t0 = time.monotonic()
-        fault()
         try:
-            rc = self.proc.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            rc = None
-        return rc, time.monotonic() - t0, self.stderr_if_ended()
-
-    def stderr_if_ended(self) -> str:
-        return self.proc.stderr.read() if self.proc.poll() is not None else ""
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            fault()
             try:
-                self.proc.wait(timeout=10)
+                rc = self.proc.wait(timeout=seconds)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.stderr.read()
+                pass
+            took = time.monotonic() - t0
+        finally:
+            undo()
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+        return rc, took, self.proc.stderr.read()
 
 
 def alert_text(stderr: str, alert: int) -> str:
@@ -117,101 +210,6 @@ def assert_early(rc, seconds: float, stderr: str, alert: int) -> str:
     return alert_text(stderr, alert)
 
 
-# -- Samba ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def smbd():
-    with SambaServer() as server:
-        yield server
-
-
-def add_samba(cli: FswatchCLI, server: SambaServer, share: str = "public", evidence: str = "") -> None:
-    add = cli("add", "samba", "ev", "--share", share, "--port", str(server.port), *settings(evidence))
-    assert add.returncode == 0, add.stderr
-
-
-def test_samba_sigstop_is_declared_at_once(smbd, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_samba(cli, smbd)
-    watch = Watched(cli, "samba", "ev")
-    try:
-        rc, seconds, stderr = watch.declared_after(smbd.stall_all, EARLY + SLACK + 2)
-    finally:
-        smbd.resume_all()
-        stderr = watch.stop() or stderr
-    text = assert_early(rc, seconds, stderr, 114)
-    assert re.search(rf"\(smbd\[{smbd.pid}\] stopped \(T\) for \d\.\d s\)", text), text
-
-
-def test_samba_frozen_cgroup_is_declared_at_once(smbd, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_samba(cli, smbd)
-    watch = Watched(cli, "samba", "ev")
-    freezer = Freezer()
-    try:
-        freezer.add([smbd.pid, *smbd.children()])
-        rc, seconds, stderr = watch.declared_after(freezer.freeze, EARLY + SLACK + 2)
-    finally:
-        freezer.close()
-        stderr = watch.stop() or stderr
-    text = assert_early(rc, seconds, stderr, 114)
-    assert re.search(rf"\(smbd\[{smbd.pid}\] frozen \(cgroup freezer\) for \d\.\d s\)", text), text
-
-
-@pytest.fixture
-def smbd_on_fuse(fuse_freeze):
-    with SambaServer(extra_shares={SHARE: fuse_freeze.path}) as server:
-        yield server
-
-
-def test_samba_frozen_storage_is_declared_at_once_with_blocked_evidence(smbd_on_fuse, fuse_freeze, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_samba(cli, smbd_on_fuse, SHARE, "blocked")
-    watch = Watched(cli, "samba", "ev")
-    try:
-        rc, seconds, stderr = watch.declared_after(fuse_freeze.freeze, EARLY + SLACK + 2)
-    finally:
-        fuse_freeze.thaw()
-        stderr = watch.stop() or stderr
-    text = assert_early(rc, seconds, stderr, 115)
-    # the smbd child serving the probe's connection waits for the FUSE answer at tree connect
-    assert re.search(r"\(smbd\[\d+\]: 1 thread blocked \(S\) for \d\.\d s, none ran \(1 in request_wait_answer\)\)",
-                     text), text  # fmt: skip
-
-
-def test_samba_frozen_storage_waits_for_the_retries_without_blocked_evidence(smbd_on_fuse, fuse_freeze, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_samba(cli, smbd_on_fuse, SHARE)  # evidence at its default: stopped
-    watch = Watched(cli, "samba", "ev")
-    try:
-        rc, seconds, stderr = watch.declared_after(fuse_freeze.freeze, FULL + SLACK + 2)
-    finally:
-        fuse_freeze.thaw()
-        stderr = watch.stop() or stderr
-    print(f"declared {seconds:.2f} s after the freeze (bound {FULL} s + {SLACK} s)")
-    assert rc == 1 and seconds <= FULL + SLACK, (rc, seconds, stderr)
-    assert seconds > EARLY + SLACK, seconds  # not early: retries + 1 probes ran into their deadline
-    ids = alert_ids(stderr)
-    assert ids[-2:] == [74, 6] and ids.count(74) == RETRIES + 1 and 115 not in ids, stderr
-    # each failed probe's line says what the server's process did: blocked in the FUSE request
-    assert "blocked (S)" in alert_text(stderr, 74) and "request_wait_answer" in alert_text(stderr, 74), stderr
-
-
-def test_samba_throttled_by_a_cpu_quota_is_not_declared_early(smbd, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_samba(cli, smbd, evidence="blocked")  # the widest setting: runnable is never blocked either
-    watch = Watched(cli, "samba", "ev")
-    quota = CpuQuota(QUOTA_US)
-    try:
-        quota.add([smbd.pid, *smbd.children()])  # the children it forks from now on stay in it
-        rc, seconds, stderr = watch.declared_after(lambda: None, WINDOW)
-    finally:
-        quota.close()
-        stderr = watch.stop() or stderr
-    assert_not_early(rc, seconds, stderr)
-
-
 def assert_not_early(rc, seconds: float, stderr: str, progressed: bool = True) -> None:
     ids = alert_ids(stderr)
     failed = [ln for ln in stderr.splitlines() if "[failed probes" in ln]
@@ -224,20 +222,79 @@ def assert_not_early(rc, seconds: float, stderr: str, progressed: bool = True) -
         assert "[server process: " in stderr and ("progressed" in stderr or "runnable" in stderr), stderr
 
 
-def test_samba_under_io_pressure_is_not_declared_early(smbd, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_samba(cli, smbd)
-    watch = Watched(cli, "samba", "ev")
-    stress = StressIO(Path(smbd.root))
-    quota = CpuQuota(QUOTA_US * 3)  # 0.3 % of a core: the probes fail, so their evidence is seen
-    try:
+# -- stopped: declared at once ------------------------------------------------------------------------
+
+
+def test_sigstop_is_declared_at_once(server, tmp_path):
+    watch = Watched(tmp_path, server)
+    rc, seconds, stderr = watch.declared_after(server.stall, server.resume, EARLY + SLACK + 2)
+    text = assert_early(rc, seconds, stderr, 114)
+    assert re.search(rf"\({server.process}\[{server.pid()}\] stopped \(T\) for \d\.\d s\)", text), text
+
+
+def test_frozen_cgroup_is_declared_at_once(server, tmp_path):
+    watch = Watched(tmp_path, server)
+    freezer = Freezer()
+    freezer.add(server.pids())
+    rc, seconds, stderr = watch.declared_after(freezer.freeze, freezer.close, EARLY + SLACK + 2)
+    text = assert_early(rc, seconds, stderr, 114)
+    assert re.search(rf"\({server.process}\[{server.pid()}\] frozen \(cgroup freezer\) for \d\.\d s\)", text), text
+
+
+# -- blocked: at once where opted in, after the retries by default -----------------------------------
+
+
+def test_frozen_storage_is_declared_at_once_with_blocked_evidence(on_fuse, tmp_path):
+    server, storage = on_fuse
+    watch = Watched(tmp_path, server, "blocked")
+    rc, seconds, stderr = watch.declared_after(storage.freeze, storage.thaw, EARLY + SLACK + 2)
+    text = assert_early(rc, seconds, stderr, 115)
+    # smbd: the child serving the probe's connection waits for the FUSE answer at tree connect;
+    # ganesha: one worker does, while its timers and new pool workers may wake meanwhile
+    assert re.search(rf"\({server.process}\[\d+\]: \d+ threads? blocked \(S\) for \d\.\d s, "
+                     r"(none ran|only \d+ idle threads? woke) \(\d+ in request_wait_answer", text), text  # fmt: skip
+
+
+def test_frozen_storage_waits_for_the_retries_without_blocked_evidence(on_fuse, tmp_path):
+    server, storage = on_fuse
+    watch = Watched(tmp_path, server)  # evidence at its default: stopped
+    rc, seconds, stderr = watch.declared_after(storage.freeze, storage.thaw, FULL + SLACK + 2)
+    print(f"declared {seconds:.2f} s after the freeze (bound {FULL} s + {SLACK} s)")
+    assert rc == 1 and EARLY + SLACK < seconds <= FULL + SLACK, (rc, seconds, stderr)
+    ids = alert_ids(stderr)
+    stage = server.stage_alerts[0]
+    assert ids[-1 - len(server.stage_alerts):] == [*server.stage_alerts, 6] and ids.count(stage) == RETRIES + 1, stderr
+    assert 115 not in ids, stderr
+    # each failed probe's line says what the server's process did: blocked in the FUSE request
+    assert "blocked (S)" in alert_text(stderr, stage) and "request_wait_answer" in alert_text(stderr, stage), stderr
+
+
+# -- progressing: never early ------------------------------------------------------------------------
+
+
+def test_throttled_by_a_cpu_quota_is_not_declared_early(server, tmp_path):
+    watch = Watched(tmp_path, server, "blocked")  # the widest setting: runnable is never blocked either
+    quota = CpuQuota(QUOTA_US)
+    with server.fed(WINDOW + 5):  # ganesha needs well under 1 ms of CPU a probe: its sliver goes to others too
+        rc, seconds, stderr = watch.declared_after(lambda: quota.add(server.pids()), quota.close, WINDOW)
+    assert_not_early(rc, seconds, stderr)
+
+
+def test_under_io_pressure_is_not_declared_early(server, tmp_path):
+    watch = Watched(tmp_path, server)
+    stress = StressIO(server.root)
+    quota = CpuQuota(QUOTA_US * (3 if server.kind == "samba" else 1))  # the probes must fail to be judged
+
+    def fault() -> None:
         stress.start()
-        quota.add([smbd.pid, *smbd.children()])
-        rc, seconds, stderr = watch.declared_after(lambda: None, WINDOW)
-    finally:
+        quota.add(server.pids())
+
+    def undo() -> None:
         quota.close()
         stress.stop()
-        stderr = watch.stop() or stderr
+
+    with server.fed(WINDOW + 5):
+        rc, seconds, stderr = watch.declared_after(fault, undo, WINDOW)
     assert_not_early(rc, seconds, stderr, progressed=False)  # it may wait on the disk: not stopped
 
 
@@ -268,148 +325,3 @@ class StressIO:
                 self.proc.kill()
                 self.proc.wait(timeout=20)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-# -- NFS (ganesha in a namespace the watch joins) ------------------------------------------------
-
-
-@pytest.fixture
-def ganesha():
-    with NfsServer(netns=True, local_clients=True) as server:
-        yield server
-
-
-def add_nfs(cli: FswatchCLI, server: NfsServer, evidence: str = "") -> None:
-    add = cli("add", "nfs", "ev", "--export", server.export_path, "--address", server.address, *settings(evidence))
-    assert add.returncode == 0, add.stderr
-
-
-def test_ganesha_sigstop_is_declared_at_once(ganesha, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_nfs(cli, ganesha)
-    watch = Watched(cli, "nfs", "ev", ganesha.netns)
-    try:
-        rc, seconds, stderr = watch.declared_after(ganesha.stall_ganesha, EARLY + SLACK + 2)
-    finally:
-        ganesha.resume_ganesha()
-        stderr = watch.stop() or stderr
-    text = assert_early(rc, seconds, stderr, 114)
-    assert re.search(rf"\(ganesha\.nfsd\[{ganesha.ganesha_pid}\] stopped \(T\) for \d\.\d s\)", text), text
-
-
-def test_ganesha_frozen_cgroup_is_declared_at_once(ganesha, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_nfs(cli, ganesha)
-    watch = Watched(cli, "nfs", "ev", ganesha.netns)
-    freezer = Freezer()
-    try:
-        freezer.add([ganesha.ganesha_pid])
-        rc, seconds, stderr = watch.declared_after(freezer.freeze, EARLY + SLACK + 2)
-    finally:
-        freezer.close()
-        stderr = watch.stop() or stderr
-    text = assert_early(rc, seconds, stderr, 114)
-    assert re.search(rf"\(ganesha\.nfsd\[{ganesha.ganesha_pid}\] frozen \(cgroup freezer\) for \d\.\d s\)", text)
-
-
-@pytest.fixture
-def ganesha_on_fuse(fuse_freeze):
-    with NfsServer(netns=True, export_dir=fuse_freeze.path, local_clients=True) as server:
-        yield server
-
-
-def test_ganesha_frozen_storage_is_declared_at_once_with_blocked_evidence(ganesha_on_fuse, fuse_freeze, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_nfs(cli, ganesha_on_fuse, "blocked")
-    watch = Watched(cli, "nfs", "ev", ganesha_on_fuse.netns)
-    try:
-        rc, seconds, stderr = watch.declared_after(fuse_freeze.freeze, EARLY + SLACK + 2)
-    finally:
-        fuse_freeze.thaw()
-        stderr = watch.stop() or stderr
-    text = assert_early(rc, seconds, stderr, 115)
-    pid = ganesha_on_fuse.ganesha_pid
-    # one worker waits for the FUSE answer; ganesha's timers and new pool workers may wake meanwhile
-    assert re.search(rf"\(ganesha\.nfsd\[{pid}\]: \d+ threads blocked \(S\) for \d\.\d s, "
-                     r"(none ran|only \d+ idle threads? woke) \(\d+ in request_wait_answer, ", text), text  # fmt: skip
-
-
-def test_ganesha_frozen_storage_waits_for_the_retries_without_blocked_evidence(ganesha_on_fuse, fuse_freeze,
-                                                                              tmp_path):  # fmt: skip
-    cli = FswatchCLI(tmp_path)
-    add_nfs(cli, ganesha_on_fuse)
-    watch = Watched(cli, "nfs", "ev", ganesha_on_fuse.netns)
-    try:
-        rc, seconds, stderr = watch.declared_after(fuse_freeze.freeze, FULL + SLACK + 2)
-    finally:
-        fuse_freeze.thaw()
-        stderr = watch.stop() or stderr
-    print(f"declared {seconds:.2f} s after the freeze (bound {FULL} s + {SLACK} s)")
-    assert rc == 1 and EARLY + SLACK < seconds <= FULL + SLACK, (rc, seconds, stderr)
-    ids = alert_ids(stderr)
-    assert ids[-3:] == [84, 66, 6] and ids.count(84) == RETRIES + 1 and 115 not in ids, stderr
-    assert "request_wait_answer" in stderr, stderr  # each failed probe's line says where ganesha waits
-
-
-class Clients:
-    """Other clients keeping the server busy (its quota spent on them, as on a loaded node):
-    threads probing it in a loop from the host's side of the veth, bounded by `seconds`."""
-
-    def __init__(self, server: NfsServer, seconds: float, count: int = 2) -> None:
-        from fswatch.core.deadline import Deadline
-        from fswatch.kinds import NFS
-
-        target = NFS.make_target(NFS.check_target({"export": server.export_path, "address": server.address}))
-        probe = NFS.probe_function()
-        self.end = time.monotonic() + seconds
-        self.stopped = threading.Event()
-
-        def loop() -> None:
-            while not self.stopped.is_set() and time.monotonic() < self.end:
-                probe(target, Deadline.after(5))
-
-        self.threads = [threading.Thread(target=loop, daemon=True) for _ in range(count)]
-
-    def __enter__(self) -> Clients:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        for t in self.threads:
-            t.join(timeout=10)
-
-
-def test_ganesha_throttled_by_a_cpu_quota_is_not_declared_early(ganesha, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_nfs(cli, ganesha, "blocked")
-    watch = Watched(cli, "nfs", "ev", ganesha.netns)
-    quota = CpuQuota(QUOTA_US)
-    try:
-        # ganesha needs well under 1 ms of CPU for a probe: its sliver goes to other clients too
-        with Clients(ganesha, WINDOW + 5):
-            quota.add([ganesha.ganesha_pid])
-            rc, seconds, stderr = watch.declared_after(lambda: None, WINDOW)
-    finally:
-        quota.close()
-        stderr = watch.stop() or stderr
-    assert_not_early(rc, seconds, stderr)
-
-
-def test_ganesha_under_io_pressure_is_not_declared_early(ganesha, tmp_path):
-    cli = FswatchCLI(tmp_path)
-    add_nfs(cli, ganesha)
-    watch = Watched(cli, "nfs", "ev", ganesha.netns)
-    stress = StressIO(Path(ganesha.root))
-    quota = CpuQuota(QUOTA_US)
-    try:
-        stress.start()
-        with Clients(ganesha, WINDOW + 5):
-            quota.add([ganesha.ganesha_pid])
-            rc, seconds, stderr = watch.declared_after(lambda: None, WINDOW)
-    finally:
-        quota.close()
-        stress.stop()
-        stderr = watch.stop() or stderr
-    assert_not_early(rc, seconds, stderr, progressed=False)  # it may wait on the disk: not stopped

@@ -25,6 +25,7 @@ from fswatch.watch import status
 from fswatch.watch.engine import Watch
 from fswatch.watch.metrics import MetricsWriter, WatchMetrics
 from fswatch.watch.reporter import Reporter
+from tests.unit.test_attribute import Clock
 
 STOPPED = Evidence(ev.STOPPED, "smbd[4711]", "T", 1.0, 1, at_deadline=True)
 BLOCKED = Evidence(ev.BLOCKED, "smbd[4712]", "S", 1.0, 1, (("request_wait_answer", 1),), at_deadline=True)
@@ -78,22 +79,6 @@ def test_a_declared_streak_stays_declared_until_a_healthy_probe():
 
 
 # -- the reporter -------------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, end):
-        self.t = 0.0
-        self.end = end
-
-    def __call__(self):
-        return self.t
-
-    def is_set(self):
-        return self.t >= self.end
-
-    def wait(self, seconds):
-        self.t = min(self.t + seconds, self.end)
-        return self.is_set()
 
 
 class Script:

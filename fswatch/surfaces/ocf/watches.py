@@ -205,8 +205,11 @@ def agent_for(kind: Kind) -> Agent:
         "returns once the first probe was healthy. monitor: 0 healthy; 1 declared failed, with "
         "an exit reason naming the probe stage, the alert id and the cause; 190 (degraded) "
         "while the server answers slowly (alert 92); 7 after a clean stop. OCF_CHECK_LEVEL=10 "
-        "adds one live probe within the monitor's timeout. With `attribute` set the watch "
-        "publishes a node attribute instead (health attribute mode). See ocf_fswatch(7).",
+        "adds one live probe within the monitor's timeout. A server on this node whose process is "
+        "stopped is declared at once (evidence), and the watch tells Pacemaker itself the instant it "
+        "declares (push: crm_resource --fail for this resource), the monitor being the fallback. With "
+        "`attribute` set the watch publishes a node attribute instead (health attribute mode; #health-NAME: "
+        "node health). See ocf_fswatch(7).",
         _parameters(kind),
         (
             Action("start", 90, start),

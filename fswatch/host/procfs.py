@@ -235,10 +235,10 @@ class ProcFS:
                              stack)  # fmt: skip
 
     def _thread(self, path: Path, tid: int, detail: bool) -> Optional[ThreadSample]:
+        status, schedstat = _read(f"{path}/status"), _read(f"{path}/schedstat")
         try:
-            status = (path / "status").read_text(errors="replace")
-            cpu_ns = int((path / "schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
+            cpu_ns = int(schedstat.split()[0])
+        except (ValueError, IndexError):
             return None  # it ended while we looked
         state, switches = "?", 0
         for line in status.splitlines():
@@ -247,12 +247,7 @@ class ProcFS:
                 state = value.strip()[:1] or "?"
             elif key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
                 switches += int(value) if value.strip().isdigit() else 0
-        wchan = ""
-        if detail:
-            try:
-                wchan = (path / "wchan").read_text(errors="replace").strip()
-            except OSError:
-                wchan = ""
+        wchan = _read(f"{path}/wchan").strip() if detail else ""
         return ThreadSample(tid, state, cpu_ns, switches, wchan)
 
     def _stack(self, base: Path, threads: Sequence[ThreadSample]) -> str:

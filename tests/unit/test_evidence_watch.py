@@ -311,3 +311,29 @@ def test_socket_tables_are_parsed_v4_v6_and_mapped():
     wild, mapped = parse_table(tcp6, "tcp")
     assert wild.local == ("::", 2049)
     assert mapped.local == ("127.0.0.1", 2049) and mapped.remote == ("127.0.0.1", 50000)
+
+
+def test_fswatch_status_shows_the_evidence(tmp_path, monkeypatch, capsys):
+    import json
+
+    from fswatch.surfaces.cli import main
+
+    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setenv("FSWATCH_SUPERVISION", "inprocess")
+    control = Control.of("samba", "w1")
+    rc, _, reporter = run(tmp_path, Schedule(1, 3, 2), (3, [STOPPED]))
+    reporter.control = control
+    reporter.unavailable("not permitted")  # said once; kept in the state file
+    reporter._write_state()
+    assert main(["status", "samba", "w1"]) == 0
+    out = capsys.readouterr().out
+    assert "server process: smbd[4711] stopped (T) for 1.0 s" in out
+    assert "server process not readable (evidence stopped): not permitted" in out
+    assert "declared failed at once on evidence from the server's process (smbd[4711] stopped (T) for 1.0 s)" in out
+    assert main(["status", "samba", "w1", "--history"]) == 0
+    assert "[smbd[4711] stopped (T) for 1.0 s]" in capsys.readouterr().out
+    assert main(["status", "samba", "w1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    assert record["evidence"] == {"setting": "stopped", "declared_by": "stopped", "unavailable": "not permitted"}
+    assert record["last_probe"]["evidence"]["process"] == "smbd[4711]"

@@ -377,7 +377,7 @@ def stop(req: Request) -> Result:
         return OCF_SUCCESS, None  # nothing can run under a name that cannot exist: stopped
     sup = Supervisor(kind_of(req), name, deadline=req.deadline())
     sup.stop(req.deadline())
-    sup.forget()
+    sup.forget(reload=False)  # the group's stop waits for this one: the next start reloads systemd
     return OCF_SUCCESS, None
 
 

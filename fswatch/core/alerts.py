@@ -806,34 +806,36 @@ _TABLE += (
         PUSHED,
         "f9bff49c742c4496a653582362476a6a",
         NOTICE,
-        'The {command} has told the cluster that {server} failed ({detail}).',
+        'The {command} has told the cluster at once that the server failed ({detail}).',
         "fswatch told Pacemaker at once that the server failed",
-        "Run by ocf:fswatch:samba or ocf:fswatch:nfs in resource mode, the watch reported its declared failure "
-        "to Pacemaker itself the instant it declared (crm_resource --fail for its own resource on this node), "
-        "instead of waiting for the next monitor operation; Pacemaker recovers the group as for a failed "
-        "monitor. The detail shows the command and how long it took.",
+        "A watch run by ocf:fswatch:samba or ocf:fswatch:nfs in resource mode ended with its server declared "
+        "failed, and its unit told Pacemaker at once (the drop-in's ExecStopPost=, as root: crm_resource --fail "
+        "for the watch's own resource on this node, FSWATCH_PUSH) instead of leaving it to the next monitor "
+        "operation; Pacemaker recovers the group as for a failed monitor.",
         "None: the cluster recovers the service group. The monitor operation reports the same failure.",
         "クラスタにファイルサーバの異常を通知しました",
-        "リソースモードで OCF エージェントから起動された監視が、異常と判断した時点で自身のリソースの異常を "
-        "Pacemaker に直接通知したこと (crm_resource --fail) を示します。次の monitor 操作を待ちません。",
+        "リソースモードで OCF エージェントから起動された監視が異常を判断して終了し、そのユニットが直ちに "
+        "Pacemaker に通知したこと (ExecStopPost=、root で crm_resource --fail) を示します。次の monitor 操作を"
+        "待ちません。",
         "対処は不要です。クラスタがサービスグループを回復します。",
     ),
     _a(
         PUSH_FAILED,
         "8723abf6aff8434e9117a4fcada89fe3",
         WARNING,
-        'The {command} could not tell the cluster that {server} failed ({detail}); the monitor operation will '
-        'report it.',
+        'The {command} could not tell the cluster at once ({detail}); the monitor operation will report the '
+        'failure.',
         "fswatch could not tell Pacemaker at once",
-        "The watch tried to report its declared failure to Pacemaker itself (crm_resource --fail) and the "
-        "command failed or did not end in time (it is bounded and killed after 2 s). Nothing is lost but "
-        "time: the agent's next monitor operation reports the failure, as it does without the push.",
-        "Check that the controller runs on this node and that the watch may reach it (the unit's drop-in adds "
-        "the haclient group); the detail names the cause.",
+        "The unit of a watch that declared its server failed tried to tell Pacemaker at once (crm_resource "
+        "--fail, FSWATCH_PUSH) and the command failed or did not end in time (it is bounded and killed after "
+        "2 s). Nothing is lost but time: the agent's next monitor operation reports the failure, as it does "
+        "without the push.",
+        "Check that the controller runs on this node (crm_mon) and that the resource and node in FSWATCH_PUSH "
+        "are the ones Pacemaker knows; the detail has crm_resource's status and last words.",
         "クラスタに異常を直接通知できませんでした",
-        "監視が異常を Pacemaker に直接通知しようとしましたが、コマンドが失敗したか時間内に終了しませんでした。"
-        "次の monitor 操作が異常を報告します。",
-        "このノードでコントローラが動作しているか、監視から接続できるかを確認してください。",
+        "異常を判断した監視のユニットが Pacemaker に直ちに通知しようとしましたが (crm_resource --fail)、コマンドが"
+        "失敗したか時間内に終了しませんでした。次の monitor 操作が異常を報告します。",
+        "このノードでコントローラが動作しているか (crm_mon)、FSWATCH_PUSH のリソースとノードを確認してください。",
     ),
     _a(
         EVIDENCE_UNAVAILABLE,

@@ -20,7 +20,6 @@ from fswatch.core.settings import Schedule
 from fswatch.core.verdict import Event, Judgement, SlowStage, WatchState, degraded_limit
 from fswatch.host.attrd import GREEN, RED, YELLOW, AttributePublisher
 from fswatch.host.control import Control
-from fswatch.host.crm import FailurePusher
 from fswatch.host.notify import Notifier
 from fswatch.kinds import Kind
 from fswatch.watch import status
@@ -57,7 +56,6 @@ class Reporter:
         wall: Callable[[], float] = time.time,
         publisher: Optional[AttributePublisher] = None,
         metrics: Optional[MetricsWriter] = None,
-        pusher: Optional[FailurePusher] = None,
     ) -> None:
         self.kind = kind
         self.watch_id = watch_id
@@ -95,8 +93,6 @@ class Reporter:
         self.early: Optional[Evidence] = None
         self.declared_by: Optional[str] = None
         self.evidence_unavailable: Optional[str] = None
-        # Resource mode under Pacemaker: tell the cluster the instant the watch declares.
-        self.pusher = pusher
 
     # -- alerts ---------------------------------------------------------------------------
     def alert(
@@ -234,8 +230,6 @@ class Reporter:
             self.alert(evidence_alert, detail=early.text(), failure=obs.failure)
         if self.metrics is not None:
             self.metrics.declared(self.declared_by)
-        if final:
-            self._push()
         self.status_text = f"failed: {obs.failure.stage}: {obs.failure.reason}"
         if early is not None:
             self.status_text += f" [declared at once: {early.text()}]"
@@ -248,17 +242,6 @@ class Reporter:
             self.notifier.ready(self.status_text)  # started, and publishing: a verdict is a result
         self._publish(RED)
         self._write_state()
-
-    def _push(self) -> None:
-        """Tell Pacemaker at once (alert 116), or say why not (117): the monitor is the fallback."""
-        if self.pusher is None:
-            return
-        self.notifier.watchdog()  # bounded, but it comes on top of a whole probe
-        error, what = self.pusher()
-        if error is None:
-            self.alert(alerts.PUSHED, detail=what, FSWATCH_PUSH=what)
-        else:
-            self.alert(alerts.PUSH_FAILED, detail=error, FSWATCH_PUSH=what, FSWATCH_REASON=error)
 
     def unavailable(self, reason: str) -> None:
         """From fswatch.watch.evidence: the server's process could not be looked at (alert 118, once)."""

@@ -16,7 +16,6 @@ from typing import NoReturn, Optional, Tuple
 from fswatch.core.errors import SystemFault
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
-from fswatch.host.crm import FailurePusher
 from fswatch.host.metrics_files import metrics_dir
 from fswatch.host.notify import Notifier
 from fswatch.host.sinks import default_sink
@@ -62,14 +61,6 @@ def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
     return MetricsWriter(metrics, kind, settings.watch_id, directory)
 
 
-def pusher_for(settings: WatchSettings) -> Optional[FailurePusher]:
-    """Resource mode under Pacemaker (the OCF agent wrote its resource and node into the
-    settings): tell the cluster at once. Health attribute mode publishes its attribute instead."""
-    if settings.pacemaker is None or settings.attribute:
-        return None
-    return FailurePusher(settings.pacemaker.resource, settings.pacemaker.node)
-
-
 def run_watch(
     settings: WatchSettings,
     password: Optional[str],
@@ -113,7 +104,6 @@ def run_watch(
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
                 metrics=metrics_writer(settings),
-                pusher=pusher_for(settings),
             )
             # Evidence and injection wrap the probe function: the probes never know about them
             # (fswatch.watch.evidence, fswatch.watch.inject). An injected failure contacts no

@@ -1,6 +1,7 @@
 """Evidence in the watch (issue 18): the verdict declares at once on it, the reporter says it
-everywhere (alerts 114-118, journal fields, history, state file, OCF reason, metrics), the
-verdict is pushed to Pacemaker, node health is published, and the settings carry it all."""
+everywhere (alerts 114, 115, 118, journal fields, history, state file, OCF reason, metrics),
+the watch's unit pushes the verdict to Pacemaker (116, 117), node health is published, and the
+settings carry it all."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fswatch.core.settings import Schedule, parse_conf
 from fswatch.core.verdict import Event, WatchState, judge
 from fswatch.host.attrd import AttributePublisher, CallTimedOut
 from fswatch.host.control import Control
-from fswatch.host.crm import FailurePusher
+from fswatch.host.crm import stop_post_line
 from fswatch.host.notify import Notifier
 from fswatch.host.sinks import ListSink
 from fswatch.host.sockets import parse_table
@@ -111,11 +112,11 @@ class FakeCommand:
         return self.status, self.output
 
 
-def run(tmp_path, schedule, script_args, end=20, pusher=None, publisher=None, keep_probing=False, metrics=None):
+def run(tmp_path, schedule, script_args, end=20, publisher=None, keep_probing=False, metrics=None):
     clock = Clock(end)
     sink = ListSink()
     reporter = Reporter(SAMBA, "w1", "public", schedule, sink, Notifier(lambda m: None, watchdog=True),
-                        Control(tmp_path / "ctl", clock=clock), wall=clock, pusher=pusher, publisher=publisher,
+                        Control(tmp_path / "ctl", clock=clock), wall=clock, publisher=publisher,
                         metrics=metrics)  # fmt: skip
     script = Script(clock, *script_args)
     watch = Watch(schedule, script.probe, reporter, reporter.control, stop=clock, clock=clock,
@@ -157,35 +158,55 @@ def test_blocked_evidence_waits_for_the_retries_unless_opted_in(tmp_path):
     assert "request_wait_answer" in sink.alerts[3][1]
 
 
-def test_the_verdict_is_pushed_to_pacemaker_before_alert_6(tmp_path):
-    crm = FakeCommand()
-    pusher = FailurePusher("smb-watch", "node1", runner=crm)
-    rc, sink, _ = run(tmp_path, Schedule(1, 3, 2), (3, [STOPPED]), pusher=pusher)
-    assert rc == 1 and sink.ids == [1, 2, 74, 114, 116, 6]
-    assert crm.calls == [["crm_resource", "--fail", "--resource", "smb-watch", "--node", "node1"]]
-    assert sink.alerts[4][1].startswith("The clp_sambamon has told the cluster that Samba [public] failed "
-                                        "(crm_resource --fail --resource smb-watch --node node1, ")
+def test_the_unit_tells_pacemaker_as_the_watch_ends(tmp_path):
+    """The drop-in's ExecStopPost= (fswatch.host.crm), run here by a shell with stand-ins for
+    crm_resource and logger: only after a declared failure (exit 1), alert 116 or 117 as
+    journal fields, never a failure of its own."""
+    import os
+    import subprocess
+
+    line = stop_post_line(SAMBA, "smb-watch", "watch", "node-1")
+    assert line.startswith("ExecStopPost=+/bin/sh -c '") and line.endswith("'") and "%" not in line
+    script = line.split("'", 1)[1].rsplit("'", 1)[0].replace("$$", "$")  # what systemd hands the shell
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fails = '[ -z "$FAIL" ] || { echo "Error performing operation:"; echo " No such device"; exit 105; }'
+    (bin_dir / "crm_resource").write_text(f'#!/bin/sh\necho "$@" > "$CALLS"\n{fails}\n')
+    (bin_dir / "logger").write_text("#!/bin/sh\ntest \"$1\" = --journald && cat\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+
+    def ended(status, **env):
+        calls = tmp_path / "calls"
+        calls.unlink(missing_ok=True)
+        run_env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", EXIT_CODE="exited", EXIT_STATUS=status,
+                       CALLS=str(calls), **env)  # fmt: skip
+        proc = subprocess.run(["/bin/sh", "-c", script], env=run_env, capture_output=True, text=True, timeout=10)
+        assert proc.returncode == 0 and proc.stderr == ""
+        fields = dict(x.split("=", 1) for x in proc.stdout.splitlines())
+        return fields, calls.read_text() if calls.exists() else None
+
+    fields, call = ended("1")
+    assert call == "--fail --resource watch --node node-1\n"
+    assert fields == {
+        "MESSAGE_ID": "f9bff49c742c4496a653582362476a6a", "PRIORITY": "5", "FSWATCH_EVENT": "116",
+        "SYSLOG_IDENTIFIER": "fswatch", "FSWATCH_KIND": "samba", "FSWATCH_WATCH": "smb-watch",
+        "FSWATCH_PUSH": "crm_resource --fail --resource watch --node node-1",
+        "MESSAGE": "The clp_sambamon has told the cluster at once that the server failed "
+                   "(crm_resource --fail --resource watch --node node-1).",
+    }  # fmt: skip
+    fields, _ = ended("1", FAIL="1")
+    assert fields["FSWATCH_EVENT"] == "117" and fields["PRIORITY"] == "4"
+    why = "crm_resource exited with status 105: Error performing operation: No such device"
+    assert fields["FSWATCH_REASON"].startswith(why)
+    assert fields["MESSAGE"].startswith(f"The clp_sambamon could not tell the cluster at once ({why}")
+    assert ended("0") == ({}, None) and ended("143") == ({}, None)  # stopped, or killed: nothing to tell
 
 
-def test_a_failed_push_is_alert_117_and_the_watch_still_ends_failed(tmp_path):
-    pusher = FailurePusher("r", "n", runner=FakeCommand(timeout=True))
-    rc, sink, _ = run(tmp_path, Schedule(1, 1, 2), (3, []), pusher=pusher)
-    assert rc == 1 and sink.ids == [1, 2, 74, 74, 117, 6]  # declared by the retries: pushed all the same
-    assert sink.alerts[4][1] == ("The clp_sambamon could not tell the cluster that Samba [public] failed "
-                                 "(crm_resource did not end within 2 s and was killed); the monitor operation "
-                                 "will report it.")
-
-
-def test_pusher_reasons():
-    assert FailurePusher("r", "n", runner=FakeCommand(1, "x\nError performing operation: No such device\n"))() == (
-        "crm_resource exited with status 1: Error performing operation: No such device",
-        "crm_resource --fail --resource r --node n",
-    )
-
-    def missing(argv, seconds):
-        raise FileNotFoundError(2, "No such file or directory")
-
-    assert FailurePusher("r", "n", runner=missing)()[0] == "cannot run crm_resource: No such file or directory"
+def test_the_push_line_takes_only_checked_names():
+    for bad in (("w", "r;rm -rf /", "n"), ("w", "r", "n'$(x)"), ("w x", "r", "n")):
+        with pytest.raises(UsageError):
+            stop_post_line(SAMBA, *bad)
 
 
 def test_unavailable_evidence_is_said_once(tmp_path):

@@ -33,7 +33,7 @@ from fswatch.core.deadline import Deadline
 from fswatch.core.errors import FswatchError, UsageError
 from fswatch.core.settings import Schedule, check_attribute, check_bool, check_id
 from fswatch.host import logs, passwords
-from fswatch.host.crm import CRM_RESOURCE
+from fswatch.host.crm import CRM_RESOURCE, stop_post_line
 from fswatch.host.supervisor import QUEUED, SYSTEMD, Supervisor, supervision_mode
 from fswatch.host.systemctl import unit_name
 from fswatch.kinds import KINDS, Kind, WatchSettings, build
@@ -58,9 +58,8 @@ from fswatch.watch.status import Health, WatchView
 POLL = 0.1  # seconds between looks at the watch while start waits
 DEEP = 10  # OCF_CHECK_LEVEL from which monitor runs a live probe itself
 ATTRD_UPDATER = "attrd_updater"
-# Under systemd, a watch that tells the cluster itself (attribute mode's attrd_updater, resource
-# mode's crm_resource --fail) must reach Pacemaker's daemons: their IPC serves root, hacluster
-# and the haclient group, through shared memory under /dev/shm.
+# Under systemd, attribute mode's watch must reach pacemaker-attrd (attrd_updater): its IPC
+# serves root, hacluster and the haclient group, through shared memory under /dev/shm.
 CLUSTER_SERVICE_LINES = ("SupplementaryGroups=haclient", "PrivateUsers=no", "PrivateDevices=no")
 
 # The monitor's answer for each health of a running or ended watch (fswatch.watch.status).
@@ -184,10 +183,11 @@ def _schedule_parameters() -> Tuple[Parameter, ...]:
         Parameter(
             "push",
             "tell Pacemaker at once",
-            "Resource mode: when the watch declares its server failed, it tells Pacemaker at once "
-            "with crm_resource --fail for this resource on this node, instead of waiting for the "
-            "next monitor operation (which still reports the failure: the fallback). Ignored in "
-            "health attribute mode, whose attribute is the push.",
+            "Resource mode: when the watch declares its server failed, its unit tells Pacemaker at "
+            "once (ExecStopPost=, as root: crm_resource --fail for this resource on this node; alert "
+            "116, or 117 if that failed), instead of waiting for the next monitor operation (which "
+            "still reports the failure: the fallback). Where systemd is not PID 1 the monitor alone "
+            "reports it. Ignored in health attribute mode, whose attribute is the push.",
             boolean=True,
             default="true",
         ),
@@ -206,8 +206,8 @@ def agent_for(kind: Kind) -> Agent:
         "an exit reason naming the probe stage, the alert id and the cause; 190 (degraded) "
         "while the server answers slowly (alert 92); 7 after a clean stop. OCF_CHECK_LEVEL=10 "
         "adds one live probe within the monitor's timeout. A server on this node whose process is "
-        "stopped is declared at once (evidence), and the watch tells Pacemaker itself the instant it "
-        "declares (push: crm_resource --fail for this resource), the monitor being the fallback. With "
+        "stopped is declared at once (evidence), and the watch's unit tells Pacemaker the instant it "
+        "ends (push: crm_resource --fail for this resource), the monitor being the fallback. With "
         "`attribute` set the watch publishes a node attribute instead (health attribute mode; #health-NAME: "
         "node health). See ocf_fswatch(7).",
         _parameters(kind),
@@ -332,7 +332,10 @@ def start(req: Request) -> Result:
         # A fresh start: no state of an earlier run may answer for this one.
         sup.forget()
         if sup.systemd:
-            lines = CLUSTER_SERVICE_LINES if settings.attribute or settings.pacemaker else ()
+            lines = CLUSTER_SERVICE_LINES if settings.attribute else ()
+            if settings.pacemaker is not None:  # push: the unit tells Pacemaker as the watch ends (fswatch.host.crm)
+                p = settings.pacemaker
+                lines += (stop_post_line(settings.kind, settings.watch_id, p.resource, p.node),)
             sup.start_unit(settings, password, writer=f"ocf:fswatch:{settings.kind.name}", service_lines=lines,
                            until=QUEUED)  # fmt: skip
         else:

@@ -44,11 +44,12 @@ def stopped_bound(schedule: sc.Schedule) -> float:
 # the watch's alert in the node's journal). The verdict is pushed (crm_resource --fail, tens of
 # ms), so no monitor interval is waited for; then Pacemaker stops the group on the stalled node
 # (the agent, the daemon, the IP) and starts the IP and the daemon on another one. Measured by
-# bench/failover (bench/RESULTS.md, "Failover"): see PACEMAKER_MEASURED; the allowance is that
-# plus a margin for this shared, loaded machine (the old allowance, with the monitor interval
-# to wait for: 12 s).
-PACEMAKER_MEASURED = 6.5
-PACEMAKER_ALLOWANCE = PACEMAKER_MEASURED + 2.5
+# bench/failover (bench/RESULTS.md, "Failover", commit 5e116bf): 0.66-3.07 s, median 1.90 s, over
+# 20 SIGSTOP trials of Samba and NFS at load averages up to 7. The allowance is the worst of
+# those plus a margin for this shared machine at load 30-40 (measured before issue 18: Pacemaker's
+# part grew from ~3.5 s idle to 8.8 s there); it was 12 s with a monitor interval to wait for.
+PACEMAKER_MEASURED = 3.1
+PACEMAKER_ALLOWANCE = PACEMAKER_MEASURED + 5.0
 STOCK_CAP = 30.0  # scenario d: the stock monitor must not notice the stall within this
 # The failure the watch's unit records with crm_resource --fail (before the agent's next monitor).
 PUSHED_OP = "watch_asyncmon"

@@ -1,14 +1,18 @@
 # fswatch: `make demo` shows a stall detected; `make test` runs the whole suite.
-# Both set everything up first (Debian packages, .venv), so they work on a fresh machine.
+# Both set up what they need first (Debian packages, .venv), so they work on a fresh machine.
 PY := .venv/bin/python
 
-.PHONY: setup demo test lint unit catalog
+.PHONY: setup setup-demo demo test lint unit catalog
 setup:
 	./scripts/setup.sh
 
+# The demo installs only what it needs (the two servers and the venv), not the test tools.
+setup-demo:
+	./scripts/setup.sh --demo
+
 include packaging/packages.mk
 
-demo: setup
+demo: setup-demo
 	$(PY) scripts/demo.py
 
 test: setup

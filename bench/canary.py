@@ -1,12 +1,14 @@
-"""The cost of the data-path check: each probe without and with `--canary` (as root).
+"""The cost of the data-path checks: each probe without, with `--canary` and with `--canary-write`
+(as root).
 
     .venv/bin/python bench/canary.py [--count 400]
 
 Servers: bench/run's loopback smbd (guest share `public`) and ganesha (v3, v4.0-4.2); a 4 KiB
 canary of random bytes is written once into the share and the export (in the servers' page cache:
-this is the cost of the path, not of a disk). Probes in-process, each kind's pair interleaved
-A, B, A, B after 5 warm-up rounds (phases.canary_cost, which bench/run's probe cost phase also
-runs); median and p95 in ms, the same summary as bench/run's. Prints Markdown rows.
+this is the cost of the path, not of a disk); the write canary writes in a directory of each
+(its FLUSH / FILE_SYNC reaches this VM's disk). Probes in-process, each kind's three interleaved
+A, B, C, A, B, C after 5 warm-up rounds (phases.canary_cost, which bench/run's probe cost phase
+also runs); median and p95 in ms, the same summary as bench/run's. Prints Markdown rows.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import report  # noqa: E402
 from tests.fixtures.nfs_server import NfsServer  # noqa: E402
 from tests.fixtures.samba_server import SambaServer  # noqa: E402
 
-ROWS = (("", "without"), (" with `--canary`", "with_canary"), (" … its `canary` stage alone", "canary_stage"))
+ROWS = (
+    ("", "without"),
+    (" with `--canary`", "with_canary"),
+    (" … its `canary` stage alone", "canary_stage"),
+    (" with `--canary-write`", "with_canary_write"),
+    (" … its five `write_*` stages alone", "canary_write_stages"),
+)
 
 
 def main() -> int:

@@ -1,4 +1,5 @@
-"""Failover time in a real 3-node Pacemaker cluster: fswatch's OCF agent vs the stock monitors.
+"""Failover time in a real 3-node Pacemaker cluster: fswatch's OCF agent vs the stock monitors
+(and in a 3-node CTDB cluster: fswatch's event script vs CTDB's stock scripts, bench/failover_ctdb.py).
 
 Run through `bench/failover` (sets the machine up first). It boots the cluster tier's three
 nodes once (tests/fixtures/cluster.py), then for each file service, each way of monitoring it
@@ -39,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
+import failover_ctdb  # noqa: E402
 import procfs  # noqa: E402
 import sections  # noqa: E402
 import soakload  # noqa: E402
@@ -73,6 +75,8 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--cap", type=float, default=30.0, help="seconds to wait for the client to be served (30)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default bench/ (full) or bench/quick/")
     parser.add_argument("--loads", default=",".join(LOADS), help="idle,load (default both)")
+    parser.add_argument("--engine", choices=("all", "pacemaker", "ctdb"), default="all",
+                        help="the Pacemaker rows, the CTDB rows (bench/failover_ctdb.py), or both (default)")
     args = parser.parse_args(argv)
     trials = args.trials or (2 if args.quick else 5)
     out_dir = args.output_dir or (HERE / "quick" if args.quick else HERE)
@@ -91,6 +95,8 @@ def main(argv: List[str] | None = None) -> int:
         "monitor_interval_s": sc.MONITOR_INTERVAL,
         "load_stressors": LOAD_STRESSORS,
     }
+    if args.engine == "ctdb":
+        return run_ctdb(run, trials, args.cap, out_dir)
     results: List[dict] = []
     candidates: List[dict] = []
     ct.reap_orphaned_containers()
@@ -129,6 +135,19 @@ def main(argv: List[str] | None = None) -> int:
     print(section)
     say(f"{run['mode']} run: {run['total_s']} s; wrote {out_dir / 'failover.json'} and the Failover "
         f"section of {out_dir / 'RESULTS.md'}")
+    if args.engine == "all":
+        return run_ctdb(run, trials, args.cap, out_dir)
+    return 0
+
+
+def run_ctdb(run: dict, trials: int, cap: float, out_dir: Path) -> int:
+    """The CTDB rows (bench/failover_ctdb.py), in a section of RESULTS.md of their own."""
+    began = time.monotonic()
+    section = failover_ctdb.run({k: run[k] for k in ("mode", "date", "git", "machine")}, trials, cap, out_dir, say)
+    print()
+    print(section)
+    say(f"CTDB rows: {time.monotonic() - began:.1f} s; wrote {out_dir / 'failover-ctdb.json'} and the "
+        f"'Failover, CTDB' section of {out_dir / 'RESULTS.md'}")
     return 0
 
 

@@ -197,43 +197,75 @@ def _probe_cost(
 
 CANARY = "fswatch-bench-canary.txt"
 CANARY_BYTES = 4096  # what a probe reads of it
+CANARY_WRITE = "fswatch-bench-canary-write"  # the write canary's directory, one subdirectory per series
+WRITE_STAGES = ("write_create", "write", "write_readback", "write_remove", "write_sweep")
 
 
 def canary_cost(smb, nfs, count: int) -> Dict[str, object]:
-    """The probes without and with a canary (--canary: its first 4 KiB read as a last stage),
-    interleaved A, B, ... per kind after 5 warm-up rounds; the file is written once into the share
-    and the export, so the server's page cache holds it (the cost of the path, not of a disk)."""
+    """The probes without a canary, with a canary (--canary: its first 4 KiB read as a last stage)
+    and with a write canary (--canary-write: a file created, 4 KiB written to stable storage, read
+    back and removed, then the sweep's listing), interleaved A, B, C, ... per kind after 5 warm-up
+    rounds. The read canary is written once into the share and the export, so the server's page
+    cache holds it (the cost of the path, not of a disk); the write canary's FLUSH / FILE_SYNC
+    reaches the storage beneath (here the VM's disk, through the page cache and its fsync)."""
     st = samba_target(smb)
     paths = [Path(smb.share_path(SHARE)) / CANARY, Path(nfs.export_path) / CANARY]
     for path in paths:
         path.write_bytes(os.urandom(CANARY_BYTES))
         path.chmod(0o644)
-    series = {
-        "samba": (probe_samba, st, dataclasses.replace(st, canary=CANARY)),
-        "nfs_v3": (probe_nfs, nfs_target(nfs), nfs_target(nfs, None, CANARY)),
-        "nfs_v4.0": (probe_nfs, nfs_target(nfs, 0), nfs_target(nfs, 0, CANARY)),
-        "nfs_v4.1": (probe_nfs, nfs_target(nfs, 1), nfs_target(nfs, 1, CANARY)),
+    directories = [Path(root) / CANARY_WRITE for root in (smb.share_path(SHARE), nfs.export_path)]
+    for directory in directories:
+        for name in ("samba", "nfs_v3", "nfs_v4.0", "nfs_v4.1"):
+            (directory / name).mkdir(parents=True, exist_ok=True)
+            for made in (directory, directory / name):
+                made.chmod(0o1777)  # smbd's guest account writes there
+
+    def writing(target, name: str):
+        return dataclasses.replace(target, canary_write=f"{CANARY_WRITE}/{name}")
+
+    plain = {
+        "samba": (probe_samba, st),
+        "nfs_v3": (probe_nfs, nfs_target(nfs)),
+        "nfs_v4.0": (probe_nfs, nfs_target(nfs, 0)),
+        "nfs_v4.1": (probe_nfs, nfs_target(nfs, 1)),
     }
-    samples: Dict[str, Tuple[List[float], List[float], List[float]]] = {name: ([], [], []) for name in series}
+    series = {
+        name: (probe, target, dataclasses.replace(target, canary=CANARY), writing(target, name))
+        for name, (probe, target) in plain.items()
+    }
+    samples: Dict[str, Tuple[List[float], ...]] = {name: ([], [], [], [], []) for name in series}
+
+    def timed(probe, target) -> Tuple[float, object]:
+        began = time.perf_counter()
+        obs = probe(target, Deadline.after(PROBE_DEADLINE))
+        elapsed = (time.perf_counter() - began) * 1000.0
+        if not obs.ok:
+            raise BenchError(f"fswatch probe with a canary of a healthy server failed: {obs.to_dict()}")
+        return elapsed, obs
+
     try:
         for round_ in range(5 + count):  # 5 warm-up rounds, not kept
-            for name, (probe, plain, with_canary) in series.items():
+            for name, (probe, plain, with_canary, with_write) in series.items():
                 without = _probe_ms(probe, plain)
-                began = time.perf_counter()
-                obs = probe(with_canary, Deadline.after(PROBE_DEADLINE))
-                elapsed = (time.perf_counter() - began) * 1000.0
-                if not obs.ok:
-                    raise BenchError(f"fswatch probe with a canary of a healthy server failed: {obs.to_dict()}")
+                read_ms, read_obs = timed(probe, with_canary)
+                write_ms, write_obs = timed(probe, with_write)
                 if round_ >= 5:
-                    samples[name][0].append(without)
-                    samples[name][1].append(elapsed)
-                    samples[name][2].extend(st.ms for st in obs.stages if st.stage == "canary")
+                    kept = samples[name]
+                    kept[0].append(without)
+                    kept[1].append(read_ms)
+                    kept[2].extend(st.ms for st in read_obs.stages if st.stage == "canary")
+                    kept[3].append(write_ms)
+                    kept[4].append(sum(st.ms for st in write_obs.stages if st.stage in WRITE_STAGES))
     finally:
         for path in paths:
             path.unlink(missing_ok=True)
+    left = [str(p) for directory in directories for name in series for p in (directory / name).iterdir()]
+    if left:
+        raise BenchError(f"the write canary left files behind: {left}")
     return {
-        name: {"without": summary(a), "with_canary": summary(b), "canary_stage": summary(c)}
-        for name, (a, b, c) in samples.items()
+        name: {"without": summary(a), "with_canary": summary(b), "canary_stage": summary(c),
+               "with_canary_write": summary(d), "canary_write_stages": summary(e)}  # fmt: skip
+        for name, (a, b, c, d, e) in samples.items()
     }
 
 

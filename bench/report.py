@@ -34,7 +34,7 @@ def figures(raw: Dict[str, object]) -> Dict[str, object]:
     }
     if cost.get("canary"):  # median ms of each probe without and with --canary, measured side by side
         out["canary_probe_ms"] = {
-            name: {"without": pair["without"]["median"], "with_canary": pair["with_canary"]["median"]}
+            name: {key: pair[key]["median"] for key in ("without", "with_canary", "with_canary_write") if key in pair}
             for name, pair in cost["canary"].items()
         }
     points = raw["detection"]
@@ -200,6 +200,12 @@ def markdown(results: Dict[str, object]) -> str:
             ("… with `--canary` (its first 4 KiB read as a last stage)", pair["with_canary"]),
             ("… its `canary` stage alone", pair["canary_stage"]),
         ]
+        if "with_canary_write" in pair:  # runs before this were without the write canary
+            rows += [
+                ("… with `--canary-write` (create, 4 KiB to stable storage, read back, remove, sweep)",
+                 pair["with_canary_write"]),
+                ("… its five `write_*` stages alone", pair["canary_write_stages"]),
+            ]  # fmt: skip
     rows += [
         ("fswatch NFS, interleaved with the tools run as root", cost["nfs_tools_as_root"]["fswatch"]),
         ("`rpcinfo` + `showmount` as root", cost["nfs_tools_as_root"]["rpcinfo_showmount"]),

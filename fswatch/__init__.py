@@ -1,3 +1,3 @@
 """fswatch: watch Samba shares and NFS exports from HA cluster nodes."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

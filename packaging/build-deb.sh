@@ -29,7 +29,7 @@ src="$top/fswatch-$version"
 mkdir -p "$src" "$repo/dist"
 
 tar -C "$repo" -c --exclude=__pycache__ --exclude='*.pyc' \
-    README.md pyproject.toml fswatch units packaging/fswatch.catalog packaging/clusterpro packaging/man packaging/ocf \
+    README.md pyproject.toml fswatch units packaging/fswatch.catalog packaging/clusterpro packaging/man packaging/ocf packaging/ctdb \
     | tar -C "$src" -x
 cp -r packaging/debian "$src/debian"
 # One source for both packages: dh_installsysusers and dh_installtmpfiles take them from here.

@@ -30,7 +30,8 @@ tar -C "$repo" -c -z -f "$top/SOURCES/fswatch-$version.tar.gz" \
     --exclude=__pycache__ --exclude='*.pyc' --sort=name --owner=0 --group=0 --numeric-owner \
     --transform "s|^|fswatch-$version/|" \
     README.md pyproject.toml fswatch units \
-    packaging/fswatch.spec packaging/fswatch.catalog packaging/fswatch.sysusers packaging/fswatch.tmpfiles packaging/clusterpro packaging/man packaging/ocf
+    packaging/fswatch.spec packaging/fswatch.catalog packaging/fswatch.sysusers packaging/fswatch.tmpfiles packaging/clusterpro packaging/man packaging/ocf \
+    packaging/ctdb
 # Source1: the wheel, built from a copy of Source0.
 tar -C "$top/wheel-src" -x -z -f "$top/SOURCES/fswatch-$version.tar.gz"
 "$python" -m pip wheel --quiet --no-deps --no-build-isolation --no-index --disable-pip-version-check \

@@ -80,7 +80,7 @@ def watch_and_stall(env: dict, runtime: Path, kind: str, stall, what: str) -> bo
             f"{INTERVAL} + {RETRIES} x {max(INTERVAL, TIMEOUT)} + {TIMEOUT} = {BOUND} s (+0.5 s slack)"
         )
         ok = rc == 1 and detected <= BOUND + 0.5
-        say("DETECTED within the bound" if ok else "NOT detected within the bound")
+        say(f"{kind}: DETECTED within the bound" if ok else f"{kind}: NOT detected within the bound")
         return ok
     finally:
         if watch.poll() is None:

@@ -14,15 +14,17 @@ except for failures only it can have.
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
 the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
-injection) and 114-118 (evidence from the server's own process, the verdict pushed to
-Pacemaker). Code names an alert by its constant below (alerts.SLOW), never by its number.
+injection), 114-118 (evidence from the server's own process, the verdict pushed to Pacemaker),
+135-141 (the write canary), 145-146 (a request to a watch that is not running, or cannot take
+it) and 160-162 (the settings a watch runs; its runtime files written again). Code names an
+alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Protocol, Tuple, Union
+from dataclasses import dataclass
+from typing import Dict, Mapping, Protocol, Tuple, Union
 
 # syslog priorities (journal PRIORITY=)
 CRIT, ERR, WARNING, NOTICE, INFO = 2, 3, 4, 5, 6
@@ -40,6 +42,10 @@ CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
 EVIDENCE_STOPPED, EVIDENCE_BLOCKED, PUSHED, PUSH_FAILED, EVIDENCE_UNAVAILABLE = 114, 115, 116, 117, 118
+WRITE_READ_ONLY, WRITE_NO_SPACE, WRITE_QUOTA, WRITE_DENIED = 135, 136, 137, 138
+WRITE_BLOCKED, WRITE_MISMATCH, WRITE_FAILED = 139, 140, 141
+NOT_RUNNING, NOT_TAKEN = 145, 146
+SETTINGS_SAME, SETTINGS_DIFFER, RUNTIME_WRITABLE = 160, 161, 162
 
 
 class Voice(Protocol):
@@ -52,25 +58,28 @@ class Voice(Protocol):
 
 @dataclass(frozen=True)
 class Alert:
+    """A row: id, MESSAGE_ID, priority, the text (one for every kind, or {kind: text} where
+    only those kinds can log it), then the catalog's subject, explanation and remedy in
+    English and in Japanese."""
+
     id: int
     message_id: str
     priority: int
-    text: Optional[str]  # one template for every kind, with the kind's phrases
+    text: Union[str, Mapping[str, str]]  # one template with the kind's phrases, or by kind name
     subject: str  # catalog Subject (English)
     explanation: str  # catalog body: what happened (English)
     remedy: str  # what the administrator does (English)
     ja_subject: str
     ja_explanation: str  # the seed's 説明 column
     ja_remedy: str  # the seed's 補足 column
-    texts: Mapping[str, str] = field(default_factory=dict)  # by kind name, where the kinds differ
 
     def concerns(self, kind: str) -> bool:
         """Whether a watch of this kind can log the alert."""
-        return self.text is not None or kind in self.texts
+        return isinstance(self.text, str) or kind in self.text
 
     def template(self, voice: Voice) -> str:
         """The text for `voice`'s kind, its phrases filled in; {target} and {detail} stay."""
-        text = self.texts.get(voice.name, self.text)
+        text = self.text if isinstance(self.text, str) else self.text.get(voice.name)
         if text is None:
             raise KeyError(f"alert {self.id} has no {voice.name} text")
         for key, phrase in voice.phrases.items():
@@ -83,22 +92,8 @@ class Alert:
         return self.template(voice).format(**values)
 
 
-def _a(
-    alert_id: int,
-    message_id: str,
-    priority: int,
-    text: Union[str, Dict[str, str]],
-    *catalog: str,
-) -> Alert:
-    """A row: id, MESSAGE_ID, priority, the text (one for every kind, or {kind: text}), then
-    the catalog's subject, explanation and remedy in English and in Japanese."""
-    if isinstance(text, dict):
-        return Alert(alert_id, message_id, priority, None, *catalog, texts=text)  # type: ignore[arg-type]
-    return Alert(alert_id, message_id, priority, text, *catalog)  # type: ignore[arg-type]
-
-
 _TABLE: Tuple[Alert, ...] = (
-    _a(
+    Alert(
         STARTED,
         "69933eb88cd6412a893529939cefa4ce",
         INFO,
@@ -111,7 +106,7 @@ _TABLE: Tuple[Alert, ...] = (
         "このメッセージの後にアラート 2 がすぐに表示されない場合は、パラメータの設定値とファイルサーバの環境が"
         "一致していない可能性があります。",
     ),
-    _a(
+    Alert(
         WATCHING,
         "43975d53abb44de1b920daad048e305f",
         INFO,
@@ -124,7 +119,7 @@ _TABLE: Tuple[Alert, ...] = (
         "アラート 1 の後に本メッセージがすぐに表示されない場合は、異常が発生している可能性があります。"
         "しばらく経つとエラーメッセージが表示されることがありますので、エラーメッセージを元に対処してください。",
     ),
-    _a(
+    Alert(
         STOPPING,
         "0acb7c5d723647e9b4d9fef3e1325384",
         INFO,
@@ -136,7 +131,7 @@ _TABLE: Tuple[Alert, ...] = (
         "監視コマンドが終了することを示します。",
         "-",
     ),
-    _a(
+    Alert(
         TERMINATE,
         "4db6f7435fc94ddfaab5fe1d633cb832",
         CRIT,
@@ -150,7 +145,7 @@ _TABLE: Tuple[Alert, ...] = (
         "異常を検出して終了することを示します。",
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
-    _a(
+    Alert(
         PAUSED,
         "5476defa871c43348b987f3e0671a8ab",
         INFO,
@@ -163,7 +158,7 @@ _TABLE: Tuple[Alert, ...] = (
         "監視が中断されたことを示します。",
         "-pause で監視の中断を指定すると表示されます。",
     ),
-    _a(
+    Alert(
         RESUMED,
         "a36a912c7b8147239659dc951180f702",
         INFO,
@@ -175,7 +170,7 @@ _TABLE: Tuple[Alert, ...] = (
         "監視が再開されたことを示します。",
         "-continue で監視の再開を指定すると表示されます。",
     ),
-    _a(
+    Alert(
         INVALID,
         "62fa20d54f0e4f138620f36ba3139ebe",
         ERR,
@@ -188,7 +183,7 @@ _TABLE: Tuple[Alert, ...] = (
         "パラメータ値が形式的に不正であったことを示します。",
         "監視コマンドのパラメータ値を確認してください。",
     ),
-    _a(
+    Alert(
         NO_TARGET,
         "087f58f7ff5345de8703d6e253b98f5a",
         ERR,
@@ -200,7 +195,7 @@ _TABLE: Tuple[Alert, ...] = (
         "-s (Samba) または -d (NFS) パラメータが指定されていないことを示します。",
         "監視コマンドのパラメータを確認してください。",
     ),
-    _a(
+    Alert(
         NO_ID,
         "eb587a1c56af4dd1a58a9c8642079b8b",
         ERR,
@@ -212,7 +207,7 @@ _TABLE: Tuple[Alert, ...] = (
         "識別子が指定されていないことを示します。",
         "監視コマンドのパラメータを確認してください。",
     ),
-    _a(
+    Alert(
         BUSY,
         "89e683ddd4ac4f87868e2443af968a8d",
         ERR,
@@ -224,7 +219,7 @@ _TABLE: Tuple[Alert, ...] = (
         "既に同一の識別子が実行されているため、新たに起動することができないことを示します。",
         "監視コマンドのパラメータを確認してください。",
     ),
-    _a(
+    Alert(
         NOT_ENDED,
         "e3643f3489f641588cbb39fe4f5baaa6",
         ERR,
@@ -238,19 +233,28 @@ _TABLE: Tuple[Alert, ...] = (
         "-stop パラメータで終了処理を行うことができなかったことを示します。",
         "監視コマンドのパラメータを確認してください。",
     ),
-    _a(
+    Alert(
         SYSTEM,
         "20f340d8a4c943ea845326d4dd93fa1a",
         ERR,
         'The {command} has detected system error ({target} {detail}).',
         "fswatch hit a system error",
-        "A Linux system call failed; the text names the function and the error number.",
-        "Check the system's state according to the error number.",
+        "A Linux system call failed; the text names the function and the error number. Logged by a "
+        "running watch (FSWATCH_WATCH), it could not write its state or metrics file under its runtime "
+        "directory (FSWATCH_REASON names the file): it goes on probing and declares failures as before, "
+        "but fswatch status shows its last state as stale. It logs this once, and alert 162 once it "
+        "can write again.",
+        "Check the system's state according to the error number (for 28, ENOSPC: what fills the file "
+        "system of the runtime directory, /run by default).",
         "システムエラーが発生しました",
-        "Linux のシステムエラーが発生したことを示します。xxx は関数名、nn はエラーコードを示します。",
-        "エラーコードを元にシステムの状態を確認してください。",
+        "Linux のシステムエラーが発生したことを示します。xxx は関数名、nn はエラーコードを示します。"
+        "監視の実行中 (FSWATCH_WATCH) の場合、実行時ディレクトリの状態ファイルまたはメトリクスを書き込めません"
+        "でした。監視は継続しますが、fswatch status は最後の状態を古い (stale) と表示します。このアラートは"
+        "一度だけ出力され、再び書き込めるようになるとアラート 162 が出力されます。",
+        "エラーコードを元にシステムの状態を確認してください (28 (ENOSPC) の場合は、実行時ディレクトリ "
+        "(既定は /run) のファイルシステムを何が埋めているか)。",
     ),
-    _a(
+    Alert(
         RESOLVE,
         "34b1af958caa43a4a2a8dde921006efb",
         ERR,
@@ -265,7 +269,7 @@ _TABLE: Tuple[Alert, ...] = (
         "サーバ名の取得に失敗したことを示します。エラーコードは、ソケットシステムコールのエラー番号です。",
         "エラーコードを元に対処してください。",
     ),
-    _a(
+    Alert(
         TREE_CONNECT,
         "a88f63218db04102b784827fc05df592",
         ERR,
@@ -277,7 +281,7 @@ _TABLE: Tuple[Alert, ...] = (
         "Samba の共有リソースに接続することができなかったことを示します。",
         "共有名やユーザ名などが正しくない可能性がありますので、パラメータと Samba の環境を確認してください。",
     ),
-    _a(
+    Alert(
         SHARE_TYPE,
         "dafafbc32a0e4fd3b99512aebea898e6",
         ERR,
@@ -289,7 +293,7 @@ _TABLE: Tuple[Alert, ...] = (
         "Samba の共有リソースの種別が異常であったことを示します。",
         "パラメータで指定した共有名と Samba 環境を確認し、Samba の再起動を行ってください。",
     ),
-    _a(
+    Alert(
         SESSION,
         "611809e589314f97a156e3b52fc11821",
         ERR,
@@ -301,7 +305,7 @@ _TABLE: Tuple[Alert, ...] = (
         "Samba に接続することができなかったことを示します。",
         "自サーバから Samba に接続する許可がない可能性がありますので、Samba の環境を確認してください。",
     ),
-    _a(
+    Alert(
         NEGOTIATE,
         "2e53733af01b4b1f96ffd65d9fc778b9",
         ERR,
@@ -313,7 +317,7 @@ _TABLE: Tuple[Alert, ...] = (
         "SMB プロトコルのネゴシエーションに失敗したことを示します。",
         "エラーコードを元に対処してください。",
     ),
-    _a(
+    Alert(
         NFS_FAILED,
         "64ba3b74a1324d16a94a11e7706db2d2",
         CRIT,
@@ -325,7 +329,7 @@ _TABLE: Tuple[Alert, ...] = (
         "異常を検出して終了することを示します。",
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
-    _a(
+    Alert(
         SOCKET,
         "9cf4e654941f4681a6f5d264c7ffc475",
         ERR,
@@ -337,7 +341,7 @@ _TABLE: Tuple[Alert, ...] = (
         "socket の作成に失敗したことを示します。エラーコードは、ソケットシステムコールのエラー番号です。",
         "エラーコードを元に対処してください。",
     ),
-    _a(
+    Alert(
         CONNECT,
         "1d4542c1b6ea4b4782038368e133581f",
         ERR,
@@ -351,7 +355,7 @@ _TABLE: Tuple[Alert, ...] = (
         "IP アドレスが不正、または Samba のサービスが停止している可能性がありますので、パラメータと Samba の"
         "環境を確認してください。",
     ),
-    _a(
+    Alert(
         SEND,
         "8fb732e94953419ca7b3405068aa53a9",
         ERR,
@@ -364,7 +368,7 @@ _TABLE: Tuple[Alert, ...] = (
         "エラー番号です。",
         "エラーコードを元に対処してください。",
     ),
-    _a(
+    Alert(
         WAIT,
         "dfd950ae91f74284bb54e17edfafad55",
         ERR,
@@ -377,7 +381,7 @@ _TABLE: Tuple[Alert, ...] = (
         "エラー番号です。",
         "エラーコードを元に対処してください。",
     ),
-    _a(
+    Alert(
         RECEIVE,
         "f9d78c646b824a1b8e02a039c265f842",
         ERR,
@@ -390,7 +394,7 @@ _TABLE: Tuple[Alert, ...] = (
         "エラー番号です。",
         "エラーコードを元に対処してください。",
     ),
-    _a(
+    Alert(
         MOUNT,
         "04cf7e10df1d4758a4d267273d6b8fe0",
         ERR,
@@ -402,7 +406,7 @@ _TABLE: Tuple[Alert, ...] = (
         "NFS の共有ディレクトリを mount することができなかったことを示します。",
         "共有ディレクトリ名が正しくない可能性がありますので、パラメータと NFS の環境を確認してください。",
     ),
-    _a(
+    Alert(
         PORTMAP,
         "1a6ee1cdf0fc43d4a99674087e479587",
         ERR,
@@ -415,7 +419,7 @@ _TABLE: Tuple[Alert, ...] = (
         "IP アドレスが正しくない、または portmap サービスが停止している可能性がありますので、パラメータと NFS の"
         "環境を確認してください。",
     ),
-    _a(
+    Alert(
         NOT_REGISTERED,
         "9dca7ea2c979413abeca38fe45a52f3f",
         ERR,
@@ -427,7 +431,7 @@ _TABLE: Tuple[Alert, ...] = (
         "NFS サービスに接続できなかったことを示します。",
         "NFS のサービスが停止している可能性がありますので、NFS の環境を確認してください。",
     ),
-    _a(
+    Alert(
         NFS_RECEIVE,
         "6f8e16e35de04e7585f56e597671f5ee",
         ERR,
@@ -439,7 +443,7 @@ _TABLE: Tuple[Alert, ...] = (
         "portmap サービスが正しく動作できなかったことを示します。",
         "ポート番号の指定が正しくない可能性があります。パラメータと NFS の環境を確認してください。",
     ),
-    _a(
+    Alert(
         NFS_STATUS,
         "38db421987cc44a383d1a25d9e33d0db",
         ERR,
@@ -451,7 +455,7 @@ _TABLE: Tuple[Alert, ...] = (
         "NFS が出力するメッセージです。",
         "表示されているメッセージにより対処を行ってください。",
     ),
-    _a(
+    Alert(
         RECOVERED,
         "dd9969f5ce684b5d89cf5a06d1a19694",
         NOTICE,
@@ -463,7 +467,7 @@ _TABLE: Tuple[Alert, ...] = (
         "連続した監視の失敗の後、リトライ回数に達する前に正常な応答が戻ったことを示します。",
         "繰り返し表示される場合は、直前のエラーメッセージを確認してください。",
     ),
-    _a(
+    Alert(
         SLOW,
         "2929974c4990416998221fe920d371d5",
         WARNING,
@@ -481,7 +485,7 @@ _TABLE: Tuple[Alert, ...] = (
         "繰り返し表示される場合は、サーバの負荷を確認してください。示された段階 (接続、認証、共有のストレージ) "
         "から調べてください。",
     ),
-    _a(
+    Alert(
         PAUSE_EXPIRED,
         "d058f1885f7746f58594fcb9cd7ba7cd",
         INFO,
@@ -493,7 +497,7 @@ _TABLE: Tuple[Alert, ...] = (
         "期限付きの監視の中断が終了したことを示します。続いて監視を再開します。",
         "-",
     ),
-    _a(
+    Alert(
         ATTRIBUTE_FAILED,
         "e0e4488a4da8466fb66adf38b00f08f5",
         ERR,
@@ -510,7 +514,7 @@ _TABLE: Tuple[Alert, ...] = (
         "このノードで pacemaker-attrd が動作しているか、監視から接続できるかを確認してください "
         "(attrd_updater -Q -n 属性名)。",
     ),
-    _a(
+    Alert(
         ATTRIBUTE_SET,
         "55c29e56035746f2b2eb2f4ec81231c3",
         INFO,
@@ -523,43 +527,48 @@ _TABLE: Tuple[Alert, ...] = (
         "ヘルス属性モードで、監視結果 (正常 1、異常 0) を一時ノード属性に設定したことを示します。",
         "-",
     ),
-    _a(
+    Alert(
         FAILED_WATCHING,
         "044f686b3c9a465190f5fdac82037196",
         CRIT,
         'The {command} has declared {server} failed and keeps watching it.',
-        "fswatch declared the file server failed (health attribute mode)",
+        "fswatch declared the file server failed (health attribute mode, CTDB)",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail. In health attribute "
-        "mode it does not end: it sets the node attribute to 0 and keeps probing, so a recovery "
-        "sets it to 1 again (alert 91). This entry's FSWATCH_HISTORY field shows the last probes.",
+        "mode, and as a watch for CTDB, it does not end: it sets the node attribute to 0, or makes "
+        "CTDB's monitor event fail on this node (event script 45.fswatch), so CTDB moves the node's "
+        "public addresses away; and it keeps probing, so a recovery (alert 91) sets the attribute "
+        "to 1 again or lets the monitor event pass. This entry's FSWATCH_HISTORY field shows the "
+        "last probes.",
         "Act on the alert logged just before this one; it names the stage and the cause.",
         "ファイルサーバの異常を検出しました (監視は継続します)",
-        "ヘルス属性モードで異常を検出したことを示します。監視は終了せず、ノード属性を 0 にして監視を続けます。",
+        "ヘルス属性モードまたは CTDB 用の監視で異常を検出したことを示します。監視は終了せず、ノード属性を 0 に"
+        "する (CTDB 用の監視では、このノードの CTDB の monitor イベントを失敗させ、パブリックアドレスを他のノードへ"
+        "移させる) 状態で監視を続け、回復するとノード属性を 1 に戻します (monitor イベントは成功します)。",
         "直前に表示されているメッセージにより対処を行ってください。",
     ),
-    _a(
+    Alert(
         METRICS_FAILED,
         "12f98e5d2d884b4a9421a6447c32caec",
         WARNING,
         'The {command} could not write its metrics ({detail}).',
         "fswatch could not write its Prometheus metrics",
         "After every probe the watch writes its metrics to its runtime directory and links them "
-        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This write or link "
-        "failed; the watch keeps watching and tries again after its next probe, and this alert "
-        "comes again only after a write has succeeded. Until then Prometheus sees the last "
-        "metrics written.",
+        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This link failed; the watch "
+        "keeps watching and tries again after its next probe, and this alert comes again only after "
+        "a link has succeeded. (A metrics file that cannot be written in the runtime directory is "
+        "alert 42, with the state file's.)",
         "The detail names the file and the cause (a full or read-only file system, a directory "
         "the watch may not write). Set FSWATCH_METRICS_DIR=off to turn metrics off.",
         "メトリクスを書き込めませんでした",
-        "監視ごとのメトリクス (Prometheus の textfile 形式) の書き込みまたは公開に失敗したことを示します。"
-        "監視は継続し、次の監視の後に再試行します。",
+        "監視ごとのメトリクス (Prometheus の textfile 形式) の公開 (textfile ディレクトリへのリンク) に"
+        "失敗したことを示します。監視は継続し、次の監視の後に再試行します。",
         "詳細に示されたファイルと原因を確認してください。FSWATCH_METRICS_DIR=off でメトリクスを無効にできます。",
     ),
 )
 
 # NFSv4 grace period (issue 11): a degraded server, not a failed one, up to a limit.
 _TABLE += (
-    _a(
+    Alert(
         DEGRADED,
         "f64355d3cf584ad187abc783094a7bbd",
         WARNING,
@@ -585,7 +594,7 @@ _TABLE += (
         "通常は対処不要です (nfs-ganesha の Grace_Period、knfsd の grace time で自然に終わります)。繰り返し"
         "表示される場合は、サーバが再起動やフェイルオーバをする原因を調べてください。",
     ),
-    _a(
+    Alert(
         DEGRADED_TOO_LONG,
         "a79fe9dd5eca48278a06e32ca0ac18dd",
         ERR,
@@ -604,7 +613,7 @@ _TABLE += (
         "NFS サーバを確認してください。終わらない猶予期間は、回復処理 (リカバリバックエンド、全ノードを猶予期間"
         "に留めるクラスタ) の停滞か、再起動を繰り返すサーバを示します。",
     ),
-    _a(
+    Alert(
         DEGRADED_ENDED,
         "aa113ff93a304e69ba760ca02f25297f",
         NOTICE,
@@ -620,7 +629,7 @@ _TABLE += (
 
 # Data-path check (issue 11 point 3, opt-in `canary`): the probe reads a file's first bytes.
 _TABLE += (
-    _a(
+    Alert(
         CANARY_UNREADABLE,
         "4763d0eb979e488389ca043bd439bb1e",
         ERR,
@@ -644,7 +653,7 @@ _TABLE += (
         "が匿名ユーザに変換する場合があります) が読める必要があります)。共有やエクスポートの配下のストレージを"
         "確認するか、監視の canary 設定を修正してください。",
     ),
-    _a(
+    Alert(
         CANARY_BLOCKED,
         "464b10e8523b4367a98b7d8d350131fb",
         ERR,
@@ -668,7 +677,7 @@ _TABLE += (
 
 # SMB security posture (issue 11): a server weaker than the watch requires fails the probe.
 _TABLE += (
-    _a(
+    Alert(
         DIALECT,
         "f4d7ac6542c4448388b59e42060ca195",
         ERR,
@@ -689,7 +698,7 @@ _TABLE += (
         "サーバの server min protocol と server max protocol (smb.conf) を確認するか、別のサーバがこの"
         "アドレスで応答していないか確認してください。",
     ),
-    _a(
+    Alert(
         SIGNING,
         "34c5b26dc90f43478a0a72221d42bae0",
         ERR,
@@ -707,7 +716,7 @@ _TABLE += (
         "サーバの smb.conf で server signing = mandatory を設定するか、別のサーバがこのアドレスで応答して"
         "いないか確認してください。",
     ),
-    _a(
+    Alert(
         ENCRYPTION,
         "6a5ed5e8e1c64a0a9468ff307ad9fc8e",
         ERR,
@@ -731,7 +740,7 @@ _TABLE += (
 
 # Fault injection (issue 12): `fswatch inject` armed a failover test.
 _TABLE += (
-    _a(
+    Alert(
         INJECTED,
         "4d1fb98d54114433a2fd10e981bd863a",
         NOTICE,
@@ -751,9 +760,266 @@ _TABLE += (
     ),
 )
 
+# The write canary (issue 22, opt-in `canary_write`): each probe creates, writes to stable storage,
+# reads back and removes a file of its own in a directory of the share or export. Each failure
+# the administrator acts on differently has its own row; all are failed probes.
+_WRITE_WHERE = (
+    " With a write canary each probe creates a file named .fswatch-canary.KIND.ID... in the directory "
+    "of the watch's canary_write setting, writes 4 KiB to stable storage, reads them back and removes "
+    "the file; FSWATCH_CANARY names the file, FSWATCH_STAGE the step (write_create, write, "
+    "write_readback, write_remove, write_sweep)."
+)
+_WRITE_WHERE_JA = (
+    "監視は canary_write 設定のディレクトリに .fswatch-canary.KIND.ID... という名前のファイルを作成し、"
+    "安定したストレージへ書き込み、読み戻して削除します。FSWATCH_CANARY がそのファイルを、FSWATCH_STAGE が"
+    "手順 (write_create、write、write_readback、write_remove、write_sweep) を示します。"
+)
+_TABLE += (
+    Alert(
+        WRITE_READ_ONLY,
+        "c3682fb4017447cdb534183c591bae28",
+        ERR,
+        'The {command} has found {server} read-only: the canary file could not be written ({detail}).',
+        "The share or export is read-only: the write canary failed",
+        "The server answered and reads still work, but the file system beneath the share or export "
+        "refuses every write (STATUS_MEDIA_WRITE_PROTECTED, NFS3ERR_ROFS, NFS4ERR_ROFS): typically ext4 "
+        "or XFS remounted read-only after an I/O error (errors=remount-ro), or a snapshot or volume "
+        "made read-only. Clients can read but cannot save anything." + _WRITE_WHERE,
+        "Look at the server's kernel log (dmesg: the I/O error that made the file system read-only), "
+        "repair the storage and the file system (fsck), then remount it read-write or fail the service "
+        "over to a node whose storage works.",
+        "共有またはエクスポートが読み取り専用です (書き込みカナリアの失敗)",
+        "サーバは応答し読み取りもできますが、共有やエクスポートの配下のファイルシステムがすべての書き込みを拒否"
+        "しています (STATUS_MEDIA_WRITE_PROTECTED、NFS3ERR_ROFS、NFS4ERR_ROFS)。多くの場合、I/O エラーの後に "
+        "ext4 や XFS が読み取り専用で再マウントされています (errors=remount-ro)。クライアントは読めても保存"
+        "できません。" + _WRITE_WHERE_JA,
+        "サーバのカーネルログ (dmesg) でファイルシステムを読み取り専用にした I/O エラーを確認し、ストレージと"
+        "ファイルシステムを修復 (fsck) してから読み書き可能で再マウントするか、ストレージが正常なノードへ"
+        "フェイルオーバしてください。",
+    ),
+    Alert(
+        WRITE_NO_SPACE,
+        "bef83a5c82ca4c19a8b97fa65edc4e98",
+        ERR,
+        'The {command} could not write the canary file of {server}: no space left ({detail}).',
+        "No space left for the write canary",
+        "The file system beneath the share or export is full (STATUS_DISK_FULL, NFS3ERR_NOSPC, "
+        "NFS4ERR_NOSPC), or a thin pool beneath it is. SMB servers answer an exhausted quota with "
+        "STATUS_DISK_FULL as well (smbd maps EDQUOT so, for Windows clients): over SMB this alert also "
+        "stands for the quota of the watch's user (or of the guest account)." + _WRITE_WHERE,
+        "Free space on the file system (df on the server), grow it or its thin pool, or raise the "
+        "quota of the user the server writes as.",
+        "書き込みカナリアのための空き領域がありません",
+        "共有やエクスポートの配下のファイルシステム (またはシンプール) が満杯です (STATUS_DISK_FULL、"
+        "NFS3ERR_NOSPC、NFS4ERR_NOSPC)。SMB サーバはクォータ超過も STATUS_DISK_FULL で返すため、SMB では監視"
+        "のユーザ (またはゲスト) のクォータ超過も含みます。" + _WRITE_WHERE_JA,
+        "ファイルシステムの空き領域を確保する (サーバで df を確認)、ファイルシステムやシンプールを拡張する、"
+        "またはサーバが書き込むユーザのクォータを引き上げてください。",
+    ),
+    Alert(
+        WRITE_QUOTA,
+        "926db06d015843e1932e4c28f4758cc8",
+        ERR,
+        'The {command} could not write the canary file of {server}: quota exceeded ({detail}).',
+        "The quota of the write canary's user is exhausted",
+        "The server refused the write because the quota of the user it writes as is exhausted "
+        "(NFS3ERR_DQUOT, NFS4ERR_DQUOT, STATUS_QUOTA_EXCEEDED). Over NFS the probe writes as uid 0, "
+        "which a root-squashing server maps to its anonymous user. That user's clients cannot save "
+        "either." + _WRITE_WHERE,
+        "Raise the quota (setquota, xfs_quota) or free space owned by that user on the server.",
+        "書き込みカナリアのユーザのクォータを超えています",
+        "サーバが書き込むユーザのクォータを超えたため、書き込みが拒否されました (NFS3ERR_DQUOT、"
+        "NFS4ERR_DQUOT、STATUS_QUOTA_EXCEEDED)。NFS では監視は uid 0 で書き込み、root squash を行うサーバは"
+        "それを匿名ユーザに変換します。" + _WRITE_WHERE_JA,
+        "サーバでクォータを引き上げる (setquota、xfs_quota) か、そのユーザが所有する領域を空けてください。",
+    ),
+    Alert(
+        WRITE_DENIED,
+        "734ac317e78a482db5650e24bd3e8fac",
+        ERR,
+        'The {command} was denied writing the canary file of {server} ({detail}).',
+        "The server denied the write canary",
+        "The server refused to create, write or remove the canary file for the watch's identity "
+        "(STATUS_ACCESS_DENIED, NFS3ERR_ACCES, NFS3ERR_PERM, NFS4ERR_ACCESS, NFS4ERR_PERM): the "
+        "directory's permissions or ACL, a read-only share (read only = yes), an export without "
+        "write access for this client, or root squash (the probe writes as uid 0 over NFS; a "
+        "guest session writes as the guest account, usually nobody)." + _WRITE_WHERE,
+        "Give the watch's identity write access to the canary directory (an SMB user of its own; over "
+        "NFS a directory writable by the anonymous user, or no_root_squash for this client), or correct "
+        "the watch's canary_write setting. If this started without a change of settings, find out who "
+        "changed the permissions.",
+        "サーバが書き込みカナリアを拒否しました",
+        "サーバが監視のユーザに対してカナリアファイルの作成、書き込み、削除を拒否しました (STATUS_ACCESS_DENIED、"
+        "NFS3ERR_ACCES、NFS3ERR_PERM、NFS4ERR_ACCESS、NFS4ERR_PERM)。ディレクトリの権限や ACL、読み取り専用の"
+        "共有、このクライアントに書き込みを許さないエクスポート、root squash (NFS では監視は uid 0 で書き込み"
+        "ます。ゲストのセッションはゲストアカウント、通常 nobody で書き込みます) が原因です。" + _WRITE_WHERE_JA,
+        "監視のユーザにカナリアのディレクトリへの書き込み権を与える (専用の SMB ユーザ、NFS では匿名ユーザが"
+        "書き込めるディレクトリか、このクライアントへの no_root_squash)、または監視の canary_write 設定を修正"
+        "してください。",
+    ),
+    Alert(
+        WRITE_BLOCKED,
+        "cf4518d798ea4ea3b690252f5c196edb",
+        ERR,
+        'The {command} has not written the canary file of {server} within the timeout ({detail}).',
+        "Writing the canary file blocked",
+        "The server answered every earlier step of the probe (reads included), but a step of the "
+        "write canary did not finish by the probe's deadline, or the server dropped the connection "
+        "during it: the storage beneath accepts reads (often from caches) but stalls writes - a thin "
+        "pool out of space that queues I/O, a hung SAN path, a frozen or degraded RAID, a network file "
+        "system under the share or export. Clients that save hang. The file may stay behind: a later "
+        "probe of the watch removes it." + _WRITE_WHERE,
+        "Check the storage beneath the share or export (dmesg, multipath, the thin pool, the RAID) and "
+        "the server's load. A server that is only slow to write needs a longer timeout.",
+        "カナリアファイルの書き込みが停止しました",
+        "サーバはそれまでの監視の手順 (読み取りを含む) には応答しましたが、書き込みカナリアの手順が監視の"
+        "タイムアウトまでに終わらないか、その途中で接続が切られました。配下のストレージが読み取りには (多くは"
+        "キャッシュから) 応答しても書き込みを止めています。保存するクライアントは停止します。ファイルが残った"
+        "場合は、監視の後の回で削除されます。" + _WRITE_WHERE_JA,
+        "共有やエクスポートの配下のストレージ (dmesg、multipath、シンプール、RAID) とサーバの負荷を確認して"
+        "ください。書き込みが遅いだけのサーバには、より長いタイムアウトを設定してください。",
+    ),
+    Alert(
+        WRITE_MISMATCH,
+        "60dcc539825b4df291c1dd673f433611",
+        ERR,
+        'The {command} read back other data than it wrote to the canary file of {server} ({detail}).',
+        "The write canary read back other data than it wrote",
+        "The server acknowledged the write of the canary's 4 KiB to stable storage, but reading them "
+        "back gave other bytes, or fewer: the server, its cache or the storage beneath returns data "
+        "that is not what clients wrote (corruption, a misbehaving cache or storage layer)." + _WRITE_WHERE,
+        "Treat the server's storage as corrupting data: stop writing to it, fail the service over, and "
+        "check the storage stack (dmesg, the RAID or SAN, the file system with fsck).",
+        "書き込みカナリアが書き込んだものと異なるデータを読み戻しました",
+        "サーバはカナリアの 4 KiB を安定したストレージへ書き込んだと応答しましたが、読み戻したデータが異なるか"
+        "不足しています。サーバ、そのキャッシュ、または配下のストレージがクライアントの書き込みと異なるデータ"
+        "を返しています (データ破損)。" + _WRITE_WHERE_JA,
+        "サーバのストレージがデータを破損しているものとして扱い、書き込みを止めてフェイルオーバし、ストレージ"
+        "の構成 (dmesg、RAID や SAN、fsck によるファイルシステム) を確認してください。",
+    ),
+    Alert(
+        WRITE_FAILED,
+        "47fd57fd8794469b9622cbd5220a0f49",
+        ERR,
+        'The {command} could not write the canary file of {server}: {detail}.',
+        "The write canary failed",
+        "The server answered, but refused a step of the write canary for a reason other than a "
+        "read-only file system, no space, quota or permissions: the NT status (FSWATCH_NTSTATUS) or "
+        "NFS status (FSWATCH_RPC_STATUS) says which, e.g. STATUS_OBJECT_PATH_NOT_FOUND / NFS3ERR_NOENT "
+        "(the canary directory is missing), NFS3ERR_NOTDIR (it is not a directory), NFS3ERR_IO / "
+        "NFS4ERR_IO (the storage beneath)." + _WRITE_WHERE,
+        "Create the canary directory (writable by the watch's identity), correct the watch's canary_write "
+        "setting, or check the storage beneath the share or export.",
+        "書き込みカナリアが失敗しました",
+        "サーバは応答しましたが、読み取り専用、空き領域不足、クォータ、権限以外の理由で書き込みカナリアの手順を"
+        "拒否しました。NT ステータス (FSWATCH_NTSTATUS) または NFS ステータス (FSWATCH_RPC_STATUS) が原因を"
+        "示します (例: STATUS_OBJECT_PATH_NOT_FOUND / NFS3ERR_NOENT はカナリアのディレクトリが存在しない、"
+        "NFS3ERR_NOTDIR はディレクトリではない、NFS3ERR_IO / NFS4ERR_IO は配下のストレージ)。" + _WRITE_WHERE_JA,
+        "カナリアのディレクトリを (監視のユーザが書き込めるように) 作成するか、監視の canary_write 設定を修正"
+        "するか、共有やエクスポートの配下のストレージを確認してください。",
+    ),
+)
+
+# Nothing silently not applied (issue 23): a request that finds no watch, or one that cannot take it.
+_TABLE += (
+    Alert(
+        NOT_RUNNING,
+        "c645a198a056484c9753379743ccfb26",
+        WARNING,
+        'The {command} with the specified monitor id is not running.',
+        "A request found no running watch",
+        "pause, continue, inject or stop (fswatch, or clp_sambamon/clp_nfsmon -pause, -continue, "
+        "-inject, -stop) named a watch that is not running: nothing was paused, continued, "
+        "injected or stopped. The command exits 6, except clp_*mon -stop, which exits 0: the "
+        "watch's own end is what makes the cluster fail over, and the group's stop script then "
+        "stops a watch that has already ended.",
+        "Check the identifier and the watch's state (fswatch status KIND ID); start the watch first "
+        "if it should run.",
+        "指定された識別子の監視は実行されていません",
+        "pause、continue、inject または stop (fswatch、または clp_sambamon/clp_nfsmon の -pause、"
+        "-continue、-inject、-stop) で指定された監視が実行されていないため、何も行われなかったことを"
+        "示します。コマンドは 6 で終了します。ただし clp_*mon -stop は 0 で終了します (監視自身の終了が"
+        "フェイルオーバの契機となり、その後グループの停止スクリプトが既に終了した監視を停止するため)。",
+        "識別子と監視の状態 (fswatch status KIND ID) を確認してください。監視が必要であれば先に起動して"
+        "ください。",
+    ),
+    Alert(
+        NOT_TAKEN,
+        "6e01c10b82d6437595135ab37cf96379",
+        WARNING,
+        'The {command} with the specified monitor id cannot take this request.',
+        "A running watch cannot take a request",
+        "The watch runs, but cannot take the request now: it is paused (an injection needs a "
+        "probing watch, and continue would clear it), or it runs an earlier release of fswatch "
+        "that does not read this request (fault injection came after 0.1.0 was first released). "
+        "Nothing was written; the command exits 7. The cause is in FSWATCH_REASON.",
+        "Continue a paused watch first. A watch of an earlier release runs the old code until it "
+        "is restarted: restart it in a maintenance window (README: Upgrading), then ask again.",
+        "実行中の監視が要求を受け付けられません",
+        "監視は実行中ですが、この要求を今は受け付けられないことを示します。監視が中断中であるか "
+        "(擬似障害には監視中であることが必要で、continue はそれを取り消します)、この要求を読まない以前の "
+        "fswatch のリリースで実行されています。何も書き込まれず、コマンドは 7 で終了します。",
+        "中断中の監視は先に再開してください。以前のリリースの監視は再起動するまで古いコードで動作します。"
+        "保守時間内に再起動してから (README: Upgrading)、もう一度実行してください。",
+    ),
+)
+
+# What a watch runs (issue 26): its settings on SIGHUP / SIGUSR1 and over `fswatch add`, and
+# its runtime files written again after alert 42.
+_TABLE += (
+    Alert(
+        SETTINGS_SAME,
+        "01750174ff914849be01bdcaa6fc1b91",
+        INFO,
+        'The {command} runs with these settings: {detail}.',
+        "fswatch reports the settings a watch runs",
+        "The watch @FSWATCH_WATCH@ got SIGHUP or SIGUSR1 and logs the settings it runs "
+        "(FSWATCH_SETTINGS) and its settings file, which says the same. A watch does not reload: "
+        "its settings are its detection bound, promised to the cluster when it started.",
+        "None.",
+        "fswatch が監視の設定を表示しました",
+        "監視が SIGHUP または SIGUSR1 を受け、実行中の設定 (FSWATCH_SETTINGS) を出力したことを示します。"
+        "設定ファイルの内容は同じです。監視は設定を再読み込みしません。",
+        "-",
+    ),
+    Alert(
+        SETTINGS_DIFFER,
+        "bb9db45a6abf4deaa7b65341639ae6b3",
+        WARNING,
+        'The {command} keeps the settings it started with until it is restarted: {detail}.',
+        "A watch's settings file differs from the settings it runs",
+        "The settings file of the watch @FSWATCH_WATCH@ (FSWATCH_SETTINGS_FILE) says otherwise than "
+        "the settings the running watch started with (FSWATCH_SETTINGS), or cannot be read: someone "
+        "ran fswatch add on a running watch, or edited the file. The watch does not reload; it keeps "
+        "watching with the settings it started with, and fswatch status shows the difference. "
+        "Logged by fswatch add, and by the watch on SIGHUP or SIGUSR1.",
+        "Restart the watch to apply the file: systemctl restart fswatch-KIND@ID (a unit), or stop and "
+        "start it where a cluster runs it. Or run fswatch add again with the running settings.",
+        "監視の設定ファイルが実行中の設定と異なります",
+        "監視の設定ファイル (FSWATCH_SETTINGS_FILE) の内容が、実行中の監視が起動時に読み込んだ設定 "
+        "(FSWATCH_SETTINGS) と異なるか、読み取れません。監視は設定を再読み込みせず、起動時の設定で監視を"
+        "続けます。",
+        "設定ファイルを適用するには監視を再起動してください (systemctl restart fswatch-KIND@ID、"
+        "クラスタが実行している場合は停止と起動)。",
+    ),
+    Alert(
+        RUNTIME_WRITABLE,
+        "5e89ecec17334f849d190721a899b482",
+        NOTICE,
+        'The {command} can write its state again ({detail}).',
+        "fswatch writes a watch's state again",
+        "After alert 42, the watch @FSWATCH_WATCH@ could write its state and metrics under its runtime "
+        "directory again: fswatch status, the OCF monitor and Prometheus see its current state.",
+        "None.",
+        "fswatch が再び状態を書き込めるようになりました",
+        "アラート 42 の後、監視が実行時ディレクトリに状態とメトリクスを再び書き込めるようになったことを示します。",
+        "-",
+    ),
+)
+
 # Evidence from the server's own process, and the verdict pushed to Pacemaker (issue 18).
 _TABLE += (
-    _a(
+    Alert(
         EVIDENCE_STOPPED,
         "d7a1aea3a0c2452abf292b99224fbf26",
         ERR,
@@ -777,7 +1043,7 @@ _TABLE += (
         "サーバを停止または凍結したもの (デバッガ、チェックポイントツール、cgroup freezer など) を確認して再開"
         "するか、クラスタにフェイルオーバさせてください。evidence = off でこの判断を無効にできます。",
     ),
-    _a(
+    Alert(
         EVIDENCE_BLOCKED,
         "373b7bfb1b854e1bafe6cc5aa20172df",
         ERR,
@@ -802,7 +1068,7 @@ _TABLE += (
         "スレッドが待っているもの (共有やエクスポートの配下のストレージ、示されたバックエンド) を確認してください。"
         "バックエンドの短い停滞でフェイルオーバさせたくない場合は evidence = stopped を設定してください。",
     ),
-    _a(
+    Alert(
         PUSHED,
         "f9bff49c742c4496a653582362476a6a",
         NOTICE,
@@ -819,7 +1085,7 @@ _TABLE += (
         "待ちません。",
         "対処は不要です。クラスタがサービスグループを回復します。",
     ),
-    _a(
+    Alert(
         PUSH_FAILED,
         "8723abf6aff8434e9117a4fcada89fe3",
         WARNING,
@@ -837,7 +1103,7 @@ _TABLE += (
         "失敗したか時間内に終了しませんでした。次の monitor 操作が異常を報告します。",
         "このノードでコントローラが動作しているか (crm_mon)、FSWATCH_PUSH のリソースとノードを確認してください。",
     ),
-    _a(
+    Alert(
         EVIDENCE_UNAVAILABLE,
         "df726ca1ce284a71bcaaee40d10aedb1",
         WARNING,

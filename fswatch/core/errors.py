@@ -18,6 +18,8 @@ EXIT_USAGE = 2  # refused input: bad option, identifier, range or config file
 EXIT_BUSY = 3  # the identifier is in use by a live watch (alert 14)
 EXIT_NOT_ENDED = 4  # -stop / stop --wait: the watch did not end in time (alert 15)
 EXIT_SYSTEM = 5  # the system refused something we needed (alert 42)
+EXIT_NOT_RUNNING = 6  # pause, continue, inject, stop: no watch is running (alert 145)
+EXIT_NOT_TAKEN = 7  # the running watch cannot take the request: paused, or an earlier release (alert 146)
 
 
 class FswatchError(Exception):
@@ -136,6 +138,16 @@ class ProbeFailure(FswatchError):
 
 
 class NotRunning(FswatchError):
-    """A request for a running watch (pause, continue, stop) found none."""
+    """A request for a running watch (pause, continue, inject, stop) found none (alert 145):
+    nothing was applied, and the command says so."""
 
-    exit_code = EXIT_FAILED
+    alert = alerts.NOT_RUNNING
+    exit_code = EXIT_NOT_RUNNING
+
+
+class NotTaken(FswatchError):
+    """The running watch cannot take the request (alert 146): it is paused, or its release does
+    not read that request (fswatch.core.protocol). Nothing was written."""
+
+    alert = alerts.NOT_TAKEN
+    exit_code = EXIT_NOT_TAKEN

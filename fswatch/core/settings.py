@@ -116,16 +116,26 @@ def check_canary(value: object) -> str:
     export, whatever the server would make of them), no backslash (SMB's separator: one
     spelling per path), no control character.
     """
-    path = check_text("canary", value, CANARY_MAX_BYTES)
+    return _check_relative("canary", value)
+
+
+def check_canary_write(value: object) -> str:
+    """The write canary's directory, relative to the share or export root like a canary file
+    (check_canary's rules), or "." for the root itself."""
+    return "." if value == "." else _check_relative("canary-write", value)
+
+
+def _check_relative(name: str, value: object) -> str:
+    path = check_text(name, value, CANARY_MAX_BYTES)
     if path.startswith("/"):
-        raise UsageError(f"canary {path!r} must be relative to the share or export root, not absolute")
+        raise UsageError(f"{name} {path!r} must be relative to the share or export root, not absolute")
     if "\\" in path:
-        raise UsageError(f"canary {path!r} contains a backslash: separate names with '/'")
+        raise UsageError(f"{name} {path!r} contains a backslash: separate names with '/'")
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            raise UsageError(f"canary {path!r} has an empty, '.' or '..' component: refused")
+            raise UsageError(f"{name} {path!r} has an empty, '.' or '..' component: refused")
         if len(part.encode("utf-8")) > CANARY_COMPONENT_MAX_BYTES:
-            raise UsageError(f"canary {path!r} has a name longer than {CANARY_COMPONENT_MAX_BYTES} bytes")
+            raise UsageError(f"{name} {path!r} has a name longer than {CANARY_COMPONENT_MAX_BYTES} bytes")
     return path
 
 

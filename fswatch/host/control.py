@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from fswatch.core import protocol
 from fswatch.core.errors import FswatchError, SystemFault, UsageError, WatchBusy
+from fswatch.core.protocol import Version
 from fswatch.core.settings import check_id
 from fswatch.host import files, paths
 from fswatch.host.atomic import write_atomic
@@ -102,8 +104,8 @@ class Control:
         try:
             lock = _open_lock(fd, self.lock_file)
             try:
-                if not _ofd_try_lock(lock):
-                    raise WatchBusy(f"a watch is running for {self.directory} (pid {holder(self)})")
+                if not _try_locks(lock):  # both: a watch of any release is running
+                    raise WatchBusy(f"a watch is running for {self.directory} (pid {_pid_in(lock)})")
                 for name in ("state.json", "pause", "inject", "lock"):
                     try:
                         os.unlink(name, dir_fd=fd)
@@ -130,20 +132,23 @@ class Control:
         assert fd is not None
         os.close(fd)
 
-    def request_pause(self, seconds: Optional[int] = None) -> None:
+    def request_pause(self, seconds: Optional[int] = None, version: Version = protocol.CURRENT) -> None:
+        """Write the pause request as the running watch's protocol `version` reads it."""
         now = self.clock()
         record = {"requested_at": time.time(), "seconds": seconds, "until_boottime": None}
         if seconds is not None:
             record["until_boottime"] = now + seconds
-        self._write("pause", record)
+        self._write(protocol.PAUSE, protocol.request_fields(version, record))
 
     def request_continue(self) -> bool:
         """Remove the pause request; False when there was none."""
         return self._remove("pause")
 
     # -- fault injection (fswatch.watch.inject) -------------------------------------------------------
-    def request_injection(self, record: dict) -> None:
-        self._write("inject", record)
+    def request_injection(self, record: dict, version: Version = protocol.CURRENT) -> None:
+        """Write the injection request as the running watch's protocol `version` reads it
+        (fswatch.watch.inject refuses a version that reads none)."""
+        self._write(protocol.INJECT, protocol.request_fields(version, record))
 
     def injection(self) -> Optional[object]:
         """The injection request's JSON (any shape: fswatch.watch.inject checks it); None when there
@@ -232,19 +237,31 @@ class Control:
 
 # -- the instance lock --------------------------------------------------------------------------
 #
-# An open-file-description lock (fcntl F_OFD_SETLK, Linux >= 3.15) on <dir>/lock, held for
-# the watch's life. Asking whether a watch runs uses F_OFD_GETLK, which tests for a
-# conflicting lock without taking one: a looker (status, -disp, pause, -stop, the OCF
-# monitor) can never make a simultaneous start fail, as a brief flock(LOCK_SH) could.
-# OFD locks belong to the open file, not the process, so they behave like flock: other
-# descriptors in the same process conflict, and the kernel drops the lock when the
-# process dies, even by SIGKILL. (flock and OFD locks do not see each other: a watch
-# started by fswatch < 0.2 is not seen by this one.)
+# Two kernel locks on <dir>/lock, held for the watch's life (fswatch.core.protocol): an
+# open-file-description lock (fcntl F_OFD_SETLK, Linux >= 3.15) and an flock. They do not see
+# each other, and releases before 0.2.0 held one or the other: 0.1.0 as first released an
+# flock, then an OFD lock. Holding both, a watch is seen by the lookers of every release, and
+# a start that takes both fails beside a watch of any release (alert 14). Both belong to the
+# open file, not the process: other descriptors in the same process conflict, and the kernel
+# drops them when the process dies, even by SIGKILL.
+#
+# Asking whether a watch runs tests the OFD lock with F_OFD_GETLK, which takes nothing; only
+# where no OFD lock is held (nothing runs, or a watch of the flock release does) it tests the
+# flock, which has no test: a shared flock taken and dropped at once. A start whose flock meets
+# that shared lock tries again for FLOCK_WAIT, so looking (status, -disp, pause, -stop, the OCF
+# monitor) never makes a start fail, while a watch of the flock release keeps its exclusive
+# flock for good.
 
 F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)  # Linux values; Python < 3.9 lacks the names
 F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
 _FLOCK = "hhqqi"  # struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid
 _FLOCK_SIZE = 32  # with its trailing padding
+# Seconds a start or a reset retries an flock held by someone else: a looker's shared flock
+# lasts two system calls, and a looker descheduled between them on a loaded node must not
+# fail a start; a watch of the flock release holds its flock for its life.
+FLOCK_WAIT = 2.0
+_FLOCK_RETRY = 0.005
+_BUSY = (errno_mod.EAGAIN, errno_mod.EACCES, errno_mod.EWOULDBLOCK)
 
 
 def _flock(lock_type: int) -> bytes:
@@ -252,24 +269,54 @@ def _flock(lock_type: int) -> bytes:
     return struct.pack(_FLOCK, lock_type, os.SEEK_SET, 0, 0, 0).ljust(_FLOCK_SIZE, b"\0")
 
 
-def _ofd_try_lock(fd: int) -> bool:
-    """Take the exclusive lock; False when another open file holds it."""
+def _taken(function: str, take: Callable[[], object]) -> bool:
+    """Run a non-blocking lock call; False when another open file holds a conflicting lock."""
     try:
-        fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK))
+        take()
     except OSError as exc:
-        if exc.errno in (errno_mod.EAGAIN, errno_mod.EACCES):
+        if exc.errno in _BUSY:
             return False
-        raise files.fault("fcntl", exc, "lock") from None
+        raise files.fault(function, exc, "lock") from None
     return True
 
 
+def _ofd_try_lock(fd: int) -> bool:
+    """Take the exclusive OFD lock; False when another open file holds it."""
+    return _taken("fcntl", lambda: fcntl.fcntl(fd, F_OFD_SETLK, _flock(fcntl.F_WRLCK)))
+
+
 def _ofd_locked(fd: int) -> bool:
-    """Whether another open file holds the lock; takes nothing."""
+    """Whether another open file holds the OFD lock; takes nothing."""
     try:
         out = fcntl.fcntl(fd, F_OFD_GETLK, _flock(fcntl.F_RDLCK))
     except OSError as exc:
         raise files.fault("fcntl", exc, "lock") from None
     return struct.unpack(_FLOCK, out[: struct.calcsize(_FLOCK)])[0] != fcntl.F_UNLCK
+
+
+def _flock_try(fd: int, operation: int) -> bool:
+    """flock(fd, operation | LOCK_NB); False when another open file holds a conflicting one."""
+    return _taken("flock", lambda: fcntl.flock(fd, operation | fcntl.LOCK_NB))
+
+
+def _flock_locked(fd: int) -> bool:
+    """Whether another open file holds an exclusive flock (a watch of the flock release)."""
+    if not _flock_try(fd, fcntl.LOCK_SH):
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def _try_locks(fd: int) -> bool:
+    """Take both exclusive locks; False when a watch holds either. The flock is retried for
+    FLOCK_WAIT (bounded in count too), past a looker's shared flock."""
+    if not _ofd_try_lock(fd):
+        return False
+    for _ in range(int(FLOCK_WAIT / _FLOCK_RETRY)):
+        if _flock_try(fd, fcntl.LOCK_EX):
+            return True
+        time.sleep(_FLOCK_RETRY)
+    return _flock_try(fd, fcntl.LOCK_EX)
 
 
 def _open_lock(dir_fd: int, shown: Path, create: bool = True) -> int:
@@ -290,14 +337,22 @@ def _open_lock(dir_fd: int, shown: Path, create: bool = True) -> int:
     return fd
 
 
+# The PID, right-aligned in a fixed width: one write, so a looker reads the old PID or the
+# new one. Every release reads it as digits around white space (0.1.0 first wrote "PID\n").
 _PID_WIDTH = 16
 
 
-class InstanceLock:
-    """One live watch per kind and ID: an OFD lock on <dir>/lock held for the process's life.
+def _pid_in(fd: int) -> Optional[int]:
+    """The PID written in the lock file; None while it holds none (just created, or cleared)."""
+    text = os.pread(fd, _PID_WIDTH, 0).decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
 
-    The kernel drops the lock when the process dies, even by SIGKILL, so a stale lock
-    cannot block the identifier (the seed's -del exists only because its lock could).
+
+class InstanceLock:
+    """One live watch per kind and ID: both locks on <dir>/lock, held for the process's life.
+
+    The kernel drops them when the process dies, even by SIGKILL, so a stale lock cannot
+    block the identifier (the seed's -del exists only because its lock could).
     """
 
     def __init__(self, control: Control) -> None:
@@ -314,19 +369,18 @@ class InstanceLock:
             try:
                 fd = _open_lock(directory, self.control.lock_file)
                 try:
-                    if not _ofd_try_lock(fd):
+                    if not _try_locks(fd):
                         raise WatchBusy(
-                            f"a watch is already running for {self.control.directory} (pid {holder(self.control)})"
+                            f"a watch is already running for {self.control.directory} (pid {_pid_in(fd) or -1})"
                         )
                     if _same_file(fd, directory):
-                        # One write of a fixed width: a looker reads the old PID or the new one.
                         os.pwrite(fd, f"{os.getpid()}\n".rjust(_PID_WIDTH).encode(), 0)
                         os.ftruncate(fd, _PID_WIDTH)
                         self._fd, fd = fd, -1
                         return
                 finally:
                     if fd >= 0:
-                        os.close(fd)
+                        os.close(fd)  # drops whatever it took
             except OSError as exc:
                 raise files.fault("write", exc, self.control.lock_file) from None
             finally:
@@ -352,13 +406,22 @@ def _same_file(fd: int, directory: int) -> bool:
     return (by_name.st_dev, by_name.st_ino) == (mine.st_dev, mine.st_ino) and mine.st_nlink > 0
 
 
-def holder(control: Control) -> Optional[int]:
-    """The PID of the live watch holding the lock, or None when no watch is alive
-    (-1: alive, but its PID is not readable yet).
+@dataclass(frozen=True)
+class Holder:
+    """The live watch holding the lock: its PID (-1: alive, its PID not readable yet) and the
+    lock that showed it (protocol.OFD, or protocol.FLOCK alone: a watch of the flock release)."""
 
-    Takes no lock (F_OFD_GETLK), so looking never makes a start fail. A lock file that is
-    missing, not a regular file or a symbolic link cannot be held by a watch: None. Raises
-    SystemFault when the runtime directory cannot be examined (EACCES, ENOTDIR, ELOOP).
+    pid: int
+    lock: str
+
+
+def held(control: Control) -> Optional[Holder]:
+    """The live watch holding the lock, or None when no watch is alive.
+
+    Never takes the OFD lock (F_OFD_GETLK) and takes the flock only shared and only where no
+    OFD lock is held, so looking never makes a start fail. A lock file that is missing, not a
+    regular file or a symbolic link cannot be held by a watch: None. Raises SystemFault when
+    the runtime directory cannot be examined (EACCES, ENOTDIR, ELOOP).
     """
     directory = control.open_dir()
     if directory is None:
@@ -384,14 +447,24 @@ def holder(control: Control) -> Optional[int]:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         for _ in range(50):  # the watch writes its PID just after it took the lock (bounded: 50 ms)
-            if not _ofd_locked(fd):
+            if _ofd_locked(fd):
+                lock = protocol.OFD
+            elif _flock_locked(fd):
+                lock = protocol.FLOCK
+            else:
                 return None
-            text = os.pread(fd, _PID_WIDTH, 0).decode("ascii", "replace").strip()
-            if text.isdigit():
-                return int(text)
+            pid = _pid_in(fd)
+            if pid is not None:
+                return Holder(pid, lock)
             time.sleep(0.001)
-        return -1
+        return Holder(-1, lock)
     except OSError as exc:
         raise files.fault("read", exc, control.lock_file) from None
     finally:
         os.close(fd)
+
+
+def holder(control: Control) -> Optional[int]:
+    """The PID of the live watch holding the lock (held()), or None when no watch is alive."""
+    found = held(control)
+    return found.pid if found is not None else None

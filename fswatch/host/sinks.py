@@ -10,6 +10,7 @@ import os
 import sys
 from typing import IO, Callable, Dict, List, Mapping, Optional, Tuple
 
+from fswatch import __version__
 from fswatch.core import alerts
 from fswatch.core.alerts import Alert, Voice
 from fswatch.core.errors import FswatchError, SystemFault
@@ -40,7 +41,9 @@ class StderrSink:
 
 
 class JournalSink:
-    """Structured journal entries with MESSAGE_ID and the FSWATCH_* fields (SPEC.md section 4)."""
+    """Structured journal entries with MESSAGE_ID and the FSWATCH_* fields (SPEC.md section 4),
+    and FSWATCH_VERSION: the release that logged it, so a watch still running the release
+    before an upgrade says so (`journalctl -t fswatch FSWATCH_VERSION=0.2.0`)."""
 
     def __init__(self, sender: Optional[Callable[..., object]] = None) -> None:
         if sender is None:
@@ -55,6 +58,7 @@ class JournalSink:
             MESSAGE_ID=alert.message_id,
             PRIORITY=str(priority),
             SYSLOG_IDENTIFIER="fswatch",
+            FSWATCH_VERSION=__version__,
             **fields,
         )
 
@@ -98,18 +102,29 @@ def system_fault(exc: OSError) -> SystemFault:
     return files.fault("os", exc, exc.filename if exc.filename is not None else "")
 
 
-def report_error(exc: FswatchError, kind: Voice, watch_id: Optional[str] = None) -> int:
+def say(
+    alert_id: int, kind: Voice, watch_id: Optional[str] = None, *, target: object = None, detail: object = None,
+    priority: Optional[int] = None, **fields: str,
+) -> None:
+    """One alert from a command (not from a running watch's reporter): one line on stderr,
+    or one journal entry under systemd."""
+    entry = alerts.alert(alert_id)
+    message = entry.render(kind, target=target, detail=detail)
+    base = {"FSWATCH_KIND": kind.name, "FSWATCH_EVENT": str(alert_id)}
+    if watch_id:
+        base["FSWATCH_WATCH"] = watch_id
+    default_sink().emit(entry, message, entry.priority if priority is None else priority, {**base, **fields})
+
+
+def report_error(
+    exc: FswatchError, kind: Voice, watch_id: Optional[str] = None, priority: Optional[int] = None
+) -> int:
     """A command's refusal or failure: one line on stderr (or one journal entry under
-    systemd) naming the alert, then the exit code — the same for every surface's command."""
+    systemd) naming the alert, then the exit code — the same for every surface's command.
+    `priority`: where a caller knows better than the alert's own (what is routine there)."""
     if exc.alert is not None:
-        entry = alerts.alert(exc.alert)
-        detail = getattr(exc, "errno", None)
-        target = getattr(exc, "function", None)
-        message = entry.render(kind, target=target, detail=detail)
-        fields = {"FSWATCH_KIND": kind.name, "FSWATCH_EVENT": str(exc.alert), "FSWATCH_REASON": str(exc)}
-        if watch_id:
-            fields["FSWATCH_WATCH"] = watch_id
-        default_sink().emit(entry, message, entry.priority, fields)
+        say(exc.alert, kind, watch_id, target=getattr(exc, "function", None), detail=getattr(exc, "errno", None),
+            priority=priority, FSWATCH_REASON=str(exc))
     else:
         print(f"fswatch: {exc}", file=sys.stderr)
     return exc.exit_code

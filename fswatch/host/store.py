@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from fswatch.core.errors import UsageError
 from fswatch.core.settings import check_id, parse_conf
 from fswatch.host import files, passwords, paths
 from fswatch.host.atomic import write_atomic
 from fswatch.kinds import Kind, WatchSettings, build
+
+# Which of the two roots a watch's settings came from, as its state file records it
+# (fswatch.watch.status): a name, never a path, so a reader finds the file in its own roots.
+CONFIG, RUNTIME = "config", "runtime"
 
 
 class SettingsStore:
@@ -33,6 +37,17 @@ class SettingsStore:
     @classmethod
     def runtime(cls) -> SettingsStore:
         return cls(paths.runtime_dir())
+
+    @classmethod
+    def named(cls, source: str) -> SettingsStore:
+        """The store CONFIG or RUNTIME."""
+        return cls.runtime() if source == RUNTIME else cls.config()
+
+    @property
+    def source(self) -> str:
+        """RUNTIME when this is the runtime dir (a watch a drop-in or an OCF agent points
+        there), else CONFIG."""
+        return RUNTIME if self.root == paths.runtime_dir() else CONFIG
 
     def conf_path(self, kind: str, watch_id: str) -> Path:
         return self.root / kind / f"{check_id(watch_id)}.conf"
@@ -71,6 +86,15 @@ class SettingsStore:
     ) -> Tuple[WatchSettings, Optional[str]]:
         """The watch's settings and password (fswatch.host.passwords.of_watch); UsageError for a
         file that does not exist or does not describe this kind and ID."""
+        values = self._values(kind, watch_id)
+        password = passwords.of_watch(self.password_path(kind.name, watch_id), environ)
+        return build(kind, watch_id, values, has_password=bool(password)), password
+
+    def read(self, kind: Kind, watch_id: str, has_password: bool) -> WatchSettings:
+        """The settings file alone (its password is not read: `has_password` stands for it)."""
+        return build(kind, watch_id, self._values(kind, watch_id), has_password=has_password)
+
+    def _values(self, kind: Kind, watch_id: str) -> Dict[str, str]:
         conf = self.conf_path(kind.name, watch_id)
         text = files.read_text(conf, files.CONFIG_LIMIT, what="config file")
         if text is None:
@@ -79,8 +103,27 @@ class SettingsStore:
         for key, expected in (("kind", kind.name), ("id", watch_id)):
             if values.pop(key, expected) != expected:
                 raise UsageError(f"{conf}: {key} does not match the file's place")
-        password = passwords.of_watch(self.password_path(kind.name, watch_id), environ)
-        return build(kind, watch_id, values, has_password=bool(password)), password
+        return values
+
+    def ids(self, kind: str) -> List[str]:
+        """The identifiers of the kind's settings files (<ID>.conf, ID valid), sorted; none
+        when the kind's directory does not exist; SystemFault (alert 42) when it cannot be read."""
+        directory = self.root / kind
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise files.fault("listdir", exc, directory) from None
+        out = []
+        for name in names:
+            if not name.endswith(".conf"):
+                continue
+            try:
+                out.append(check_id(name[: -len(".conf")]))
+            except UsageError:
+                continue  # not a watch's settings file
+        return sorted(out)
 
     def exists(self, kind: str, watch_id: str) -> bool:
         return self.conf_path(kind, watch_id).exists()

@@ -14,7 +14,7 @@ only, so they do it the same way:
   frozen watch must see it), then SIGKILL when the wait is nearly over, all bounded by one
   Deadline; under systemd the unit is stopped too;
 - forget, for a watch that is not running: its state and control files, runtime settings,
-  published metrics and unit drop-in, and the unit's failed state.
+  published metrics and unit drop-in (as any release named it), and the unit's failed state.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Mapping, Optional, Sequence
 
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_OK, NotEnded, SystemFault, WatchBusy
+from fswatch.core.protocol import CURRENT, DROPINS
 from fswatch.core.settings import check_id
 from fswatch.host import metrics_files, paths
 from fswatch.host.atomic import write_atomic
@@ -66,8 +67,9 @@ def supervision_mode(environ: Mapping[str, str] = os.environ) -> str:
 DROPIN_DIR = Path("/run/systemd/system")  # runtime unit configuration, gone at reboot (systemd.unit(5))
 
 
-def dropin_path(kind: str, watch_id: str) -> Path:
-    return DROPIN_DIR / f"{unit_name(kind, watch_id)}.d" / "50-runtime.conf"
+def dropin_path(kind: str, watch_id: str, name: str = CURRENT.dropin) -> Path:
+    """The unit's runtime drop-in (`name`: as a release of the control protocol named it)."""
+    return DROPIN_DIR / f"{unit_name(kind, watch_id)}.d" / name
 
 
 class SystemdAbsent(SystemFault):
@@ -169,7 +171,7 @@ class Supervisor:
         """The runtime drop-in that points fswatch-KIND@ID at the runtime settings."""
         runtime = paths.runtime_dir()
         lines = [
-            f"# Written by {writer}: this watch's settings live under {runtime}.",
+            f"# Written by {writer} ({CURRENT.name}): this watch's settings live under {runtime}.",
             "[Service]",
             f"Environment=FSWATCH_CONFIG_DIR={runtime}",
         ]
@@ -179,10 +181,13 @@ class Supervisor:
         lines += list(service_lines)
         dropin = dropin_path(self.kind.name, self.watch_id)
         try:
-            dropin.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            # Never DROPIN_DIR itself: its existence is how every fswatch command tells that
+            # systemd is PID 1 (sd_booted), so making it would mislead them all.
+            dropin.parent.mkdir(exist_ok=True, mode=0o755)
         except OSError as exc:
             raise fault("mkdir", exc, dropin.parent) from None
         write_atomic(dropin, "\n".join(lines) + "\n", mode=0o644)
+        self._remove_dropins(keep=dropin.name)  # an earlier release's, left by a watch it ran
         return dropin
 
     def spawn(self, settings: WatchSettings, password: Optional[str]) -> None:
@@ -284,22 +289,30 @@ class Supervisor:
         SettingsStore.runtime().remove(kind, watch_id)
         if not self.systemd:
             return
-        if self._remove_dropin() and reload:
+        if self._remove_dropins() and reload:
             self.systemctl("daemon-reload")
         # A unit's RuntimeDirectory= (kept by RuntimeDirectoryPreserve=yes) is systemd's to remove.
         self.systemctl("clean", "--what=runtime", self.unit)
         self.systemctl.reset_failed(self.unit)
 
-    def _remove_dropin(self) -> bool:
-        dropin = dropin_path(self.kind.name, self.watch_id)
-        try:
-            dropin.unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise fault("unlink", exc, dropin) from None
-        try:
-            dropin.parent.rmdir()
-        except OSError:
-            pass
-        return True
+    def _remove_dropins(self, keep: str = "") -> bool:
+        """Remove the unit's runtime drop-ins, as every release named them (fswatch.core.protocol),
+        but `keep`; True when there was one."""
+        removed = False
+        for name in DROPINS:
+            if name == keep:
+                continue
+            dropin = dropin_path(self.kind.name, self.watch_id, name)
+            try:
+                dropin.unlink()
+                removed = True
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise fault("unlink", exc, dropin) from None
+        if not keep:
+            try:
+                dropin_path(self.kind.name, self.watch_id).parent.rmdir()
+            except OSError:
+                pass
+        return removed

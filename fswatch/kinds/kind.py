@@ -16,6 +16,7 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import UsageError
 from fswatch.core.observation import Observation
+from fswatch.probes import write_canary
 
 Probe = Callable[[object, Deadline], Observation]
 
@@ -52,8 +53,9 @@ class Kind:
     fields: Tuple[TargetField, ...]
     label_field: str  # the field alert texts show as [xxx] / 'xxx'
     stages: Tuple[Stage, ...]  # the probe's stages in order (fswatch inject; the first is its default)
-    # target values (checked, defaults filled in), password → the probe's target value
-    target: Callable[[Mapping[str, object], Optional[str]], object]
+    # target values (checked, defaults filled in), password, the owner of its write canary's
+    # files (fswatch.probes.write_canary.owner) → the probe's target value
+    target: Callable[[Mapping[str, object], Optional[str], str], object]
     # the probe function, imported when first asked for
     probe: Callable[[], Probe]
     # how the values combine (one field at a time is checked by the fields): a refusal, or None
@@ -115,8 +117,11 @@ class Kind:
     def label(self, target: Mapping[str, object]) -> str:
         return str(target[self.label_field])
 
-    def make_target(self, target: Mapping[str, object], password: Optional[str] = None) -> object:
-        return self.target(target, password)
+    def make_target(
+        self, target: Mapping[str, object], password: Optional[str] = None, watch_id: Optional[str] = None
+    ) -> object:
+        """The probe's target; `watch_id` names the write canary's files (None: `fswatch probe`)."""
+        return self.target(target, password, write_canary.owner(self.name, watch_id))
 
     def probe_function(self) -> Probe:
         return self.probe()
@@ -124,3 +129,18 @@ class Kind:
 
 # The data-path check (opt-in): each probe also reads the first bytes of this file.
 CANARY_HELP = "a file to read in each probe, relative to the {where} root (default: none)"
+# The write canary's stages, in both kinds' probes after the read canary, each with the alert its
+# failure most often reports (fswatch inject): a read-only file system refuses the create, a
+# stalled storage the write.
+WRITE_STAGES = (
+    Stage("write_create", alerts.WRITE_READ_ONLY),
+    Stage("write", alerts.WRITE_BLOCKED),
+    Stage("write_readback", alerts.WRITE_MISMATCH),
+    Stage("write_remove", alerts.WRITE_FAILED),
+    Stage("write_sweep", alerts.WRITE_BLOCKED),  # earlier probes' leftovers
+)
+# The write canary (opt-in, fswatch.probes.write_canary): each probe writes a file there.
+CANARY_WRITE_HELP = (
+    "a directory, relative to the {where} root ('.' for the root), in which each probe creates, "
+    "writes to stable storage, reads back and removes a file of its own (default: none)"
+)

@@ -11,7 +11,7 @@ from typing import Mapping, Optional, Tuple
 
 from fswatch.core import alerts
 from fswatch.core import settings as s
-from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Stage, TargetField
+from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Stage, TargetField
 
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
 
@@ -28,7 +28,7 @@ def nfs_version(value: object) -> Tuple[int, Optional[int]]:
     return int(major), int(minor) if minor else None
 
 
-def _target(values: Mapping[str, object], password: Optional[str]) -> object:
+def _target(values: Mapping[str, object], password: Optional[str], owner: str) -> object:
     from fswatch.probes.nfs import NfsTarget
 
     version, minor = nfs_version(values.get("nfs_version") or 3)
@@ -41,6 +41,8 @@ def _target(values: Mapping[str, object], password: Optional[str]) -> object:
         minor_version=minor,
         transport=str(values.get("transport") or "tcp"),
         canary=values.get("canary"),  # type: ignore[arg-type]
+        canary_write=values.get("canary_write"),  # type: ignore[arg-type]
+        canary_owner=owner,
     )
 
 
@@ -114,6 +116,7 @@ NFS = Kind(
             "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"
         ),
         TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="export")),
+        TargetField("canary_write", s.check_canary_write, help=CANARY_WRITE_HELP.format(where="export")),
     ),
     "export",
     # fswatch/probes/nfs.py's stages, v3 then v4 (4.1+ adds the session's), each with the alert
@@ -125,6 +128,7 @@ NFS = Kind(
         Stage("getattr", alerts.NFS_STATUS),
         Stage("fsstat", alerts.NFS_STATUS),
         Stage("canary", alerts.CANARY_BLOCKED),  # only with a canary file: its read blocked (the storage beneath)
+        *WRITE_STAGES,  # only with a write canary
         Stage("umount", alerts.MOUNT),
         Stage("connect", alerts.NFS_RECEIVE),
         Stage("exchange_id", alerts.NFS_STATUS),
@@ -138,8 +142,8 @@ NFS = Kind(
     _target,
     _probe,
     _combination,
-    # clp_nfsmon ID -d DIR [-n PORT]
-    {"-d": "export", "-n": "port"},
+    # clp_nfsmon ID -d DIR [-n PORT] [-w DIR] (-w: a fswatch extension)
+    {"-d": "export", "-n": "port", "-w": "canary_write"},
     declared_alerts=(alerts.NFS_FAILED,),
     servers=("ganesha.nfsd", "rpcbind", "rpc.mountd"),
 )

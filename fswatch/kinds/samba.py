@@ -6,11 +6,11 @@ from typing import Mapping, Optional
 
 from fswatch.core import alerts
 from fswatch.core import settings as s
-from fswatch.kinds.kind import CANARY_HELP, Kind, Probe, Stage, TargetField
+from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Stage, TargetField
 from fswatch.probes.posture import DIALECT_NAMES, Requirements, check_combination
 
 
-def _target(values: Mapping[str, object], password: Optional[str]) -> object:
+def _target(values: Mapping[str, object], password: Optional[str], owner: str) -> object:
     from fswatch.probes.samba import SambaTarget
 
     return SambaTarget(
@@ -20,6 +20,8 @@ def _target(values: Mapping[str, object], password: Optional[str]) -> object:
         user=values.get("user"),  # type: ignore[arg-type]
         password=password,
         canary=values.get("canary"),  # type: ignore[arg-type]
+        canary_write=values.get("canary_write"),  # type: ignore[arg-type]
+        canary_owner=owner,
         min_dialect=values.get("min_dialect"),  # type: ignore[arg-type]
         require_signing=bool(values.get("require_signing")),
         require_encryption=bool(values.get("require_encryption")),
@@ -57,6 +59,7 @@ SAMBA = Kind(
         TargetField("port", lambda v: s.check_port("port", v), 445, help="SMB port (default 445)", integer=True),
         TargetField("user", lambda v: s.check_text("user", v), help="user name (default: guest logon)"),
         TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="share")),
+        TargetField("canary_write", s.check_canary_write, help=CANARY_WRITE_HELP.format(where="share")),
         # SMB security posture (fswatch.probes.posture): a server weaker than asked fails the probe.
         TargetField(
             "min_dialect",
@@ -87,6 +90,7 @@ SAMBA = Kind(
         Stage("tree_connect", alerts.TREE_CONNECT),
         Stage("share_type", alerts.SHARE_TYPE),
         Stage("canary", alerts.CANARY_BLOCKED),  # only with a canary file: its read blocked (the storage beneath)
+        *WRITE_STAGES,  # only with a write canary
         Stage("teardown", alerts.RECEIVE),
         # only for a host name (fswatch.probes.resolve): last, so the default is connect
         Stage("resolve", alerts.RESOLVE),
@@ -94,8 +98,8 @@ SAMBA = Kind(
     _target,
     _probe,
     _combination,
-    # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] (-n: a fswatch extension)
-    {"-s": "share", "-u": "user", "-p": "password", "-n": "port"},
+    # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] [-w DIR] (-n, -w: fswatch extensions)
+    {"-s": "share", "-u": "user", "-p": "password", "-n": "port", "-w": "canary_write"},
     takes_password=True,
     servers=("smbd",),
 )

@@ -15,6 +15,11 @@ With a canary file (opt-in data-path check), each probe also reads its first byt
 (after SEQUENCE in a session) of PUTROOTFH, LOOKUPs, and READ with the anonymous stateid, which
 needs no OPEN and leaves no state on the server.
 
+With a write canary (opt-in, fswatch.probes.write_canary) each probe then writes a file of its
+own: v3 CREATE (GUARDED) + WRITE FILE_SYNC + READ + REMOVE; v4 OPEN (create) + WRITE FILE_SYNC4 +
+READ + CLOSE + REMOVE (fswatch.rpc.nfs4write: v4.0 after SETCLIENTID, v4.1/4.2 in the session);
+then the sweep of the watch's earlier leftovers (READDIR, REMOVE).
+
 The probe only does I/O and returns an Observation; every server problem becomes a
 ProbeFailure naming the alert (81-85, 42) whose text the seed's clp_nfsmon printed.
 """
@@ -26,14 +31,15 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure
 from fswatch.core.observation import Degradation, Observation, StageRecorder
+from fswatch.probes import write_canary
 from fswatch.probes.resolve import Resolver, address_for
-from fswatch.rpc import mount, nfs3, nfs4, nfs41, portmap
+from fswatch.rpc import mount, nfs3, nfs4, nfs4write, nfs41, portmap
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import (
     MountError,
@@ -77,6 +83,8 @@ class NfsTarget:
     transport: str = "tcp"
     minor_version: Optional[int] = None  # v4 only; None: the highest the server offers (4.2, 4.1, 4.0)
     canary: Optional[str] = None  # a file to read in each probe, relative to the export's root
+    canary_write: Optional[str] = None  # a directory to write a file in, each probe (fswatch.probes.write_canary)
+    canary_owner: str = write_canary.owner("nfs", None)  # whose canary files the probe's names say
 
 
 class _Channels:
@@ -168,6 +176,8 @@ def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRe
             for name in nfs4.path_components(target.canary):
                 handle = nfs3.lookup(nfs, handle, name, deadline)
             _note_read(rec, nfs3.read(nfs, handle, CANARY_READ_BYTES, deadline))
+    if target.canary_write is not None:
+        _WriteCanaryV3(target, nfs, fhandle, rec, deadline, where_nfs).run()
     with _stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
         mount.umnt(channels.to(mount_port), target.export, deadline)
 
@@ -217,11 +227,13 @@ def _probe_v40(
         attributes = nfs4.lookup_path(nfs, target.export, deadline)
         _check_directory(attributes)
     _note_storage(rec, attributes)
-    if target.canary is None:
-        return None
-    path = _canary_path(target)
-    with _canary_stage(rec, target.canary, f"{where}, COMPOUND LOOKUP {path}, READ") as grace:
-        _note_read(rec, nfs4.read_path(nfs, path, CANARY_READ_BYTES, deadline))
+    grace = _Grace()
+    if target.canary is not None:
+        path = _canary_path(target)
+        with _canary_stage(rec, target.canary, f"{where}, COMPOUND LOOKUP {path}, READ") as grace:
+            _note_read(rec, nfs4.read_path(nfs, path, CANARY_READ_BYTES, deadline))
+    if target.canary_write is not None and not grace.seen:
+        grace = _WriteCanaryV4(target, nfs4write.Channel(nfs, 0, deadline), None, rec, where).run()
     return grace.degradation(where, attributes.lease_time)
 
 
@@ -251,8 +263,14 @@ def _probe_session(
             with _canary_stage(rec, target.canary, f"{where}, COMPOUND SEQUENCE, LOOKUP {path}, READ") as grace:
                 # slot 0's second request: sequence id 2
                 _note_read(rec, nfs41.read_in_session(nfs, minor, sessionid, 2, path, CANARY_READ_BYTES, deadline))
+        if target.canary_write is not None and not grace.seen and seen.open_status != "NFS4ERR_GRACE":
+            sequencer = nfs41.Sequencer(sessionid, 3 if target.canary is not None else 2)
+            channel = nfs4write.Channel(nfs, minor, deadline, sequencer)
+            grace = _WriteCanaryV4(target, channel, client.clientid, rec, where).run()
     except ProbeFailure as failure:
-        if isinstance(failure.__cause__, (ServiceError, RpcReplyError)):  # the server answered: it can hear us
+        # The server answered (an error status, or what it sent failed a check: the write canary's
+        # data read back): it can hear us.
+        if failure.__cause__ is None or isinstance(failure.__cause__, (ServiceError, RpcReplyError)):
             _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
         raise
     with _stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
@@ -304,16 +322,19 @@ def _note_read(rec: StageRecorder, result: object) -> None:
 
 
 class _Grace:
-    """Whether the canary's READ met a grace period: a v4 server may refuse READ with the anonymous
-    stateid then (RFC 7530 section 9.6, crash recovery), which is the grace period's degradation, not a missing file."""
+    """Whether the canary's READ, or the write canary's OPEN, met a grace period: a v4 server may
+    refuse READ with the anonymous stateid then (RFC 7530 section 9.6, crash recovery) and refuses a
+    new OPEN, which is the grace period's degradation, not a missing file or a failed write."""
 
     seen = False
+    stage = "canary"
+    what = "READ of the canary"
 
     def degradation(self, where: str, lease_time: Optional[int]) -> Optional[Degradation]:
         if not self.seen:
             return None
-        reason = f"{where}: READ of the canary answered NFS4ERR_GRACE: no new state until its grace period ends"
-        return Degradation(GRACE_PERIOD, "canary", reason, "NFS4ERR_GRACE", lease_time)
+        reason = f"{where}: {self.what} answered NFS4ERR_GRACE: no new state until its grace period ends"
+        return Degradation(GRACE_PERIOD, self.stage, reason, "NFS4ERR_GRACE", lease_time)
 
 
 @contextmanager
@@ -345,6 +366,282 @@ def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grac
             failure = _failure(exc, "canary", SERVICE, where)
             failure.canary = canary
             raise failure from exc
+
+
+# -- the write canary (fswatch.probes.write_canary) -------------------------------------------------
+
+WRITE_MODE = 0o600  # the canary's file is the probe's alone
+UID0 = "uid 0 (AUTH_SYS; a root-squashing server writes as its anonymous user)"
+READDIR_BYTES = 32768  # one READDIR answer of the sweep
+MAX_SWEEP_PAGES = 16  # READDIRs per sweep: a canary directory of its own needs one
+SWEEP_CUT = f"stopped after {MAX_SWEEP_PAGES} READDIRs: give the write canary a directory of its own"
+
+
+class _WriteCanary:
+    """The write canary's flow, over NFSv3 or v4 (the subclasses): five stages in one deadline.
+
+    After a step the server refused (a read-only file system, no space, a mismatch), the file is
+    removed within the same deadline, so a failed probe leaves nothing either; after no answer by
+    the deadline it stays, and a later probe's sweep removes it."""
+
+    def __init__(self, target: NfsTarget, rec: StageRecorder, where: str, deadline: Deadline) -> None:
+        self.target = target
+        self.rec = rec
+        self.deadline = deadline
+        self.canary = write_canary.new_file(str(target.canary_write), target.canary_owner, deadline)
+        self.where = f"{where}, write canary {self.canary.path}"
+        self.created = False
+        self.grace = _Grace()
+        self.grace.stage, self.grace.what = "write_create", "OPEN (create) of the write canary"
+
+    def run(self) -> _Grace:
+        canary, owner = self.canary, self.target.canary_owner
+        self.rec.note("write_canary_file", canary.path)
+        self.rec.note(write_canary.IDENTITY_NOTE, UID0)
+        try:
+            with self._stage("write_create"):
+                now = self.create()
+                self.created = True
+            if self.grace.seen:
+                return self.grace
+            with self._stage("write"):
+                count = self.write()
+                if count != len(canary.data):
+                    short = f"the server wrote {count} of {len(canary.data)} bytes"
+                    raise self._refused(alerts.WRITE_FAILED, "write", short)
+            self.rec.note("write_canary_bytes", str(count))
+            with self._stage("write_readback"):
+                differs = write_canary.mismatch(canary.data, self.read())
+                if differs is not None:
+                    raise self._refused(alerts.WRITE_MISMATCH, "write_readback", differs)
+            with self._stage("write_remove"):
+                self.remove()
+                self.created = False
+            with self._stage("write_sweep"):
+                names = self.list()
+                removed, kept = 0, ""
+                for name, kind, modified in names:
+                    if name == canary.name or kind != "regular" or modified is None:
+                        continue
+                    if not write_canary.is_leftover(name, owner, modified, now):
+                        continue
+                    try:
+                        self.remove_leftover(name)
+                        removed += 1
+                    except NfsError as exc:  # gone already (another probe's sweep), or refused: next time
+                        kept = f"{name}: {exc.status}"
+        except ProbeFailure as failure:
+            if self.created and failure.alert != alerts.WRITE_BLOCKED:  # the server answers: clean up now
+                self._remove_quietly()
+            raise
+        self.rec.note("write_canary_leftovers_removed", str(removed))
+        if kept:
+            self.rec.note("write_canary_leftovers_kept", kept)
+        return self.grace
+
+    def _remove_quietly(self) -> None:
+        try:
+            self.remove()
+        except (RpcError, DeadlineExceeded) as exc:
+            self.rec.note("write_canary_cleanup", f"failed: {exc}")
+
+    def _refused(self, alert: int, stage: str, what: str) -> ProbeFailure:
+        return ProbeFailure(
+            alert, stage, f"{self.where}, {stage}: {what}", f"{self.canary.directory}: {what}", canary=self.canary.path
+        )
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """A write canary stage: the server's refusal is the alert of its status (write_canary.alert_of),
+        no answer by the deadline or a lost connection alert 139, a grace period a degradation."""
+        canary = self.canary
+        with self.rec.stage(name):
+            try:
+                yield
+            except NfsError as exc:
+                if exc.status == "NFS4ERR_GRACE" and name == "write_create":
+                    self.grace.seen = True
+                    return
+                raise ProbeFailure(
+                    write_canary.alert_of(exc.status), name, f"{self.where}, {name}: {exc.sperror()} ({exc.operation})",
+                    f"{canary.directory}: {exc.status}", rpc_status=exc.status, canary=canary.path,
+                ) from exc  # fmt: skip
+            except (RpcTimeout, RpcConnectionError, DeadlineExceeded) as exc:
+                timed_out = not isinstance(exc, RpcConnectionError)
+                err = getattr(exc, "errno", None) or (errno_mod.ETIMEDOUT if timed_out else errno_mod.EIO)
+                what = "no answer within the deadline" if timed_out else exc.sperror()
+                raise ProbeFailure(
+                    alerts.WRITE_BLOCKED, name, f"{self.where}, {name}: {what}",
+                    f"{canary.directory}, {name}: {os.strerror(err)}", errno=err, timed_out=timed_out,
+                    canary=canary.path,
+                ) from exc  # fmt: skip
+            except RpcError as exc:
+                failure = _failure(exc, name, SERVICE, self.where)
+                failure.canary = canary.path
+                raise failure from exc
+            except ProbeFailure:
+                raise
+            except Exception as exc:  # a decoder's IndexError and the like: the answer is unreadable
+                failure = _unexpected(exc, name, self.where)
+                failure.canary = canary.path
+                raise failure from exc
+
+    # what each version does: create returns the server's time (seconds) when it made the file
+    def create(self) -> float: ...
+    def write(self) -> int: ...
+    def read(self) -> bytes: ...
+    def remove(self) -> None: ...
+    def list(self) -> List[Tuple[str, str, Optional[float]]]: ...  # (name, "regular" or other, modified)
+    def remove_leftover(self, name: str) -> None: ...
+
+
+class _WriteCanaryV3(_WriteCanary):
+    def __init__(
+        self, target: NfsTarget, nfs: RpcClient, root: bytes, rec: StageRecorder, deadline: Deadline, where: str
+    ) -> None:
+        super().__init__(target, rec, where, deadline)
+        self.nfs = nfs
+        self.root = root
+        self.directory = b""
+        self.fhandle = b""
+
+    def create(self) -> float:
+        nfs, deadline, canary = self.nfs, self.deadline, self.canary
+        self.directory = self.root
+        for name in canary.directory_components:
+            self.directory = nfs3.lookup(nfs, self.directory, name, deadline)
+        fhandle, attributes = nfs3.create(nfs, self.directory, canary.name, WRITE_MODE, deadline)
+        self.created = True
+        # post_op_fh3 and post_op_attr are optional in the answer: ask where the server kept them
+        self.fhandle = fhandle or nfs3.lookup(nfs, self.directory, canary.name, deadline)
+        return (attributes or nfs3.getattr(nfs, self.fhandle, deadline)).mtime
+
+    def write(self) -> int:
+        written = nfs3.write(self.nfs, self.fhandle, self.canary.data, nfs3.FILE_SYNC, self.deadline)
+        if written.committed != nfs3.FILE_SYNC:  # the server may answer a FILE_SYNC less stably (RFC 1813 3.3.7)
+            nfs3.commit(self.nfs, self.fhandle, self.deadline)
+        return written.count
+
+    def read(self) -> bytes:
+        return nfs3.read(self.nfs, self.fhandle, len(self.canary.data), self.deadline).data
+
+    def remove(self) -> None:
+        nfs3.remove(self.nfs, self.directory, self.canary.name, self.deadline)
+
+    def list(self) -> List[Tuple[str, str, Optional[float]]]:
+        names: List[str] = []
+        cookie, cookieverf = 0, bytes(nfs3.COOKIEVERF3_SIZE)
+        for _ in range(MAX_SWEEP_PAGES):
+            page = nfs3.readdir(self.nfs, self.directory, cookie, cookieverf, READDIR_BYTES, self.deadline)
+            names += [n for n in page.names if write_canary.life_of(n, self.target.canary_owner) is not None]
+            if page.eof or not page.names:
+                break
+            cookie, cookieverf = page.cookie, page.cookieverf
+        else:
+            self.rec.note("write_canary_sweep", SWEEP_CUT)
+        out = []
+        for name in names:
+            if name == self.canary.name:
+                continue
+            try:
+                _, attributes = nfs3.lookup_attributes(self.nfs, self.directory, name, self.deadline)
+            except NfsError:  # gone meanwhile
+                continue
+            if attributes is not None:
+                out.append((name, "regular" if attributes.type == "NF3REG" else attributes.type, attributes.mtime))
+        return out
+
+    def remove_leftover(self, name: str) -> None:
+        nfs3.remove(self.nfs, self.directory, name, self.deadline)
+
+
+class _WriteCanaryV4(_WriteCanary):
+    def __init__(
+        self, target: NfsTarget, channel: nfs4write.Channel, clientid: Optional[int], rec: StageRecorder, where: str
+    ) -> None:
+        super().__init__(target, rec, where, channel.deadline)
+        self.channel = channel
+        self.clientid = clientid  # the session's (v4.1, 4.2); v4.0 makes its own
+        self.walk = nfs4write.walk(nfs4.path_components(target.export) + self.canary.directory_components)
+        self.seqid = 0  # the open owner's (v4.0; ignored from v4.1 on)
+        self.stateid = b""
+        self.fhandle = b""
+        self.delegation: Optional[bytes] = None
+
+    def create(self) -> float:
+        channel, canary = self.channel, self.canary
+        if self.clientid is None:  # v4.0: a client ID of this process, confirmed (RFC 7530 16.33)
+            name = nfs41.client_owner().ownerid + b"/v4.0"
+            answer = channel.call([nfs4write.setclientid(nfs41.ClientOwner.verifier(), name)], nfs4write.READERS)
+            clientid, confirm = answer.of(nfs4write.OP_SETCLIENTID)  # type: ignore[misc]
+            channel.call([nfs4write.setclientid_confirm(clientid, confirm)])
+            self.clientid = clientid
+        owner = canary.name.encode()  # an open owner per probe: its file's unique name
+        ops = [
+            *self.walk,
+            nfs4write.open_create(self.seqid, self.clientid, owner, canary.name, WRITE_MODE, channel.minor),
+            (nfs4write.OP_GETFH, b""),
+            nfs4write.getattr_op((nfs4.FATTR4_TYPE, nfs4.FATTR4_TIME_MODIFY)),
+        ]
+        answer = channel.call(ops, nfs4write.READERS)
+        opened = answer.of(nfs4write.OP_OPEN)
+        assert isinstance(opened, nfs4write.OpenResult)
+        self.created = True
+        self.stateid, self.delegation = opened.stateid, opened.delegation
+        self.fhandle = answer.of(nfs4write.OP_GETFH)  # type: ignore[assignment]
+        attributes = answer.of(nfs4.OP_GETATTR)
+        if opened.rflags & nfs4write.OPEN4_RESULT_CONFIRM:  # v4.0, a new open owner
+            self.seqid += 1
+            confirm = [nfs4write.putfh(self.fhandle), nfs4write.open_confirm(self.stateid, self.seqid)]
+            self.stateid = channel.call(confirm, nfs4write.READERS).of(nfs4write.OP_OPEN_CONFIRM)  # type: ignore[assignment]
+        modified = getattr(attributes, "time_modify", None)
+        if modified is None:
+            raise RpcDecodeError("GETATTR after OPEN sent no time_modify")
+        return modified
+
+    def write(self) -> int:
+        ops = [nfs4write.putfh(self.fhandle), nfs4write.write(self.stateid, self.canary.data)]
+        written = self.channel.call(ops, nfs4write.READERS).of(nfs4write.OP_WRITE)
+        assert isinstance(written, nfs4write.Written)
+        if written.committed != nfs4write.FILE_SYNC4:  # the server may answer less stably (RFC 7530 16.36.4)
+            self.channel.call([nfs4write.putfh(self.fhandle), nfs4write.commit()], nfs4write.READERS)
+        return written.count
+
+    def read(self) -> bytes:
+        ops = [nfs4write.putfh(self.fhandle), nfs4write.read(self.stateid, len(self.canary.data))]
+        return self.channel.call(ops, nfs4write.READERS).of(nfs4.OP_READ)  # type: ignore[return-value]
+
+    def remove(self) -> None:
+        """CLOSE (after DELEGRETURN of a delegation), then REMOVE, in one COMPOUND."""
+        ops = [nfs4write.putfh(self.fhandle)]
+        if self.delegation is not None:
+            ops.append(nfs4write.delegreturn(self.delegation))
+        if self.stateid:
+            self.seqid += 1
+            ops.append(nfs4write.close(self.seqid if self.channel.minor == 0 else 0, self.stateid))
+        self.channel.call([*ops, *self.walk, nfs4write.remove(self.canary.name)], nfs4write.READERS)
+        self.stateid, self.delegation = b"", None
+
+    def list(self) -> List[Tuple[str, str, Optional[float]]]:
+        out = []
+        cookie, cookieverf = 0, bytes(nfs4write.VERIFIER_SIZE)
+        for _ in range(MAX_SWEEP_PAGES):
+            ops = [*self.walk, nfs4write.readdir(cookie, cookieverf, READDIR_BYTES)]
+            page = self.channel.call(ops, nfs4write.READERS).of(nfs4write.OP_READDIR)
+            assert isinstance(page, nfs4write.DirectoryPage)
+            for entry in page.entries:
+                if write_canary.life_of(entry.name, self.target.canary_owner) is not None:
+                    kind = "regular" if entry.attributes.type == "NF4REG" else str(entry.attributes.type)
+                    out.append((entry.name, kind, entry.attributes.time_modify))
+            if page.eof or not page.entries:
+                break
+            cookie, cookieverf = page.cookie, page.cookieverf
+        else:
+            self.rec.note("write_canary_sweep", SWEEP_CUT)
+        return out
+
+    def remove_leftover(self, name: str) -> None:
+        self.channel.call([*self.walk, nfs4write.remove(name)], nfs4write.READERS)
 
 
 @contextmanager

@@ -1,6 +1,8 @@
 """The Samba probe: TCP connect, SMB2/3 negotiate, session setup, tree connect, share-type
 check, teardown (SPEC.md section 3), all inside one Deadline. With a canary file (the opt-in
-data-path check) the probe also reads its first bytes before the teardown: stage `canary`.
+data-path check) the probe also reads its first bytes before the teardown: stage `canary`. With
+a write canary (opt-in, fswatch.probes.write_canary) it then writes a file of its own: CREATE
+(delete on close), WRITE + FLUSH, READ, CLOSE, and the sweep of earlier probes' leftovers.
 
 This module is the flow and its translation of what went wrong into the seed's alerts; it
 speaks SMB through smbprotocol adapted by fswatch.probes.smb, whose reaper thread ends every
@@ -15,11 +17,19 @@ import os
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import smbprotocol.connection as smb_connection
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
+from smbprotocol.open import (
+    CreateDisposition,
+    CreateOptions,
+    DirectoryAccessMask,
+    FilePipePrinterAccessMask,
+    ShareAccess,
+)
 from smbprotocol.session import Session
 
 from fswatch.core import alerts
@@ -27,7 +37,7 @@ from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure, ProtocolError
 from fswatch.core.observation import Observation, StageRecorder
 from fswatch.probes import posture as pst
-from fswatch.probes import smb
+from fswatch.probes import smb, write_canary
 from fswatch.probes.resolve import Resolver, address_for
 
 # Guest logon: pyspnego refuses empty credentials, and smbd's `map to guest = Bad User`
@@ -48,6 +58,8 @@ class SambaTarget:
     user: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
     canary: Optional[str] = None  # a file to read in each probe, relative to the share's root
+    canary_write: Optional[str] = None  # a directory to write a file in, each probe (fswatch.probes.write_canary)
+    canary_owner: str = write_canary.owner("samba", None)  # whose canary files the probe's names say
     # Security posture the watch requires (fswatch.probes.posture); the defaults require nothing.
     min_dialect: Optional[str] = None
     require_signing: bool = False
@@ -126,6 +138,8 @@ def probe_samba(
                     rec.note("canary_bytes", str(smb.read_canary(tree, target.canary)))
                 except Exception as exc:
                     raise _canary_failure(exc, target, reaper.fired or deadline.expired()) from exc
+        if target.canary_write is not None:
+            _write_canary(target, smb.TreeCalls(tree), rec, deadline, lambda: reaper.fired or deadline.expired())
         stage = "teardown"
         with rec.stage(stage):
             tree.disconnect()
@@ -171,6 +185,121 @@ def _canary_failure(exc: Exception, target: SambaTarget, timed_out: bool) -> Pro
         alerts.CANARY_BLOCKED, "canary", f"{target.unc}, CREATE and READ {canary}: {what}",
         f"{canary}: {os.strerror(err)}",
         errno=err, timed_out=timed_out, canary=canary,
+    )  # fmt: skip
+
+
+# The write canary's file: read and written by this probe alone (others may read it), deleted
+# when it is closed - also by smbd itself when the connection ends first (the deadline, kill -9).
+_WRITE_ACCESS = (
+    FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA
+    | FilePipePrinterAccessMask.DELETE
+)  # fmt: skip
+_WRITE_OPTIONS = (
+    CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE
+    | CreateOptions.FILE_WRITE_THROUGH
+)  # fmt: skip
+
+
+def _write_canary(
+    target: SambaTarget, calls: smb.TreeCalls, rec: StageRecorder, deadline: Deadline, timed_out: Callable[[], bool]
+) -> None:
+    """CREATE a new file (delete on close), WRITE 4 KiB + FLUSH, READ them back and compare, CLOSE
+    (which deletes it), then remove earlier probes' leftovers: five stages, one deadline."""
+    canary = write_canary.new_file(str(target.canary_write), target.canary_owner, deadline)
+    rec.note("write_canary_file", canary.path)
+    who = "the guest account (usually nobody)" if target.user is None else f"user {target.user}"
+    rec.note(write_canary.IDENTITY_NOTE, who)
+    with _write_stage(rec, "write_create", target, canary, timed_out):
+        opened = calls.create(
+            canary.path, _WRITE_ACCESS, ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_CREATE,
+            _WRITE_OPTIONS,
+        )  # fmt: skip
+    with _write_stage(rec, "write", target, canary, timed_out):
+        count = calls.write(opened.file_id, canary.data)
+        if count != len(canary.data):
+            short = f"the server wrote {count} of {len(canary.data)} bytes"
+            raise _write_refused(alerts.WRITE_FAILED, "write", target, canary, short)
+        calls.flush(opened.file_id)
+    rec.note("write_canary_bytes", str(count))
+    with _write_stage(rec, "write_readback", target, canary, timed_out):
+        differs = write_canary.mismatch(canary.data, calls.read(opened.file_id, len(canary.data)))
+        if differs is not None:
+            raise _write_refused(alerts.WRITE_MISMATCH, "write_readback", target, canary, differs)
+    with _write_stage(rec, "write_remove", target, canary, timed_out):
+        calls.close(opened.file_id)
+    with _write_stage(rec, "write_sweep", target, canary, timed_out):
+        removed, kept = _sweep(calls, target, canary, now=opened.last_write)
+    rec.note("write_canary_leftovers_removed", str(removed))
+    if kept:
+        rec.note("write_canary_leftovers_kept", kept)
+
+
+def _sweep(calls: smb.TreeCalls, target: SambaTarget, canary: write_canary.CanaryFile, now: float) -> Tuple[int, str]:
+    """Remove the leftovers of the owner's earlier probes (fswatch.probes.write_canary): how many, and
+    why any was kept (one already gone, or refused: tried again by the next probe)."""
+    directory = calls.create(
+        canary.directory, DirectoryAccessMask.FILE_LIST_DIRECTORY, smb.SHARE_ALL, CreateDisposition.FILE_OPEN,
+        CreateOptions.FILE_DIRECTORY_FILE,
+    )  # fmt: skip
+    # A listing that fails leaves the directory open: the probe ends, and the server closes it then.
+    entries = calls.list(directory.file_id, write_canary.search_pattern(target.canary_owner))
+    calls.close(directory.file_id)
+    removed, kept = 0, ""
+    for entry in entries:
+        if entry.directory or not write_canary.is_leftover(entry.name, target.canary_owner, entry.last_write, now):
+            continue
+        path = write_canary.CanaryFile(canary.directory, entry.name, b"").path
+        try:
+            leftover = calls.create(
+                path, FilePipePrinterAccessMask.DELETE, smb.SHARE_ALL, CreateDisposition.FILE_OPEN,
+                CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE,
+            )  # fmt: skip
+            calls.close(leftover.file_id)
+            removed += 1
+        except SMBResponseException as exc:
+            kept = f"{entry.name}: {smb.STATUS_NAMES.get(exc.status, f'0x{exc.status:08x}')}"
+    return removed, kept
+
+
+@contextmanager
+def _write_stage(
+    rec: StageRecorder, stage: str, target: SambaTarget, canary: write_canary.CanaryFile, timed_out: Callable[[], bool]
+) -> Iterator[None]:
+    """A stage of the write canary: the server's refusal is the alert of its status
+    (fswatch.probes.write_canary.alert_of), no answer by the deadline or a lost connection alert 139."""
+    with rec.stage(stage):
+        try:
+            yield
+        except ProbeFailure:
+            raise
+        except Exception as exc:
+            raise _write_failure(exc, stage, target, canary, timed_out()) from exc
+
+
+def _write_refused(
+    alert: int, stage: str, target: SambaTarget, canary: write_canary.CanaryFile, what: str
+) -> ProbeFailure:
+    reason = f"{target.unc}, write canary {canary.path}, {stage}: {what}"
+    return ProbeFailure(alert, stage, reason, f"{canary.directory}: {what}", canary=canary.path)
+
+
+def _write_failure(
+    exc: Exception, stage: str, target: SambaTarget, canary: write_canary.CanaryFile, timed_out: bool
+) -> ProbeFailure:
+    where = f"{target.unc}, write canary {canary.path}, {stage}"
+    if isinstance(exc, SMBResponseException) and not timed_out:
+        name = smb.STATUS_NAMES.get(exc.status, type(exc).__name__)
+        return ProbeFailure(
+            write_canary.alert_of(name), stage, f"{where}: {type(exc).__name__}: {_status_text(exc, exc.status)}",
+            f"{canary.directory}: {name} (0x{exc.status:08x})", ntstatus=exc.status, canary=canary.path,
+        )  # fmt: skip
+    if isinstance(exc, ProtocolError) and not timed_out:
+        return _failure(alerts.RECEIVE, stage, f"{where}: {exc}", errno_mod.EPROTO, canary=canary.path)
+    err = errno_mod.ETIMEDOUT if timed_out else (_errno_of(exc) or errno_mod.ECONNRESET)
+    what = "no answer within the deadline" if timed_out else "the connection ended"
+    return ProbeFailure(
+        alerts.WRITE_BLOCKED, stage, f"{where}: {what}", f"{canary.directory}, {stage}: {os.strerror(err)}",
+        errno=err, timed_out=timed_out, canary=canary.path,
     )  # fmt: skip
 
 

@@ -8,8 +8,9 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
 - Reaper: smbprotocol's Session.connect() and TreeConnect.connect() take no timeout and block
   forever on a server that stalls mid-session, so a thread shuts the connection's socket at
   the deadline, which wakes every waiter within milliseconds (TESTING.md);
-- tree_connect and read_canary: raw SMB2 requests where smbprotocol's own calls discard
-  what the probe needs (the share type) or log what it must not (a canary's bytes);
+- tree_connect, read_canary and TreeCalls (the write canary's CREATE, WRITE, FLUSH, READ, CLOSE,
+  QUERY_DIRECTORY): raw SMB2 requests where smbprotocol's own calls discard what the probe needs
+  (the share type, the server's time stamps) or log what it must not (a canary's bytes);
 - credential: the NT hash once per watch, not a DES per probe.
 """
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import functools
 import socket
+import struct
 import threading
 import time
-from typing import Optional
+from dataclasses import dataclass
+from typing import List, Optional
 
 import smbprotocol.connection as smb_connection
 from smbprotocol.connection import SecurityMode
@@ -34,8 +37,13 @@ from smbprotocol.open import (
     SMB2CloseRequest,
     SMB2CreateRequest,
     SMB2CreateResponse,
+    SMB2FlushRequest,
+    SMB2QueryDirectoryRequest,
+    SMB2QueryDirectoryResponse,
     SMB2ReadRequest,
     SMB2ReadResponse,
+    SMB2WriteRequest,
+    SMB2WriteResponse,
 )
 from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
@@ -54,6 +62,9 @@ SHARE_TYPE_NAMES = {SHARE_TYPE_DISK: "disk", SHARE_TYPE_PIPE: "pipe", SHARE_TYPE
 MAX_MESSAGE = 1 << 20
 
 STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
+# Statuses of the write canary that smbprotocol's table lacks (MS-ERREF 2.3.1); smbd answers a
+# create on a read-only file system with the first (TESTING.md).
+STATUS_NAMES.update({0xC00000A2: "STATUS_MEDIA_WRITE_PROTECTED", 0xC0000044: "STATUS_QUOTA_EXCEEDED"})
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 STATUS_END_OF_FILE = 0xC0000011  # READ at offset 0 of an empty file: read, and nothing in it
@@ -208,42 +219,163 @@ def read_canary(tree: TreeConnect, canary: str) -> int:
     data included, at debug level, and a canary's bytes are never logged. Every wait ends at the
     probe's deadline, when the reaper shuts the socket.
     """
-    session = tree.session
-    conn = session.connection
-    create = SMB2CreateRequest()
-    create["impersonation_level"] = ImpersonationLevel.Impersonation
-    create["desired_access"] = FilePipePrinterAccessMask.FILE_READ_DATA
-    create["file_attributes"] = 0
+    calls = TreeCalls(tree)
     # Share everything: the probe must never stand in the way of a client's own open.
-    create["share_access"] = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
-    create["create_disposition"] = CreateDisposition.FILE_OPEN
-    create["create_options"] = CreateOptions.FILE_NON_DIRECTORY_FILE
-    create["buffer_path"] = canary.replace("/", "\\").encode("utf-16-le")
-
-    def call(request) -> object:
-        sent = conn.send(request, sid=session.session_id, tid=tree.tree_connect_id)
-        return conn.receive(sent, resolve_symlinks=False)
-
-    opened = SMB2CreateResponse()
-    opened.unpack(call(create)["data"].get_value())
-    file_id = opened["file_id"].get_value()
-    read = SMB2ReadRequest()
-    read["length"] = min(CANARY_READ_BYTES, conn.max_read_size)
-    read["offset"] = 0
-    read["file_id"] = file_id
-    read["padding"] = b"\x50"
+    file_id = calls.create(
+        canary, FilePipePrinterAccessMask.FILE_READ_DATA, SHARE_ALL, CreateDisposition.FILE_OPEN,
+        CreateOptions.FILE_NON_DIRECTORY_FILE,
+    ).file_id  # fmt: skip
     try:
-        answer = SMB2ReadResponse()
-        answer.unpack(call(read)["data"].get_value())
-        count = len(answer["buffer"].get_value())
+        count = len(calls.read(file_id, CANARY_READ_BYTES))
     except SMBResponseException as exc:
         if exc.status != STATUS_END_OF_FILE:
             raise
         count = 0
-    close = SMB2CloseRequest()
-    close["file_id"] = file_id
-    call(close)
+    calls.close(file_id)
     return count
+
+
+SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
+STATUS_NO_SUCH_FILE = 0xC000000F  # QUERY_DIRECTORY's first answer when nothing matches
+STATUS_NO_MORE_FILES = 0x80000006  # ... and every later one
+FILE_DIRECTORY_INFORMATION = 0x01  # MS-FSCC 2.4.10
+_DIRECTORY_ENTRY = struct.Struct("<II4QQQII")  # next, index, 4 times, end of file, allocation, attributes, name length
+FILE_ATTRIBUTE_DIRECTORY = 0x10
+FILETIME_EPOCH = 116444736000000000  # 1970-01-01 in 100 ns since 1601
+MAX_LISTING = 1 << 16  # QUERY_DIRECTORY's output buffer: only the canary's own names match
+MAX_LISTINGS = 16  # QUERY_DIRECTORY rounds per sweep: bounded even against a server that never says "no more"
+_CREATE_TIMES = struct.Struct("<4Q")  # CREATE response: creation, last access, last write, change (MS-SMB2 2.2.14)
+
+
+def filetime_seconds(filetime: int) -> float:
+    """A FILETIME (100 ns since 1601) as seconds since 1970: the server's clock."""
+    return (filetime - FILETIME_EPOCH) / 1e7
+
+
+@dataclass(frozen=True)
+class Opened:
+    file_id: bytes
+    last_write: float  # the server's clock, seconds since 1970
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    name: str
+    last_write: float  # the server's clock, seconds since 1970
+    directory: bool
+
+
+class TreeCalls:
+    """Raw SMB2 requests on one tree connect (MS-SMB2 2.2.13-2.2.22, 2.2.33), each waited for
+    until its answer or the probe's deadline (the reaper); an error status raises smbprotocol's
+    SMBResponseException with it."""
+
+    def __init__(self, tree: TreeConnect) -> None:
+        self.tree = tree
+        self.session = tree.session
+        self.conn = self.session.connection
+
+    def call(self, request) -> bytes:
+        sent = self.conn.send(request, sid=self.session.session_id, tid=self.tree.tree_connect_id)
+        return self.conn.receive(sent, resolve_symlinks=False)["data"].get_value()
+
+    def create(self, path: str, access: int, share: int, disposition: int, options: int) -> Opened:
+        create = SMB2CreateRequest()
+        create["impersonation_level"] = ImpersonationLevel.Impersonation
+        create["desired_access"] = access
+        create["file_attributes"] = 0
+        create["share_access"] = share
+        create["create_disposition"] = disposition
+        create["create_options"] = options
+        # The share's root is the empty name, sent as one UTF-16 NUL (MS-SMB2 2.2.13: the buffer is
+        # never empty; smbprotocol sends two NUL bytes with NameLength 0).
+        name = path.replace("/", "\\").encode("utf-16-le") if path != "." else b""
+        create["buffer_path"] = name or b"\x00\x00"
+        data = self.call(create)
+        opened = SMB2CreateResponse()
+        opened.unpack(data)
+        if len(data) < 8 + _CREATE_TIMES.size:
+            raise ProtocolError(f"CREATE answer of {len(data)} bytes")
+        last_write = _CREATE_TIMES.unpack_from(data, 8)[2]
+        return Opened(opened["file_id"].get_value(), filetime_seconds(last_write))
+
+    def write(self, file_id: bytes, data: bytes) -> int:
+        """WRITE at offset 0: how many bytes the server says it wrote."""
+        write = SMB2WriteRequest()
+        write["offset"] = 0
+        write["file_id"] = file_id
+        write["buffer"] = data
+        answer = SMB2WriteResponse()
+        answer.unpack(self.call(write))
+        return answer["count"].get_value()
+
+    def flush(self, file_id: bytes) -> None:
+        """FLUSH: the server makes what was written stable (smbd: fsync, `strict sync`)."""
+        flush = SMB2FlushRequest()
+        flush["file_id"] = file_id
+        self.call(flush)
+
+    def read(self, file_id: bytes, length: int) -> bytes:
+        read = SMB2ReadRequest()
+        read["length"] = min(length, self.conn.max_read_size)
+        read["offset"] = 0
+        read["file_id"] = file_id
+        read["padding"] = b"\x50"
+        answer = SMB2ReadResponse()
+        answer.unpack(self.call(read))
+        return answer["buffer"].get_value()
+
+    def close(self, file_id: bytes) -> None:
+        close = SMB2CloseRequest()
+        close["file_id"] = file_id
+        self.call(close)
+
+    def list(self, file_id: bytes, pattern: str) -> List[DirectoryEntry]:
+        """The directory's entries whose names match `pattern` (the server filters), in at most
+        MAX_LISTINGS rounds."""
+        entries: List[DirectoryEntry] = []
+        for _ in range(MAX_LISTINGS):
+            query = SMB2QueryDirectoryRequest()
+            query["file_information_class"] = FILE_DIRECTORY_INFORMATION
+            query["file_id"] = file_id
+            query["output_buffer_length"] = MAX_LISTING
+            query["buffer"] = pattern.encode("utf-16-le")
+            try:
+                answer = SMB2QueryDirectoryResponse()
+                answer.unpack(self.call(query))
+            except SMBResponseException as exc:
+                if exc.status in (STATUS_NO_SUCH_FILE, STATUS_NO_MORE_FILES):
+                    return entries
+                raise
+            entries += parse_directory(answer["buffer"].get_value())
+        return entries
+
+
+def parse_directory(buffer: bytes) -> List[DirectoryEntry]:
+    """FILE_DIRECTORY_INFORMATION entries (MS-FSCC 2.4.10), read for hostile input: every
+    offset and length is checked, garbage raises ProtocolError."""
+    entries = []
+    offset = 0
+    for _ in range(MAX_LISTING // _DIRECTORY_ENTRY.size + 1):  # each entry takes at least its header
+        if offset + _DIRECTORY_ENTRY.size > len(buffer):
+            raise ProtocolError(f"directory entry at {offset} overruns the {len(buffer)}-byte answer")
+        following, _index, _created, _accessed, written, _changed, _eof, _alloc, attributes, length = (
+            _DIRECTORY_ENTRY.unpack_from(buffer, offset)
+        )
+        start = offset + _DIRECTORY_ENTRY.size
+        if length % 2 or start + length > len(buffer):
+            raise ProtocolError(f"directory entry name of {length} bytes at {start} does not fit the answer")
+        try:
+            name = buffer[start : start + length].decode("utf-16-le")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"directory entry name is not UTF-16: {exc.reason}") from exc
+        entries.append(DirectoryEntry(name, filetime_seconds(written), bool(attributes & FILE_ATTRIBUTE_DIRECTORY)))
+        if following == 0:
+            return entries
+        if following < _DIRECTORY_ENTRY.size or offset + following >= len(buffer):
+            raise ProtocolError(f"directory entry at {offset} points to {offset + following}")
+        offset += following
+    raise ProtocolError("more directory entries than the answer can hold")
 
 
 def close_quietly(conn: smb_connection.Connection) -> None:

@@ -32,6 +32,7 @@ OP_NAMES = {OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH
 FATTR4_SUPPORTED_ATTRS, FATTR4_TYPE, FATTR4_LEASE_TIME = 0, 1, 10
 FATTR4_FILES_AVAIL, FATTR4_FILES_FREE, FATTR4_FILES_TOTAL = 21, 22, 23
 FATTR4_SPACE_AVAIL, FATTR4_SPACE_FREE, FATTR4_SPACE_TOTAL = 42, 43, 44
+FATTR4_TIME_MODIFY = 53  # the write canary's: which of its files are leftovers (fswatch.rpc.nfs4write)
 # What the probe's GETATTR asks for: the type (cacheable) and the counts only statfs knows.
 STORAGE_ATTRS = (
     FATTR4_FILES_AVAIL, FATTR4_FILES_FREE, FATTR4_FILES_TOTAL,
@@ -184,6 +185,7 @@ class PathAttributes:
     space_free: Optional[int] = None
     space_total: Optional[int] = None
     lease_time: Optional[int] = None  # seconds (nfs_lease4)
+    time_modify: Optional[float] = None  # seconds since 1970, the server's clock (nfstime4)
 
 
 def path_components(path: str) -> List[str]:
@@ -297,6 +299,13 @@ def _ftype(vals: Decoder) -> str:
     return FTYPE4[ftype]
 
 
+def _nfstime(vals: Decoder) -> float:
+    seconds, nseconds = vals.int64(), vals.uint32()
+    if nseconds >= 1_000_000_000:
+        raise RpcDecodeError(f"nfstime4 nseconds {nseconds} is not below a second")
+    return seconds + nseconds / 1e9
+
+
 # How to read each attribute the probe understands, and its PathAttributes field.
 _ATTR_DECODERS = {
     FATTR4_SUPPORTED_ATTRS: (None, lambda vals: vals.array(Decoder.uint32, MAX_BITMAP_WORDS)),
@@ -308,6 +317,7 @@ _ATTR_DECODERS = {
     FATTR4_SPACE_AVAIL: ("space_avail", Decoder.uint64),
     FATTR4_SPACE_FREE: ("space_free", Decoder.uint64),
     FATTR4_SPACE_TOTAL: ("space_total", Decoder.uint64),
+    FATTR4_TIME_MODIFY: ("time_modify", _nfstime),
 }
 
 

@@ -351,3 +351,23 @@ def decode_read_in_session(dec: Decoder, operations: Sequence[int], sessionid: b
     if seen != [sessionid]:
         raise RpcDecodeError("SEQUENCE answered for another session")
     return result
+
+
+class Sequencer:
+    """SEQUENCE before each further COMPOUND on slot 0 of the probe's session, the sequence id one up
+    each time (the write canary's COMPOUNDs, fswatch.rpc.nfs4write.Channel's prefix)."""
+
+    def __init__(self, sessionid: bytes, sequenceid: int) -> None:
+        self.sessionid = sessionid
+        self.sequenceid = sequenceid  # the next COMPOUND's
+
+    def __call__(self) -> tuple:
+        ops = [(OP_SEQUENCE, encode_sequence(self.sessionid, self.sequenceid))]
+        self.sequenceid += 1  # SEQUENCE is processed (the slot moves on) even when a later operation fails
+        return ops, {OP_SEQUENCE: self._sequence}
+
+    def _sequence(self, dec: Decoder) -> bytes:
+        sessionid = decode_sequence(dec)
+        if sessionid != self.sessionid:
+            raise RpcDecodeError("SEQUENCE answered for another session")
+        return sessionid

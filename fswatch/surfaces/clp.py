@@ -18,7 +18,6 @@ first), like `fswatch inject`; -continue also clears it.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError
 from fswatch.core.settings import check_id, check_password, check_range
-from fswatch.host import logs, passwords
+from fswatch.host import logs, passwords, signals
 from fswatch.host.control import Control
 from fswatch.host.sinks import report_error, system_fault
 from fswatch.host.store import SettingsStore
@@ -182,15 +181,25 @@ def reexec_main() -> int:
 
 
 def start_unit(sup: Supervisor, settings: WatchSettings, password: Optional[str]) -> int:
-    """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status)."""
+    """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status).
+
+    This process is the one CLUSTERPRO's PID monitor watches: a signal must do to it what it
+    does to the watch (fswatch.host.signals), never end it while the watch runs on."""
     sup.ensure_stopped("a second one cannot start")
 
-    def forward_stop(*_: object) -> None:
+    def forward_stop(_: int) -> None:
         # CLUSTERPRO may end this process instead of running -stop: stop the unit too.
         sup.systemctl("stop", "--no-block", sup.unit)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, forward_stop)
+    def forward_report(signum: int) -> None:
+        pid = sup.holder()
+        if pid is not None and pid > 0:
+            try:
+                os.kill(pid, signum)
+            except OSError:  # ended meanwhile: the unit's end ends this process too
+                pass
+
+    signals.install(forward_stop, forward_report)
     return sup.start_unit(settings, password, writer=WRITER, until=ENDED)
 
 
@@ -198,21 +207,31 @@ def start_unit(sup: Supervisor, settings: WatchSettings, password: Optional[str]
 
 
 def stop(req: Request) -> int:
-    """End the watch and wait for it at most `wait` seconds (alert 15 otherwise); nothing
-    running is not an error (an EXEC stop script must not fail for that)."""
-    Supervisor(req.kind, req.watch_id).stop(Deadline.after(req.wait))
+    """End the watch and wait for it at most `wait` seconds (alert 15 otherwise).
+
+    A watch that is not running is said (alert 145, at notice priority) but is not an error:
+    exit 0, unlike `fswatch stop`. In the seed's design the watch's own end (alert 6) is what
+    fails the group over, and the group's stop then runs the EXEC resource's stop.sh, whose
+    -stop finds the watch ended: on every failover. CLUSTERPRO takes a non-zero exit of a
+    deactivation as a failed deactivation, whose final action may stop the cluster or shut the
+    node down; the seed's stop.sh always exits 0, but scripts built on it may pass -stop's
+    status on. The watch is not running afterwards, which is all -stop promises."""
+    if not Supervisor(req.kind, req.watch_id).stop(Deadline.after(req.wait)):
+        report_error(
+            NotRunning(f"{req.kind.name} watch {req.watch_id} is not running; nothing to stop"),
+            req.kind, req.watch_id, priority=alerts.NOTICE,
+        )  # fmt: skip
     return EXIT_OK
 
 
 def pause(req: Request, resume: bool) -> int:
-    if not status.look(req.kind.name, req.watch_id).alive:
-        raise NotRunning(f"{req.kind.name} watch {req.watch_id} is not running")
+    view = status.running(req.kind.name, req.watch_id, "continue" if resume else "pause")
     control = Control.of(req.kind.name, req.watch_id)
     if resume:
         control.request_continue()
         control.clear_injection()  # -continue also ends a failure test (-inject)
     else:
-        control.request_pause()
+        control.request_pause(version=view.protocol)  # as the watch's release reads it
     return EXIT_OK
 
 

@@ -52,11 +52,29 @@ def crashed(exc: Exception, started: float, clock: Callable[[], float]) -> Obser
 
 
 class StopSignal:
-    """Set by SIGTERM/SIGINT; waiting on it is how the engine sleeps."""
+    """What signals ask of the engine (fswatch.host.signals): a stop, or a report of the
+    settings it runs; waiting on it is how the engine sleeps."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self.probing = False  # set by the engine around each probe
+        # Counted, not flagged: a handler runs between any two bytecodes, and a count the
+        # engine only reads cannot lose a request that comes while it looks.
+        self._reports = 0
+        self._reported = 0
+
+    def request_report(self) -> None:
+        """From a signal handler: log the running settings between probes (never from the
+        handler itself, which may have interrupted the main thread inside a write)."""
+        self._reports += 1
+
+    def report_requested(self) -> bool:
+        """Whether a report was asked since the last call."""
+        asked = self._reports
+        if asked == self._reported:
+            return False
+        self._reported = asked
+        return True
 
     def request(self) -> None:
         """From a signal handler: stop, and end a probe in flight at once."""
@@ -163,6 +181,8 @@ class Watch:
     def _sleep_until(self, instant: float) -> bool:
         """Wait until `instant`, pinging the watchdog; True when a stop was requested."""
         for _ in range(int(self.schedule.interval / PING_EVERY) + 3):  # bounded: one interval of pings
+            if self.stop.report_requested():  # SIGHUP, SIGUSR1: answered within PING_EVERY
+                self.reporter.report_settings()
             left = instant - self.clock()
             if left <= 0:
                 return self.stop.is_set()

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 from fswatch.core.deadline import Deadline
-from fswatch.core.errors import NotRunning, ProbeFailure
+from fswatch.core.errors import NotRunning, NotTaken, ProbeFailure
 from fswatch.core.observation import Observation, StageTiming
-from fswatch.host.control import Control, holder
+from fswatch.core.protocol import INJECT
+from fswatch.host.control import Control
 from fswatch.kinds import Kind, Stage
+from fswatch.watch import status
 from fswatch.watch.status import WatchStatus
 
 REASON = "injected failure (fswatch inject): the server was not contacted"
@@ -147,18 +149,26 @@ class Injector:
 
 def request(kind: Kind, watch_id: str, stage_name: Optional[str], count: Optional[int], control: Control) -> Request:
     """Ask the running watch `control` to fail its next `count` probes at the stage (None:
-    the kind's first). UsageError (11) for a stage the kind's probe does not have;
-    NotRunning when no watch runs or it is paused (`continue` would clear the request)."""
+    the kind's first), in the request format its release reads (fswatch.core.protocol).
+    UsageError (11) for a stage the kind's probe does not have; NotRunning (145) when no watch
+    runs; NotTaken (146) when it is paused (`continue` would clear the request) or its release
+    reads no injection requests."""
     stage = kind.stage(stage_name)
-    pid = holder(control)
-    if pid is None:
+    view = status.look(kind.name, watch_id, control)
+    if view.pid is None:
         raise NotRunning(f"{kind.name} watch {watch_id} is not running; nothing to inject into")
-    if pid < 0:
+    if view.pid < 0:
         raise NotRunning(f"{kind.name} watch {watch_id} is starting; try again")
-    if control.pause_state().paused:
-        raise NotRunning(f"{kind.name} watch {watch_id} is paused: continue it first (continue clears an injection)")
-    req = Request(uuid.uuid4().hex, stage.name, count, pid, time.time())
-    control.request_injection(req.to_record())
+    version = view.protocol
+    if not version.reads(INJECT):
+        raise NotTaken(
+            f"{kind.name} watch {watch_id} (pid {view.pid}) runs {version.name}, which reads no injection "
+            "requests: restart it with the installed release to test with it (README: Upgrading)"
+        )
+    if view.paused:
+        raise NotTaken(f"{kind.name} watch {watch_id} is paused: continue it first (continue clears an injection)")
+    req = Request(uuid.uuid4().hex, stage.name, count, view.pid, time.time())
+    control.request_injection(req.to_record(), version)
     return req
 
 

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from fswatch.core import evidence
-from fswatch.core.errors import SystemFault
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule
 from fswatch.host.atomic import write_atomic
-from fswatch.host.metrics_files import error_text, publish, runtime_file, settle
+from fswatch.host.metrics_files import publish, runtime_file, settle
 from fswatch.watch import status
 
 # Every state a watch can be in: the status model's phases, one-hot in the state gauge, so
@@ -154,8 +153,9 @@ def result_of(obs: Observation, slow: bool, phase: str) -> str:
 class MetricsWriter:
     """The reporter's side effect: keeps a watch's metrics and writes them after each probe.
 
-    write() returns None or the reason the runtime file could not be written; the reporter
-    turns that into one alert per streak of failures, and the watch goes on.
+    write() raises SystemFault when the runtime file cannot be written (the reporter's alert
+    42, once per streak, with the state file's), and returns None or the reason it could not
+    be published (alert 110, once per streak); the watch goes on either way.
     """
 
     def __init__(self, metrics: WatchMetrics, kind: str, watch_id: str, directory: Optional[Path]) -> None:
@@ -174,10 +174,7 @@ class MetricsWriter:
 
     def write(self, phase: str, final: bool = False) -> Optional[str]:
         """Write the runtime file and see that it is published (one readlink when it is)."""
-        try:
-            write_atomic(self.path, self.metrics.render(phase), mode=0o644, durable=False)
-        except (OSError, SystemFault) as exc:
-            return f"cannot write {self.path}: {error_text(exc)}"
+        write_atomic(self.path, self.metrics.render(phase), mode=0o644, durable=False)  # SystemFault
         if final:
             # Best effort: inside a unit the textfile directory is read-only for the watch,
             # whose link then stays, to the last state it just wrote (fswatch-settle@ copies

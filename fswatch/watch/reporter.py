@@ -10,14 +10,17 @@ import os
 import time
 from typing import Callable, Dict, Optional
 
+from fswatch import __version__
 from fswatch.core import alerts
 from fswatch.core import evidence as evidence_rule
 from fswatch.core.alerts import alert as alert_entry
 from fswatch.core.errors import FswatchError, ProbeFailure
 from fswatch.core.evidence import Evidence
 from fswatch.core.observation import Observation
+from fswatch.core.protocol import CURRENT
 from fswatch.core.settings import Schedule
 from fswatch.core.verdict import Event, Judgement, SlowStage, WatchState, degraded_limit
+from fswatch.host import files
 from fswatch.host.attrd import GREEN, RED, YELLOW, AttributePublisher
 from fswatch.host.control import Control
 from fswatch.host.notify import Notifier
@@ -56,6 +59,7 @@ class Reporter:
         wall: Callable[[], float] = time.time,
         publisher: Optional[AttributePublisher] = None,
         metrics: Optional[MetricsWriter] = None,
+        settings: Optional[dict] = None,
     ) -> None:
         self.kind = kind
         self.watch_id = watch_id
@@ -82,9 +86,13 @@ class Reporter:
         self.history = History(history_size(schedule.retries))  # the failure timeline (fswatch.watch.history)
         self.injection: Optional[Dict[str, object]] = None  # what `fswatch inject` has pending
         # Prometheus textfile metrics (fswatch.watch.metrics), written with the state file; a
-        # failed write is alert 110, once per streak of failures.
+        # failed publication is alert 110, once per streak of failures.
         self.metrics = metrics
         self.metrics_failing = False
+        # A state or metrics file that cannot be written (a full or read-only /run): alert 42
+        # once, alert 162 once it works again; the watch goes on probing either way.
+        self.runtime_failing = False
+        self.settings = settings  # what the watch runs (fswatch.watch.status.settings_record)
         self.ended = False  # the watch is ending: its metrics say so for good
         self.unmetered: Optional[Observation] = None  # the probe the next metrics write counts
         # Evidence from the server's own process (fswatch.watch.evidence): what declared the
@@ -103,13 +111,15 @@ class Reporter:
         failure: Optional[ProbeFailure] = None,
         obs: Optional[Observation] = None,
         priority: Optional[int] = None,
+        subject: Optional[str] = None,
         **extra: str,
     ) -> None:
+        """`subject` stands for the target in the text: alert 42 names the failed system call."""
         entry = alert_entry(alert_id)
         if failure is not None and alert_id == failure.alert:
             message = failure.message(self.kind, self.label)
         else:
-            message = entry.render(self.kind, target=self.label, detail=detail)
+            message = entry.render(self.kind, target=subject or self.label, detail=detail)
         if failure is not None and failure.injected and "injected" not in message:
             message += " (injected)"  # after the seed's text, so its filters still match
         fields = {
@@ -313,6 +323,21 @@ class Reporter:
     def watchdog(self) -> None:
         self.notifier.watchdog()
 
+    def report_settings(self) -> None:
+        """SIGHUP, SIGUSR1 (fswatch.host.signals): the settings the watch runs, and whether its
+        settings file says the same (alert 160) or otherwise (161). Nothing is reloaded."""
+        values = (self.settings or {}).get("values") or {k: str(v) for k, v in self.schedule.fields.items()}
+        running = ", ".join(f"{key} {value}" for key, value in values.items())
+        drift = status.settings_drift(self.kind.name, self.watch_id, self.settings)
+        fields = {"FSWATCH_SETTINGS": running}
+        if drift is not None:
+            fields["FSWATCH_SETTINGS_FILE"] = drift.file
+        if drift is not None and drift.differs:
+            self.alert(alerts.SETTINGS_DIFFER, detail=drift.text(), **fields)
+        else:
+            where = drift.text() if drift is not None else "from its command line, no settings file"
+            self.alert(alerts.SETTINGS_SAME, detail=f"{running}; {where}", **fields)
+
     # -- status and state ---------------------------------------------------------------------
     def _status(self, text: str) -> None:
         self.status_text = text
@@ -339,6 +364,7 @@ class Reporter:
             schedule={**self.schedule.fields, "detection_bound": self.schedule.detection_bound},
             last_probe=self.last.to_dict() if self.last is not None else None,
             history=self.history.entries(),
+            settings=self.settings,
             injection=self.injection,
             attribute=None
             if self.publisher is None
@@ -347,6 +373,8 @@ class Reporter:
             degraded=self._degraded(),
             evidence={"setting": self.schedule.evidence, "declared_by": self.declared_by,
                       "unavailable": self.evidence_unavailable},
+            version=__version__,
+            protocol=CURRENT.number,
         )
 
     def _degraded(self) -> Optional[dict]:
@@ -357,24 +385,52 @@ class Reporter:
         return {**self.last.degraded.fields(), "probes": self.state.degraded, "limit_seconds": limit}
 
     def _write_state(self) -> None:
-        self._write_metrics()
-        if self.control is None:
-            return
-        try:
-            self.control.write_state(self.snapshot().to_json())
-        except (OSError, FswatchError):
-            pass  # a state file is a convenience; it must never stop the watch
+        """The metrics and the state file; one that cannot be written never stops the watch."""
+        fault = self._write_metrics()
+        if self.control is not None:
+            try:
+                self.control.write_state(self.snapshot().to_json())
+            except OSError as exc:
+                fault = fault or files.fault("write", exc, self.control.state_file)
+            except FswatchError as exc:
+                fault = fault or exc
+        self._runtime_written(fault)
 
-    def _write_metrics(self) -> None:
-        if self.metrics is None:
+    def _runtime_written(self, fault: Optional[FswatchError]) -> None:
+        """Alert 42 when the runtime files stop being written, 162 when they are again: once
+        each, however many probes come in between (status shows the old state as stale)."""
+        if fault is None:
+            if self.runtime_failing:
+                self.runtime_failing = False
+                where = self.control.directory if self.control is not None else "metrics"
+                self.alert(alerts.RUNTIME_WRITABLE, detail=str(where))
             return
+        if self.runtime_failing:
+            return
+        self.runtime_failing = True
+        reason = f"{fault}; the watch goes on probing, fswatch status shows its last state as stale"
+        fields = {"FSWATCH_REASON": reason}
+        number = getattr(fault, "errno", None)
+        if number:
+            fields["FSWATCH_ERRNO"] = str(number)
+        self.alert(alerts.SYSTEM, subject=getattr(fault, "function", None) or "write", detail=number, **fields)
+
+    def _write_metrics(self) -> Optional[FswatchError]:
+        """Write the metrics (a runtime file: what went wrong is returned) and see that they
+        are published (alert 110 here, once per streak: the textfile directory is not ours)."""
+        if self.metrics is None:
+            return None
         obs, self.unmetered = self.unmetered, None
         if obs is not None:  # counted once, with the phase its judgement led to
             result = result_of(obs, self.state.slow, self.phase)
             self.metrics.observe(obs, result, self.state.failures, obs.started_wall)
-        error = self.metrics.write(self.phase, final=self.ended)
+        try:
+            error = self.metrics.write(self.phase, final=self.ended)
+        except FswatchError as exc:
+            return exc
         if error is None:
             self.metrics_failing = False
         elif not self.metrics_failing:
             self.metrics_failing = True
             self.alert(alerts.METRICS_FAILED, detail=error, FSWATCH_REASON=error)
+        return None

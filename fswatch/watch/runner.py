@@ -7,13 +7,12 @@ in-process mode of the CLUSTERPRO compatibility commands.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 from typing import NoReturn, Optional, Tuple
 
 from fswatch.core.errors import SystemFault
+from fswatch.host import signals
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
 from fswatch.host.metrics_files import metrics_dir
@@ -27,6 +26,7 @@ from fswatch.watch.evidence import EvidenceSampler
 from fswatch.watch.inject import Injector
 from fswatch.watch.metrics import MetricsWriter, WatchMetrics
 from fswatch.watch.reporter import Reporter
+from fswatch.watch.status import settings_record
 
 
 def exit_now(code: int) -> NoReturn:
@@ -52,6 +52,12 @@ def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str
     return SettingsStore.config().load(kind_named(kind), watch_id)
 
 
+def settings_source() -> str:
+    """Where load_settings() reads (fswatch.host.store: CONFIG or RUNTIME), as the state file
+    records it, so `fswatch status` and SIGHUP can tell whether that file says otherwise now."""
+    return SettingsStore.config().source
+
+
 def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
     directory = metrics_dir()
     if directory is None:  # FSWATCH_METRICS_DIR=off
@@ -69,9 +75,12 @@ def run_watch(
     notifier: Optional[Notifier] = None,
     stop: Optional[StopSignal] = None,
     publisher: Optional[AttributePublisher] = None,
+    source: Optional[str] = None,
 ) -> int:
     """Run the watch in the foreground until stopped (0) or declared failed (1); in health
-    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped.
+    attribute mode (settings.attribute) it publishes its verdicts and runs until stopped, and
+    so does a watch for CTDB (settings.ctdb), whose verdict CTDB's monitor event reads.
+    `source`: where the settings were read (settings_source()); None for a command line.
 
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
     of the first one is touched.
@@ -81,18 +90,15 @@ def run_watch(
     lock = InstanceLock(control)
     stop = stop or StopSignal()
     # Handlers first: once the lock is held, others see this watch (-disp, -stop), and a
-    # SIGTERM must then end it cleanly (alert 3, exit 0), not by the default action.
-    # Signal handlers can only be set from the main thread; elsewhere the caller owns `stop`.
-    main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop.request())
+    # SIGTERM must then end it cleanly (alert 3, exit 0), a SIGHUP must not end it at all
+    # (fswatch.host.signals). Outside the main thread nothing is set: the caller owns `stop`.
+    restore = signals.install(lambda _: stop.request(), lambda _: stop.request_report())
     try:
         lock.acquire()
         try:
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
             control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
-            target = spec.make_target(settings.target, password)
+            target = spec.make_target(settings.target, password, settings.watch_id)
             probe = spec.probe_function()
             reporter = Reporter(
                 spec,
@@ -104,6 +110,7 @@ def run_watch(
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
                 metrics=metrics_writer(settings),
+                settings=settings_record(settings, source),
             )
             # Evidence and injection wrap the probe function: the probes never know about them
             # (fswatch.watch.evidence, fswatch.watch.inject). An injected failure contacts no
@@ -116,7 +123,7 @@ def run_watch(
                 reporter,
                 control,
                 stop,
-                keep_probing=settings.attribute is not None,
+                keep_probing=settings.keeps_probing,
             )
             return watch.run()
         except OSError as exc:
@@ -126,5 +133,4 @@ def run_watch(
             control.clear_injection()
             lock.release()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore()

@@ -5,6 +5,8 @@ after every probe and change of phase; `fswatch status`, clp_*mon -disp, the OCF
 `fswatch inject` and the metrics read it through this module only. The file is read field by
 field: a field that is missing (a state file written by an older release) takes its
 default, one of the wrong type is left out and named, so one bad value never hides the rest.
+The file says which release wrote it and the control protocol it speaks (fswatch.core.protocol);
+one without them comes from 0.1.0, and then the lock tells which 0.1.0.
 
 From outside, a watch is a WatchView: the PID holding its instance lock (alive or not), its
 last state and whether a pause is requested. A view has one Health and one reason text, and
@@ -20,13 +22,16 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
+from fswatch import __version__
 from fswatch.core import alerts
 from fswatch.core.alerts import alert as alert_entry
-from fswatch.core.errors import FswatchError
+from fswatch.core.errors import FswatchError, NotRunning
 from fswatch.core.evidence import BLOCKED as BLOCKED_EVIDENCE
 from fswatch.core.evidence import STOPPED as STOPPED_EVIDENCE
-from fswatch.host.control import Control, holder
-from fswatch.kinds import KINDS
+from fswatch.core.protocol import FLOCK, OFD, VERSIONS, Version, of_watch, release_tuple
+from fswatch.host.control import Control, held
+from fswatch.host.store import CONFIG, RUNTIME, SettingsStore
+from fswatch.kinds import KINDS, WatchSettings
 
 # The reporter's phases (fswatch.watch.reporter): where the watch is in its life.
 STARTING, HEALTHY, DEGRADED, FAILING, FAILED = "starting", "healthy", "degraded", "failing", "failed"
@@ -124,6 +129,11 @@ class WatchStatus:
     injection: Optional[dict] = None  # what `fswatch inject` has pending
     attribute: Optional[dict] = None  # health attribute mode: name, published, failing
     degraded: Optional[dict] = None  # what degrades the server now (phase degraded)
+    # The release that wrote it and its control protocol (fswatch.core.protocol); a state file
+    # without them was written by 0.1.0, the one release that did not say.
+    version: str = VERSIONS[1].release
+    protocol: Optional[int] = None
+    settings: Optional[dict] = None  # what the watch runs: settings_record()
     # Evidence from the server's own process: the setting, what declared the last failure
     # (stopped, blocked or retries) and why the process could not be looked at, if so.
     evidence: Optional[dict] = None
@@ -186,6 +196,14 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
     "injection": _optional(lambda v: isinstance(v, dict) and _text(v.get("stage")) and _count(v.get("left"))),
     "attribute": _optional(lambda v: isinstance(v, dict) and _text(v.get("name"))),
     "degraded": _optional(lambda v: isinstance(v, dict) and _text(v.get("cause")) and _text(v.get("reason"))),
+    "version": _text,
+    "protocol": _optional(lambda v: _count(v) and v > 0),  # type: ignore[operator]
+    "settings": _optional(
+        lambda v: isinstance(v, dict)
+        and _optional(_text)(v.get("source"))
+        and isinstance(v.get("values"), dict)
+        and all(_text(value) for value in v["values"].values())
+    ),
     "evidence": _optional(lambda v: isinstance(v, dict) and _text(v.get("setting"))),
 }
 assert set(_CHECKS) == {f.name for f in fields(WatchStatus)}, "every field of the state file is checked"
@@ -206,6 +224,7 @@ class WatchView:
     state: Optional[WatchStatus]
     paused: bool = False
     error: str = ""
+    lock: str = OFD  # the lock that showed the live watch (fswatch.host.control.Holder)
 
     @property
     def alive(self) -> bool:
@@ -261,6 +280,28 @@ class WatchView:
             return "no watch has run under this identifier since it was last forgotten"
         return _one_line(state.status) if state is not None else ""
 
+    @property
+    def protocol(self) -> Version:
+        """The control protocol the live watch speaks: what a request to it must be written in."""
+        state = self.current
+        return of_watch(state.protocol if state is not None else None, self.lock)
+
+    @property
+    def release(self) -> str:
+        """The release the watch runs (or ran); "" where that cannot be told yet: its state
+        file says (0.1.0 wrote no version), and before it has written one, a watch holding the
+        flock alone is of the flock release."""
+        state = self.current
+        if state is not None:
+            return state.version
+        return VERSIONS[1].release if self.alive and self.lock == FLOCK else ""
+
+    @property
+    def outdated(self) -> bool:
+        """A live watch of an older release than the one installed: it runs the old code until
+        it is restarted (README: Upgrading)."""
+        return self.alive and bool(self.release) and release_tuple(self.release) < release_tuple(__version__)
+
     def silent_for(self, now: float) -> Optional[float]:
         """Seconds since a live, probing watch last wrote its state, when that is longer than a
         whole probe cycle plus the watchdog's slack; else None. Paused, it writes nothing."""
@@ -273,12 +314,77 @@ class WatchView:
         return age if age > state.interval + state.timeout + SILENCE_SLACK else None
 
 
-def look(kind: str, watch_id: str) -> WatchView:
-    """The watch as it is now: the one reader of its lock, state and pause files. Reading
-    never blocks and never follows a link (fswatch.host.files); what cannot be read is named in
-    `error`, and SystemFault (alert 42) is raised only when the lock cannot be examined."""
-    control = Control.of(kind, watch_id)
-    pid = holder(control)
+# -- what a watch runs, and what its settings file says now -----------------------------------------
+
+
+def settings_record(settings: WatchSettings, source: Optional[str]) -> dict:
+    """The state file's `settings`: the values the watch runs, which of the two roots its
+    settings file is in (fswatch.host.store: CONFIG, RUNTIME; None: from a command line, no
+    file), and whether it has a password (which is never recorded)."""
+    return {"source": source, "values": settings.values(), "password": settings.has_password}
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a watch's settings file compares with what the watch runs: the keys that differ
+    (key, running value, the file's value; None: not set), or why the file cannot be read."""
+
+    file: str
+    changes: Tuple[Tuple[str, Optional[str], Optional[str]], ...] = ()
+    error: str = ""
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.changes or self.error)
+
+    def text(self) -> str:
+        if self.error:
+            return f"{self.file}: {self.error}"
+        if not self.changes:
+            return f"{self.file} says the same"
+        said = ", ".join(f"{key} {_unset(now)} (runs {_unset(runs)})" for key, runs, now in self.changes)
+        return f"{self.file} now says {said}"
+
+    def fields(self) -> dict:
+        changes = {key: {"runs": runs, "file": now} for key, runs, now in self.changes}
+        out: dict = {"file": self.file, "changes": changes, "summary": self.text()}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _unset(value: Optional[str]) -> str:
+    return "(not set)" if value is None else value
+
+
+def settings_drift(kind: str, watch_id: str, record: Optional[Mapping[str, object]]) -> Optional[Drift]:
+    """What the watch's settings file says now against what the watch runs (its state's
+    `settings`); None when the watch has no settings file (clp_*mon in-process: its command
+    line) or recorded none. The file is looked up in this process's roots, never at a path
+    the state file names, and read without its password."""
+    if not isinstance(record, Mapping) or record.get("source") not in (CONFIG, RUNTIME):
+        return None
+    running = record.get("values")
+    if not isinstance(running, Mapping):
+        return None
+    store = SettingsStore.named(str(record["source"]))
+    path = str(store.conf_path(kind, watch_id))
+    try:
+        now = store.read(KINDS[kind], watch_id, has_password=record.get("password") is True).values()
+    except FswatchError as exc:  # gone, unreadable, or no longer valid: a restart would not run it
+        return Drift(path, error=_one_line(str(exc)))
+    keys = sorted(set(running) | set(now))
+    return Drift(path, tuple((k, running.get(k), now.get(k)) for k in keys if running.get(k) != now.get(k)))
+
+
+def look(kind: str, watch_id: str, control: Optional[Control] = None) -> WatchView:
+    """The watch as it is now: the one reader of its lock, state and pause files (in `control`,
+    by default the watch's own directory). Reading never blocks and never follows a link
+    (fswatch.host.files); what cannot be read is named in `error`, and SystemFault (alert 42)
+    is raised only when the lock cannot be examined."""
+    control = control or Control.of(kind, watch_id)
+    found = held(control)
+    pid = found.pid if found is not None else None
     state: Optional[WatchStatus] = None
     errors = []
     try:
@@ -292,7 +398,17 @@ def look(kind: str, watch_id: str) -> WatchView:
     except FswatchError as exc:
         errors.append(str(exc))
     paused = pid is not None and control.pause_state().paused
-    return WatchView(kind, watch_id, pid, state, paused, "; ".join(errors))
+    lock = found.lock if found is not None else OFD
+    return WatchView(kind, watch_id, pid, state, paused, "; ".join(errors), lock)
+
+
+def running(kind: str, watch_id: str, action: str) -> WatchView:
+    """The live watch a request is for; NotRunning (alert 145, exit 6) when none runs, so a
+    request is never silently left for nobody (pause, continue: fswatch and clp_*mon)."""
+    view = look(kind, watch_id)
+    if not view.alive:
+        raise NotRunning(f"{kind} watch {watch_id} is not running; nothing to {action}")
+    return view
 
 
 def failure_text(kind: str, target: str, failure: Mapping[str, object]) -> str:

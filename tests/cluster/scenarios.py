@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from tests.fixtures import cluster as cl
+from tests.fixtures import container as ct
 
 VIP = cl.FLOATING_IP
 MONITOR_INTERVAL = 1  # s: every recurring monitor op, the agent's and the stock ones alike
@@ -22,6 +23,21 @@ SETTLE_TIMEOUT = 60.0  # s for a group to start, or a reset to finish
 SERVED_TIMEOUT = 20.0  # s for the client's first healthy probe of a freshly started group
 
 TIER_REPORT: list = []  # lines printed at the end of the test run (tests/cluster/conftest.py)
+
+
+def report(line: str) -> None:
+    """A measured figure of a tier: printed now and again at the end of the run."""
+    TIER_REPORT.append(line)
+    print(line)
+
+
+def tier_prologue() -> tuple:
+    """What a tier does before it boots: remove what killed runs left, get the node root (built
+    at most once per machine), make a fresh log dir. (root, seconds it took, log dir)."""
+    started = time.monotonic()
+    ct.reap_orphaned_containers()
+    root = cl.build_node_root()
+    return root, time.monotonic() - started, cl.new_log_dir()
 
 
 @dataclass(frozen=True)

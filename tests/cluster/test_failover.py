@@ -25,7 +25,6 @@ import pytest
 
 from tests.cluster import scenarios as sc
 from tests.fixtures import cluster as cl
-from tests.fixtures import container as ct
 
 # The integration tier's per-test limit (tests/conftest.py) applies to the test bodies; the
 # module fixture (node root build, three boots) bounds itself.
@@ -55,18 +54,13 @@ STOCK_CAP = 30.0  # scenario d: the stock monitor must not notice the stall with
 PUSHED_OP = "watch_asyncmon"
 
 
-def report(line: str) -> None:
-    sc.TIER_REPORT.append(line)
-    print(line)
+report = sc.report
 
 
 @pytest.fixture(scope="module")
 def cluster():
     started = time.monotonic()
-    ct.reap_orphaned_containers()
-    root = cl.build_node_root()
-    built = time.monotonic() - started
-    log_dir = cl.new_log_dir()
+    root, built, log_dir = sc.tier_prologue()
     with cl.Cluster(root, log_dir=log_dir) as c:
         report("FENCING IS OFF (stonith-enabled=false) in this test cluster only: containers have no fencing device")
         report(f"node root ready in {built:.1f} s; 3 nodes booted, online with quorum in {c.boot_seconds:.1f} s; "

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional, Sequence
 
 
 class FswatchCLI:
@@ -36,6 +37,25 @@ class FswatchCLI:
         return subprocess.Popen(
             self.argv(*args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+
+
+@contextmanager
+def logged(argv: Sequence[str], env: dict, log: Path) -> Iterator[subprocess.Popen]:
+    """A watch whose alerts go to the file `log`, to be read while it runs (a pipe could only
+    be read at its end); killed at the end if it still runs."""
+    with open(log, "w") as err:
+        proc = subprocess.Popen(list(argv), env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def alert_lines(text: str, alert_id: int) -> List[str]:
+    """The lines of alert `alert_id` in a watch's stderr."""
+    return [line for line in text.splitlines() if f" alert {alert_id}: " in line]
 
 
 def only_alert_lines(stderr: str) -> None:

@@ -90,7 +90,8 @@ def test_start_disp_duplicate_pause_continue_stop(clp, samba_server):
     stderr = watch.stderr.read()
     assert alert_ids(stderr) == [1, 2, 7, 8, 3], stderr
     assert disp(clp, "clp_sambamon", "w1") is None
-    assert clp("clp_sambamon", "w1", "-stop").returncode == 0  # nothing to stop: still success
+    again = clp("clp_sambamon", "w1", "-stop")  # nothing to stop: said (alert 145), still success (clp.stop)
+    assert again.returncode == 0 and "alert 145: " in again.stderr, again.stderr
 
 
 def test_stop_that_cannot_finish_gives_15(clp, samba_server):
@@ -139,6 +140,7 @@ def test_kill_9_then_the_same_identifier_again(clp, samba_server):
     watch.wait(timeout=5)
     assert disp(clp, "clp_sambamon", "w1") is None  # stale state is detected
     assert clp("clp_sambamon", "w1", "-del").returncode == 0
+    assert not (clp.runtime / "samba" / "w1").exists()
     again = start_samba(clp, samba_server)
     try:
         assert wait_for(lambda: disp(clp, "clp_sambamon", "w1"), 10) == again.pid
@@ -146,6 +148,24 @@ def test_kill_9_then_the_same_identifier_again(clp, samba_server):
     finally:
         clp("clp_sambamon", "w1", "-stop")
         again.wait(timeout=5)
+
+
+def test_reset_forgets_what_a_clp_watch_left_as_del_does(clp, samba_server):
+    """`fswatch reset` and -del are one forget: the runtime settings and password a clp start
+    wrote go too (reset used to leave them)."""
+    watch = clp.start("clp_sambamon", "w1", "-s", "public", "-a", samba_server.address, "-n", str(samba_server.port),
+                      "-u", samba_server.user, "-p", samba_server.password, "-i", "1")  # fmt: skip
+    wait_for(lambda: phase(clp, "samba", "w1") == "healthy", 10)
+    watch.kill()
+    watch.wait(timeout=5)
+    assert (clp.runtime / "samba" / "w1.password").exists()
+    cli = FswatchCLI(clp.config.parent)  # `fswatch` on the same directories
+    rc, records, _ = cli.json("status", "--json")
+    assert records[0]["health"] == "dead"
+    proc = cli("reset", "samba", "w1")
+    assert proc.returncode == 0, proc.stderr
+    left = sorted(p.name for p in (clp.runtime / "samba").iterdir())
+    assert left == [], left
 
 
 def test_stall_ends_the_blocking_command_within_the_bound(clp, fresh_samba_server):
@@ -191,3 +211,28 @@ def test_in_process_is_the_default_without_systemd(clp):
     code = "from fswatch.host.supervisor import supervision_mode; print(supervision_mode())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clp.env)
     assert out.stdout.strip() == "inprocess"
+
+
+def test_signals_to_the_in_process_start_form_never_end_it(clp, samba_server, tmp_path):
+    """In-process, the start form is the watch: SIGHUP logs its settings (from the command
+    line: no settings file, alert 160), SIGUSR2 is ignored, neither ends the PID CLUSTERPRO
+    watches; -stop then ends it (alert 3, exit 0)."""
+    from tests.integration.cli import alert_lines, logged
+
+    clp.env["FSWATCH_SUPERVISION"] = "inprocess"  # the mode under test, whatever this host runs
+    log = tmp_path / "alerts"
+    argv = clp.argv("clp_sambamon", "w1", "-s", "public", "-a", samba_server.address, "-n", str(samba_server.port),
+                    "-i", "1", "-c", "2", "-r", "1")  # fmt: skip
+    with logged(argv, clp.env, log) as watch:
+        wait_for(lambda: phase(clp, "samba", "w1") == "healthy", 10)
+        watch.send_signal(signal.SIGHUP)
+        wait_for(lambda: alert_lines(log.read_text(), 160) or watch.poll() is not None, 10)
+        watch.send_signal(signal.SIGUSR2)
+        time.sleep(1.5)
+        assert watch.poll() is None, log.read_text()
+        assert alert_lines(log.read_text(), 160)[0].endswith(
+            f"interval 1, retries 2, timeout 1, share public, address {samba_server.address}, "
+            f"port {samba_server.port}; from its command line, no settings file.")
+        assert clp("clp_sambamon", "w1", "-stop").returncode == 0
+        rc = watch.wait(timeout=10)
+    assert rc == 0 and alert_ids(log.read_text()) == [1, 2, 160, 3]

@@ -3,6 +3,8 @@ fswatch-KIND@ID with runtime settings under /run/fswatch and follows it."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 
@@ -172,3 +174,51 @@ def test_nfs_in_systemd_mode(node, nfs_server):
     assert events(node, unit) == [1, 2, 3]
     assert node.run(["clp_nfsmon", "cn1", "-del"]).returncode == 0
     assert node.run(["test", "!", "-e", "/run/fswatch/nfs/cn1.conf"]).returncode == 0
+
+
+def _child(pid: int) -> int:
+    """The one child of `pid` (nsenter's: the command it runs in the container)."""
+    for _ in range(50):  # bounded: 5 s for nsenter to fork
+        try:
+            children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        except OSError:
+            children = []
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise AssertionError(f"nsenter {pid} has no child")
+
+
+def test_signals_to_the_blocking_start_form_never_end_it_and_a_second_start_writes_nothing(node, samba_server):
+    """The start form is the PID CLUSTERPRO's monitor watches: SIGHUP, SIGUSR1 and SIGUSR2
+    to it leave it and its unit running (HUP and USR1 are passed on to the watch, which logs
+    alert 160); a second start form with other settings is refused (alert 14, exit 3) and
+    leaves the running watch's runtime settings as they were; -stop ends both (alert 3).
+    On the old main SIGHUP ended the start form with exit 129: a failover."""
+    unit = "fswatch-samba@cws.service"
+    clp = nsenter(node, "clp_sambamon", "cws", "-s", "public", "-n", str(samba_server.port), "-i", "1", "-c", "2",
+                  "-r", "1")
+    try:
+        wait_active(node, unit)
+        follower = _child(clp.pid)
+        reports = 0
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            os.kill(follower, sig)
+            reports += sig != signal.SIGUSR2
+            for _ in range(50):  # bounded: 5 s
+                if events(node, unit).count(160) == reports:
+                    break
+                time.sleep(0.1)
+            assert clp.poll() is None, (sig, clp.returncode)
+        time.sleep(1.5)
+        assert clp.poll() is None and events(node, unit) == [1, 2, 160, 160]
+        conf = node.run(["cat", "/run/fswatch/samba/cws.conf"]).stdout
+        dup = node.run(["clp_sambamon", "cws", "-s", "public", "-n", str(samba_server.port), "-i", "9"], check=False)
+        assert dup.returncode == 3 and "alert 14" in dup.stderr
+        assert node.run(["cat", "/run/fswatch/samba/cws.conf"]).stdout == conf  # nothing written
+        assert node.run(["clp_sambamon", "cws", "-stop"]).returncode == 0
+        assert clp.wait(timeout=10) == 0
+    finally:
+        if clp.poll() is None:
+            clp.kill()
+    assert events(node, unit) == [1, 2, 160, 160, 3]

@@ -29,6 +29,7 @@ SITE = "/usr/lib/python3/dist-packages"
 IN_CONTAINER = f"/var/tmp/{DEB_NAME}"
 TEMPLATES = [f"/usr/share/fswatch/clusterpro/{r}/{s}" for r in ("samba", "samba-mon", "nfs", "nfs-mon")
              for s in ("start.sh", "stop.sh")]
+CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/45.fswatch.script"  # where `ctdb event script enable` looks
 EXPECTED = [
     "/usr/bin/fswatch",
     "/usr/sbin/clp_sambamon",
@@ -56,6 +57,7 @@ EXPECTED = [
     "/usr/lib/ocf/resource.d/fswatch/nfs",
     "/usr/share/man/man7/ocf_fswatch_samba.7.gz",
     "/usr/share/man/man7/ocf_fswatch_nfs.7.gz",
+    CTDB_SCRIPT,
 ]
 BUILD_TIMEOUT = 300  # seconds for pip download + dpkg-buildpackage (measured ~15 s)
 APT_TIMEOUT = 120  # seconds for apt install / purge in the container (measured ~5 s)
@@ -86,6 +88,10 @@ def test_changelog_version_is_the_package_version():
 def test_deb_holds_the_package_units_catalog_commands_templates_and_man_pages(deb_file):
     files = _deb_files(deb_file)
     assert [f for f in EXPECTED if f not in files] == []
+    listing = subprocess.run([tool("dpkg-deb", "dpkg"), "-c", str(deb_file)], capture_output=True, text=True,
+                             timeout=30, check=True).stdout
+    # CTDB runs only executable event scripts (its enable links to this file)
+    assert [ln for ln in listing.splitlines() if ln.endswith(f".{CTDB_SCRIPT}")][0].startswith("-rwxr-xr-x")
     fields = subprocess.run([tool("dpkg-deb", "dpkg"), "-f", str(deb_file), "Package", "Version", "Architecture",
                              "Depends"], capture_output=True, text=True, timeout=30, check=True).stdout
     assert f"Version: {__version__}-1" in fields and "Architecture: all" in fields

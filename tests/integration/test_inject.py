@@ -117,7 +117,7 @@ def test_a_killed_watch_s_injection_never_reaches_the_next_watch(samba_server, t
         first.wait(timeout=10)
         first.stderr.read()
     assert (cli.runtime / "samba" / "w1" / "inject").exists()
-    assert cli("inject", "samba", "w1").returncode == 1  # no watch runs: refused
+    assert cli("inject", "samba", "w1").returncode == 6  # no watch runs: refused (alert 145)
     second = cli.start("run", "samba", "w1")
     try:
         wait_for(lambda: state(cli).get("probes", 0) >= 3 and state(cli).get("pid") == second.pid, 10)
@@ -134,14 +134,14 @@ def test_inject_refusals(samba_server, tmp_path):
     proc = cli("inject", "nfs", "w1", "--count", "0")
     assert proc.returncode == 2 and "alert 11" in proc.stderr
     proc = cli("inject", "samba", "w1")
-    assert proc.returncode == 1 and "not running" in proc.stderr
+    assert proc.returncode == 6 and "alert 145" in proc.stderr and "not running" in proc.stderr
     add_watch(cli, samba_server)
     watch = cli.start("run", "samba", "w1")
     try:
         wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
         assert cli("pause", "samba", "w1").returncode == 0
         proc = cli("inject", "samba", "w1")
-        assert proc.returncode == 1 and "paused" in proc.stderr
+        assert proc.returncode == 7 and "alert 146" in proc.stderr and "paused" in proc.stderr
         assert not (cli.runtime / "samba" / "w1" / "inject").exists()
     finally:
         stop(watch)
@@ -167,7 +167,7 @@ def test_clp_inject_ends_the_blocking_start_form_with_exit_1(samba_server, tmp_p
     assert alert_ids(stderr)[-5:] == [113, 62, 62, 62, 6], stderr
     assert ("alert 62: The clp_sambamon has detected an error in Samba [public] (tree connect error[injected failure])"
             in stderr)
-    assert clp("clp_sambamon", "c1", "-inject").returncode == 1  # it has ended
+    assert clp("clp_sambamon", "c1", "-inject").returncode == 6  # it has ended (alert 145)
 
 
 def test_ocf_monitor_reports_the_injected_failure_like_a_real_one(agents, tmp_path, samba_server):  # noqa: F811

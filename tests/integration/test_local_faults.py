@@ -10,9 +10,11 @@ EISDIR with a file or a directory where the other is expected.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -166,7 +168,10 @@ CASES = {
         nobody=True,
     ),
     "pause/EACCES": Case(["fswatch", "pause", "samba", "w1"], lambda w: w.running("samba", "w1"), nobody=True),
-    "continue/EACCES": Case(["fswatch", "continue", "samba", "w1"], lambda w: w.paused("samba", "w1"), nobody=True),
+    "continue/EACCES": Case(  # a running watch: continue of one that is not running is alert 145 first
+        ["fswatch", "continue", "samba", "w1"], lambda w: (w.running("samba", "w1"), w.paused("samba", "w1")),
+        nobody=True,
+    ),
     "reset/EACCES": Case(["fswatch", "reset", "samba", "w1"], lambda w: w.dead_state("samba", "w1"), nobody=True),
     "probe/EACCES-password": Case(
         ["fswatch", "probe", "samba", "--share", "s", "--port", "1", "--password-file", "{base}/x"],
@@ -340,3 +345,56 @@ def test_reset_and_del_delete_nothing_outside_the_runtime_tree(world, argv, link
     err = proc.stderr.decode()
     assert proc.returncode == 5 and "alert 42" in err and "symbolic link" in err, err
     assert sorted(str(p) for p in elsewhere.rglob("*")) == before
+
+
+def test_a_full_runtime_directory_is_alert_42_once_status_marks_the_state_stale_then_162(samba_server, tmp_path):
+    """The watch's runtime directory on a 256 KiB tmpfs (in a private mount namespace), filled
+    while the watch runs against a real smbd: it goes on probing, says alert 42 once (not
+    once per probe), `status` shows its last state marked stale; space freed, alert 162 once
+    and the state is fresh again. On the old main the watch said nothing at all."""
+    from tests.integration.cli import FswatchCLI, alert_ids, alert_lines, logged, only_alert_lines, wait_for
+
+    cli = FswatchCLI(tmp_path)
+    added = cli("add", "samba", "w1", "--share", "public", "--port", str(samba_server.port), "--interval", "1",
+                "--retries", "2", "--timeout", "1")
+    assert added.returncode == 0, added.stderr
+    cli.runtime.mkdir()
+    mount = 'mount -t tmpfs -o size=256k,mode=0755 tmpfs "$0" && exec "$@"'
+    log = tmp_path / "alerts"
+    argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", mount, str(cli.runtime),
+            *cli.argv("run", "samba", "w1")]  # fmt: skip
+    with logged(argv, cli.env, log) as watch:
+        # The watch's own view of its runtime directory (its mount namespace), and its status there.
+        runtime = Path(f"/proc/{watch.pid}/root") / str(cli.runtime).lstrip("/")
+
+        def status():
+            proc = subprocess.run(["nsenter", "-t", str(watch.pid), "-m", "--", *cli.argv("status", "--json")],
+                                  env=cli.env, capture_output=True, text=True, timeout=30)
+            assert proc.returncode == 0, proc.stderr
+            return json.loads(proc.stdout)[0]
+
+        wait_for(lambda: (runtime / "samba" / "w1" / "state.json").exists() and status()["health"] == "healthy", 15)
+        with open(runtime / "fill", "wb", buffering=0) as fill:  # until the file system is full
+            for _ in range(1024):  # bounded: 4 MiB, far more than 256 KiB
+                try:
+                    fill.write(b"\0" * 4096)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+                    break
+            else:
+                raise AssertionError("the tmpfs never filled")
+        wait_for(lambda: 42 in alert_ids(log.read_text()), 10)
+        stale = wait_for(lambda: (lambda r: r if r["stale_for"] is not None else None)(status()), 15)
+        assert stale["health"] == "healthy" and stale["stale_for"] > 1 + 1 + 5  # interval + timeout + slack
+        assert watch.poll() is None and alert_ids(log.read_text()) == [1, 2, 42]  # once, after many probes
+        (runtime / "fill").unlink()
+        wait_for(lambda: 162 in alert_ids(log.read_text()), 10)
+        fresh = status()
+        assert fresh["health"] == "healthy" and fresh["stale_for"] is None
+        watch.send_signal(signal.SIGTERM)
+        rc = watch.wait(timeout=10)
+    text = log.read_text()
+    only_alert_lines(text)
+    assert rc == 0 and alert_ids(text) == [1, 2, 42, 162, 3], text
+    failed = alert_lines(text, 42)[0]
+    assert "The clp_sambamon has detected system error (write 28)." in failed and "No space left on device" in failed

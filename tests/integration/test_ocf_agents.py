@@ -321,3 +321,33 @@ def test_a_frozen_supervised_watch_fails_the_monitor_and_stop_still_ends_it(agen
         except ProcessLookupError:
             pass
     assert run_agent(agents, "samba", "monitor", env).returncode == 7
+
+
+def test_signals_to_the_agents_watch_never_fail_the_resource(agents, runtime, samba_server):
+    """SIGHUP, SIGUSR1 and SIGUSR2 to the watch the agent started (a detached `fswatch run`):
+    it lives on, monitor stays 0 (Pacemaker sees no failure), the first two log what it
+    runs (alert 160) in its log, and stop still ends it cleanly (alert 3). On the old main
+    SIGHUP ended it: monitor 1, a false failover."""
+    env = agent_env(runtime, "fsw-sig", share="public", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="2")
+    log = runtime / "samba" / "fsw-sig.log"
+    assert run_agent(agents, "samba", "start", env).returncode == 0
+    try:
+        pid = int((runtime / "samba" / "fsw-sig" / "lock").read_text().strip())
+        for n, sig in enumerate((signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)):
+            os.kill(pid, sig)
+            for _ in range(50):  # bounded: 5 s for the report, answered within a second
+                reports = [line for line in log.read_text().splitlines() if " alert 160: " in line]
+                if len(reports) == min(n + 1, 2):
+                    break
+                time.sleep(0.1)
+            mon = run_agent(agents, "samba", "monitor", env)
+            assert mon.returncode == 0, (sig, mon.stderr, log.read_text())
+        time.sleep(1.5)  # SIGUSR2 says nothing, even after a probe
+        assert len([line for line in log.read_text().splitlines() if " alert 160: " in line]) == 2
+        assert (runtime / "samba" / "fsw-sig" / "lock").read_text().strip() == str(pid)  # the same watch
+    finally:
+        assert run_agent(agents, "samba", "stop", env).returncode == 0
+    assert run_agent(agents, "samba", "monitor", env).returncode == 7
+    events = [line.split(" alert ")[1].split(":")[0] for line in log.read_text().splitlines() if " alert " in line]
+    assert events == ["1", "2", "160", "160", "3"], log.read_text()

@@ -165,3 +165,36 @@ def test_stop_leaves_no_metrics_link_into_a_runtime_directory_that_is_gone(node,
     assert stop.returncode == 0, stop.stderr
     left = node.run(["sh", "-c", f"ls -la {textfile}; ls -la /run/fswatch/samba"], check=False).stdout
     assert "metricswatch" not in left, left
+
+
+def test_signals_to_the_agents_unit_never_fail_the_resource(node, samba_server):
+    """SIGHUP, SIGUSR1 and SIGUSR2 to the watch of a running ocf:fswatch:samba (its unit's
+    main process): the unit stays active, monitor stays 0, HUP and USR1 log what it runs
+    from its runtime settings (alert 160), and stop ends it cleanly (alert 3). On the old
+    main SIGHUP failed the unit, and monitor returned 1: a false failover."""
+    params = dict(instance="sigwatch", share="public", port=str(samba_server.port),
+                  interval="1", retries="1", timeout="2")
+    unit = "fswatch-samba@sigwatch.service"
+    start = agent(node, "samba", "start", **params)
+    assert start.returncode == 0, why(node, start, unit)
+    try:
+        pid = node.show(unit, "MainPID")["MainPID"]
+        reports = 0
+        for sig in ("HUP", "USR1", "USR2"):
+            node.run(["kill", f"-{sig}", pid])
+            reports += sig != "USR2"
+            for _ in range(50):  # bounded: 5 s; a report comes within a second
+                events = [e for e in node.journal(unit) if e.get("FSWATCH_EVENT") == "160"]
+                if len(events) == reports:
+                    break
+                time.sleep(0.1)
+            mon = agent(node, "samba", "monitor", **params)
+            assert mon.returncode == 0, (sig, why(node, mon, unit))
+        assert node.show(unit, "ActiveState", "MainPID") == {"ActiveState": "active", "MainPID": pid}
+        assert events[0]["FSWATCH_SETTINGS_FILE"] == "/run/fswatch/samba/sigwatch.conf"  # the agent's settings
+        assert events[0]["MESSAGE"].endswith("/run/fswatch/samba/sigwatch.conf says the same.")
+    finally:
+        stop = agent(node, "samba", "stop", **params)
+        assert stop.returncode == 0, stop.stderr
+    ids = [int(e["FSWATCH_EVENT"]) for e in node.journal(unit) if e.get("FSWATCH_EVENT")]
+    assert ids == [1, 2, 160, 160, 3]

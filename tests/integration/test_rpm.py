@@ -30,6 +30,7 @@ TEMPLATES = [f"/usr/share/fswatch/clusterpro/{r}/{s}" for r in ("samba", "samba-
              for s in ("start.sh", "stop.sh")]
 MAN_PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8",
              "ocf_fswatch_samba.7", "ocf_fswatch_nfs.7"]
+CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/45.fswatch.script"  # where `ctdb event script enable` looks
 EXPECTED = [
     "/usr/bin/fswatch",
     "/usr/sbin/clp_sambamon",
@@ -48,6 +49,7 @@ EXPECTED = [
     *TEMPLATES,
     "/usr/lib/ocf/resource.d/fswatch/samba",
     "/usr/lib/ocf/resource.d/fswatch/nfs",
+    CTDB_SCRIPT,
 ]
 BUILD_TIMEOUT = 180  # seconds for the wheel and rpmbuild (measured ~2 s)
 
@@ -77,6 +79,10 @@ def test_rpm_holds_the_package_units_catalog_commands_templates_and_man_pages(rp
     assert rpm_query(rpm_file, "--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH}") == f"fswatch {__version__} 1 noarch"
     files = set(rpm_query(rpm_file, "-l").split())
     assert [f for f in EXPECTED if f not in files] == []
+    # CTDB runs only executable event scripts (its enable links to this file)
+    assert [ln for ln in rpm_query(rpm_file, "-lv").splitlines() if ln.endswith(CTDB_SCRIPT)][0].startswith(
+        "-rwxr-xr-x"
+    )
     # byte-compiled at build time, so erasing the package leaves no __pycache__ behind
     compiled = rf"{SITE}/fswatch/surfaces/cli/__pycache__/__init__\.cpython-3\d+\.pyc"
     assert [f for f in files if re.fullmatch(compiled, f)]

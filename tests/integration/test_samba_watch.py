@@ -8,7 +8,16 @@ import time
 
 import pytest
 
-from tests.integration.cli import FswatchCLI, alert_ids, detect_stall, phase, wait_for
+from tests.integration.cli import (
+    FswatchCLI,
+    alert_ids,
+    alert_lines,
+    detect_stall,
+    logged,
+    only_alert_lines,
+    phase,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 SLACK = 0.5  # SPEC.md section 2: scheduling slack on top of the bound
@@ -139,3 +148,76 @@ def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_samba_server, tmp_
             watch.kill()
     assert rc == 0 and took < 1.0, took
     assert alert_ids(watch.stderr.read()) == [1, 2, 3]
+
+
+# Signals whose default action ends a process and that a tool may send to a watch by
+# convention or by mistake (timers, SIGIO, a UPS daemon's SIGPWR, the resource limits',
+# the real-time range): each must leave the watch running, and silent.
+QUIET_SIGNALS = (signal.SIGUSR2, signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGPWR,
+                 signal.SIGXCPU, signal.SIGXFSZ, signal.SIGSTKFLT, signal.SIGRTMIN, signal.SIGRTMIN + 1,
+                 signal.SIGRTMAX)  # fmt: skip
+
+
+def test_conventional_signals_never_end_the_watch_and_add_over_it_is_said(samba_server, tmp_path):
+    """SIGHUP and SIGUSR1 log what the watch runs (alert 160; 161 once its file says
+    otherwise), SIGUSR2 and the other signals a tool may send are ignored, and `add` over the
+    running watch writes its file and says in one line that the watch keeps its settings;
+    SIGQUIT then ends it cleanly (alert 3). On the old main SIGHUP ended it with exit 129
+    and no alert. Alerts go to a file, to be read while the watch runs."""
+    cli = FswatchCLI(tmp_path)
+    add_watch(cli, samba_server)
+    log = tmp_path / "alerts"
+    with logged(cli.argv("run", "samba", "w1"), cli.env, log) as watch:
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
+        for n, sig in enumerate((signal.SIGHUP, signal.SIGUSR1), start=1):
+            watch.send_signal(sig)
+            wait_for(lambda n=n: len(alert_lines(log.read_text(), 160)) == n or watch.poll() is not None, 10)
+            assert watch.poll() is None, (sig, watch.returncode, log.read_text())  # old main: 129, silent
+        conf = cli.config / "samba" / "w1.conf"
+        assert alert_lines(log.read_text(), 160)[0].endswith(
+            f"runs with these settings: interval 1, retries 2, timeout 1, share public, address 127.0.0.1, "
+            f"port {samba_server.port}; {conf} says the same.")
+        for sig in QUIET_SIGNALS:
+            watch.send_signal(sig)
+        time.sleep(2.5)  # two probes: the watch lives on and says nothing of them
+        assert watch.poll() is None and alert_ids(log.read_text()) == [1, 2, 160, 160]
+
+        changed = cli("add", "samba", "w1", "--share", "public", "--port", str(samba_server.port), "--interval", "5")
+        assert changed.returncode == 0 and "interval = 5" in conf.read_text()
+        assert changed.stderr.splitlines() == [
+            f"fswatch: samba w1: alert 161: The clp_sambamon keeps the settings it started with until it is "
+            f"restarted: pid {watch.pid}; {conf} now says interval 5 (runs 1), retries 5 (runs 2), timeout 60 (runs 1)."
+        ]
+        rc, records, _ = cli.json("status", "samba", "w1", "--json")
+        assert records[0]["settings_changed"]["changes"]["interval"] == {"runs": "1", "file": "5"}
+        assert records[0]["health"] == "healthy" and records[0]["stale_for"] is None
+        assert "the watch keeps what it runs until restarted" in cli("status").stdout
+        watch.send_signal(signal.SIGHUP)
+        wait_for(lambda: alert_lines(log.read_text(), 161), 10)
+        said = alert_lines(log.read_text(), 161)[0]
+        assert said.endswith(f"{conf} now says interval 5 (runs 1), retries 5 (runs 2), timeout 60 (runs 1).")
+        watch.send_signal(signal.SIGQUIT)
+        rc = watch.wait(timeout=5)
+    stderr = log.read_text()
+    only_alert_lines(stderr)
+    assert rc == 0 and alert_ids(stderr) == [1, 2, 160, 160, 161, 3]
+
+
+def test_fswatch_stop_ends_a_watch_that_runs_without_systemd(samba_server, tmp_path):
+    """Where systemd is not PID 1, `fswatch stop` stops the watch that holds the lock (a
+    `fswatch run` in another terminal) the way clp_*mon -stop and the OCF agent do: the
+    watch ends cleanly (alert 3, exit 0). (It used to run systemctl and fail.)"""
+    cli = FswatchCLI(tmp_path)
+    add_watch(cli, samba_server)
+    watch = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)
+        stop = cli("stop", "samba", "w1", timeout=70)
+        assert stop.returncode == 0 and stop.stderr == "", stop.stderr
+        assert watch.wait(timeout=5) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert alert_ids(watch.stderr.read()) == [1, 2, 3]
+    rc, records, _ = cli.json("status", "--json")
+    assert records[0]["health"] == "stopped" and records[0]["pid"] is None

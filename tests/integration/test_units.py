@@ -392,3 +392,63 @@ def test_the_sandboxed_unit_sees_the_local_server_s_process(node, stopped):
     finally:
         node.systemctl("kill", "--signal=SIGCONT", f"{server}.service", check=False)
         node.systemctl("stop", f"{server}.service", check=False)
+
+
+def wait_events(node, unit, expected, timeout):
+    """The unit's alert ids once they are `expected` (bounded); the last seen otherwise."""
+    end = time.monotonic() + timeout
+    ids = []
+    while time.monotonic() < end:
+        ids = [int(e["FSWATCH_EVENT"]) for e in alerts(node, unit)]
+        if ids == expected:
+            break
+        time.sleep(0.2)
+    return ids
+
+
+def test_signals_never_end_the_unit_reload_is_refused_and_add_over_it_is_said(node, samba_server):
+    """SIGHUP, SIGUSR1 and SIGUSR2 to a running unit (`systemctl kill -s`): it stays active
+    with the same main process; HUP and USR1 log what it runs (alert 160, then 161 once
+    `fswatch add` changed its file, which add says in one line). The unit declares no
+    reload (CanReload=no), so `systemctl reload` is refused rather than faked. On the old
+    main SIGHUP failed the unit (Result=signal) with no alert."""
+    add(node, "sig1", "public", samba_server.port)
+    unit = "fswatch-samba@sig1.service"
+    node.systemctl("start", unit)
+    try:
+        pid = show(node, unit, "MainPID")["MainPID"]
+        expected = [1, 2]
+        for sig in ("HUP", "USR1", "USR2"):
+            node.systemctl("kill", "-s", sig, unit)
+            expected += [160] if sig != "USR2" else []
+            assert wait_events(node, unit, expected, 10) == expected, sig  # one report per signal
+        time.sleep(1.5)  # a probe later: SIGUSR2 said nothing and ended nothing
+        assert show(node, unit, "ActiveState", "MainPID", "CanReload") == {
+            "ActiveState": "active", "MainPID": pid, "CanReload": "no"}
+        report = [e for e in alerts(node, unit) if e["FSWATCH_EVENT"] == "160"][0]
+        assert report["FSWATCH_SETTINGS_FILE"] == "/etc/fswatch/samba/sig1.conf"
+        assert report["MESSAGE"].endswith("/etc/fswatch/samba/sig1.conf says the same.")
+        reload = node.systemctl("reload", unit, check=False)
+        assert reload.returncode != 0 and "not applicable" in reload.stderr
+        changed = node.run(["fswatch", "add", "samba", "sig1", "--share", "public", "--port", str(samba_server.port),
+                            "--interval", "5"])  # fmt: skip
+        assert [line for line in changed.stderr.splitlines() if line] == [
+            f"fswatch: samba sig1: alert 161: The clp_sambamon keeps the settings it started with until it is "
+            f"restarted: pid {pid}; /etc/fswatch/samba/sig1.conf now says interval 5 (runs 1), retries 5 (runs 2), "
+            f"timeout 60 (runs 1)."
+        ]
+        record = json.loads(node.run(["fswatch", "status", "samba", "sig1", "--json"]).stdout)[0]
+        assert record["settings_changed"]["changes"]["interval"] == {"runs": "1", "file": "5"}
+        node.systemctl("kill", "-s", "HUP", unit)
+        assert wait_events(node, unit, [1, 2, 160, 160, 161], 10) == [1, 2, 160, 160, 161]
+    finally:
+        node.systemctl("stop", unit)
+    assert show(node, unit, "Result", "ExecMainStatus") == {"Result": "success", "ExecMainStatus": "0"}
+    assert [int(e["FSWATCH_EVENT"]) for e in alerts(node, unit)] == [1, 2, 160, 160, 161, 3]
+    # restarted, it runs what its file says: the file and the watch agree again
+    node.systemctl("start", unit)
+    try:
+        record = json.loads(node.run(["fswatch", "status", "samba", "sig1", "--json"]).stdout)[0]
+        assert record["settings_changed"] is None and record["schedule"]["interval"] == 5
+    finally:
+        node.systemctl("stop", unit)

@@ -67,7 +67,9 @@ def test_looking_never_makes_a_start_fail(tmp_path):
     """Two pollers hammering holder() (what status, -disp, pause and -stop call) while a
     process starts and stops 600 times: no start may fail with alert 14. With the
     flock(LOCK_SH) that holder() took on the old main, 11 % to 80 % of the starts
-    failed (166, 449 and 1239 of 1500 in three runs)."""
+    failed (166, 449 and 1239 of 1500 in three runs). holder() takes that shared flock
+    again (the flock release's watches hold nothing else), but only where no OFD lock is
+    held, and a start retries its flock past it (fswatch.host.control.FLOCK_WAIT)."""
     directory = tmp_path / "run" / "samba" / "w1"
     Control(directory).ensure()
     pollers = [

@@ -43,6 +43,7 @@ class StrictClock:
         self._t = START
         self.stop_at = None
         self.waits = []  # (when, seconds) of every wait the engine asked for
+        self.reports_at = []  # instants a SIGHUP arrives (StopSignal.request_report)
 
     def __call__(self):
         return self._t
@@ -54,6 +55,11 @@ class StrictClock:
     # StopSignal's interface: waiting is how the engine sleeps
     def is_set(self):
         return self.stop_at is not None and self._t >= self.stop_at
+
+    def report_requested(self):
+        due = [t for t in self.reports_at if t <= self._t]
+        self.reports_at = [t for t in self.reports_at if t > self._t]
+        return bool(due)
 
     def wait(self, seconds):
         assert seconds > 0, f"a wait of {seconds} s is a busy loop"
@@ -456,6 +462,23 @@ def test_state_file_written(tmp_path):
     state = json.loads(control.state_file.read_text())
     assert state["phase"] == "stopped" and state["last_probe"]["ok"] is True
     assert state["schedule"]["detection_bound"] == spec_bound(1, 2, 1)
+
+
+def test_a_report_is_answered_while_waiting_and_changes_nothing_else(tmp_path):
+    """SIGHUP / SIGUSR1 (StopSignal.request_report) while the watch sleeps: alert 160 within
+    a ping (1 s), one per request; the probes keep their cadence and the watch ends as asked."""
+    interval = 5
+    clock = StrictClock()
+    server = Server(clock)
+    clock.reports_at = [START + 2.5, START + 7.2]
+    clock.stop_at = START + 12
+    watch, sink, _, _ = make_watch(tmp_path, Schedule(interval, 1, 2), clock, server)
+    assert watch.run() == 0
+    assert sink.ids == [1, 2, 160, 160, 3]
+    report = sink.alerts[2]
+    assert report[1] == ("The clp_sambamon runs with these settings: interval 5, retries 1, timeout 2; "
+                         "from its command line, no settings file.")
+    assert [p[0] for p in server.probes] == [START + k * interval for k in range(3)]
 
 
 def test_stop_during_a_probe_ends_it_at_once(tmp_path):

@@ -48,7 +48,7 @@ def test_exit_now_flushes_the_streams_first(exits, monkeypatch):
 @pytest.mark.parametrize("status", [0, 1])
 def test_fswatch_run_ends_the_process_with_the_watchs_status(exits, monkeypatch, status):
     assert cli.main(["add", "samba", "w1", "--share", "s"]) == 0
-    monkeypatch.setattr(commands, "run_watch", lambda settings, password: status)
+    monkeypatch.setattr(commands, "run_watch", lambda settings, password, source=None: status)
     with pytest.raises(Exited):
         cli.main(["run", "samba", "w1"])
     assert exits == [status]

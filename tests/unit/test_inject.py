@@ -33,6 +33,9 @@ class FakeTime:
     def is_set(self):
         return self.stop_at is not None and self.t >= self.stop_at
 
+    def report_requested(self):  # no SIGHUP here
+        return False
+
     def wait(self, seconds):
         if self.stop_at is not None and self.t + seconds >= self.stop_at:
             self.t = max(self.t, self.stop_at)
@@ -229,7 +232,7 @@ def test_stage_names_match_what_the_probes_record():
 
     from fswatch.probes import nfs, resolve, samba
 
-    recorded = r'(?:_stage\(rec, |rec\.add\(|rec\.stage\(|stage = )"(\w+)"'
+    recorded = r'(?:_stage\(rec, |self\._stage\(|rec\.add\(|rec\.stage\(|stage = )"(\w+)"'
     for kind, module in ((SAMBA, samba), (NFS, nfs)):
         names = set(re.findall(recorded, inspect.getsource(module))) | {resolve.STAGE}  # both probes resolve names
         assert names == {s.name for s in kind.stages}, kind.name

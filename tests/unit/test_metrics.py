@@ -1,5 +1,5 @@
 """Prometheus textfile metrics: the format (checked by the real promtool), the values a
-watch's probes lead to, atomic publish/settle/forget, and a failed write as alert 110."""
+watch's probes lead to, atomic publish/settle/forget, and a failed write as alert 42 (then 162)."""
 
 from __future__ import annotations
 
@@ -189,19 +189,27 @@ class Clock:
     def is_set(self):
         return self.t >= self.end
 
+    def report_requested(self):  # no SIGHUP here
+        return False
+
     def wait(self, seconds):
         self.t = min(self.t + seconds, self.end)
         return self.is_set()
 
 
-def watch(tmp_path, kind, plan, end, stages, directory, control=None):
-    """Run the real engine and reporter with a scripted probe: [(until_t, ok), ...]."""
+def watch(tmp_path, kind, plan, end, stages, directory, control=None, hooks=None):
+    """Run the real engine and reporter with a scripted probe: [(until_t, ok), ...]; an `ok`
+    that names one of `hooks` runs it once before a healthy probe."""
     clock = Clock(end)
     sink = ListSink()
     schedule = Schedule(1, 2, 1)
+    hooks = dict(hooks or {})
 
     def probe(deadline):
         ok = next((o for until, o in plan if clock.t < until), True)
+        if isinstance(ok, str):
+            hooks.pop(ok, lambda: None)()
+            ok = True
         clock.t += 0.01
         alert = 74 if kind is SAMBA else 83  # a stage's timeout alert of that kind
         return healthy(stages, clock.t) if ok else failed(stages[:1], stages[1][0], alert, wall=clock.t)
@@ -268,15 +276,40 @@ def test_settle_takes_a_watch_unit_and_nothing_else(dirs):
         assert cli.main(["metrics", *bad]) == 2
 
 
-def test_a_failed_write_is_alert_110_once_and_the_watch_goes_on(dirs, tmp_path, monkeypatch):
+def test_a_runtime_file_that_cannot_be_written_is_alert_42_once_then_162_once(dirs, tmp_path):
+    """A metrics file the watch cannot write in its runtime directory (a full or read-only
+    /run) is a system error: alert 42 once, however many probes follow, and alert 162 once
+    it can write again; the watch goes on to its verdict meanwhile."""
     runtime = tmp_path / "run"
     runtime.mkdir()
     (runtime / "samba").write_text("not a directory")  # every write of the runtime file fails
-    rc, sink = watch(tmp_path, SAMBA, [(3, True), (100, False)], 50, SAMBA_STAGES, dirs, tmp_path / "ctl")
+
+    def repair():
+        (runtime / "samba").unlink()
+        (runtime / "samba" / "w1").mkdir(parents=True)
+
+    plan = [(3, True), (6, "repair"), (8, True), (100, False)]
+    rc, sink = watch(tmp_path, SAMBA, plan, 50, SAMBA_STAGES, dirs, tmp_path / "ctl", hooks={"repair": repair})
     assert rc == 1 and sink.ids[-2:] == [74, 6]  # the watch ran to its verdict
-    failed_writes = [a for a in sink.alerts if a[0] == 110]
-    assert len(failed_writes) == 1
-    assert failed_writes[0][1].startswith("The clp_sambamon could not write its metrics (cannot write ")
+    assert sink.ids.count(42) == 1 and sink.ids.count(162) == 1 and 110 not in sink.ids, sink.ids
+    assert sink.ids.index(42) < sink.ids.index(162)
+    failed = next(a for a in sink.alerts if a[0] == 42)
+    assert failed[1] == "The clp_sambamon has detected system error (open 20)."
+    assert failed[2]["FSWATCH_ERRNO"] == "20" and str(runtime / "samba" / "w1") in failed[2]["FSWATCH_REASON"]
+    assert (runtime / "samba" / "w1" / "metrics.prom").exists()
+
+
+def test_a_link_that_cannot_be_made_is_alert_110_once(dirs, tmp_path, monkeypatch):
+    """Publishing into node_exporter's directory (not the watch's own) that fails stays alert
+    110, once per streak: the runtime file itself is written, so no alert 42."""
+
+    def refused(source, link):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(mf.os, "symlink", refused)
+    rc, sink = watch(tmp_path, SAMBA, [(3, True), (100, False)], 50, SAMBA_STAGES, dirs)
+    assert rc == 1 and sink.ids.count(110) == 1 and 42 not in sink.ids, sink.ids
+    assert "cannot publish" in next(a for a in sink.alerts if a[0] == 110)[1]
 
 
 def test_readme_alert_rules_are_valid_for_prometheus(tmp_path):

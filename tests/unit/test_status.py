@@ -114,3 +114,32 @@ def test_look_reads_the_lock_the_state_and_the_pause(tmp_path, monkeypatch):
     control.write_state('{"phase": 7}\n')
     view = look("samba", "w1")
     assert view.state is None and view.health is Health.INACTIVE and "unexpected values for phase" in view.error
+
+
+def test_the_settings_file_compared_with_what_the_watch_runs(tmp_path, monkeypatch):
+    """settings_drift: the same, changed, a key left out (back to its default), unreadable
+    or gone; nothing to compare for a watch from a command line or an old state file."""
+    from fswatch.host.store import CONFIG, RUNTIME, SettingsStore
+    from fswatch.kinds import NFS, build
+    from fswatch.watch.status import settings_drift, settings_record
+
+    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
+    running = build(NFS, "n1", {"export": "/x", "address": "127.0.0.1", "interval": "2"})
+    conf = SettingsStore.config().write(running)
+    record = settings_record(running, CONFIG)
+    same = settings_drift("nfs", "n1", record)
+    assert not same.differs and same.text() == f"{conf} says the same"
+    conf.write_text(conf.read_text().replace("interval = 2", "interval = 3").replace("address = 127.0.0.1\n", ""))
+    changed = settings_drift("nfs", "n1", record)
+    assert changed.changes == (("address", "127.0.0.1", None), ("interval", "2", "3"))
+    assert changed.text() == f"{conf} now says address (not set) (runs 127.0.0.1), interval 3 (runs 2)"
+    conf.write_text("[watch]\nexport = /x\ninterval = 0\n")
+    assert "interval" in settings_drift("nfs", "n1", record).error  # a restart would be refused
+    conf.unlink()
+    assert "does not exist" in settings_drift("nfs", "n1", record).error
+    assert settings_drift("nfs", "n1", {**record, "source": RUNTIME}).file == str(tmp_path / "run/nfs/n1.conf")
+    assert settings_drift("nfs", "n1", settings_record(running, None)) is None  # clp_*mon in-process
+    assert settings_drift("nfs", "n1", None) is None  # a state file from before issue 26
+    parsed, wrong = WatchStatus.parse({"phase": "healthy", "settings": {"source": "config", "values": {"a": 1}}})
+    assert parsed.settings is None and wrong == "unexpected values for settings"

@@ -44,6 +44,7 @@ def runtime(tmp_path, monkeypatch):
     monkeypatch.setenv("FSWATCH_METRICS_DIR", str(tmp_path / "textfile"))
     monkeypatch.setenv("FSWATCH_SUPERVISION", "inprocess")
     monkeypatch.setattr(supervisor, "DROPIN_DIR", tmp_path / "systemd")
+    (tmp_path / "systemd").mkdir()
     (tmp_path / "textfile").mkdir()
     return tmp_path
 
@@ -167,6 +168,16 @@ def test_under_systemd_a_runtime_watch_is_its_unit_with_a_drop_in(runtime, monke
     sup.forget(reload=False)
     assert not supervisor.dropin_path("samba", "w1").exists() and ["daemon-reload"] not in systemctl.calls
     assert ["reset-failed", sup.unit] in systemctl.calls
+
+
+def test_a_forced_systemd_mode_never_makes_the_directory_that_says_systemd_runs(runtime, monkeypatch):
+    """/run/systemd/system is how every command tells that systemd is PID 1 (sd_booted): a
+    drop-in written where it does not exist must fail, not create it and mislead them all."""
+    monkeypatch.setenv("FSWATCH_SUPERVISION", "systemd")
+    (runtime / "systemd").rmdir()
+    with pytest.raises(SystemFault):
+        Supervisor(SAMBA, "w1", systemctl=FakeSystemctl()).start_unit(build(SAMBA, "w1", {"share": "s"}))
+    assert not (runtime / "systemd").exists()
 
 
 def test_without_systemd_there_is_no_unit_to_start(runtime):

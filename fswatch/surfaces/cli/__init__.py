@@ -15,6 +15,7 @@ from fswatch.core.errors import EXIT_FAILED, FswatchError
 from fswatch.host import logs
 from fswatch.host.sinks import report_error, system_fault
 from fswatch.kinds import KINDS, Kind
+from fswatch.surfaces import ctdb
 from fswatch.surfaces.cli import commands, show
 from fswatch.surfaces.cli.parser import build_parser
 
@@ -31,6 +32,7 @@ COMMANDS = {
     "reset": commands.cmd_reset,
     "status": show.cmd_status,
     "metrics": commands.cmd_metrics,
+    "ctdb": ctdb.cmd_ctdb,
 }
 
 

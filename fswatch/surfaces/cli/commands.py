@@ -8,8 +8,10 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Optional
 
+from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
 from fswatch.core.evidence import OFF
@@ -18,11 +20,14 @@ from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
 from fswatch.host import metrics_files, passwords
 from fswatch.host.control import Control, parse_duration
+from fswatch.host.sinks import say
 from fswatch.host.store import SettingsStore
 from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
-from fswatch.kinds import KINDS, Kind, build
+from fswatch.kinds import KINDS, Kind, WatchSettings, build
+from fswatch.probes import write_canary
+from fswatch.surfaces import ctdb
 from fswatch.watch import inject, status
-from fswatch.watch.runner import exit_now, load_settings, run_watch
+from fswatch.watch.runner import exit_now, load_settings, run_watch, settings_source
 
 
 def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
@@ -80,19 +85,64 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
 
 def cmd_add(args: argparse.Namespace) -> int:
     kind = KINDS[args.kind]
-    values = {**_target_values(args, kind), "attribute": args.attribute, "evidence": args.evidence}
+    values = {**_target_values(args, kind), "attribute": args.attribute, "evidence": args.evidence, "ctdb": args.ctdb}
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
+    if settings.ctdb:
+        ctdb.admit(settings)
     password = passwords.from_option(getattr(args, "password_file", None))
+    checked = _check_write_canary(settings, password) if settings.target.get("canary_write") else None
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password)
     schedule = settings.schedule
     stopped = f", {schedule.evidence_bound:.0f} s for a local server seen stopped" if schedule.evidence != OFF else ""
+    for_ctdb = "; for CTDB: enable its event script with `ctdb event script enable legacy 45.fswatch`"
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
         f"failure declared within {schedule.detection_bound:.0f} s of a fault{stopped}"
+        + (for_ctdb if settings.ctdb else "")
     )
+    if checked:
+        print(checked)
+    _notice_running(kind, settings.watch_id, conf)
     return EXIT_OK
+
+
+def _notice_running(kind: Kind, watch_id: str, conf: Path) -> None:
+    """`add` over a running watch writes, and says in one line (alert 161) that the watch
+    keeps the settings it started with until it is restarted: a watch never reloads."""
+    view = status.look(kind.name, watch_id)
+    if not view.alive:
+        return
+    state = view.current
+    drift = status.settings_drift(kind.name, watch_id, state.settings if state is not None else None)
+    if drift is not None and drift.file == str(conf):
+        detail = f"pid {view.pid}; {drift.text()}"
+    elif drift is not None:
+        detail = f"pid {view.pid} runs from {drift.file}, not from {conf}"
+    else:
+        detail = f"pid {view.pid}; {conf} written"
+    say(alerts.SETTINGS_DIFFER, kind, watch_id, detail=detail, FSWATCH_SETTINGS_FILE=str(conf))
+
+
+ADD_CHECK_SECONDS = 10  # `add` waits at most this long for its write canary check (or the watch's timeout)
+
+
+def _check_write_canary(settings: WatchSettings, password: Optional[str]) -> str:
+    """One probe now, as the watch will probe: refused (UsageError, alert 11) when the server denies
+    the watch's identity the write; otherwise what was seen, for the operator. A server that cannot
+    be reached now (a passive node) says nothing about the identity, so it refuses nothing."""
+    kind = settings.kind
+    target = kind.make_target(settings.target, password, settings.watch_id)
+    obs = kind.probe_function()(target, Deadline.after(min(ADD_CHECK_SECONDS, settings.schedule.timeout)))
+    refused = write_canary.refusal(obs)
+    if refused is not None:
+        raise UsageError(f"--canary-write {settings.target['canary_write']}: {refused}")
+    if obs.ok:
+        return f"write canary checked: a file written, read back and removed in {obs.total_ms:.1f} ms"
+    failure = obs.failure
+    assert failure is not None
+    return f"write canary not checked (alert {failure.alert} at {failure.stage}: {failure.reason})"
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -110,19 +160,18 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings, password = load_settings(args.kind, args.id)
-    exit_now(run_watch(settings, password))
+    exit_now(run_watch(settings, password, source=settings_source()))
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
     seconds = parse_duration(args.duration) if args.duration else None
-    view = status.look(args.kind, args.id)
-    if not view.alive:
-        raise NotRunning(f"{args.kind} watch {args.id} is not running; nothing to pause")
-    Control.of(args.kind, args.id).request_pause(seconds)
+    view = status.running(args.kind, args.id, "pause")
+    Control.of(args.kind, args.id).request_pause(seconds, view.protocol)  # as the watch's release reads it
     return EXIT_OK
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
+    status.running(args.kind, args.id, "continue")
     control = Control.of(args.kind, args.id)
     control.request_continue()
     control.clear_injection()  # continue also ends a failure test (fswatch inject)
@@ -146,7 +195,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    Supervisor(KINDS[args.kind], args.id).stop(Deadline.after(STOP_WAIT))
+    if not Supervisor(KINDS[args.kind], args.id).stop(Deadline.after(STOP_WAIT)):
+        raise NotRunning(f"{args.kind} watch {args.id} is not running; nothing to stop")
     return EXIT_OK
 
 

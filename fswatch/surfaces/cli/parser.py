@@ -8,12 +8,16 @@ import argparse
 from fswatch import __version__
 from fswatch.core.errors import UsageError
 from fswatch.core.evidence import POLICIES as EVIDENCE_POLICIES
+from fswatch.core.protocol import CURRENT
 from fswatch.core.settings import Schedule
 from fswatch.host.supervisor import STOP_WAIT
 from fswatch.kinds import KINDS, Kind
+from fswatch.surfaces.ctdb import EVENTS
 
 EPILOG = """exit status: 0 healthy/done, 1 probe failed or watch declared failed, 2 invalid input
-(alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42).
+(alert 11-13), 3 identifier in use (alert 14), 4 did not end in time (alert 15), 5 system error (alert 42),
+6 no watch is running for pause, continue, inject or stop (alert 145), 7 the running watch cannot take
+the request: paused, or an earlier release (alert 146).
 Config: $FSWATCH_CONFIG_DIR (default /etc/fswatch); runtime: $FSWATCH_RUNTIME_DIR (default /run/fswatch).
 FSWATCH_DEBUG=1: show the libraries' own log lines (smbprotocol, pyspnego) on stderr; unset: only fswatch's alerts."""
 
@@ -61,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"fswatch {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"fswatch {__version__} (control protocol {CURRENT.number})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_settings_commands(sub)
@@ -81,7 +87,9 @@ def _add_settings_commands(sub) -> None:
         p.add_argument("--timeout", metavar="S", help=f"deadline of the whole probe in seconds ({DEFAULTS.timeout})")
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    add = sub.add_parser("add", help="write a watch's settings (validated, atomically)")
+    add = sub.add_parser(
+        "add", help="write a watch's settings (validated, atomically); a running watch keeps its own until restarted"
+    )
     add_kinds = add.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser)
     add_kinds.required = True
     for kind in KINDS.values():
@@ -101,12 +109,24 @@ def _add_settings_commands(sub) -> None:
             help="declare at once, without the remaining retries, a probe that failed while the local server's "
             "process was stopped (stopped, the default), also blocked in the kernel (blocked), or never (off)",
         )
+        p.add_argument(
+            "--ctdb",
+            action="store_const",
+            const=True,
+            help="a watch for CTDB: its verdict fails CTDB's monitor event (45.fswatch); keep probing; "
+            "--address defaults to 127.0.0.1, this node's own server, never a CTDB public address",
+        )
     _watch(sub, "remove", "delete a watch's settings")
 
 
 def _add_watch_commands(sub) -> None:
     """The commands that act on one watch: KIND ID."""
-    _watch(sub, "run", "run a watch in the foreground (the body of fswatch-KIND@ID.service)")
+    run = _watch(sub, "run", "run a watch in the foreground (the body of fswatch-KIND@ID.service)")
+    run.epilog = (
+        "signals: SIGTERM, SIGINT, SIGQUIT stop it (alert 3, exit 0); SIGHUP, SIGUSR1 log the settings it runs and "
+        "whether its settings file says otherwise (alert 160, 161): there is no reload, a restart applies new "
+        "settings; SIGUSR2 and the other signals that would end a process by default are ignored."
+    )
     _watch(sub, "continue", "resume a paused watch")
     pause = _watch(sub, "pause", "pause a running watch (no probes, no failure) until continued")
     pause.add_argument("--for", dest="duration", metavar="DURATION", help="resume by itself after 90s, 15m, 2h, 1d")
@@ -141,6 +161,13 @@ def _add_status_commands(sub) -> None:
                              help=f"{' or '.join(KINDS)}, then ID; or (settle) a failed watch's unit, "
                              "fswatch-KIND@ID.service")
     metrics_cmd.add_argument("id", nargs="?", metavar="ID")
+
+    ctdb_cmd = sub.add_parser(
+        "ctdb",
+        help="CTDB's event script (45.fswatch) runs this: monitor fails when a watch for CTDB has declared this "
+        "node's server failed and starts one that is not running, startup checks their settings, shutdown stops them",
+    )
+    ctdb_cmd.add_argument("event", choices=EVENTS, metavar="EVENT", help=", ".join(EVENTS))
 
     status = sub.add_parser("status", help="show every watch: state, last probe, failures, PID")
     status.add_argument("kind", nargs="?", choices=sorted(KINDS), metavar="KIND")

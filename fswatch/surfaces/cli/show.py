@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from fswatch import __version__
 from fswatch.core.errors import EXIT_OK, FswatchError, SystemFault, UsageError
 from fswatch.core.settings import check_id
 from fswatch.host import paths
@@ -103,6 +104,19 @@ def _record(kind: str, watch_id: str, configured: bool, problems: List[FswatchEr
         record["phase"] = status.STARTING
     record["health"] = health.value
     record["reason"] = view.reason
+    # A live watch's state that is not being written (a full /run: alert 42) is shown, marked
+    # stale; and what its settings file says now, when that differs from what it runs.
+    silent = view.silent_for(time.time())
+    record["stale_for"] = round(silent, 1) if silent is not None else None
+    drift = status.settings_drift(kind, watch_id, state.settings) if view.alive and state is not None else None
+    record["settings_changed"] = drift.fields() if drift is not None and drift.differs else None
+    # Which release it runs (or ran), and whether that is older than the installed one.
+    record["version"] = view.release or None
+    if view.alive and view.release:
+        record["protocol"] = view.protocol.number
+    else:
+        record["protocol"] = state.protocol if state is not None else None
+    record["outdated"] = view.outdated
     errors = [view.error] if view.error else []
     if systemd_booted():
         try:
@@ -182,6 +196,18 @@ def _detail_lines(r: dict, last: dict) -> List[str]:
         lines.append(f"injected: {i['left']} more probes fail at {i['stage']} (fswatch inject)")
     if r.get("degraded"):
         lines.append(f"degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
+    if r.get("stale_for") is not None:
+        when = _when(r["updated"]) if r.get("updated") else "?"
+        lines.append(f"stale: the watch has not written its state for {r['stale_for']:.0f} s (last at {when}); "
+                     "what is shown may be out of date (see its journal or log: alert 42)")
+    if r.get("settings_changed"):
+        lines.append(f"settings: {r['settings_changed']['summary']}; the watch keeps what it runs until restarted")
+    if r.get("outdated"):
+        lines.append(
+            f"release: fswatch {r['version']} (control protocol {r['protocol']}), older than the installed "
+            f"{__version__}: it runs the old code until restarted; restart it in a maintenance window "
+            "(README: Upgrading)"
+        )
     if r["health"] in (Health.FAILED.value, Health.DEAD.value) and r.get("reason"):
         lines.append(f"{r['health']}: {r['reason']}")
     if r.get("error"):

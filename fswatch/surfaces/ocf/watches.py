@@ -302,7 +302,7 @@ def verdict(view: WatchView, attribute_mode: bool = False, now: Optional[float] 
     if silent is not None:
         return OCF_ERR_GENERIC, (
             f"the watch (pid {view.pid}) has not reported for {silent:.0f} s, longer than interval + timeout "
-            f"+ {status.SILENCE_SLACK:g} s: it is frozen"
+            f"+ {status.SILENCE_SLACK:g} s: it is frozen, or cannot write its state (alert 42 in its log)"
         )
     if attribute_mode and view.alive:
         return OCF_SUCCESS, None  # the verdict travels in the node attribute
@@ -408,7 +408,7 @@ def live_probe(req: Request) -> Optional[str]:
     kind = settings.kind
     seconds = min(float(settings.schedule.timeout), req.deadline().remaining())
     deadline = Deadline.after(seconds)  # before the probe's imports, which count too
-    target = kind.make_target(settings.target, password)
+    target = kind.make_target(settings.target, password, settings.watch_id)
     obs = kind.probe_function()(target, deadline)
     if obs.ok or obs.failure is None:
         return None

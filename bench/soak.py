@@ -156,10 +156,12 @@ PROBE_FIELDS = ("pid", "n", "started", "ms", "ok", "phase", "disturbed", "stage"
 class SoakWatch:
     """One watch of the soak across its restarts: every probe seen and every exit."""
 
-    def __init__(self, kind: str, watch_id: str, depends: tuple) -> None:
+    def __init__(self, kind: str, watch_id: str, depends: tuple, evidence: str = "stopped", base: str = "") -> None:
         self.kind = kind
         self.watch_id = watch_id
         self.depends = depends
+        self.evidence = evidence  # its --evidence setting
+        self.base = base or watch_id  # the watch it is of WATCHES (its options)
         self.proc: Optional[Watch] = None
         self.probes: List[Dict[str, object]] = []  # one per probe seen in the state file
         self.exits: List[Dict[str, object]] = []
@@ -203,6 +205,14 @@ def _interrupt(signum, _frame) -> None:
     raise Interrupted(f"signal {signum}")
 
 
+def _settings(text: str) -> List[str]:
+    """`stopped`, `blocked` or `stopped,blocked` (each once, in EVIDENCE's order)."""
+    wanted = [x.strip() for x in text.split(",") if x.strip()]
+    if not wanted or any(x not in EVIDENCE for x in wanted) or len(set(wanted)) != len(wanted):
+        raise argparse.ArgumentTypeError(f"one or more of {', '.join(EVIDENCE)}, comma-separated, each once")
+    return [x for x in EVIDENCE if x in wanted]
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 minutes instead of 1 hour")
@@ -212,8 +222,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--cpu-hogs", type=int, default=2, help="stress-ng --cpu workers (default 2: one per core)")
     parser.add_argument("--idle-seconds", type=float, default=None, help="override the idle phase's length")
     parser.add_argument("--load-seconds", type=float, default=None, help="override the load phase's length")
-    parser.add_argument("--evidence", choices=EVIDENCE, default="stopped",
-                        help="the watches' evidence setting (default stopped, fswatch's default)")
+    parser.add_argument("--evidence", type=_settings, default=list(EVIDENCE),
+                        help="the watches' evidence settings, comma-separated: each runs its own full set of "
+                             "watches side by side, through the same load and stalls (default stopped,blocked)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     if args.idle_seconds is not None or args.load_seconds is not None:
@@ -251,9 +262,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         smb = stack.enter_context(SambaServer(extra_shares={FUSE_SHARE: storage["smb-storage"].path}))
         nfs = stack.enter_context(NfsServer(netns=True, export_dir=storage["nfs-storage"].path, local_clients=True))
         fleet = stack.enter_context(Fleet())
-        soak = Soak(plan, rng, smb, nfs, fleet, work)
+        soak = Soak(plan, rng, smb, nfs, fleet, work, args.evidence)
         soak.storage = storage
-        soak.evidence = args.evidence
         soak.cpu_hogs = args.cpu_hogs
         run["cpu_hogs"] = args.cpu_hogs
         run["unit_scheduling"] = soak.unit_scheduling
@@ -270,9 +280,18 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 class Soak:
-    def __init__(self, plan: Plan, rng: random.Random, smb, nfs, fleet: Fleet, work: Path) -> None:
+    def __init__(self, plan: Plan, rng: random.Random, smb, nfs, fleet: Fleet, work: Path,
+                 settings: List[str]) -> None:  # fmt: skip
         self.plan, self.rng, self.smb, self.nfs, self.fleet, self.work = plan, rng, smb, nfs, fleet, work
-        self.watches = [SoakWatch(*w) for w in WATCHES]
+        # Each evidence setting has its own full set of watches, side by side: the same servers, load
+        # and stalls for both, so their declarations compare stall for stall. One setting alone
+        # keeps the plain ids.
+        self.settings = list(settings)
+        self.watches = [
+            SoakWatch(kind, watch_id if len(settings) == 1 else f"{watch_id}-{setting}", depends, setting, watch_id)
+            for setting in settings
+            for kind, watch_id, depends in WATCHES
+        ]
         self.stalls: List[Stall] = []
         self.stall: Optional[Stall] = None
         self.false_declarations: List[Dict[str, object]] = []
@@ -288,7 +307,6 @@ class Soak:
         self.cpu_groups: Dict[str, soakload.CpuWeightGroup] = {}
         self.cpu_hogs = 2
         self.storage: Dict[str, FuseFreeze] = {}
-        self.evidence = "stopped"
         self.shorts: List[ShortStall] = []
         self.short: Optional[ShortStall] = None
 
@@ -308,7 +326,7 @@ class Soak:
             "soak-nfs4": ["--export", nfs.export_path, "--address", nfs.address, "--nfs-version", "4"],
         }  # fmt: skip
         for w in self.watches:
-            self.fleet.add(w.kind, w.watch_id, options[w.watch_id] + ["--evidence", self.evidence], INTERVAL, RETRIES,
+            self.fleet.add(w.kind, w.watch_id, options[w.base] + ["--evidence", w.evidence], INTERVAL, RETRIES,
                            TIMEOUT)  # fmt: skip
         self.fleet.warm_bytecode(
             [["probe", "samba", *options["soak-smb-guest"], "--timeout", "5"],
@@ -605,6 +623,7 @@ class Soak:
                     "kind": w.kind,
                     "id": w.watch_id,
                     "depends": list(w.depends),
+                    "evidence": w.evidence,
                     "probes": soakreport.pack(w.probes, PROBE_FIELDS),
                     "exits": w.exits,
                     "unseen_probes": w.unseen,

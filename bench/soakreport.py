@@ -29,12 +29,28 @@ def _r(value: Optional[float], digits: int = 1) -> str:
 # -- figures ----------------------------------------------------------------------------------
 
 
-def figures(results: Dict[str, object]) -> Dict[str, object]:
+def settings_of(results: Dict[str, object]) -> List[str]:
+    """The evidence settings the run compared (a record from before side-by-side runs: one)."""
+    evidence = results["run"].get("evidence") or "stopped"
+    return [evidence] if isinstance(evidence, str) else list(evidence)
+
+
+def watches_of(results: Dict[str, object], setting: Optional[str] = None) -> List[Dict[str, object]]:
+    """The run's watches, or those of one evidence setting."""
+    default = settings_of(results)[0]
+    return [w for w in results["watches"] if setting is None or w.get("evidence", default) == setting]
+
+
+def figures(results: Dict[str, object], setting: Optional[str] = None) -> Dict[str, object]:
+    """The run's figures, or those of the watches of one evidence setting (a side-by-side run)."""
     sched = results["run"]["schedule"]
     bound, slack, interval = sched["bound_s"], sched["slack_s"], sched["interval"]
+    ids = {w["id"] for w in watches_of(results, setting)}
     detections = []
     for stall in results["stalls"]:
         for watch_id in stall["affected"]:
+            if watch_id not in ids:
+                continue
             seconds = stall["detected_s"].get(watch_id)
             detections.append(
                 {
@@ -48,9 +64,11 @@ def figures(results: Dict[str, object]) -> Dict[str, object]:
                     "by": (stall.get("declared_by") or {}).get(watch_id),
                 }
             )
-    shorts = results.get("short_stalls") or []
+    early = [d["seconds"] for d in detections if d["by"] in ("stopped", "blocked") and d["seconds"] is not None]
+    shorts = [dict(s, declared=[x for x in s["declared"] if x in ids]) for s in results.get("short_stalls") or []]
+    false = [d for d in results["false_declarations"] if d["watch"] in ids]
     latency: Dict[str, Dict[str, object]] = {}
-    for w in results["watches"]:
+    for w in watches_of(results, setting):
         per = {}
         for phase in ("idle", "load"):
             probes = [p for p in unpack(w["probes"]) if p["phase"] == phase and not p["disturbed"]]
@@ -87,8 +105,22 @@ def figures(results: Dict[str, object]) -> Dict[str, object]:
         }
     clients = dict(sorted(results["clients"].items()))
     return {
-        "false_declarations": len(results["false_declarations"]),
+        "false_declarations": len(false),
+        "false_by": {by: sum(1 for d in false if (d.get("declared_by") or "retries") == by)
+                     for by in ("stopped", "blocked", "retries")},  # fmt: skip
         "stalls": len(results["stalls"]),
+        "stalls_early": sum(
+            1 for st in results["stalls"]
+            if any(by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if w in ids)
+        ),  # fmt: skip
+        "stalls_early_by_target": {
+            target: (
+                sum(1 for st in results["stalls"] if st["target"] == target and any(
+                    by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if w in ids)),
+                sum(1 for st in results["stalls"] if st["target"] == target),
+            )
+            for target in sorted({st["target"] for st in results["stalls"]})
+        },  # fmt: skip
         "detections": detections,
         "detected_within_bound": sum(1 for d in detections if d["within"]),
         "detections_expected": len(detections),
@@ -96,6 +128,8 @@ def figures(results: Dict[str, object]) -> Dict[str, object]:
         "slack_max": max((d["slack"] for d in detections if d["slack"] is not None), default=None),
         "early": sum(1 for d in detections if d["by"] in ("stopped", "blocked")),
         "early_max": max((d["seconds"] for d in detections if d["by"] in ("stopped", "blocked")), default=None),
+        "early_median": _round(statistics.median(early) if early else None, 2),
+        "early_within": sum(1 for x in early if x <= sched.get("stopped_bound_s", bound) + slack),
         "short_stalls": len(shorts),
         "short_declarations": sum(len(s["declared"]) for s in shorts),
         "short_stalls_declared": sum(1 for s in shorts if s["declared"]),
@@ -211,40 +245,49 @@ def _start_gaps(probes: List[Dict[str, object]], interval: float) -> List[float]
 
 
 def summary(results: Dict[str, object]) -> str:
-    f = figures(results)
-    return (
-        f"soak ({results['run']['mode']}): false declarations {f['false_declarations']} (goal 0); "
-        f"stalls {f['stalls']}, detections within bound + slack {f['detected_within_bound']}/"
-        f"{f['detections_expected']}, missed {f['missed']}, max slack {f['slack_max']} s"
-    )
+    out = []
+    for setting in settings_of(results):
+        f = figures(results, setting)
+        out.append(
+            f"soak ({results['run']['mode']}, evidence {setting}): false declarations {f['false_declarations']} "
+            f"(goal 0 at stopped; {f['short_declarations']} during short backend stalls); "
+            f"stalls {f['stalls']}, declared early {f['stalls_early']}, detections within bound + slack "
+            f"{f['detected_within_bound']}/{f['detections_expected']}, missed {f['missed']}, "
+            f"max slack {f['slack_max']} s"
+        )
+    return "\n".join(out)
 
 
 def markdown(results: Dict[str, object]) -> str:
-    f = figures(results)
+    f = figures(results)  # every watch: latency, machine, clients
+    settings = settings_of(results)
+    by_setting = {setting: figures(results, setting) for setting in settings}
+    side_by_side = len(settings) > 1
     run = results["run"]
     sched, plan, m = run["schedule"], run["plan"], run["machine"]
     git = run["git"]
     commit = f"`{git['commit']}`" + (
         " (dirty tree: " + ", ".join(git["changes"][:6]) + ")" if git["dirty"] else " (clean tree)"
     )
-    evidence = run.get("evidence", "stopped")
-    flag = "" if evidence == "stopped" else f" --evidence {evidence}"
+    flag = "" if settings == ["stopped"] else f" --evidence {','.join(settings)}"
+    n_set = len(watches_of(results, settings[0]))
     lines = [
-        TITLES.get(evidence, TITLES["stopped"]),
+        TITLES["stopped"] if side_by_side else TITLES.get(settings[0], TITLES["stopped"]),
         "",
         f"Written by `bench/soak{' --quick' if run['mode'] == 'quick' else ''}{flag}` "
         f"on {run['date']} in {run['total_s']:.0f} s "
         f"({run['mode']} run{'; ' + run['label'] if run['label'] else ''}), commit {commit}, seed {run['seed']}. "
-        f"Raw data: `{name_of(evidence)}.json` beside this file. Machine: {m['cpu_model']}, {m['cores']} cores, "
+        f"Raw data: `{name_of(settings)}.json` beside this file. Machine: {m['cpu_model']}, {m['cores']} cores, "
         f"{m['memory_gb']} GB, "
         f"{m['kernel']}; {m['samba']}, nfs-ganesha {m['ganesha']}.",
         "",
-        f"{'Five' if len(results['watches']) == 5 else len(results['watches'])} real `fswatch run` watches at interval "
+        f"{'Five' if n_set == 5 else n_set} real `fswatch run` watches"
+        f"{' per evidence setting' if side_by_side else ''} at interval "
         f"{sched['interval']} s, timeout {sched['timeout']} s, retries "
         f"{sched['retries']} — bound {sched['bound_s']} s (interval "
         "+ retries × max(interval, timeout) + timeout, SPEC.md §2) "
         f"+ {sched['slack_s']} s slack: Samba guest (`public`), Samba user (`private`), "
-        f"{'Samba guest on storage under FUSE (`soakfuse`), ' if len(results['watches']) == 5 else ''}"
+        f"{'Samba guest on storage under FUSE (`soakfuse`), ' if n_set == 5 else ''}"
         "NFSv3 (via rpcbind), NFSv4. "
         "smbd on 127.0.0.1; nfs-ganesha and its rpcbind in a network namespace of the soak's own (a veth pair on this "
         "host; the loopback fixture would hold port 111 host-wide for the whole hour and block other test runs). "
@@ -267,38 +310,70 @@ def markdown(results: Dict[str, object]) -> str:
         "(rpcbind: only the v3 watch) while the stall is on (or within timeout + 1 s of the lift); any other exit is a "
         "false declaration.",
         "",
-        f"Evidence from the server's own process (issue 18): the watches run with `--evidence {evidence}`, and the "
-        "NFS watches in ganesha's network namespace (`nsenter --net`), so that smbd, ganesha and rpcbind are all on "
-        "the watches' own node. A fifth watch, Samba guest on the share `soakfuse`, and both NFS watches serve from "
-        "storage under FUSE (tests/fixtures/fuse_freeze.py): between the SIGSTOP stalls that storage is frozen for "
+        (
+            f"Evidence from the server's own process (issue 18), side by side: each evidence setting "
+            f"({', '.join(f'`{x}`' for x in settings)}) has its own full set of the {n_set} watches (ids ending "
+            f"in `-{settings[0]}`, `-{settings[1]}`), all running for the whole run against the same servers, "
+            "through the same load, the same SIGSTOP stalls and the same short backend stalls. That is the fairer "
+            "comparison: two runs in sequence would meet different stall moments, different load and different "
+            "neighbours on this shared machine, so a difference between them could be the run's, not the "
+            f"setting's. The price: {2 * n_set} watches instead of {n_set} on two cores, a harder load for both."
+            if side_by_side
+            else f"Evidence from the server's own process (issue 18): the watches run with `--evidence {settings[0]}`."
+        )
+        + " The NFS watches run in ganesha's network namespace (`nsenter --net`), so that smbd, ganesha and "
+        "rpcbind are all on the watches' own node. The Samba guest watch on the share `soakfuse` and both NFS "
+        "watches serve from storage under FUSE (tests/fixtures/fuse_freeze.py): between the SIGSTOP stalls that "
+        f"storage is frozen for "
         f"{plan.get('short_hold', [0.3, 1.8])[0]}–{plan.get('short_hold', [0.3, 1.8])[1]} s, less than the timeout "
         f"(a short hiccup of a backend the server waits on: it rides it out), every "
         f"{plan.get('short_gap', [4, 12])[0]:.0f}–{plan.get('short_gap', [4, 12])[1]:.0f} s; a declaration during "
         "one or within timeout + 1 s of its end is a false declaration too, counted also on its own line.",
         "",
-        "| what | value | goal | met |",
-        "| --- | ---: | --- | --- |",
-        f"| false declarations (no fault on what the watch depends on) | {f['false_declarations']} | 0 | "
-        f"{'yes' if f['false_declarations'] == 0 else '**no**'} |",
-        f"| stalls injected | {f['stalls']} | | |",
-        f"| detections within bound + {sched['slack_s']} s | "
-        f"{f['detected_within_bound']} / {f['detections_expected']} | all | "
-        f"{'yes' if f['detected_within_bound'] == f['detections_expected'] and f['detections_expected'] else '**no**'} "
-        "|",
-        "| stalls not declared by a watch that depends on them | "
-        f"{f['missed']} | 0 | {'yes' if not f['missed'] else '**no**'} |",
-        f"| detection − bound, max (s) | {_r(f['slack_max'], 3)} | ≤ {sched['slack_s']} | "
-        f"{'yes' if f['slack_max'] is not None and f['slack_max'] <= sched['slack_s'] else '**no**'} |",
-        f"| detections declared early, on the stopped process (alert 114/115) | {f['early']} / "
-        f"{f['detections_expected']} | | |",
-        f"| early detections, slowest (s; bound for a stopped server {sched.get('stopped_bound_s', '–')} + "
-        f"{sched['slack_s']}) | {_r(f['early_max'], 2)} | | |",
-        f"| short backend stalls (storage frozen < timeout) / with a declaration | {f['short_stalls']} / "
-        f"{f['short_stalls_declared']} | | |",
-        f"| declarations during short backend stalls (among the false ones) | {f['short_declarations']} | "
-        f"{'0' if evidence == 'stopped' else 'measured'} | "
-        f"{('yes' if not f['short_declarations'] else '**no**') if evidence == 'stopped' else '–'} |",
+        "| what | " + " | ".join(f"evidence = {x}" for x in settings) + " | goal |",
+        "| --- | " + " | ".join("---:" for _ in settings) + " | --- |",
+    ]
+
+    def row(what: str, cell, goal: str = "") -> None:
+        lines.append(f"| {what} | " + " | ".join(cell(by_setting[x], x) for x in settings) + f" | {goal} |")
+
+    def judged(text: str, met: bool) -> str:
+        return text if met else f"**{text}**"
+
+    row("false declarations (no fault on what the watch depends on)",
+        lambda x, s: judged(str(x["false_declarations"]), s != "stopped" or not x["false_declarations"]),
+        "0 at `stopped`; measured at `blocked`")
+    row("… of them declared at once on evidence (stopped / blocked) / after the retries",
+        lambda x, s: f"{x['false_by']['stopped']} / {x['false_by']['blocked']} / {x['false_by']['retries']}")
+    row("SIGSTOP stalls injected (the same for both)", lambda x, s: str(x["stalls"]))
+    row("stalls declared early (at once, on evidence) by at least one watch",
+        lambda x, s: f"{x['stalls_early']} / {x['stalls']}")
+    row("… by stalled process (early / stalls)",
+        lambda x, s: ", ".join(f"{t} {a}/{b}" for t, (a, b) in x["stalls_early_by_target"].items()) or "–")
+    row("detections declared early (alert 114/115) / detections",
+        lambda x, s: f"{x['early']} / {x['detections_expected']}")
+    row(f"early detections: median / slowest (s; bound for a stopped server, interval + timeout, "
+        f"{sched.get('stopped_bound_s', '–')} + {sched['slack_s']})",
+        lambda x, s: f"{_r(x['early_median'], 2)} / {_r(x['early_max'], 2)}")
+    row(f"early detections within interval + timeout + {sched['slack_s']} s",
+        lambda x, s: judged(f"{x['early_within']} / {x['early']}", x["early_within"] == x["early"]), "all")
+    row(f"detections within bound + {sched['slack_s']} s",
+        lambda x, s: judged(f"{x['detected_within_bound']} / {x['detections_expected']}",
+                            x["detected_within_bound"] == x["detections_expected"] and x["detections_expected"] > 0),
+        "all")
+    row("stalls not declared by a watch that depends on them", lambda x, s: judged(str(x["missed"]), not x["missed"]),
+        "0")
+    row("detection − bound, max (s)",
+        lambda x, s: judged(_r(x["slack_max"], 3), x["slack_max"] is not None and x["slack_max"] <= sched["slack_s"]),
+        f"≤ {sched['slack_s']}")
+    row("short backend stalls (storage frozen < timeout) / with a declaration",
+        lambda x, s: f"{x['short_stalls']} / {x['short_stalls_declared']}")
+    row("declarations during short backend stalls (among the false ones)",
+        lambda x, s: judged(str(x["short_declarations"]), s != "stopped" or not x["short_declarations"]),
+        "0 at `stopped`")  # fmt: skip
+    lines += [
         "",
+
         "### Probe latency, idle against load (ms; healthy probes not within a stall of what they depend on)",
         "",
         "Lag: how late a probe started against the 1 s cadence (start-to-start gap of consecutive probes minus the "
@@ -342,19 +417,21 @@ def markdown(results: Dict[str, object]) -> str:
             f"{_r(busy)} % | {who} |"
         )
     lines += ["", "### Detection by stalled process (s from the SIGSTOP to the watch's declaration)", ""]
-    lines += ["| stalled | watches | n | median | max | max − bound | early (on evidence) |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
-    for target in sorted({d["target"] for d in f["detections"]}):
-        ds = [d for d in f["detections"] if d["target"] == target]
-        secs = [d["seconds"] for d in ds if d["seconds"] is not None]
-        watches = ", ".join(sorted({d["watch"] for d in ds}))
-        med = statistics.median(secs) if secs else None
-        top = max(secs) if secs else None
-        early = sum(1 for d in ds if d["by"] in ("stopped", "blocked"))
-        lines.append(
-            f"| {target} | {watches} | {len(ds)} | {_r(med, 2)} | {_r(top, 2)} | "
-            f"{_r(None if top is None else top - sched['bound_s'], 2)} | {early} |"
-        )
+    lines += ["| evidence | stalled | watches | n | median | max | max − bound | early (on evidence) |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for setting in settings:
+        detections = by_setting[setting]["detections"]
+        for target in sorted({d["target"] for d in detections}):
+            ds = [d for d in detections if d["target"] == target]
+            secs = [d["seconds"] for d in ds if d["seconds"] is not None]
+            watches = ", ".join(sorted({d["watch"] for d in ds}))
+            med = statistics.median(secs) if secs else None
+            top = max(secs) if secs else None
+            early = sum(1 for d in ds if d["by"] in ("stopped", "blocked"))
+            lines.append(
+                f"| {setting} | {target} | {watches} | {len(ds)} | {_r(med, 2)} | {_r(top, 2)} | "
+                f"{_r(None if top is None else top - sched['bound_s'], 2)} | {early} |"
+            )
     odd = failed_outside_stalls(results)
     if odd:
         lines += ["", "### Failed probes outside any stall (one failure is not a declaration: retries + 1 are)", ""]
@@ -386,12 +463,13 @@ def markdown(results: Dict[str, object]) -> str:
         lines.append(f"| {stall['n']} | {stall['target']} | {_r(stall['held_s'])} | {'; '.join(parts)} |")
     if results["false_declarations"]:
         lines += ["", "### False declarations", "",
-                  "| watch | phase | exit | declared by | during a short backend stall | status |",
-                  "| --- | --- | ---: | --- | --- | --- |"]  # fmt: skip
+                  "| watch | evidence | phase | exit | declared by | during a short backend stall | status |",
+                  "| --- | --- | --- | ---: | --- | --- | --- |"]  # fmt: skip
+        setting_of = {w["id"]: w.get("evidence", settings[0]) for w in results["watches"]}
         for d in results["false_declarations"]:
             short = f"#{d['short_stall']}" if d.get("short_stall") else "–"
-            lines.append(f"| {d['watch']} | {d['phase']} | {d['rc']} | {d.get('declared_by') or '–'} | {short} | "
-                         f"{d.get('status') or ''} |")  # fmt: skip
+            lines.append(f"| {d['watch']} | {setting_of.get(d['watch'], '–')} | {d['phase']} | {d['rc']} | "
+                         f"{d.get('declared_by') or '–'} | {short} | {d.get('status') or ''} |")  # fmt: skip
     lines += ["", "### Load clients", ""]
     lines += [
         "Each cycle: create, write, read back, compare, delete one file. Outside stalls: cycles that overlap "
@@ -421,12 +499,14 @@ TITLES = {
 }
 
 
-def name_of(evidence: str) -> str:
-    """The run's name: its section of RESULTS.md and its JSON file (soak.json, soak-blocked.json)."""
-    return "soak" if evidence == "stopped" else f"soak-{evidence}"
+def name_of(settings) -> str:
+    """The run's name: its section of RESULTS.md and its JSON file. A run with the default
+    setting (alone or beside `blocked`) is the soak (soak.json); `blocked` alone, soak-blocked."""
+    settings = [settings] if isinstance(settings, str) else list(settings)
+    return "soak" if "stopped" in settings else "soak-" + "-".join(settings)
 
 
-def write_section(path: Path, section: str, evidence: str = "stopped") -> None:
-    """Put `section` in place of the old section of that evidence setting's soak (between its
-    markers: `soak`, `soakblocked`), or append it."""
-    sections.replace(path, name_of(evidence).replace("-", ""), section)
+def write_section(path: Path, section: str, settings="stopped") -> None:
+    """Put `section` in place of the old section of that run's soak (between its markers:
+    `soak`, `soakblocked`), or append it."""
+    sections.replace(path, name_of(settings).replace("-", ""), section)

@@ -1,7 +1,8 @@
 """fswatch's soak: zero false failovers under load (issue 9, point 6).
 
 Run through `bench/soak` (full: 1 hour; `--quick`: 5 minutes), as root. Real `fswatch run`
-watches (two Samba, NFSv3, NFSv4) at interval 1 s, timeout 2 s, retries 2 watch a real smbd on
+watches (three Samba, NFSv3, NFSv4; one full set per evidence setting, side by side: issue 18)
+at interval 1 s, timeout 2 s, retries 2 watch a real smbd on
 loopback and a real nfs-ganesha (+ rpcbind) in a network namespace of the soak's own. First an
 idle phase (only the watches), then a load phase: userspace clients write, read back and delete
 files through both servers, stress-ng saturates both cores and adds memory and disk pressure,

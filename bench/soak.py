@@ -19,9 +19,10 @@ The NFS watches join that namespace (`nsenter --net`): ganesha and rpcbind are t
 own node, as a cluster node's are, and the evidence from the server's own process (issue 18)
 applies to them as to smbd.
 
-Issue 18: `--evidence stopped` (the default) or `--evidence blocked` sets the watches' evidence
-setting; a SIGSTOP stall is then declared early (on the stopped process) or after the retries,
-and each detection says which. A third Samba watch and both NFS watches serve from storage
+Issue 18: `--evidence stopped,blocked` (the default) runs one full set of the watches per
+evidence setting, side by side, through the same servers, load and stalls (one setting alone:
+`--evidence stopped`); a SIGSTOP stall is declared early (on the stopped or blocked process) or
+after the retries, and each detection says which. A third Samba watch and both NFS watches serve from storage
 under FUSE, and between the SIGSTOP stalls that storage is frozen for less than the timeout
 (a short hiccup of a backend the server waits on, which it rides out by itself): a declaration
 during one, or just after, is a false declaration too.

@@ -67,6 +67,16 @@ def figures(results: Dict[str, object], setting: Optional[str] = None) -> Dict[s
     early = [d["seconds"] for d in detections if d["by"] in ("stopped", "blocked") and d["seconds"] is not None]
     shorts = [dict(s, declared=[x for x in s["declared"] if x in ids]) for s in results.get("short_stalls") or []]
     false = [d for d in results["false_declarations"] if d["watch"] in ids]
+    # Failed probes that overlapped a short backend stall of what their watch depends on: the
+    # only probes the `blocked` rule could have declared at once during one.
+    short_failed = 0
+    for w in watches_of(results, setting):
+        windows = [(x["start_wall"] - sched["timeout"], x["start_wall"] + x["hold_s"])
+                   for x in results.get("short_stalls") or [] if w["id"] in x["affected"]]  # fmt: skip
+        short_failed += sum(
+            1 for p in unpack(w["probes"])
+            if not p["ok"] and p["started"] and any(a <= p["started"] <= b for a, b in windows)
+        )  # fmt: skip
     latency: Dict[str, Dict[str, object]] = {}
     for w in watches_of(results, setting):
         per = {}
@@ -131,6 +141,7 @@ def figures(results: Dict[str, object], setting: Optional[str] = None) -> Dict[s
         "early_median": _round(statistics.median(early) if early else None, 2),
         "early_within": sum(1 for x in early if x <= sched.get("stopped_bound_s", bound) + slack),
         "short_stalls": len(shorts),
+        "short_failed_probes": short_failed,
         "short_declarations": sum(len(s["declared"]) for s in shorts),
         "short_stalls_declared": sum(1 for s in shorts if s["declared"]),
         "latency": latency,
@@ -368,6 +379,8 @@ def markdown(results: Dict[str, object]) -> str:
         f"≤ {sched['slack_s']}")
     row("short backend stalls (storage frozen < timeout) / with a declaration",
         lambda x, s: f"{x['short_stalls']} / {x['short_stalls_declared']}")
+    row("failed probes that overlapped a short backend stall (what `blocked` could declare on)",
+        lambda x, s: str(x["short_failed_probes"]))
     row("declarations during short backend stalls (among the false ones)",
         lambda x, s: judged(str(x["short_declarations"]), s != "stopped" or not x["short_declarations"]),
         "0 at `stopped`")  # fmt: skip

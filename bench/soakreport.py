@@ -45,11 +45,15 @@ def figures(results: Dict[str, object], setting: Optional[str] = None) -> Dict[s
     """The run's figures, or those of the watches of one evidence setting (a side-by-side run)."""
     sched = results["run"]["schedule"]
     bound, slack, interval = sched["bound_s"], sched["slack_s"], sched["interval"]
-    ids = {w["id"] for w in watches_of(results, setting)}
+    ids = None if setting is None else {w["id"] for w in watches_of(results, setting)}  # None: every one
+
+    def mine(watch_id: str) -> bool:
+        return ids is None or watch_id in ids
+
     detections = []
     for stall in results["stalls"]:
         for watch_id in stall["affected"]:
-            if watch_id not in ids:
+            if not mine(watch_id):
                 continue
             seconds = stall["detected_s"].get(watch_id)
             detections.append(
@@ -65,8 +69,8 @@ def figures(results: Dict[str, object], setting: Optional[str] = None) -> Dict[s
                 }
             )
     early = [d["seconds"] for d in detections if d["by"] in ("stopped", "blocked") and d["seconds"] is not None]
-    shorts = [dict(s, declared=[x for x in s["declared"] if x in ids]) for s in results.get("short_stalls") or []]
-    false = [d for d in results["false_declarations"] if d["watch"] in ids]
+    shorts = [dict(s, declared=[x for x in s["declared"] if mine(x)]) for s in results.get("short_stalls") or []]
+    false = [d for d in results["false_declarations"] if mine(d["watch"])]
     # Failed probes that overlapped a short backend stall of what their watch depends on: the
     # only probes the `blocked` rule could have declared at once during one.
     short_failed = 0
@@ -121,12 +125,12 @@ def figures(results: Dict[str, object], setting: Optional[str] = None) -> Dict[s
         "stalls": len(results["stalls"]),
         "stalls_early": sum(
             1 for st in results["stalls"]
-            if any(by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if w in ids)
+            if any(by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if mine(w))
         ),  # fmt: skip
         "stalls_early_by_target": {
             target: (
                 sum(1 for st in results["stalls"] if st["target"] == target and any(
-                    by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if w in ids)),
+                    by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if mine(w))),
                 sum(1 for st in results["stalls"] if st["target"] == target),
             )
             for target in sorted({st["target"] for st in results["stalls"]})

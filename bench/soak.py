@@ -215,6 +215,16 @@ def _settings(text: str) -> List[str]:
     return [x for x in EVIDENCE if x in wanted]
 
 
+def _span(text: str) -> tuple:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("two numbers, LO,HI") from None
+    if not 0 < lo <= hi <= 10:
+        raise argparse.ArgumentTypeError("0 < LO <= HI <= 10")
+    return (lo, hi)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 minutes instead of 1 hour")
@@ -227,8 +237,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--evidence", type=_settings, default=list(EVIDENCE),
                         help="the watches' evidence settings, comma-separated: each runs its own full set of "
                              "watches side by side, through the same load and stalls (default stopped,blocked)")
+    parser.add_argument("--short-hold", type=_span, default=None, metavar="LO,HI",
+                        help="how long a short backend stall freezes the FUSE storage, seconds (default 0.3,1.8: "
+                             "below the timeout; above it, up to 2 failed probes, what the retries ride out and "
+                             "blocked evidence may not)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    if args.short_hold is not None:
+        plan = replace(plan, short_hold=args.short_hold)
     if args.idle_seconds is not None or args.load_seconds is not None:
         plan = replace(
             plan,

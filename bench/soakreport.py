@@ -340,8 +340,12 @@ def markdown(results: Dict[str, object]) -> str:
         "rpcbind are all on the watches' own node. The Samba guest watch on the share `soakfuse` and both NFS "
         "watches serve from storage under FUSE (tests/fixtures/fuse_freeze.py): between the SIGSTOP stalls that "
         f"storage is frozen for "
-        f"{plan.get('short_hold', [0.3, 1.8])[0]}–{plan.get('short_hold', [0.3, 1.8])[1]} s, less than the timeout "
-        f"(a short hiccup of a backend the server waits on: it rides it out), every "
+        f"{plan.get('short_hold', [0.3, 1.8])[0]}–{plan.get('short_hold', [0.3, 1.8])[1]} s, "
+        + ("less than the timeout (a short hiccup of a backend the server waits on: it rides it out)"
+           if plan.get("short_hold", [0.3, 1.8])[1] < sched["timeout"] else
+           "longer than the timeout but short enough for the retries to ride out (at most "
+           f"{sched['retries']} failed probes in a row: a backend's hiccup, not a failure by the retry rule)")
+        + ", every "
         f"{plan.get('short_gap', [4, 12])[0]:.0f}–{plan.get('short_gap', [4, 12])[1]:.0f} s; a declaration during "
         "one or within timeout + 1 s of its end is a false declaration too, counted also on its own line.",
         "",

@@ -385,7 +385,7 @@ def markdown(results: Dict[str, object]) -> str:
     row("detection − bound, max (s)",
         lambda x, s: judged(_r(x["slack_max"], 3), x["slack_max"] is not None and x["slack_max"] <= sched["slack_s"]),
         f"≤ {sched['slack_s']}")
-    row("short backend stalls (storage frozen < timeout) / with a declaration",
+    row("short backend stalls (the storage frozen, as above) / with a declaration",
         lambda x, s: f"{x['short_stalls']} / {x['short_stalls_declared']}")
     row("failed probes that overlapped a short backend stall (what `blocked` could declare on)",
         lambda x, s: str(x["short_failed_probes"]))

@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import fcntl
 import json
+import os
 import random
 import subprocess
 import sys
@@ -50,10 +51,19 @@ class Plan:
     scale_window: float  # seconds
     detection_rounds: int  # injected stalls; each gives one point per kind and schedule
     overlap: bool  # the resident watches run during the scale phase (saves a minute)
+    ab_window: int  # probes of each before/after watch between its two CPU readings
+    fleet_probes: int  # probes each of the many Samba watches makes before their memory is read
+    fleet_baseline: bool  # the many Samba watches of the baseline too (a second fleet)
+    metrics_rounds: int  # alternating blocks (metrics off, on) of the in-process loop
 
 
-FULL = Plan("full", 400, 30, 3, 60, (1, 10, 50), 30.0, 16, False)
-QUICK = Plan("quick", 100, 20, 1, 45, (1, 10, 50), 10.0, 4, True)
+FULL = Plan("full", 400, 30, 3, 60, (1, 10, 50), 30.0, 16, False, 90, 10, True, 10)
+QUICK = Plan("quick", 100, 20, 1, 45, (1, 10, 50), 10.0, 4, True, 20, 5, False, 4)
+METRICS_BLOCK = 600  # simulated probes per block of the in-process metrics measurement
+# The previous release, measured beside the current code (bench/README.md, "Before and after"):
+# the last commit before issue 17 restructured the package.
+BASELINE = "23f6984"
+FLEET_WATCHES = 50
 WARMUP_PROBES = 5  # a resident watch's probes before the first CPU reading
 MEMORY_AFTER = 50  # probes before reading a resident watch's memory
 
@@ -63,6 +73,7 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer samples and shorter windows (< 2 min)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the fault phases (default: random)")
     parser.add_argument("--output-dir", type=Path, default=None, help="default bench/ (full) or bench/quick/")
+    parser.add_argument("--baseline", default=BASELINE, help=f"the release measured beside this code ({BASELINE})")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     out_dir = args.output_dir or (HERE / "quick" if args.quick else HERE)
@@ -76,7 +87,9 @@ def main(argv: List[str] | None = None) -> int:
         "git": git_state(out_dir),
         "machine": procfs.machine(),
         "seed": seed,
+        "baseline": args.baseline,
         "plan": plan.__dict__,
+        "load_start": [round(x, 2) for x in os.getloadavg()],  # other users' work shares the machine
     }
     durations: Dict[str, float] = {}
     raw: Dict[str, object] = {}
@@ -99,6 +112,16 @@ def main(argv: List[str] | None = None) -> int:
         phases.warm_bytecode(fleet, smb, nfs)
 
         raw["probe_cost"] = phase("probe cost", lambda: phases.probe_cost(smb, nfs, plan.probe_pairs, plan.root_pairs))
+        raw["before_after"] = phase(
+            "before and after",
+            lambda: phases.before_after(fleet, smb, nfs, args.baseline, WARMUP_PROBES, plan.ab_window),
+        )
+        raw["metrics_cpu"] = phase("metrics cost", lambda: phases.metrics_cpu(plan.metrics_rounds, METRICS_BLOCK))
+        raw["samba_fleet"] = phase(
+            f"{FLEET_WATCHES} Samba watches",
+            lambda: phases.samba_fleet(fleet, smb, nfs, FLEET_WATCHES, plan.fleet_probes,
+                                       args.baseline if plan.fleet_baseline else None),
+        )
         resident = phases.Resident(fleet, smb, nfs, WARMUP_PROBES, plan.resident_window, MEMORY_AFTER).start()
         resident_wait = WARMUP_PROBES + max(plan.resident_window, MEMORY_AFTER) + 90
         if not plan.overlap:
@@ -113,6 +136,7 @@ def main(argv: List[str] | None = None) -> int:
         )
 
     run_info["durations_s"] = durations
+    run_info["load_end"] = [round(x, 2) for x in os.getloadavg()]
     run_info["total_s"] = round(time.monotonic() - began, 1)
     results = report.figures(raw)
     results["targets"] = report.targets(results)
@@ -123,6 +147,8 @@ def main(argv: List[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write_results_md(out_dir / "RESULTS.md", report.markdown(results))
+    if plan.mode == "full" and out_dir.resolve() == HERE.resolve():  # the committed record: README says the same
+        sections.replace(REPO / "README.md", "bench", report.readme_paragraph(results))
     import plot  # matplotlib: only now, so a missing one cannot waste a whole run's measurements
 
     commit = run_info["git"]["commit"] + ("+dirty" if run_info["git"]["dirty"] else "")

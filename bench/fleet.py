@@ -173,14 +173,23 @@ class Fleet:
         return group
 
     def run(
-        self, kind: str, watch_id: str, bound: float, group: Optional[procfs.CpuGroup] = None, wrapper: tuple = ()
+        self,
+        kind: str,
+        watch_id: str,
+        bound: float,
+        group: Optional[procfs.CpuGroup] = None,
+        wrapper: tuple = (),
+        tree: Optional[Tree] = None,
+        env: Optional[Dict[str, str]] = None,
     ) -> Watch:
         """Start `fswatch run KIND ID` (stderr, the alert lines, to a log file), in `group` if given,
-        under `wrapper` if given (a command that execs the rest, e.g. `nice -n -5`)."""
+        under `wrapper` if given (a command that execs the rest, e.g. `nice -n -5`), the code of
+        `tree` if given (else the work tree's console script), with `env` added to the fleet's."""
+        command = tree.command() if tree is not None else [str(FSWATCH)]
         with open(self.log_path(kind, watch_id), "wb") as err:
             proc = subprocess.Popen(
-                [*wrapper, str(FSWATCH), "run", kind, watch_id],
-                env=self.env,
+                [*wrapper, *command, "run", kind, watch_id],
+                env={**self.env, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,
@@ -214,6 +223,43 @@ class Fleet:
                 group.close()
             shutil.rmtree(self.root, ignore_errors=True)
             shutil.rmtree(self.runtime_root, ignore_errors=True)
+
+
+# Runs fswatch's CLI from the tree named first on the command line, in the venv's interpreter
+# (its dependencies), whatever the venv's editable install of the work tree says.
+TREE_MAIN = """
+import runpy, sys
+tree = sys.argv.pop(1)
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable__")]
+sys.path.insert(0, tree)
+sys.argv[0] = "fswatch"
+runpy.run_module("fswatch", run_name="__main__", alter_sys=True)
+"""
+
+
+class Tree:
+    """fswatch's code as of a commit (`git archive`, so nothing of the work tree's changes),
+    or the work tree itself (commit None): both run the same way, side by side (bench A/B)."""
+
+    def __init__(self, fleet: Fleet, commit: Optional[str]) -> None:
+        self.commit = commit
+        if commit is None:
+            self.path = REPO
+            self.label = "current"
+            return
+        self.label = commit
+        self.path = fleet.root / f"tree-{commit}"
+        if self.path.exists():  # extracted by an earlier phase of this run (a full run's fleet, after the A/B)
+            return
+        self.path.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "fswatch"], capture_output=True,
+                                 timeout=60)
+        if archive.returncode != 0:
+            raise BenchError(f"git archive {commit} failed (a shallow clone?): {archive.stderr.decode()[-300:]}")
+        subprocess.run(["tar", "-x", "-C", str(self.path)], input=archive.stdout, check=True, timeout=60)
+
+    def command(self) -> List[str]:
+        return [str(FSWATCH.parent / "python"), "-c", TREE_MAIN, str(self.path)]
 
 
 def tmpfs_dir() -> str:

@@ -8,23 +8,27 @@ answers again before it returns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from fleet import BenchError, Fleet, Watch, wait_until
+from fleet import BenchError, Fleet, Tree, Watch, tmpfs_dir, wait_until
 from toolrunner import NOBODY, Unprivileged
 
 from fswatch.core.deadline import Deadline
 from fswatch.probes.nfs import NfsTarget, probe_nfs
 from fswatch.probes.samba import SambaTarget, probe_samba
+from tests.clock import SimulatedClock
 
 SHARE = "public"
 PROBE_DEADLINE = 10.0  # seconds: a healthy probe on loopback takes milliseconds
@@ -353,12 +357,7 @@ def add_watch(fleet: Fleet, kind: str, watch_id: str, smb, nfs, interval: int, r
 
 
 def warm_bytecode(fleet: Fleet, smb, nfs) -> None:
-    fleet.warm_bytecode(
-        [
-            ["probe", "samba", "--share", SHARE, "--address", smb.address, "--port", str(smb.port), "--timeout", "5"],
-            ["probe", "nfs", "--export", nfs.export_path, "--address", nfs.address, "--timeout", "5"],
-        ]
-    )
+    fleet.warm_bytecode(_probe_argvs(smb, nfs))
 
 
 def _check_alive(watches: List[Watch]) -> None:
@@ -639,3 +638,171 @@ def _alert_ids(stderr: str) -> List[int]:
             if i + 1 < len(words) and words[i + 1].rstrip(":").isdigit():
                 ids.append(int(words[i + 1].rstrip(":")))
     return ids
+
+
+# -- 6. before and after: the previous release beside the current code -----------------------------
+
+AB_METRICS = ("on", "off")
+
+
+def before_after(fleet: Fleet, smb, nfs, baseline: str, warmup: int, window: int) -> Dict[str, object]:
+    """The release `baseline` (a commit) and the current code side by side: per kind, one
+    `fswatch run` of each with metrics on and one with metrics off (FSWATCH_METRICS_DIR=off),
+    eight watches at once at interval 1 s against the same servers, each in its own cgroup.
+    CPU per probe over `window` probes after `warmup`, memory at the end of the window. All
+    run through the same launcher (the venv's interpreter, the tree's code), so nothing but
+    the code differs; the load of others on this shared machine hits all eight alike."""
+    trees = [Tree(fleet, baseline), Tree(fleet, None)]
+    textfile = fleet.root / "textfile"
+    textfile.mkdir(exist_ok=True)
+    for tree in trees:  # byte code of each tree cached before any watch starts (as installed)
+        for argv in _probe_argvs(smb, nfs):
+            subprocess.run([*tree.command(), *argv], env=fleet.env, capture_output=True, timeout=60)
+    runs = []
+    try:
+        for kind in ("samba", "nfs"):
+            for tree in trees:
+                for metrics in AB_METRICS:
+                    watch_id = f"ab-{kind}-{tree.label}-{metrics}"
+                    bound = add_watch(fleet, kind, watch_id, smb, nfs, 1, 5, 5)
+                    env = {"FSWATCH_METRICS_DIR": str(textfile) if metrics == "on" else "off"}
+                    watch = fleet.run(kind, watch_id, bound, fleet.group(watch_id), tree=tree, env=env)
+                    runs.append((kind, tree.label, metrics, watch))
+                    time.sleep(1.0 / 8)  # spread their cadences over the interval
+        results: Dict[str, Dict[str, object]] = {}
+        errors: List[BaseException] = []
+
+        def measure(kind: str, label: str, metrics: str, watch: Watch) -> None:
+            try:
+                a = _sample_after_probe(watch, warmup, warmup + window + 60.0)
+                b = _sample_after_probe(watch, a.probes + window, window + 60.0)
+                memory = watch.memory() or {}
+                cpu = (b.exact - a.exact) if a.exact is not None else (b.cpu - a.cpu)
+                results.setdefault(kind, {}).setdefault(label, {})[metrics] = {
+                    "cpu_ms_per_probe": round(cpu * 1000.0 / (b.probes - a.probes), 3),
+                    "cpu_source": "cgroup" if a.exact is not None else "proc_stat",
+                    "probes": b.probes - a.probes,
+                    "memory_mb": {k: round(v, 2) for k, v in memory.items()},
+                    "memory_after_probes": b.probes,
+                }
+            except BaseException as exc:  # raised below, in the bench's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=measure, args=run, daemon=True) for run in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(warmup + window + 180.0)
+        if errors:
+            raise errors[0]
+        if any(thread.is_alive() for thread in threads):
+            raise BenchError("the before/after watches did not finish their window in time")
+    finally:
+        fleet.stop([run[3] for run in runs])
+    return {"baseline": baseline, "warmup": warmup, "window": window, "load": load_average(), "watches": results}
+
+
+def _probe_argvs(smb, nfs) -> List[List[str]]:
+    return [
+        ["probe", "samba", "--share", SHARE, "--address", smb.address, "--port", str(smb.port), "--timeout", "5"],
+        ["probe", "nfs", "--export", nfs.export_path, "--address", nfs.address, "--timeout", "5"],
+    ]
+
+
+def samba_fleet(fleet: Fleet, smb, nfs, count: int, probes: int, baseline: Optional[str]) -> Dict[str, object]:
+    """`count` Samba watches at interval 1 s (a node watching many shares): the sum of their PSS
+    once each has made `probes` probes, for the current code and, after it, for `baseline`
+    (each fleet alone, so neither shares pages with the other)."""
+    out: Dict[str, object] = {"watches": count, "after_probes": probes}
+    for tree in [Tree(fleet, None)] + ([Tree(fleet, baseline)] if baseline else []):
+        for argv in _probe_argvs(smb, nfs)[:1]:
+            subprocess.run([*tree.command(), *argv], env=fleet.env, capture_output=True, timeout=60)
+        watches: List[Watch] = []
+        try:
+            for i in range(count):
+                watch_id = f"pss-{tree.label}-{i:02d}"
+                bound = add_watch(fleet, "samba", watch_id, smb, nfs, 1, 5, 5)
+                watches.append(fleet.run("samba", watch_id, bound, tree=tree))
+                time.sleep(1.0 / count)
+            wait_until(lambda: (_check_alive(watches), all(w.probes() >= probes for w in watches))[1],  # noqa: B023
+                       120, f"{count} Samba watches to make {probes} probes")
+            memory = [w.memory() or {} for w in watches]
+        finally:
+            fleet.stop(watches)
+        out[tree.label] = {
+            key: round(sum(m.get(key, 0.0) for m in memory), 1) for key in ("pss", "uss", "rss")
+        }
+        out[tree.label]["pss_per_watch"] = round(out[tree.label]["pss"] / count, 2)
+    out["load"] = load_average()
+    return out
+
+
+def load_average() -> List[float]:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was."""
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return []
+
+
+# -- 7. what metrics cost a probe, measured in-process -------------------------------------------
+
+
+def metrics_cpu(rounds: int, probes: int) -> Dict[str, object]:
+    """CPU per probe of a watch's loop around a stand-in probe (six stages, as an NFS v3 probe
+    has), metrics off and on, in alternating blocks of `probes` probes at a simulated interval
+    of 1 s: the real engine, reporter, state file (tmpfs) and metrics writer (its every-few-
+    seconds policy on the simulated clock). The difference is what metrics cost a probe; two
+    watch processes side by side (before_after) differ by more than that from the machine's
+    load alone."""
+    from fswatch.core.observation import Observation, StageTiming
+    from fswatch.core.settings import Schedule
+    from fswatch.host.control import Control
+    from fswatch.host.metrics_files import RUNTIME_NAME
+    from fswatch.host.notify import Notifier
+    from fswatch.host.sinks import ListSink
+    from fswatch.kinds import NFS
+    from fswatch.watch import metrics as m
+    from fswatch.watch.engine import Watch as Engine
+    from fswatch.watch.reporter import Reporter
+
+    stages = ("portmap", "mount", "nfs_null", "getattr", "fsstat", "umount")
+    root = Path(tempfile.mkdtemp(prefix="fswatch-bench-metrics-", dir=tmpfs_dir()))
+    textfile = root / "textfile"
+    textfile.mkdir()
+    cpu: Dict[str, List[float]] = {"off": [], "on": []}
+    try:
+        for i in range(rounds):
+            for mode in ("off", "on"):
+                clock = SimulatedClock(probes - 0.5)
+                schedule = Schedule(1, 5, 5)
+                control = Control(root / "run" / "nfs" / f"m{i}{mode}")
+                writer = None
+                if mode == "on":
+                    metrics = m.WatchMetrics("nfs", "m", "/export", schedule, time.time())
+                    write = functools.partial(control.write_file, RUNTIME_NAME)
+                    writer = m.MetricsWriter(metrics, "nfs", "m", textfile, write=write, clock=clock)
+                reporter = Reporter(NFS, "m", "/export", schedule, ListSink(), Notifier(None), control, wall=clock,
+                                    metrics=writer)
+
+                def probe(deadline, clock=clock) -> Observation:  # this block's clock
+                    clock.t += 0.001
+                    return Observation(clock.t, tuple(StageTiming(s, 0.1 + 0.01 * n) for n, s in enumerate(stages)))
+
+                control.hold()
+                began = time.thread_time()
+                try:
+                    Engine(schedule, probe, reporter, control, stop=clock, clock=clock).run()
+                finally:
+                    control.let_go()
+                cpu[mode].append((time.thread_time() - began) * 1000.0 / probes)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    off, on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    return {
+        "rounds": rounds,
+        "probes_per_round": probes,
+        "loop_ms_per_probe": {"off": round(off, 4), "on": round(on, 4)},
+        "metrics_ms_per_probe": round(on - off, 4),
+        "write_every_s": m.WRITE_EVERY,
+    }

@@ -44,56 +44,6 @@ class _HashSession(_Session):
 ps.Session = _HashSession
 """
 
-# One long-lived deadline thread per process instead of a new reaper thread per probe.
-SHARED_REAPER = r"""
-import heapq, itertools, threading, time
-import fswatch.probes.smb as smb
-_PerProbe = smb.Reaper
-class _Timer:
-    def __init__(self):
-        self.cv, self.heap, self.seq, self.thread = threading.Condition(), [], itertools.count(), None
-    def add(self, at, fire):
-        entry = [at, next(self.seq), fire, True]
-        with self.cv:
-            heapq.heappush(self.heap, entry)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self.run, daemon=True)
-                self.thread.start()
-            self.cv.notify()
-        return entry
-    def cancel(self, entry):
-        with self.cv:
-            entry[3] = False
-    def run(self):
-        with self.cv:
-            while True:
-                while self.heap and not self.heap[0][3]:
-                    heapq.heappop(self.heap)
-                if not self.heap:
-                    self.cv.wait()
-                    continue
-                left = self.heap[0][0] - time.monotonic()
-                if left > 0:
-                    self.cv.wait(left)
-                    continue
-                threading.Thread(target=heapq.heappop(self.heap)[2], daemon=True).start()
-_timer = _Timer()
-class _SharedReaper:
-    def __init__(self, conn, deadline):
-        self.fired = False
-        self._conn, self._deadline, self._done = conn, deadline, threading.Event()
-        self._entry = _timer.add(deadline.at, self._fire)
-        self._firing = None
-    def _fire(self):
-        self._firing = threading.current_thread()
-        _PerProbe._run(self)  # the per-probe reaper's linger loop, now only on a timeout
-    def finish(self):
-        _timer.cancel(self._entry)
-        self._done.set()
-_SharedReaper.LINGER_STEPS, _SharedReaper.STEP = _PerProbe.LINGER_STEPS, _PerProbe.STEP
-smb.Reaper = _SharedReaper
-"""
-
 # No NFS NULL call: GETATTR on the export's root handle already proves the NFS program answers.
 NO_NULL = r"""
 import fswatch.rpc.nfs3 as nfs3
@@ -115,8 +65,6 @@ def _ports_known(nfs) -> List[str]:
 VARIANTS: List[Tuple[str, str, str, object]] = [
     ("samba as is", "samba", "", None),
     ("samba + NT hash once", "samba", NTLM_HASH, None),
-    ("samba + one reaper thread", "samba", SHARED_REAPER, None),
-    ("samba + both", "samba", NTLM_HASH + SHARED_REAPER, None),
     ("nfs as is", "nfs", "", None),
     ("nfs + no NULL", "nfs", NO_NULL, None),
     ("nfs + ports known (no GETPORT)", "nfs", "", _ports_known),

@@ -33,6 +33,10 @@ test_packages=(
   locales  # ja_JP sources for localedef: journalctl -x in Japanese (test_units)
   prometheus prometheus-node-exporter  # promtool and node_exporter's textfile collector: the metrics tests
   stress-ng  # bench/soak's CPU, memory and disk load
+  python3-gssapi  # the GSSAPI binding of Kerberos logons (--keytab), Debian's, seen by the venv (above)
+  samba-ad-dc samba-ad-provision krb5-user winbind  # the AD domain of the Kerberos tests (a DC, a member)
+  faketime  # a file server whose clock is off (Kerberos clock skew), without touching this machine's
+  strace  # tests/integration/test_watch_cost.py counts a watch's system calls per probe
 )
 packages=("${demo_packages[@]}")
 if [ "${1:-}" != --demo ]; then
@@ -50,7 +54,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 # Debian's packages start daemons we don't want on a test machine; ours are started by the tests.
-for unit in smbd nmbd samba-ad-dc nfs-ganesha rpcbind rpcbind.socket logd prometheus prometheus-node-exporter; do
+for unit in smbd nmbd samba-ad-dc winbind nfs-ganesha rpcbind rpcbind.socket logd prometheus prometheus-node-exporter; do
   systemctl disable --now "$unit" >/dev/null 2>&1 || true
 done
 

@@ -15,9 +15,10 @@ The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have us
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
 the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
 injection), 114-118 (evidence from the server's own process, the verdict pushed to Pacemaker),
-135-141 (the write canary), 145-146 (a request to a watch that is not running, or cannot take
-it) and 160-162 (the settings a watch runs; its runtime files written again). Code names an
-alert by its constant below (alerts.SLOW), never by its number.
+120-127 (Kerberos: the KDC's faults, told apart from the file server's), 135-141 (the write
+canary), 145-146 (a request to a watch that is not running, or cannot take it), 150-152
+(RPCSEC_GSS: NFS with Kerberos) and 160-162 (the settings a watch runs; its runtime files written
+again). Code names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
 """
 
@@ -42,6 +43,9 @@ CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
 EVIDENCE_STOPPED, EVIDENCE_BLOCKED, PUSHED, PUSH_FAILED, EVIDENCE_UNAVAILABLE = 114, 115, 116, 117, 118
+KDC_UNREACHABLE, KDC_STALLED, KEYTAB_STALE, CLOCK_SKEW, UNKNOWN_SPN, KERBEROS_REFUSED = 120, 121, 122, 123, 124, 125
+KERBEROS_DEGRADED, KERBEROS_RENEWED = 126, 127
+KRB5_REQUIRED, GSS_REFUSED, GSS_BAD_REPLY = 150, 151, 152
 WRITE_READ_ONLY, WRITE_NO_SPACE, WRITE_QUOTA, WRITE_DENIED = 135, 136, 137, 138
 WRITE_BLOCKED, WRITE_MISMATCH, WRITE_FAILED = 139, 140, 141
 NOT_RUNNING, NOT_TAKEN = 145, 146
@@ -552,11 +556,11 @@ _TABLE: Tuple[Alert, ...] = (
         WARNING,
         'The {command} could not write its metrics ({detail}).',
         "fswatch could not write its Prometheus metrics",
-        "After every probe the watch writes its metrics to its runtime directory and links them "
-        "into node_exporter's textfile directory (FSWATCH_METRICS_DIR). This link failed; the watch "
-        "keeps watching and tries again after its next probe, and this alert comes again only after "
-        "a link has succeeded. (A metrics file that cannot be written in the runtime directory is "
-        "alert 42, with the state file's.)",
+        "The watch writes its metrics to its runtime directory (at once when its state changes, "
+        "else at most every 5 seconds) and links them into node_exporter's textfile directory "
+        "(FSWATCH_METRICS_DIR). This link failed; the watch keeps watching and tries again after "
+        "its next write, and this alert comes again only after a link has succeeded. (A metrics "
+        "file that cannot be written in the runtime directory is alert 42, with the state file's.)",
         "The detail names the file and the cause (a full or read-only file system, a directory "
         "the watch may not write). Set FSWATCH_METRICS_DIR=off to turn metrics off.",
         "メトリクスを書き込めませんでした",
@@ -760,6 +764,175 @@ _TABLE += (
     ),
 )
 
+# Kerberos logon from a keytab (issue 19): the KDC's faults, told apart from the file server's.
+# A fault while the watch has no ticket fails the probe at stage kerberos (120-125); one while a
+# still-valid ticket serves the logon only degrades it (126, then 127 once renewed).
+_TABLE += (
+    Alert(
+        KDC_UNREACHABLE,
+        "652bd8c820224302a15ec932b810dbc7",
+        ERR,
+        {"samba": "The {command} could not reach the Kerberos KDC to log on to {server} ({detail}).",
+         "nfs": "{command}: Kerberos: cannot reach the KDC ({detail})"},
+        "The Kerberos KDC cannot be reached",
+        "The watch logs on with Kerberos and needed a new ticket, but no KDC of the realm answered: "
+        "every one refused the connection, or none could be found (FSWATCH_KRB5_ERROR, e.g. "
+        "KRB5_KDC_UNREACH, KRB5_REALM_CANT_RESOLVE). The probe fails at stage kerberos, before the file "
+        "server is contacted: clients without a ticket cannot log on either. While the watch still holds "
+        "a valid ticket the same outage only degrades its probes (alert 126).",
+        "Check the KDC (the domain controllers' samba or krb5kdc service) and that this node reaches it "
+        "on port 88: its firewall, the kdc lines of krb5.conf or the _kerberos DNS SRV records.",
+        "Kerberos の KDC に接続できません",
+        "監視は Kerberos でログオンするため新しいチケットが必要でしたが、レルムの KDC がどれも応答しません"
+        "でした (接続拒否、または KDC が見つからない。FSWATCH_KRB5_ERROR を参照)。ファイルサーバに接続する前の "
+        "kerberos の段階で監視は失敗します。有効なチケットを保持している間は、同じ障害は縮退 (アラート 126) "
+        "として報告されます。",
+        "KDC (ドメインコントローラの samba または krb5kdc) が動作しているか、このノードからポート 88 に到達"
+        "できるか (ファイアウォール、krb5.conf の kdc 行、DNS の _kerberos SRV レコード) を確認してください。",
+    ),
+    Alert(
+        KDC_STALLED,
+        "1be4707313554b128b161ad4b07f21f1",
+        ERR,
+        {"samba": "The {command} got no answer from the Kerberos KDC within the timeout to log on to {server} "
+                  "({detail}).",
+         "nfs": "{command}: Kerberos: no answer from the KDC within the timeout ({detail})"},  # fmt: skip
+        "The Kerberos KDC did not answer in time",
+        "The watch needed a new Kerberos ticket and asked the KDC, which did not answer by the probe's "
+        "deadline (a stalled KDC process, an overloaded domain controller, packets to port 88 dropped). "
+        "The ticket request runs in a child process that is killed at the deadline, so the probe ends "
+        "on time; it fails at stage kerberos.",
+        "Check the domain controllers' load and their samba or krb5kdc service, and the network path to "
+        "port 88. A KDC that is only slow needs a longer timeout.",
+        "Kerberos の KDC が時間内に応答しません",
+        "監視は新しい Kerberos チケットを KDC に要求しましたが、監視のタイムアウトまでに応答がありませんでした "
+        "(KDC プロセスの停止、ドメインコントローラの過負荷、ポート 88 へのパケットの破棄)。チケットの要求はタイム"
+        "アウトで強制終了される子プロセスで行われるため、監視は時間内に kerberos の段階で失敗します。",
+        "ドメインコントローラの負荷と samba または krb5kdc、ポート 88 への経路を確認してください。",
+    ),
+    Alert(
+        KEYTAB_STALE,
+        "ba0050c807e84f6cb7b624f3d5205756",
+        ERR,
+        {"samba": "The {command} could not log on to {server}: the key in its keytab is stale ({detail}).",
+         "nfs": "{command}: Kerberos: the key in the keytab is stale ({detail})"},
+        "The watch's keytab no longer matches the KDC",
+        "The KDC refused the watch's key (FSWATCH_KRB5_ERROR KRB5KDC_ERR_PREAUTH_FAILED, or a key version "
+        "the KDC no longer has): the principal's password or keys changed after its keytab was exported "
+        "(samba-tool user setpassword, a password policy, a re-join), so the key version (kvno) in the "
+        "keytab is stale. No new ticket can be had with it.",
+        "Export the principal's current keys again (samba-tool domain exportkeytab, ktpass, adcli) and give "
+        "them to the watch: fswatch add ... --keytab FILE (or the OCF agent's keytab parameter).",
+        "監視のキータブが KDC と一致しません",
+        "KDC が監視の鍵を拒否しました (FSWATCH_KRB5_ERROR KRB5KDC_ERR_PREAUTH_FAILED など)。キータブの作成後に"
+        "プリンシパルのパスワードまたは鍵が変更されたため、キータブの鍵バージョン (kvno) が古くなっています。",
+        "プリンシパルの現在の鍵を再度エクスポートし (samba-tool domain exportkeytab、ktpass、adcli)、"
+        "fswatch add ... --keytab FILE (または OCF エージェントの keytab パラメータ) で監視に渡してください。",
+    ),
+    Alert(
+        CLOCK_SKEW,
+        "bc41225d917d4b5aac082d435d21bd41",
+        ERR,
+        {"samba": "The {command} could not log on to {server}: the clocks differ too much ({detail}).",
+         "nfs": "{command}: Kerberos: the clocks differ too much ({detail})"},
+        "Kerberos refused the logon: clock skew",
+        "Kerberos allows the clocks of client, KDC and server to differ by at most 5 minutes. Either the KDC "
+        "refused this node's request (KRB5KRB_AP_ERR_SKEW at stage kerberos), or the file server refused the "
+        "ticket while its clock (from its SMB negotiate answer) differs from the KDC's by more than that "
+        "(stage session; the server's NT status, usually STATUS_LOGON_FAILURE, is in FSWATCH_NTSTATUS). A "
+        "server whose clock drifted after a failover rejects every Kerberos client.",
+        "Fix time synchronisation (chrony or ntpd) on the file server, the domain controllers and this node; "
+        "the detail says whose clock is off and by how much.",
+        "Kerberos がログオンを拒否しました: 時刻のずれ",
+        "Kerberos ではクライアント、KDC、サーバの時刻のずれは最大 5 分です。KDC がこのノードの要求を拒否したか "
+        "(kerberos の段階の KRB5KRB_AP_ERR_SKEW)、ファイルサーバの時刻 (SMB negotiate の応答による) が KDC と"
+        "それ以上ずれていてチケットを拒否しました (session の段階、NT ステータスは FSWATCH_NTSTATUS)。",
+        "ファイルサーバ、ドメインコントローラ、このノードの時刻同期 (chrony、ntpd) を修正してください。詳細に"
+        "どの時刻がどれだけずれているかが示されます。",
+    ),
+    Alert(
+        UNKNOWN_SPN,
+        "f623d5b2e2634fbe8e5344489cc53967",
+        ERR,
+        {"samba": "The {command} could not log on to {server}: the KDC does not know its service principal "
+                  "({detail}).",
+         "nfs": "{command}: Kerberos: the KDC does not know the server's service principal ({detail})"},  # fmt: skip
+        "The KDC does not know the server's service principal",
+        "The KDC answered KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN for the server's service principal name "
+        "(cifs/NAME@REALM, in the detail): no account has that SPN, so no client can get a ticket for the "
+        "server under that name. NAME is the watch's spn_host, or its address when that is a host name.",
+        "Give the watch the name the server is registered under (fswatch add samba ... --spn-host NAME, "
+        "e.g. the server's own host name when the watch probes a floating address), or register the SPN "
+        "(samba-tool spn add cifs/NAME ACCOUNT, setspn -S cifs/NAME ACCOUNT).",
+        "KDC がサーバのサービスプリンシパルを知りません",
+        "KDC はサーバのサービスプリンシパル名 (詳細の cifs/NAME@REALM) に対して "
+        "KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN を応答しました。その名前でサーバのチケットを得ることはできません。",
+        "サーバが登録されている名前を監視に指定するか (fswatch add samba ... --spn-host NAME)、SPN を登録して"
+        "ください (samba-tool spn add、setspn -S)。",
+    ),
+    Alert(
+        KERBEROS_REFUSED,
+        "dbf35491f7fb46028d0074fa7684d69d",
+        ERR,
+        {"samba": "The {command} could not get a Kerberos ticket to log on to {server} ({detail}).",
+         "nfs": "{command}: Kerberos: no ticket for the server ({detail})"},
+        "The watch could not get a Kerberos ticket",
+        "The watch's Kerberos logon failed before the file server was contacted, for a reason other than an "
+        "unreachable or stalled KDC, a stale key, clock skew or an unknown SPN: the principal is unknown, "
+        "disabled or locked (KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN, KRB5KDC_ERR_CLIENT_REVOKED), its password "
+        "expired (KRB5KDC_ERR_KEY_EXPIRED), the keytab is missing, unreadable or holds no key for the "
+        "principal, or this node lacks the GSSAPI binding. FSWATCH_KRB5_ERROR and the reason name it.",
+        "Act on the Kerberos error in the detail: check the principal's account in the directory, and the "
+        "keytab given to the watch (klist -k FILE).",
+        "Kerberos チケットを取得できません",
+        "監視の Kerberos ログオンが、ファイルサーバに接続する前に失敗しました (KDC の不達・停止、古い鍵、時刻の"
+        "ずれ、未知の SPN 以外の原因: プリンシパルが存在しない・無効・ロック、パスワードの期限切れ、キータブが"
+        "ない・読めない・鍵がない、GSSAPI バインディングがない)。FSWATCH_KRB5_ERROR と理由に示されます。",
+        "詳細の Kerberos エラーに従って、ディレクトリのアカウントと監視のキータブ (klist -k FILE) を確認して"
+        "ください。",
+    ),
+    Alert(
+        KERBEROS_DEGRADED,
+        "a4c8349346ce487a9894969d5d044304",
+        WARNING,
+        {"samba": "The {command} could not renew its Kerberos ticket for {server} and logs on with the cached "
+                  "one (degraded: {detail}).",
+         "nfs": "{command}: Kerberos: the ticket could not be renewed; the cached one serves (degraded: {detail})"},
+        # fmt: skip
+        "The watch's Kerberos ticket is due but cannot be renewed (degraded)",
+        "The watch reuses its Kerberos ticket while it is valid and renews it once half its lifetime has "
+        "passed. The renewal failed (the KDC down or stalled, a stale keytab, clock skew: the detail and "
+        "FSWATCH_KRB5_ERROR name it), but the cached ticket still got the logon and the tree connect: the "
+        "file service is up for clients that hold tickets, while new clients cannot get one. The probe "
+        "counts as degraded, not failed; the watch tries again at each probe, with at most half of the "
+        "probe's time, and says alert 127 once it has a new ticket. When the cached ticket no longer "
+        "outlives a probe, probes fail at stage kerberos (alerts 120-125).",
+        "Act on the Kerberos error before the cached ticket expires (the detail says when): the KDC, the "
+        "keytab, the clocks.",
+        "Kerberos チケットを更新できません (縮退)",
+        "監視は有効な間 Kerberos チケットを再利用し、有効期間の半分が過ぎると更新します。更新は失敗しました "
+        "(KDC の停止・無応答、古いキータブ、時刻のずれ: 詳細と FSWATCH_KRB5_ERROR を参照) が、キャッシュの"
+        "チケットでログオンと共有への接続はできました。チケットを持つクライアントにはファイルサービスが提供されて"
+        "いますが、新しいクライアントはチケットを得られません。監視は失敗ではなく縮退として数え、監視ごとに再試行"
+        "します。チケットが監視より先に期限切れになると、kerberos の段階で失敗します (アラート 120-125)。",
+        "キャッシュのチケットが期限切れになる前に (詳細に時刻が示されます)、KDC、キータブ、時刻を確認して"
+        "ください。",
+    ),
+    Alert(
+        KERBEROS_RENEWED,
+        "9fc5e2bc586349b89580eaad97c672aa",
+        NOTICE,
+        {"samba": "The {command} has renewed its Kerberos ticket for {server} after {detail} degraded probes.",
+         "nfs": "{command}: Kerberos: the ticket was renewed after {detail} degraded probes"},
+        "The watch renewed its Kerberos ticket again",
+        "After degraded probes (alert 126) the watch got a new Kerberos ticket: the KDC serves again.",
+        "None.",
+        "Kerberos チケットを再び更新しました",
+        "縮退 (アラート 126) の後、監視は新しい Kerberos チケットを取得しました。KDC は再び応答しています。",
+        "-",
+    ),
+)
+
 # The write canary (issue 22, opt-in `canary_write`): each probe creates, writes to stable storage,
 # reads back and removes a file of its own in a directory of the share or export. Each failure
 # the administrator acts on differently has its own row; all are failed probes.
@@ -843,7 +1016,8 @@ _TABLE += (
         "(STATUS_ACCESS_DENIED, NFS3ERR_ACCES, NFS3ERR_PERM, NFS4ERR_ACCESS, NFS4ERR_PERM): the "
         "directory's permissions or ACL, a read-only share (read only = yes), an export without "
         "write access for this client, or root squash (the probe writes as uid 0 over NFS; a "
-        "guest session writes as the guest account, usually nobody)." + _WRITE_WHERE,
+        "guest session writes as the guest account, usually nobody; a Kerberos watch as the user its "
+        "principal maps to)." + _WRITE_WHERE,
         "Give the watch's identity write access to the canary directory (an SMB user of its own; over "
         "NFS a directory writable by the anonymous user, or no_root_squash for this client), or correct "
         "the watch's canary_write setting. If this started without a change of settings, find out who "
@@ -852,7 +1026,8 @@ _TABLE += (
         "サーバが監視のユーザに対してカナリアファイルの作成、書き込み、削除を拒否しました (STATUS_ACCESS_DENIED、"
         "NFS3ERR_ACCES、NFS3ERR_PERM、NFS4ERR_ACCESS、NFS4ERR_PERM)。ディレクトリの権限や ACL、読み取り専用の"
         "共有、このクライアントに書き込みを許さないエクスポート、root squash (NFS では監視は uid 0 で書き込み"
-        "ます。ゲストのセッションはゲストアカウント、通常 nobody で書き込みます) が原因です。" + _WRITE_WHERE_JA,
+        "ます。ゲストのセッションはゲストアカウント、通常 nobody で、Kerberos の監視はプリンシパルに対応するユーザで"
+        "書き込みます) が原因です。" + _WRITE_WHERE_JA,
         "監視のユーザにカナリアのディレクトリへの書き込み権を与える (専用の SMB ユーザ、NFS では匿名ユーザが"
         "書き込めるディレクトリか、このクライアントへの no_root_squash)、または監視の canary_write 設定を修正"
         "してください。",
@@ -1122,6 +1297,63 @@ _TABLE += (
         "停止したサーバはリトライ回数の後に異常と判断されます。",
         "ユニットから監視を起動するか、root または CAP_SYS_PTRACE で実行してください。想定どおりであれば "
         "evidence = off を設定してください。",
+    ),
+)
+
+# NFS with Kerberos (issue 25): RPCSEC_GSS in fswatch's own RPC client.
+_TABLE += (
+    Alert(
+        KRB5_REQUIRED,
+        "2e86edd1b06746dd9cebc9b44dffe596",
+        ERR,
+        {"nfs": "{command}: export requires sec={detail}; this watch has no Kerberos credentials (--keytab)"},
+        "The NFS export requires Kerberos; the watch has no Kerberos credentials",
+        "The export accepts only RPCSEC_GSS with Kerberos (sec=krb5, krb5i or krb5p: the MOUNT reply's flavor "
+        "list, or NFSv4 SECINFO after NFS4ERR_WRONGSEC), and the watch has no principal and keytab, so the "
+        "server refuses each of its calls (AUTH_TOOWEAK, NFS4ERR_WRONGSEC). fswatch add refuses such a watch "
+        "when it can reach the server; a probe fails with this alert.",
+        "Give the watch a Kerberos principal and its keytab: fswatch add nfs ... --principal NAME@REALM "
+        "--keytab FILE (and --spn-host NAME when it probes an IP address), or let the export accept sec=sys.",
+        "NFS エクスポートが Kerberos を要求していますが、監視に Kerberos の資格情報がありません",
+        "エクスポートは Kerberos による RPCSEC_GSS (sec=krb5、krb5i、krb5p) だけを受け付けますが、監視には"
+        "プリンシパルとキータブがないため、サーバはすべての呼び出しを拒否します (AUTH_TOOWEAK、NFS4ERR_WRONGSEC)。",
+        "fswatch add nfs ... --principal NAME@REALM --keytab FILE で Kerberos の資格情報を与えるか、"
+        "エクスポートで sec=sys を許可してください。",
+    ),
+    Alert(
+        GSS_REFUSED,
+        "b6443a9942384f5db068a21ce934a166",
+        ERR,
+        {"nfs": "{command}: RPC: the server refused the Kerberos (RPCSEC_GSS) context ({detail})"},
+        "The NFS server refused the watch's Kerberos context",
+        "The watch got a Kerberos ticket for the server's principal nfs/NAME, but the NFS server did not accept "
+        "the RPCSEC_GSS context made with it (a GSS major status in its answer), or refused a call of an "
+        "established context (RPCSEC_GSS_CREDPROBLEM, RPCSEC_GSS_CTXPROBLEM). The server's keytab lacks or has a "
+        "stale key for nfs/NAME, it cannot map the principal to a user, or its own Kerberos setup is broken: "
+        "clients cannot use the export either.",
+        "Check the NFS server's keytab (klist -k: nfs/NAME at the KDC's key version), its Kerberos configuration "
+        "(nfs-ganesha NFS_KRB5, knfsd's rpc.svcgssd or gssproxy) and its ID mapping; the server's log says more.",
+        "NFS サーバが監視の Kerberos コンテキストを拒否しました",
+        "監視はサーバのプリンシパル nfs/NAME のチケットを得ましたが、NFS サーバはそれによる RPCSEC_GSS コンテキスト"
+        "を受け付けませんでした。サーバのキータブ、Kerberos の設定、ID マッピングに問題があります。",
+        "NFS サーバのキータブ (klist -k)、Kerberos の設定 (nfs-ganesha の NFS_KRB5、knfsd の gssproxy)、ID "
+        "マッピングを確認してください。",
+    ),
+    Alert(
+        GSS_BAD_REPLY,
+        "2effac11c06348d7b9bbde9ca2389204",
+        ERR,
+        {"nfs": "{command}: RPC: a reply failed its Kerberos (RPCSEC_GSS) check ({detail})"},
+        "An NFS reply failed its Kerberos integrity check",
+        "Under RPCSEC_GSS every reply carries a verifier (a MIC of the call's sequence number) and, with krb5i or "
+        "krb5p, a checksummed or sealed body. One of them did not verify, or carried another call's sequence "
+        "number: the reply was altered on the way, or the server answered from another context.",
+        "Check the network path to the NFS server (a middlebox that alters packets) and the server; a server "
+        "restarted with another key answers so until the watch's next probe makes a new context.",
+        "NFS の応答が Kerberos の整合性検査に失敗しました",
+        "RPCSEC_GSS では各応答に検証子 (シーケンス番号の MIC) があり、krb5i、krb5p では本体にチェックサムまたは暗号化"
+        "があります。そのいずれかが検証できないか、別の呼び出しのシーケンス番号でした。",
+        "NFS サーバへのネットワーク経路 (パケットを改変する中継装置) とサーバを確認してください。",
     ),
 )
 

@@ -97,6 +97,7 @@ class ProbeFailure(FswatchError):
         timed_out: bool = False,
         function: Optional[str] = None,
         canary: Optional[str] = None,
+        krb5_error: Optional[str] = None,
     ) -> None:
         super().__init__(reason)
         self.alert = alert
@@ -109,6 +110,7 @@ class ProbeFailure(FswatchError):
         self.timed_out = timed_out
         self.function = function  # the failed system call, for alert 42's text
         self.canary = canary  # the canary file's path, when reading it failed (stage "canary")
+        self.krb5_error = krb5_error  # the Kerberos error's name (KRB5KDC_ERR_PREAUTH_FAILED), for a Kerberos fault
 
     def fields(self) -> dict:
         """The machine-readable facts, for JSON output and journal fields."""
@@ -129,6 +131,8 @@ class ProbeFailure(FswatchError):
             out["injected"] = True
         if self.canary is not None:
             out["canary"] = self.canary
+        if self.krb5_error is not None:
+            out["krb5_error"] = self.krb5_error
         return out
 
     def message(self, kind: Voice, target: str) -> str:

@@ -65,6 +65,8 @@ MAX_WAITS_SHOWN = 4
 
 @dataclass(frozen=True)
 class ThreadSample:
+    """One thread of the server's process at one instant."""
+
     tid: int
     state: str  # the one letter of /proc/PID/task/TID/status State:
     cpu_ns: int  # schedstat: time spent on a CPU

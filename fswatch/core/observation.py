@@ -7,16 +7,18 @@ Probes only do I/O and return an Observation; judging (fswatch.core.verdict) and
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
+from fswatch.core import alerts
 from fswatch.core.errors import ProbeFailure
 from fswatch.core.evidence import Evidence
 
 
 @dataclass(frozen=True)
 class StageTiming:
+    """One stage of a probe: its name, how long it took, whether it succeeded."""
+
     stage: str
     ms: float
     ok: bool = True
@@ -28,6 +30,8 @@ class Degradation:
 
     The probe only says what it saw; fswatch.core.verdict decides how long that may last (e.g. an
     NFSv4 grace period: up to a limit derived from `lease_seconds`) and the reporter says it.
+    A degradation that is not `bounded` sets no limit there: it ends by itself or turns into a
+    failed probe (a Kerberos ticket the KDC cannot renew serves until it expires).
     """
 
     cause: str  # what the server is in, e.g. "grace period"
@@ -35,13 +39,24 @@ class Degradation:
     reason: str  # one line for humans
     status: str = ""  # the server's status that showed it, e.g. NFS4ERR_GRACE
     lease_seconds: Optional[int] = None  # the server's lease time, where it said
+    # The alerts that announce it and its end (the grace period's unless a cause has its own),
+    # and the announcing alert's detail ("": the limit in seconds).
+    alert: int = alerts.DEGRADED
+    ended_alert: int = alerts.DEGRADED_ENDED
+    detail: str = ""
+    bounded: bool = True
+    krb5_error: str = ""  # the Kerberos error's name, for a Kerberos renewal that failed
 
     def fields(self) -> dict:
         out = {"cause": self.cause, "stage": self.stage, "reason": self.reason}
+        if self.alert != alerts.DEGRADED:
+            out["alert"] = self.alert
         if self.status:
             out["status"] = self.status
         if self.lease_seconds is not None:
             out["lease_seconds"] = self.lease_seconds
+        if self.krb5_error:
+            out["krb5_error"] = self.krb5_error
         return out
 
 
@@ -61,6 +76,8 @@ class Details(Protocol):
 
 @dataclass(frozen=True)
 class Observation:
+    """What one probe saw: its stages, and its failure, notes, degradation and kind's details."""
+
     started_wall: float  # time.time() at the start, for humans and state files
     stages: Tuple[StageTiming, ...]
     failure: Optional[ProbeFailure] = None
@@ -100,6 +117,25 @@ class Observation:
         return out
 
 
+class Stage:
+    """`with rec.stage(name):` times the block as stage `name`; an exception leaving it marks
+    the stage failed and goes on (a class, not a generator: a probe enters several per probe)."""
+
+    __slots__ = ("_rec", "_name", "_t0")
+
+    def __init__(self, rec: StageRecorder, name: str) -> None:
+        self._rec = rec
+        self._name = name
+        self._t0 = 0.0
+
+    def __enter__(self) -> None:
+        self._t0 = self._rec.clock()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        self._rec.add(self._name, (self._rec.clock() - self._t0) * 1000.0, ok=exc_type is None)
+        return False
+
+
 @dataclass
 class StageRecorder:
     """Times each stage of one probe and builds its Observation.
@@ -114,15 +150,8 @@ class StageRecorder:
     started_wall: float = field(default_factory=time.time)
     details: Optional[Details] = None  # set by a probe that sees more (SMB: its posture)
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t0 = self.clock()
-        try:
-            yield
-        except BaseException:
-            self.add(name, (self.clock() - t0) * 1000.0, ok=False)
-            raise
-        self.add(name, (self.clock() - t0) * 1000.0)
+    def stage(self, name: str) -> Stage:
+        return Stage(self, name)
 
     def add(self, name: str, ms: float, ok: bool = True) -> None:
         """Record a stage timed by other means (one library call that covers two stages)."""

@@ -38,6 +38,16 @@ def check_id(watch_id: Optional[str]) -> str:
     return watch_id
 
 
+
+def valid_id(watch_id: str) -> bool:
+    """Whether check_id() would take `watch_id`."""
+    try:
+        check_id(watch_id)
+    except UsageError:
+        return False
+    return True
+
+
 def check_range(name: str, value: object, lo: int = RANGE[0], hi: int = RANGE[1]) -> int:
     """An integer in lo..hi given as int or decimal text (no signs, no floats, no spaces)."""
     text = str(value)
@@ -165,6 +175,15 @@ def check_address(value: object) -> str:
         # "10.1" or "1.2.3" as inet_aton() does (10.0.0.1, 1.2.0.3), not as a name.
         raise UsageError(f"address {text!r} is not an IP address, and a host name's last label is not all digits")
     return text
+
+
+def is_host_name(address: str) -> bool:
+    """A checked address (check_address) that is a host name, not an IP address."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return True
+    return False
 
 
 # Pacemaker's node health (node-health-strategy): an attribute named #health-* holds green,

@@ -85,6 +85,8 @@ def slowest(obs: Observation, budget_ms: float) -> Optional[SlowStage]:
 
 @dataclass(frozen=True)
 class WatchState:
+    """What the judge remembers between probes: the failure streak and what the watch has seen."""
+
     failures: int = 0  # consecutive failed probes
     seen_healthy: bool = False
     slow: bool = False
@@ -95,6 +97,8 @@ class WatchState:
 
 @dataclass(frozen=True)
 class Judgement:
+    """The verdict on one probe: the state it leads to and the events the reporter says."""
+
     state: WatchState
     events: Tuple[Event, ...]
     streak: int = 0  # for RECOVERED: how many failed probes the streak had
@@ -108,8 +112,11 @@ class Judgement:
         return Event.DECLARED_FAILED in self.events
 
 
-def degraded_limit(degradation: Degradation) -> int:
-    """Seconds a degradation may last before it counts as failed: GRACE_LEASES × the lease time."""
+def degraded_limit(degradation: Degradation) -> Optional[int]:
+    """Seconds a degradation may last before it counts as failed: GRACE_LEASES × the lease time;
+    None for one that is not bounded here (it ends, or fails the probe, by itself)."""
+    if not degradation.bounded:
+        return None
     return GRACE_LEASES * (degradation.lease_seconds or DEFAULT_LEASE_SECONDS)
 
 
@@ -131,7 +138,7 @@ def judge(state: WatchState, obs: Observation, schedule: Schedule) -> Judgement:
         # Probes start on a fixed cadence: this one started `span` seconds after the streak's first.
         span = state.degraded * schedule.interval
         limit = degraded_limit(obs.degraded)
-        if span > limit:
+        if limit is not None and span > limit:
             obs = replace(obs, failure=_too_long(obs.degraded, limit, span))
     if not obs.ok:
         failures = state.failures + 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from pathlib import Path
 from typing import Optional, Union
 
@@ -26,17 +25,17 @@ def write_atomic(
     instant, and a planted link cannot make it write elsewhere. Any system error is a
     SystemFault (alert 42).
     """
-    path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     own_dir = dir_fd is None
     if own_dir:
+        path = Path(path)
         try:
             dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise fault("open", exc, path.parent) from None
         name = path.name
     else:
-        name = str(path)
+        name = str(path)  # a name in dir_fd (a watch writes its state so after every probe: no Path to build)
     assert dir_fd is not None
     try:
         _write(dir_fd, name, raw, mode, durable, path)
@@ -45,10 +44,10 @@ def write_atomic(
             os.close(dir_fd)
 
 
-def _write(dir_fd: int, name: str, raw: bytes, mode: int, durable: bool, shown: Path) -> None:
+def _write(dir_fd: int, name: str, raw: bytes, mode: int, durable: bool, shown: Union[str, Path]) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(10):  # a name collision is a 1-in-2^48 event; ten tries bound the loop
-        tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+        tmp = f".{name}.{os.urandom(6).hex()}.tmp"  # what secrets.token_hex does, without its imports
         try:
             fd = os.open(tmp, flags, mode, dir_fd=dir_fd)
             break

@@ -13,8 +13,6 @@ time; the reporter decides when (every change of the value) and turns a failure 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from typing import Callable, Optional, Sequence, Tuple
 
 from fswatch.core.settings import is_health_attribute
@@ -35,6 +33,9 @@ class CallTimedOut(Exception):
 def run_bounded(argv: Sequence[str], seconds: float) -> Tuple[int, str]:
     """Run argv in its own process group; past `seconds` the whole group is killed (a
     wrapper's children too, which would otherwise hold the output pipe open)."""
+    import signal
+    import subprocess  # here: a watch that never publishes an attribute never loads it (its memory)
+
     proc = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,

@@ -18,9 +18,10 @@ import os
 import stat
 import struct
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from fswatch.core import protocol
 from fswatch.core.errors import FswatchError, SystemFault, UsageError, WatchBusy
@@ -50,8 +51,13 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+CREDENTIAL_CACHE = "krb5cc"
+
+
 @dataclass(frozen=True)
 class PauseState:
+    """Whether the watch is paused, until when, and for how long it was asked."""
+
     paused: bool
     until: Optional[float] = None  # on CLOCK_BOOTTIME; None = until continued
     seconds: Optional[int] = None  # the requested duration, for alert 93
@@ -74,6 +80,8 @@ class Control:
         self.clock = clock
         self.root = Path(root) if root is not None else self.directory.parent.parent
         self._parts = self.directory.relative_to(self.root).parts
+        self._holding = False  # hold(): the running watch keeps its directory open
+        self._held: Optional[int] = None
 
     @property
     def pause_file(self) -> Path:
@@ -87,9 +95,59 @@ class Control:
     def state_file(self) -> Path:
         return self.directory / "state.json"
 
+    @property
+    def credential_cache(self) -> Path:
+        """A Kerberos watch's private credential cache (libkrb5's FILE format, 0600): its tickets
+        between probes, never the node's or root's cache (fswatch.probes.kerberos)."""
+        return self.directory / CREDENTIAL_CACHE
+
     def open_dir(self, create: bool = False) -> Optional[int]:
         """A descriptor of the directory (made when `create`); None when it does not exist."""
         return files.open_tree(self.root, self._parts, create=create)
+
+    def hold(self) -> None:
+        """Keep the directory open while this process runs the watch.
+
+        The watch looks at its pause and injection files before every probe and writes its
+        state after it: from one descriptor that is one system call each, where a walk from
+        the runtime root without links costs seven (tests/unit/test_watch_cost.py counts them).
+        A directory removed meanwhile is walked to again, so nothing changes for a reader.
+        """
+        self._holding = True
+        if self._held is None:
+            self._held = self.open_dir(create=True)
+
+    def let_go(self) -> None:
+        self._holding = False
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
+
+    @contextmanager
+    def _dir(self, create: bool = False) -> Iterator[Optional[int]]:
+        """The directory's descriptor for one use: the held one, else one walked to and closed after."""
+        if self._holding:
+            yield self._current(create)
+            return
+        fd = self.open_dir(create=create)
+        try:
+            yield fd
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _current(self, create: bool) -> Optional[int]:
+        """The held descriptor while its directory exists (a removed one has no links left)."""
+        if self._held is not None:
+            try:
+                if os.fstat(self._held).st_nlink > 0:
+                    return self._held
+            except OSError:
+                pass
+            os.close(self._held)
+            self._held = None
+        self._held = self.open_dir(create=create)
+        return self._held
 
     def forget(self) -> None:
         """Remove the state, pause and lock files and the directory of a watch that is not running.
@@ -106,7 +164,7 @@ class Control:
             try:
                 if not _try_locks(lock):  # both: a watch of any release is running
                     raise WatchBusy(f"a watch is running for {self.directory} (pid {_pid_in(lock)})")
-                for name in ("state.json", "pause", "inject", "lock"):
+                for name in ("state.json", "pause", "inject", CREDENTIAL_CACHE, "lock"):
                     try:
                         os.unlink(name, dir_fd=fd)
                     except FileNotFoundError:
@@ -165,6 +223,10 @@ class Control:
         """Remove the injection request; False when there was none."""
         return self._remove("inject")
 
+    def clear_credentials(self) -> bool:
+        """Remove the credential cache: a watch starts, and ends, holding no ticket."""
+        return self._remove(CREDENTIAL_CACHE)
+
     def pause_state(self) -> PauseState:
         try:
             raw = self._read("pause", files.SMALL_LIMIT)
@@ -194,45 +256,38 @@ class Control:
         return files.load_json(files.decode(raw, str(self.state_file)), f"state file {self.state_file}")
 
     def write_state(self, text: str) -> None:
-        fd = self.open_dir(create=True)
-        assert fd is not None
-        try:
-            write_atomic("state.json", text, durable=False, dir_fd=fd)
-        finally:
-            os.close(fd)
+        self.write_file("state.json", text)
+
+    def write_file(self, name: str, text: str, mode: int = 0o644) -> None:
+        """A runtime file of the watch's (state.json, metrics.prom), atomically; not synced: /run is a tmpfs."""
+        with self._dir(create=True) as fd:
+            assert fd is not None
+            write_atomic(name, text, mode=mode, durable=False, dir_fd=fd)
 
     def _write(self, name: str, record: dict) -> None:
         """A request file (pause, inject) as one JSON line, atomically, in the watch's directory."""
-        fd = self.open_dir(create=True)
-        assert fd is not None
-        try:
+        with self._dir(create=True) as fd:
+            assert fd is not None
             write_atomic(name, json.dumps(record) + "\n", dir_fd=fd)
-        finally:
-            os.close(fd)
 
     def _remove(self, name: str) -> bool:
         """Remove a request file; False when there was none."""
-        fd = self.open_dir()
-        if fd is None:
-            return False
-        try:
-            os.unlink(name, dir_fd=fd)
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise files.fault("unlink", exc, self.directory / name) from None
-        finally:
-            os.close(fd)
+        with self._dir() as fd:
+            if fd is None:
+                return False
+            try:
+                os.unlink(name, dir_fd=fd)
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                raise files.fault("unlink", exc, self.directory / name) from None
         return True
 
     def _read(self, name: str, limit: int) -> Optional[bytes]:
-        fd = self.open_dir()
-        if fd is None:
-            return None
-        try:
-            return files.read_bounded(name, limit, what="runtime file", dir_fd=fd, shown=self.directory / name)
-        finally:
-            os.close(fd)
+        with self._dir() as fd:
+            if fd is None:
+                return None
+            return files.read_bounded(name, limit, what="runtime file", dir_fd=fd, shown=f"{self.directory}/{name}")
 
 
 # -- the instance lock --------------------------------------------------------------------------

@@ -24,15 +24,16 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shlex
 import stat
 from pathlib import Path
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 from fswatch.core.errors import SystemFault
 from fswatch.host import paths
 from fswatch.host.atomic import write_atomic
-from fswatch.host.systemctl import RUNNING_PROPERTIES, Systemctl, running_in, watch_of_unit
+
+if TYPE_CHECKING:
+    from fswatch.host.systemctl import Systemctl
 
 # Debian's prometheus-node-exporter reads this directory by default (its built-in
 # --collector.textfile.directory). RHEL has no node_exporter of its own; the upstream
@@ -183,10 +184,15 @@ def settle_failed_unit(unit: str, systemctl: Optional[Systemctl] = None) -> Opti
     """fswatch-settle@UNIT: UNIT (a watch's unit) has failed. Its textfile directory is the
     one its own environment names (a drop-in may set FSWATCH_METRICS_DIR); a unit already
     started again is left alone, lest its live link be replaced by a stale copy."""
+    # Here, not at the top: a watch imports this module to publish its own file, never this.
+    from fswatch.host.systemctl import RUNNING_PROPERTIES, Systemctl, running_in, watch_of_unit
+
     kind, watch_id = watch_of_unit(unit)
     shown = (systemctl or Systemctl()).show(unit, *RUNNING_PROPERTIES, "Environment")
     if running_in(shown):
         return None
+    import shlex  # here: only `fswatch metrics settle` needs it, not a watch
+
     try:
         environ = dict(item.partition("=")[::2] for item in shlex.split(shown.get("Environment", "")))
     except ValueError:  # unbalanced quotes: systemd would not print them; take the default

@@ -30,6 +30,8 @@ WILDCARDS = frozenset({"0.0.0.0", "::"})
 
 @dataclass(frozen=True)
 class Socket:
+    """One socket of sock_diag's (or /proc/net's) answer, with its two ends and its state."""
+
     proto: str  # "tcp" or "udp"
     local: Endpoint
     remote: Endpoint

@@ -1,5 +1,5 @@
 """Where a watch's settings are kept: <root>/<kind>/<ID>.conf, and <ID>.password (0600)
-for a kind that logs on.
+for a kind that logs on, and <ID>.keytab (0600) for a Kerberos watch (fswatch.host.keytabs).
 
 Two roots hold them: the config dir (/etc/fswatch, `fswatch add`), and the runtime dir
 (/run/fswatch) for the watches whose settings come from a command line or the cluster
@@ -55,16 +55,25 @@ class SettingsStore:
     def password_path(self, kind: str, watch_id: str) -> Path:
         return self.root / kind / f"{check_id(watch_id)}.password"
 
-    def write(self, settings: WatchSettings, password: Optional[str] = None) -> Path:
+    def keytab_path(self, kind: str, watch_id: str) -> Path:
+        return self.root / kind / f"{check_id(watch_id)}.keytab"
+
+    def write(self, settings: WatchSettings, password: Optional[str] = None, keytab: Optional[bytes] = None) -> Path:
         """The settings (0644) and, for a kind that logs on, the password (0600): always,
-        empty for a guest watch, since the unit's LoadCredential= fails on a missing file.
-        The password first, so settings never name a password that is not there yet."""
+        empty for a guest watch, since the unit's LoadCredential= fails on a missing file;
+        and the keytab (0600) of a Kerberos watch, whose unit falls back to an empty credential
+        (SetCredential=), so a watch without one has none (an old one is removed).
+        The secrets first, so settings never name a secret that is not there yet."""
         kind, watch_id = settings.kind.name, settings.watch_id
         fd = files.open_tree(self.root, [kind], create=True)
         assert fd is not None
         try:
             if settings.kind.takes_password:
                 write_atomic(f"{watch_id}.password", (password or "") + "\n", mode=0o600, dir_fd=fd)
+            if keytab is not None:
+                write_atomic(f"{watch_id}.keytab", keytab, mode=0o600, dir_fd=fd)
+            else:
+                _unlink(fd, f"{watch_id}.keytab", self.root / kind)
             write_atomic(f"{watch_id}.conf", settings.to_conf(), mode=0o644, dir_fd=fd)
         finally:
             os.close(fd)
@@ -135,14 +144,19 @@ class SettingsStore:
             return False
         removed = False
         try:
-            for name in (f"{check_id(watch_id)}.conf", f"{watch_id}.password"):
-                try:
-                    os.unlink(name, dir_fd=fd)
-                    removed = True
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise files.fault("unlink", exc, self.root / kind / name) from None
+            for name in (f"{check_id(watch_id)}.conf", f"{watch_id}.password", f"{watch_id}.keytab"):
+                removed = _unlink(fd, name, self.root / kind) or removed
         finally:
             os.close(fd)
         return removed
+
+
+def _unlink(fd: int, name: str, where: Path) -> bool:
+    """Delete `name` in the directory `fd`; False when it was not there."""
+    try:
+        os.unlink(name, dir_fd=fd)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise files.fault("unlink", exc, where / name) from None
+    return True

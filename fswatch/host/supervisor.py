@@ -141,6 +141,7 @@ class Supervisor:
         settings: Optional[WatchSettings] = None,
         password: Optional[str] = None,
         *,
+        keytab: Optional[bytes] = None,
         writer: str = "fswatch",
         service_lines: Sequence[str] = (),
         until: str = READY,
@@ -153,8 +154,8 @@ class Supervisor:
         if not self.systemd:
             raise SystemdAbsent("start", self.kind.name, self.watch_id)
         if settings is not None:
-            SettingsStore.runtime().write(settings, password)
-            self._write_dropin(writer, service_lines)
+            SettingsStore.runtime().write(settings, password, keytab)
+            self._write_dropin(writer, service_lines, keytab is not None)
             self.systemctl("daemon-reload")
             self.systemctl.reset_failed(self.unit)
         if until == ENDED:
@@ -167,7 +168,7 @@ class Supervisor:
             raise UnitFailed(self.unit, "start", proc.stderr.strip())
         return EXIT_OK
 
-    def _write_dropin(self, writer: str, service_lines: Sequence[str]) -> Path:
+    def _write_dropin(self, writer: str, service_lines: Sequence[str], keytab: bool = False) -> Path:
         """The runtime drop-in that points fswatch-KIND@ID at the runtime settings."""
         runtime = paths.runtime_dir()
         lines = [
@@ -175,9 +176,13 @@ class Supervisor:
             "[Service]",
             f"Environment=FSWATCH_CONFIG_DIR={runtime}",
         ]
+        store = SettingsStore.runtime()
+        if self.kind.takes_password or self.kind.takes_keytab:
+            lines.append("LoadCredential=")  # the unit's own point at /etc/fswatch: these live under runtime
         if self.kind.takes_password:
-            password = SettingsStore.runtime().password_path(self.kind.name, self.watch_id)
-            lines += ["LoadCredential=", f"LoadCredential=password:{password}"]
+            lines.append(f"LoadCredential=password:{store.password_path(self.kind.name, self.watch_id)}")
+        if keytab:  # the unit's SetCredential=keytab:"" stays the default of a watch without one
+            lines.append(f"LoadCredential=keytab:{store.keytab_path(self.kind.name, self.watch_id)}")
         lines += list(service_lines)
         dropin = dropin_path(self.kind.name, self.watch_id)
         try:
@@ -190,11 +195,11 @@ class Supervisor:
         self._remove_dropins(keep=dropin.name)  # an earlier release's, left by a watch it ran
         return dropin
 
-    def spawn(self, settings: WatchSettings, password: Optional[str]) -> None:
+    def spawn(self, settings: WatchSettings, password: Optional[str], keytab: Optional[bytes] = None) -> None:
         """Run the watch as a detached process of its own (`fswatch run`, in a new session)
         with these settings kept for this boot: the OCF agents' way where systemd is not
         PID 1. Its alerts go to log_path()."""
-        SettingsStore.runtime().write(settings, password)
+        SettingsStore.runtime().write(settings, password, keytab)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCF_") and k not in PRIVATE_ENV}
         env["FSWATCH_CONFIG_DIR"] = str(paths.runtime_dir())
         env["FSWATCH_RUNTIME_DIR"] = str(paths.runtime_dir())

@@ -8,18 +8,22 @@ container (tests/integration/test_units.py, test_clp_units.py).
 from __future__ import annotations
 
 import os
-import subprocess
-from typing import Callable, Dict, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Sequence, Tuple
 
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, FswatchError, SystemFault, UsageError
 from fswatch.core.settings import check_id
 from fswatch.kinds import KINDS
 
+if TYPE_CHECKING:  # a watch imports this module for unit names only: subprocess when a command runs
+    import subprocess
+
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    import subprocess
+
     return subprocess.run(list(argv), capture_output=True, text=True)
 
 
@@ -27,6 +31,8 @@ def bounded(deadline: Deadline) -> Runner:
     """A runner whose commands end by `deadline` (at least 0.5 s each): exit 124 past it."""
 
     def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
         try:
             return subprocess.run(list(argv), capture_output=True, text=True, timeout=max(0.5, deadline.remaining()))
         except subprocess.TimeoutExpired:

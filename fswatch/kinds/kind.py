@@ -22,7 +22,20 @@ Probe = Callable[[object, Deadline], Observation]
 
 
 @dataclass(frozen=True)
+class Secrets:
+    """What a watch logs on with, kept apart from its settings (which name no secret): the
+    password, or for a Kerberos watch the keytab file (a path: libkrb5 reads it) and the
+    watch's private credential cache, where its tickets live between probes."""
+
+    password: Optional[str] = field(default=None, repr=False)
+    keytab: Optional[str] = None
+    ccache: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class TargetField:
+    """One setting of a kind's target: its check, default and help, for every surface."""
+
     name: str  # config key; the CLI option is --name with '_' as '-'
     check: Callable[[object], object]
     default: object = None
@@ -47,15 +60,17 @@ class Stage:
 
 @dataclass(frozen=True, repr=False)
 class Kind:
+    """A kind of watch: its target fields, its probe's stages, its alerts' words, its probe."""
+
     name: str
     # The words its alerts use (fswatch.core.alerts): command, service, resource, server, option.
     phrases: Mapping[str, str]
     fields: Tuple[TargetField, ...]
     label_field: str  # the field alert texts show as [xxx] / 'xxx'
     stages: Tuple[Stage, ...]  # the probe's stages in order (fswatch inject; the first is its default)
-    # target values (checked, defaults filled in), password, the owner of its write canary's
+    # target values (checked, defaults filled in), secrets, the owner of its write canary's
     # files (fswatch.probes.write_canary.owner) → the probe's target value
-    target: Callable[[Mapping[str, object], Optional[str], str], object]
+    target: Callable[[Mapping[str, object], Secrets, str], object]
     # the probe function, imported when first asked for
     probe: Callable[[], Probe]
     # how the values combine (one field at a time is checked by the fields): a refusal, or None
@@ -63,6 +78,10 @@ class Kind:
     # clp_*mon's options for the kind's own fields (the common -a -i -c -r are clp's)
     clp_options: Mapping[str, str] = field(default_factory=dict)
     takes_password: bool = False  # logs on with a password (kept in a 0600 file, never argv)
+    takes_keytab: bool = False  # logs on with Kerberos from a keytab (its `principal` field; a 0600 file)
+    # alerts that, met by one probe at `fswatch add` of a watch without Kerberos, refuse the watch:
+    # it could never work (NFS: the export requires Kerberos, alert 150)
+    refused_at_add: Tuple[int, ...] = ()
     # alerts logged after the stage's alert when the watch declares its server failed (the
     # seed's NFS monitor said "detected an error in NFS", alert 66)
     declared_alerts: Tuple[int, ...] = ()
@@ -118,10 +137,27 @@ class Kind:
         return str(target[self.label_field])
 
     def make_target(
-        self, target: Mapping[str, object], password: Optional[str] = None, watch_id: Optional[str] = None
+        self,
+        target: Mapping[str, object],
+        password: Optional[str] = None,
+        watch_id: Optional[str] = None,
+        *,
+        keytab: Optional[str] = None,
+        ccache: Optional[str] = None,
     ) -> object:
         """The probe's target; `watch_id` names the write canary's files (None: `fswatch probe`)."""
-        return self.target(target, password, write_canary.owner(self.name, watch_id))
+        return self.target(target, Secrets(password, keytab, ccache), write_canary.owner(self.name, watch_id))
+
+    def check_logon(self, target: Mapping[str, object], password: Optional[str], keytab: bool) -> None:
+        """A Kerberos watch (a `principal`) logs on with its keytab and nothing else; a keytab
+        needs a principal. UsageError (alert 11) otherwise: the same words at add, probe and run."""
+        principal = target.get("principal")
+        if principal and not keytab:
+            raise UsageError(f"--principal {principal} needs its keytab: --keytab FILE")
+        if keytab and not principal:
+            raise UsageError("--keytab needs --principal NAME@REALM: the principal whose key it holds")
+        if principal and password:
+            raise UsageError("a Kerberos watch logs on with its keytab only: give no password")
 
     def probe_function(self) -> Probe:
         return self.probe()

@@ -1,5 +1,7 @@
 """The NFS kind: an export probed over fswatch's own ONC RPC client (fswatch.probes.nfs),
-clp_nfsmon's words."""
+clp_nfsmon's words. It sends AUTH_SYS, or with a `principal` and a keytab, RPCSEC_GSS with
+Kerberos (sec=krb5, krb5i, krb5p: the flavor the export asks for) to the server's service
+principal nfs/NAME (fswatch.kinds.kerberos)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from typing import Mapping, Optional, Tuple
 
 from fswatch.core import alerts
 from fswatch.core import settings as s
-from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Stage, TargetField
+from fswatch.kinds import kerberos
+from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Secrets, Stage, TargetField
 
 NFS_VERSIONS = ("3", "4", "4.0", "4.1", "4.2")
+SERVICE = "nfs"  # the NFS server's Kerberos service (RFC 2623 section 2.3: nfs/<server name>)
 
 
 def check_nfs_version(value: object) -> object:
@@ -28,7 +32,7 @@ def nfs_version(value: object) -> Tuple[int, Optional[int]]:
     return int(major), int(minor) if minor else None
 
 
-def _target(values: Mapping[str, object], password: Optional[str], owner: str) -> object:
+def _target(values: Mapping[str, object], secrets: Secrets, owner: str) -> object:
     from fswatch.probes.nfs import NfsTarget
 
     version, minor = nfs_version(values.get("nfs_version") or 3)
@@ -41,6 +45,7 @@ def _target(values: Mapping[str, object], password: Optional[str], owner: str) -
         minor_version=minor,
         transport=str(values.get("transport") or "tcp"),
         canary=values.get("canary"),  # type: ignore[arg-type]
+        kerberos=kerberos.logon(values, secrets, SERVICE),  # type: ignore[arg-type]
         canary_write=values.get("canary_write"),  # type: ignore[arg-type]
         canary_owner=owner,
     )
@@ -53,6 +58,9 @@ def _probe() -> Probe:
 
 
 def _combination(values: Mapping[str, object]) -> Optional[str]:
+    refused = kerberos.combination(values, SERVICE)
+    if refused:
+        return refused
     version, _ = nfs_version(values.get("nfs_version") or 3)
     if version == 4 and (values.get("transport") or "tcp") != "tcp":
         return "NFS version 4 runs over TCP only (RFC 7530 section 3.1)"
@@ -116,6 +124,7 @@ NFS = Kind(
             "transport", lambda v: s.check_choice("transport", v, ("tcp", "udp")), "tcp", help="tcp (default) or udp"
         ),
         TargetField("canary", s.check_canary, help=CANARY_HELP.format(where="export")),
+        *kerberos.fields(SERVICE),
         TargetField("canary_write", s.check_canary_write, help=CANARY_WRITE_HELP.format(where="export")),
     ),
     "export",
@@ -136,14 +145,23 @@ NFS = Kind(
         Stage("compound", alerts.NFS_STATUS),
         Stage("destroy_session", alerts.NFS_STATUS),
         Stage("destroy_clientid", alerts.NFS_STATUS),
+        # only for a Kerberos watch: its ticket first, then the RPCSEC_GSS context on the NFS
+        # connection, which the probe destroys last (fswatch.rpc.rpcsec_gss)
+        Stage("kerberos", alerts.KDC_STALLED),
+        Stage("gss_init", alerts.GSS_REFUSED),
+        Stage("secinfo", alerts.NFS_STATUS),  # NFSv4, after NFS4ERR_WRONGSEC: the export's flavors
+        Stage("gss_destroy", alerts.NFS_STATUS),
         # only for a host name (fswatch.probes.resolve): last, so the default is portmap
         Stage("resolve", alerts.RESOLVE),
     ),
     _target,
     _probe,
     _combination,
-    # clp_nfsmon ID -d DIR [-n PORT] [-w DIR] (-w: a fswatch extension)
-    {"-d": "export", "-n": "port", "-w": "canary_write"},
+    # clp_nfsmon ID -d DIR [-n PORT] [-w DIR] [-k KEYTAB -K PRINCIPAL [-H SPN_HOST]]
+    # (-w, -k, -K, -H: fswatch extensions)
+    {"-d": "export", "-n": "port", "-w": "canary_write", "-k": "keytab", "-K": "principal", "-H": "spn_host"},
     declared_alerts=(alerts.NFS_FAILED,),
     servers=("ganesha.nfsd", "rpcbind", "rpc.mountd"),
+    takes_keytab=True,
+    refused_at_add=(alerts.KRB5_REQUIRED,),
 )

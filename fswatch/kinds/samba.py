@@ -1,4 +1,9 @@
-"""The Samba kind: a share probed with SMB2/3 (fswatch.probes.samba), clp_sambamon's words."""
+"""The Samba kind: a share probed with SMB2/3 (fswatch.probes.samba), clp_sambamon's words.
+
+It logs on as guest, as `user` with a password (NTLM), or as `principal` with a keytab
+(Kerberos only, fswatch.probes.kerberos): to the server's service principal cifs/NAME, where
+NAME is `spn_host`, or the address when that is a host name (a floating IP has no SPN).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,14 @@ from typing import Mapping, Optional
 
 from fswatch.core import alerts
 from fswatch.core import settings as s
-from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Stage, TargetField
+from fswatch.kinds import kerberos
+from fswatch.kinds.kind import CANARY_HELP, CANARY_WRITE_HELP, WRITE_STAGES, Kind, Probe, Secrets, Stage, TargetField
 from fswatch.probes.posture import DIALECT_NAMES, Requirements, check_combination
 
+SERVICE = "cifs"  # the SMB server's Kerberos service (MS-SMB2 3.2.4.2.3: cifs/<server name>)
 
-def _target(values: Mapping[str, object], password: Optional[str], owner: str) -> object:
+
+def _target(values: Mapping[str, object], secrets: Secrets, owner: str) -> object:
     from fswatch.probes.samba import SambaTarget
 
     return SambaTarget(
@@ -18,13 +26,14 @@ def _target(values: Mapping[str, object], password: Optional[str], owner: str) -
         address=str(values["address"]),
         port=int(values["port"]),  # type: ignore[call-overload]
         user=values.get("user"),  # type: ignore[arg-type]
-        password=password,
+        password=secrets.password,
         canary=values.get("canary"),  # type: ignore[arg-type]
         canary_write=values.get("canary_write"),  # type: ignore[arg-type]
         canary_owner=owner,
         min_dialect=values.get("min_dialect"),  # type: ignore[arg-type]
         require_signing=bool(values.get("require_signing")),
         require_encryption=bool(values.get("require_encryption")),
+        kerberos=kerberos.logon(values, secrets, SERVICE),  # type: ignore[arg-type]
     )
 
 
@@ -35,13 +44,17 @@ def _probe() -> Probe:
 
 
 def _combination(values: Mapping[str, object]) -> Optional[str]:
-    """A guest watch can neither sign nor encrypt (fswatch.probes.posture)."""
+    """A guest watch can neither sign nor encrypt (fswatch.probes.posture); a Kerberos watch logs
+    on as its principal, not a user, to a server it knows by name."""
+    refused = kerberos.combination(values, SERVICE)
+    if refused:
+        return refused
     wanted = Requirements(
         values.get("min_dialect"),  # type: ignore[arg-type]
         bool(values.get("require_signing")),
         bool(values.get("require_encryption")),
     )
-    return check_combination(wanted, values.get("user"))  # type: ignore[arg-type]
+    return check_combination(wanted, values.get("user") or values.get("principal"))  # type: ignore[arg-type]
 
 
 SAMBA = Kind(
@@ -80,6 +93,8 @@ SAMBA = Kind(
             help="fail unless the server encrypts the share (smb encrypt = required; needs --user)",
             boolean=True,
         ),
+        # Kerberos (fswatch.kinds.kerberos): the keytab itself is a secret beside the settings.
+        *kerberos.fields(SERVICE),
     ),
     "share",
     # fswatch/probes/samba.py's stages, each with the alert its failure most often reports.
@@ -92,14 +107,19 @@ SAMBA = Kind(
         Stage("canary", alerts.CANARY_BLOCKED),  # only with a canary file: its read blocked (the storage beneath)
         *WRITE_STAGES,  # only with a write canary
         Stage("teardown", alerts.RECEIVE),
+        # only for a Kerberos watch, whose probe begins with it: its ticket (fswatch.probes.kerberos)
+        Stage("kerberos", alerts.KDC_STALLED),
         # only for a host name (fswatch.probes.resolve): last, so the default is connect
         Stage("resolve", alerts.RESOLVE),
     ),
     _target,
     _probe,
     _combination,
-    # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] [-w DIR] (-n, -w: fswatch extensions)
-    {"-s": "share", "-u": "user", "-p": "password", "-n": "port", "-w": "canary_write"},
+    # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] [-w DIR] [-k KEYTAB -K PRINCIPAL [-H SPN_HOST]]
+    # (-n, -w, -k, -K, -H: fswatch extensions)
+    {"-s": "share", "-u": "user", "-p": "password", "-n": "port", "-w": "canary_write", "-k": "keytab",
+     "-K": "principal", "-H": "spn_host"},
     takes_password=True,
     servers=("smbd",),
+    takes_keytab=True,
 )

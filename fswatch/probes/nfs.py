@@ -20,8 +20,15 @@ own: v3 CREATE (GUARDED) + WRITE FILE_SYNC + READ + REMOVE; v4 OPEN (create) + W
 READ + CLOSE + REMOVE (fswatch.rpc.nfs4write: v4.0 after SETCLIENTID, v4.1/4.2 in the session);
 then the sweep of the watch's earlier leftovers (READDIR, REMOVE).
 
+With Kerberos (a principal and a keytab: fswatch.probes.kerberos) the probe first makes sure it
+holds a ticket for nfs/NAME (stage `kerberos`), then speaks RPCSEC_GSS (fswatch.rpc.rpcsec_gss)
+on the NFS connection with the flavor the export asks for: the MNT reply's flavor list (v3), or
+SECINFO / SECINFO_NO_NAME (v4.0 / v4.1+) where a LOOKUP meets NFS4ERR_WRONGSEC, remembered for
+the next probe. The context is made in stage `gss_init` and destroyed last (`gss_destroy`). An
+export that asks for Kerberos of a watch without it is alert 150, one line that says so.
+
 The probe only does I/O and returns an Observation; every server problem becomes a
-ProbeFailure naming the alert (81-85, 42) whose text the seed's clp_nfsmon printed.
+ProbeFailure naming the alert (81-85, 42, 150-152) whose text the seed's clp_nfsmon printed.
 """
 
 from __future__ import annotations
@@ -31,16 +38,17 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure
 from fswatch.core.observation import Degradation, Observation, StageRecorder
-from fswatch.probes import write_canary
+from fswatch.probes import kerberos, write_canary
+from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
-from fswatch.rpc import mount, nfs3, nfs4, nfs4write, nfs41, portmap
-from fswatch.rpc.client import RpcClient
+from fswatch.rpc import mount, nfs3, portmap, rpcsec_gss
+from fswatch.rpc.client import Plain, RpcClient
 from fswatch.rpc.errors import (
     MountError,
     NfsError,
@@ -53,19 +61,25 @@ from fswatch.rpc.errors import (
     RpcTimeout,
     ServiceError,
 )
-from fswatch.rpc.message import OpaqueAuth, auth_sys
+from fswatch.rpc.message import AUTH_NONE, AUTH_SYS, OpaqueAuth, auth_sys
+from fswatch.rpc.rpcsec_gss import PSEUDO_FLAVORS, GssError, RpcsecGss
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
+
+if TYPE_CHECKING:  # imported where used: a v3 watch never loads the NFSv4 client (memory)
+    from fswatch.rpc import nfs4, nfs4write, nfs41
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 
 NFS4_PORT = 2049
-PINNABLE_MINOR_VERSIONS = (0,) + tuple(sorted(nfs41.MINOR_VERSIONS))
 GRACE_PERIOD = "grace period"
 
 # LOOKUP answers on the export's path that mean "no such export, or not for you", like MNT's.
 _EXPORT_MISSING = frozenset(
     {"NFS4ERR_NOENT", "NFS4ERR_ACCESS", "NFS4ERR_PERM", "NFS4ERR_NOTDIR", "NFS4ERR_NAMETOOLONG"}
 )
+
+# An established RPCSEC_GSS context the server no longer takes (RFC 2203 section 5.3.3.3).
+GSS_CONTEXT_REFUSALS = frozenset({"RPCSEC_GSS_CREDPROBLEM", "RPCSEC_GSS_CTXPROBLEM"})
 
 # Which RPC service a stage talks to decides the alert for a failed call.
 PORTMAPPER, SERVICE = "portmapper", "service"
@@ -83,8 +97,120 @@ class NfsTarget:
     transport: str = "tcp"
     minor_version: Optional[int] = None  # v4 only; None: the highest the server offers (4.2, 4.1, 4.0)
     canary: Optional[str] = None  # a file to read in each probe, relative to the export's root
+    kerberos: Optional[KerberosLogon] = None  # RPCSEC_GSS with this logon (fswatch.probes.kerberos)
     canary_write: Optional[str] = None  # a directory to write a file in, each probe (fswatch.probes.write_canary)
     canary_owner: str = write_canary.owner("nfs", None)  # whose canary files the probe's names say
+
+
+# -- the flavor --------------------------------------------------------------------------------------
+
+FLAVOR_NAMES = {AUTH_NONE: "none", AUTH_SYS: "sys", **{f: name for f, (name, _) in PSEUDO_FLAVORS.items()}}
+# The flavor the last probe of an export settled on (after SECINFO), so a krb5i or krb5p export
+# costs SECINFO once, not at every probe; NFS4ERR_WRONGSEC asks again. Bounded: one per watch.
+_remembered: Dict[Tuple[str, str], int] = {}
+REMEMBERED_MAX = 1024
+
+
+def flavor_name(flavor: int) -> str:
+    return FLAVOR_NAMES.get(flavor, f"flavor {flavor}")
+
+
+def choose_flavor(offered: Sequence[int], kerberos: bool) -> Optional[int]:
+    """The flavor to speak among those the export offers, in the server's order (RFC 2623
+    section 2.7): a Kerberos watch takes its first Kerberos flavor, else AUTH_SYS; a watch without
+    Kerberos AUTH_SYS or AUTH_NONE. None: nothing this watch can speak. A server that lists no
+    flavor (an old MOUNT) takes AUTH_SYS."""
+    if not offered:
+        return AUTH_SYS
+    if kerberos:
+        for flavor in offered:
+            if flavor in PSEUDO_FLAVORS:
+                return flavor
+    for flavor in offered:
+        if flavor in (AUTH_SYS, AUTH_NONE):
+            return AUTH_SYS
+    return None
+
+
+def _no_flavor(offered: Sequence[int], stage: str, where: str, has_kerberos: bool) -> ProbeFailure:
+    kerberos_ones = [flavor_name(f) for f in offered if f in PSEUDO_FLAVORS]
+    if kerberos_ones and not has_kerberos:
+        wanted = ", ".join(kerberos_ones)
+        reason = f"export requires sec={wanted}; this watch has no Kerberos credentials (--keytab)"
+        return ProbeFailure(alerts.KRB5_REQUIRED, stage, reason, wanted)
+    names = ", ".join(flavor_name(f) for f in offered)
+    reason = f"{where}: the export offers only security flavors fswatch does not speak: {names}"
+    return ProbeFailure(alerts.NFS_STATUS, stage, reason, f"RPC: no common security flavor ({names})")
+
+
+class _Security:
+    """The probe's flavor on its NFS connection: AUTH_SYS, or RPCSEC_GSS over one context, made
+    when first needed (stage gss_init) and destroyed at the end (stage gss_destroy)."""
+
+    def __init__(self, target: NfsTarget, rec: StageRecorder, deadline: Deadline) -> None:
+        self.target = target
+        self.rec = rec
+        self.deadline = deadline
+        self.gss: Optional[RpcsecGss] = None
+        self.flavor = AUTH_SYS
+        self.where = ""
+        self._nfs: Optional[RpcClient] = None
+        self._program = (0, 0)
+
+    def use(
+        self, flavor: int, nfs: Union[RpcClient, Callable[[], RpcClient]], program: int, version: int, where: str
+    ) -> RpcClient:
+        """Speak `flavor` on the NFS connection from the next call on; a Kerberos one makes its
+        context first, in stage gss_init, which also connects when `nfs` is still to be made."""
+        self.flavor, self.where = flavor, where
+        rec = self.rec
+        if flavor in PSEUDO_FLAVORS:
+            if self.gss is None:
+                assert self.target.kerberos is not None
+                with _Stage(rec, "gss_init", SERVICE, f"{where}, RPCSEC_GSS_INIT"):
+                    nfs = nfs() if callable(nfs) else nfs
+                    gss = RpcsecGss(kerberos.SecurityContext(self.target.kerberos, spnego=False))
+                    gss.establish(nfs, program, version, self.deadline)
+                self.gss, self._nfs, self._program = gss, nfs, (program, version)
+            client = self._nfs if callable(nfs) else nfs
+            assert client is not None
+            self.gss.service = PSEUDO_FLAVORS[flavor][1]
+            client.flavor = self.gss
+            return client
+        client = nfs() if callable(nfs) else nfs
+        client.flavor = Plain(auth_sys())
+        return client
+
+    def note(self) -> None:
+        self.rec.note("flavor", flavor_name(self.flavor))
+        if self.flavor in PSEUDO_FLAVORS:
+            self.rec.note("gss_service", rpcsec_gss.SERVICE_NAMES[PSEUDO_FLAVORS[self.flavor][1]])
+
+    def destroy(self, failed: bool) -> None:
+        """RPCSEC_GSS_DESTROY: a stage of its own after a healthy probe; after a failed one, quietly
+        (the first failure stands), and only where the server still answered."""
+        if self.gss is None or self._nfs is None or not self.gss.established:
+            return
+        program, version = self._program
+        rec = self.rec
+        if not failed:
+            with _Stage(rec, "gss_destroy", SERVICE, f"{self.where}, RPCSEC_GSS_DESTROY"):
+                self.gss.destroy(self._nfs, program, version, self.deadline)
+            return
+        try:
+            self.gss.destroy(self._nfs, program, version, self.deadline)
+        except (RpcError, DeadlineExceeded) as exc:
+            self.rec.note("gss_destroy", f"failed: {exc}")
+
+
+def remembered(target: NfsTarget) -> Optional[int]:
+    return _remembered.get((target.address, target.export))
+
+
+def remember(target: NfsTarget, flavor: int) -> None:
+    if len(_remembered) >= REMEMBERED_MAX:
+        _remembered.clear()
+    _remembered[(target.address, target.export)] = flavor
 
 
 class _Channels:
@@ -96,13 +222,29 @@ class _Channels:
         self._cred = cred
         self._deadline = deadline
         self._clients: Dict[int, RpcClient] = {}
+        self._failed: Dict[int, RpcError] = {}  # an open() that failed at once: to() raises it
 
     def to(self, port: int) -> RpcClient:
+        """The client for `port`; connects first when there is none (an opened one connects at its first send)."""
+        failed = self._failed.pop(port, None)
+        if failed is not None:
+            raise failed
         client = self._clients.get(port)
         if client is None:
             transport = open_transport(self._protocol, self._address, port, self._deadline)
             client = self._clients[port] = RpcClient(transport, self._cred)
         return client
+
+    def open(self, port: int) -> None:
+        """Begin connecting to `port` for a later stage, which waits for it and meets its failure (to())."""
+        if port in self._clients or port in self._failed:
+            return
+        try:
+            transport = open_transport(self._protocol, self._address, port, self._deadline, wait=False)
+        except RpcError as exc:
+            self._failed[port] = exc
+            return
+        self._clients[port] = RpcClient(transport, self._cred)
 
     def source_port(self) -> Optional[str]:
         """SOURCE_RESERVED if every socket had a reserved source port, else SOURCE_UNPRIVILEGED."""
@@ -128,87 +270,145 @@ def probe_nfs(
     failure: Optional[ProbeFailure] = None
     degraded: Optional[Degradation] = None
     channels: Optional[_Channels] = None
+    security: Optional[_Security] = None
+    tickets: Optional[Tickets] = None
     try:
+        if target.kerberos is not None:
+            with rec.stage("kerberos"):
+                tickets = kerberos.obtain(target.kerberos, deadline)
+            kerberos.note(rec, target.kerberos, tickets)
         address = address_for(target.address, rec, deadline, resolver)  # once: every socket goes there
         channels = _Channels(address, target.transport, auth_sys(), deadline)
+        security = _Security(target, rec, deadline)
         if target.version == 4:
-            degraded = _probe_v4(target, address, channels, rec, deadline)
+            degraded = _probe_v4(target, address, channels, security, rec, deadline)
         else:
-            _probe_v3(target, address, channels, rec, deadline)
+            _probe_v3(target, address, channels, security, rec, deadline)
+        security.destroy(failed=False)
+    except KerberosFault as exc:  # stage kerberos: the KDC's fault, before the NFS server is asked
+        failure = exc.failure("kerberos")
     except ProbeFailure as exc:
         failure = exc
     except Exception as exc:  # a decoder or client bug must not crash the watch: a failed probe
         failure = _unexpected(exc, _last_stage(rec), f"NFS at {target.address}")
     finally:
+        if failure is not None and security is not None and not failure.timed_out:
+            security.destroy(failed=True)
         if channels is not None:
             _close_quietly(channels)
     if channels is not None:
         kind = channels.source_port()
         if kind is not None:
             rec.note("source_port", kind)
-    return rec.observation(failure, degraded)
+    return rec.observation(failure, degraded or (tickets.degraded if tickets is not None else None))
 
 
-def _probe_v3(target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline) -> None:
+def _probe_v3(
+    target: NfsTarget, address: str, channels: _Channels, security: _Security, rec: StageRecorder, deadline: Deadline
+) -> None:
+    """Every call of the v3 probe, in as few round trips as their answers allow (fswatch.rpc.client:
+    over TCP, calls in flight together): the two GETPORTs at once; MNT while the NFS connection's
+    handshake goes on; then NULL, GETATTR, FSSTAT and UMNT at once, which need nothing but the
+    handle. Each stage still waits for its own reply, in this order, so each names and times its
+    own step and fails on its own (a stalled FSSTAT fails at fsstat, a refused NFS port at nfs_null).
+    The canaries run before UMNT's reply is read: UMNT only drops the server's note of the mount
+    (mountd's rmtab), never the handle, which stays valid for them (RFC 1813, appendix I)."""
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
     if mount_port is None or nfs_port is None:
-        with _stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
+        with _Stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
             pmap = channels.to(portmap.PORT)
-            if mount_port is None:
-                mount_port = portmap.getport(pmap, mount.PROGRAM, mount.VERSION, protocol, deadline)
-            if nfs_port is None:
-                nfs_port = portmap.getport(pmap, nfs3.PROGRAM, nfs3.VERSION, protocol, deadline)
+            asked = [
+                portmap.start_getport(pmap, program, version, protocol, deadline) if port is None else None
+                for port, program, version in ((mount_port, mount.PROGRAM, mount.VERSION),
+                                               (nfs_port, nfs3.PROGRAM, nfs3.VERSION))
+            ]  # fmt: skip
+            mount_port, nfs_port = (port if ask is None else ask.result(deadline)
+                                    for port, ask in zip((mount_port, nfs_port), asked))
+    assert mount_port is not None and nfs_port is not None
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"
-    with _stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
-        fhandle = mount.mnt(channels.to(mount_port), target.export, deadline).fhandle
-    with _stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
-        nfs = channels.to(nfs_port)
-        nfs3.null(nfs, deadline)
-    with _stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
-        nfs3.getattr(nfs, fhandle, deadline)
-    with _stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
-        nfs3.fsstat(nfs, fhandle, deadline)
+    with _Stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
+        mounting = mount.start_mnt(channels.to(mount_port), target.export, deadline)
+        channels.open(nfs_port)
+        mounted = mounting.result(deadline)
+    fhandle = mounted.fhandle
+    # The flavor MNT says the export takes (RFC 2623 section 2.7); MOUNT itself is asked with AUTH_SYS.
+    flavor = choose_flavor(mounted.auth_flavors, target.kerberos is not None)
+    if flavor is None:
+        raise _no_flavor(mounted.auth_flavors, "mount", where_mount, target.kerberos is not None)
+
+    def connect() -> RpcClient:
+        return channels.to(nfs_port)
+
+    kerberos_flavor = flavor in PSEUDO_FLAVORS  # its stage gss_init meets the connection; else the NULL's does
+    nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs) if kerberos_flavor else None
+    security.flavor = flavor
+    security.note()
+    with _Stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
+        if nfs is None:
+            nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs)
+        null = nfs3.start_null(nfs, deadline)
+        attributes = nfs3.start_getattr(nfs, fhandle, deadline)
+        space = nfs3.start_fsstat(nfs, fhandle, deadline)
+        mounter = channels.to(mount_port)
+        unmounting = mount.start_umnt(mounter, target.export, deadline)
+        mounter.flush(deadline)
+        null.result(deadline)
+    with _Stage(rec, "getattr", SERVICE, f"{where_nfs}, GETATTR {target.export}"):
+        attributes.result(deadline)
+    with _Stage(rec, "fsstat", SERVICE, f"{where_nfs}, FSSTAT {target.export}"):
+        space.result(deadline)
     if target.canary is not None:
         with _canary_stage(rec, target.canary, f"{where_nfs}, LOOKUP and READ {target.canary}"):
+            from fswatch.rpc.nfs4 import path_components
+
             handle = fhandle
-            for name in nfs4.path_components(target.canary):
+            for name in path_components(target.canary):
                 handle = nfs3.lookup(nfs, handle, name, deadline)
             _note_read(rec, nfs3.read(nfs, handle, CANARY_READ_BYTES, deadline))
     if target.canary_write is not None:
         _WriteCanaryV3(target, nfs, fhandle, rec, deadline, where_nfs).run()
-    with _stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
-        mount.umnt(channels.to(mount_port), target.export, deadline)
+    with _Stage(rec, "umount", SERVICE, f"{where_mount}, UMNT {target.export}"):
+        unmounting.result(deadline)
 
 
 def _probe_v4(
-    target: NfsTarget, address: str, channels: _Channels, rec: StageRecorder, deadline: Deadline
+    target: NfsTarget, address: str, channels: _Channels, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
+    from fswatch.rpc import nfs4, nfs41
+
     server = f"{address}:{target.port or NFS4_PORT}/{target.transport}"
     where = f"NFSv4 at {server}"
-    with _stage(rec, "connect", SERVICE, where):
+    with _Stage(rec, "connect", SERVICE, where):
         nfs = channels.to(target.port or NFS4_PORT)
+    # A Kerberos watch speaks RPCSEC_GSS from the start (the service the export settled on last
+    # time, else krb5); SECINFO corrects it where a LOOKUP meets NFS4ERR_WRONGSEC.
+    first = remembered(target) if target.kerberos is not None else None
+    security.use(first or (rpcsec_gss.KRB5 if target.kerberos is not None else AUTH_SYS), nfs, nfs4.PROGRAM,
+                 nfs4.VERSION, where)  # fmt: skip
     if target.minor_version == 0:
         rec.note("nfs_version", "4.0")
-        return _probe_v40(target, where, nfs, rec, deadline)
+        return _probe_v40(target, where, nfs, security, rec, deadline)
     # Highest first; one round trip per minor version the server refuses (NFS4ERR_MINOR_VERS_MISMATCH).
     # Nothing is cached between probes: a failover to a server of another configuration is seen
     # at once, for ~0.1 ms per refused version on loopback (bench/RESULTS.md).
     minors = nfs41.MINOR_VERSIONS + (0,) if target.minor_version is None else (target.minor_version,)
     ownerid = nfs41.client_owner().ownerid
-    with _stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
+    with _Stage(rec, "exchange_id", SERVICE, f"{where}, EXCHANGE_ID"):
         minor, client = _exchange_id(nfs, minors, ownerid, deadline)
     rec.note("nfs_version", f"4.{minor}")
     if client is None:
-        return _probe_v40(target, where, nfs, rec, deadline)
-    return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, ownerid, rec, deadline)
+        return _probe_v40(target, where, nfs, security, rec, deadline)
+    return _probe_session(target, f"NFSv4.{minor} at {server}", nfs, minor, client, ownerid, security, rec, deadline)
 
 
 def _exchange_id(
     nfs: RpcClient, minors: Sequence[int], ownerid: bytes, deadline: Deadline
 ) -> Tuple[int, Optional[nfs41.ClientId]]:
     """The first of `minors` the server serves and its client ID (None for 4.0: no sessions)."""
+    from fswatch.rpc import nfs41
+
     for index, minor in enumerate(minors):
         if minor == 0:
             return 0, None
@@ -221,11 +421,28 @@ def _exchange_id(
 
 
 def _probe_v40(
-    target: NfsTarget, where: str, nfs: RpcClient, rec: StageRecorder, deadline: Deadline
+    target: NfsTarget, where: str, nfs: RpcClient, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> Optional[Degradation]:
-    with _stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
-        attributes = nfs4.lookup_path(nfs, target.export, deadline)
-        _check_directory(attributes)
+    from fswatch.rpc import nfs4, nfs4write
+
+    attributes: Optional[nfs4.PathAttributes] = None
+    for attempt in range(2):  # a second time only after SECINFO named another flavor
+        try:
+            with _Stage(rec, "compound", SERVICE, f"{where}, COMPOUND LOOKUP {target.export}, GETATTR space"):
+                attributes = nfs4.lookup_path(nfs, target.export, deadline)
+                _check_directory(attributes)
+            break
+        except ProbeFailure as failure:
+            index = _wrongsec_at(failure, 1)  # PUTROOTFH comes first
+            if index is None or attempt:
+                raise
+            wrongsec = failure
+        name = nfs4.path_components(target.export)[index]
+        with _Stage(rec, "secinfo", SERVICE, f"{where}, SECINFO {name}"):
+            offered = [s.pseudo_flavor for s in nfs4.secinfo(nfs, target.export, index, deadline)]
+        _settle(target, security, offered, nfs, where, wrongsec)
+    assert attributes is not None
+    security.note()
     _note_storage(rec, attributes)
     grace = _Grace()
     if target.canary is not None:
@@ -244,27 +461,59 @@ def _probe_session(
     minor: int,
     client: nfs41.ClientId,
     ownerid: bytes,
+    security: _Security,
     rec: StageRecorder,
     deadline: Deadline,
 ) -> Optional[Degradation]:
     """CREATE_SESSION, the COMPOUND, then DESTROY_SESSION and DESTROY_CLIENTID, also when a step
     before them failed while the connection still works: a probe leaves nothing on the server."""
+    from fswatch.rpc import nfs4write, nfs41
+
     sessionid: Optional[bytes] = None
     try:
-        with _stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
+        with _Stage(rec, "create_session", SERVICE, f"{where}, CREATE_SESSION"):
             sessionid = nfs41.create_session(nfs, minor, client, deadline)
         compound = f"{where}, COMPOUND SEQUENCE, LOOKUP {target.export}, GETATTR space, OPEN"
-        with _stage(rec, "compound", SERVICE, compound):
-            seen = nfs41.lookup_in_session(nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline)
-            _check_directory(seen.attributes)
+        sequenceid = 1  # slot 0's requests, one after the other
+        seen: Optional[nfs41.SessionLookup] = None
+        for attempt in range(2):  # a second time only after SECINFO_NO_NAME named another flavor
+            try:
+                with _Stage(rec, "compound", SERVICE, compound):
+                    seen = nfs41.lookup_in_session(
+                        nfs, minor, sessionid, client.clientid, ownerid, target.export, deadline, sequenceid=sequenceid
+                    )
+                    _check_directory(seen.attributes)
+                sequenceid += 1
+                break
+            except ProbeFailure as failure:
+                index = _wrongsec_at(failure, 3 if sequenceid == 1 else 2)  # SEQUENCE, [RECLAIM_COMPLETE,] PUTROOTFH
+                if index is None or attempt:
+                    raise
+                sequenceid += 1  # SEQUENCE went through before the LOOKUP's NFS4ERR_WRONGSEC
+                wrongsec = failure
+            with _Stage(rec, "secinfo", SERVICE, f"{where}, COMPOUND SEQUENCE, LOOKUP, SECINFO_NO_NAME"):
+                try:
+                    found = nfs41.secinfo_in_session(nfs, minor, sessionid, sequenceid, target.export, deadline)
+                except NfsError as exc:
+                    if exc.status != "NFS4ERR_WRONGSEC":
+                        raise
+                    sequenceid += 1  # and ask SECINFO from the parent, as v4.0 does
+                    found = nfs41.secinfo_in_session(
+                        nfs, minor, sessionid, sequenceid, target.export, deadline, by_name=index
+                    )
+            sequenceid += 1
+            _settle(target, security, [s.pseudo_flavor for s in found], nfs, where, wrongsec)
+        assert seen is not None
+        security.note()
         grace = _Grace()
         if target.canary is not None:
             path = _canary_path(target)
             with _canary_stage(rec, target.canary, f"{where}, COMPOUND SEQUENCE, LOOKUP {path}, READ") as grace:
-                # slot 0's second request: sequence id 2
-                _note_read(rec, nfs41.read_in_session(nfs, minor, sessionid, 2, path, CANARY_READ_BYTES, deadline))
+                read = nfs41.read_in_session(nfs, minor, sessionid, sequenceid, path, CANARY_READ_BYTES, deadline)
+                _note_read(rec, read)
         if target.canary_write is not None and not grace.seen and seen.open_status != "NFS4ERR_GRACE":
-            sequencer = nfs41.Sequencer(sessionid, 3 if target.canary is not None else 2)
+            # slot 0's next request: after the canary's READ when there is one
+            sequencer = nfs41.Sequencer(sessionid, sequenceid + (1 if target.canary is not None else 0))
             channel = nfs4write.Channel(nfs, minor, deadline, sequencer)
             grace = _WriteCanaryV4(target, channel, client.clientid, rec, where).run()
     except ProbeFailure as failure:
@@ -273,9 +522,9 @@ def _probe_session(
         if failure.__cause__ is None or isinstance(failure.__cause__, (ServiceError, RpcReplyError)):
             _tear_down_quietly(nfs, minor, sessionid, client.clientid, rec, deadline)
         raise
-    with _stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
+    with _Stage(rec, "destroy_session", SERVICE, f"{where}, DESTROY_SESSION"):
         nfs41.destroy_session(nfs, minor, sessionid, deadline)
-    with _stage(rec, "destroy_clientid", SERVICE, f"{where}, DESTROY_CLIENTID"):
+    with _Stage(rec, "destroy_clientid", SERVICE, f"{where}, DESTROY_CLIENTID"):
         nfs41.destroy_clientid(nfs, minor, client.clientid, deadline)
     _note_storage(rec, seen.attributes)
     if seen.open_status == "NFS4ERR_GRACE":
@@ -288,10 +537,37 @@ def _probe_session(
     return None
 
 
+def _wrongsec_at(failure: ProbeFailure, first_lookup: int) -> Optional[int]:
+    """The path component whose LOOKUP met NFS4ERR_WRONGSEC (`first_lookup`: the first LOOKUP's
+    place in the COMPOUND), or None for any other failure."""
+    cause = failure.__cause__
+    if isinstance(cause, NfsError) and cause.status == "NFS4ERR_WRONGSEC" and cause.operation == "LOOKUP":
+        if cause.at is not None and cause.at >= first_lookup:
+            return cause.at - first_lookup
+    return None
+
+
+def _settle(
+    target: NfsTarget, security: _Security, offered: Sequence[int], nfs: RpcClient, where: str, failure: ProbeFailure
+) -> None:
+    """Speak what SECINFO says the export takes; the WRONGSEC stands when that changes nothing."""
+    from fswatch.rpc import nfs4
+
+    flavor = choose_flavor(offered, target.kerberos is not None)
+    if flavor is None:
+        raise _no_flavor(offered, "secinfo", where, target.kerberos is not None) from failure.__cause__
+    if flavor == security.flavor:
+        raise failure
+    security.use(flavor, nfs, nfs4.PROGRAM, nfs4.VERSION, where)
+    remember(target, flavor)
+
+
 def _tear_down_quietly(
     nfs: RpcClient, minor: int, sessionid: Optional[bytes], clientid: int, rec: StageRecorder, deadline: Deadline
 ) -> None:
     """After a failed step: destroy what was made, within the same deadline; the first failure stands."""
+    from fswatch.rpc import nfs41
+
     try:
         if sessionid is not None:
             nfs41.destroy_session(nfs, minor, sessionid, deadline)
@@ -372,6 +648,16 @@ def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grac
 
 WRITE_MODE = 0o600  # the canary's file is the probe's alone
 UID0 = "uid 0 (AUTH_SYS; a root-squashing server writes as its anonymous user)"
+
+
+def _writer(target: NfsTarget, client: Optional[RpcClient]) -> str:
+    """Who the server sees write the canary: uid 0 over AUTH_SYS, the principal under RPCSEC_GSS
+    (the same calls, the same client: only the credential differs)."""
+    if client is not None and isinstance(client.flavor, RpcsecGss) and target.kerberos is not None:
+        return f"principal {target.kerberos.principal} (RPCSEC_GSS: the server writes as the user it maps it to)"
+    return UID0
+
+
 READDIR_BYTES = 32768  # one READDIR answer of the sweep
 MAX_SWEEP_PAGES = 16  # READDIRs per sweep: a canary directory of its own needs one
 SWEEP_CUT = f"stopped after {MAX_SWEEP_PAGES} READDIRs: give the write canary a directory of its own"
@@ -384,8 +670,11 @@ class _WriteCanary:
     removed within the same deadline, so a failed probe leaves nothing either; after no answer by
     the deadline it stays, and a later probe's sweep removes it."""
 
-    def __init__(self, target: NfsTarget, rec: StageRecorder, where: str, deadline: Deadline) -> None:
+    def __init__(
+        self, target: NfsTarget, rec: StageRecorder, where: str, deadline: Deadline, client: Optional[RpcClient] = None
+    ) -> None:
         self.target = target
+        self.identity = _writer(target, client)
         self.rec = rec
         self.deadline = deadline
         self.canary = write_canary.new_file(str(target.canary_write), target.canary_owner, deadline)
@@ -397,7 +686,7 @@ class _WriteCanary:
     def run(self) -> _Grace:
         canary, owner = self.canary, self.target.canary_owner
         self.rec.note("write_canary_file", canary.path)
-        self.rec.note(write_canary.IDENTITY_NOTE, UID0)
+        self.rec.note(write_canary.IDENTITY_NOTE, self.identity)
         try:
             with self._stage("write_create"):
                 now = self.create()
@@ -499,7 +788,7 @@ class _WriteCanaryV3(_WriteCanary):
     def __init__(
         self, target: NfsTarget, nfs: RpcClient, root: bytes, rec: StageRecorder, deadline: Deadline, where: str
     ) -> None:
-        super().__init__(target, rec, where, deadline)
+        super().__init__(target, rec, where, deadline, nfs)
         self.nfs = nfs
         self.root = root
         self.directory = b""
@@ -556,10 +845,15 @@ class _WriteCanaryV3(_WriteCanary):
 
 
 class _WriteCanaryV4(_WriteCanary):
+    """Over NFSv4 (fswatch.rpc.nfs4write); each method imports the v4 client where it uses it, as
+    _probe_v4 does, so that a v3 watch never loads it."""
+
     def __init__(
         self, target: NfsTarget, channel: nfs4write.Channel, clientid: Optional[int], rec: StageRecorder, where: str
     ) -> None:
-        super().__init__(target, rec, where, channel.deadline)
+        from fswatch.rpc import nfs4, nfs4write
+
+        super().__init__(target, rec, where, channel.deadline, channel.client)
         self.channel = channel
         self.clientid = clientid  # the session's (v4.1, 4.2); v4.0 makes its own
         self.walk = nfs4write.walk(nfs4.path_components(target.export) + self.canary.directory_components)
@@ -569,6 +863,8 @@ class _WriteCanaryV4(_WriteCanary):
         self.delegation: Optional[bytes] = None
 
     def create(self) -> float:
+        from fswatch.rpc import nfs4, nfs4write, nfs41
+
         channel, canary = self.channel, self.canary
         if self.clientid is None:  # v4.0: a client ID of this process, confirmed (RFC 7530 16.33)
             name = nfs41.client_owner().ownerid + b"/v4.0"
@@ -600,6 +896,8 @@ class _WriteCanaryV4(_WriteCanary):
         return modified
 
     def write(self) -> int:
+        from fswatch.rpc import nfs4write
+
         ops = [nfs4write.putfh(self.fhandle), nfs4write.write(self.stateid, self.canary.data)]
         written = self.channel.call(ops, nfs4write.READERS).of(nfs4write.OP_WRITE)
         assert isinstance(written, nfs4write.Written)
@@ -608,11 +906,15 @@ class _WriteCanaryV4(_WriteCanary):
         return written.count
 
     def read(self) -> bytes:
+        from fswatch.rpc import nfs4, nfs4write
+
         ops = [nfs4write.putfh(self.fhandle), nfs4write.read(self.stateid, len(self.canary.data))]
         return self.channel.call(ops, nfs4write.READERS).of(nfs4.OP_READ)  # type: ignore[return-value]
 
     def remove(self) -> None:
         """CLOSE (after DELEGRETURN of a delegation), then REMOVE, in one COMPOUND."""
+        from fswatch.rpc import nfs4write
+
         ops = [nfs4write.putfh(self.fhandle)]
         if self.delegation is not None:
             ops.append(nfs4write.delegreturn(self.delegation))
@@ -623,6 +925,8 @@ class _WriteCanaryV4(_WriteCanary):
         self.stateid, self.delegation = b"", None
 
     def list(self) -> List[Tuple[str, str, Optional[float]]]:
+        from fswatch.rpc import nfs4write
+
         out = []
         cookie, cookieverf = 0, bytes(nfs4write.VERIFIER_SIZE)
         for _ in range(MAX_SWEEP_PAGES):
@@ -641,23 +945,36 @@ class _WriteCanaryV4(_WriteCanary):
         return out
 
     def remove_leftover(self, name: str) -> None:
+        from fswatch.rpc import nfs4write
+
         self.channel.call([*self.walk, nfs4write.remove(name)], nfs4write.READERS)
 
 
-@contextmanager
-def _stage(rec: StageRecorder, name: str, talks_to: str, where: str) -> Iterator[None]:
-    """A timed stage whose RPC errors become the ProbeFailure of this stage."""
-    with rec.stage(name):
-        try:
-            yield
-        except RpcError as exc:
-            raise _failure(exc, name, talks_to, where) from exc
-        except DeadlineExceeded as exc:
-            raise _failure(RpcTimeout(), name, talks_to, where) from exc
-        except ProbeFailure:
-            raise
-        except Exception as exc:  # IndexError, struct.error, ... out of a decoder: the answer is unreadable
-            raise _unexpected(exc, name, where) from exc
+class _Stage:
+    """A timed stage whose RPC errors become the ProbeFailure of this stage (a class, not a
+    generator: a v3 probe enters six)."""
+
+    __slots__ = ("_timed", "_name", "_talks_to", "_where")
+
+    def __init__(self, rec: StageRecorder, name: str, talks_to: str, where: str) -> None:
+        self._timed = rec.stage(name)
+        self._name, self._talks_to, self._where = name, talks_to, where
+
+    def __enter__(self) -> None:
+        self._timed.__enter__()
+
+    def __exit__(self, exc_type: object, exc: Optional[BaseException], tb: object) -> bool:
+        self._timed.__exit__(exc_type, exc, tb)  # timed, failed when anything leaves the block
+        if exc is None or isinstance(exc, ProbeFailure) or not isinstance(exc, Exception):
+            return False
+        if isinstance(exc, RpcError):
+            raise _failure(exc, self._name, self._talks_to, self._where) from exc
+        if isinstance(exc, DeadlineExceeded):
+            raise _failure(RpcTimeout(), self._name, self._talks_to, self._where) from exc
+        if isinstance(exc, KerberosFault):  # the GSS context could not be made from the ticket held
+            raise exc.failure(self._name) from exc
+        # IndexError, struct.error, ... out of a decoder: the answer is unreadable
+        raise _unexpected(exc, self._name, self._where) from exc
 
 
 def _last_stage(rec: StageRecorder) -> str:
@@ -698,6 +1015,11 @@ def _failure(exc: RpcError, stage: str, talks_to: str, where: str) -> ProbeFailu
     common = {"errno": exc.errno, "rpc_status": exc.status, "timed_out": timed_out}
     if isinstance(exc, RpcSystemError):
         return ProbeFailure(alerts.SYSTEM, stage, f"{where}: {exc}", str(exc.errno), function="socket", **common)
+    if isinstance(exc, GssError):
+        alert = alerts.GSS_REFUSED if exc.refused else alerts.GSS_BAD_REPLY
+        return ProbeFailure(alert, stage, f"{where}: {exc}", exc.status or "RPCSEC_GSS", **common)
+    if isinstance(exc, RpcReplyError) and exc.status in GSS_CONTEXT_REFUSALS:
+        return ProbeFailure(alerts.GSS_REFUSED, stage, reason, exc.status, **common)
     if talks_to == PORTMAPPER:
         if isinstance(exc, ProgramNotRegistered):
             return ProbeFailure(alerts.NOT_REGISTERED, stage, f"{where}: {exc}", **common)

@@ -17,6 +17,8 @@ from fswatch.core import alerts
 
 @dataclass(frozen=True)
 class Dialect:
+    """An SMB dialect: its name, its DialectRevision, whether it can encrypt."""
+
     name: str  # as administrators write it (smb.conf: SMB2_02 ... SMB3_11)
     code: int  # MS-SMB2 2.2.3 DialectRevision
     encryption: bool  # can encrypt (SMB 3.x: MS-SMB2 3.3.5.2.2)
@@ -38,6 +40,10 @@ REQUIRED = "required"  # the server insists: every session on it signs / this sh
 ENABLED = "enabled"  # signing: the server signs when a client asks, but lets a client that does not go unsigned
 OFF = "off"
 
+# Values of Posture.authentication: how the session logged on, as the server granted it.
+KERBEROS = "kerberos"
+NTLM = "ntlm"
+GUEST = "guest"  # the server mapped the logon to its guest account (no session key)
 
 
 def dialect_name(code: Optional[int]) -> Optional[str]:
@@ -71,9 +77,15 @@ class Posture:
     dialect: Optional[str] = None
     signing: Optional[str] = None
     encryption: Optional[str] = None
+    authentication: Optional[str] = None  # KERBEROS, NTLM or GUEST, once the session is set up
 
     def fields(self) -> dict:
-        return {"dialect": self.dialect, "signing": self.signing, "encryption": self.encryption}
+        return {
+            "dialect": self.dialect,
+            "signing": self.signing,
+            "encryption": self.encryption,
+            "authentication": self.authentication,
+        }
 
     def journal_fields(self) -> Dict[str, str]:
         return {f"FSWATCH_{k.upper()}": v for k, v in self.fields().items() if v is not None}

@@ -3,6 +3,8 @@ check, teardown (SPEC.md section 3), all inside one Deadline. With a canary file
 data-path check) the probe also reads its first bytes before the teardown: stage `canary`. With
 a write canary (opt-in, fswatch.probes.write_canary) it then writes a file of its own: CREATE
 (delete on close), WRITE + FLUSH, READ, CLOSE, and the sweep of earlier probes' leftovers.
+A Kerberos watch first makes sure it holds a ticket for the server (stage `kerberos`,
+fswatch.probes.kerberos), then logs on with it and nothing else.
 
 This module is the flow and its translation of what went wrong into the seed's alerts; it
 speaks SMB through smbprotocol adapted by fswatch.probes.smb, whose reaper thread ends every
@@ -23,21 +25,15 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import smbprotocol.connection as smb_connection
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
-from smbprotocol.open import (
-    CreateDisposition,
-    CreateOptions,
-    DirectoryAccessMask,
-    FilePipePrinterAccessMask,
-    ShareAccess,
-)
 from smbprotocol.session import Session
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure, ProtocolError
 from fswatch.core.observation import Observation, StageRecorder
+from fswatch.probes import kerberos, smb, write_canary
 from fswatch.probes import posture as pst
-from fswatch.probes import smb, write_canary
+from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
 
 # Guest logon: pyspnego refuses empty credentials, and smbd's `map to guest = Bad User`
@@ -64,6 +60,7 @@ class SambaTarget:
     min_dialect: Optional[str] = None
     require_signing: bool = False
     require_encryption: bool = False
+    kerberos: Optional[KerberosLogon] = None  # log on with Kerberos only, from this keytab and cache
 
     @property
     def requirements(self) -> pst.Requirements:
@@ -84,8 +81,8 @@ def probe_samba(
     """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
     rec = StageRecorder(clock, details=pst.Posture())  # always reported, None where not reached
     try:
-        conn = smb_connection.Connection(
-            uuid.uuid4(), target.address, target.port, require_signing=target.user is not None
+        conn = smb.ProbeConnection(
+            uuid.uuid4(), target.address, target.port, require_signing=target.user is not None or bool(target.kerberos)
         )
         reaper = smb.Reaper(conn, deadline)
     except Exception as exc:  # e.g. no thread can be started: this host is short of resources
@@ -94,7 +91,14 @@ def probe_samba(
         return rec.observation(_failure(alerts.SOCKET, "connect", reason, errno_mod.EAGAIN))
     stage = "connect"
     failure: Optional[ProbeFailure] = None
+    tickets: Optional[Tickets] = None
     try:
+        if target.kerberos is not None:
+            stage = "kerberos"  # kerberos.STAGE
+            with rec.stage(stage):
+                tickets = kerberos.obtain(target.kerberos, deadline)
+            kerberos.note(rec, target.kerberos, tickets)
+            stage = "connect"
         smb.running.address = address_for(target.address, rec, deadline, resolver)
         t0 = clock()
         smb.running.deadline = deadline
@@ -115,10 +119,9 @@ def probe_samba(
         _require(target, rec, stage)
         stage = "session"
         with rec.stage(stage):
-            user, password = (GUEST_USER, GUEST_PASSWORD) if target.user is None else (target.user, target.password)
-            username, secret = smb.credential(user, password or "")
-            session = Session(conn, username, secret, require_encryption=False)
+            session = _session(conn, target)
             session.connect()
+            rec.details = rec.details.with_(authentication=_authentication(session, target))
             _require(target, rec, stage)
         stage = "tree_connect"
         with rec.stage(stage):
@@ -149,10 +152,49 @@ def probe_samba(
         failure = exc
     except Exception as exc:  # every library error becomes a result, never a crash
         failure = _translate(exc, stage, target, reaper.fired or deadline.expired())
+        if target.kerberos is not None and stage == "session":
+            failure = _kerberos_refused(failure, conn, tickets)
     finally:
         reaper.finish()
         smb.close_quietly(conn)
-    return rec.observation(failure)
+    return rec.observation(failure, tickets.degraded if tickets is not None else None)
+
+
+def _session(conn: smb_connection.Connection, target: SambaTarget) -> Session:
+    """Kerberos only (no auth protocol to fall back to), or NTLM with the user's password, or
+    the guest account."""
+    if target.kerberos is not None:
+        return Session(conn, target.kerberos, None, require_encryption=False, auth_protocol="kerberos")
+    user, password = (GUEST_USER, GUEST_PASSWORD) if target.user is None else (target.user, target.password)
+    username, secret = smb.credential(user, password or "")
+    return Session(conn, username, secret, require_encryption=False)
+
+
+def _authentication(session: Session, target: SambaTarget) -> str:
+    """How the server let the session in: a session without a key is its guest account."""
+    if session.session_key is None:
+        return pst.GUEST
+    return pst.KERBEROS if target.kerberos is not None else pst.NTLM
+
+
+def _kerberos_refused(
+    failure: ProbeFailure, conn: smb_connection.Connection, tickets: Optional[Tickets]
+) -> ProbeFailure:
+    """The server refused the Kerberos logon: clock skew when its clock and the KDC's are apart
+    by more than Kerberos allows (alert 123, the NT status kept), else the failure as it is."""
+    if failure.timed_out or tickets is None or failure.alert == alerts.CLOCK_SKEW:
+        return failure
+    skew = kerberos.clock_skew(getattr(conn, "server_time", None), getattr(conn, "answered_at", None),
+                               tickets.kdc_offset)  # fmt: skip
+    if skew is None:
+        return failure
+    where = "ahead of" if skew > 0 else "behind"
+    reason = f"the server's clock is {abs(skew)} s {where} the KDC's (Kerberos allows {kerberos.MAX_SKEW} s): "
+    reason += failure.reason
+    return ProbeFailure(
+        alerts.CLOCK_SKEW, failure.stage, reason, f"KRB5KRB_AP_ERR_SKEW: server clock {skew:+d} s from the KDC's",
+        ntstatus=failure.ntstatus, krb5_error="KRB5KRB_AP_ERR_SKEW",
+    )  # fmt: skip
 
 
 def _require(target: SambaTarget, rec: StageRecorder, stage: str) -> None:
@@ -188,31 +230,35 @@ def _canary_failure(exc: Exception, target: SambaTarget, timed_out: bool) -> Pro
     )  # fmt: skip
 
 
-# The write canary's file: read and written by this probe alone (others may read it), deleted
-# when it is closed - also by smbd itself when the connection ends first (the deadline, kill -9).
-_WRITE_ACCESS = (
-    FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA
-    | FilePipePrinterAccessMask.DELETE
-)  # fmt: skip
-_WRITE_OPTIONS = (
-    CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE
-    | CreateOptions.FILE_WRITE_THROUGH
-)  # fmt: skip
-
-
 def _write_canary(
     target: SambaTarget, calls: smb.TreeCalls, rec: StageRecorder, deadline: Deadline, timed_out: Callable[[], bool]
 ) -> None:
     """CREATE a new file (delete on close), WRITE 4 KiB + FLUSH, READ them back and compare, CLOSE
     (which deletes it), then remove earlier probes' leftovers: five stages, one deadline."""
+    # Here, not at the top: a watch without a write canary never loads smbprotocol's file API
+    # (fswatch.core.deferred).
+    from smbprotocol.open import CreateDisposition, CreateOptions, FilePipePrinterAccessMask, ShareAccess
+
+    # The file: read and written by this probe alone (others may read it), deleted when it is
+    # closed - also by smbd itself when the connection ends first (the deadline, kill -9).
+    access = (
+        FilePipePrinterAccessMask.FILE_READ_DATA | FilePipePrinterAccessMask.FILE_WRITE_DATA
+        | FilePipePrinterAccessMask.DELETE
+    )  # fmt: skip
+    options = (
+        CreateOptions.FILE_NON_DIRECTORY_FILE | CreateOptions.FILE_DELETE_ON_CLOSE
+        | CreateOptions.FILE_WRITE_THROUGH
+    )  # fmt: skip
     canary = write_canary.new_file(str(target.canary_write), target.canary_owner, deadline)
     rec.note("write_canary_file", canary.path)
-    who = "the guest account (usually nobody)" if target.user is None else f"user {target.user}"
+    if target.kerberos is not None:
+        who = f"principal {target.kerberos.principal} (Kerberos)"
+    else:
+        who = "the guest account (usually nobody)" if target.user is None else f"user {target.user}"
     rec.note(write_canary.IDENTITY_NOTE, who)
     with _write_stage(rec, "write_create", target, canary, timed_out):
         opened = calls.create(
-            canary.path, _WRITE_ACCESS, ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_CREATE,
-            _WRITE_OPTIONS,
+            canary.path, access, ShareAccess.FILE_SHARE_READ, CreateDisposition.FILE_CREATE, options,
         )  # fmt: skip
     with _write_stage(rec, "write", target, canary, timed_out):
         count = calls.write(opened.file_id, canary.data)
@@ -237,6 +283,8 @@ def _write_canary(
 def _sweep(calls: smb.TreeCalls, target: SambaTarget, canary: write_canary.CanaryFile, now: float) -> Tuple[int, str]:
     """Remove the leftovers of the owner's earlier probes (fswatch.probes.write_canary): how many, and
     why any was kept (one already gone, or refused: tried again by the next probe)."""
+    from smbprotocol.open import CreateDisposition, CreateOptions, DirectoryAccessMask, FilePipePrinterAccessMask
+
     directory = calls.create(
         canary.directory, DirectoryAccessMask.FILE_LIST_DIRECTORY, smb.SHARE_ALL, CreateDisposition.FILE_OPEN,
         CreateOptions.FILE_DIRECTORY_FILE,
@@ -337,6 +385,11 @@ def _translate(exc: Exception, stage: str, target: SambaTarget, timed_out: bool)
         )
 
 
+def _session_fault(exc: KerberosFault, stage: str) -> ProbeFailure:
+    name = exc.name or "GSS-API error"
+    return ProbeFailure(alerts.SESSION, stage, exc.reason, name, errno=errno_mod.EACCES, krb5_error=exc.name)
+
+
 def _text(exc: BaseException) -> str:
     """str(exc), on one line, or only its type's name when str() itself fails."""
     try:
@@ -356,6 +409,12 @@ def _status_text(exc: SMBResponseException, status: int) -> str:
 
 
 def _translate_known(exc: Exception, stage: str, target: SambaTarget, timed_out: bool) -> ProbeFailure:
+    if isinstance(exc, KerberosFault):
+        if stage == kerberos.STAGE:
+            return exc.failure(stage)
+        # In the session: the server's answer did not complete the logon. A file-server fault
+        # (alert 64, as any refused logon), unless the clocks are to blame.
+        return exc.failure(stage) if exc.alert == alerts.CLOCK_SKEW else _session_fault(exc, stage)
     if timed_out or isinstance(exc, (DeadlineExceeded, socket.timeout, TimeoutError)):
         return _failure(
             alerts.CONNECT if stage == "connect" else alerts.WAIT,
@@ -367,7 +426,13 @@ def _translate_known(exc: Exception, stage: str, target: SambaTarget, timed_out:
     if isinstance(exc, SMBResponseException):
         status = exc.status
         alert = STATUS_ALERT.get(stage, alerts.RECEIVE)
-        reason = f"{type(exc).__name__}: {_status_text(exc, status)}"
+        known = smb.LOGON_STATUS.get(status) if stage == "session" else None
+        if known is not None:
+            reason = f"{known[0]} (0x{status:08x}): {known[1]}"
+        else:
+            reason = f"{type(exc).__name__}: {_status_text(exc, status)}"
+        if target.kerberos is not None and stage == "session" and known is None:
+            reason += " (the server refused the Kerberos ticket: its keytab, machine account or winbind)"
         return ProbeFailure(alert, stage, reason, f"0x{status:08x}", ntstatus=status)
     if isinstance(exc, ProtocolError):
         return _failure(alerts.RECEIVE, stage, _text(exc), errno_mod.EPROTO)

@@ -6,45 +6,41 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
   Deadline, the instant it connected (connect and negotiate are two stages), and no
   Direct TCP length a probe's answer cannot have (smbprotocol would allocate it);
 - Reaper: smbprotocol's Session.connect() and TreeConnect.connect() take no timeout and block
-  forever on a server that stalls mid-session, so a thread shuts the connection's socket at
-  the deadline, which wakes every waiter within milliseconds (TESTING.md);
+  forever on a server that stalls mid-session, so the connection's socket is shut at the
+  deadline (one timer thread per process watches every probe's), which wakes every waiter
+  within milliseconds (TESTING.md);
 - tree_connect, read_canary and TreeCalls (the write canary's CREATE, WRITE, FLUSH, READ, CLOSE,
   QUERY_DIRECTORY): raw SMB2 requests where smbprotocol's own calls discard what the probe needs
   (the share type, the server's time stamps) or log what it must not (a canary's bytes);
-- credential: the NT hash once per watch, not a DES per probe.
+- credential: the NT hash once per watch, not a DES per probe;
+- the spnego adapter: a Kerberos logon (fswatch.probes.kerberos) gets its own GSS-API context,
+  made with python-gssapi from the watch's credential cache alone; pyspnego's Kerberos needs
+  pykrb5, which no distribution packages;
+- ProbeConnection: the server's clock from its NEGOTIATE answer (MS-SMB2 2.2.4 SystemTime), so
+  a Kerberos logon the server refuses can be told apart as clock skew.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import heapq
+import itertools
+import os
+import select
 import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import smbprotocol.connection as smb_connection
+import smbprotocol.session as smb_session
+import spnego
 from smbprotocol.connection import SecurityMode
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.header import NtStatus
-from smbprotocol.open import (
-    CreateDisposition,
-    CreateOptions,
-    FilePipePrinterAccessMask,
-    ImpersonationLevel,
-    ShareAccess,
-    SMB2CloseRequest,
-    SMB2CreateRequest,
-    SMB2CreateResponse,
-    SMB2FlushRequest,
-    SMB2QueryDirectoryRequest,
-    SMB2QueryDirectoryResponse,
-    SMB2ReadRequest,
-    SMB2ReadResponse,
-    SMB2WriteRequest,
-    SMB2WriteResponse,
-)
 from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
 from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
@@ -52,6 +48,7 @@ from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnect
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProtocolError
 from fswatch.probes import posture as pst
+from fswatch.probes.kerberos import KerberosLogon, SecurityContext
 
 # MS-SMB2 2.2.10 ShareType
 SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
@@ -62,6 +59,24 @@ SHARE_TYPE_NAMES = {SHARE_TYPE_DISK: "disk", SHARE_TYPE_PIPE: "pipe", SHARE_TYPE
 MAX_MESSAGE = 1 << 20
 
 STATUS_NAMES = {value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")}
+# Logon refusals smbprotocol does not name (MS-ERREF 2.3.1), with what they mean for a watch.
+LOGON_STATUS = {
+    0xC000005E: ("STATUS_NO_LOGON_SERVERS", "the server cannot reach a domain controller (its winbind or netlogon)"),
+    0xC00000DF: ("STATUS_NO_SUCH_DOMAIN", "the server does not know the domain (its domain membership)"),
+    0xC000018B: ("STATUS_NO_TRUST_SAM_ACCOUNT", "the server's machine account is unknown to the domain"),
+    0xC000018D: ("STATUS_TRUSTED_RELATIONSHIP_FAILURE", "the server's trust with the domain is broken"),
+    0xC0000133: ("STATUS_TIME_DIFFERENCE_AT_DC", "the server's clock differs from the domain controller's"),
+    0xC0000072: ("STATUS_ACCOUNT_DISABLED", "the account is disabled"),
+    0xC0000234: ("STATUS_ACCOUNT_LOCKED_OUT", "the account is locked out"),
+    0xC0000071: ("STATUS_PASSWORD_EXPIRED", "the account's password has expired"),
+    0xC000015B: ("STATUS_LOGON_TYPE_NOT_GRANTED", "the account may not log on to this server"),
+    0xC0000418: (
+        "STATUS_NTLM_BLOCKED",
+        "the server refuses NTLM logons (NTLM is switched off for the domain or server): log on with "
+        "Kerberos (--principal, --keytab)",
+    ),
+}
+STATUS_NAMES.update({code: name for code, (name, _) in LOGON_STATUS.items()})
 # Statuses of the write canary that smbprotocol's table lacks (MS-ERREF 2.3.1); smbd answers a
 # create on a read-only file system with the first (TESTING.md).
 STATUS_NAMES.update({0xC00000A2: "STATUS_MEDIA_WRITE_PROTECTED", 0xC0000044: "STATUS_QUOTA_EXCEEDED"})
@@ -82,6 +97,11 @@ class ProbeTcp(Tcp):
     """
 
     connected_at: Optional[float] = None
+    RECV_CHUNK = 65536  # a probe's answers are a few KiB: one read takes one, or several at once
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._received = bytearray()  # read from the socket, not yet handed over
 
     def connect(self) -> None:
         deadline = getattr(running, "deadline", None)
@@ -111,11 +131,142 @@ class ProbeTcp(Tcp):
             raise ProtocolError(f"not an SMB answer to a probe: message length {length}")
         return self._recv(length, timeout)[0]
 
+    def _recv(self, length: int, timeout: float) -> tuple[Optional[bytes], float]:
+        """Tcp._recv, reading what has come (up to RECV_CHUNK) instead of exactly `length`:
+        a header and its message usually arrive together, and are one select() and one recv()
+        instead of two each. Its other ways kept: None once the socket is closed or shut, a
+        TimeoutError after `timeout` (at least 1 s) without a byte."""
+        buffer = self._received
+        while len(buffer) < length:
+            started = time.monotonic()
+            with self._close_lock:
+                if not self.connected:
+                    return None, timeout
+                readable = select.select([self._sock], [], [], max(timeout, 1))[0]
+                elapsed = time.monotonic() - started
+                timeout -= elapsed
+                if not readable:
+                    raise TimeoutError(f"recv idle for {elapsed:.1f}s ({len(buffer)}/{length} bytes)")
+                try:
+                    data = self._sock.recv(self.RECV_CHUNK)
+                except OSError as exc:
+                    if exc.errno not in (errno.ESHUTDOWN, errno.ECONNRESET, errno.ECONNABORTED):
+                        raise
+                    data = b""
+            if not data:
+                self.close()
+                return None, timeout
+            buffer += data
+        taken = bytes(buffer[:length])
+        del buffer[:length]
+        return taken, timeout
+
+    def send(self, header: object) -> None:
+        """Tcp.send without its DirectTCPPacket structure (~30 us per message to prefix four
+        bytes): the same length check and the same bytes (MS-SMB2 2.1). smbprotocol hands over
+        bytes, or a structure (an encrypted message's SMB2TransformHeader), packed here as there."""
+        message = header if isinstance(header, (bytes, bytearray)) else header.pack()  # type: ignore[attr-defined]
+        if len(message) > self.MAX_SIZE:
+            raise ValueError(
+                f"Data to be sent over Direct TCP size {len(message)} exceeds the max length allowed {self.MAX_SIZE}"
+            )
+        data = memoryview(len(message).to_bytes(4, "big") + bytes(message))
+        with self._sock_lock:
+            while data:
+                data = data[self._sock.send(data) :]
+
 
 # The probe running in this thread: its Deadline and the address it resolved (ProbeTcp reads them).
 running = threading.local()
 
 smb_connection.Tcp = ProbeTcp  # type: ignore[misc]
+
+
+class ProbeConnection(smb_connection.Connection):
+    """smbprotocol's Connection, keeping the server's clock from its NEGOTIATE answer."""
+
+    server_time: Optional[float] = None  # the server's SystemTime, as Unix seconds
+    answered_at: Optional[float] = None  # our wall clock when the answer came
+
+    def _send_smb2_negotiate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super()._send_smb2_negotiate(*args, **kwargs)
+        self.answered_at = time.time()
+        try:
+            filetime = int.from_bytes(response["system_time"].pack(), "little")
+            self.server_time = filetime_seconds(filetime) if filetime else None
+        except Exception:  # a server that sends no clock: nothing to compare
+            self.server_time = None
+        return response
+
+
+class _Spnego:
+    """pyspnego as smbprotocol.session sees it, plus fswatch's Kerberos logon: a KerberosLogon
+    given as the user name gets a security context of its own (Kerberos only, from the cache)."""
+
+    exceptions = spnego.exceptions
+    NegotiateOptions = spnego.NegotiateOptions
+
+    @staticmethod
+    def client(username: object = None, password: Optional[str] = None, **kwargs: object) -> object:
+        if isinstance(username, KerberosLogon):
+            return SecurityContext(username)
+        return spnego.client(username, password, **kwargs)  # type: ignore[arg-type]
+
+
+smb_session.spnego = _Spnego  # type: ignore[assignment]
+
+
+class _Deadlines:
+    """One thread for the deadlines of every Samba probe in this process, instead of a thread
+    started and joined by every probe (bench/RESULTS.md: ~0.5 ms of CPU per probe). It sleeps
+    until the earliest deadline; a probe that ended marks its entry done, which the thread drops
+    when it comes to it (no wake-up for that). At a deadline that passes with its probe still
+    running it shuts that probe's connection at once, and a thread of the probe's own keeps at
+    it until the probe has ended, so one stalled probe never delays another probe's deadline.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: List[Tuple[float, int, Reaper]] = []
+        self._order = itertools.count()  # ties: first come, first served; never compares reapers
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, at: float, reaper: Reaper) -> None:
+        """Fire `reaper` at `at` (time.monotonic) unless it is done by then."""
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._run, name="fswatch-deadlines", daemon=True)
+                thread.start()  # RuntimeError on a host out of threads: the probe's to report
+                self._thread = thread
+            heapq.heappush(self._heap, (at, next(self._order), reaper))
+            if self._heap[0][2] is reaper:
+                self._cond.notify()  # the earliest now: the thread must wait less
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                reaper = self._due()
+            try:
+                reaper.strike()  # at once, from this thread: the deadline is now
+                lingering = threading.Thread(target=reaper.linger, name="fswatch-deadline", daemon=True)
+                reaper.lingering = lingering
+                lingering.start()
+            except Exception:  # nothing may end this thread: every later probe's deadline depends on it
+                pass
+
+    def _due(self) -> Reaper:
+        """Wait until the earliest deadline of a probe still running has come; that probe's reaper."""
+        while True:
+            while self._heap and self._heap[0][2].done.is_set():
+                heapq.heappop(self._heap)
+            if not self._heap:
+                self._cond.wait()
+                continue
+            left = self._heap[0][0] - time.monotonic()
+            if left > 0:
+                self._cond.wait(left)
+                continue
+            return heapq.heappop(self._heap)[2]
 
 
 class Reaper:
@@ -131,27 +282,50 @@ class Reaper:
     def __init__(self, conn: smb_connection.Connection, deadline: Deadline) -> None:
         self.fired = False
         self._conn = conn
-        self._deadline = deadline
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fswatch-deadline", daemon=True)
-        self._thread.start()
+        self.done = threading.Event()
+        self.lingering: Optional[threading.Thread] = None
+        _deadlines.add(time.monotonic() + deadline.remaining(), self)
 
-    def _run(self) -> None:
-        if self._done.wait(self._deadline.remaining()):
+    def strike(self) -> None:
+        """The deadline has come with the probe still running: shut its connection, wake its waiters."""
+        if self.done.is_set():
             return
         self.fired = True
+        self._shut()
+
+    def linger(self) -> None:
+        """Keep shutting until the probe has ended: a transport may be made or connected just
+        as the deadline passed."""
         for _ in range(self.LINGER_STEPS):
-            shut(getattr(self._conn, "transport", None))
-            # Wake the waiters ourselves: smbprotocol's receiver thread wakes them only when
-            # it notices the closed socket, and it may be busy elsewhere.
-            for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
-                request.response_event.set()
-            if self._done.wait(self.STEP):
+            if self.done.wait(self.STEP):
                 return
+            self._shut()
+
+    def _shut(self) -> None:
+        shut(getattr(self._conn, "transport", None))
+        # Wake the waiters ourselves: smbprotocol's receiver thread wakes them only when
+        # it notices the closed socket, and it may be busy elsewhere.
+        for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
+            request.response_event.set()
 
     def finish(self) -> None:
-        self._done.set()
-        self._thread.join()
+        self.done.set()
+        lingering = self.lingering
+        # One not started yet ends by itself at once: it waits on `done` before anything else.
+        if lingering is not None and lingering.ident is not None and lingering is not threading.current_thread():
+            lingering.join()
+
+
+_deadlines = _Deadlines()
+
+
+def _after_fork() -> None:
+    """A forked child has no timer thread, and its lock may have been held by it: start afresh."""
+    global _deadlines
+    _deadlines = _Deadlines()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def shut(transport: Optional[Tcp]) -> None:
@@ -219,6 +393,9 @@ def read_canary(tree: TreeConnect, canary: str) -> int:
     data included, at debug level, and a canary's bytes are never logged. Every wait ends at the
     probe's deadline, when the reaper shuts the socket.
     """
+    # Here, not at the top: a watch without a canary never loads smbprotocol's file API (fswatch.core.deferred).
+    from smbprotocol.open import CreateDisposition, CreateOptions, FilePipePrinterAccessMask
+
     calls = TreeCalls(tree)
     # Share everything: the probe must never stand in the way of a client's own open.
     file_id = calls.create(
@@ -235,7 +412,9 @@ def read_canary(tree: TreeConnect, canary: str) -> int:
     return count
 
 
-SHARE_ALL = ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE
+# smbprotocol.open.ShareAccess's FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE (MS-SMB2 2.2.13),
+# spelled as a number: naming them would load smbprotocol's file API in every watch.
+SHARE_ALL = 0x1 | 0x2 | 0x4
 STATUS_NO_SUCH_FILE = 0xC000000F  # QUERY_DIRECTORY's first answer when nothing matches
 STATUS_NO_MORE_FILES = 0x80000006  # ... and every later one
 FILE_DIRECTORY_INFORMATION = 0x01  # MS-FSCC 2.4.10
@@ -254,12 +433,16 @@ def filetime_seconds(filetime: int) -> float:
 
 @dataclass(frozen=True)
 class Opened:
+    """A file the probe opened: its id and when it was last written."""
+
     file_id: bytes
     last_write: float  # the server's clock, seconds since 1970
 
 
 @dataclass(frozen=True)
 class DirectoryEntry:
+    """One name of a directory listing: when it was last written, and whether it is a directory."""
+
     name: str
     last_write: float  # the server's clock, seconds since 1970
     directory: bool
@@ -268,7 +451,8 @@ class DirectoryEntry:
 class TreeCalls:
     """Raw SMB2 requests on one tree connect (MS-SMB2 2.2.13-2.2.22, 2.2.33), each waited for
     until its answer or the probe's deadline (the reaper); an error status raises smbprotocol's
-    SMBResponseException with it."""
+    SMBResponseException with it. Each call imports smbprotocol's file API where it uses it: a
+    watch without a canary never loads it (fswatch.core.deferred)."""
 
     def __init__(self, tree: TreeConnect) -> None:
         self.tree = tree
@@ -280,6 +464,8 @@ class TreeCalls:
         return self.conn.receive(sent, resolve_symlinks=False)["data"].get_value()
 
     def create(self, path: str, access: int, share: int, disposition: int, options: int) -> Opened:
+        from smbprotocol.open import ImpersonationLevel, SMB2CreateRequest, SMB2CreateResponse
+
         create = SMB2CreateRequest()
         create["impersonation_level"] = ImpersonationLevel.Impersonation
         create["desired_access"] = access
@@ -301,6 +487,8 @@ class TreeCalls:
 
     def write(self, file_id: bytes, data: bytes) -> int:
         """WRITE at offset 0: how many bytes the server says it wrote."""
+        from smbprotocol.open import SMB2WriteRequest, SMB2WriteResponse
+
         write = SMB2WriteRequest()
         write["offset"] = 0
         write["file_id"] = file_id
@@ -311,11 +499,15 @@ class TreeCalls:
 
     def flush(self, file_id: bytes) -> None:
         """FLUSH: the server makes what was written stable (smbd: fsync, `strict sync`)."""
+        from smbprotocol.open import SMB2FlushRequest
+
         flush = SMB2FlushRequest()
         flush["file_id"] = file_id
         self.call(flush)
 
     def read(self, file_id: bytes, length: int) -> bytes:
+        from smbprotocol.open import SMB2ReadRequest, SMB2ReadResponse
+
         read = SMB2ReadRequest()
         read["length"] = min(length, self.conn.max_read_size)
         read["offset"] = 0
@@ -326,6 +518,8 @@ class TreeCalls:
         return answer["buffer"].get_value()
 
     def close(self, file_id: bytes) -> None:
+        from smbprotocol.open import SMB2CloseRequest
+
         close = SMB2CloseRequest()
         close["file_id"] = file_id
         self.call(close)
@@ -333,6 +527,8 @@ class TreeCalls:
     def list(self, file_id: bytes, pattern: str) -> List[DirectoryEntry]:
         """The directory's entries whose names match `pattern` (the server filters), in at most
         MAX_LISTINGS rounds."""
+        from smbprotocol.open import SMB2QueryDirectoryRequest, SMB2QueryDirectoryResponse
+
         entries: List[DirectoryEntry] = []
         for _ in range(MAX_LISTINGS):
             query = SMB2QueryDirectoryRequest()

@@ -161,4 +161,7 @@ class MountError(ServiceError):
 
 
 class NfsError(ServiceError):
-    """NFS answered an nfsstat3 / nfsstat4 other than NFS3_OK / NFS4_OK."""
+    """NFS answered an nfsstat3 / nfsstat4 other than NFS3_OK / NFS4_OK; `at`: the failed
+    operation's place in its COMPOUND (NFSv4), e.g. which LOOKUP met NFS4ERR_WRONGSEC."""
+
+    at: Optional[int] = None

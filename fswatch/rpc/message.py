@@ -7,6 +7,7 @@ list read like `accept_stat(9)`.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 import time
@@ -67,10 +68,16 @@ class OpaqueAuth:
     body: bytes = b""
 
     def encode(self) -> bytes:
-        enc = Encoder()
-        enc.uint32(self.flavor)
-        enc.opaque(self.body, MAX_AUTH_BYTES)
-        return enc.bytes()
+        return _encode_auth(self.flavor, self.body)
+
+
+@functools.lru_cache(maxsize=8)
+def _encode_auth(flavor: int, body: bytes) -> bytes:
+    """A probe sends one credential with each of its calls: encoded once, not per call."""
+    enc = Encoder()
+    enc.uint32(flavor)
+    enc.opaque(body, MAX_AUTH_BYTES)
+    return enc.bytes()
 
 
 AUTH_NULL = OpaqueAuth(AUTH_NONE)
@@ -154,6 +161,7 @@ class Reply:
     results: Optional[Decoder] = None
     low: Optional[int] = None  # the versions a PROG_MISMATCH / RPC_MISMATCH offers
     high: Optional[int] = None
+    verf: OpaqueAuth = AUTH_NULL  # an accepted reply's verifier (RPCSEC_GSS checks it: fswatch.rpc.rpcsec_gss)
 
     @property
     def ok(self) -> bool:
@@ -177,8 +185,16 @@ def reply_xid(record: bytes) -> Optional[int]:
     return xid if mtype == REPLY else None
 
 
+# The answer to nearly every call: accepted, an empty AUTH_NONE verifier, SUCCESS.
+_ACCEPTED_SUCCESS = struct.Struct(">6I")  # xid, REPLY, MSG_ACCEPTED, AUTH_NONE, 0, SUCCESS
+
+
 def decode_reply(record: bytes) -> Reply:
     """A REPLY message (section 9: reply_body, accepted_reply, rejected_reply)."""
+    if len(record) >= _ACCEPTED_SUCCESS.size:
+        xid, mtype, reply_stat, flavor, verf_length, accept_stat = _ACCEPTED_SUCCESS.unpack_from(record)
+        if (mtype, reply_stat, flavor, verf_length, accept_stat) == (REPLY, MSG_ACCEPTED, AUTH_NONE, 0, 0):
+            return Reply(xid, True, "SUCCESS", Decoder(record, _ACCEPTED_SUCCESS.size))
     dec = Decoder(record)
     xid = dec.uint32()
     mtype = dec.uint32()
@@ -186,13 +202,13 @@ def decode_reply(record: bytes) -> Reply:
         raise RpcDecodeError(f"msg_type {mtype} is not REPLY")
     reply_stat = dec.uint32()
     if reply_stat == MSG_ACCEPTED:
-        _opaque_auth(dec)  # the verifier: AUTH_NONE from servers fswatch talks to; not checked
+        verf = _opaque_auth(dec)  # AUTH_NONE under AUTH_SYS; RPCSEC_GSS's flavor checks its own
         status = status_name(ACCEPT_STAT, dec.uint32(), "accept_stat")
         if status == "SUCCESS":
-            return Reply(xid, True, status, dec)
+            return Reply(xid, True, status, dec, verf=verf)
         if status == "PROG_MISMATCH":
-            return Reply(xid, True, status, None, dec.uint32(), dec.uint32())
-        return Reply(xid, True, status)
+            return Reply(xid, True, status, None, dec.uint32(), dec.uint32(), verf=verf)
+        return Reply(xid, True, status, verf=verf)
     if reply_stat == MSG_DENIED:
         reject_stat = dec.uint32()
         if reject_stat == RPC_MISMATCH:

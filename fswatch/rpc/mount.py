@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from fswatch.core.deadline import Deadline
-from fswatch.rpc.client import RpcClient
+from fswatch.rpc.client import Pending, RpcClient
 from fswatch.rpc.errors import MountError
 from fswatch.rpc.message import status_name
 from fswatch.rpc.xdr import Decoder, Encoder
@@ -57,9 +57,17 @@ def decode_mnt_result(dec: Decoder) -> Mounted:
 
 
 def mnt(client: RpcClient, dirpath: str, deadline: Deadline) -> Mounted:
-    return decode_mnt_result(client.call(PROGRAM, VERSION, PROC_MNT, encode_dirpath(dirpath), deadline))
+    return start_mnt(client, dirpath, deadline).result(deadline)
+
+
+def start_mnt(client: RpcClient, dirpath: str, deadline: Deadline) -> Pending[Mounted]:
+    return client.start(PROGRAM, VERSION, PROC_MNT, encode_dirpath(dirpath), deadline, decode_mnt_result)
 
 
 def umnt(client: RpcClient, dirpath: str, deadline: Deadline) -> None:
     """UMNT returns void: the reply itself is the whole answer."""
-    client.call(PROGRAM, VERSION, PROC_UMNT, encode_dirpath(dirpath), deadline)
+    start_umnt(client, dirpath, deadline).result(deadline)
+
+
+def start_umnt(client: RpcClient, dirpath: str, deadline: Deadline) -> Pending[Decoder]:
+    return client.start(PROGRAM, VERSION, PROC_UMNT, encode_dirpath(dirpath), deadline)

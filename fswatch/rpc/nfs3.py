@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
 from fswatch.core.deadline import Deadline
-from fswatch.rpc.client import RpcClient
+from fswatch.rpc.client import Pending, RpcClient
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.message import status_name
 from fswatch.rpc.xdr import Decoder, Encoder
@@ -62,6 +62,8 @@ _FSSTAT3OK = struct.Struct(">6QI")  # tbytes fbytes abytes tfiles ffiles afiles,
 
 @dataclass(frozen=True)
 class Fattr3:
+    """fattr3 (RFC 1813 section 2.6): the attributes of a file or directory."""
+
     type: str  # NF3DIR, NF3REG, ...
     mode: int
     nlink: int
@@ -76,6 +78,8 @@ class Fattr3:
 
 @dataclass(frozen=True)
 class FsStat:
+    """FSSTAT3resok (RFC 1813 section 3.3.18): space and file counts, which only the storage knows."""
+
     tbytes: int
     fbytes: int
     abytes: int
@@ -123,20 +127,34 @@ def decode_fsstat_result(dec: Decoder) -> FsStat:
 
 
 def null(client: RpcClient, deadline: Deadline) -> None:
-    client.call(PROGRAM, VERSION, PROC_NULL, b"", deadline)
+    start_null(client, deadline).result(deadline)
+
+
+def start_null(client: RpcClient, deadline: Deadline) -> Pending[Decoder]:
+    return client.start(PROGRAM, VERSION, PROC_NULL, b"", deadline)
 
 
 # Named after the procedures; the module is used qualified (nfs3.getattr), so the builtin stays reachable.
 def getattr(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Fattr3:
-    return decode_getattr_result(client.call(PROGRAM, VERSION, PROC_GETATTR, encode_fh(fhandle), deadline))
+    return start_getattr(client, fhandle, deadline).result(deadline)
+
+
+def start_getattr(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Pending[Fattr3]:
+    return client.start(PROGRAM, VERSION, PROC_GETATTR, encode_fh(fhandle), deadline, decode_getattr_result)
 
 
 def fsstat(client: RpcClient, fhandle: bytes, deadline: Deadline) -> FsStat:
-    return decode_fsstat_result(client.call(PROGRAM, VERSION, PROC_FSSTAT, encode_fh(fhandle), deadline))
+    return start_fsstat(client, fhandle, deadline).result(deadline)
+
+
+def start_fsstat(client: RpcClient, fhandle: bytes, deadline: Deadline) -> Pending[FsStat]:
+    return client.start(PROGRAM, VERSION, PROC_FSSTAT, encode_fh(fhandle), deadline, decode_fsstat_result)
 
 
 @dataclass(frozen=True)
 class ReadResult:
+    """READ3resok: how many bytes came, whether the file ended, and the bytes themselves."""
+
     count: int  # bytes the server read
     eof: bool
     data: bytes = field(default=b"", repr=False)  # compared by the write canary, never logged
@@ -210,6 +228,8 @@ MAX_ENTRIES = 1 << 14  # entries a READDIR answer may hold before it is garbage
 
 @dataclass(frozen=True)
 class Written:
+    """WRITE3resok: how many bytes the server wrote, how stably, and the file's time after it."""
+
     count: int
     committed: int  # stable_how the server reached: FILE_SYNC is on stable storage
     mtime: Optional[float]  # the file's modification time after the write (the server's clock), if sent
@@ -217,6 +237,8 @@ class Written:
 
 @dataclass(frozen=True)
 class DirectoryPage:
+    """READDIR3resok: one page of a directory's names and where the next page starts."""
+
     names: Tuple[str, ...]
     cookie: int  # the last entry's cookie: where the next READDIR goes on
     cookieverf: bytes

@@ -17,6 +17,7 @@ from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import NfsError, RpcDecodeError
 from fswatch.rpc.message import status_name
+from fswatch.rpc.rpcsec_gss import KRB5_OID_DER, PSEUDO_FLAVORS, RPCSEC_GSS
 from fswatch.rpc.xdr import Decoder, Encoder
 
 PROGRAM, VERSION = 100003, 4
@@ -24,9 +25,11 @@ PROC_COMPOUND = 1
 MINOR_VERSION = 0
 TAG = b"fswatch"
 
-OP_GETATTR, OP_LOOKUP, OP_PUTROOTFH, OP_READ = 9, 15, 24, 25
+OP_GETATTR, OP_LOOKUP, OP_PUTROOTFH, OP_READ, OP_SECINFO = 9, 15, 24, 25, 33
 # fswatch.rpc.nfs41 adds its own
-OP_NAMES = {OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH", OP_READ: "READ"}
+OP_NAMES = {
+    OP_GETATTR: "GETATTR", OP_LOOKUP: "LOOKUP", OP_PUTROOTFH: "PUTROOTFH", OP_READ: "READ", OP_SECINFO: "SECINFO"
+}  # fmt: skip
 
 # fattr4 attribute numbers (RFC 7530 section 5.8); bit n of the bitmap4 is word n // 32, bit n % 32.
 FATTR4_SUPPORTED_ATTRS, FATTR4_TYPE, FATTR4_LEASE_TIME = 0, 1, 10
@@ -244,9 +247,11 @@ class CompoundResults:
         return None
 
     def check(self) -> CompoundResults:
-        """Raise NfsError naming the operation that failed, if one did."""
+        """Raise NfsError naming the operation that failed (and its place), if one did."""
         if self.failed_op is not None:
-            raise NfsError(status_name(NFSSTAT4, self.failed_status, "nfsstat4"), op_name(self.failed_op))
+            error = NfsError(status_name(NFSSTAT4, self.failed_status, "nfsstat4"), op_name(self.failed_op))
+            error.at = len(self.values)
+            raise error
         return self
 
 
@@ -371,6 +376,8 @@ MAX_READ = 1 << 20  # a READ4resok carrying more than this is garbage (the probe
 
 @dataclass(frozen=True)
 class ReadResult:
+    """READ4resok, without its data: how many bytes came, and whether the file ended."""
+
     count: int  # bytes the server read (the data itself is dropped: a canary's bytes are never logged)
     eof: bool
 
@@ -413,3 +420,66 @@ def read_path(client: RpcClient, path: str, count: int, deadline: Deadline) -> R
     ops = read_operations(path_components(path), count)
     results = client.call(PROGRAM, VERSION, PROC_COMPOUND, encode_compound(MINOR_VERSION, ops), deadline)
     return decode_read_compound(results, [op for op, _ in ops])
+
+
+# -- the export's security flavors: SECINFO (RFC 7530 section 16.31) ----------------------------
+#
+# Asked where a LOOKUP met NFS4ERR_WRONGSEC: the server must answer SECINFO on the directory whose
+# LOOKUP it refused, under that directory's own flavors (section 3.2.1). RPCSEC_GSS entries name a
+# mechanism and a service; Kerberos V5's are the pseudo-flavors krb5, krb5i, krb5p (RFC 2623).
+MAX_SECINFO = 32
+MAX_OID = 64
+
+
+@dataclass(frozen=True)
+class SecInfo:
+    """One secinfo4: a flavor, and for RPCSEC_GSS its mechanism's OID (DER), qop and service."""
+
+    flavor: int
+    oid: bytes = b""
+    qop: int = 0
+    service: int = 0
+
+    @property
+    def pseudo_flavor(self) -> int:
+        """The flavor as MNT's list names it: Kerberos V5 under RPCSEC_GSS is 390003-390005."""
+        if self.flavor == RPCSEC_GSS and self.oid == KRB5_OID_DER:
+            for pseudo, (_, service) in PSEUDO_FLAVORS.items():
+                if service == self.service:
+                    return pseudo
+        return self.flavor
+
+
+def _secinfo4(dec: Decoder) -> SecInfo:
+    flavor = dec.uint32()
+    if flavor != RPCSEC_GSS:
+        return SecInfo(flavor)
+    return SecInfo(flavor, dec.opaque(MAX_OID), dec.uint32(), dec.uint32())
+
+
+def decode_secinfo(dec: Decoder) -> Tuple[SecInfo, ...]:
+    """SECINFO4resok (and SECINFO_NO_NAME4resok, the same type)."""
+    return tuple(dec.array(_secinfo4, MAX_SECINFO))
+
+
+def secinfo_operations(parents: Sequence[str], name: str) -> List[Tuple[int, bytes]]:
+    """PUTROOTFH, LOOKUP each of `parents`, SECINFO `name`."""
+    ops = walk_operations(parents, (FATTR4_TYPE,))[:-1]  # without the GETATTR
+    enc = Encoder()
+    enc.string(name)
+    ops.append((OP_SECINFO, enc.bytes()))
+    return ops
+
+
+def decode_secinfo_compound(dec: Decoder, operations: Sequence[int]) -> Tuple[SecInfo, ...]:
+    results = decode_compound(dec, operations, {OP_SECINFO: decode_secinfo}).check()
+    found = results.result(OP_SECINFO, operations)
+    return found if isinstance(found, tuple) else ()
+
+
+def secinfo(client: RpcClient, path: str, index: int, deadline: Deadline) -> Tuple[SecInfo, ...]:
+    """The flavors of component `index` of `path` (v4.0: SECINFO from its parent)."""
+    components = path_components(path)
+    ops = secinfo_operations(components[:index], components[index])
+    results = client.call(PROGRAM, VERSION, PROC_COMPOUND, encode_compound(MINOR_VERSION, ops), deadline)
+    return decode_secinfo_compound(results, [op for op, _ in ops])

@@ -30,7 +30,7 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from fswatch.core.deadline import Deadline
 from fswatch.rpc import nfs4
@@ -40,7 +40,7 @@ from fswatch.rpc.message import status_name
 from fswatch.rpc.xdr import Decoder, Encoder
 
 OP_OPEN, OP_EXCHANGE_ID, OP_CREATE_SESSION, OP_DESTROY_SESSION = 18, 42, 43, 44
-OP_SEQUENCE, OP_DESTROY_CLIENTID, OP_RECLAIM_COMPLETE = 53, 57, 58
+OP_SECINFO_NO_NAME, OP_SEQUENCE, OP_DESTROY_CLIENTID, OP_RECLAIM_COMPLETE = 52, 53, 57, 58
 nfs4.OP_NAMES.update(
     {
         OP_OPEN: "OPEN",
@@ -50,8 +50,10 @@ nfs4.OP_NAMES.update(
         OP_SEQUENCE: "SEQUENCE",
         OP_DESTROY_CLIENTID: "DESTROY_CLIENTID",
         OP_RECLAIM_COMPLETE: "RECLAIM_COMPLETE",
+        OP_SECINFO_NO_NAME: "SECINFO_NO_NAME",
     }
 )
+SECINFO_STYLE4_CURRENT_FH = 0
 
 MINOR_VERSIONS = (2, 1)  # with sessions, highest first: what `--nfs-version 4` tries before 4.0
 NFS4_OPAQUE_LIMIT = 1024
@@ -196,10 +198,20 @@ def _clientid(clientid: int) -> bytes:
 
 
 def session_operations(
-    sessionid: bytes, sequenceid: int, components: Sequence[str], clientid: int, ownerid: bytes, name: str
+    sessionid: bytes,
+    sequenceid: int,
+    components: Sequence[str],
+    clientid: int,
+    ownerid: bytes,
+    name: str,
+    reclaim: bool = True,
 ) -> List[tuple]:
-    """SEQUENCE, RECLAIM_COMPLETE, PUTROOTFH, LOOKUP..., GETATTR, OPEN: the probe's COMPOUND."""
-    ops = [(OP_SEQUENCE, encode_sequence(sessionid, sequenceid)), (OP_RECLAIM_COMPLETE, struct.pack(">I", 0))]
+    """SEQUENCE, RECLAIM_COMPLETE, PUTROOTFH, LOOKUP..., GETATTR, OPEN: the probe's COMPOUND.
+    A second try in the same session (after SECINFO) leaves RECLAIM_COMPLETE out: the first one
+    went through (NFS4ERR_COMPLETE_ALREADY)."""
+    ops = [(OP_SEQUENCE, encode_sequence(sessionid, sequenceid))]
+    if reclaim:
+        ops.append((OP_RECLAIM_COMPLETE, struct.pack(">I", 0)))
     ops += nfs4.walk_operations(components, SESSION_PROBE_ATTRS)
     ops.append((OP_OPEN, encode_open_nocreate(clientid, ownerid, name)))
     return ops
@@ -313,9 +325,13 @@ def lookup_in_session(
     path: str,
     deadline: Deadline,
     name: Optional[str] = None,
+    sequenceid: int = 1,
 ) -> SessionLookup:
-    """The probe's COMPOUND on slot 0's first request (sequence id 1)."""
-    ops = session_operations(sessionid, 1, nfs4.path_components(path), clientid, ownerid, name or grace_name())
+    """The probe's COMPOUND, on slot 0's first request (sequence id 1) unless told otherwise."""
+    components = nfs4.path_components(path)
+    ops = session_operations(
+        sessionid, sequenceid, components, clientid, ownerid, name or grace_name(), reclaim=sequenceid == 1
+    )
     results = client.call(nfs4.PROGRAM, nfs4.VERSION, nfs4.PROC_COMPOUND, nfs4.encode_compound(minor, ops), deadline)
     return decode_session_lookup(results, [op for op, _ in ops], sessionid)
 
@@ -351,6 +367,44 @@ def decode_read_in_session(dec: Decoder, operations: Sequence[int], sessionid: b
     if seen != [sessionid]:
         raise RpcDecodeError("SEQUENCE answered for another session")
     return result
+
+
+def secinfo_in_session(
+    client: RpcClient,
+    minor: int,
+    sessionid: bytes,
+    sequenceid: int,
+    path: str,
+    deadline: Deadline,
+    by_name: Optional[int] = None,
+) -> Tuple[nfs4.SecInfo, ...]:
+    """The flavors of `path` itself: SEQUENCE, PUTROOTFH, LOOKUP..., SECINFO_NO_NAME of the
+    current filehandle - a LOOKUP that SECINFO_NO_NAME follows is one the server should not refuse
+    with NFS4ERR_WRONGSEC (RFC 8881 section 2.6.3.1). nfs-ganesha 4.3 refuses it all the same
+    (measured), so `by_name`: the place of the component to ask about with SECINFO from its parent
+    instead, which v4.1 keeps (section 18.29)."""
+    components = nfs4.path_components(path)
+    ops = [(OP_SEQUENCE, encode_sequence(sessionid, sequenceid))]
+    if by_name is None:
+        ops += nfs4.walk_operations(components, (nfs4.FATTR4_TYPE,))[:-1]
+        ops.append((OP_SECINFO_NO_NAME, struct.pack(">I", SECINFO_STYLE4_CURRENT_FH)))
+        reader = OP_SECINFO_NO_NAME
+    else:
+        ops += nfs4.secinfo_operations(components[:by_name], components[by_name])
+        reader = nfs4.OP_SECINFO
+    results = client.call(nfs4.PROGRAM, nfs4.VERSION, nfs4.PROC_COMPOUND, nfs4.encode_compound(minor, ops), deadline)
+    return decode_secinfo_in_session(results, [op for op, _ in ops], sessionid, reader)
+
+
+def decode_secinfo_in_session(
+    dec: Decoder, operations: Sequence[int], sessionid: bytes, reader: int = OP_SECINFO_NO_NAME
+) -> Tuple[nfs4.SecInfo, ...]:
+    readers = {OP_SEQUENCE: decode_sequence, reader: nfs4.decode_secinfo}
+    results = nfs4.decode_compound(dec, operations, readers).check()
+    if results.result(OP_SEQUENCE, operations) != sessionid:
+        raise RpcDecodeError("SEQUENCE answered for another session")
+    found = results.result(reader, operations)
+    return found if isinstance(found, tuple) else ()
 
 
 class Sequencer:

@@ -81,12 +81,16 @@ class Opened:
 
 @dataclass(frozen=True)
 class Entry:
+    """One name of a READDIR answer, with its attributes (type, time_modify)."""
+
     name: str
     attributes: nfs4.PathAttributes
 
 
 @dataclass(frozen=True)
 class DirectoryPage:
+    """One READDIR answer: its entries and where the next one starts."""
+
     entries: Tuple[Entry, ...]
     cookie: int
     cookieverf: bytes
@@ -276,6 +280,8 @@ def _delegation(dec: Decoder) -> Optional[bytes]:
 
 @dataclass(frozen=True)
 class OpenResult:
+    """OPEN4resok's stateid, result flags and the delegation, if the server gave one."""
+
     stateid: bytes
     rflags: int
     delegation: Optional[bytes] = field(default=None)
@@ -296,6 +302,8 @@ def decode_getfh(dec: Decoder) -> bytes:
 
 @dataclass(frozen=True)
 class Written:
+    """WRITE4resok: how many bytes the server wrote, and how stably."""
+
     count: int
     committed: int  # stable_how4: FILE_SYNC4 is on stable storage
 

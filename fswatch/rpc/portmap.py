@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from fswatch.core.deadline import Deadline
-from fswatch.rpc.client import RpcClient
+from fswatch.rpc.client import Pending, RpcClient
 from fswatch.rpc.errors import ProgramNotRegistered, RpcDecodeError
 from fswatch.rpc.xdr import Decoder
 
@@ -34,8 +34,17 @@ def decode_getport_result(dec: Decoder) -> int:
 
 def getport(client: RpcClient, program: int, version: int, protocol: str, deadline: Deadline) -> int:
     """The port of `program` `version` over `protocol`; ProgramNotRegistered for port 0."""
-    results = client.call(PROGRAM, VERSION, PROC_GETPORT, encode_getport_args(program, version, protocol), deadline)
-    port = decode_getport_result(results)
-    if port == 0:
-        raise ProgramNotRegistered(f"program {program} version {version} over {protocol} is not registered")
-    return port
+    return start_getport(client, program, version, protocol, deadline).result(deadline)
+
+
+def start_getport(client: RpcClient, program: int, version: int, protocol: str, deadline: Deadline) -> Pending[int]:
+    """GETPORT sent; its result() is getport()'s."""
+
+    def port_of(results: Decoder) -> int:
+        port = decode_getport_result(results)
+        if port == 0:
+            raise ProgramNotRegistered(f"program {program} version {version} over {protocol} is not registered")
+        return port
+
+    args = encode_getport_args(program, version, protocol)
+    return client.start(PROGRAM, VERSION, PROC_GETPORT, args, deadline, port_of)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import errno as errno_mod
 import functools
+import math
 import os
 import random
+import select
 import socket
 import struct
 import threading
-from typing import Iterator, List, Optional, Protocol
+from typing import Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded
@@ -225,28 +227,52 @@ class _SocketTransport:
 
 
 class TcpTransport(_SocketTransport):
-    """One TCP connection carrying record-marked RPC messages."""
+    """One TCP connection carrying record-marked RPC messages.
+
+    The socket stays non-blocking; each wait is one poll() bounded by the deadline (asked
+    again before every wait, so trickles end too). start() begins the handshake and returns
+    at once: the first send (or connected()) completes it, so a probe can open its next
+    connection while a call on another is in flight, and a refused or unanswered connect is
+    still reported by the stage that uses the connection.
+    """
 
     protocol = "tcp"
 
-    def __init__(self, sock: socket.socket, reserved_port: Optional[int], max_record: int = MAX_RECORD) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        reserved_port: Optional[int],
+        max_record: int = MAX_RECORD,
+        connecting: Optional[Tuple[str, int]] = None,
+    ) -> None:
         super().__init__(sock, reserved_port)
         self._records = RecordAssembler(max_record)
+        self._connecting = connecting  # the peer while the handshake is under way
+        self._failed: Optional[BaseException] = None  # how the handshake failed: every later use says so
+        self._poll = select.poll()
+        self._poll_for: Optional[int] = None  # the events self._sock is registered for
 
     @classmethod
     def connect(cls, address: str, port: int, deadline: Deadline, *, max_record: int = MAX_RECORD) -> TcpTransport:
+        transport = cls.start(address, port, deadline, max_record=max_record)
+        transport.connected(deadline)
+        return transport
+
+    @classmethod
+    def start(cls, address: str, port: int, deadline: Deadline, *, max_record: int = MAX_RECORD) -> TcpTransport:
+        """Begin connecting to `address`:`port`; a connect that fails at once raises here."""
         family = address_family(address)
         sock = _new_socket(family, socket.SOCK_STREAM)
         reserved_port = None
         try:
             reserved_port = _bind_source(sock, family)
-            sock.settimeout(_time_left(deadline))
-            sock.connect((address, port))
+            _time_left(deadline)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except socket.timeout:
-            _discard(sock, reserved_port)
-            raise RpcTimeout(f"connect to {address}:{port} timed out") from None
+            sock.setblocking(False)
+            err = sock.connect_ex((address, port))
+            if err not in (0, errno_mod.EINPROGRESS):
+                raise RpcConnectionError(err, f"connect to {address}:{port}: {OSError(err, os.strerror(err))}")
         except OSError as exc:
             _discard(sock, reserved_port)
             err = exc.errno or errno_mod.ECONNREFUSED
@@ -254,27 +280,68 @@ class TcpTransport(_SocketTransport):
         except BaseException:
             _discard(sock, reserved_port)
             raise
-        return cls(sock, reserved_port, max_record)
+        return cls(sock, reserved_port, max_record, (address, port) if err else None)
+
+    def connected(self, deadline: Deadline) -> None:
+        """Wait for the handshake start() began (bounded by the deadline); its failure raises."""
+        if self._failed is not None:
+            raise self._failed
+        if self._connecting is None:
+            return
+        address, port = self._connecting
+        try:
+            if not self._wait(select.POLLOUT, deadline):
+                raise RpcTimeout(f"connect to {address}:{port} timed out")
+            err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise RpcConnectionError(err, f"connect to {address}:{port}: {OSError(err, os.strerror(err))}")
+        except BaseException as exc:
+            self._failed = exc
+            self.close()
+            raise
+        self._connecting = None
+
+    def _wait(self, events: int, deadline: Deadline) -> bool:
+        """Whether the socket became ready for `events` before the deadline."""
+        if self._poll_for != events:
+            if self._poll_for is None:
+                self._poll.register(self._sock, events)
+            else:
+                self._poll.modify(self._sock, events)
+            self._poll_for = events
+        left = _time_left(deadline)
+        return bool(self._poll.poll(math.ceil(left * 1000.0)))  # ms, rounded up: never a busy loop
 
     def send(self, record: bytes, deadline: Deadline) -> None:
-        self._sock.settimeout(_time_left(deadline))
+        self.send_records((record,), deadline)
+
+    def send_records(self, records: Sequence[bytes], deadline: Deadline) -> None:
+        """Several records in one write: calls in flight together leave in one segment, so the
+        server (and this host's network stack) handles one packet for all of them."""
+        self.connected(deadline)
+        view = memoryview(b"".join(encode_record(record) for record in records))
         try:
-            self._sock.sendall(encode_record(record))
-        except socket.timeout:
-            raise RpcTimeout("send timed out") from None
+            while view:
+                try:
+                    view = view[self._sock.send(view) :]
+                except BlockingIOError:
+                    if not self._wait(select.POLLOUT, deadline):
+                        raise RpcTimeout("send timed out") from None
         except OSError as exc:
             raise RpcConnectionError(exc.errno or errno_mod.EPIPE, status="RPC_CANTSEND") from exc
 
     def recv(self, deadline: Deadline) -> bytes:
+        self.connected(deadline)
         while True:
             record = self._records.next_record()
             if record is not None:
                 return record
-            self._sock.settimeout(_time_left(deadline))  # again before every recv: trickles end too
             try:
                 chunk = self._sock.recv(RECV_CHUNK)
-            except socket.timeout:
-                raise RpcTimeout() from None
+            except BlockingIOError:
+                if not self._wait(select.POLLIN, deadline):  # the time left, asked again: trickles end too
+                    raise RpcTimeout() from None
+                continue
             except OSError as exc:
                 raise RpcConnectionError(exc.errno or errno_mod.ECONNRESET) from exc
             if not chunk:
@@ -356,10 +423,13 @@ class UdpTransport(_SocketTransport):
                 raise RpcConnectionError(exc.errno or errno_mod.EIO) from exc
 
 
-def open_transport(protocol: str, address: str, port: int, deadline: Deadline) -> Transport:
-    """A connected transport to `address`:`port` (a numeric address) for "tcp" or "udp"."""
+def open_transport(protocol: str, address: str, port: int, deadline: Deadline, wait: bool = True) -> Transport:
+    """A connected transport to `address`:`port` (a numeric address) for "tcp" or "udp".
+
+    Without `wait`, a TCP handshake is only begun: its first send completes it (TcpTransport).
+    """
     if protocol == "tcp":
-        return TcpTransport.connect(address, port, deadline)
+        return TcpTransport.connect(address, port, deadline) if wait else TcpTransport.start(address, port, deadline)
     if protocol == "udp":
         return UdpTransport.connect(address, port, deadline)
     raise ValueError(f"unknown transport {protocol!r}")

@@ -27,7 +27,7 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, FswatchError, NotRunning, UsageError
 from fswatch.core.settings import check_id, check_password, check_range
-from fswatch.host import logs, passwords, signals
+from fswatch.host import keytabs, logs, passwords, signals
 from fswatch.host.control import Control
 from fswatch.host.sinks import report_error, system_fault
 from fswatch.host.store import SettingsStore
@@ -52,6 +52,8 @@ def options(kind: Kind) -> Dict[str, str]:
 
 @dataclass
 class Request:
+    """One clp_*mon command line: the watch it names, its form and its values."""
+
     kind: Kind
     watch_id: str
     form: str  # "start" or one of CONTROL_FORMS
@@ -119,8 +121,11 @@ def _inject_request(kind: Kind, watch_id: str, extra: Sequence[str]) -> Request:
     return Request(kind, watch_id, "-inject", stage=stage, count=count)
 
 
+SECRETS = ("password", "keytab")  # clp options that are no settings: -p PASS, -k KEYTAB (a file)
+
+
 def settings_of(req: Request) -> WatchSettings:
-    return build(req.kind, req.watch_id, {k: v for k, v in req.values.items() if k != "password"})
+    return build(req.kind, req.watch_id, {k: v for k, v in req.values.items() if k not in SECRETS})
 
 
 # -- the start form -------------------------------------------------------------------------------
@@ -129,6 +134,9 @@ def settings_of(req: Request) -> WatchSettings:
 def start(req: Request, argv: Sequence[str]) -> int:
     settings = settings_of(req)  # validate everything before anything is written
     password = check_password(req.values.get("password"), "the password (-p)")
+    keytab_file = req.values.get("keytab")
+    req.kind.check_logon(settings.target, password, keytab_file is not None)
+    keytab = keytabs.from_option(keytab_file, settings.target.get("principal"))  # type: ignore[arg-type]
     if password is not None:
         # This process blocks as long as the watch runs: its argv must not show the password.
         _reexec_without_password(req, argv, password)
@@ -137,8 +145,8 @@ def start(req: Request, argv: Sequence[str]) -> int:
         password = passwords.read(Path(password_file))
     sup = Supervisor(req.kind, req.watch_id)
     if sup.systemd:
-        exit_now(start_unit(sup, settings, password))
-    exit_now(run_watch(settings, password))
+        exit_now(start_unit(sup, settings, password, keytab))
+    exit_now(run_watch(settings, password, keytab=str(Path(keytab_file).resolve()) if keytab_file else None))
 
 
 def argv_without_password(argv: Sequence[str], password_at: int) -> List[str]:
@@ -180,7 +188,9 @@ def reexec_main() -> int:
     return main(sys.argv[2], sys.argv[3:])
 
 
-def start_unit(sup: Supervisor, settings: WatchSettings, password: Optional[str]) -> int:
+def start_unit(
+    sup: Supervisor, settings: WatchSettings, password: Optional[str], keytab: Optional[bytes] = None
+) -> int:
     """Run the watch as fswatch-KIND@ID and follow it until it ends (its exit status).
 
     This process is the one CLUSTERPRO's PID monitor watches: a signal must do to it what it
@@ -200,7 +210,7 @@ def start_unit(sup: Supervisor, settings: WatchSettings, password: Optional[str]
                 pass
 
     signals.install(forward_stop, forward_report)
-    return sup.start_unit(settings, password, writer=WRITER, until=ENDED)
+    return sup.start_unit(settings, password, keytab=keytab, writer=WRITER, until=ENDED)
 
 
 # -- the control forms ----------------------------------------------------------------------------

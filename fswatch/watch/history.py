@@ -27,21 +27,28 @@ def history_size(retries: int) -> int:
 class History:
     def __init__(self, size: int) -> None:
         self._ring: Deque[dict] = deque(maxlen=size)
+        # Each entry's JSON, made once: the state file carries the whole ring after every probe.
+        self._texts: Deque[str] = deque(maxlen=size)
 
-    def add(self, obs: Observation, result: str, failures: int) -> None:
-        """One probe: what it saw, its result as the reporter names it (healthy, slow,
-        degraded, failed: fswatch.watch.metrics.result_of), and the consecutive failed probes
-        counted with it."""
-        entry = obs.to_dict()
+    def add(self, obs: Observation, result: str, failures: int, seen: Optional[Mapping[str, object]] = None) -> None:
+        """One probe: what it saw (`seen`: its obs.to_dict(), when the caller has it already), its
+        result as the reporter names it (healthy, slow, degraded, failed:
+        fswatch.watch.metrics.result_of), and the consecutive failed probes counted with it."""
+        entry = dict(obs.to_dict() if seen is None else seen)
         entry.pop("notes", None)
         entry.pop("ok", None)
         entry["result"] = result
         if not obs.ok:
             entry["failures"] = failures
         self._ring.append(entry)
+        self._texts.append(json.dumps(entry))
 
     def entries(self) -> List[dict]:
         return list(self._ring)
+
+    def json(self) -> str:
+        """The entries as a JSON array, as json.dumps(self.entries()) writes it."""
+        return "[" + ", ".join(self._texts) + "]"
 
     def __len__(self) -> int:
         return len(self._ring)

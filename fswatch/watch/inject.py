@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
@@ -42,6 +41,8 @@ class InjectedFailure(ProbeFailure):
 
 @dataclass(frozen=True)
 class Request:
+    """An injection request as its control file holds it."""
+
     nonce: str
     stage: str
     count: Optional[int]  # None: retries + 1 probes, enough to declare the failure
@@ -167,7 +168,7 @@ def request(kind: Kind, watch_id: str, stage_name: Optional[str], count: Optiona
         )
     if view.paused:
         raise NotTaken(f"{kind.name} watch {watch_id} is paused: continue it first (continue clears an injection)")
-    req = Request(uuid.uuid4().hex, stage.name, count, view.pid, time.time())
+    req = Request(os.urandom(16).hex(), stage.name, count, view.pid, time.time())  # a nonce: uuid4's randomness
     control.request_injection(req.to_record(), version)
     return req
 

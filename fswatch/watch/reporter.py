@@ -43,6 +43,8 @@ def failure_fields(failure: ProbeFailure) -> Dict[str, str]:
         fields["FSWATCH_INJECTED"] = "1"
     if failure.canary is not None:
         fields["FSWATCH_CANARY"] = failure.canary
+    if failure.krb5_error is not None:
+        fields["FSWATCH_KRB5_ERROR"] = failure.krb5_error
     return fields
 
 
@@ -72,6 +74,7 @@ class Reporter:
         self.started_at = wall()
         self.phase = status.STARTING
         self.last: Optional[Observation] = None
+        self.last_seen: Optional[dict] = None  # self.last.to_dict(), made once per probe
         self.state = WatchState()
         self.slow: Optional[SlowStage] = None  # the last probe's slow stage, as the verdict named it
         self.status_text = "starting"
@@ -156,9 +159,9 @@ class Reporter:
         self.notifier.extend_timeout(max(self.schedule.interval, self.schedule.timeout) + self.schedule.timeout + 5)
 
     def probed(self, obs: Observation, judgement: Judgement) -> None:
-        self.last = obs
+        previous, self.last, self.last_seen = self.last, obs, obs.to_dict()
         degraded = status.DEGRADED if obs.degraded is not None else status.HEALTHY  # the phase this probe leads to
-        self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures)
+        self.history.add(obs, result_of(obs, judgement.state.slow, degraded), judgement.state.failures, self.last_seen)
         self.unmetered = obs
         self.state = judgement.state
         self.slow = judgement.slow
@@ -185,10 +188,19 @@ class Reporter:
             self.alert(alerts.RECOVERED, detail=judgement.streak, obs=obs)
         if Event.DEGRADED in events and obs.degraded is not None:
             d = obs.degraded
-            fields = {"FSWATCH_STAGE": d.stage, "FSWATCH_REASON": d.reason, "FSWATCH_RPC_STATUS": d.status}
-            self.alert(alerts.DEGRADED, detail=degraded_limit(d), obs=obs, **{k: v for k, v in fields.items() if v})
+            fields = {
+                "FSWATCH_STAGE": d.stage,
+                "FSWATCH_REASON": d.reason,
+                "FSWATCH_RPC_STATUS": d.status,
+                "FSWATCH_KRB5_ERROR": d.krb5_error,
+            }
+            detail = d.detail or degraded_limit(d)
+            self.alert(d.alert, detail=detail, obs=obs, **{k: v for k, v in fields.items() if v})
         if Event.DEGRADED_ENDED in events:
-            self.alert(alerts.DEGRADED_ENDED, detail=judgement.degraded_streak, obs=obs)
+            # The degradation that ended is the one the previous probe saw (a streak has no gap).
+            ended = previous.degraded if previous is not None and previous.degraded is not None else None
+            ended_alert = ended.ended_alert if ended is not None else alerts.DEGRADED_ENDED
+            self.alert(ended_alert, detail=judgement.degraded_streak, obs=obs)
         slow = judgement.slow
         if Event.SLOW in events and slow is not None:
             self.alert(
@@ -204,9 +216,10 @@ class Reporter:
             text += f"; {slow.text()}"
         if obs.degraded is not None:
             lasted = (judgement.state.degraded - 1) * self.schedule.interval
+            limit = degraded_limit(obs.degraded)
             text = (
-                f"degraded ({obs.degraded.cause}): {obs.total_ms:.1f} ms, for {lasted} s of at most "
-                f"{degraded_limit(obs.degraded)} s; {obs.degraded.reason}"
+                f"degraded ({obs.degraded.cause}): {obs.total_ms:.1f} ms, for {lasted} s"
+                f"{'' if limit is None else f' of at most {limit} s'}; {obs.degraded.reason}"
             )
         self.declared = False
         self.early = None
@@ -362,7 +375,7 @@ class Reporter:
             slow_stage=self.slow.fields() if self.slow is not None and self.state.slow else None,
             paused_until=self.paused_until,
             schedule={**self.schedule.fields, "detection_bound": self.schedule.detection_bound},
-            last_probe=self.last.to_dict() if self.last is not None else None,
+            last_probe=self.last_seen,
             history=self.history.entries(),
             settings=self.settings,
             injection=self.injection,
@@ -389,7 +402,7 @@ class Reporter:
         fault = self._write_metrics()
         if self.control is not None:
             try:
-                self.control.write_state(self.snapshot().to_json())
+                self.control.write_state(self.snapshot().to_json(self.history.json()))
             except OSError as exc:
                 fault = fault or files.fault("write", exc, self.control.state_file)
             except FswatchError as exc:

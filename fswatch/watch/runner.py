@@ -12,10 +12,10 @@ import time
 from typing import NoReturn, Optional, Tuple
 
 from fswatch.core.errors import SystemFault
-from fswatch.host import signals
+from fswatch.host import keytabs, signals
 from fswatch.host.attrd import AttributePublisher
 from fswatch.host.control import Control, InstanceLock
-from fswatch.host.metrics_files import metrics_dir
+from fswatch.host.metrics_files import RUNTIME_NAME, metrics_dir
 from fswatch.host.notify import Notifier
 from fswatch.host.sinks import default_sink
 from fswatch.host.store import SettingsStore
@@ -46,6 +46,12 @@ def exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
+def run_configured(kind: str, watch_id: str) -> NoReturn:
+    """`fswatch run KIND ID`: the configured watch, in this process, until it ends; then exit."""
+    settings, password = load_settings(kind, watch_id)
+    exit_now(run_watch(settings, password, keytab=keytab_of(settings), source=settings_source()))
+
+
 def load_settings(kind: str, watch_id: str) -> Tuple[WatchSettings, Optional[str]]:
     """The settings `fswatch run KIND ID` runs: from the config dir, which a runtime drop-in
     points at the runtime dir for a watch started by clp_*mon or an OCF agent."""
@@ -58,19 +64,30 @@ def settings_source() -> str:
     return SettingsStore.config().source
 
 
-def metrics_writer(settings: WatchSettings) -> Optional[MetricsWriter]:
+def metrics_writer(settings: WatchSettings, control: Control) -> Optional[MetricsWriter]:
     directory = metrics_dir()
     if directory is None:  # FSWATCH_METRICS_DIR=off
         return None
     kind = settings.kind.name
     metrics = WatchMetrics(kind, settings.watch_id, settings.label, settings.schedule, time.time())
-    return MetricsWriter(metrics, kind, settings.watch_id, directory)
+    return MetricsWriter(
+        metrics, kind, settings.watch_id, directory, write=lambda text: control.write_file(RUNTIME_NAME, text)
+    )
+
+
+def keytab_of(settings: WatchSettings) -> Optional[str]:
+    """The keytab file a watch run by `fswatch run` logs on with (fswatch.host.keytabs); None
+    for a watch without Kerberos, whatever its unit passed."""
+    if not settings.kind.takes_keytab or not settings.target.get("principal"):
+        return None
+    return keytabs.of_watch(SettingsStore.config().keytab_path(settings.kind.name, settings.watch_id))
 
 
 def run_watch(
     settings: WatchSettings,
     password: Optional[str],
     *,
+    keytab: Optional[str] = None,
     sink=None,
     notifier: Optional[Notifier] = None,
     stop: Optional[StopSignal] = None,
@@ -83,9 +100,10 @@ def run_watch(
     `source`: where the settings were read (settings_source()); None for a command line.
 
     A second watch of the same kind and ID raises WatchBusy (alert 14) before anything
-    of the first one is touched.
+    of the first one is touched. `keytab`: the file a Kerberos watch logs on with.
     """
     spec = settings.kind
+    spec.check_logon(settings.target, password, keytab is not None)
     control = Control.of(spec.name, settings.watch_id)
     lock = InstanceLock(control)
     stop = stop or StopSignal()
@@ -96,9 +114,12 @@ def run_watch(
     try:
         lock.acquire()
         try:
+            control.hold()  # the lock makes the directory this watch's: one descriptor for its life
             control.request_continue()  # a pause ends with the watch that had it (SPEC.md section 5)
             control.clear_injection()  # and so does an injected failure (fswatch.watch.inject)
-            target = spec.make_target(settings.target, password, settings.watch_id)
+            control.clear_credentials()  # tickets of an earlier run never answer for this one
+            ccache = str(control.credential_cache)
+            target = spec.make_target(settings.target, password, settings.watch_id, keytab=keytab, ccache=ccache)
             probe = spec.probe_function()
             reporter = Reporter(
                 spec,
@@ -109,7 +130,7 @@ def run_watch(
                 notifier or Notifier.from_env(),
                 control,
                 publisher=publisher or (AttributePublisher(settings.attribute) if settings.attribute else None),
-                metrics=metrics_writer(settings),
+                metrics=metrics_writer(settings, control),
                 settings=settings_record(settings, source),
             )
             # Evidence and injection wrap the probe function: the probes never know about them
@@ -131,6 +152,8 @@ def run_watch(
         finally:
             control.request_continue()
             control.clear_injection()
+            control.clear_credentials()
+            control.let_go()
             lock.release()
     finally:
         restore()

@@ -138,8 +138,15 @@ class WatchStatus:
     # (stopped, blocked or retries) and why the process could not be looked at, if so.
     evidence: Optional[dict] = None
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self)) + "\n"
+    def to_json(self, history_json: Optional[str] = None) -> str:
+        """The state file's text. Its values are JSON already (dicts and lists of plain values),
+        so no asdict(), whose deep copy cost more CPU than the rest of a watch's loop; and
+        `history_json`, the history as JSON already (fswatch.watch.history keeps each entry's
+        text), spares encoding the whole ring again after every probe."""
+        if history_json is None:
+            return json.dumps({name: getattr(self, name) for name in _FIELD_NAMES}) + "\n"
+        head = json.dumps({name: getattr(self, name) for name in _FIELD_NAMES if name != "history"})
+        return f'{head[:-1]}, "history": {history_json}}}\n'
 
     @classmethod
     def parse(cls, raw: object) -> Tuple[WatchStatus, str]:
@@ -206,7 +213,8 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
     ),
     "evidence": _optional(lambda v: isinstance(v, dict) and _text(v.get("setting"))),
 }
-assert set(_CHECKS) == {f.name for f in fields(WatchStatus)}, "every field of the state file is checked"
+_FIELD_NAMES = tuple(f.name for f in fields(WatchStatus))
+assert set(_CHECKS) == set(_FIELD_NAMES), "every field of the state file is checked"
 
 
 # -- a watch seen from outside ----------------------------------------------------------------------
@@ -449,9 +457,12 @@ def declared_on(state: WatchStatus) -> str:
 def degraded_reason(state: WatchStatus) -> str:
     degraded = state.degraded
     if isinstance(degraded, dict):
+        limit = degraded.get("limit_seconds")
+        # A degradation with no limit here ends, or fails the probe, by itself (a Kerberos ticket expires).
+        until = f"counted failed after {limit} s" if limit is not None else "until it ends"
         return _one_line(
-            f"{degraded.get('cause')} (alert {alerts.DEGRADED}), {degraded.get('probes')} probes, counted failed after "
-            f"{degraded.get('limit_seconds')} s: {degraded.get('reason')}"
+            f"{degraded.get('cause')} (alert {degraded.get('alert', alerts.DEGRADED)}), {degraded.get('probes')} "
+            f"probes, {until}: {degraded.get('reason')}"
         )
     slow = state.slow_stage
     if isinstance(slow, dict) and all(_number(slow.get(k)) for k in ("ms", "budget_ms", "total_ms")):

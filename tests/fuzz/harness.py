@@ -11,6 +11,9 @@ Three harnesses, each a `case(rng) -> outcome` on mutations of the captured corp
 - `SambaProbe`: a whole probe_samba against an in-process server replaying a real smbd
   conversation (message ids patched), one reply mutated. Must return an Observation, by
   the probe's deadline.
+- `GssDecoders` (tests/fuzz/gss.py): one RPCSEC_GSS reply of nfs-ganesha with Kerberos,
+  mutated, through the reply, verifier, checksum or seal, and result decoders, with a
+  context that answers as the real one did. Must end in a value or FswatchError.
 
 `run()` times each case and measures its memory peak (tracemalloc); any other exception,
 a case past its deadline + slack, or a peak past the memory bound is a finding.
@@ -562,9 +565,14 @@ def harnesses(corpus: Corpus, names: Sequence[str], timeout: float) -> List[obje
             made.append(NfsProbe(corpus, timeout))
         elif name == SambaProbe.name:
             made.append(SambaProbe(corpus, timeout))
+        elif name == GSS_DECODERS:
+            from tests.fuzz.gss import GssDecoders  # its own corpus: tests/data/fuzz/gss.json
+
+            made.append(GssDecoders())
         else:
             raise ValueError(f"unknown harness {name!r}")
     return made
 
 
-NAMES = (NfsDecoders.name, NfsProbe.name, SambaProbe.name)
+GSS_DECODERS = "gss-decoders"  # tests/fuzz/gss.py: RPCSEC_GSS replies of nfs-ganesha with Kerberos
+NAMES = (NfsDecoders.name, NfsProbe.name, SambaProbe.name, GSS_DECODERS)

@@ -93,11 +93,12 @@ def test_deb_holds_the_package_units_catalog_commands_templates_and_man_pages(de
     # CTDB runs only executable event scripts (its enable links to this file)
     assert [ln for ln in listing.splitlines() if ln.endswith(f".{CTDB_SCRIPT}")][0].startswith("-rwxr-xr-x")
     fields = subprocess.run([tool("dpkg-deb", "dpkg"), "-f", str(deb_file), "Package", "Version", "Architecture",
-                             "Depends"], capture_output=True, text=True, timeout=30, check=True).stdout
+                             "Depends", "Recommends"], capture_output=True, text=True, timeout=30, check=True).stdout
     assert f"Version: {__version__}-1" in fields and "Architecture: all" in fields
     depends = {d.strip().split()[0] for d in re.search(r"Depends: (.*)", fields).group(1).split(",")}
     assert {"python3-systemd", "python3-cryptography"} <= depends
     assert not [d for d in depends if "smbprotocol" in d or "spnego" in d]  # embedded, not in Debian 12
+    assert "Recommends: python3-gssapi" in fields  # Kerberos logons: the distribution's binding
 
 
 def test_lintian_is_clean_apart_from_the_documented_overrides(deb_file):
@@ -175,6 +176,19 @@ def test_installed_deb_runs_a_watch_and_registered_the_catalog(node, samba_serve
         assert node.run(["stat", "-c", "%a", agent]).stdout.strip() == "755"
         proc = node.run([agent, "validate-all"], check=False, env={"OCF_RESOURCE_INSTANCE": "r1", **params})
         assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+
+
+def test_a_kerberos_watch_is_refused_at_add_on_a_node_without_the_gssapi_binding(node):
+    """Installed with --no-install-recommends: no python3-gssapi, so a Kerberos watch cannot
+    work here, and `add` says so (alert 11, exit 2) instead of the first probe failing."""
+    assert node.run(["python3", "-c", "import gssapi"], check=False).returncode != 0
+    node.write_text("/root/k.keytab", "", mode=0o600)
+    proc = node.run(["fswatch", "add", "samba", "k1", "--share", "data", "--address", "fs1.example.com",
+                     "--principal", "probe@EXAMPLE.COM", "--keytab", "/root/k.keytab"], check=False)  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.count("\n") == 1, proc.stderr
+    assert "alert 11:" in proc.stderr and "cannot log on with Kerberos" in proc.stderr
+    assert "python3-gssapi" in proc.stderr
+    assert node.run(["test", "-e", "/etc/fswatch/samba/k1.conf"], check=False).returncode == 1
 
 
 def test_purge_stops_every_instance_and_leaves_nothing_behind(node, samba_server):

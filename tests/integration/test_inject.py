@@ -12,9 +12,9 @@ import time
 
 import pytest
 
+from tests.fixtures.ocf_agents import agent_env, run_agent
 from tests.integration.cli import FswatchCLI, alert_ids, phase, wait_for
 from tests.integration.test_clp import Clp, start_samba
-from tests.integration.test_ocf_agents import agent_env, agents, run_agent  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 INTERVAL, RETRIES, TIMEOUT = 1, 2, 1

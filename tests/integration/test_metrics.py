@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fswatch.watch.metrics import WRITE_EVERY
 from tests.integration.cli import FswatchCLI, wait_for
 from tests.unit.test_metrics import promtool, series
 
@@ -103,7 +104,7 @@ def scrape_samba_watch(cli, textfile, published, exporter):
             return "result=" in text and series(text, "fswatch_probes_total", result="healthy") >= 3
 
         wait_for(probes, 15)
-        assert published.is_symlink()  # to the runtime file, rewritten atomically after every probe
+        assert published.is_symlink()  # to the runtime file, replaced atomically at each write
         promtool(published)
         text = scraped(exporter)
         base = {"kind": "samba", "watch": "m1", "target": "public"}
@@ -113,7 +114,9 @@ def scrape_samba_watch(cli, textfile, published, exporter):
         assert series(text, "fswatch_probes_total", result="failed", **base) == 0
         assert series(text, "fswatch_consecutive_failed_probes", **base) == 0
         assert series(text, "fswatch_watch_info", interval="1", retries="2", timeout="2", bound="7", **base) == 1
-        assert time.time() - series(text, "fswatch_last_healthy_probe_timestamp_seconds", **base) < 5
+        # Written at most WRITE_EVERY s after a probe that changed nothing an alert rule reads (interval 1 s).
+        age = time.time() - series(text, "fswatch_last_healthy_probe_timestamp_seconds", **base)
+        assert age < WRITE_EVERY + 1 + 5
         stages = set(re.findall(r'fswatch_probe_duration_seconds_count\{[^}]*stage="(\w+)"', text))
         assert {"connect", "negotiate"} <= stages, stages
         for stage in stages:

@@ -6,72 +6,23 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import sysconfig
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.node import ROOT
+from tests.fixtures.ocf_agents import agent_env, python_path, run_agent
 
 pytestmark = pytest.mark.integration
 
 OCF_TESTER = "/usr/sbin/ocf-tester"
 
 
-@pytest.fixture(scope="module")
-def agents():
-    """The packaged agents, unchanged (#!/usr/bin/python3, as on a node), in a directory that
-    ocf-tester's permission check (it runs meta-data as `nobody`) can read."""
-    assert Path("/usr/bin/python3").exists(), "the agents' interpreter /usr/bin/python3 is missing"
-    where = Path(tempfile.mkdtemp(prefix="fswatch-ocf-", dir="/var/tmp"))
-    where.chmod(0o755)
-    for kind in ("samba", "nfs"):
-        assert (ROOT / "packaging" / "ocf" / kind).read_text().startswith("#!/usr/bin/python3\n")
-        shutil.copy(ROOT / "packaging" / "ocf" / kind, where / kind)
-        (where / kind).chmod(0o755)
-    yield where
-    shutil.rmtree(where)
-
-
-def python_path() -> str:
-    """fswatch and its dependencies for the system python3: this tree and the test venv's
-    site-packages (the venv's interpreter may live where `nobody` cannot run it)."""
-    site = sysconfig.get_paths()["purelib"]
-    version = subprocess.run(
-        ["/usr/bin/python3", "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
-    ).stdout.strip()
-    assert version == str(sys.version_info[:2]), f"/usr/bin/python3 is {version}, the venv {sys.version_info[:2]}"
-    return f"{ROOT}{os.pathsep}{site}"
-
-
 @pytest.fixture
 def runtime(tmp_path):
     return tmp_path / "run"
-
-
-def agent_env(runtime: Path, instance: str, **params: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OCF_", "FSWATCH_"))}
-    env.update(
-        FSWATCH_RUNTIME_DIR=str(runtime),
-        FSWATCH_SUPERVISION="inprocess",
-        PYTHONPATH=python_path(),
-        OCF_ROOT="/usr/lib/ocf",
-        OCF_RESOURCE_INSTANCE=instance,
-        OCF_RESKEY_CRM_meta_timeout="20000",
-        OCF_RESKEY_CRM_meta_interval="10000",
-    )
-    env.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
-    return env
-
-
-def run_agent(agents: Path, kind: str, action: str, env: dict, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([str(agents / kind), action], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def ocf_tester(agents: Path, kind: str, runtime: Path, instance: str, **params: str) -> subprocess.CompletedProcess:

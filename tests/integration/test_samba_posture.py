@@ -31,7 +31,7 @@ def probe(server, user: bool, **require):
 def healthy(obs, dialect=None, signing=None, encryption=None):
     assert obs.ok, obs.failure.fields()
     seen = obs.details.fields()
-    expected = {"dialect": dialect, "signing": signing, "encryption": encryption}
+    expected = {"dialect": dialect, "signing": signing, "encryption": encryption, "authentication": None}
     assert {k: v for k, v in seen.items() if expected[k] is not None} == {
         k: v for k, v in expected.items() if v is not None
     }, seen
@@ -95,17 +95,19 @@ def test_cli_always_reports_the_posture_and_refuses_guest_signing(tmp_path):
     with SambaServer(extra_global="server max protocol = SMB3_00") as srv:
         base = ("probe", "samba", "--share", "public", "--port", str(srv.port), "--timeout", str(TIMEOUT))
         rc, out, _ = cli.json(*base, "--json")
-        assert rc == 0 and out["posture"] == {"dialect": "3.0", "signing": "enabled", "encryption": "off"}
+        assert rc == 0 and out["posture"] == {"dialect": "3.0", "signing": "enabled", "encryption": "off",
+                                              "authentication": "guest"}  # fmt: skip
         rc, out, _ = cli.json(*base, "--min-dialect", "3.1.1", "--json")
         assert rc == 1 and out["alert"] == 107 and out["failure"]["stage"] == "negotiate"
-        assert out["posture"] == {"dialect": "3.0", "signing": "enabled", "encryption": None}
+        assert out["posture"] == {"dialect": "3.0", "signing": "enabled", "encryption": None, "authentication": None}
         assert "negotiate a weaker SMB dialect than required (SMB 3.0 < 3.1.1)" in out["message"]
         text = cli(*base)
-        assert text.returncode == 0 and "security: dialect 3.0, signing enabled, encryption off" in text.stdout
+        assert text.returncode == 0
+        assert "security: dialect 3.0, signing enabled, encryption off, authentication guest" in text.stdout
         refused = cli(*base, "--require-signing")
         assert refused.returncode == 2 and "alert 11:" in refused.stderr and "guest" in refused.stderr
     rc, out, _ = cli.json(*base, "--json")  # nothing listens now: the posture is there, unknown
-    assert rc == 1 and out["posture"] == {"dialect": None, "signing": None, "encryption": None}
+    assert rc == 1 and out["posture"] == {"dialect": None, "signing": None, "encryption": None, "authentication": None}
 
 
 def test_a_user_watch_requiring_signing_fails_at_session_with_alert_108(tmp_path):

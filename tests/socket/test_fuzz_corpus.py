@@ -71,7 +71,26 @@ def test_mutator_is_deterministic(fuzz_corpus):
     assert sum(out != r.data for (out, _), r in zip(runs[0], fuzz_corpus.rpc)) > len(pool) // 2
 
 
-@pytest.mark.parametrize("name,cases", [("nfs-decoders", 15000), ("nfs-probe", 150), ("samba-probe", 150)])
+def test_the_gss_corpus_decodes_clean_and_its_checks_bite():
+    """Every captured RPCSEC_GSS reply decodes unmutated with the replayed context; one byte
+    changed in a MIC, a checksum or a seal is a GssError."""
+    from fswatch.rpc.rpcsec_gss import GssError
+    from tests.fuzz import gss
+
+    replies, context = gss.load()
+    assert {r.service for r in replies} == {1, 2, 3} and {r.kind for r in replies} == {"init", "data"}
+    for reply in replies:
+        gss.decode(reply, reply.record, context)
+    getattr_krb5p = next(r for r in replies if r.name == "krb5p/getattr")
+    flipped = bytearray(getattr_krb5p.record)
+    flipped[-8] ^= 0x01  # inside the sealed body
+    with pytest.raises(GssError):
+        gss.decode(getattr_krb5p, bytes(flipped), context)
+
+
+@pytest.mark.parametrize(
+    "name,cases", [("nfs-decoders", 15000), ("nfs-probe", 150), ("samba-probe", 150), ("gss-decoders", 5000)]
+)
 def test_bounded_corpus_run(made, name, cases):
     stats = harness.run(made[name], cases, SEED, slack=SLACK, memory_limit=16 << 20)
     assert stats.cases == cases

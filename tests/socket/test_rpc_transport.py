@@ -264,3 +264,19 @@ def test_udp_refused_port_fails_at_once():
     _, exc, elapsed = timed(call, closed_udp_port(), LONG, "udp")
     assert isinstance(exc, RpcConnectionError) and exc.errno == errno.ECONNREFUSED
     assert elapsed < AT_ONCE
+
+
+def test_a_begun_connect_is_completed_and_judged_at_the_first_send():
+    """TcpTransport.start() returns at once; the first send waits for the handshake, and a
+    refusal is raised there (again at every later use), with the connect's errno."""
+    before = open_fds()
+    transport = TcpTransport.start("127.0.0.1", closed_port(), Deadline.after(LONG))
+    for _ in range(2):
+        _, exc, elapsed = timed(transport.send, b"x", Deadline.after(LONG))
+        assert isinstance(exc, RpcConnectionError) and exc.errno == errno.ECONNREFUSED and elapsed < AT_ONCE
+    transport.close()
+    assert open_fds() == before
+    with TcpServer(answer_after(b"")) as server:
+        deadline = Deadline.after(LONG)
+        with RpcClient(TcpTransport.start("127.0.0.1", server.port, deadline)) as client:
+            assert client.call(100003, 3, 0, b"", deadline).rest() == b"OK!!"

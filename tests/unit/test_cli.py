@@ -7,14 +7,6 @@ import pytest
 from fswatch.surfaces.cli import main
 
 
-@pytest.fixture
-def dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
-    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
-    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    return tmp_path
-
-
 def written(root):
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 

@@ -235,6 +235,32 @@ def test_state_round_trip_and_forget(tmp_path):
     control.forget()  # nothing left: still fine
 
 
+def test_a_held_directory_sees_what_others_write_and_is_walked_to_again_once_removed(tmp_path):
+    """The running watch keeps its directory open (Control.hold): a pause or state written
+    through another Control (another process's command) is seen through the held descriptor,
+    and a directory removed and made again is found again, not written into while unlinked."""
+    watch = Control(tmp_path / "run" / "nfs" / "n1")
+    command = Control(tmp_path / "run" / "nfs" / "n1")
+    watch.hold()
+    try:
+        watch.write_state('{"phase": "healthy"}\n')
+        assert command.read_state() == {"phase": "healthy"}
+        command.request_pause()
+        assert watch.pause_state().paused
+        assert watch.request_continue() and not command.pause_state().paused
+        for name in os.listdir(watch.directory):
+            os.unlink(watch.directory / name)
+        os.rmdir(watch.directory)
+        assert not watch.pause_state().paused and not watch.directory.exists()  # a look makes nothing
+        command.request_pause(30)  # makes the directory again
+        assert watch.pause_state().paused
+        watch.write_state('{"phase": "paused"}\n')
+        assert command.read_state() == {"phase": "paused"}
+    finally:
+        watch.let_go()
+    assert watch.pause_state().paused  # without holding: walks, as every command does
+
+
 def systemd_layout(tmp_path: Path, target: str) -> Control:
     """What systemd makes for DynamicUser= with RuntimeDirectoryPreserve=: the watch's
     directory lives in <prefix>/private/fswatch/KIND/ID, with a relative link in its place."""

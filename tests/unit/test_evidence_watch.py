@@ -300,12 +300,12 @@ def test_the_ocf_agent_hands_its_resource_and_node_to_the_watch(tmp_path):
     agent = ocf.agent_for(SAMBA)
     env = {"OCF_RESOURCE_INSTANCE": "smb-watch", "OCF_RESKEY_CRM_meta_on_node": "node-1", "OCF_RESKEY_share": "s",
            "OCF_RESKEY_evidence": "blocked"}  # fmt: skip
-    settings, _ = ocf.watch_settings(Request(agent, "start", env))
+    settings, *_ = ocf.watch_settings(Request(agent, "start", env))
     assert settings.pacemaker is not None and (settings.pacemaker.resource, settings.pacemaker.node) == (
         "smb-watch", "node-1")
     assert settings.schedule.evidence == "blocked"
     for extra in ({"OCF_RESKEY_push": "false"}, {"OCF_RESKEY_attribute": "fsw"}, {"OCF_RESKEY_CRM_meta_on_node": ""}):
-        settings, _ = ocf.watch_settings(Request(agent, "start", {**env, **extra}))
+        settings, *_ = ocf.watch_settings(Request(agent, "start", {**env, **extra}))
         assert settings.pacemaker is None, extra
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from fswatch.host import supervisor
 from fswatch.surfaces import cli, clp
-from fswatch.surfaces.cli import commands
 from fswatch.watch import runner
 
 
@@ -48,15 +47,16 @@ def test_exit_now_flushes_the_streams_first(exits, monkeypatch):
 @pytest.mark.parametrize("status", [0, 1])
 def test_fswatch_run_ends_the_process_with_the_watchs_status(exits, monkeypatch, status):
     assert cli.main(["add", "samba", "w1", "--share", "s"]) == 0
-    monkeypatch.setattr(commands, "run_watch", lambda settings, password, source=None: status)
-    with pytest.raises(Exited):
-        cli.main(["run", "samba", "w1"])
-    assert exits == [status]
+    monkeypatch.setattr(runner, "run_watch", lambda settings, password, **_: status)
+    for argv in (["run", "samba", "w1"], ["run", "samba", "--", "w1"]):  # the units' line, and one for the grammar
+        with pytest.raises(Exited):
+            cli.main(argv)
+    assert exits == [status, status]
 
 
 @pytest.mark.parametrize("status", [0, 1])
 def test_clp_start_ends_the_process_with_the_watchs_status(exits, monkeypatch, status):
-    monkeypatch.setattr(clp, "run_watch", lambda settings, password: status)
+    monkeypatch.setattr(clp, "run_watch", lambda settings, password, **_: status)
     with pytest.raises(Exited):
         clp.main("samba", ["w1", "-s", "public", "-i", "1"])
     assert exits == [status]

@@ -86,15 +86,6 @@ def test_password_text(password, ok):
             check_password(password)
 
 
-@pytest.fixture
-def dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("FSWATCH_CONFIG_DIR", str(tmp_path / "etc"))
-    monkeypatch.setenv("FSWATCH_RUNTIME_DIR", str(tmp_path / "run"))
-    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
-    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-    return tmp_path
-
-
 def test_values_keep_their_exact_text_through_the_config_file(dirs, monkeypatch):
     """configparser strips values and gives ; # % = : meanings: what `add` writes must load
     back unchanged, and a password keeps its spaces (it lives in its own file)."""

@@ -68,6 +68,7 @@ def test_ring_holds_retries_plus_3_probes_at_most_32():
     for i in range(9):
         ring.add(ok(T0 + i, 1.0, float(i)), "healthy", 0)
     assert [e["started"] for e in ring.entries()] == [T0 + i for i in range(4, 9)]
+    assert ring.json() == json.dumps(ring.entries())  # each entry's text is kept from when it came
 
 
 def test_alert_6_carries_the_last_probes_degrading_and_dead_read_differently(runtime):

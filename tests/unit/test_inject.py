@@ -232,7 +232,7 @@ def test_stage_names_match_what_the_probes_record():
 
     from fswatch.probes import nfs, resolve, samba
 
-    recorded = r'(?:_stage\(rec, |self\._stage\(|rec\.add\(|rec\.stage\(|stage = )"(\w+)"'
+    recorded = r'(?:_Stage\(rec, |self\._stage\(|_write_stage\(rec, |rec\.add\(|rec\.stage\(|stage = )"(\w+)"'
     for kind, module in ((SAMBA, samba), (NFS, nfs)):
         names = set(re.findall(recorded, inspect.getsource(module))) | {resolve.STAGE}  # both probes resolve names
         assert names == {s.name for s in kind.stages}, kind.name

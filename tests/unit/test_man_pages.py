@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fswatch.core.alerts import ALERTS
-from fswatch.surfaces.cli import build_parser
+from fswatch.surfaces.cli.parser import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 MAN = ROOT / "packaging" / "man"

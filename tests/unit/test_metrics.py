@@ -24,6 +24,7 @@ from fswatch.surfaces import cli
 from fswatch.watch import metrics as m
 from fswatch.watch.engine import Watch
 from fswatch.watch.reporter import Reporter
+from tests.clock import SimulatedClock
 
 SAMBA_STAGES = (("connect", 0.4), ("negotiate", 2.1), ("session_setup", 4.3), ("tree_connect", 0.9))
 NFS_STAGES = (("portmap", 0.2), ("mount", 0.3), ("null", 0.1), ("getattr", 0.1), ("fsstat", 0.1))
@@ -178,29 +179,10 @@ def test_missing_or_off_directory_publishes_nothing(dirs, monkeypatch):
     assert mf.metrics_dir() == Path(mf.DEFAULT_DIR)
 
 
-class Clock:
-    def __init__(self, end):
-        self.t = 0.0
-        self.end = end
-
-    def __call__(self):
-        return self.t
-
-    def is_set(self):
-        return self.t >= self.end
-
-    def report_requested(self):  # no SIGHUP here
-        return False
-
-    def wait(self, seconds):
-        self.t = min(self.t + seconds, self.end)
-        return self.is_set()
-
-
 def watch(tmp_path, kind, plan, end, stages, directory, control=None, hooks=None):
     """Run the real engine and reporter with a scripted probe: [(until_t, ok), ...]; an `ok`
     that names one of `hooks` runs it once before a healthy probe."""
-    clock = Clock(end)
+    clock = SimulatedClock(end)
     sink = ListSink()
     schedule = Schedule(1, 2, 1)
     hooks = dict(hooks or {})
@@ -338,3 +320,68 @@ def test_settle_as_root_copies_nothing_but_the_watchs_own_metrics(dirs, tmp_path
     os.mkfifo(source)
     assert "not a regular file" in mf.settle("nfs", "w9", dirs)  # and does not block
     assert list(dirs.iterdir()) == []
+
+
+class Ticks:
+    """A monotonic clock for the writer, moved by hand."""
+
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_written_at_once_on_a_change_a_scrape_could_notice_else_at_most_every_few_seconds(dirs):
+    """The file is what node_exporter serves: a new state, a failure count or a probe's result
+    is written at once; counters of healthy probes follow within WRITE_EVERY seconds; the end
+    is always written."""
+    ticks = Ticks()
+    writes = []
+    writer = m.MetricsWriter(m.WatchMetrics("nfs", "w1", "/e", Schedule(1, 2, 1), 0.0), "nfs", "w1", dirs,
+                             write=writes.append, clock=ticks)
+
+    def probe(obs, result, failures, phase, after=1.0):
+        ticks.t += after
+        writer.observe(obs, result, failures, ticks.t)
+        assert writer.write(phase) is None
+        return len(writes)
+
+    assert writer.write("starting") is None and len(writes) == 1  # the file exists from the start
+    assert probe(healthy(NFS_STAGES), "healthy", 0, "healthy") == 2  # starting -> healthy
+    assert [probe(healthy(NFS_STAGES), "healthy", 0, "healthy") for _ in range(9)] == [2, 2, 2, 2, 3, 3, 3, 3, 3]
+    assert series(writes[-1], "fswatch_probes_total", result="healthy") == 6  # at most WRITE_EVERY s behind
+    assert probe(healthy(NFS_STAGES), "slow", 0, "healthy", after=0.1) == 4  # the result changed
+    assert probe(failed(NFS_STAGES[:1], "mount", 83), "failed", 1, "failing", after=0.1) == 5
+    assert probe(failed(NFS_STAGES[:1], "mount", 83), "failed", 2, "failing", after=0.1) == 6  # one more failure
+    assert series(writes[-1], "fswatch_consecutive_failed_probes") == 2
+    assert probe(healthy(NFS_STAGES), "healthy", 0, "healthy", after=0.1) == 7  # recovered
+    assert probe(healthy(NFS_STAGES), "healthy", 0, "healthy", after=0.1) == 7
+    assert writer.write("paused") is None and len(writes) == 8  # a new state: at once
+    ticks.t += 0.1
+    assert writer.write("stopped", final=True) is None and len(writes) == 9  # the end, always
+    assert series(writes[-1], "fswatch_watch_state", state="stopped") == 1
+    assert series(writes[-1], "fswatch_probes_total", result="healthy") == 12
+    assert writer.writes == 9
+
+
+def test_a_write_that_failed_is_tried_again_at_the_next_probe(dirs):
+    ticks = Ticks()
+    attempts = []
+
+    def broken(text):
+        attempts.append(text)
+        if len(attempts) < 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = m.MetricsWriter(m.WatchMetrics("nfs", "w1", "/e", Schedule(1, 2, 1), 0.0), "nfs", "w1", dirs,
+                             write=broken, clock=ticks)
+    with pytest.raises(SystemFault, match="No space left on device"):  # the reporter's alert 42
+        writer.write("starting")
+    ticks.t += 1
+    with pytest.raises(SystemFault, match="No space left on device"):  # nothing changed, but not written yet
+        writer.write("starting")
+    ticks.t += 1
+    assert writer.write("starting") is None and len(attempts) == 3
+    ticks.t += 1
+    assert writer.write("starting") is None and len(attempts) == 3  # written: now it waits

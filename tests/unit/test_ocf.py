@@ -119,6 +119,8 @@ def test_every_watch_setting_is_a_described_parameter_with_its_default(kind):
     expected |= {f.name for f in KINDS[kind].fields}
     if KINDS[kind].takes_password:
         expected.add("password_file")
+    if KINDS[kind].takes_keytab:
+        expected.add("keytab")
     assert set(params) == expected
     for name, p in params.items():
         assert len(p.find("longdesc").text) > 20 and p.find("shortdesc").text, name

@@ -71,8 +71,11 @@ def test_each_requirement_is_judged_only_at_its_stage():
 
 def test_posture_fields_and_journal_fields():
     p = Posture("3.1.1", REQUIRED, None)
-    assert p.fields() == {"dialect": "3.1.1", "signing": "required", "encryption": None}
+    assert p.fields() == {"dialect": "3.1.1", "signing": "required", "encryption": None, "authentication": None}
     assert p.journal_fields() == {"FSWATCH_DIALECT": "3.1.1", "FSWATCH_SIGNING": "required"}
+    p = p.with_(authentication="kerberos")
+    assert p.journal_fields()["FSWATCH_AUTHENTICATION"] == "kerberos"
+    assert p.text() == "dialect 3.1.1, signing required, encryption -, authentication kerberos"
 
 
 # -- the settings ---------------------------------------------------------------------------
@@ -137,7 +140,7 @@ def test_alerts_carry_the_posture_as_journal_fields():
     assert fields["FSWATCH_DIALECT"] == "3.1.1" and fields["FSWATCH_SIGNING"] == "enabled"
     assert "FSWATCH_ENCRYPTION" not in fields and fields["FSWATCH_STAGE"] == "session"
     posture = reporter.snapshot().last_probe["posture"]
-    assert posture == {"dialect": "3.1.1", "signing": "enabled", "encryption": None}
+    assert posture == {"dialect": "3.1.1", "signing": "enabled", "encryption": None, "authentication": None}
 
 
 def test_ocf_takes_pacemaker_booleans_and_refuses_a_guest_that_requires_signing(capsys, tmp_path):

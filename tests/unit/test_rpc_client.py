@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
-from fswatch.rpc.errors import RpcDecodeError, RpcError, RpcReplyError, RpcTimeout
+from fswatch.rpc.errors import RpcConnectionError, RpcDecodeError, RpcError, RpcReplyError, RpcTimeout
 from fswatch.rpc.message import auth_sys, decode_call, encode_call, encode_reply
 from tests.unit.garbage import PROPERTY, garbage_from
 from tests.unit.scripted import Script, ScriptedTransport
@@ -95,3 +95,61 @@ def test_any_records_give_an_answer_or_an_rpc_error(records):
         client.call(100003, 3, 1, b"", Deadline.after(5))
     except RpcError:
         pass
+
+
+class Wire:
+    """A TCP-like transport: what was written in which write, and replies the test queues."""
+
+    protocol = "tcp"
+    source_port = "unprivileged"
+
+    def __init__(self, fail_writes: int = 0) -> None:
+        self.writes: List[List[bytes]] = []
+        self.replies: List[bytes] = []
+        self.fail_writes = fail_writes
+
+    def send(self, record: bytes, deadline: Deadline) -> None:
+        self.send_records([record], deadline)
+
+    def send_records(self, records, deadline: Deadline) -> None:
+        if len(self.writes) < self.fail_writes:
+            self.writes.append([])
+            raise RpcConnectionError(32, status="RPC_CANTSEND")
+        self.writes.append(list(records))
+
+    def recv(self, deadline: Deadline) -> bytes:
+        if not self.replies:
+            raise RpcTimeout()
+        return self.replies.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_calls_in_flight_leave_in_one_write_and_replies_find_their_calls_in_any_order():
+    wire = Wire()
+    client = RpcClient(wire)
+    deadline = Deadline.after(5)
+    calls = [client.start(100003, 3, proc, b"", deadline, lambda dec: dec.rest()) for proc in (0, 1, 18)]
+    assert wire.writes == []  # queued until a flush or a result
+    client.flush(deadline)
+    assert len(wire.writes) == 1 and [decode_call(r).procedure for r in wire.writes[0]] == [0, 1, 18]
+    xids = [decode_call(r).xid for r in wire.writes[0]]
+    wire.replies = [encode_reply(xids[2], b"FSST"), encode_reply(xids[0] - 5, b"OLD!"), encode_reply(xids[1], b"ATTR"),
+                    encode_reply(xids[0], b"NULL")]
+    assert [c.result(deadline) for c in calls] == [b"NULL", b"ATTR", b"FSST"]
+    assert wire.replies == [] and client._replies == {} and client._in_flight == {}
+
+
+def test_a_call_that_could_not_be_sent_fails_at_its_own_result():
+    wire = Wire(fail_writes=1)
+    client = RpcClient(wire)
+    deadline = Deadline.after(5)
+    first = client.start(100003, 3, 0, b"", deadline)
+    client.flush(deadline)  # never raises: the failure belongs to the call
+    second = client.start(100003, 3, 1, b"", deadline)
+    client.flush(deadline)
+    wire.replies = [encode_reply(decode_call(wire.writes[1][0]).xid, b"ATTR")]
+    with pytest.raises(RpcConnectionError):
+        first.result(deadline)
+    assert second.result(deadline).rest() == b"ATTR"

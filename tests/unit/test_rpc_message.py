@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from hypothesis import given
 
@@ -234,3 +236,17 @@ def test_every_reply_keeps_its_xid_and_whether_it_was_accepted(kw, accepted):
 def test_a_call_without_args_ends_after_the_verifier():
     call = encode_call(3, 100000, 2, 0)
     assert len(call) == 6 * 4 + 2 * 8 and decode_call(call).args == b""
+
+
+def test_the_usual_reply_decodes_the_quick_way_to_what_the_full_decoding_gives():
+    """Nearly every reply is accepted, with an empty AUTH_NONE verifier, SUCCESS: decode_reply
+    reads those 24 bytes in one unpack; anything else (a verifier with a body, another status)
+    takes the full decoding, with the same results."""
+    from fswatch.rpc.message import AUTH_NONE, OpaqueAuth
+
+    quick = decode_reply(encode_reply(7, b"RSLT"))
+    assert (quick.xid, quick.accepted, quick.status, quick.results.rest()) == (7, True, "SUCCESS", b"RSLT")
+    verifier = OpaqueAuth(AUTH_NONE, b"\x01\x02\x03\x04").encode()
+    slow = decode_reply(struct.pack(">3I", 7, 1, 0) + verifier + struct.pack(">I", 0) + b"RSLT")
+    assert (slow.xid, slow.accepted, slow.status, slow.results.rest()) == (7, True, "SUCCESS", b"RSLT")
+    assert decode_reply(encode_reply(7, accept_stat=1)).status == "PROG_UNAVAIL"

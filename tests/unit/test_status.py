@@ -79,9 +79,12 @@ def test_an_old_state_file_still_reads_and_a_wrong_field_is_named_not_fatal():
 
 
 def test_what_the_reporter_writes_reads_back_the_same():
-    written = state("healthy", history=[{"started": 1.0, "total_ms": 2.0, "stages": [], "result": "healthy"}])
+    history = [{"started": 1.0, "total_ms": 2.0, "stages": [], "result": "healthy"}]
+    written = state("healthy", history=history)
     again, wrong = WatchStatus.parse(json.loads(written.to_json()))
     assert (again, wrong) == (written, "")
+    # The reporter hands the history over as JSON already (fswatch.watch.history): the same file.
+    assert json.loads(written.to_json(json.dumps(history))) == json.loads(written.to_json())
 
 
 @pytest.mark.parametrize("phase, age, silent", [

@@ -5,11 +5,13 @@ refusal is one line naming its alert, with a distinct exit code (fswatch.core.er
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Mapping, Optional
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
@@ -18,8 +20,8 @@ from fswatch.core.evidence import OFF
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
-from fswatch.host import metrics_files, passwords
-from fswatch.host.control import Control, parse_duration
+from fswatch.host import keytabs, metrics_files, passwords
+from fswatch.host.control import CREDENTIAL_CACHE, Control, parse_duration
 from fswatch.host.sinks import say
 from fswatch.host.store import SettingsStore
 from fswatch.host.supervisor import ENDED, READY, STOP_WAIT, Supervisor
@@ -27,7 +29,7 @@ from fswatch.kinds import KINDS, Kind, WatchSettings, build
 from fswatch.probes import write_canary
 from fswatch.surfaces import ctdb
 from fswatch.watch import inject, status
-from fswatch.watch.runner import exit_now, load_settings, run_watch, settings_source
+from fswatch.watch.runner import run_configured
 
 
 def _target_values(args: argparse.Namespace, kind: Kind) -> dict:
@@ -42,8 +44,12 @@ def cmd_probe(args: argparse.Namespace) -> int:
     timeout = Schedule.parse(timeout=args.timeout).timeout
     target_values = kind.check_target(_target_values(args, kind))
     password = passwords.from_option(getattr(args, "password_file", None))
-    target = kind.make_target(target_values, password)
-    obs = kind.probe_function()(target, Deadline.after(timeout))
+    keytab = getattr(args, "keytab", None)
+    kind.check_logon(target_values, password, keytab is not None)
+    if keytab is not None:
+        keytabs.read(Path(keytab), str(target_values["principal"]))  # the add's refusals, before any I/O
+    with _one_shot(kind, target_values, password, keytab, None) as target:
+        obs = kind.probe_function()(target, Deadline.after(timeout))
     label = kind.label(target_values)
     slow = slowest(obs, Schedule(timeout=timeout).slow_ms)  # the watch's rule: the verdict decides
     if args.json:
@@ -56,6 +62,17 @@ def cmd_probe(args: argparse.Namespace) -> int:
     else:
         print(_probe_text(kind, label, target, obs) + (f"\n{slow.text()}" if slow is not None else ""))
     return EXIT_OK if obs.ok else EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _one_shot(
+    kind: Kind, values: Mapping[str, object], password: Optional[str], keytab: Optional[str], watch_id: Optional[str]
+) -> Iterator[object]:
+    """The target of a probe outside a watch (`probe`, `add`'s check). Its tickets live in a cache
+    of its own, deleted after it: never the node's, nor the watch's."""
+    with tempfile.TemporaryDirectory(prefix="fswatch-probe-") as private:
+        ccache = os.path.join(private, CREDENTIAL_CACHE)
+        yield kind.make_target(values, password, watch_id, keytab=keytab, ccache=ccache)
 
 
 def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str:
@@ -91,9 +108,11 @@ def cmd_add(args: argparse.Namespace) -> int:
     if settings.ctdb:
         ctdb.admit(settings)
     password = passwords.from_option(getattr(args, "password_file", None))
-    checked = _check_write_canary(settings, password) if settings.target.get("canary_write") else None
+    kind.check_logon(settings.target, password, getattr(args, "keytab", None) is not None)
+    keytab = keytabs.from_option(getattr(args, "keytab", None), settings.target.get("principal"))  # type: ignore[arg-type]
+    checked = _check_at_add(settings, password, getattr(args, "keytab", None))
     # Everything is valid: only now touch the file system.
-    conf = SettingsStore.config().write(settings, password)
+    conf = SettingsStore.config().write(settings, password, keytab)
     schedule = settings.schedule
     stopped = f", {schedule.evidence_bound:.0f} s for a local server seen stopped" if schedule.evidence != OFF else ""
     for_ctdb = "; for CTDB: enable its event script with `ctdb event script enable legacy 45.fswatch`"
@@ -126,18 +145,29 @@ def _notice_running(kind: Kind, watch_id: str, conf: Path) -> None:
 
 
 ADD_CHECK_SECONDS = 10  # `add` waits at most this long for its write canary check (or the watch's timeout)
+REFUSAL_CHECK_SECONDS = 3  # without a write canary, how long `add` asks whether the server refuses the watch
 
 
-def _check_write_canary(settings: WatchSettings, password: Optional[str]) -> str:
-    """One probe now, as the watch will probe: refused (UsageError, alert 11) when the server denies
-    the watch's identity the write; otherwise what was seen, for the operator. A server that cannot
-    be reached now (a passive node) says nothing about the identity, so it refuses nothing."""
+def _check_at_add(settings: WatchSettings, password: Optional[str], keytab: Optional[str]) -> Optional[str]:
+    """One probe now, as the watch will probe, where the server can refuse the watch outright:
+    a write canary the server denies the watch's identity, or (NFS) an export that requires
+    Kerberos of a watch without it. Refused: UsageError (alert 11). Otherwise what was seen of
+    the write canary, for the operator. A server that cannot be reached now (a passive node)
+    says nothing about the watch, so it refuses nothing."""
     kind = settings.kind
-    target = kind.make_target(settings.target, password, settings.watch_id)
-    obs = kind.probe_function()(target, Deadline.after(min(ADD_CHECK_SECONDS, settings.schedule.timeout)))
+    canary_write = settings.target.get("canary_write")
+    if not canary_write and (keytab is not None or not kind.refused_at_add):
+        return None
+    wait = ADD_CHECK_SECONDS if canary_write else REFUSAL_CHECK_SECONDS
+    with _one_shot(kind, settings.target, password, keytab, settings.watch_id) as target:
+        obs = kind.probe_function()(target, Deadline.after(min(wait, settings.schedule.timeout)))
+    if obs.failure is not None and obs.failure.alert in kind.refused_at_add:
+        raise UsageError(obs.failure.reason)
+    if not canary_write:
+        return None
     refused = write_canary.refusal(obs)
     if refused is not None:
-        raise UsageError(f"--canary-write {settings.target['canary_write']}: {refused}")
+        raise UsageError(f"--canary-write {canary_write}: {refused}")
     if obs.ok:
         return f"write canary checked: a file written, read back and removed in {obs.total_ms:.1f} ms"
     failure = obs.failure
@@ -159,8 +189,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings, password = load_settings(args.kind, args.id)
-    exit_now(run_watch(settings, password, source=settings_source()))
+    run_configured(args.kind, args.id)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:

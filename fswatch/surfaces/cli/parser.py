@@ -41,6 +41,10 @@ def _add_target_options(parser: argparse.ArgumentParser, kind: Kind) -> None:
         parser.add_argument(
             "--password-file", metavar="FILE", help="file whose first line is the password ('-': standard input)"
         )
+    if kind.takes_keytab:
+        parser.add_argument(
+            "--keytab", metavar="FILE", help="keytab with the key of --principal (add keeps a 0600 copy of it)"
+        )
 
 
 def _add_schedule_options(parser: argparse.ArgumentParser) -> None:

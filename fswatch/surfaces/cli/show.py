@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from fswatch import __version__
-from fswatch.core.errors import EXIT_OK, FswatchError, SystemFault, UsageError
-from fswatch.core.settings import check_id
+from fswatch.core.errors import EXIT_OK, FswatchError, SystemFault
+from fswatch.core.settings import check_id, valid_id
 from fswatch.host import paths
 from fswatch.host.files import fault
 from fswatch.host.sinks import report_error
@@ -49,14 +49,6 @@ def watch_records(
                 continue
             records.append(_record(kind, watch_id, watch_id in configured, problems))
     return records
-
-
-def valid_id(watch_id: str) -> bool:
-    try:
-        check_id(watch_id)
-    except UsageError:
-        return False
-    return True
 
 
 def _listing(directory: Path, problems: List[FswatchError], directories: bool = False) -> List[str]:

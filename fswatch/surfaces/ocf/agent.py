@@ -32,6 +32,8 @@ Result = Tuple[int, Optional[str]]  # exit code, exit reason (one line) or None
 
 @dataclass(frozen=True)
 class Parameter:
+    """One OCF parameter of an agent, as its meta-data declares it."""
+
     name: str
     shortdesc: str
     longdesc: str
@@ -44,6 +46,8 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Action:
+    """One OCF action of an agent: its default timeout and what runs it."""
+
     name: str
     timeout: int  # seconds: the default Pacemaker gives the action
     handler: Optional[Callable[[Request], Result]] = None
@@ -53,6 +57,8 @@ class Action:
 
 @dataclass(frozen=True)
 class Agent:
+    """An OCF resource agent: its parameters and actions, declared once."""
+
     name: str
     version: str
     shortdesc: str

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +33,8 @@ from fswatch import __version__
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import FswatchError, UsageError
 from fswatch.core.settings import Schedule, check_attribute, check_bool, check_id
-from fswatch.host import logs, passwords
+from fswatch.host import keytabs, logs, passwords
+from fswatch.host.control import CREDENTIAL_CACHE
 from fswatch.host.crm import CRM_RESOURCE, stop_post_line
 from fswatch.host.supervisor import QUEUED, SYSTEMD, Supervisor, supervision_mode
 from fswatch.host.systemctl import unit_name
@@ -111,6 +113,17 @@ def _parameters(kind: Kind) -> Tuple[Parameter, ...]:
                 boolean=f.boolean,
                 default=default,
                 required=f.required,
+            )
+        )
+    if kind.takes_keytab:
+        out.append(
+            Parameter(
+                "keytab",
+                "keytab file of the principal",
+                "A keytab file (root-only) with the key of `principal`, which makes the watch log on "
+                "with Kerberos only; fswatch checks it and keeps a 0600 copy for the watch. Empty: no "
+                "Kerberos.",
+                default="",
             )
         )
     if kind.takes_password:
@@ -254,9 +267,9 @@ def attribute(req: Request) -> Optional[str]:
     return check_attribute(name) if name else None
 
 
-def watch_settings(req: Request) -> Tuple[WatchSettings, Optional[str]]:
+def watch_settings(req: Request) -> Tuple[WatchSettings, Optional[str], Optional[bytes]]:
     """The watch's settings from the parameters, checked the way `fswatch add` checks them
-    (fswatch.kinds.build: the same one-line reasons), and its password."""
+    (fswatch.kinds.build: the same one-line reasons), its password and its keytab."""
     kind = kind_of(req)
     names = [f.name for f in kind.fields] + ["interval", "retries", "timeout", "attribute", "evidence"]
     values = {name: req.param(name) for name in names}
@@ -266,7 +279,10 @@ def watch_settings(req: Request) -> Tuple[WatchSettings, Optional[str]]:
     settings = build(kind, watch_id(req), values)
     password_file = req.param("password_file") if kind.takes_password else None
     password = passwords.read(Path(password_file), follow=True) if password_file else None
-    return replace(settings, has_password=password is not None), password
+    keytab_file = (req.param("keytab") or None) if kind.takes_keytab else None
+    kind.check_logon(settings.target, password, keytab_file is not None)
+    keytab = keytabs.from_option(keytab_file, settings.target.get("principal"))  # type: ignore[arg-type]
+    return replace(settings, has_password=password is not None), password, keytab
 
 
 def missing_component(settings: WatchSettings, sup: Supervisor) -> Optional[str]:
@@ -314,7 +330,7 @@ def verdict(view: WatchView, attribute_mode: bool = False, now: Optional[float] 
 
 
 def validate_all(req: Request) -> Result:
-    settings, _ = watch_settings(req)  # UsageError → 6
+    settings, _, _ = watch_settings(req)  # UsageError → 6
     missing = missing_component(settings, Supervisor(settings.kind, settings.watch_id, deadline=req.deadline()))
     if missing:
         return OCF_ERR_INSTALLED, missing
@@ -322,7 +338,7 @@ def validate_all(req: Request) -> Result:
 
 
 def start(req: Request) -> Result:
-    settings, password = watch_settings(req)
+    settings, password, keytab = watch_settings(req)
     deadline = req.deadline()
     sup = Supervisor(settings.kind, settings.watch_id, deadline=deadline)
     missing = missing_component(settings, sup)
@@ -336,10 +352,10 @@ def start(req: Request) -> Result:
             if settings.pacemaker is not None:  # push: the unit tells Pacemaker as the watch ends (fswatch.host.crm)
                 p = settings.pacemaker
                 lines += (stop_post_line(settings.kind, settings.watch_id, p.resource, p.node),)
-            sup.start_unit(settings, password, writer=f"ocf:fswatch:{settings.kind.name}", service_lines=lines,
-                           until=QUEUED)  # fmt: skip
+            sup.start_unit(settings, password, keytab=keytab, writer=f"ocf:fswatch:{settings.kind.name}",
+                           service_lines=lines, until=QUEUED)  # fmt: skip
         else:
-            sup.spawn(settings, password)
+            sup.spawn(settings, password, keytab)
     return _wait_first_verdict(sup, settings, deadline)
 
 
@@ -404,12 +420,16 @@ def monitor(req: Request) -> Result:
 def live_probe(req: Request) -> Optional[str]:
     """One probe run by the monitor itself; its deadline stays inside the action's timeout,
     so Pacemaker logs a diagnosis, never a bare "Timed Out". The failure text, or None."""
-    settings, password = watch_settings(req)
+    settings, password, _ = watch_settings(req)
     kind = settings.kind
     seconds = min(float(settings.schedule.timeout), req.deadline().remaining())
     deadline = Deadline.after(seconds)  # before the probe's imports, which count too
-    target = kind.make_target(settings.target, password, settings.watch_id)
-    obs = kind.probe_function()(target, deadline)
+    # The keytab the parameters name (checked above) and a cache of the live probe's own.
+    keytab = (req.param("keytab") or None) if kind.takes_keytab else None
+    with tempfile.TemporaryDirectory(prefix="fswatch-ocf-") as private:
+        ccache = os.path.join(private, CREDENTIAL_CACHE)
+        target = kind.make_target(settings.target, password, settings.watch_id, keytab=keytab, ccache=ccache)
+        obs = kind.probe_function()(target, deadline)
     if obs.ok or obs.failure is None:
         return None
     text = status.failure_text(kind.name, settings.label, obs.failure.fields())

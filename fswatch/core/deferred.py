@@ -1,0 +1,149 @@
+"""What a watch's process imports and never uses, deferred until something uses it.
+
+Modules pulled in by others' imports, for work a watch never does:
+
+- inspect (and ast, dis, tokenize): dataclasses imports it to write a docstring for a
+  dataclass that has none, and every fswatch dataclass has one (the Samba probe's smbprotocol
+  does use it, so a Samba watch loads it at its first probe);
+- traceback: logging imports it to format an exception for a handler, and fswatch's handler
+  drops every library record before it is formatted (fswatch.host.logs);
+- pyspnego (the Samba probe's): its CredSSP proxy (spnego._credssp, and with it ssl,
+  tempfile and cryptography.x509, which brings email, calendar and locale), for a protocol SMB
+  never speaks (CredSSP is RDP's and WinRM's); its Kerberos message parser (spnego._kerberos),
+  for tokens an NTLM logon never carries; logging.config (and logging.handlers, socketserver,
+  pickle, queue), to read a logging configuration named by PYSPNEGO_LOG_CFG, which fswatch
+  never sets (fswatch.host.logs routes the libraries' logging);
+- smbprotocol: its file API (smbprotocol.open, with create_contexts and file_info), which its
+  connection imports to follow a symbolic link while opening a file, and the probe opens a file
+  only for a canary; its IOCTLs (smbprotocol.ioctl), which a tree connect uses only for the
+  secure-negotiate check the probe does not run (fswatch.probes.smb.tree_connect); textwrap,
+  to print a structure (its debug log), and timeit, for its transport's receive, which the
+  probe's transport replaces (fswatch.probes.smb.ProbeTcp).
+
+And one module not loaded at all where it can be of no use: pyspnego uses python-gssapi only
+with pykrb5 beside it (spnego._gss: both or neither), yet imports gssapi first, and with it the
+Kerberos libraries and some 50 modules of C code (3.4 MB of a Samba watch's private memory on
+Debian 12, whose python3-gssapi the venv sees). Where krb5 cannot be imported, gssapi is not
+found either (ModuleNotFoundError), exactly as on a node without python3-gssapi: pyspnego then
+negotiates NTLM as it would anyway. Where krb5 is there, gssapi is imported as usual.
+
+About 1 MB of every watch's private memory, 6 MB of a Samba watch's (bench/RESULTS.md, "Before
+and after"). In their place the import gives a stand-in module: reading any name of it, or
+calling or reading an attribute of a name an importer took from it (`from M import N`),
+imports the real module and hands the real object over, so nothing changes for a caller but
+when the import happens. Code that never asks for one of them never meets its stand-in; code
+that asks for more of it than this table lists gets the real module at once, and a module
+imported already is left as it is.
+
+install() runs when the fswatch package is imported, before anything of fswatch imports
+dataclasses or a probe's libraries.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from importlib.machinery import ModuleSpec
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+# Each deferred module, and the names its importers take from it with `from M import N` at their
+# own import (the stand-in has those, as forwarders; any other name loads the real module).
+DEFERRED: Dict[str, Tuple[str, ...]] = {
+    "inspect": (),  # dataclasses
+    "traceback": (),  # logging
+    "textwrap": (),  # smbprotocol.structure
+    "timeit": (),  # smbprotocol.transport
+    "spnego._credssp": ("CredSSPProxy",),  # spnego.auth
+    "spnego._kerberos": ("KerberosV5Msg",),  # spnego._spnego
+    "logging.config": (),  # spnego
+    "smbprotocol.open": ("Open",),  # smbprotocol.connection
+    "smbprotocol.ioctl": ("CtlCode", "IOCTLFlags", "SMB2IOCTLRequest", "SMB2IOCTLResponse",  # smbprotocol.tree
+                          "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
+}
+MARK = "__fswatch_stand_in__"
+# A module of no use without another (fswatch never imports either): not found while that one cannot be.
+USELESS_WITHOUT: Dict[str, str] = {"gssapi": "krb5"}  # spnego._gss: HAS_GSSAPI needs both
+
+
+class _StandIns:
+    """The finder and loader of the stand-ins: each module once, then the real one as usual."""
+
+    def __init__(self) -> None:
+        self.waiting = set(DEFERRED)
+
+    def find_spec(
+        self, fullname: str, path: Optional[Sequence[str]] = None, target: Any = None
+    ) -> Optional[ModuleSpec]:
+        if fullname in USELESS_WITHOUT:
+            if importlib.util.find_spec(USELESS_WITHOUT[fullname]) is None:
+                raise ModuleNotFoundError(f"No module named {fullname!r} (useless without "
+                                          f"{USELESS_WITHOUT[fullname]}: fswatch.core.deferred)", name=fullname)
+            return None
+        if fullname not in self.waiting:
+            return None
+        self.waiting.discard(fullname)
+        if not self.waiting and not USELESS_WITHOUT and self in sys.meta_path:
+            sys.meta_path.remove(self)
+        return ModuleSpec(fullname, self)
+
+    def create_module(self, spec: ModuleSpec) -> None:
+        return None  # a plain module
+
+    def exec_module(self, module: Any) -> None:
+        name = module.__name__
+        for taken in DEFERRED[name]:
+            setattr(module, taken, _Forward(name, taken))
+        module.__getattr__ = lambda attr: _real_attribute(name, attr)  # PEP 562: any other name
+        setattr(module, MARK, True)
+
+
+def _real(name: str) -> Any:
+    """The real module, imported now in place of the stand-in."""
+    if getattr(sys.modules.get(name), MARK, False):
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+class _Forward:
+    """A name an importer took from a deferred module: calling it, or reading an attribute of it
+    (a class's method, an enum's member), uses the real object, imported now."""
+
+    __slots__ = ("_module", "_name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+
+    def _object(self) -> Any:
+        return getattr(_real(self._module), self._name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._object()(*args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._object(), attribute)
+
+    def __repr__(self) -> str:
+        return f"<{self._module}.{self._name}, imported at its first use>"
+
+
+def _real_attribute(module: str, name: str) -> Any:
+    if name.startswith("__"):  # the import system's own questions (__path__, __spec__...): not a use
+        raise AttributeError(name)
+    return getattr(_real(module), name)
+
+
+def wanted(name: str) -> None:
+    """fswatch itself is about to use `name` (fswatch.probes.kerberos: gssapi, without pykrb5):
+    find it from now on, whatever USELESS_WITHOUT says. A failed import is not cached by Python,
+    so a library that was told it is missing earlier (pyspnego) simply keeps not using it."""
+    USELESS_WITHOUT.pop(name, None)
+
+
+def install() -> None:
+    if not any(isinstance(f, _StandIns) for f in sys.meta_path):
+        finder = _StandIns()
+        finder.waiting -= set(sys.modules)  # already imported for real: nothing to defer
+        if finder.waiting or USELESS_WITHOUT:
+            sys.meta_path.insert(0, finder)

@@ -1,0 +1,140 @@
+"""fswatch.core.deferred: what a watch's libraries import and never use is not loaded
+by a probe, and is there, whole, the moment anything uses it. Each case in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.loaded import cryptographys_own
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(code: str) -> str:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_a_samba_probe_never_loads_credssp_tls_x509_or_the_logging_configuration():
+    out = run("""
+        import json, sys
+        import fswatch.probes.samba
+        from fswatch.core import deferred
+        print(json.dumps(sorted(m for m in ("ssl", "tempfile", "cryptography.x509", "email", "spnego.tls",
+                                            "logging.handlers", "socketserver", "pickle", "smbprotocol.create_contexts",
+                                            "smbprotocol.file_info", "ast", "dis") if m in sys.modules)))
+        print(json.dumps({m: getattr(sys.modules[m], "__fswatch_stand_in__", False) for m in deferred.DEFERRED}))
+    """)
+    loaded, stand_ins = (json.loads(line) for line in out.splitlines())
+    # What the installed cryptography loads itself (Debian's 38: x509, email, the real inspect) is not deferred.
+    own = cryptographys_own()
+    assert set(loaded) - own == set()
+    assert {m for m, stand_in in stand_ins.items() if not stand_in} - own == set()
+
+
+def test_using_credssp_loads_the_real_module():
+    out = run("""
+        import sys
+        import fswatch.probes.samba
+        import spnego
+        context = spnego.client("user", "password", hostname="server", protocol="credssp")
+        module = sys.modules["spnego._credssp"]
+        print(type(context).__name__, type(context).__module__, getattr(module, "__fswatch_stand_in__", False))
+        print(module.CredSSPProxy is type(context), "ssl" in sys.modules)
+    """)
+    assert out.splitlines() == ["CredSSPProxy spnego._credssp False", "True True"]
+
+
+def test_any_other_name_of_it_loads_the_real_module_too():
+    out = run("""
+        import fswatch.probes
+        from spnego._credssp import CredSSPProxy, _create_tls_context
+        import spnego._credssp as real
+        print(callable(_create_tls_context), real.CredSSPProxy.__name__)
+    """)
+    assert out == "True CredSSPProxy"
+
+
+def test_the_logging_configuration_is_there_when_asked_for():
+    out = run("""
+        import logging, sys
+        import fswatch.probes.samba
+        logging.config.dictConfig({"version": 1, "loggers": {"x": {"level": "INFO"}}})
+        from logging.config import fileConfig
+        print(logging.getLogger("x").level, callable(fileConfig), "logging.handlers" in sys.modules)
+    """)
+    assert out == "20 True True"
+
+
+def test_nothing_is_deferred_that_was_imported_already():
+    out = run("""
+        import logging.config, sys
+        import fswatch.probes.samba
+        module = sys.modules["logging.config"]
+        print(getattr(module, "__fswatch_stand_in__", False), hasattr(logging.config, "dictConfig"))
+    """)
+    assert out == "False True"
+
+
+def test_the_names_taken_from_a_stand_in_are_the_real_objects_at_their_first_use():
+    """What the libraries do with the names they took: construct (Open, the IOCTL requests),
+    read a member (CtlCode's), call a class method (KerberosV5Msg.unpack) - each on the real
+    object, the real module imported then."""
+    out = run("""
+        import sys
+        import fswatch.probes.samba
+        import smbprotocol.connection as connection, smbprotocol.tree as tree, spnego._spnego as sp
+        print(tree.CtlCode.FSCTL_VALIDATE_NEGOTIATE_INFO == 0x00140204, type(tree.SMB2IOCTLRequest()).__name__)
+        print(connection.Open.__name__ if hasattr(connection.Open, "__name__") else "forward",
+              callable(sp.KerberosV5Msg.unpack))
+        print([getattr(sys.modules[m], "__fswatch_stand_in__", False)
+               for m in ("smbprotocol.ioctl", "spnego._kerberos", "smbprotocol.open")])
+    """)
+    assert out.splitlines() == ["True SMB2IOCTLRequest", "Open True", "[False, False, False]"]
+
+
+def test_a_dataclass_without_a_docstring_still_gets_one():
+    """dataclasses asks inspect for the signature it writes into an undocumented class's
+    docstring: the real inspect, then (every fswatch dataclass has a docstring of its own)."""
+    out = run("""
+        import sys
+        import fswatch
+        import dataclasses
+        print(getattr(sys.modules["inspect"], "__fswatch_stand_in__", False))
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+            y: int = 0
+
+        print(Point.__doc__, getattr(sys.modules["inspect"], "__fswatch_stand_in__", False))
+    """)
+    assert out.splitlines() == ["True", "Point(x: int, y: int = 0) False"]
+
+
+def test_gssapi_is_not_found_without_krb5_and_imported_as_usual_with_it(tmp_path):
+    """pyspnego uses gssapi only with krb5 beside it: without krb5 a watch never loads gssapi
+    (3.4 MB of C code), as on a node without it; with krb5, gssapi is there as ever."""
+    (tmp_path / "gssapi").mkdir()
+    (tmp_path / "gssapi" / "__init__.py").write_text("REAL = True\n")
+    code = f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import fswatch.probes.samba
+        import spnego._gss
+        try:
+            import gssapi
+            found = gssapi.REAL
+        except ModuleNotFoundError:
+            found = False
+        print(found, spnego._gss.HAS_GSSAPI, "gssapi" in sys.modules)
+    """
+    assert run(code) == "False False False"
+    (tmp_path / "krb5.py").write_text("")
+    assert run(code) == "True False True"  # the fake gssapi has no gssapi.raw: pyspnego still cannot use it

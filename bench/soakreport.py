@@ -29,12 +29,32 @@ def _r(value: Optional[float], digits: int = 1) -> str:
 # -- figures ----------------------------------------------------------------------------------
 
 
-def figures(results: Dict[str, object]) -> Dict[str, object]:
+def settings_of(results: Dict[str, object]) -> List[str]:
+    """The evidence settings the run compared (a record from before side-by-side runs: one)."""
+    evidence = results["run"].get("evidence") or "stopped"
+    return [evidence] if isinstance(evidence, str) else list(evidence)
+
+
+def watches_of(results: Dict[str, object], setting: Optional[str] = None) -> List[Dict[str, object]]:
+    """The run's watches, or those of one evidence setting."""
+    default = settings_of(results)[0]
+    return [w for w in results["watches"] if setting is None or w.get("evidence", default) == setting]
+
+
+def figures(results: Dict[str, object], setting: Optional[str] = None) -> Dict[str, object]:
+    """The run's figures, or those of the watches of one evidence setting (a side-by-side run)."""
     sched = results["run"]["schedule"]
     bound, slack, interval = sched["bound_s"], sched["slack_s"], sched["interval"]
+    ids = None if setting is None else {w["id"] for w in watches_of(results, setting)}  # None: every one
+
+    def mine(watch_id: str) -> bool:
+        return ids is None or watch_id in ids
+
     detections = []
     for stall in results["stalls"]:
         for watch_id in stall["affected"]:
+            if not mine(watch_id):
+                continue
             seconds = stall["detected_s"].get(watch_id)
             detections.append(
                 {
@@ -44,10 +64,25 @@ def figures(results: Dict[str, object]) -> Dict[str, object]:
                     "seconds": seconds,
                     "slack": None if seconds is None else round(seconds - bound, 3),
                     "within": seconds is not None and seconds <= bound + slack,
+                    # what declared it (issue 18): evidence from the stopped process, or the retries
+                    "by": (stall.get("declared_by") or {}).get(watch_id),
                 }
             )
+    early = [d["seconds"] for d in detections if d["by"] in ("stopped", "blocked") and d["seconds"] is not None]
+    shorts = [dict(s, declared=[x for x in s["declared"] if mine(x)]) for s in results.get("short_stalls") or []]
+    false = [d for d in results["false_declarations"] if mine(d["watch"])]
+    # Failed probes that overlapped a short backend stall of what their watch depends on: the
+    # only probes the `blocked` rule could have declared at once during one.
+    short_failed = 0
+    for w in watches_of(results, setting):
+        windows = [(x["start_wall"] - sched["timeout"], x["start_wall"] + x["hold_s"])
+                   for x in results.get("short_stalls") or [] if w["id"] in x["affected"]]  # fmt: skip
+        short_failed += sum(
+            1 for p in unpack(w["probes"])
+            if not p["ok"] and p["started"] and any(a <= p["started"] <= b for a, b in windows)
+        )  # fmt: skip
     latency: Dict[str, Dict[str, object]] = {}
-    for w in results["watches"]:
+    for w in watches_of(results, setting):
         per = {}
         for phase in ("idle", "load"):
             probes = [p for p in unpack(w["probes"]) if p["phase"] == phase and not p["disturbed"]]
@@ -84,13 +119,35 @@ def figures(results: Dict[str, object]) -> Dict[str, object]:
         }
     clients = dict(sorted(results["clients"].items()))
     return {
-        "false_declarations": len(results["false_declarations"]),
+        "false_declarations": len(false),
+        "false_by": {by: sum(1 for d in false if (d.get("declared_by") or "retries") == by)
+                     for by in ("stopped", "blocked", "retries")},  # fmt: skip
         "stalls": len(results["stalls"]),
+        "stalls_early": sum(
+            1 for st in results["stalls"]
+            if any(by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if mine(w))
+        ),  # fmt: skip
+        "stalls_early_by_target": {
+            target: (
+                sum(1 for st in results["stalls"] if st["target"] == target and any(
+                    by in ("stopped", "blocked") for w, by in (st.get("declared_by") or {}).items() if mine(w))),
+                sum(1 for st in results["stalls"] if st["target"] == target),
+            )
+            for target in sorted({st["target"] for st in results["stalls"]})
+        },  # fmt: skip
         "detections": detections,
         "detected_within_bound": sum(1 for d in detections if d["within"]),
         "detections_expected": len(detections),
         "missed": sum(1 for d in detections if d["seconds"] is None),
         "slack_max": max((d["slack"] for d in detections if d["slack"] is not None), default=None),
+        "early": sum(1 for d in detections if d["by"] in ("stopped", "blocked")),
+        "early_max": max((d["seconds"] for d in detections if d["by"] in ("stopped", "blocked")), default=None),
+        "early_median": _round(statistics.median(early) if early else None, 2),
+        "early_within": sum(1 for x in early if x <= sched.get("stopped_bound_s", bound) + slack),
+        "short_stalls": len(shorts),
+        "short_failed_probes": short_failed,
+        "short_declarations": sum(len(s["declared"]) for s in shorts),
+        "short_stalls_declared": sum(1 for s in shorts if s["declared"]),
         "latency": latency,
         "machine": machine,
         "clients": clients,
@@ -203,35 +260,50 @@ def _start_gaps(probes: List[Dict[str, object]], interval: float) -> List[float]
 
 
 def summary(results: Dict[str, object]) -> str:
-    f = figures(results)
-    return (
-        f"soak ({results['run']['mode']}): false declarations {f['false_declarations']} (goal 0); "
-        f"stalls {f['stalls']}, detections within bound + slack {f['detected_within_bound']}/"
-        f"{f['detections_expected']}, missed {f['missed']}, max slack {f['slack_max']} s"
-    )
+    out = []
+    for setting in settings_of(results):
+        f = figures(results, setting)
+        out.append(
+            f"soak ({results['run']['mode']}, evidence {setting}): false declarations {f['false_declarations']} "
+            f"(goal 0 at stopped; {f['short_declarations']} during short backend stalls); "
+            f"stalls {f['stalls']}, declared early {f['stalls_early']}, detections within bound + slack "
+            f"{f['detected_within_bound']}/{f['detections_expected']}, missed {f['missed']}, "
+            f"max slack {f['slack_max']} s"
+        )
+    return "\n".join(out)
 
 
 def markdown(results: Dict[str, object]) -> str:
-    f = figures(results)
+    f = figures(results)  # every watch: latency, machine, clients
+    settings = settings_of(results)
+    by_setting = {setting: figures(results, setting) for setting in settings}
+    side_by_side = len(settings) > 1
     run = results["run"]
     sched, plan, m = run["schedule"], run["plan"], run["machine"]
     git = run["git"]
     commit = f"`{git['commit']}`" + (
         " (dirty tree: " + ", ".join(git["changes"][:6]) + ")" if git["dirty"] else " (clean tree)"
     )
+    flag = "" if settings == ["stopped"] else f" --evidence {','.join(settings)}"
+    n_set = len(watches_of(results, settings[0]))
     lines = [
-        "## Soak: zero false failovers under load",
+        TITLES["stopped"] if side_by_side else TITLES.get(settings[0], TITLES["stopped"]),
         "",
-        f"Written by `bench/soak{' --quick' if run['mode'] == 'quick' else ''}` "
+        f"Written by `bench/soak{' --quick' if run['mode'] == 'quick' else ''}{flag}` "
         f"on {run['date']} in {run['total_s']:.0f} s "
         f"({run['mode']} run{'; ' + run['label'] if run['label'] else ''}), commit {commit}, seed {run['seed']}. "
-        f"Raw data: `soak.json` beside this file. Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB, "
+        f"Raw data: `{name_of(settings)}.json` beside this file. Machine: {m['cpu_model']}, {m['cores']} cores, "
+        f"{m['memory_gb']} GB, "
         f"{m['kernel']}; {m['samba']}, nfs-ganesha {m['ganesha']}.",
         "",
-        f"Four real `fswatch run` watches at interval {sched['interval']} s, timeout {sched['timeout']} s, retries "
+        f"{'Five' if n_set == 5 else n_set} real `fswatch run` watches"
+        f"{' per evidence setting' if side_by_side else ''} at interval "
+        f"{sched['interval']} s, timeout {sched['timeout']} s, retries "
         f"{sched['retries']} — bound {sched['bound_s']} s (interval "
         "+ retries × max(interval, timeout) + timeout, SPEC.md §2) "
-        f"+ {sched['slack_s']} s slack: Samba guest (`public`), Samba user (`private`), NFSv3 (via rpcbind), NFSv4. "
+        f"+ {sched['slack_s']} s slack: Samba guest (`public`), Samba user (`private`), "
+        f"{'Samba guest on storage under FUSE (`soakfuse`), ' if n_set == 5 else ''}"
+        "NFSv3 (via rpcbind), NFSv4. "
         "smbd on 127.0.0.1; nfs-ganesha and its rpcbind in a network namespace of the soak's own (a veth pair on this "
         "host; the loopback fixture would hold port 111 host-wide for the whole hour and block other test runs). "
         f"Idle phase {plan['idle_s']:.0f} s (only the watches), then a load phase of {plan['load_s']:.0f} s: "
@@ -253,20 +325,76 @@ def markdown(results: Dict[str, object]) -> str:
         "(rpcbind: only the v3 watch) while the stall is on (or within timeout + 1 s of the lift); any other exit is a "
         "false declaration.",
         "",
-        "| what | value | goal | met |",
-        "| --- | ---: | --- | --- |",
-        f"| false declarations (no fault on what the watch depends on) | {f['false_declarations']} | 0 | "
-        f"{'yes' if f['false_declarations'] == 0 else '**no**'} |",
-        f"| stalls injected | {f['stalls']} | | |",
-        f"| detections within bound + {sched['slack_s']} s | "
-        f"{f['detected_within_bound']} / {f['detections_expected']} | all | "
-        f"{'yes' if f['detected_within_bound'] == f['detections_expected'] and f['detections_expected'] else '**no**'} "
-        "|",
-        "| stalls not declared by a watch that depends on them | "
-        f"{f['missed']} | 0 | {'yes' if not f['missed'] else '**no**'} |",
-        f"| detection − bound, max (s) | {_r(f['slack_max'], 3)} | ≤ {sched['slack_s']} | "
-        f"{'yes' if f['slack_max'] is not None and f['slack_max'] <= sched['slack_s'] else '**no**'} |",
+        (
+            f"Evidence from the server's own process (issue 18), side by side: each evidence setting "
+            f"({', '.join(f'`{x}`' for x in settings)}) has its own full set of the {n_set} watches (ids ending "
+            f"in `-{settings[0]}`, `-{settings[1]}`), all running for the whole run against the same servers, "
+            "through the same load, the same SIGSTOP stalls and the same short backend stalls. That is the fairer "
+            "comparison: two runs in sequence would meet different stall moments, different load and different "
+            "neighbours on this shared machine, so a difference between them could be the run's, not the "
+            f"setting's. The price: {2 * n_set} watches instead of {n_set} on two cores, a harder load for both."
+            if side_by_side
+            else f"Evidence from the server's own process (issue 18): the watches run with `--evidence {settings[0]}`."
+        )
+        + " The NFS watches run in ganesha's network namespace (`nsenter --net`), so that smbd, ganesha and "
+        "rpcbind are all on the watches' own node. The Samba guest watch on the share `soakfuse` and both NFS "
+        "watches serve from storage under FUSE (tests/fixtures/fuse_freeze.py): between the SIGSTOP stalls that "
+        f"storage is frozen for "
+        f"{plan.get('short_hold', [0.3, 1.8])[0]}–{plan.get('short_hold', [0.3, 1.8])[1]} s, "
+        + ("less than the timeout (a short hiccup of a backend the server waits on: it rides it out)"
+           if plan.get("short_hold", [0.3, 1.8])[1] < sched["timeout"] else
+           "longer than the timeout but short enough for the retries to ride out (at most "
+           f"{sched['retries']} failed probes in a row: a backend's hiccup, not a failure by the retry rule)")
+        + ", every "
+        f"{plan.get('short_gap', [4, 12])[0]:.0f}–{plan.get('short_gap', [4, 12])[1]:.0f} s; a declaration during "
+        "one or within timeout + 1 s of its end is a false declaration too, counted also on its own line.",
         "",
+        "| what | " + " | ".join(f"evidence = {x}" for x in settings) + " | goal |",
+        "| --- | " + " | ".join("---:" for _ in settings) + " | --- |",
+    ]
+
+    def row(what: str, cell, goal: str = "") -> None:
+        lines.append(f"| {what} | " + " | ".join(cell(by_setting[x], x) for x in settings) + f" | {goal} |")
+
+    def judged(text: str, met: bool) -> str:
+        return text if met else f"**{text}**"
+
+    row("false declarations (no fault on what the watch depends on)",
+        lambda x, s: judged(str(x["false_declarations"]), s != "stopped" or not x["false_declarations"]),
+        "0 at `stopped`; measured at `blocked`")
+    row("… of them declared at once on evidence (stopped / blocked) / after the retries",
+        lambda x, s: f"{x['false_by']['stopped']} / {x['false_by']['blocked']} / {x['false_by']['retries']}")
+    row("SIGSTOP stalls injected (the same for both)", lambda x, s: str(x["stalls"]))
+    row("stalls declared early (at once, on evidence) by at least one watch",
+        lambda x, s: f"{x['stalls_early']} / {x['stalls']}")
+    row("… by stalled process (early / stalls)",
+        lambda x, s: ", ".join(f"{t} {a}/{b}" for t, (a, b) in x["stalls_early_by_target"].items()) or "–")
+    row("detections declared early (alert 114/115) / detections",
+        lambda x, s: f"{x['early']} / {x['detections_expected']}")
+    row(f"early detections: median / slowest (s; bound for a stopped server, interval + timeout, "
+        f"{sched.get('stopped_bound_s', '–')} + {sched['slack_s']})",
+        lambda x, s: f"{_r(x['early_median'], 2)} / {_r(x['early_max'], 2)}")
+    row(f"early detections within interval + timeout + {sched['slack_s']} s",
+        lambda x, s: judged(f"{x['early_within']} / {x['early']}", x["early_within"] == x["early"]), "all")
+    row(f"detections within bound + {sched['slack_s']} s",
+        lambda x, s: judged(f"{x['detected_within_bound']} / {x['detections_expected']}",
+                            x["detected_within_bound"] == x["detections_expected"] and x["detections_expected"] > 0),
+        "all")
+    row("stalls not declared by a watch that depends on them", lambda x, s: judged(str(x["missed"]), not x["missed"]),
+        "0")
+    row("detection − bound, max (s)",
+        lambda x, s: judged(_r(x["slack_max"], 3), x["slack_max"] is not None and x["slack_max"] <= sched["slack_s"]),
+        f"≤ {sched['slack_s']}")
+    row("short backend stalls (the storage frozen, as above) / with a declaration",
+        lambda x, s: f"{x['short_stalls']} / {x['short_stalls_declared']}")
+    row("failed probes that overlapped a short backend stall (what `blocked` could declare on)",
+        lambda x, s: str(x["short_failed_probes"]))
+    row("declarations during short backend stalls (among the false ones)",
+        lambda x, s: judged(str(x["short_declarations"]), s != "stopped" or not x["short_declarations"]),
+        "0 at `stopped`")  # fmt: skip
+    lines += [
+        "",
+
         "### Probe latency, idle against load (ms; healthy probes not within a stall of what they depend on)",
         "",
         "Lag: how late a probe started against the 1 s cadence (start-to-start gap of consecutive probes minus the "
@@ -310,17 +438,21 @@ def markdown(results: Dict[str, object]) -> str:
             f"{_r(busy)} % | {who} |"
         )
     lines += ["", "### Detection by stalled process (s from the SIGSTOP to the watch's declaration)", ""]
-    lines += ["| stalled | watches | n | median | max | max − bound |", "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for target in sorted({d["target"] for d in f["detections"]}):
-        ds = [d for d in f["detections"] if d["target"] == target]
-        secs = [d["seconds"] for d in ds if d["seconds"] is not None]
-        watches = ", ".join(sorted({d["watch"] for d in ds}))
-        med = statistics.median(secs) if secs else None
-        top = max(secs) if secs else None
-        lines.append(
-            f"| {target} | {watches} | {len(ds)} | {_r(med, 2)} | {_r(top, 2)} | "
-            f"{_r(None if top is None else top - sched['bound_s'], 2)} |"
-        )
+    lines += ["| evidence | stalled | watches | n | median | max | max − bound | early (on evidence) |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for setting in settings:
+        detections = by_setting[setting]["detections"]
+        for target in sorted({d["target"] for d in detections}):
+            ds = [d for d in detections if d["target"] == target]
+            secs = [d["seconds"] for d in ds if d["seconds"] is not None]
+            watches = ", ".join(sorted({d["watch"] for d in ds}))
+            med = statistics.median(secs) if secs else None
+            top = max(secs) if secs else None
+            early = sum(1 for d in ds if d["by"] in ("stopped", "blocked"))
+            lines.append(
+                f"| {setting} | {target} | {watches} | {len(ds)} | {_r(med, 2)} | {_r(top, 2)} | "
+                f"{_r(None if top is None else top - sched['bound_s'], 2)} | {early} |"
+            )
     odd = failed_outside_stalls(results)
     if odd:
         lines += ["", "### Failed probes outside any stall (one failure is not a declaration: retries + 1 are)", ""]
@@ -346,12 +478,19 @@ def markdown(results: Dict[str, object]) -> str:
         parts = []
         for watch_id in stall["affected"]:
             s = stall["detected_s"].get(watch_id)
-            parts.append(f"{watch_id} **missed**" if s is None else f"{watch_id} {s:.2f} ({s - bound:+.2f})")
+            by = (stall.get("declared_by") or {}).get(watch_id)
+            how = f", {by}" if by else ""
+            parts.append(f"{watch_id} **missed**" if s is None else f"{watch_id} {s:.2f} ({s - bound:+.2f}{how})")
         lines.append(f"| {stall['n']} | {stall['target']} | {_r(stall['held_s'])} | {'; '.join(parts)} |")
     if results["false_declarations"]:
-        lines += ["", "### False declarations", "", "| watch | phase | exit | status |", "| --- | --- | ---: | --- |"]
+        lines += ["", "### False declarations", "",
+                  "| watch | evidence | phase | exit | declared by | during a short backend stall | status |",
+                  "| --- | --- | --- | ---: | --- | --- | --- |"]  # fmt: skip
+        setting_of = {w["id"]: w.get("evidence", settings[0]) for w in results["watches"]}
         for d in results["false_declarations"]:
-            lines.append(f"| {d['watch']} | {d['phase']} | {d['rc']} | {d.get('status') or ''} |")
+            short = f"#{d['short_stall']}" if d.get("short_stall") else "–"
+            lines.append(f"| {d['watch']} | {setting_of.get(d['watch'], '–')} | {d['phase']} | {d['rc']} | "
+                         f"{d.get('declared_by') or '–'} | {short} | {d.get('status') or ''} |")  # fmt: skip
     lines += ["", "### Load clients", ""]
     lines += [
         "Each cycle: create, write, read back, compare, delete one file. Outside stalls: cycles that overlap "
@@ -375,6 +514,20 @@ def markdown(results: Dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put `section` in place of the old soak section of `path` (between its markers), or append it."""
-    sections.replace(path, "soak", section)
+TITLES = {
+    "stopped": "## Soak: zero false failovers under load",
+    "blocked": "## Soak with evidence = blocked: what declaring a blocked server at once costs",
+}
+
+
+def name_of(settings) -> str:
+    """The run's name: its section of RESULTS.md and its JSON file. A run with the default
+    setting (alone or beside `blocked`) is the soak (soak.json); `blocked` alone, soak-blocked."""
+    settings = [settings] if isinstance(settings, str) else list(settings)
+    return "soak" if "stopped" in settings else "soak-" + "-".join(settings)
+
+
+def write_section(path: Path, section: str, settings="stopped") -> None:
+    """Put `section` in place of the old section of that run's soak (between its markers:
+    `soak`, `soakblocked`), or append it."""
+    sections.replace(path, name_of(settings).replace("-", ""), section)

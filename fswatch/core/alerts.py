@@ -14,8 +14,9 @@ except for failures only it can have.
 The seed's NFS messages with id 0 got ids 81-85; alerts the seed did not have use 91-93,
 96-98 (health attribute mode), 100-102 (NFSv4 grace period), 105-106 (the canary file of
 the data-path check), 107-109 (SMB security posture), 110 (metrics), 113 (fault
-injection), 120-127 (Kerberos: the KDC's faults, told apart from the file server's), 135-141 (the
-write canary), 145-146 (a request to a watch that is not running, or cannot take it), 150-152
+injection), 114-118 (evidence from the server's own process, the verdict pushed to Pacemaker),
+120-127 (Kerberos: the KDC's faults, told apart from the file server's), 135-141 (the write
+canary), 145-146 (a request to a watch that is not running, or cannot take it), 150-152
 (RPCSEC_GSS: NFS with Kerberos) and 160-162 (the settings a watch runs; its runtime files written
 again). Code names an alert by its constant below (alerts.SLOW), never by its number.
 MESSAGE_IDs were made once with `systemd-id128 new` and never change.
@@ -41,6 +42,7 @@ DEGRADED, DEGRADED_TOO_LONG, DEGRADED_ENDED = 100, 101, 102
 CANARY_UNREADABLE, CANARY_BLOCKED = 105, 106
 DIALECT, SIGNING, ENCRYPTION = 107, 108, 109
 METRICS_FAILED, INJECTED = 110, 113
+EVIDENCE_STOPPED, EVIDENCE_BLOCKED, PUSHED, PUSH_FAILED, EVIDENCE_UNAVAILABLE = 114, 115, 116, 117, 118
 KDC_UNREACHABLE, KDC_STALLED, KEYTAB_STALE, CLOCK_SKEW, UNKNOWN_SPN, KERBEROS_REFUSED = 120, 121, 122, 123, 124, 125
 KERBEROS_DEGRADED, KERBEROS_RENEWED = 126, 127
 KRB5_REQUIRED, GSS_REFUSED, GSS_BAD_REPLY = 150, 151, 152
@@ -1187,6 +1189,114 @@ _TABLE += (
         "fswatch が再び状態を書き込めるようになりました",
         "アラート 42 の後、監視が実行時ディレクトリに状態とメトリクスを再び書き込めるようになったことを示します。",
         "-",
+    ),
+)
+
+# Evidence from the server's own process, and the verdict pushed to Pacemaker (issue 18).
+_TABLE += (
+    Alert(
+        EVIDENCE_STOPPED,
+        "d7a1aea3a0c2452abf292b99224fbf26",
+        ERR,
+        'The {command} has seen the process serving {server} stopped ({detail}); it declares the server failed '
+        'without the remaining retries.',
+        "The file server's process is stopped: declared at once",
+        "The probe failed at its deadline while every thread of the process serving its connection on this node "
+        "was stopped (SIGSTOP, state T or t) or its cgroup was frozen, with no CPU time and no context switch "
+        "through the second half of the probe (FSWATCH_EVIDENCE_PROCESS, FSWATCH_EVIDENCE_STATE, "
+        "FSWATCH_EVIDENCE_SECONDS). A stopped process answers nobody until someone continues it, so the watch "
+        "declares the server failed at once (within interval + timeout of the stall) instead of after retries + 1 "
+        "failed probes. Alert 6 (or 98) follows.",
+        "Find out who stopped or froze the server (a debugger, a checkpoint tool, a cgroup freezer, a hung "
+        "job control session) and continue it, or let the cluster fail the service over. The evidence setting "
+        "(evidence = off) turns this off.",
+        "ファイルサーバのプロセスが停止しています (即時に異常と判断)",
+        "監視の接続を処理するこのノード上のプロセスのすべてのスレッドが停止 (SIGSTOP、状態 T または t) しているか、"
+        "その cgroup が凍結されており、監視の後半に CPU 時間もコンテキストスイッチもないまま、監視がタイムアウト"
+        "しました。停止したプロセスは再開されるまで応答しないため、リトライ回数を待たずに異常と判断します。"
+        "続いてアラート 6 (または 98) が表示されます。",
+        "サーバを停止または凍結したもの (デバッガ、チェックポイントツール、cgroup freezer など) を確認して再開"
+        "するか、クラスタにフェイルオーバさせてください。evidence = off でこの判断を無効にできます。",
+    ),
+    Alert(
+        EVIDENCE_BLOCKED,
+        "373b7bfb1b854e1bafe6cc5aa20172df",
+        ERR,
+        'The {command} has seen the process serving {server} blocked ({detail}); it declares the server failed '
+        'without the remaining retries.',
+        "The file server's process is blocked: declared at once (evidence = blocked)",
+        "The probe failed at its deadline while every thread of the process serving its connection on this node "
+        "slept (S or D) with no CPU time and no context switch through the second half of the probe; the text "
+        "names where the threads wait in the kernel (FSWATCH_EVIDENCE_WCHAN; FSWATCH_EVIDENCE_STACK where the "
+        "watch may read it). A hung storage beneath the server looks like this, but so does a server waiting out "
+        "a short hiccup of its own backend (a KDC, winbind, DNS, a network file system), which is why the watch "
+        "declares at once on it only with the setting evidence = blocked. Alert 6 (or 98) follows.",
+        "Check what the threads wait for: the storage beneath the share or export (dmesg, multipath, the FUSE "
+        "or network file system), or the backend named by the wait. If the server's backend has short hiccups "
+        "that should not fail the service over, set evidence = stopped.",
+        "ファイルサーバのプロセスが停滞しています (即時に異常と判断、evidence = blocked)",
+        "監視の接続を処理するこのノード上のプロセスのすべてのスレッドが待機 (S または D) したまま、監視の後半に "
+        "CPU 時間もコンテキストスイッチもなく、監視がタイムアウトしました。詳細にはスレッドがカーネル内で待って"
+        "いる場所が示されます。ストレージの停止はこのように見えますが、バックエンド (KDC、winbind、DNS、ネット"
+        "ワークファイルシステム) の短い停滞を待つサーバも同じように見えるため、evidence = blocked の設定がある"
+        "場合にだけ即時に異常と判断します。続いてアラート 6 (または 98) が表示されます。",
+        "スレッドが待っているもの (共有やエクスポートの配下のストレージ、示されたバックエンド) を確認してください。"
+        "バックエンドの短い停滞でフェイルオーバさせたくない場合は evidence = stopped を設定してください。",
+    ),
+    Alert(
+        PUSHED,
+        "f9bff49c742c4496a653582362476a6a",
+        NOTICE,
+        'The {command} has told the cluster at once that the server failed ({detail}).',
+        "fswatch told Pacemaker at once that the server failed",
+        "A watch run by ocf:fswatch:samba or ocf:fswatch:nfs in resource mode ended with its server declared "
+        "failed, and its unit told Pacemaker at once (the drop-in's ExecStopPost=, as root: crm_resource --fail "
+        "for the watch's own resource on this node, FSWATCH_PUSH) instead of leaving it to the next monitor "
+        "operation; Pacemaker recovers the group as for a failed monitor.",
+        "None: the cluster recovers the service group. The monitor operation reports the same failure.",
+        "クラスタにファイルサーバの異常を通知しました",
+        "リソースモードで OCF エージェントから起動された監視が異常を判断して終了し、そのユニットが直ちに "
+        "Pacemaker に通知したこと (ExecStopPost=、root で crm_resource --fail) を示します。次の monitor 操作を"
+        "待ちません。",
+        "対処は不要です。クラスタがサービスグループを回復します。",
+    ),
+    Alert(
+        PUSH_FAILED,
+        "8723abf6aff8434e9117a4fcada89fe3",
+        WARNING,
+        'The {command} could not tell the cluster at once ({detail}); the monitor operation will report the '
+        'failure.',
+        "fswatch could not tell Pacemaker at once",
+        "The unit of a watch that declared its server failed tried to tell Pacemaker at once (crm_resource "
+        "--fail, FSWATCH_PUSH) and the command failed or did not end in time (it is bounded and killed after "
+        "2 s). Nothing is lost but time: the agent's next monitor operation reports the failure, as it does "
+        "without the push.",
+        "Check that the controller runs on this node (crm_mon) and that the resource and node in FSWATCH_PUSH "
+        "are the ones Pacemaker knows; the detail has crm_resource's status and last words.",
+        "クラスタに異常を直接通知できませんでした",
+        "異常を判断した監視のユニットが Pacemaker に直ちに通知しようとしましたが (crm_resource --fail)、コマンドが"
+        "失敗したか時間内に終了しませんでした。次の monitor 操作が異常を報告します。",
+        "このノードでコントローラが動作しているか (crm_mon)、FSWATCH_PUSH のリソースとノードを確認してください。",
+    ),
+    Alert(
+        EVIDENCE_UNAVAILABLE,
+        "df726ca1ce284a71bcaaee40d10aedb1",
+        WARNING,
+        'The {command} cannot look at the process serving {server} ({detail}); it declares the server failed '
+        'after the retries only.',
+        "fswatch cannot read the file server's process",
+        "The server runs on this node, but the watch could not find or read the process serving its "
+        "connection (it needs to read other users' open files in /proc: CAP_SYS_PTRACE, which the units "
+        "grant). Without that evidence a stopped server is declared after retries + 1 failed probes, as "
+        "before. Logged once per watch.",
+        "Run the watch from its unit (fswatch-samba@ / fswatch-nfs@), or as root, or give it CAP_SYS_PTRACE; "
+        "or set evidence = off to say that this is expected.",
+        "ファイルサーバのプロセスを参照できません",
+        "サーバはこのノードで動作していますが、監視の接続を処理するプロセスを見つけるか読むことができません "
+        "(/proc で他のユーザの開いているファイルを読む権限 CAP_SYS_PTRACE が必要です。ユニットはこれを付与します)。"
+        "停止したサーバはリトライ回数の後に異常と判断されます。",
+        "ユニットから監視を起動するか、root または CAP_SYS_PTRACE で実行してください。想定どおりであれば "
+        "evidence = off を設定してください。",
     ),
 )
 

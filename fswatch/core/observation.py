@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
 from fswatch.core import alerts
 from fswatch.core.errors import ProbeFailure
+from fswatch.core.evidence import Evidence
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,9 @@ class Observation:
     # Succeeded, but the server is not fully serving; with a failure only once the verdict judged it too long.
     degraded: Optional[Degradation] = None
     details: Optional[Details] = None  # the kind's own facts (SMB: dialect, signing, encryption)
+    # What the server's own process did, where it runs on this node and the probe ran past its
+    # checkpoint (fswatch.watch.evidence); added around the probe, never by it.
+    evidence: Optional[Evidence] = None
 
     @property
     def ok(self) -> bool:
@@ -108,6 +112,8 @@ class Observation:
             out["degraded"] = self.degraded.fields()
         if self.details is not None:
             out[self.details.key] = self.details.fields()
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.fields()
         return out
 
 

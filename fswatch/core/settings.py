@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from fswatch.core import alerts
+from fswatch.core import evidence as evidence_rule
 from fswatch.core.errors import UsageError
 
 RANGE = (1, 10000)  # the seed's range for interval, retries, timeout and -stop's wait
@@ -21,6 +22,7 @@ ID_MAX_BYTES = 200
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ATTRIBUTE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*\Z")
 
 
 def check_id(watch_id: Optional[str]) -> str:
@@ -184,15 +186,35 @@ def is_host_name(address: str) -> bool:
     return False
 
 
+# Pacemaker's node health (node-health-strategy): an attribute named #health-* holds green,
+# yellow or red, which the cluster itself acts on (migrate-on-red, progressive).
+HEALTH_PREFIX = "#health-"
+
+
 def check_attribute(value: object) -> str:
     """A Pacemaker node attribute name (health attribute mode): it goes to attrd_updater -n
-    and into location rules, so letters, digits, '_', '-', '.' and ':' only, at most 200 bytes."""
+    and into location rules, so letters, digits, '_', '-', '.' and ':' only, at most 200 bytes;
+    or #health-NAME, a node health attribute (green / yellow / red)."""
     text = str(value)
-    if not _ATTRIBUTE.match(text) or not text.isascii() or len(text) > ID_MAX_BYTES:
+    name = text[len(HEALTH_PREFIX):] if text.startswith(HEALTH_PREFIX) else text
+    if not _ATTRIBUTE.match(name) or not text.isascii() or len(text) > ID_MAX_BYTES:
         raise UsageError(
             f"invalid attribute name {text!r}: use letters, digits, '_', '-', '.' and ':', "
-            "starting with a letter or digit"
+            f"starting with a letter or digit (or {HEALTH_PREFIX}NAME for Pacemaker's node health)"
         )
+    return text
+
+
+def is_health_attribute(name: str) -> bool:
+    return name.startswith(HEALTH_PREFIX)
+
+
+def check_cluster_name(what: str, value: object) -> str:
+    """A Pacemaker resource ID or node name, as the OCF agent hands it to the watch so it can
+    tell the cluster itself (crm_resource --fail): an XML ID or a host name, at most 200 bytes."""
+    text = str(value)
+    if not _CLUSTER_NAME.match(text) or not text.isascii() or len(text) > ID_MAX_BYTES:
+        raise UsageError(f"invalid {what} {text!r}: use letters, digits, '_', '-', '.' and ':'")
     return text
 
 
@@ -227,19 +249,27 @@ class Schedule:
     interval: int = 30
     retries: int = 5
     timeout: int = 60
+    # Which evidence from the server's own process declares a probe failed at its deadline at
+    # once (fswatch.core.evidence): off, stopped, or blocked (stopped too). Blocked is opt-in:
+    # a server waiting out its backend's short hiccup looks blocked as well.
+    evidence: str = evidence_rule.STOPPED
 
     @classmethod
-    def parse(cls, interval: object = None, retries: object = None, timeout: object = None) -> Schedule:
+    def parse(
+        cls, interval: object = None, retries: object = None, timeout: object = None, evidence: object = None
+    ) -> Schedule:
         """Checked values; None takes the default above (the one place defaults are written)."""
         default = cls()
         return cls(
             check_range("interval", default.interval if interval is None else interval),
             check_range("retries", default.retries if retries is None else retries),
             check_range("timeout", default.timeout if timeout is None else timeout),
+            check_choice("evidence", default.evidence if evidence is None else evidence, evidence_rule.POLICIES),
         )
 
     @property
     def fields(self) -> Dict[str, int]:
+        """The numbers (the state file's `schedule`, the metrics' labels); `evidence` beside them."""
         return {"interval": self.interval, "retries": self.retries, "timeout": self.timeout}
 
     @property
@@ -251,6 +281,18 @@ class Schedule:
     def detection_bound(self) -> float:
         """A fault at t0 is declared by t0 + this (plus at most 0.5 s of scheduling slack)."""
         return self.interval + self.retries * max(self.interval, self.timeout) + self.timeout
+
+    @property
+    def evidence_bound(self) -> float:
+        """A server seen stopped is declared by t0 + this (plus the same slack), whatever
+        `retries`: the next probe fails at its deadline and declares at once."""
+        return self.interval + self.timeout
+
+    @property
+    def checkpoint(self) -> float:
+        """Seconds into a probe at which the server's process is first sampled: half the
+        timeout, the slow budget (a healthy probe has long ended by then)."""
+        return self.timeout / 2
 
     @property
     def watchdog_seconds(self) -> int:

@@ -14,6 +14,12 @@ healthy probe over it is slow, and the stage that took the largest share of it i
 stage (`slowest()`), named with its time in the alert and STATUS. A per-stage setting would
 need a guess per stage and server; the share of one budget needs none and cannot disagree
 with the whole-probe threshold.
+
+Evidence from the server's own process (fswatch.core.evidence) shortens the retry rule: a
+probe that failed at its deadline while the server's process was stopped (or, where the
+watch opted in, blocked) declares at once, whatever `retries` says. Once declared, a streak
+stays declared until a healthy probe, so a watch that keeps probing (health attribute mode)
+does not declare again when a later failed probe of the same streak has no such evidence.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Optional, Tuple
 
 from fswatch.core import alerts
 from fswatch.core.errors import ProbeFailure
+from fswatch.core.evidence import Evidence
 from fswatch.core.observation import Degradation, Observation
 from fswatch.core.settings import Schedule
 
@@ -85,6 +92,7 @@ class WatchState:
     slow: bool = False
     probes: int = 0
     degraded: int = 0  # consecutive degraded probes (past the limit too)
+    declared: bool = False  # this failure streak was declared (by the retries or on evidence)
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class Judgement:
     observation: Optional[Observation] = None  # as judged: a degradation past its limit carries a failure
     degraded_streak: int = 0  # for DEGRADED_ENDED: how many degraded probes the streak had
     slow: Optional[SlowStage] = None  # a healthy probe over its slow budget: the stage that took most of it
+    early: Optional[Evidence] = None  # declared before the retries ran out, on this evidence
 
     @property
     def declared_failed(self) -> bool:
@@ -133,9 +142,13 @@ def judge(state: WatchState, obs: Observation, schedule: Schedule) -> Judgement:
             obs = replace(obs, failure=_too_long(obs.degraded, limit, span))
     if not obs.ok:
         failures = state.failures + 1
-        event = Event.DECLARED_FAILED if failures >= schedule.attempts else Event.PROBE_FAILED
-        new = replace(state, failures=failures, probes=probes, slow=False, degraded=degraded)
-        return Judgement(new, (event,), observation=obs)
+        by_retries = failures >= schedule.attempts
+        early = obs.evidence if obs.evidence is not None and obs.evidence.declares(schedule.evidence) else None
+        declared = state.declared or by_retries or early is not None
+        event = Event.DECLARED_FAILED if declared else Event.PROBE_FAILED
+        new = replace(state, failures=failures, probes=probes, slow=False, degraded=degraded, declared=declared)
+        first = not state.declared and not by_retries  # the evidence, not the count, declared this streak
+        return Judgement(new, (event,), observation=obs, early=early if first else None)
     events = [Event.HEALTHY if state.seen_healthy else Event.FIRST_HEALTHY]
     streak = state.failures
     if streak and state.seen_healthy:
@@ -154,7 +167,7 @@ def judge(state: WatchState, obs: Observation, schedule: Schedule) -> Judgement:
 
 def after_pause(state: WatchState) -> WatchState:
     """Failures seen before a pause say nothing about the server after maintenance."""
-    return replace(state, failures=0, slow=False, degraded=0)
+    return replace(state, failures=0, slow=False, degraded=0, declared=False)
 
 
 def last_failure_stage(obs: Optional[Observation]) -> Optional[str]:

@@ -2,15 +2,20 @@
 
 `attrd_updater -n NAME -U 1|0` sets NAME on this node (1 healthy, 0 declared failed), the
 way ocf:pacemaker:ping publishes `pingd`, so a location rule moves a service group away
-from nodes that cannot see the server (SPEC.md section 8). This module only runs the
-command, bounded in time; the reporter decides when (every verdict change) and turns a
-failure into alert 96. The runner is passed in, so tests use fake commands.
+from nodes that cannot see the server (SPEC.md section 8). An attribute named #health-NAME
+is Pacemaker's node health instead: green (healthy), yellow (slow or degraded), red
+(declared failed), which the cluster's node-health-strategy acts on by itself, the way it
+acts on storage-mon's and HealthIOWait's. This module only runs the command, bounded in
+time; the reporter decides when (every change of the value) and turns a failure into alert
+96. The runner is passed in, so tests use fake commands.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Callable, Optional, Sequence, Tuple
+
+from fswatch.core.settings import is_health_attribute
 
 ATTRD_UPDATER = "attrd_updater"
 # attrd_updater answers in milliseconds; the whole call, kill included, stays well inside
@@ -59,6 +64,10 @@ def run_bounded(argv: Sequence[str], seconds: float) -> Tuple[int, str]:
     return proc.returncode, out
 
 
+# A verdict, as node health names it (Pacemaker: "Tracking Node Health").
+GREEN, YELLOW, RED = "green", "yellow", "red"
+
+
 class AttributePublisher:
     """Sets one node attribute; returns None on success, else a one-line reason."""
 
@@ -67,15 +76,27 @@ class AttributePublisher:
         self.runner = runner
         self.timeout = timeout
 
-    def __call__(self, healthy: bool) -> Optional[str]:
-        argv = [ATTRD_UPDATER, "-n", self.name, "-U", "1" if healthy else "0"]
-        try:
-            status, output = self.runner(argv, self.timeout)
-        except CallTimedOut:
-            return f"{ATTRD_UPDATER} did not end within {self.timeout:g} s and was killed"
-        except OSError as exc:
-            return f"cannot run {ATTRD_UPDATER}: {exc.strerror or exc}"
-        if status != 0:
-            last = output.strip().splitlines()[-1:] or [""]
-            return f"{ATTRD_UPDATER} exited with status {status}" + (f": {last[0][:200]}" if last[0] else "")
-        return None
+    def value(self, level: str) -> str:
+        """What the attribute holds for a verdict level: the level itself for a #health-*
+        attribute; else 1 (healthy, slow or degraded: it still answers) or 0 (declared failed)."""
+        if is_health_attribute(self.name):
+            return level
+        return "0" if level == RED else "1"
+
+    def __call__(self, value: str) -> Optional[str]:
+        return call([ATTRD_UPDATER, "-n", self.name, "-U", value], self.runner, self.timeout)
+
+
+def call(argv: Sequence[str], runner: Runner, timeout: float) -> Optional[str]:
+    """Run a cluster command bounded in time: None on success, else a one-line reason."""
+    name = argv[0]
+    try:
+        status, output = runner(argv, timeout)
+    except CallTimedOut:
+        return f"{name} did not end within {timeout:g} s and was killed"
+    except OSError as exc:
+        return f"cannot run {name}: {exc.strerror or exc}"
+    if status != 0:
+        last = output.strip().splitlines()[-1:] or [""]
+        return f"{name} exited with status {status}" + (f": {last[0][:200]}" if last[0] else "")
+    return None

@@ -32,6 +32,8 @@ class StderrSink:
             line += f" ({stage}: {reason})" if stage else f" ({reason})"
         if fields.get("FSWATCH_ATTEMPT"):
             line += f" [failed probes {fields['FSWATCH_ATTEMPT']}]"
+            if fields.get("FSWATCH_EVIDENCE_TEXT"):  # what the server's own process did (fswatch.core.evidence)
+                line += f" [server process: {fields['FSWATCH_EVIDENCE_TEXT']}]"
         if fields.get("FSWATCH_HISTORY"):  # alert 6 / 98: how the failure went (fswatch.watch.history)
             line += "".join(f"\n    {row}" for row in fields["FSWATCH_HISTORY"].splitlines())
         stream = self.stream or sys.stderr

@@ -85,6 +85,9 @@ class Kind:
     # alerts logged after the stage's alert when the watch declares its server failed (the
     # seed's NFS monitor said "detected an error in NFS", alert 66)
     declared_alerts: Tuple[int, ...] = ()
+    # the command names of the processes that usually serve it on a node: where the owner of
+    # the probe's socket is searched for first (fswatch.host.procfs); never a rule
+    servers: Tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"Kind({self.name!r})"

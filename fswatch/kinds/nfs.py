@@ -161,6 +161,7 @@ NFS = Kind(
     # (-w, -k, -K, -H: fswatch extensions)
     {"-d": "export", "-n": "port", "-w": "canary_write", "-k": "keytab", "-K": "principal", "-H": "spn_host"},
     declared_alerts=(alerts.NFS_FAILED,),
+    servers=("ganesha.nfsd", "rpcbind", "rpc.mountd"),
     takes_keytab=True,
     refused_at_add=(alerts.KRB5_REQUIRED,),
 )

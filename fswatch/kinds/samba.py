@@ -120,5 +120,6 @@ SAMBA = Kind(
     {"-s": "share", "-u": "user", "-p": "password", "-n": "port", "-w": "canary_write", "-k": "keytab",
      "-K": "principal", "-H": "spn_host"},
     takes_password=True,
+    servers=("smbd",),
     takes_keytab=True,
 )

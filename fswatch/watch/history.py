@@ -105,6 +105,9 @@ def table(entries: Sequence[Mapping[str, object]], attempts: Optional[int] = Non
         failure = e.get("failure")
         alert = str(failure.get("alert", "?")) if isinstance(failure, dict) else ""
         why = failure_text(failure) or degraded_text(e.get("degraded"))
+        evidence = e.get("evidence")
+        if isinstance(evidence, dict) and evidence.get("text"):
+            why += f" [{_one_line(evidence['text'])}]"  # what the server's process did (fswatch.core.evidence)
         lines.append(
             f"{_when(e.get('started')):<23}  {result:<11} {_ms(e.get('total_ms')):>9}  {name:<14} {worst_ms:>9}  "
             f"{alert:>5}  {why}".rstrip()

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from fswatch.core import evidence
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule
 from fswatch.host.atomic import write_atomic
@@ -28,6 +29,9 @@ from fswatch.watch import status
 PHASE_STATE = {status.RESUMING: status.STARTING}
 STATES = tuple(p for p in status.PHASES if p not in PHASE_STATE)
 RESULTS = ("healthy", "slow", "degraded", "failed")
+# What declared a failure: evidence from the server's own process at once (stopped, blocked),
+# or retries + 1 failed probes (fswatch.core.verdict).
+DECLARED_BY = evidence.DECLARED_BY
 # Probe durations: from a loopback probe (~1 ms) to the longest default timeout; the
 # watch's own timeout is added as a bucket, since no probe outlives its deadline.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -68,6 +72,9 @@ HEAD_STATE = _head("fswatch_watch_state", "gauge", "The watch's state: 1 for the
 HEAD_FAILURES = _head("fswatch_consecutive_failed_probes", "gauge",
                       "Failed probes in a row; retries + 1 of them declare the server failed.")
 HEAD_PROBES = _head("fswatch_probes_total", "counter", "Probes by result since the watch started.")
+HEAD_DECLARATIONS = _head("fswatch_declarations_total", "counter",
+                          "Declared failures by what declared them: evidence from the server's process at once "
+                          "(stopped, blocked) or retries + 1 failed probes (retries).")
 HEAD_HEALTHY = _head("fswatch_last_healthy_probe_timestamp_seconds", "gauge", "When the last healthy probe started.")
 HEAD_DURATION = _head(DURATION, "histogram", "How long each stage of a probe took.")
 
@@ -125,6 +132,7 @@ class WatchMetrics:
         self.results: Dict[str, int] = {r: 0 for r in RESULTS}
         self.failures = 0
         self.last_healthy: Optional[float] = None
+        self.declarations: Dict[str, int] = {by: 0 for by in DECLARED_BY}
         self.last_result: Optional[str] = None
         info = base + (("interval", s.interval), ("retries", s.retries), ("timeout", s.timeout),
                        ("bound", _number(s.detection_bound)))
@@ -139,6 +147,9 @@ class WatchMetrics:
         self._failures = _sample("fswatch_consecutive_failed_probes", base)
         self._results: Dict[str, str] = {}
         self._healthy = _sample("fswatch_last_healthy_probe_timestamp_seconds", base)
+        self._declarations = tuple(
+            (by, _sample("fswatch_declarations_total", base + (("evidence", by),))) for by in DECLARED_BY
+        )
 
     def observe(self, obs: Observation, result: str, failures: int, now: float) -> None:
         for timing in obs.stages:
@@ -166,6 +177,8 @@ class WatchMetrics:
             if sample is None:
                 sample = self._results[result] = _sample("fswatch_probes_total", self.base + (("result", result),))
             out.append(f"{sample}{count}")
+        out.append(HEAD_DECLARATIONS)
+        out += [f"{sample}{self.declarations.get(by, 0)}" for by, sample in self._declarations]
         if self.last_healthy is not None:
             out += [HEAD_HEALTHY, f"{self._healthy}{_number(round(self.last_healthy, 3))}"]
         if self.stages:
@@ -228,6 +241,10 @@ class MetricsWriter:
 
     def observe(self, obs: Observation, result: str, failures: int, now: float) -> None:
         self.metrics.observe(obs, result, failures, now)
+
+    def declared(self, by: str) -> None:
+        """One declared failure, by `by` (DECLARED_BY)."""
+        self.metrics.declarations[by] = self.metrics.declarations.get(by, 0) + 1
 
     def write(self, phase: str, final: bool = False) -> Optional[str]:
         """Write the runtime file when due (SystemFault when it cannot be) and see that it is

@@ -12,14 +12,16 @@ from typing import Callable, Dict, Optional
 
 from fswatch import __version__
 from fswatch.core import alerts
+from fswatch.core import evidence as evidence_rule
 from fswatch.core.alerts import alert as alert_entry
 from fswatch.core.errors import FswatchError, ProbeFailure
+from fswatch.core.evidence import Evidence
 from fswatch.core.observation import Observation
 from fswatch.core.protocol import CURRENT
 from fswatch.core.settings import Schedule
 from fswatch.core.verdict import Event, Judgement, SlowStage, WatchState, degraded_limit
 from fswatch.host import files
-from fswatch.host.attrd import AttributePublisher
+from fswatch.host.attrd import GREEN, RED, YELLOW, AttributePublisher
 from fswatch.host.control import Control
 from fswatch.host.notify import Notifier
 from fswatch.kinds import Kind
@@ -77,10 +79,11 @@ class Reporter:
         self.slow: Optional[SlowStage] = None  # the last probe's slow stage, as the verdict named it
         self.status_text = "starting"
         self.paused_until: Optional[float] = None
-        # Health attribute mode: the verdict (True healthy / False declared failed) goes to
-        # the publisher at every change; `published` is what the cluster last accepted.
+        # Health attribute mode: the verdict (green healthy, yellow slow or degraded, red
+        # declared failed) goes to the publisher at every change of the attribute's value;
+        # `published` is the value the cluster last accepted.
         self.publisher = publisher
-        self.published: Optional[bool] = None
+        self.published: Optional[str] = None
         self.publish_failing = False
         self.declared = False  # declared failed and still watching (health attribute mode)
         self.history = History(history_size(schedule.retries))  # the failure timeline (fswatch.watch.history)
@@ -95,6 +98,12 @@ class Reporter:
         self.settings = settings  # what the watch runs (fswatch.watch.status.settings_record)
         self.ended = False  # the watch is ending: its metrics say so for good
         self.unmetered: Optional[Observation] = None  # the probe the next metrics write counts
+        # Evidence from the server's own process (fswatch.watch.evidence): what declared the
+        # current failure streak early, if anything; what declared the last failure (stopped,
+        # blocked or retries); why the process could not be looked at (alert 118, once).
+        self.early: Optional[Evidence] = None
+        self.declared_by: Optional[str] = None
+        self.evidence_unavailable: Optional[str] = None
 
     # -- alerts ---------------------------------------------------------------------------
     def alert(
@@ -134,6 +143,8 @@ class Reporter:
         address = dict(probed.notes).get("address") if probed is not None else None
         if address:
             fields["FSWATCH_ADDRESS"] = address
+        if failure is not None and probed is not None and probed.evidence is not None:
+            fields.update(probed.evidence.journal_fields())  # FSWATCH_EVIDENCE, _PROCESS, _STATE, ...
         fields.update(extra)
         self.sink.emit(entry, message, entry.priority if priority is None else priority, fields)
 
@@ -154,6 +165,8 @@ class Reporter:
         self.unmetered = obs
         self.state = judgement.state
         self.slow = judgement.slow
+        if judgement.early is not None:
+            self.early = judgement.early
         events = judgement.events
         attempts = f"{judgement.state.failures}/{self.schedule.attempts}"
         if obs.failure is not None:
@@ -165,7 +178,7 @@ class Reporter:
                     obs.failure.alert, failure=obs.failure, obs=obs, priority=alerts.WARNING, FSWATCH_ATTEMPT=attempts
                 )
             if judgement.declared_failed and self.declared:
-                self._publish(False)  # a watch that keeps probing retries a failed update
+                self._publish(RED)  # a watch that keeps probing retries a failed update
             self._status(text)
             return
         self.phase = status.HEALTHY if obs.degraded is None else status.DEGRADED
@@ -209,7 +222,8 @@ class Reporter:
                 f"{'' if limit is None else f' of at most {limit} s'}; {obs.degraded.reason}"
             )
         self.declared = False
-        self._publish(True)
+        self.early = None
+        self._publish(YELLOW if slow is not None or obs.degraded is not None else GREEN)
         if Event.FIRST_HEALTHY in events:
             self.status_text = text
             self._write_state()
@@ -232,7 +246,16 @@ class Reporter:
         )
         for alert_id in self.kind.declared_alerts:  # the seed's NFS monitor: "detected an error in NFS"
             self.alert(alert_id, failure=obs.failure)
+        early = self.early
+        self.declared_by = early.kind if early is not None else evidence_rule.RETRIES
+        if early is not None:  # declared before the retries ran out: say on what
+            evidence_alert = alerts.EVIDENCE_STOPPED if early.kind == evidence_rule.STOPPED else alerts.EVIDENCE_BLOCKED
+            self.alert(evidence_alert, detail=early.text(), failure=obs.failure)
+        if self.metrics is not None:
+            self.metrics.declared(self.declared_by)
         self.status_text = f"failed: {obs.failure.stage}: {obs.failure.reason}"
+        if early is not None:
+            self.status_text += f" [declared at once: {early.text()}]"
         timeline = self.history_fields()
         if final:
             self.alert(alerts.TERMINATE, failure=obs.failure, **timeline)
@@ -240,8 +263,14 @@ class Reporter:
         else:
             self.alert(alerts.FAILED_WATCHING, failure=obs.failure, **timeline)
             self.notifier.ready(self.status_text)  # started, and publishing: a verdict is a result
-        self._publish(False)
+        self._publish(RED)
         self._write_state()
+
+    def unavailable(self, reason: str) -> None:
+        """From fswatch.watch.evidence: the server's process could not be looked at (alert 118, once)."""
+        if self.evidence_unavailable is None:
+            self.evidence_unavailable = reason
+            self.alert(alerts.EVIDENCE_UNAVAILABLE, detail=reason, FSWATCH_REASON=reason)
 
     def history_fields(self) -> Dict[str, str]:
         """How the failure went: the last probes, as a table and as JSON lines."""
@@ -259,16 +288,19 @@ class Reporter:
                 FSWATCH_INJECTED="1",
             )
 
-    def _publish(self, healthy: bool) -> None:
-        """Publish a verdict change (alert 97); a failed update is alert 96, once per streak
-        of failures, and is tried again at the next verdict."""
-        if self.publisher is None or self.published is healthy:
+    def _publish(self, level: str) -> None:
+        """Publish a change of the attribute's value (alert 97); a failed update is alert 96,
+        once per streak of failures, and is tried again at the next verdict."""
+        if self.publisher is None:
+            return
+        new = self.publisher.value(level)
+        if self.published == new:
             return
         self.notifier.watchdog()  # the call is bounded, but comes on top of a whole probe
-        value = f"{self.publisher.name}={1 if healthy else 0}"
-        error = self.publisher(healthy)
+        value = f"{self.publisher.name}={new}"
+        error = self.publisher(new)
         if error is None:
-            self.published = healthy
+            self.published = new
             self.publish_failing = False
             self.alert(alerts.ATTRIBUTE_SET, detail=value, FSWATCH_ATTRIBUTE=self.publisher.name)
         elif not self.publish_failing:
@@ -349,8 +381,11 @@ class Reporter:
             injection=self.injection,
             attribute=None
             if self.publisher is None
-            else {"name": self.publisher.name, "published": self.published, "failing": self.publish_failing},
+            else {"name": self.publisher.name, "published": None if self.published is None else self.published
+                  not in ("0", RED), "value": self.published, "failing": self.publish_failing},
             degraded=self._degraded(),
+            evidence={"setting": self.schedule.evidence, "declared_by": self.declared_by,
+                      "unavailable": self.evidence_unavailable},
             version=__version__,
             protocol=CURRENT.number,
         )

@@ -22,6 +22,7 @@ from fswatch.host.store import SettingsStore
 from fswatch.kinds import WatchSettings
 from fswatch.kinds import kind as kind_named
 from fswatch.watch.engine import StopSignal, Watch
+from fswatch.watch.evidence import EvidenceSampler
 from fswatch.watch.inject import Injector
 from fswatch.watch.metrics import MetricsWriter, WatchMetrics
 from fswatch.watch.reporter import Reporter
@@ -132,11 +133,14 @@ def run_watch(
                 metrics=metrics_writer(settings, control),
                 settings=settings_record(settings, source),
             )
-            # Injection wraps the probe function: the probes never know about it (fswatch.watch.inject).
+            # Evidence and injection wrap the probe function: the probes never know about them
+            # (fswatch.watch.evidence, fswatch.watch.inject). An injected failure contacts no
+            # server, so it is outside the sampling.
+            sampler = EvidenceSampler(settings.schedule, unavailable=reporter.unavailable, servers=spec.servers)
             injector = Injector(control, spec, settings.schedule.attempts, reporter.injection_changed)
             watch = Watch(
                 settings.schedule,
-                injector.wrap(lambda deadline: probe(target, deadline)),
+                injector.wrap(sampler.wrap(lambda deadline: probe(target, deadline))),
                 reporter,
                 control,
                 stop,

@@ -26,6 +26,8 @@ from fswatch import __version__
 from fswatch.core import alerts
 from fswatch.core.alerts import alert as alert_entry
 from fswatch.core.errors import FswatchError, NotRunning
+from fswatch.core.evidence import BLOCKED as BLOCKED_EVIDENCE
+from fswatch.core.evidence import STOPPED as STOPPED_EVIDENCE
 from fswatch.core.protocol import FLOCK, OFD, VERSIONS, Version, of_watch, release_tuple
 from fswatch.host.control import Control, held
 from fswatch.host.store import CONFIG, RUNTIME, SettingsStore
@@ -132,6 +134,9 @@ class WatchStatus:
     version: str = VERSIONS[1].release
     protocol: Optional[int] = None
     settings: Optional[dict] = None  # what the watch runs: settings_record()
+    # Evidence from the server's own process: the setting, what declared the last failure
+    # (stopped, blocked or retries) and why the process could not be looked at, if so.
+    evidence: Optional[dict] = None
 
     def to_json(self, history_json: Optional[str] = None) -> str:
         """The state file's text. Its values are JSON already (dicts and lists of plain values),
@@ -206,6 +211,7 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
         and isinstance(v.get("values"), dict)
         and all(_text(value) for value in v["values"].values())
     ),
+    "evidence": _optional(lambda v: isinstance(v, dict) and _text(v.get("setting"))),
 }
 _FIELD_NAMES = tuple(f.name for f in fields(WatchStatus))
 assert set(_CHECKS) == set(_FIELD_NAMES), "every field of the state file is checked"
@@ -430,10 +436,22 @@ def failure_text(kind: str, target: str, failure: Mapping[str, object]) -> str:
 
 def failure_reason(state: WatchStatus) -> str:
     counted = f" after {state.failures}/{state.attempts} failed probes" if state.attempts else ""
+    early = declared_on(state)
+    if early:
+        counted = f" at once on evidence from the server's process ({early}){counted}"
     failure = state.failure
     if failure is None:
         return _one_line(f"the watch declared the server failed{counted}: {state.status}")
     return _one_line(f"declared failed{counted}: {failure_text(state.kind, state.target, failure)}")
+
+
+def declared_on(state: WatchStatus) -> str:
+    """The evidence text that declared the last failure before the retries ran out ('' if none)."""
+    declared_by = (state.evidence or {}).get("declared_by")
+    evidence = (state.last_probe or {}).get("evidence")
+    if declared_by in (STOPPED_EVIDENCE, BLOCKED_EVIDENCE) and isinstance(evidence, dict):
+        return str(evidence.get("text", declared_by))
+    return ""
 
 
 def degraded_reason(state: WatchStatus) -> str:

@@ -411,5 +411,7 @@ def test_every_watch_declares_the_fault_within_the_bound(host, node, tmp_path, s
     assert not wrong, f"not ended as failed:\n{report}"
     for s in run.samples:
         want = faults[s.kind].alerts[s.kind]
-        # (Under load a healthy probe may be slow, alert 92, before the fault.)
-        assert s.alerts[:1] == [1] and s.alerts[-len(want):] == want, f"{s.name()}: alerts\n{report}"
+        # (Under load a healthy probe may be slow, alert 92, before the fault.) A watch on the
+        # stopped server's own node may declare at once on that evidence: 114 just before 6 (issue 18).
+        got = s.alerts[:-2] + s.alerts[-1:] if s.alerts[-2:-1] == [114] else s.alerts
+        assert got[:1] == [1] and got[-len(want):] == want, f"{s.name()}: alerts\n{report}"

@@ -173,7 +173,10 @@ def test_stall_ends_the_blocking_command_within_the_bound(clp, fresh_samba_serve
     healthy = lambda: phase(clp, "samba", "w1") == "healthy"  # noqa: E731
     rc, detected, stderr = detect_stall(watch, healthy, fresh_samba_server.stall_all, fresh_samba_server.resume_all)
     assert rc == 1 and detected <= 4 + 0.5, (detected, stderr)
-    assert alert_ids(stderr)[-2:] == [74, 6]
+    # the stage's alert, then 6; between them 114 when a failed probe saw smbd (on this node)
+    # stopped all through its second half, which declares at once (issue 18)
+    ids = alert_ids(stderr)
+    assert ids[-2:] == [74, 6] or ids[-3:] == [74, 114, 6], ids
 
 
 def test_password_moves_out_of_argv(clp, samba_server):

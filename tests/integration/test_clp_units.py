@@ -88,7 +88,8 @@ def test_stall_fails_the_unit_and_the_command(node, fresh_samba_server):
     assert rc == 1 and detected <= 1 + 2 * max(1, 1) + 1 + 0.5  # SPEC.md section 2's bound + slack
     props = node.show(unit, "ActiveState", "Result")
     assert props == {"ActiveState": "failed", "Result": "exit-code"}
-    assert events(node, unit)[-2:] == [74, 6]
+    ids = events(node, unit)
+    assert ids[-2:] == [74, 6] or ids[-3:] == [74, 114, 6], ids  # 114: smbd seen stopped (issue 18)
 
 
 def test_stop_that_cannot_finish_gives_15_and_kill_9_frees_the_id(node, samba_server):

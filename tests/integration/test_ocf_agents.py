@@ -5,6 +5,7 @@ see — declared failure with its exit reason, a clean stop, a live probe at OCF
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -95,7 +96,11 @@ def test_stall_is_declared_failed_with_stage_alert_and_cause_then_stop_gives_7(a
     assert mon.returncode == 1, mon.stderr
     reason = [line for line in mon.stderr.splitlines() if line.startswith("ocf-exit-reason:")]
     assert len(reason) == 1, mon.stderr
-    assert "declared failed after 2/2 failed probes: stage " in reason[0]
+    # smbd runs on this node: the probe that fails with smbd stopped all through its second half
+    # declares at once on that evidence (issue 18); the first probe the stall caught halfway
+    # through may not, then the retries do.
+    assert re.search(r"declared failed (at once on evidence from the server's process \(smbd\[\d+\] stopped "
+                     r"\(T\) for [0-9.]+ s\) )?after [12]/2 failed probes: stage ", reason[0]), reason[0]
     assert "alert " in reason[0] and "(cause: " in reason[0]
     assert detected <= bound + 1.0
     # The failure stays visible until Pacemaker stops the resource; then 7, and stop is idempotent.

@@ -48,7 +48,7 @@ def test_units_verify_silently(tmp_path):
                                   "fswatch-settle@fswatch-samba@x.service.service"])
 def test_units_exposure(node, unit):
     score = analyze_security(node.root, unit)
-    assert score <= 2.5, score
+    assert score <= 2.0, score  # issue 18: the evidence opened the sandbox only this far
 
 
 @pytest.fixture(scope="module")
@@ -332,6 +332,66 @@ def test_message_ids_do_not_collide_with_systemds_catalog():
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 20  # systemd's own entries
     theirs = {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
     assert not theirs & {a.message_id for a in ALERTS.values()}
+
+
+# A server that accepts and never answers, run inside the container as root (the container's
+# base root has no smbd): what the unit's sandbox lets the watch see of another user's process.
+SILENT_SERVER = (
+    "import socket\n"
+    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', {port})); s.listen(8); held = []\n"
+    "while True: held.append(s.accept()[0])\n"
+)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("stopped", [True, False])
+def test_the_sandboxed_unit_sees_the_local_server_s_process(node, stopped):
+    """Issue 18: the unit runs as user fswatch with CAP_SYS_PTRACE, ProtectProc=invisible and
+    a read-only /proc, and still finds the root-owned process serving its connection and
+    reads its threads: a stopped one declares at the first failed probe (alert 114), an idle
+    one is evidence on every failed probe (blocked: every thread asleep, nothing moved) but
+    declares only after the retries."""
+    port = _free_port()
+    server = f"fswatch-silent-{port}"
+    node.run(["systemd-run", f"--unit={server}", "python3", "-c", SILENT_SERVER.format(port=port)])
+    try:
+        wait_unit(node, f"{server}.service", ("active",), 10)
+        time.sleep(0.5)  # listening
+        if stopped:
+            node.systemctl("kill", "--signal=SIGSTOP", f"{server}.service")
+        watch_id = f"ev{port}"
+        node.run(["fswatch", "add", "samba", watch_id, "--share", "public", "--port", str(port),
+                  "--interval", "1", "--retries", "3", "--timeout", "2"])  # fmt: skip
+        unit = f"fswatch-samba@{watch_id}.service"
+        began = time.monotonic()
+        node.systemctl("start", unit, check=False, timeout=60)
+        props = wait_unit(node, unit, ("failed",), 30)
+        took = time.monotonic() - began
+        entries = alerts(node, unit)
+        ids = [int(e["FSWATCH_EVENT"]) for e in entries]
+        evidence = [e for e in entries if e.get("FSWATCH_EVIDENCE")]
+        assert evidence, entries
+        if stopped:
+            assert ids[-3:] == [74, 114, 6] and 118 not in ids, ids
+            assert evidence[0]["FSWATCH_EVIDENCE"] == "stopped"
+            assert evidence[0]["FSWATCH_EVIDENCE_PROCESS"].startswith("python3[")
+            assert evidence[0]["FSWATCH_EVIDENCE_STATE"] == "T"
+            assert took < 2 + 5, took  # the first probe (2 s) declared; not 4 of them
+        else:
+            assert ids.count(74) == 4 and 114 not in ids and 118 not in ids, ids
+            assert {e["FSWATCH_EVIDENCE"] for e in evidence} == {"blocked"}, evidence
+        assert props["Result"] == "exit-code"
+    finally:
+        node.systemctl("kill", "--signal=SIGCONT", f"{server}.service", check=False)
+        node.systemctl("stop", f"{server}.service", check=False)
 
 
 def wait_events(node, unit, expected, timeout):

@@ -106,7 +106,7 @@ def test_every_verdict_change_is_published_and_a_declared_failure_does_not_end_t
     ]
     assert "READY=1" in sent[0] or any("READY=1" in s for s in sent)
     assert not any("STOPPING=1" in s for s in sent[:-1])  # only at the final stop
-    assert reporter.snapshot().attribute == {"name": "fsw-health", "published": True, "failing": False}
+    assert reporter.snapshot().attribute == {"name": "fsw-health", "published": True, "value": "1", "failing": False}
 
 
 def test_a_failed_update_is_alert_96_once_and_is_retried_at_the_next_probe(tmp_path):
@@ -137,11 +137,11 @@ def test_publisher_reasons():
 
     publisher = AttributePublisher("a")
     publisher.runner = exits(0, "")
-    assert publisher(True) is None
+    assert publisher("1") is None
     publisher.runner = exits(102, "noise\ncould not connect to attrd\n")
-    assert publisher(False) == "attrd_updater exited with status 102: could not connect to attrd"
+    assert publisher("0") == "attrd_updater exited with status 102: could not connect to attrd"
     publisher.runner = missing
-    assert publisher(True) == "cannot run attrd_updater: No such file or directory"
+    assert publisher("1") == "cannot run attrd_updater: No such file or directory"
 
 
 def test_run_bounded_kills_a_hanging_command_and_its_children(tmp_path):

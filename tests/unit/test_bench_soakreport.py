@@ -72,3 +72,20 @@ def test_figures_judge_each_detection_against_bound_plus_slack():
     assert (idle["probes"], idle["failed"], idle["p50_ms"], idle["max_ms"]) == (10, 0, 14.0, 19.0)
     assert (load["failed"], load["failed_stages"]) == (1, ["negotiate"])
     assert idle["lag_max_ms"] == 50.0  # starts 1.05 s apart at interval 1 s
+
+
+def test_side_by_side_settings_are_figured_apart():
+    """Issue 18: one run, one set of watches per evidence setting; each setting's figures
+    count only its own watches' detections, early declarations and false declarations."""
+    stalls = [{"n": 1, "target": "smbd", "affected": ["w", "w-b"], "detected_s": {"w": 6.2, "w-b": 2.5},
+               "declared_by": {"w": "retries", "w-b": "stopped"}, "missed": []}]  # fmt: skip
+    results = _results(stalls, [{"watch": "w-b", "declared_by": "blocked"}])
+    results["run"]["evidence"] = ["stopped", "blocked"]
+    results["watches"][0]["evidence"] = "stopped"
+    results["watches"].append(dict(results["watches"][0], id="w-b", evidence="blocked"))
+    stopped, blocked = soakreport.figures(results, "stopped"), soakreport.figures(results, "blocked")
+    assert (stopped["false_declarations"], stopped["early"], stopped["stalls_early"]) == (0, 0, 0)
+    assert (blocked["false_declarations"], blocked["false_by"]["blocked"]) == (1, 1)
+    assert (blocked["early"], blocked["stalls_early"], blocked["detections_expected"]) == (1, 1, 1)
+    assert soakreport.figures(results)["detections_expected"] == 2  # the whole run: both sets
+    assert soakreport.name_of(["stopped", "blocked"]) == "soak" and soakreport.name_of("blocked") == "soak-blocked"

@@ -115,7 +115,8 @@ def test_every_watch_setting_is_a_described_parameter_with_its_default(kind):
     root = ET.fromstring(_meta(kind).split("\n", 2)[2])
     assert root.find("version").text == "1.1"
     params = {p.get("name"): p for p in root.iter("parameter")}
-    expected = {"watch_id", "interval", "retries", "timeout", "attribute"} | {f.name for f in KINDS[kind].fields}
+    expected = {"watch_id", "interval", "retries", "timeout", "attribute", "evidence", "push"}
+    expected |= {f.name for f in KINDS[kind].fields}
     if KINDS[kind].takes_password:
         expected.add("password_file")
     if KINDS[kind].takes_keytab:
@@ -129,6 +130,8 @@ def test_every_watch_setting_is_a_described_parameter_with_its_default(kind):
         # a fixed default is in the attribute; one decided at run time is described
         assert content.get("default") is not None or "default" in p.find("longdesc").text, name
     assert params["interval"].find("content").attrib == {"type": "integer", "default": "30"}
+    assert params["evidence"].find("content").attrib == {"type": "string", "default": "stopped"}
+    assert params["push"].find("content").attrib == {"type": "boolean", "default": "true"}
     actions = {(a.get("name"), a.get("depth")) for a in root.iter("action")}
     assert actions == {("start", None), ("stop", None), ("monitor", None), ("monitor", "10"),
                        ("validate-all", None), ("meta-data", None)}

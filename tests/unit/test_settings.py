@@ -254,5 +254,5 @@ def test_attribute_names():
             check_attribute(bad)
         assert str(info.value) == (
             f"invalid attribute name {bad!r}: use letters, digits, '_', '-', '.' and ':', "
-            "starting with a letter or digit"
+            "starting with a letter or digit (or #health-NAME for Pacemaker's node health)"
         )

@@ -161,6 +161,13 @@ def test_under_systemd_a_runtime_watch_is_its_unit_with_a_drop_in(runtime, monke
     sup.forget()
     assert not supervisor.dropin_path("samba", "w1").exists() and not password.exists()
     assert ["daemon-reload"] in systemctl.calls and ["reset-failed", sup.unit] in systemctl.calls
+    # Pacemaker's stop forgets without reloading systemd (issue 18: it is on the failover path);
+    # the next start writes the drop-in again and reloads.
+    sup.start_unit(settings, "pw", until=supervisor.QUEUED)
+    systemctl.calls.clear()
+    sup.forget(reload=False)
+    assert not supervisor.dropin_path("samba", "w1").exists() and ["daemon-reload"] not in systemctl.calls
+    assert ["reset-failed", sup.unit] in systemctl.calls
 
 
 def test_a_forced_systemd_mode_never_makes_the_directory_that_says_systemd_runs(runtime, monkeypatch):

@@ -16,6 +16,7 @@ from typing import Iterator, Mapping, Optional
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import EXIT_FAILED, EXIT_OK, NotRunning, UsageError
+from fswatch.core.evidence import OFF
 from fswatch.core.observation import Observation
 from fswatch.core.settings import Schedule, check_id, check_range
 from fswatch.core.verdict import slowest
@@ -101,7 +102,7 @@ def _probe_text(kind: Kind, label: str, target: object, obs: Observation) -> str
 
 def cmd_add(args: argparse.Namespace) -> int:
     kind = KINDS[args.kind]
-    values = {**_target_values(args, kind), "attribute": args.attribute, "ctdb": args.ctdb}
+    values = {**_target_values(args, kind), "attribute": args.attribute, "evidence": args.evidence, "ctdb": args.ctdb}
     values.update(interval=args.interval, retries=args.retries, timeout=args.timeout)
     settings = build(kind, args.id, values)
     if settings.ctdb:
@@ -112,10 +113,12 @@ def cmd_add(args: argparse.Namespace) -> int:
     checked = _check_at_add(settings, password, getattr(args, "keytab", None))
     # Everything is valid: only now touch the file system.
     conf = SettingsStore.config().write(settings, password, keytab)
+    schedule = settings.schedule
+    stopped = f", {schedule.evidence_bound:.0f} s for a local server seen stopped" if schedule.evidence != OFF else ""
     for_ctdb = "; for CTDB: enable its event script with `ctdb event script enable legacy 45.fswatch`"
     print(
         f"{conf}: {kind.name} watch {settings.watch_id} ({settings.label}); "
-        f"failure declared within {settings.schedule.detection_bound:.0f} s of a fault"
+        f"failure declared within {schedule.detection_bound:.0f} s of a fault{stopped}"
         + (for_ctdb if settings.ctdb else "")
     )
     if checked:

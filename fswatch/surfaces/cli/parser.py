@@ -7,6 +7,7 @@ import argparse
 
 from fswatch import __version__
 from fswatch.core.errors import UsageError
+from fswatch.core.evidence import POLICIES as EVIDENCE_POLICIES
 from fswatch.core.protocol import CURRENT
 from fswatch.core.settings import Schedule
 from fswatch.host.supervisor import STOP_WAIT
@@ -103,7 +104,14 @@ def _add_settings_commands(sub) -> None:
         p.add_argument(
             "--attribute",
             metavar="NAME",
-            help="health attribute mode: publish NAME=1 (healthy) / 0 (failed) with attrd_updater; keep probing",
+            help="health attribute mode: publish NAME=1 (healthy) / 0 (failed) with attrd_updater; keep probing "
+            "(#health-NAME: Pacemaker's node health, green / yellow / red)",
+        )
+        p.add_argument(
+            "--evidence",
+            choices=EVIDENCE_POLICIES,
+            help="declare at once, without the remaining retries, a probe that failed while the local server's "
+            "process was stopped (stopped, the default), also blocked in the kernel (blocked), or never (off)",
         )
         p.add_argument(
             "--ctdb",

@@ -175,6 +175,11 @@ def _detail_lines(r: dict, last: dict) -> List[str]:
             lines.append(f"failure: {last['failure']['stage']}: {last['failure']['reason']}")
         if last.get("posture"):
             lines.append("security: " + ", ".join(f"{k} {v or '-'}" for k, v in last["posture"].items()))
+        if isinstance(last.get("evidence"), dict):
+            lines.append(f"server process: {last['evidence'].get('text')}")
+    evidence = r.get("evidence") if isinstance(r.get("evidence"), dict) else {}
+    if evidence.get("unavailable"):
+        lines.append(f"server process not readable (evidence {evidence.get('setting')}): {evidence['unavailable']}")
     if r.get("slow_stage"):
         slow = r["slow_stage"]
         lines.append(f"slow: {slow['stage']} {slow['ms']:.0f} ms of {slow['budget_ms']:.0f} ms budget")

@@ -158,6 +158,16 @@ class Request:
         """The resource's name, a clone's ':N' dropped."""
         return self.env.get("OCF_RESOURCE_INSTANCE", "").split(":", 1)[0]
 
+    @property
+    def resource(self) -> Optional[str]:
+        """The resource as Pacemaker names it (a clone's ':N' kept); None when run by hand."""
+        return self.env.get("OCF_RESOURCE_INSTANCE") or None
+
+    @property
+    def node(self) -> Optional[str]:
+        """The node Pacemaker runs this action on (CRM_meta_on_node); None when run by hand."""
+        return self.env.get("OCF_RESKEY_CRM_meta_on_node") or None
+
     def deadline(self) -> Deadline:
         """Pacemaker's timeout for this action (CRM_meta_timeout, ms) less a margin, so the
         agent answers with a diagnosis before Pacemaker gives up on it."""

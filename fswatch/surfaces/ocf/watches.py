@@ -32,9 +32,10 @@ from typing import Dict, List, Optional, Tuple
 from fswatch import __version__
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import FswatchError, UsageError
-from fswatch.core.settings import Schedule, check_attribute, check_id
+from fswatch.core.settings import Schedule, check_attribute, check_bool, check_id
 from fswatch.host import keytabs, logs, passwords
 from fswatch.host.control import CREDENTIAL_CACHE
+from fswatch.host.crm import CRM_RESOURCE, stop_post_line
 from fswatch.host.supervisor import QUEUED, SYSTEMD, Supervisor, supervision_mode
 from fswatch.host.systemctl import unit_name
 from fswatch.kinds import KINDS, Kind, WatchSettings, build
@@ -59,9 +60,9 @@ from fswatch.watch.status import Health, WatchView
 POLL = 0.1  # seconds between looks at the watch while start waits
 DEEP = 10  # OCF_CHECK_LEVEL from which monitor runs a live probe itself
 ATTRD_UPDATER = "attrd_updater"
-# Under systemd, attribute mode's watch must reach pacemaker-attrd: its IPC serves root,
-# hacluster and the haclient group, through shared memory under /dev/shm.
-ATTRIBUTE_SERVICE_LINES = ("SupplementaryGroups=haclient", "PrivateUsers=no", "PrivateDevices=no")
+# Under systemd, attribute mode's watch must reach pacemaker-attrd (attrd_updater): its IPC
+# serves root, hacluster and the haclient group, through shared memory under /dev/shm.
+CLUSTER_SERVICE_LINES = ("SupplementaryGroups=haclient", "PrivateUsers=no", "PrivateDevices=no")
 
 # The monitor's answer for each health of a running or ended watch (fswatch.watch.status).
 OCF_CODE: Dict[Health, int] = {
@@ -174,8 +175,34 @@ def _schedule_parameters() -> Tuple[Parameter, ...]:
             "failed. A name: health attribute mode, for a clone on every node: the watch sets the "
             "transient node attribute NAME to 1 (healthy) or 0 (declared failed) with "
             "attrd_updater at every verdict change and keeps probing, and monitor returns 0 "
-            "while the watch runs; a location rule on NAME moves the service.",
+            "while the watch runs; a location rule on NAME moves the service. A name "
+            "#health-NAME is Pacemaker's node health instead: green (healthy), yellow (slow or "
+            "degraded), red (declared failed), acted on by the cluster property "
+            "node-health-strategy (migrate-on-red, progressive).",
             default="",
+        ),
+        Parameter(
+            "evidence",
+            "evidence from the server's process that declares at once",
+            "Where the server runs on this node (resource mode probes the group's floating IP on "
+            "the node running the group), the watch samples the process serving its connection: "
+            "a probe that failed at its deadline while that process was stopped (SIGSTOP, a frozen "
+            "cgroup) declares at once, within interval + timeout whatever `retries` says. stopped "
+            f"(default {defaults.evidence}): only then; blocked: also when every thread slept with "
+            "no CPU time and no context switch through the second half of the probe (a storage "
+            "hang, but also a wait on a backend's short hiccup); off: retries + 1 failed probes only.",
+            default=defaults.evidence,
+        ),
+        Parameter(
+            "push",
+            "tell Pacemaker at once",
+            "Resource mode: when the watch declares its server failed, its unit tells Pacemaker at "
+            "once (ExecStopPost=, as root: crm_resource --fail for this resource on this node; alert "
+            "116, or 117 if that failed), instead of waiting for the next monitor operation (which "
+            "still reports the failure: the fallback). Where systemd is not PID 1 the monitor alone "
+            "reports it. Ignored in health attribute mode, whose attribute is the push.",
+            boolean=True,
+            default="true",
         ),
     )
 
@@ -191,8 +218,11 @@ def agent_for(kind: Kind) -> Agent:
         "returns once the first probe was healthy. monitor: 0 healthy; 1 declared failed, with "
         "an exit reason naming the probe stage, the alert id and the cause; 190 (degraded) "
         "while the server answers slowly (alert 92); 7 after a clean stop. OCF_CHECK_LEVEL=10 "
-        "adds one live probe within the monitor's timeout. With `attribute` set the watch "
-        "publishes a node attribute instead (health attribute mode). See ocf_fswatch(7).",
+        "adds one live probe within the monitor's timeout. A server on this node whose process is "
+        "stopped is declared at once (evidence), and the watch's unit tells Pacemaker the instant it "
+        "ends (push: crm_resource --fail for this resource), the monitor being the fallback. With "
+        "`attribute` set the watch publishes a node attribute instead (health attribute mode; #health-NAME: "
+        "node health). See ocf_fswatch(7).",
         _parameters(kind),
         (
             Action("start", 90, start),
@@ -241,8 +271,11 @@ def watch_settings(req: Request) -> Tuple[WatchSettings, Optional[str], Optional
     """The watch's settings from the parameters, checked the way `fswatch add` checks them
     (fswatch.kinds.build: the same one-line reasons), its password and its keytab."""
     kind = kind_of(req)
-    names = [f.name for f in kind.fields] + ["interval", "retries", "timeout", "attribute"]
+    names = [f.name for f in kind.fields] + ["interval", "retries", "timeout", "attribute", "evidence"]
     values = {name: req.param(name) for name in names}
+    push = check_bool("push", req.param("push") or "true")
+    if push and not values["attribute"] and req.resource and req.node:  # both absent when run by hand
+        values.update(pacemaker_resource=req.resource, pacemaker_node=req.node)
     settings = build(kind, watch_id(req), values)
     password_file = req.param("password_file") if kind.takes_password else None
     password = passwords.read(Path(password_file), follow=True) if password_file else None
@@ -261,6 +294,8 @@ def missing_component(settings: WatchSettings, sup: Supervisor) -> Optional[str]
         return f"the {kind.name} probe cannot be loaded: {exc}"
     if settings.attribute and shutil.which(ATTRD_UPDATER) is None:
         return f"{ATTRD_UPDATER} not found (install pacemaker-cli-utils) but attribute={settings.attribute} needs it"
+    if settings.pacemaker is not None and shutil.which(CRM_RESOURCE) is None:
+        return f"{CRM_RESOURCE} not found (install pacemaker-cli-utils) but push=true needs it"
     if sup.systemd:
         template = unit_name(kind.name, "x").replace("@x.", "@.")
         state = sup.systemctl.show(template, "LoadState").get("LoadState")
@@ -313,7 +348,10 @@ def start(req: Request) -> Result:
         # A fresh start: no state of an earlier run may answer for this one.
         sup.forget()
         if sup.systemd:
-            lines = ATTRIBUTE_SERVICE_LINES if settings.attribute else ()
+            lines = CLUSTER_SERVICE_LINES if settings.attribute else ()
+            if settings.pacemaker is not None:  # push: the unit tells Pacemaker as the watch ends (fswatch.host.crm)
+                p = settings.pacemaker
+                lines += (stop_post_line(settings.kind, settings.watch_id, p.resource, p.node),)
             sup.start_unit(settings, password, keytab=keytab, writer=f"ocf:fswatch:{settings.kind.name}",
                            service_lines=lines, until=QUEUED)  # fmt: skip
         else:
@@ -358,7 +396,7 @@ def stop(req: Request) -> Result:
         return OCF_SUCCESS, None  # nothing can run under a name that cannot exist: stopped
     sup = Supervisor(kind_of(req), name, deadline=req.deadline())
     sup.stop(req.deadline())
-    sup.forget()
+    sup.forget(reload=False)  # the group's stop waits for this one: the next start reloads systemd
     return OCF_SUCCESS, None
 
 

@@ -31,17 +31,22 @@ def add_watch(cli: FswatchCLI, server, watch_id="w1", *extra: str):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_stall_declared_within_bound(fresh_samba_server, tmp_path):
+@pytest.mark.parametrize("evidence", ["stopped", "off"])
+def test_stall_declared_within_bound(fresh_samba_server, tmp_path, evidence):
+    """Every smbd process stopped: by default the watch sees the process serving it stopped and
+    declares after the first failed probe (alert 114, bound interval + timeout); without evidence
+    it takes the retries (bound interval + retries x max(interval, timeout) + timeout)."""
     cli = FswatchCLI(tmp_path)
-    add_watch(cli, fresh_samba_server)
+    add_watch(cli, fresh_samba_server, "w1", "--evidence", evidence)
     watch = cli.start("run", "samba", "w1")
     healthy = lambda: phase(cli, "samba", "w1") == "healthy"  # noqa: E731
     rc, detected, stderr = detect_stall(watch, healthy, fresh_samba_server.stall_all, fresh_samba_server.resume_all)
     assert rc == 1, stderr
-    bound = 1 + 2 * max(1, 1) + 1
+    bound = 1 + 1 if evidence == "stopped" else 1 + 2 * max(1, 1) + 1  # SPEC.md section 2
     assert detected <= bound + SLACK, (detected, stderr)
     ids = alert_ids(stderr)
-    assert ids[:2] == [1, 2] and ids[-2:] == [74, 6], stderr
+    assert ids[:2] == [1, 2], stderr
+    assert ids[-3:] == [74, 114, 6] if evidence == "stopped" else ids[-4:] == [74, 74, 74, 6], stderr
     assert "The clp_sambamon will terminate." in stderr
     assert phase(cli, "samba", "w1") == "failed"
 

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Optional, Tuple
 
-import smbprotocol.connection as smb_connection
 from smbprotocol.exceptions import SMBAuthenticationError, SMBResponseException
 from smbprotocol.session import Session
 
@@ -31,7 +30,7 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure, ProtocolError
 from fswatch.core.observation import Observation, StageRecorder
-from fswatch.probes import kerberos, smb, write_canary
+from fswatch.probes import kerberos, smb, smbrecv, write_canary
 from fswatch.probes import posture as pst
 from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
@@ -81,7 +80,7 @@ def probe_samba(
     """One probe of `target`, finished by `deadline` (+ a few ms), never raising for the server."""
     rec = StageRecorder(clock, details=pst.Posture())  # always reported, None where not reached
     try:
-        conn = smb.ProbeConnection(
+        conn = smbrecv.CallerConnection(
             uuid.uuid4(), target.address, target.port, require_signing=target.user is not None or bool(target.kerberos)
         )
         reaper = smb.Reaper(conn, deadline)
@@ -160,7 +159,7 @@ def probe_samba(
     return rec.observation(failure, tickets.degraded if tickets is not None else None)
 
 
-def _session(conn: smb_connection.Connection, target: SambaTarget) -> Session:
+def _session(conn: smb.ProbeConnection, target: SambaTarget) -> Session:
     """Kerberos only (no auth protocol to fall back to), or NTLM with the user's password, or
     the guest account."""
     if target.kerberos is not None:
@@ -178,7 +177,7 @@ def _authentication(session: Session, target: SambaTarget) -> str:
 
 
 def _kerberos_refused(
-    failure: ProbeFailure, conn: smb_connection.Connection, tickets: Optional[Tickets]
+    failure: ProbeFailure, conn: smb.ProbeConnection, tickets: Optional[Tickets]
 ) -> ProbeFailure:
     """The server refused the Kerberos logon: clock skew when its clock and the KDC's are apart
     by more than Kerberos allows (alert 123, the NT status kept), else the failure as it is."""

@@ -303,8 +303,9 @@ class Reaper:
 
     def _shut(self) -> None:
         shut(getattr(self._conn, "transport", None))
-        # Wake the waiters ourselves: smbprotocol's receiver thread wakes them only when
-        # it notices the closed socket, and it may be busy elsewhere.
+        # A CallerConnection (fswatch.probes.smbrecv) wakes from its select() when the socket is
+        # shut; smbprotocol's own Connection waits on events its receiver thread sets only when
+        # it notices the closed socket, and it may be busy elsewhere: wake those waiters too.
         for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
             request.response_event.set()
 
@@ -575,7 +576,7 @@ def parse_directory(buffer: bytes) -> List[DirectoryEntry]:
 
 
 def close_quietly(conn: smb_connection.Connection) -> None:
-    """Close the socket and join smbprotocol's receiver thread: a probe leaves nothing behind."""
+    """Close the socket (and join smbprotocol's receiver thread, where there is one): a probe leaves nothing behind."""
     try:
         conn.disconnect(close=False)
     except Exception:

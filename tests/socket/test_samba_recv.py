@@ -1,0 +1,66 @@
+"""The Samba probe receives in its own thread (fswatch.probes.smbrecv): no thread per connection,
+an interim STATUS_PENDING answer waited past, and the deadline still ends a wait after one."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from fswatch.core import alerts
+from fswatch.core.deadline import Deadline
+from fswatch.probes.samba import SambaTarget, probe_samba
+from tests.socket import smbfakes
+
+STATUS_PENDING = 0x00000103
+FLAGS_ASYNC_COMMAND = 0x00000002
+DEADLINE = 2.0
+MARGIN = 1.5  # the reaper shuts the socket at the deadline; a loaded machine delays the wake-up
+
+
+def pending_negotiate() -> bytes:
+    """An interim answer to the NEGOTIATE (MS-SMB2 3.3.4.2): STATUS_PENDING, async."""
+    header = bytearray(smbfakes.smb2_header(smbfakes.SMB2_NEGOTIATE, STATUS_PENDING, 0))
+    header[16:20] = (smbfakes.FLAGS_SERVER_TO_REDIR | FLAGS_ASYNC_COMMAND).to_bytes(4, "little")
+    return smbfakes.direct_tcp(bytes(header) + bytes.fromhex("0900000000000000" "00"))
+
+
+def _target(server) -> SambaTarget:
+    return SambaTarget("public", server.address, server.port)
+
+
+def test_the_final_answer_after_a_pending_one_is_the_one_judged():
+    final = smbfakes.direct_tcp(smbfakes.smb2_header(smbfakes.SMB2_NEGOTIATE, smbfakes.STATUS_ACCESS_DENIED, 0))
+    with smbfakes.AnswerServer(pending_negotiate() + final, raw=True) as server:
+        obs = probe_samba(_target(server), Deadline.after(DEADLINE))
+    failure = obs.failure
+    assert (failure.stage, failure.alert, failure.ntstatus) == ("negotiate", 65, smbfakes.STATUS_ACCESS_DENIED), (
+        failure.fields()
+    )
+
+
+def test_a_pending_answer_and_then_silence_ends_at_the_deadline():
+    with smbfakes.AnswerServer(pending_negotiate(), raw=True) as server:
+        t0 = time.monotonic()
+        obs = probe_samba(_target(server), Deadline.after(DEADLINE))
+        elapsed = time.monotonic() - t0
+    failure = obs.failure
+    assert (failure.stage, failure.alert, failure.timed_out) == ("negotiate", alerts.WAIT, True), failure.fields()
+    assert DEADLINE - 0.1 <= elapsed < DEADLINE + MARGIN
+
+
+def test_a_probe_starts_no_thread_per_connection(monkeypatch):
+    started = []
+    real_start = threading.Thread.start
+
+    def start(thread):
+        started.append(thread.name)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    final = smbfakes.direct_tcp(smbfakes.smb2_header(smbfakes.SMB2_NEGOTIATE, smbfakes.STATUS_ACCESS_DENIED, 0))
+    with smbfakes.AnswerServer(final, raw=True) as server:
+        for _ in range(3):
+            assert probe_samba(_target(server), Deadline.after(DEADLINE)).failure.alert == 65
+    ours = [name for name in started if not name.startswith(type(server).__name__)]  # not the server's own
+    # At most the one deadline thread of the process (fswatch.probes.smb), never smbprotocol's msg_worker.
+    assert set(ours) <= {"fswatch-deadlines"}, ours

@@ -18,7 +18,12 @@ Modules pulled in by others' imports, for work a watch never does:
   only for a canary; its IOCTLs (smbprotocol.ioctl), which a tree connect uses only for the
   secure-negotiate check the probe does not run (fswatch.probes.smb.tree_connect); textwrap,
   to print a structure (its debug log), and timeit, for its transport's receive, which the
-  probe's transport replaces (fswatch.probes.smb.ProbeTcp).
+  probe's transport replaces (fswatch.probes.smb.ProbeTcp);
+- cryptography (Debian 12's 38): x509 (its certificates, names, extensions: ~1.3 MB of a Samba
+  watch's private memory), which the OpenSSL backend and its PKCS#7 and PKCS#12 serializers
+  import to name certificates in annotations and to check one given to them, and a watch has
+  no certificate (NTLM and the SMB keys need hashes, HMAC, CMAC, AES and the KDF only). Once
+  anything uses x509, the backend's reference to it holds the real module's names.
 
 And one module not loaded at all where it can be of no use: pyspnego uses python-gssapi only
 with pykrb5 beside it (spnego._gss: both or neither), yet imports gssapi first, and with it the
@@ -58,6 +63,9 @@ DEFERRED: Dict[str, Tuple[str, ...]] = {
     "spnego._kerberos": ("KerberosV5Msg",),  # spnego._spnego
     "logging.config": (),  # spnego
     "smbprotocol.open": ("Open",),  # smbprotocol.connection
+    # cryptography 38's OpenSSL backend and its PKCS#7 serializer (every use of the backend: the
+    # SMB signing keys' KDF, pyspnego's NTLM MACs) name these in their functions' annotations only.
+    "cryptography.x509": ("Certificate", "CertificateSigningRequest", "CertificateRevocationList"),
     "smbprotocol.ioctl": ("CtlCode", "IOCTLFlags", "SMB2IOCTLRequest", "SMB2IOCTLResponse",  # smbprotocol.tree
                           "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
 }
@@ -99,10 +107,16 @@ class _StandIns:
 
 
 def _real(name: str) -> Any:
-    """The real module, imported now in place of the stand-in."""
-    if getattr(sys.modules.get(name), MARK, False):
-        del sys.modules[name]
-    return importlib.import_module(name)
+    """The real module, imported now in place of the stand-in. The stand-in, still held by
+    those that imported it, takes the real module's names: from then on they read the real
+    objects from it (cryptography's isinstance(cert, x509.Certificate) needs the real class)."""
+    stand_in = sys.modules.get(name)
+    if not getattr(stand_in, MARK, False):
+        return importlib.import_module(name)
+    del sys.modules[name]
+    real = importlib.import_module(name)
+    vars(stand_in).update({key: value for key, value in vars(real).items() if not key.startswith("__")})
+    return real
 
 
 class _Forward:
@@ -110,6 +124,10 @@ class _Forward:
     (a class's method, an enum's member), uses the real object, imported now."""
 
     __slots__ = ("_module", "_name")
+    # What typing asks of each name in an annotation such as Optional[x509.Certificate] (a type
+    # variable? generic?): answered "no" here, since a name in an annotation is not a use. None of
+    # the deferred names is a type variable or a generic class.
+    TYPING_QUESTIONS = frozenset({"__typing_subst__", "__parameters__"})
 
     def __init__(self, module: str, name: str) -> None:
         self._module = module
@@ -122,7 +140,15 @@ class _Forward:
         return self._object()(*args, **kwargs)
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute in _Forward.TYPING_QUESTIONS:
+            raise AttributeError(attribute)
         return getattr(self._object(), attribute)
+
+    def __instancecheck__(self, instance: Any) -> bool:  # isinstance(x, forward): the real class's answer
+        return isinstance(instance, self._object())
+
+    def __subclasscheck__(self, subclass: Any) -> bool:
+        return issubclass(subclass, self._object())
 
     def __repr__(self) -> str:
         return f"<{self._module}.{self._name}, imported at its first use>"

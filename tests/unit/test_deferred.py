@@ -28,11 +28,12 @@ def test_a_samba_probe_never_loads_credssp_tls_x509_or_the_logging_configuration
         from fswatch.core import deferred
         print(json.dumps(sorted(m for m in ("ssl", "tempfile", "cryptography.x509", "email", "spnego.tls",
                                             "logging.handlers", "socketserver", "pickle", "smbprotocol.create_contexts",
-                                            "smbprotocol.file_info", "ast", "dis") if m in sys.modules)))
+                                            "smbprotocol.file_info", "ast", "dis")
+                                 if m in sys.modules and not getattr(sys.modules[m], "__fswatch_stand_in__", False))))
         print(json.dumps({m: getattr(sys.modules[m], "__fswatch_stand_in__", False) for m in deferred.DEFERRED}))
     """)
     loaded, stand_ins = (json.loads(line) for line in out.splitlines())
-    # What the installed cryptography loads itself (Debian's 38: x509, email, the real inspect) is not deferred.
+    # What the installed cryptography loads itself (Debian's 38: the real inspect) is not deferred.
     own = cryptographys_own()
     assert set(loaded) - own == set()
     assert {m for m, stand_in in stand_ins.items() if not stand_in} - own == set()
@@ -138,3 +139,24 @@ def test_gssapi_is_not_found_without_krb5_and_imported_as_usual_with_it(tmp_path
     assert run(code) == "False False False"
     (tmp_path / "krb5.py").write_text("")
     assert run(code) == "True False True"  # the fake gssapi has no gssapi.raw: pyspnego still cannot use it
+
+
+def test_cryptography_works_whole_with_x509_deferred():
+    """The OpenSSL backend (every signing key's KDF, every NTLM MAC) loads without x509, which
+    it and PKCS#7 name in annotations only; the first use of x509 - through the backend's and
+    PKCS#7's own reference, isinstance included - gets the real classes, everywhere after."""
+    out = run("""
+        import sys
+        import fswatch.probes.samba
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation, Mode
+        from cryptography.hazmat.primitives.serialization import pkcs7
+        key = KBKDFHMAC(hashes.SHA256(), Mode.CounterMode, 16, 4, 4, CounterLocation.BeforeFixed,
+                        b"SMBSigningKey", b"", None).derive(b"k" * 16)
+        print(len(key), "cryptography.x509.base" in sys.modules)
+        print(isinstance(object(), pkcs7.x509.Certificate), "cryptography.x509.base" in sys.modules)
+        from cryptography import x509
+        backend = sys.modules["cryptography.hazmat.backends.openssl.backend"]
+        print(backend.x509.Certificate is x509.Certificate is pkcs7.x509.Certificate, x509.Certificate.__module__)
+    """)
+    assert out.splitlines() == ["16 False", "False True", "True cryptography.x509.base"]

@@ -22,8 +22,9 @@ Modules pulled in by others' imports, for work a watch never does:
 - cryptography (Debian 12's 38): x509 (its certificates, names, extensions: ~1.3 MB of a Samba
   watch's private memory), which the OpenSSL backend and its PKCS#7 and PKCS#12 serializers
   import to name certificates in annotations and to check one given to them, and a watch has
-  no certificate (NTLM and the SMB keys need hashes, HMAC, CMAC, AES and the KDF only). Once
-  anything uses x509, the backend's reference to it holds the real module's names.
+  no certificate (NTLM and the SMB keys need hashes, HMAC, CMAC, AES and the KDF only); and its
+  SSH key format (serialization.ssh, ~0.1 MB), for keys a watch never reads or writes. Once
+  anything uses one of them, the backend's reference to it holds the real module's names.
 
 And one module not loaded at all where it can be of no use: pyspnego uses python-gssapi only
 with pykrb5 beside it (spnego._gss: both or neither), yet imports gssapi first, and with it the
@@ -66,6 +67,8 @@ DEFERRED: Dict[str, Tuple[str, ...]] = {
     # cryptography 38's OpenSSL backend and its PKCS#7 serializer (every use of the backend: the
     # SMB signing keys' KDF, pyspnego's NTLM MACs) name these in their functions' annotations only.
     "cryptography.x509": ("Certificate", "CertificateSigningRequest", "CertificateRevocationList"),
+    # ... and its SSH key format, for keys a watch never reads or writes.
+    "cryptography.hazmat.primitives.serialization.ssh": ("load_ssh_private_key", "load_ssh_public_key"),
     "smbprotocol.ioctl": ("CtlCode", "IOCTLFlags", "SMB2IOCTLRequest", "SMB2IOCTLResponse",  # smbprotocol.tree
                           "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
 }

@@ -160,3 +160,20 @@ def test_cryptography_works_whole_with_x509_deferred():
         print(backend.x509.Certificate is x509.Certificate is pkcs7.x509.Certificate, x509.Certificate.__module__)
     """)
     assert out.splitlines() == ["16 False", "False True", "True cryptography.x509.base"]
+
+
+def test_ssh_keys_load_with_their_format_deferred():
+    out = run("""
+        import sys
+        import fswatch.probes.samba
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+        print("cryptography.hazmat.primitives.serialization.ssh" in sys.modules and getattr(
+            sys.modules["cryptography.hazmat.primitives.serialization.ssh"], "__fswatch_stand_in__", False))
+        key = ed25519.Ed25519PrivateKey.generate().public_key()
+        line = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        again = serialization.load_ssh_public_key(line)
+        print(line.split()[0].decode(), again.public_bytes(serialization.Encoding.OpenSSH,
+                                                          serialization.PublicFormat.OpenSSH) == line)
+    """)
+    assert out.splitlines() == ["True", "ssh-ed25519 True"]

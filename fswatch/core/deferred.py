@@ -25,6 +25,9 @@ Modules pulled in by others' imports, for work a watch never does:
   no certificate (NTLM and the SMB keys need hashes, HMAC, CMAC, AES and the KDF only); and its
   SSH key format (serialization.ssh, ~0.1 MB), for keys a watch never reads or writes. Once
   anything uses one of them, the backend's reference to it holds the real module's names.
+  And the OpenSSL backend itself (~3 MB, some 60 modules), which the KDF's module and AES-GCM/CCM's
+  import at their own import: a logon that signs nothing needs neither (its RC4 and its KDF are
+  fswatch.probes.smbkeys'), and a session that signs or encrypts loads them at its first signature.
 
 And one module not loaded at all where it can be of no use: pyspnego uses python-gssapi only
 with pykrb5 beside it (spnego._gss: both or neither), yet imports gssapi first, and with it the
@@ -69,6 +72,12 @@ DEFERRED: Dict[str, Tuple[str, ...]] = {
     "cryptography.x509": ("Certificate", "CertificateSigningRequest", "CertificateRevocationList"),
     # ... and its SSH key format, for keys a watch never reads or writes.
     "cryptography.hazmat.primitives.serialization.ssh": ("load_ssh_private_key", "load_ssh_public_key"),
+    # ... and the two modules that import its OpenSSL backend at their own import (~3 MB): the KDF
+    # (smbprotocol.session's, which fswatch.probes.smb.ProbeSession replaces) and AES-GCM/CCM
+    # (smbprotocol.connection's, for signing with GMAC and for encryption: a session that uses
+    # them loads them then). fswatch.probes.smbkeys has the rest of what a logon needs.
+    "cryptography.hazmat.primitives.kdf.kbkdf": ("KBKDFHMAC", "CounterLocation", "Mode"),  # smbprotocol.session
+    "cryptography.hazmat.primitives.ciphers.aead": (),  # smbprotocol.connection
     "smbprotocol.ioctl": ("CtlCode", "IOCTLFlags", "SMB2IOCTLRequest", "SMB2IOCTLResponse",  # smbprotocol.tree
                           "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
 }

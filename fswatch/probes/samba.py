@@ -163,10 +163,10 @@ def _session(conn: smb.ProbeConnection, target: SambaTarget) -> Session:
     """Kerberos only (no auth protocol to fall back to), or NTLM with the user's password, or
     the guest account."""
     if target.kerberos is not None:
-        return Session(conn, target.kerberos, None, require_encryption=False, auth_protocol="kerberos")
+        return smb.ProbeSession(conn, target.kerberos, None, require_encryption=False, auth_protocol="kerberos")
     user, password = (GUEST_USER, GUEST_PASSWORD) if target.user is None else (target.user, target.password)
     username, secret = smb.credential(user, password or "")
-    return Session(conn, username, secret, require_encryption=False)
+    return smb.ProbeSession(conn, username, secret, require_encryption=False)
 
 
 def _authentication(session: Session, target: SambaTarget) -> str:

@@ -16,6 +16,8 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
 - the spnego adapter: a Kerberos logon (fswatch.probes.kerberos) gets its own GSS-API context,
   made with python-gssapi from the watch's credential cache alone; pyspnego's Kerberos needs
   pykrb5, which no distribution packages;
+- smbkeys' RC4 in pyspnego's place and ProbeSession's KDF (fswatch.probes.smbkeys): a logon
+  that signs nothing never loads cryptography's OpenSSL backend;
 - ProbeConnection: the server's clock from its NEGOTIATE answer (MS-SMB2 2.2.4 SystemTime), so
   a Kerberos logon the server refuses can be told apart as clock skew.
 """
@@ -38,6 +40,7 @@ from typing import List, Optional, Tuple
 import smbprotocol.connection as smb_connection
 import smbprotocol.session as smb_session
 import spnego
+import spnego._ntlm_raw.crypto as ntlm_crypto
 from smbprotocol.connection import SecurityMode
 from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.header import NtStatus
@@ -48,6 +51,7 @@ from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnect
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProtocolError
 from fswatch.probes import posture as pst
+from fswatch.probes import smbkeys
 from fswatch.probes.kerberos import KerberosLogon, SecurityContext
 
 # MS-SMB2 2.2.10 ShareType
@@ -214,6 +218,15 @@ class _Spnego:
 
 
 smb_session.spnego = _Spnego  # type: ignore[assignment]
+# NTLM's RC4 (its key exchange, its sealing handles) without cryptography's OpenSSL backend.
+ntlm_crypto.RC4Handle = smbkeys.RC4  # type: ignore[misc,assignment]
+
+
+class ProbeSession(Session):
+    """smbprotocol's Session, deriving the SMB 3 keys without cryptography's OpenSSL backend."""
+
+    def _smb3kdf(self, ki: bytes, label: bytes, context: bytes, length: int = 16) -> bytes:
+        return smbkeys.smb3kdf(ki, label, context, length)
 
 
 class _Deadlines:

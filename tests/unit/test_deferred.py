@@ -21,16 +21,18 @@ def run(code: str) -> str:
     return proc.stdout.strip()
 
 
-def test_a_samba_probe_never_loads_credssp_tls_x509_or_the_logging_configuration():
+def test_a_samba_probe_never_loads_credssp_tls_x509_the_openssl_backend_or_the_logging_configuration():
     out = run("""
         import json, sys
         import fswatch.probes.samba
         from fswatch.core import deferred
         print(json.dumps(sorted(m for m in ("ssl", "tempfile", "cryptography.x509", "email", "spnego.tls",
+                                            "cryptography.hazmat.backends.openssl.backend",
                                             "logging.handlers", "socketserver", "pickle", "smbprotocol.create_contexts",
                                             "smbprotocol.file_info", "ast", "dis")
                                  if m in sys.modules and not getattr(sys.modules[m], "__fswatch_stand_in__", False))))
-        print(json.dumps({m: getattr(sys.modules[m], "__fswatch_stand_in__", False) for m in deferred.DEFERRED}))
+        print(json.dumps({m: getattr(sys.modules[m], "__fswatch_stand_in__", False)
+                          for m in deferred.DEFERRED if m in sys.modules}))  # the rest: not even imported
     """)
     loaded, stand_ins = (json.loads(line) for line in out.splitlines())
     # What the installed cryptography loads itself (Debian's 38: the real inspect) is not deferred.
@@ -177,3 +179,28 @@ def test_ssh_keys_load_with_their_format_deferred():
                                                           serialization.PublicFormat.OpenSSH) == line)
     """)
     assert out.splitlines() == ["True", "ssh-ed25519 True"]
+
+
+def test_an_ntlm_logon_and_the_smb3_keys_never_load_the_openssl_backend(tmp_path):
+    """A whole NTLM exchange (pyspnego's client against its server: the key exchange's RC4, the
+    sealing handles) and an SMB 3 key derivation, in a Samba watch's process: cryptography's
+    OpenSSL backend (~3 MB of private memory) is never imported (fswatch.probes.smbkeys)."""
+    users = tmp_path / "ntlm-users"
+    users.write_text("DOM:alice:secret\n")
+    out = run(f"""
+        import os, sys
+        os.environ["NTLM_USER_FILE"] = {str(users)!r}
+        import fswatch.probes.samba
+        from fswatch.probes import smb
+        import spnego
+        client = spnego.client("DOM\\\\alice", "secret", hostname="server", protocol="ntlm")
+        server = spnego.server(protocol="ntlm")
+        token = client.step()
+        while not client.complete:
+            token = client.step(server.step(token))
+        server.step(token) if token else None
+        key = smb.ProbeSession._smb3kdf(None, client.session_key, b"SMBSigningKey\\x00", b"x" * 64)
+        print(client.session_key == server.session_key, len(key),
+              "cryptography.hazmat.backends.openssl.backend" in sys.modules)
+    """)
+    assert out == "True 16 False"

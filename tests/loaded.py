@@ -31,10 +31,10 @@ _CRYPTOGRAPHY = """
 
 def cryptographys_own() -> FrozenSet[str]:
     """What cryptography's modules that smbprotocol imports load themselves. It depends on the
-    release: Debian 12's python3-cryptography (38) loads the real inspect (cryptography.utils
-    evaluates an annotation of inspect.Signature); its OpenSSL backend (imported by the KDF's and
-    AES-GCM's modules) and x509 are deferred (fswatch.core.deferred); the wheels from 42 on load
-    no inspect. A Samba watch cannot help these."""
+    release. What Debian 12's python3-cryptography (38) would load and a watch does not use is
+    deferred (fswatch.core.deferred): inspect (cryptography.utils names inspect.Signature in an
+    annotation), its OpenSSL backend (imported by the KDF's and AES-GCM's modules) and x509. A
+    Samba watch cannot help the rest."""
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(_CRYPTOGRAPHY)], capture_output=True, text=True,
                           timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

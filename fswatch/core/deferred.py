@@ -59,7 +59,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 # Each deferred module, and the names its importers take from it with `from M import N` at their
 # own import (the stand-in has those, as forwarders; any other name loads the real module).
 DEFERRED: Dict[str, Tuple[str, ...]] = {
-    "inspect": (),  # dataclasses
+    "inspect": ("Signature",),  # dataclasses; cryptography.utils (in an annotation)
     "traceback": (),  # logging
     "textwrap": (),  # smbprotocol.structure
     "timeit": (),  # smbprotocol.transport
@@ -80,6 +80,12 @@ DEFERRED: Dict[str, Tuple[str, ...]] = {
     "cryptography.hazmat.primitives.ciphers.aead": (),  # smbprotocol.connection
     "smbprotocol.ioctl": ("CtlCode", "IOCTLFlags", "SMB2IOCTLRequest", "SMB2IOCTLResponse",  # smbprotocol.tree
                           "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
+}
+# Names a stand-in answers itself, exactly as the real module would, because a watch uses them on
+# every probe and they are one line each: smbprotocol.structure asks inspect.isclass() of a field
+# (the real module, with ast, dis and tokenize, is ~0.9 MB of a Samba watch's private memory).
+ANSWERED: Dict[str, Dict[str, Any]] = {
+    "inspect": {"isclass": lambda obj: isinstance(obj, type)},  # Lib/inspect.py's own definition
 }
 MARK = "__fswatch_stand_in__"
 # A module of no use without another (fswatch never imports either): not found while that one cannot be.
@@ -114,6 +120,8 @@ class _StandIns:
         name = module.__name__
         for taken in DEFERRED[name]:
             setattr(module, taken, _Forward(name, taken))
+        for answered, answer in ANSWERED.get(name, {}).items():
+            setattr(module, answered, answer)
         module.__getattr__ = lambda attr: _real_attribute(name, attr)  # PEP 562: any other name
         setattr(module, MARK, True)
 

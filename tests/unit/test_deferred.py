@@ -35,7 +35,7 @@ def test_a_samba_probe_never_loads_credssp_tls_x509_the_openssl_backend_or_the_l
                           for m in deferred.DEFERRED if m in sys.modules}))  # the rest: not even imported
     """)
     loaded, stand_ins = (json.loads(line) for line in out.splitlines())
-    # What the installed cryptography loads itself (Debian's 38: the real inspect) is not deferred.
+    # What the installed cryptography loads itself (tests/loaded.py) is not the watch's to defer.
     own = cryptographys_own()
     assert set(loaded) - own == set()
     assert {m for m, stand_in in stand_ins.items() if not stand_in} - own == set()
@@ -204,3 +204,23 @@ def test_an_ntlm_logon_and_the_smb3_keys_never_load_the_openssl_backend(tmp_path
               "cryptography.hazmat.backends.openssl.backend" in sys.modules)
     """)
     assert out == "True 16 False"
+
+
+def test_inspect_answers_isclass_itself_and_a_signature_in_an_annotation_is_no_use():
+    """smbprotocol.structure asks inspect.isclass() on every probe, cryptography.utils names
+    inspect.Signature in an annotation: neither loads the real inspect (~0.9 MB, with ast and dis);
+    isclass answers as Lib/inspect.py does, and any other name is the real module's."""
+    out = run("""
+        import sys
+        import fswatch
+        import inspect
+
+        def f(s: inspect.Signature) -> inspect.Signature:
+            return s
+
+        answers = [inspect.isclass(x) for x in (int, 1, type, inspect, None)]
+        print(answers, getattr(sys.modules["inspect"], "__fswatch_stand_in__", False), "ast" in sys.modules)
+        print(inspect.signature(f).parameters["s"].name, inspect.isclass is sys.modules["inspect"].isclass)
+        print(getattr(sys.modules["inspect"], "__fswatch_stand_in__", False), "ast" in sys.modules)
+    """)
+    assert out.splitlines() == ["[True, False, True, False, False] True False", "s True", "False True"]

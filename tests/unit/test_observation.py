@@ -73,3 +73,16 @@ def test_recorder_passes_on_the_posture_and_a_degradation_only_without_a_failure
     # A failed probe is failed, not degraded: the verdict must not count it as a grace period.
     failed = rec.observation(ProbeFailure(74, "compound", "no answer"), degraded=degradation)
     assert failed.degraded is None and failed.details == Posture("3.1.1", "required", "off")
+
+
+def test_a_stage_added_by_other_means_is_ok_unless_said():
+    rec = StageRecorder(clock=lambda: 0.0)
+    rec.add("connect", 1.5)
+    rec.add("negotiate", 2.0, ok=False)
+    assert [(s.stage, s.ok) for s in rec.stages] == [("connect", True), ("negotiate", False)]
+
+
+def test_a_kerberos_degradation_names_its_krb5_error():
+    d = Degradation("Kerberos ticket not renewed", "kerberos", "no answer", krb5_error="KRB5_KDC_UNREACH")
+    assert d.fields()["krb5_error"] == "KRB5_KDC_UNREACH"
+    assert "krb5_error" not in Degradation("grace period", "getattr", "grace").fields()

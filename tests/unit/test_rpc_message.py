@@ -250,3 +250,15 @@ def test_the_usual_reply_decodes_the_quick_way_to_what_the_full_decoding_gives()
     slow = decode_reply(struct.pack(">3I", 7, 1, 0) + verifier + struct.pack(">I", 0) + b"RSLT")
     assert (slow.xid, slow.accepted, slow.status, slow.results.rest()) == (7, True, "SUCCESS", b"RSLT")
     assert decode_reply(encode_reply(7, accept_stat=1)).status == "PROG_UNAVAIL"
+
+
+@pytest.mark.parametrize("accept_stat, tail, status", [(2, (3, 4), "PROG_MISMATCH"), (4, (), "GARBAGE_ARGS")])
+def test_an_accepted_reply_that_failed_keeps_its_verifier(accept_stat, tail, status):
+    """RPCSEC_GSS verifies an accepted reply's verifier (fswatch.rpc.rpcsec_gss): decode_reply
+    keeps it whatever the accept_stat, not only for SUCCESS."""
+    record = struct.pack(f">IIIII4sI{len(tail)}I", 7, 1, 0, 6, 4, b"\x01\x02\x03\x04", accept_stat, *tail)
+    reply = decode_reply(record)
+    assert (reply.xid, reply.accepted, reply.status) == (7, True, status)
+    assert reply.verf == OpaqueAuth(6, b"\x01\x02\x03\x04")
+    if tail:
+        assert (reply.low, reply.high) == tail

@@ -5,10 +5,13 @@ from fswatch.core.settings import (
     Schedule,
     check_bool,
     check_canary,
+    check_canary_write,
+    check_cluster_name,
     check_id,
     check_password,
     check_range,
     parse_conf,
+    valid_id,
 )
 from fswatch.kinds import NFS, SAMBA, WatchSettings
 
@@ -256,3 +259,22 @@ def test_attribute_names():
             f"invalid attribute name {bad!r}: use letters, digits, '_', '-', '.' and ':', "
             "starting with a letter or digit (or #health-NAME for Pacemaker's node health)"
         )
+
+
+def test_valid_id_says_what_check_id_would():
+    assert valid_id("web1") and valid_id("a" * 200)
+    assert not valid_id("") and not valid_id("a b") and not valid_id("-x") and not valid_id("a" * 201)
+
+
+def test_a_cluster_name_is_at_most_200_ascii_bytes():
+    assert check_cluster_name("node name", "a" * 200) == "a" * 200
+    assert check_cluster_name("resource ID", "fs-grp_1.x:2") == "fs-grp_1.x:2"
+    for bad in ("a" * 201, "", "-x", "nöde", "a b"):
+        with pytest.raises(UsageError, match=r"^invalid node name "):
+            check_cluster_name("node name", bad)
+
+
+def test_a_write_canary_directory_is_refused_by_its_own_name():
+    assert check_canary_write(".") == "."
+    with pytest.raises(UsageError, match="canary-write"):
+        check_canary_write("/abs")

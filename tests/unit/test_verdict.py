@@ -182,3 +182,11 @@ def test_last_failure_stage():
     assert last_failure_stage(None) is None
     assert last_failure_stage(ok()) is None
     assert last_failure_stage(bad()) == "connect"
+
+
+def test_after_pause_forgets_a_declared_streak_as_it_forgets_the_count():
+    """A streak declared before a pause (a watch that keeps probing) is not declared after it:
+    the first failures after `continue` count from zero, towards a declaration of their own."""
+    state = after_pause(WatchState(failures=3, seen_healthy=True, slow=True, probes=9, degraded=2, declared=True))
+    assert state == WatchState(failures=0, seen_healthy=True, slow=False, probes=9, degraded=0, declared=False)
+    assert state.declared is False

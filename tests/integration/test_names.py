@@ -165,10 +165,11 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
         for line in failed
     ), stderr
     # Each probe ended by its deadline (+0.1 s), and the stuck lookup cost one thread at most:
-    # main + the process's one deadline thread (probes/smb.py) + one lookup, + at a deadline the
-    # short-lived thread that shuts the probe's connection (test_many_probes_... counts lookups by name).
+    # main + the watch's evidence worker (watch/evidence.py) + the process's one deadline thread
+    # (probes/smb.py) + one lookup, + at a deadline the short-lived thread that shuts the probe's
+    # connection (test_many_probes_... counts the lookups by name).
     assert resolve_ms and max(resolve_ms) <= (timeout + PROBE_SLACK) * 1000, resolve_ms
-    assert stalled_threads and max(stalled_threads) <= 4, (stalled_threads, healthy_threads)
+    assert stalled_threads and max(stalled_threads) <= 5, (stalled_threads, healthy_threads)
 
 
 def test_a_stop_ends_a_probe_stuck_in_resolve_at_once(tmp_path):

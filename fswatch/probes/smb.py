@@ -315,12 +315,9 @@ class Reaper:
             self._shut()
 
     def _shut(self) -> None:
+        # The probe's thread waits in the select() of a CallerConnection (fswatch.probes.smbrecv),
+        # which a shut socket wakes: no receiver thread, no events to set.
         shut(getattr(self._conn, "transport", None))
-        # A CallerConnection (fswatch.probes.smbrecv) wakes from its select() when the socket is
-        # shut; smbprotocol's own Connection waits on events its receiver thread sets only when
-        # it notices the closed socket, and it may be busy elsewhere: wake those waiters too.
-        for request in list(getattr(self._conn, "outstanding_requests", {}).values()):
-            request.response_event.set()
 
     def finish(self) -> None:
         self.done.set()
@@ -589,7 +586,8 @@ def parse_directory(buffer: bytes) -> List[DirectoryEntry]:
 
 
 def close_quietly(conn: smb_connection.Connection) -> None:
-    """Close the socket (and join smbprotocol's receiver thread, where there is one): a probe leaves nothing behind."""
+    """Close the socket (smbprotocol's disconnect without closing the sessions, or a plain shut
+    if that fails): a probe leaves nothing behind; a CallerConnection has no receiver thread to join."""
     try:
         conn.disconnect(close=False)
     except Exception:

@@ -323,8 +323,9 @@ def _probe_v3(
                 for port, program, version in ((mount_port, mount.PROGRAM, mount.VERSION),
                                                (nfs_port, nfs3.PROGRAM, nfs3.VERSION))
             ]  # fmt: skip
-            mount_port, nfs_port = (port if ask is None else ask.result(deadline)
-                                    for port, ask in zip((mount_port, nfs_port), asked))
+            mount_port, nfs_port = (
+                port if ask is None else ask.result(deadline) for port, ask in zip((mount_port, nfs_port), asked)
+            )
     assert mount_port is not None and nfs_port is not None
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"
@@ -627,8 +628,12 @@ def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grac
                 return
             reason = f"{where}: {exc.sperror()}"
             raise ProbeFailure(
-                alerts.CANARY_UNREADABLE, "canary", reason, f"{canary}: {exc.status}",
-                rpc_status=exc.status, canary=canary,
+                alerts.CANARY_UNREADABLE,
+                "canary",
+                reason,
+                f"{canary}: {exc.status}",
+                rpc_status=exc.status,
+                canary=canary,
             ) from exc
         except (RpcTimeout, RpcConnectionError, DeadlineExceeded) as exc:
             timed_out = not isinstance(exc, RpcConnectionError)

@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import errno
 import functools
-import heapq
-import itertools
-import os
 import select
 import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import smbprotocol.connection as smb_connection
 import smbprotocol.session as smb_session
@@ -48,6 +45,7 @@ from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
 from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
+from fswatch.core import timers
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProtocolError
 from fswatch.probes import posture as pst
@@ -229,59 +227,6 @@ class ProbeSession(Session):
         return smbkeys.smb3kdf(ki, label, context, length)
 
 
-class _Deadlines:
-    """One thread for the deadlines of every Samba probe in this process, instead of a thread
-    started and joined by every probe (bench/RESULTS.md: ~0.5 ms of CPU per probe). It sleeps
-    until the earliest deadline; a probe that ended marks its entry done, which the thread drops
-    when it comes to it (no wake-up for that). At a deadline that passes with its probe still
-    running it shuts that probe's connection at once, and a thread of the probe's own keeps at
-    it until the probe has ended, so one stalled probe never delays another probe's deadline.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: List[Tuple[float, int, Reaper]] = []
-        self._order = itertools.count()  # ties: first come, first served; never compares reapers
-        self._thread: Optional[threading.Thread] = None
-
-    def add(self, at: float, reaper: Reaper) -> None:
-        """Fire `reaper` at `at` (time.monotonic) unless it is done by then."""
-        with self._cond:
-            if self._thread is None or not self._thread.is_alive():
-                thread = threading.Thread(target=self._run, name="fswatch-deadlines", daemon=True)
-                thread.start()  # RuntimeError on a host out of threads: the probe's to report
-                self._thread = thread
-            heapq.heappush(self._heap, (at, next(self._order), reaper))
-            if self._heap[0][2] is reaper:
-                self._cond.notify()  # the earliest now: the thread must wait less
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                reaper = self._due()
-            try:
-                reaper.strike()  # at once, from this thread: the deadline is now
-                lingering = threading.Thread(target=reaper.linger, name="fswatch-deadline", daemon=True)
-                reaper.lingering = lingering
-                lingering.start()
-            except Exception:  # nothing may end this thread: every later probe's deadline depends on it
-                pass
-
-    def _due(self) -> Reaper:
-        """Wait until the earliest deadline of a probe still running has come; that probe's reaper."""
-        while True:
-            while self._heap and self._heap[0][2].done.is_set():
-                heapq.heappop(self._heap)
-            if not self._heap:
-                self._cond.wait()
-                continue
-            left = self._heap[0][0] - time.monotonic()
-            if left > 0:
-                self._cond.wait(left)
-                continue
-            return heapq.heappop(self._heap)[2]
-
-
 class Reaper:
     """Shuts the connection's socket at the deadline, so blocked smbprotocol calls return.
 
@@ -297,7 +242,19 @@ class Reaper:
         self._conn = conn
         self.done = threading.Event()
         self.lingering: Optional[threading.Thread] = None
-        _deadlines.add(time.monotonic() + deadline.remaining(), self)
+        # On the process's one timer thread (fswatch.core.timers), not a thread of each probe's
+        # own: one started and joined by every probe cost ~0.5 ms of CPU (bench/RESULTS.md).
+        self._timer = timers.after(deadline.remaining(), self._due)
+
+    def _due(self) -> None:
+        """On the timer thread, at the deadline: shut at once, then a thread of this probe's own
+        keeps at it until the probe has ended, so one stalled probe never delays another timer."""
+        self.strike()
+        if self.done.is_set():
+            return
+        lingering = threading.Thread(target=self.linger, name="fswatch-deadline", daemon=True)
+        self.lingering = lingering
+        lingering.start()
 
     def strike(self) -> None:
         """The deadline has come with the probe still running: shut its connection, wake its waiters."""
@@ -320,23 +277,12 @@ class Reaper:
         shut(getattr(self._conn, "transport", None))
 
     def finish(self) -> None:
+        self._timer.cancel()
         self.done.set()
         lingering = self.lingering
         # One not started yet ends by itself at once: it waits on `done` before anything else.
         if lingering is not None and lingering.ident is not None and lingering is not threading.current_thread():
             lingering.join()
-
-
-_deadlines = _Deadlines()
-
-
-def _after_fork() -> None:
-    """A forked child has no timer thread, and its lock may have been held by it: start afresh."""
-    global _deadlines
-    _deadlines = _Deadlines()
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 def shut(transport: Optional[Tcp]) -> None:

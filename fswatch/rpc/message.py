@@ -54,6 +54,7 @@ AUTH_STAT = {
     14: "RPCSEC_GSS_CTXPROBLEM",
 }
 
+
 def status_name(table: Mapping[int, str], value: int, type_name: str) -> str:
     """The RFC's name of an enum value, or `type_name(value)` for one it does not list."""
     name = table.get(value)
@@ -83,8 +84,11 @@ def _encode_auth(flavor: int, body: bytes) -> bytes:
 AUTH_NULL = OpaqueAuth(AUTH_NONE)
 
 
+@functools.lru_cache(maxsize=1)
 def machine_name() -> bytes:
-    """This host's name as AUTH_SYS carries it: at most 255 bytes (string machinename<255>)."""
+    """This host's name as AUTH_SYS carries it: at most 255 bytes (string machinename<255>).
+    Read once per process, not by every probe (a system call each time): a server only logs
+    it, and a renamed node says its new name from the watch's next start."""
     return socket.gethostname().encode("utf-8", "replace")[:MAX_MACHINE_NAME]
 
 

@@ -1,7 +1,7 @@
 """Evidence from the server's own process, taken around the probe function the way
 fswatch.watch.inject wraps it: the probes never know about it.
 
-A worker thread looks at the server twice while a probe still waits for it:
+The process's timer thread looks at the server twice while a probe still waits for it:
 
 - at the probe's checkpoint, half its timeout after its start (Schedule.checkpoint), when a
   healthy probe has long ended: it finds the local processes serving the connections the
@@ -13,7 +13,8 @@ fswatch.core.evidence judges the two samples; the judgement rides on the Observa
 `evidence`), so the verdict, the reporter, the history, the state file and the metrics all
 see the same thing. A probe that ended between the two instants is sampled again when it
 ends (its evidence then never declares: it did not fail at its deadline). A healthy probe
-costs two wake-ups of an idle thread; a remote server one look at the socket tables.
+costs one timed wake-up of the process's timer thread while the watch sleeps between probes
+(fswatch.core.timers); a remote server one look at the socket tables.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, List, Optional, Sequence
 
 from fswatch.core import evidence as rule
+from fswatch.core import timers
 from fswatch.core.deadline import Deadline
 from fswatch.core.evidence import ProcessSample
 from fswatch.core.observation import Observation
@@ -48,25 +50,29 @@ class Looks:
 
 
 class _Worker:
-    """One daemon thread that runs `checkpoint` at the first armed instant and `end` at the
-    second, unless disarmed first."""
+    """Runs `checkpoint` at the first armed instant and `end` at the second, unless disarmed
+    first, on the process's timer thread (fswatch.core.timers): arming and disarming a probe
+    that ends in time wakes no thread."""
 
     def __init__(self, checkpoint: Callable[[], Looks], end: Callable[[Looks], None]) -> None:
         self._jobs = (checkpoint, end)
         self._cond = threading.Condition()
-        self._instants: List[float] = []  # still to come (monotonic); empty: disarmed
+        self._instants: Sequence[float] = ()
         self._clock: Callable[[], float] = lambda: 0.0
         self._generation = 0  # which arming a result belongs to
         self._running = False
         self._looks: Optional[Looks] = None
-        self._thread = threading.Thread(target=self._loop, name="fswatch-evidence", daemon=True)
-        self._thread.start()
+        self._timer: Optional[timers.Timer] = None
 
     def arm(self, instants: Sequence[float], clock: Callable[[], float]) -> None:
         with self._cond:
             self._generation += 1
-            self._instants, self._clock, self._looks = list(instants), clock, None
-            self._cond.notify_all()
+            self._instants, self._clock, self._looks = instants, clock, None
+            self._schedule(0)
+
+    def _schedule(self, index: int) -> None:
+        generation = self._generation
+        self._timer = timers.after(self._instants[index] - self._clock(), lambda: self._look(generation, index))
 
     def collect(self, wait: float = COLLECT_WAIT) -> Optional[Looks]:
         """Disarm; what was seen (waiting up to `wait` for a look in progress)."""
@@ -75,40 +81,34 @@ class _Worker:
                 self._cond.wait_for(lambda: not self._running, timeout=wait)
             looks = None if self._running else self._looks
             self._generation += 1
-            self._instants, self._looks = [], None
-            self._cond.notify_all()
+            self._looks = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             return looks
 
-    def _loop(self) -> None:
-        while True:  # the watch's lifetime: a daemon thread, idle between probes
-            with self._cond:
-                self._cond.wait_for(lambda: bool(self._instants))
-                generation = self._generation
-                while self._instants and generation == self._generation:
-                    left = self._instants[0] - self._clock()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-                if not self._instants or generation != self._generation:
-                    continue
-                self._instants.pop(0)
-                first_look = self._looks is None
-                looks = self._looks
-                self._running = True
-            try:
-                if first_look:
-                    looks = self._jobs[0]()
-                elif looks is not None:
-                    self._jobs[1](looks)
-            except Exception:  # /proc surprises: no evidence for this probe, never a crash
-                looks = None
-            with self._cond:
-                self._running = False
-                if generation == self._generation:
-                    self._looks = looks
-                    if looks is None or not looks.servers:  # nothing (more) to look at
-                        self._instants = []
-                self._cond.notify_all()
+    def _look(self, generation: int, index: int) -> None:
+        """On the timer thread: the look due at instant `index` of arming `generation`."""
+        with self._cond:
+            if generation != self._generation or self._running:
+                return
+            looks = self._looks
+            self._running = True
+        try:
+            if index == 0:
+                looks = self._jobs[0]()
+            elif looks is not None:
+                self._jobs[1](looks)
+        except Exception:  # /proc surprises: no evidence for this probe, never a crash
+            looks = None
+        with self._cond:
+            self._running = False
+            if generation == self._generation:
+                self._looks = looks
+                self._timer = None
+                if looks is not None and looks.servers and index + 1 < len(self._instants):
+                    self._schedule(index + 1)  # something to look at again
+            self._cond.notify_all()
 
 
 class EvidenceSampler:
@@ -166,5 +166,4 @@ class EvidenceSampler:
             return rule.none(looks.problem) if looks.problem else None  # a remote server: nothing to say
         if looks.last is None:  # ended before the deadline: looked at once more, for the record
             looks.last = [self.procfs.sample(s, detail=True) for s in looks.servers]
-        return rule.judge(looks.first, looks.last, at_deadline, looks.problem,
-                          min_seconds=self.schedule.checkpoint / 2)
+        return rule.judge(looks.first, looks.last, at_deadline, looks.problem, min_seconds=self.schedule.checkpoint / 2)

@@ -97,8 +97,21 @@ def test_a_watch_on_a_name_shows_the_address_it_used(samba_server, tmp_path):
     cli = hosts_cli(tmp_path)
     # `add` checks the name's syntax only; it does not resolve (the host does not know NAME).
     added = FswatchCLI(tmp_path)(
-        "add", "samba", "w1", "--share", "public", "--address", NAME, "--port", str(samba_server.port),
-        "--interval", "1", "--retries", "1", "--timeout", "2",
+        "add",
+        "samba",
+        "w1",
+        "--share",
+        "public",
+        "--address",
+        NAME,
+        "--port",
+        str(samba_server.port),
+        "--interval",
+        "1",
+        "--retries",
+        "1",
+        "--timeout",
+        "2",
     )
     assert added.returncode == 0, added.stderr
     watch = cli.start("run", "samba", "w1")
@@ -122,8 +135,21 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
     with DnsStub("answer", {NAME: "127.0.0.1"}) as dns:
         cli = NamedCLI(tmp_path, nameserver=dns.address, sources="dns")
         added = cli(
-            "add", "samba", "w1", "--share", "public", "--address", NAME, "--port", str(samba_server.port),
-            "--interval", str(interval), "--retries", str(retries), "--timeout", str(timeout),
+            "add",
+            "samba",
+            "w1",
+            "--share",
+            "public",
+            "--address",
+            NAME,
+            "--port",
+            str(samba_server.port),
+            "--interval",
+            str(interval),
+            "--retries",
+            str(retries),
+            "--timeout",
+            str(timeout),
         )
         assert added.returncode == 0, added.stderr
         watch = cli.start("run", "samba", "w1")
@@ -151,8 +177,10 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
             dns.mode = "answer"
             stop(watch)
     stderr = watch.stderr.read()
-    print(f"declared {detected:.2f} s after the DNS stall (bound {bound} s); threads healthy {healthy_threads}, "
-          f"stalled max {max(stalled_threads or [0])}; resolve stage max {max(resolve_ms or [0]):.0f} ms")
+    print(
+        f"declared {detected:.2f} s after the DNS stall (bound {bound} s); threads healthy {healthy_threads}, "
+        f"stalled max {max(stalled_threads or [0])}; resolve stage max {max(resolve_ms or [0]):.0f} ms"
+    )
     assert rc == 1, stderr
     assert detected <= bound + SLACK, (detected, stderr)
     ids = alert_ids(stderr)
@@ -165,11 +193,11 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
         for line in failed
     ), stderr
     # Each probe ended by its deadline (+0.1 s), and the stuck lookup cost one thread at most:
-    # main + the watch's evidence worker (watch/evidence.py) + the process's one deadline thread
-    # (probes/smb.py) + one lookup, + at a deadline the short-lived thread that shuts the probe's
-    # connection (test_many_probes_... counts the lookups by name).
+    # main + the process's one timer thread (core/timers.py: the evidence's looks, the Samba
+    # probe's deadline) + one lookup, + at a deadline the short-lived thread that shuts the
+    # probe's connection (test_many_probes_... counts the lookups by name).
     assert resolve_ms and max(resolve_ms) <= (timeout + PROBE_SLACK) * 1000, resolve_ms
-    assert stalled_threads and max(stalled_threads) <= 5, (stalled_threads, healthy_threads)
+    assert stalled_threads and max(stalled_threads) <= 4, (stalled_threads, healthy_threads)
 
 
 def test_a_stop_ends_a_probe_stuck_in_resolve_at_once(tmp_path):
@@ -235,8 +263,8 @@ def test_many_probes_against_a_stalled_dns_server_hold_one_lookup(kind, tmp_path
     assert all(r["stage"] == "resolve" and r["alert"] == 61 and r["timed_out"] for r in results), results
     assert max(r["took"] for r in results) <= seconds + PROBE_SLACK, results
     assert max(r["lookups"] for r in results) <= 1, results  # one lookup in flight, never more
-    # Besides the lookup, only the main thread and, for Samba, the process's one deadline thread
-    # and the short-lived one that shuts a probe's connection past its deadline (probes/smb.py).
+    # Besides the lookup, only the main thread and, for Samba, the process's one timer thread
+    # (core/timers.py) and the short-lived one that shuts a probe's connection past its deadline.
     assert max(r["threads"] for r in results) <= (4 if kind == "samba" else 2), results
     # One getaddrinfo() in flight sends one A and one AAAA query (glibc waits 30 s for them):
     # no probe started a second lookup.
@@ -283,7 +311,10 @@ def test_add_and_clp_refuse_what_is_no_host_name(bad, tmp_path):
     assert not (cli.config / "samba" / "w1.conf").exists()
     clp = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "clp_nfsmon"), "n1", "-d", "/x", "-a", bad],
-        env=cli.env, capture_output=True, text=True, timeout=30,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert clp.returncode == 2 and "alert 11: Invalid parameter in the clp_nfsmon." in clp.stderr, clp.stderr
 
@@ -291,11 +322,30 @@ def test_add_and_clp_refuse_what_is_no_host_name(bad, tmp_path):
 def test_clp_takes_a_host_name(samba_server, tmp_path):
     """The seed's command line with `-a NAME`, in-process (systemd is not PID 1 here)."""
     cli = hosts_cli(tmp_path)
-    clp_argv = [os.path.join(os.path.dirname(sys.executable), "clp_sambamon"), "c1", "-s", "public", "-a", NAME,
-                "-n", str(samba_server.port), "-i", "1", "-c", "1", "-r", "2"]
+    clp_argv = [
+        os.path.join(os.path.dirname(sys.executable), "clp_sambamon"),
+        "c1",
+        "-s",
+        "public",
+        "-a",
+        NAME,
+        "-n",
+        str(samba_server.port),
+        "-i",
+        "1",
+        "-c",
+        "1",
+        "-r",
+        "2",
+    ]
     env = {**cli.env, "FSWATCH_SUPERVISION": "inprocess"}
-    watch = subprocess.Popen(private_resolver(clp_argv, cli.files, **cli.resolver), env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = subprocess.Popen(
+        private_resolver(clp_argv, cli.files, **cli.resolver),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: phase(cli, "samba", "c1") == "healthy", 15)
         assert state(cli, "samba", "c1")["last_probe"]["notes"]["address"] == "127.0.0.1"
@@ -319,8 +369,26 @@ def test_a_hardened_unit_resolves_a_name_and_journals_the_address(container_base
         node.write_text("/etc/hosts", f"127.0.0.1 localhost\n127.0.0.1 {NAME}\n")
         node.write_text("/etc/nsswitch.conf", "hosts: files\n")
         for watch_id, share in (("h1", "public"), ("h2", "nosuchshare")):
-            node.run(["fswatch", "add", "samba", watch_id, "--share", share, "--address", NAME, "--port",
-                      str(samba_server.port), "--interval", "1", "--retries", "1", "--timeout", "2"])
+            node.run(
+                [
+                    "fswatch",
+                    "add",
+                    "samba",
+                    watch_id,
+                    "--share",
+                    share,
+                    "--address",
+                    NAME,
+                    "--port",
+                    str(samba_server.port),
+                    "--interval",
+                    "1",
+                    "--retries",
+                    "1",
+                    "--timeout",
+                    "2",
+                ]
+            )
         node.systemctl("start", "fswatch-samba@h1.service")  # returns after the first healthy probe
         status = json.loads(node.run(["fswatch", "status", "samba", "h1", "--json"]).stdout)
         assert status[0]["last_probe"]["notes"]["address"] == "127.0.0.1", status

@@ -21,7 +21,7 @@ def pending_negotiate() -> bytes:
     """An interim answer to the NEGOTIATE (MS-SMB2 3.3.4.2): STATUS_PENDING, async."""
     header = bytearray(smbfakes.smb2_header(smbfakes.SMB2_NEGOTIATE, STATUS_PENDING, 0))
     header[16:20] = (smbfakes.FLAGS_SERVER_TO_REDIR | FLAGS_ASYNC_COMMAND).to_bytes(4, "little")
-    return smbfakes.direct_tcp(bytes(header) + bytes.fromhex("0900000000000000" "00"))
+    return smbfakes.direct_tcp(bytes(header) + bytes.fromhex("090000000000000000"))
 
 
 def _target(server) -> SambaTarget:
@@ -62,5 +62,5 @@ def test_a_probe_starts_no_thread_per_connection(monkeypatch):
         for _ in range(3):
             assert probe_samba(_target(server), Deadline.after(DEADLINE)).failure.alert == 65
     ours = [name for name in started if not name.startswith(type(server).__name__)]  # not the server's own
-    # At most the one deadline thread of the process (fswatch.probes.smb), never smbprotocol's msg_worker.
-    assert set(ours) <= {"fswatch-deadlines"}, ours
+    # At most the process's one timer thread (fswatch.core.timers), never smbprotocol's msg_worker.
+    assert set(ours) <= {"fswatch-timers"}, ours

@@ -51,13 +51,15 @@ def test_auth_sys_credential_bytes():
     cred = auth_sys(stamp=0x11223344, name=b"host")
     assert cred.flavor == AUTH_SYS
     # stamp, machinename<255> "host", uid 0, gid 0, gids<16> empty
-    assert cred.body.hex() == "11223344" "00000004" "686f7374" "00000000" "00000000" "00000000"
-    assert cred.encode().hex() == "00000001" "00000018" + cred.body.hex()
+    assert cred.body.hex() == "1122334400000004686f7374000000000000000000000000"
+    assert cred.encode().hex() == "0000000100000018" + cred.body.hex()
 
 
 def test_machine_name_is_at_most_255_bytes(monkeypatch):
     monkeypatch.setattr("socket.gethostname", lambda: "h" * 300)
+    machine_name.cache_clear()  # read once per process: read it again under the patch
     assert machine_name() == b"h" * 255
+    machine_name.cache_clear()
     assert Decoder(auth_sys(stamp=1).body).uint32() == 1
 
 
@@ -183,7 +185,9 @@ def test_machine_name_survives_a_host_name_that_is_not_utf8(monkeypatch):
     import socket as _socket
 
     monkeypatch.setattr(_socket, "gethostname", lambda: "node\udcff")  # surrogate-escaped byte
+    machine_name.cache_clear()
     assert machine_name() == b"node?"
+    machine_name.cache_clear()
 
 
 def test_auth_sys_stamps_the_time_and_enforces_rfc_limits():
@@ -225,8 +229,13 @@ def test_encode_reply_default_has_no_results():
 
 @pytest.mark.parametrize(
     "kw,accepted",
-    [({}, True), ({"accept_stat": 1}, True), ({"accept_stat": 2, "mismatch": (3, 3)}, True),
-     ({"denied": (0, 2, 2)}, False), ({"denied": (1, 5)}, False)],
+    [
+        ({}, True),
+        ({"accept_stat": 1}, True),
+        ({"accept_stat": 2, "mismatch": (3, 3)}, True),
+        ({"denied": (0, 2, 2)}, False),
+        ({"denied": (1, 5)}, False),
+    ],
 )
 def test_every_reply_keeps_its_xid_and_whether_it_was_accepted(kw, accepted):
     reply = decode_reply(encode_reply(0x0A0B0C0D, **kw))
@@ -262,3 +271,14 @@ def test_an_accepted_reply_that_failed_keeps_its_verifier(accept_stat, tail, sta
     assert reply.verf == OpaqueAuth(6, b"\x01\x02\x03\x04")
     if tail:
         assert (reply.low, reply.high) == tail
+
+
+def test_machine_name_is_read_once_per_process(monkeypatch):
+    """Issue 21: not a gethostname() per probe; a renamed node says its new name at the next start."""
+    import socket as _socket
+
+    asked = []
+    monkeypatch.setattr(_socket, "gethostname", lambda: asked.append(1) or "node")
+    machine_name.cache_clear()
+    assert machine_name() == machine_name() == b"node" and len(asked) == 1
+    machine_name.cache_clear()

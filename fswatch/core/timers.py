@@ -1,0 +1,112 @@
+"""One thread for every timed action of a watch's process: the Samba probe's deadline
+(fswatch.probes.smb.Reaper) and the looks of the evidence sampler (fswatch.watch.evidence).
+
+A healthy probe costs this thread no wake-up it would not have anyway, and the probe's own
+thread never wakes it: a timer set later than the one the thread already sleeps towards is
+only added to the heap, and a cancelled one is only marked. The thread wakes when the earliest
+entry comes, live or cancelled, runs the live ones that are due and sleeps towards the next.
+At interval 1 s every new entry comes after one already waiting, so the probe's thread never
+notifies at all. Waking this idle thread from the probe's thread, while that one runs Python,
+cost the watch ~0.2-0.3 ms of CPU per probe (two hand-overs of the interpreter lock per probe,
+bench/RESULTS.md); a timed wake-up while the watch sleeps between probes costs a few µs.
+
+An action runs on this thread, so it must be short (shut a socket, read a few /proc files) and
+must check for itself whether it is still wanted: cancel() after the thread has taken an entry
+does not stop it. An exception in an action is dropped: every later timer depends on the thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import os
+import threading
+import time
+from typing import Callable, List, Optional, Tuple
+
+
+class Timer:
+    """One timed action; cancel() marks it, the thread drops it when it comes to it."""
+
+    __slots__ = ("when", "action", "cancelled")
+
+    def __init__(self, when: float, action: Callable[[], None]) -> None:
+        self.when = when
+        self.action = action
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Timers:
+    def __init__(self, name: str = "fswatch-timers") -> None:
+        self._name = name
+        self._cond = threading.Condition()
+        self._heap: List[Tuple[float, int, Timer]] = []
+        self._order = itertools.count()  # ties: first come, first served; never compares timers
+        self._thread: Optional[threading.Thread] = None
+        self._waking_at = math.inf  # when the thread wakes next by itself
+
+    def after(self, seconds: float, action: Callable[[], None]) -> Timer:
+        """Run `action` on the timer thread `seconds` from now (time.monotonic), unless cancelled."""
+        timer = Timer(time.monotonic() + seconds, action)
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                thread.start()  # RuntimeError on a host out of threads: the caller's to report
+                self._thread = thread
+                self._waking_at = -math.inf  # it looks at the heap first thing
+            heapq.heappush(self._heap, (timer.when, next(self._order), timer))
+            if timer.when < self._waking_at:
+                self._waking_at = timer.when
+                self._cond.notify()  # it sleeps towards a later instant: it must wake sooner
+        return timer
+
+    def pending(self) -> int:
+        """Entries still in the heap, cancelled ones included (tests)."""
+        with self._cond:
+            return len(self._heap)
+
+    def _run(self) -> None:
+        while True:  # the process's lifetime: a daemon thread
+            with self._cond:
+                due = self._due()
+            for timer in due:
+                if not timer.cancelled:
+                    try:
+                        timer.action()
+                    except Exception:  # nothing may end this thread: every later timer depends on it
+                        pass
+
+    def _due(self) -> List[Timer]:
+        """Sleep until the earliest entry has come; every entry due by then (cancelled ones are
+        dropped by the caller's check, without a wake-up of their own)."""
+        while True:
+            now = time.monotonic()
+            due = []
+            while self._heap and self._heap[0][0] <= now:
+                due.append(heapq.heappop(self._heap)[2])
+            if due:
+                self._waking_at = -math.inf  # it looks at the heap again once they have run
+                return due
+            self._waking_at = self._heap[0][0] if self._heap else math.inf
+            self._cond.wait(None if not self._heap else self._waking_at - now)
+
+
+_timers = Timers()
+
+
+def after(seconds: float, action: Callable[[], None]) -> Timer:
+    """The process's timers: `action` on their thread `seconds` from now, unless cancelled."""
+    return _timers.after(seconds, action)
+
+
+def _after_fork() -> None:
+    """A forked child has no timer thread, and its lock may have been held by it: start afresh."""
+    global _timers
+    _timers = Timers()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -251,7 +251,7 @@ def markdown(results: Dict[str, object]) -> str:
     rows = [
         ("fswatch Samba (connect, negotiate, guest session, tree connect, teardown)", cost["samba"]["fswatch"]),
         ("`smbclient //127.0.0.1/public -N -c exit`", cost["samba"]["smbclient"]),
-        ("fswatch NFS v3 TCP (GETPORT×2 together, MNT, then NULL + GETATTR + FSSTAT + UMNT together)",
+        ("fswatch NFS v3 TCP (GETPORT×2 + MNT at the last ports, then NULL + GETATTR + FSSTAT + UMNT together)",
          cost["nfs"]["fswatch"]),
         ("`rpcinfo -T tcp 127.0.0.1 100003 3` + `showmount -e 127.0.0.1`", cost["nfs"]["rpcinfo_showmount"]),
         ("… `rpcinfo` alone", cost["nfs"]["rpcinfo"]),

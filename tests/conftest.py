@@ -36,3 +36,13 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("integration") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(INTEGRATION_TIMEOUT, func_only=True))
+
+
+@pytest.fixture(autouse=True)
+def _no_ports_seen_before():
+    """Each test's NFS probes start with no ports seen (fswatch.probes.nfs._Guess): a port a
+    server of an earlier test had may belong to another now. The guess has tests of its own."""
+    import fswatch.probes.nfs as probes_nfs
+
+    probes_nfs._ports_seen.clear()
+    yield

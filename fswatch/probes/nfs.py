@@ -48,7 +48,7 @@ from fswatch.probes import kerberos, write_canary
 from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
 from fswatch.rpc import mount, nfs3, portmap, rpcsec_gss
-from fswatch.rpc.client import Plain, RpcClient
+from fswatch.rpc.client import Pending, Plain, RpcClient
 from fswatch.rpc.errors import (
     MountError,
     NfsError,
@@ -109,6 +109,9 @@ FLAVOR_NAMES = {AUTH_NONE: "none", AUTH_SYS: "sys", **{f: name for f, (name, _) 
 # costs SECINFO once, not at every probe; NFS4ERR_WRONGSEC asks again. Bounded: one per watch.
 _remembered: Dict[Tuple[str, str], int] = {}
 REMEMBERED_MAX = 1024
+# The MOUNT and NFS ports the portmapper gave the last probe of a server (TCP): the next probe
+# begins its MNT there while it asks the portmapper again (_Guess). Bounded like _remembered.
+_ports_seen: Dict[str, Tuple[int, int]] = {}
 
 
 def flavor_name(flavor: int) -> str:
@@ -246,6 +249,13 @@ class _Channels:
             return
         self._clients[port] = RpcClient(transport, self._cred)
 
+    def drop(self, port: int) -> None:
+        """Forget the client for `port` (closing it) and a failure of its open()."""
+        self._failed.pop(port, None)
+        client = self._clients.pop(port, None)
+        if client is not None:
+            client.close()
+
     def source_port(self) -> Optional[str]:
         """SOURCE_RESERVED if every socket had a reserved source port, else SOURCE_UNPRIVILEGED."""
         kinds = {client.transport.source_port for client in self._clients.values()}
@@ -256,6 +266,58 @@ class _Channels:
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
+
+
+def _remember_ports(address: str, mount_port: int, nfs_port: int) -> None:
+    if len(_ports_seen) >= REMEMBERED_MAX:
+        _ports_seen.clear()
+    _ports_seen[address] = (mount_port, nfs_port)
+
+
+class _Guess:
+    """The MNT begun at the ports the portmapper gave the last probe, while the portmapper is
+    asked again: one round trip and one handshake fewer per probe (bench/RESULTS.md, "Probe
+    cost"). Every check still runs: the portmapper's answer is still awaited and judged in its
+    own stage, and only where it names the same ports does the mount stage take the MNT begun
+    early (its reply, or its failure, is the mount stage's as before). Where the ports moved
+    (a restarted server), the early connections are closed unread and MNT goes where the
+    portmapper says now. Nothing here may fail the portmap stage, or wait: an early connection
+    that fails is simply not used."""
+
+    def __init__(self, ports: Tuple[int, int], client: RpcClient, pending: Pending) -> None:
+        self.ports = ports
+        self.client = client
+        self.pending = pending
+
+    @classmethod
+    def begin(cls, channels: _Channels, address: str, export: str, deadline: Deadline) -> Optional[_Guess]:
+        seen = _ports_seen.get(address)
+        if seen is None or portmap.PORT in seen or seen[0] == seen[1]:
+            return None  # nothing seen yet, or ports another connection of this probe would share
+        for port in seen:
+            channels.open(port)  # handshakes begun, not awaited
+        try:
+            client = channels.to(seen[0])
+        except RpcError:  # refused at once: the ports may have moved; the mount stage will see
+            for port in seen:
+                channels.drop(port)
+            return None
+        return cls(seen, client, mount.start_mnt(client, export, deadline))
+
+    def send_if_connected(self, deadline: Deadline) -> None:
+        """Send the MNT now if its handshake is done (it usually is, after the portmapper's
+        handshake); else it goes when the mount stage asks for its reply. Never waits."""
+        if self.client.transport.ready():  # type: ignore[attr-defined]
+            self.client.flush(deadline)
+
+    def mounting(self, channels: _Channels, mount_port: int, nfs_port: int) -> Optional[Pending]:
+        """The MNT begun early, where the portmapper named the same ports; else None, and the
+        early connections are gone."""
+        if (mount_port, nfs_port) == self.ports:
+            return self.pending
+        for port in self.ports:
+            channels.drop(port)
+        return None
 
 
 def probe_nfs(
@@ -307,30 +369,42 @@ def _probe_v3(
     target: NfsTarget, address: str, channels: _Channels, security: _Security, rec: StageRecorder, deadline: Deadline
 ) -> None:
     """Every call of the v3 probe, in as few round trips as their answers allow (fswatch.rpc.client:
-    over TCP, calls in flight together): the two GETPORTs at once; MNT while the NFS connection's
-    handshake goes on; then NULL, GETATTR, FSSTAT and UMNT at once, which need nothing but the
-    handle. Each stage still waits for its own reply, in this order, so each names and times its
+    over TCP, calls in flight together): the two GETPORTs at once, with MNT beside them at the
+    ports the last probe was given (_Guess; else MNT once they have answered) while the NFS
+    connection's handshake goes on; then NULL, GETATTR, FSSTAT and UMNT at once, which need
+    nothing but the handle. Each stage still waits for its own reply, in this order, so each names and times its
     own step and fails on its own (a stalled FSSTAT fails at fsstat, a refused NFS port at nfs_null).
     The canaries run before UMNT's reply is read: UMNT only drops the server's note of the mount
     (mountd's rmtab), never the handle, which stays valid for them (RFC 1813, appendix I)."""
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
+    guess: Optional[_Guess] = None
     if mount_port is None or nfs_port is None:
+        asks_both = mount_port is None and nfs_port is None
         with _Stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
+            if asks_both and protocol == "tcp":
+                guess = _Guess.begin(channels, address, target.export, deadline)
             pmap = channels.to(portmap.PORT)
             asked = [
                 portmap.start_getport(pmap, program, version, protocol, deadline) if port is None else None
                 for port, program, version in ((mount_port, mount.PROGRAM, mount.VERSION),
                                                (nfs_port, nfs3.PROGRAM, nfs3.VERSION))
             ]  # fmt: skip
+            pmap.flush(deadline)
+            if guess is not None:
+                guess.send_if_connected(deadline)
             mount_port, nfs_port = (
                 port if ask is None else ask.result(deadline) for port, ask in zip((mount_port, nfs_port), asked)
             )
+            if asks_both and protocol == "tcp":
+                _remember_ports(address, mount_port, nfs_port)
     assert mount_port is not None and nfs_port is not None
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"
     with _Stage(rec, "mount", SERVICE, f"{where_mount}, MNT {target.export}"):
-        mounting = mount.start_mnt(channels.to(mount_port), target.export, deadline)
+        mounting = guess.mounting(channels, mount_port, nfs_port) if guess is not None else None
+        if mounting is None:
+            mounting = mount.start_mnt(channels.to(mount_port), target.export, deadline)
         channels.open(nfs_port)
         mounted = mounting.result(deadline)
     fhandle = mounted.fhandle

@@ -301,14 +301,25 @@ class TcpTransport(_SocketTransport):
             raise
         self._connecting = None
 
-    def _wait(self, events: int, deadline: Deadline) -> bool:
-        """Whether the socket became ready for `events` before the deadline."""
+    def ready(self) -> bool:
+        """Whether a send now would not wait for the handshake: it is done, or has failed (the
+        send then says how). Never waits (fswatch.probes.nfs: an MNT begun early)."""
+        if self._connecting is None or self._failed is not None:
+            return True
+        self._register(select.POLLOUT)
+        return bool(self._poll.poll(0))
+
+    def _register(self, events: int) -> None:
         if self._poll_for != events:
             if self._poll_for is None:
                 self._poll.register(self._sock, events)
             else:
                 self._poll.modify(self._sock, events)
             self._poll_for = events
+
+    def _wait(self, events: int, deadline: Deadline) -> bool:
+        """Whether the socket became ready for `events` before the deadline."""
+        self._register(events)
         left = _time_left(deadline)
         return bool(self._poll.poll(math.ceil(left * 1000.0)))  # ms, rounded up: never a busy loop
 

@@ -11,6 +11,7 @@ import errno
 import os
 import resource
 import struct
+import threading
 import time
 from typing import Callable, Dict, Tuple, Union
 
@@ -510,3 +511,63 @@ def test_a_stall_behind_calls_in_flight_is_still_its_own_stages(service_factory,
         : stages(obs).index((stage, False))
     ]
     assert 0.5 <= elapsed <= 0.5 + SLACK
+
+
+def _three_services(service_factory, monkeypatch):
+    """A portmapper naming a MOUNT and an NFS service of their own (ports of different servers)."""
+    portmapper, mountd, nfsd = service_factory(), service_factory(), service_factory()
+    ports = {"mount": mountd.port, "nfs": nfsd.port}
+    portmapper.handlers[(100000, 2, 3)] = lambda c: struct.pack(
+        ">I", ports["mount"] if struct.unpack(">I", c.args[:4])[0] == 100005 else ports["nfs"]
+    )
+    monkeypatch.setattr(portmap, "PORT", portmapper.port)
+    return portmapper, mountd, nfsd, ports
+
+
+def test_the_next_probe_begins_mnt_while_it_asks_the_portmapper(service_factory, monkeypatch):
+    """Issue 21: one round trip fewer. The second probe sends MNT to the ports the first one was
+    given before the portmapper answers (this portmapper answers only once MNT has come, or
+    after 1 s); every stage still runs, in its order, each with its own reply."""
+    portmapper, mountd, nfsd, _ = _three_services(service_factory, monkeypatch)
+    assert probe(NfsTarget(EXPORT))[0].ok
+    mnt_came = threading.Event()
+    answered_after_mnt = []
+    mountd.handlers[(100005, 3, 1)] = lambda c: mnt_came.set() or _mnt_ok(c)
+    getport = portmapper.handlers[(100000, 2, 3)]
+    portmapper.handlers[(100000, 2, 3)] = lambda c: answered_after_mnt.append(mnt_came.wait(1.0)) or getport(c)
+    obs, _ = probe(NfsTarget(EXPORT))
+    assert obs.ok, obs.to_dict()
+    assert stages(obs) == [(s, True) for s in ("portmap", "mount", "nfs_null", "getattr", "fsstat", "umount")]
+    assert answered_after_mnt[0] is True  # MNT was on its way before the portmapper had answered
+    assert [c.procedure for c in mountd.calls] == [1, 3, 1, 3]  # MNT and UMNT once per probe
+
+
+def test_ports_that_moved_are_asked_where_the_portmapper_says_now(service_factory, monkeypatch):
+    """A restarted server on new ports: the early MNT's connection is dropped unread, and MNT
+    goes where the portmapper says now. The first ports' server may even be gone."""
+    portmapper, mountd, nfsd, ports = _three_services(service_factory, monkeypatch)
+    assert probe(NfsTarget(EXPORT))[0].ok
+    mountd2, nfsd2 = service_factory(), service_factory()
+    ports.update(mount=mountd2.port, nfs=nfsd2.port)
+    obs, _ = probe(NfsTarget(EXPORT))
+    assert obs.ok, obs.to_dict()
+    assert [c.procedure for c in mountd2.calls] == [1, 3] and [c.procedure for c in nfsd2.calls] == [0, 1, 18]
+    assert [c.procedure for c in nfsd.calls] == [0, 1, 18]  # the first probe's only: nothing asked early there
+    mountd2.close()
+    nfsd2.close()
+    mountd3 = service_factory()
+    ports.update(mount=mountd3.port, nfs=nfsd.port)  # the guessed MOUNT port refuses now
+    obs, elapsed = probe(NfsTarget(EXPORT))
+    assert obs.ok and elapsed < AT_ONCE, obs.to_dict()
+    assert [c.procedure for c in mountd3.calls] == [1, 3]
+
+
+def test_a_refused_mount_port_the_portmapper_still_names_fails_at_mount(service_factory, monkeypatch):
+    """The early MNT's failure is the mount stage's, as it would have been without it; never the
+    portmapper's."""
+    portmapper, mountd, nfsd, _ = _three_services(service_factory, monkeypatch)
+    assert probe(NfsTarget(EXPORT))[0].ok
+    mountd.close()
+    obs, elapsed = probe(NfsTarget(EXPORT))
+    assert (obs.failure.alert, obs.failure.stage, obs.failure.errno) == (84, "mount", errno.ECONNREFUSED)
+    assert stages(obs) == [("portmap", True), ("mount", False)] and elapsed < AT_ONCE

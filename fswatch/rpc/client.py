@@ -22,13 +22,12 @@ result is asked for, so only one is ever in flight and its retransmission
 
 from __future__ import annotations
 
-import random
 from typing import Callable, Dict, Generic, List, Optional, Protocol, TypeVar, Union
 
 from fswatch.core.deadline import Deadline
 from fswatch.rpc.errors import RpcDecodeError, RpcError
 from fswatch.rpc.message import AUTH_NULL, OpaqueAuth, Reply, decode_reply, encode_call, reply_xid
-from fswatch.rpc.transport import Transport
+from fswatch.rpc.transport import Transport, random_below
 from fswatch.rpc.xdr import Decoder
 
 T = TypeVar("T")
@@ -88,7 +87,7 @@ class RpcClient:
     def __init__(self, transport: Transport, cred: Union[OpaqueAuth, Flavor] = AUTH_NULL) -> None:
         self.transport = transport
         self.flavor: Flavor = Plain(cred) if isinstance(cred, OpaqueAuth) else cred
-        self._xid = random.getrandbits(32)
+        self._xid = random_below(1 << 32)
         self._pipelines = getattr(transport, "protocol", "") == "tcp"
         # The calls in flight, by XID: None once sent; the record while not yet sent (UDP),
         # or the RpcError its send met, which its result() raises (so a call sent after the

@@ -23,6 +23,7 @@ a resolver that has died, which the probe is there to see.
 from __future__ import annotations
 
 import errno as errno_mod
+import functools
 import ipaddress
 import socket
 import threading
@@ -39,8 +40,10 @@ MAX_LOOKUPS = 4  # per process; a watch process has one target, clp and tests a 
 Lookup = Callable[[str], str]
 
 
+@functools.lru_cache(maxsize=64)
 def literal(host: str) -> Optional[str]:
-    """`host` as a normalised IP address, or None when it is a name."""
+    """`host` as a normalised IP address, or None when it is a name (once per host and process:
+    a watch asks at every probe)."""
     try:
         return str(ipaddress.ip_address(host))
     except ValueError:

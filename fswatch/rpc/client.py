@@ -22,6 +22,8 @@ result is asked for, so only one is ever in flight and its retransmission
 
 from __future__ import annotations
 
+import itertools
+import os
 from typing import Callable, Dict, Generic, List, Optional, Protocol, TypeVar, Union
 
 from fswatch.core.deadline import Deadline
@@ -35,6 +37,20 @@ T = TypeVar("T")
 
 def _results(dec: Decoder) -> Decoder:
     return dec
+
+
+# One sequence of XIDs for the process, from a random start: no two calls of a process share
+# one, whatever connection they go over, and a client costs no random number of its own.
+_xids = itertools.count(random_below(1 << 32))
+
+
+def _reseed() -> None:
+    """A forked child starts a sequence of its own: the parent's next XIDs are the parent's."""
+    global _xids
+    _xids = itertools.count(random_below(1 << 32))
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 class Pending(Generic[T]):
@@ -87,7 +103,6 @@ class RpcClient:
     def __init__(self, transport: Transport, cred: Union[OpaqueAuth, Flavor] = AUTH_NULL) -> None:
         self.transport = transport
         self.flavor: Flavor = Plain(cred) if isinstance(cred, OpaqueAuth) else cred
-        self._xid = random_below(1 << 32)
         self._pipelines = getattr(transport, "protocol", "") == "tcp"
         # The calls in flight, by XID: None once sent; the record while not yet sent (UDP),
         # or the RpcError its send met, which its result() raises (so a call sent after the
@@ -103,8 +118,7 @@ class RpcClient:
         return self.flavor.cred if isinstance(self.flavor, Plain) else AUTH_NULL
 
     def next_xid(self) -> int:
-        self._xid = (self._xid + 1) & 0xFFFFFFFF
-        return self._xid
+        return next(_xids) & 0xFFFFFFFF
 
     def call(self, program: int, version: int, procedure: int, args: bytes, deadline: Deadline) -> Decoder:
         """The results of one procedure call, positioned for the procedure's result decoder.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import List
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fswatch.core.deadline import Deadline
+from fswatch.rpc import client as rpc_client
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import RpcConnectionError, RpcDecodeError, RpcError, RpcReplyError, RpcTimeout
 from fswatch.rpc.message import auth_sys, decode_call, encode_call, encode_reply
@@ -61,12 +63,13 @@ def test_error_reply_raises_with_its_status():
     assert info.value.status == "PROG_UNAVAIL"
 
 
-def test_xids_are_fresh_per_call_and_wrap():
+def test_xids_are_fresh_per_call_and_wrap(monkeypatch):
+    """One sequence for the process (fswatch.rpc.client._xids), over every client."""
+    monkeypatch.setattr(rpc_client, "_xids", itertools.count(0x1FFFFFFFF))
     transport = ScriptedTransport(lambda xid: [encode_reply(xid)])
-    client = RpcClient(transport)
-    client._xid = 0xFFFFFFFE
-    for _ in range(3):
-        client.call(1, 1, 0, b"", Deadline.after(5))
+    client, other = RpcClient(transport), RpcClient(transport)
+    for each in (client, other, client):
+        each.call(1, 1, 0, b"", Deadline.after(5))
     assert [decode_call(r).xid for r in transport.sent] == [0xFFFFFFFF, 0, 1]
 
 

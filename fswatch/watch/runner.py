@@ -11,7 +11,6 @@ import sys
 import time
 from typing import NoReturn, Optional, Tuple
 
-from fswatch.core import timers
 from fswatch.core.errors import SystemFault
 from fswatch.host import keytabs, signals
 from fswatch.host.attrd import AttributePublisher
@@ -112,9 +111,6 @@ def run_watch(
     # SIGTERM must then end it cleanly (alert 3, exit 0), a SIGHUP must not end it at all
     # (fswatch.host.signals). Outside the main thread nothing is set: the caller owns `stop`.
     restore = signals.install(lambda _: stop.request(), lambda _: stop.request_report())
-    # The process's alarm wakes its timer thread (the evidence's looks, the Samba deadline) only
-    # for a timer still live when it comes: none for a probe that ended in time (core/timers.py).
-    restore_timers = timers.use_alarm()
     try:
         lock.acquire()
         try:
@@ -160,5 +156,4 @@ def run_watch(
             control.let_go()
             lock.release()
     finally:
-        restore_timers()
         restore()

@@ -4,11 +4,8 @@ one already pending wakes no thread (counted: the issue-21 cost of the evidence'
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-
-import pytest
 
 from fswatch.core import timers
 from fswatch.core.timers import Timers
@@ -111,53 +108,3 @@ def test_the_evidence_looks_twice_only_when_the_first_look_found_a_server(monkey
     nothing.arm((now + 0.01, now + 0.03), time.monotonic)
     time.sleep(0.1)
     assert nothing.collect() == Looks() and ended.is_set()  # no second look: nobody to look at
-
-
-@pytest.fixture
-def alarm_handled():
-    """SIGALRM with a Python handler, as a watch has it (fswatch.host.signals: nothing)."""
-    previous = signal.signal(signal.SIGALRM, lambda signum, frame: None)
-    yield
-    signal.signal(signal.SIGALRM, previous)
-
-
-def test_under_the_alarm_a_timer_cancelled_in_time_wakes_nothing(alarm_handled):
-    """Issue 21: a healthy probe's timers (the evidence's checkpoint, the Samba deadline) are
-    a setitimer() each and no wake-up of the timer thread at all."""
-    t = Timers("test-alarm")
-    restore = t.use_alarm()
-    try:
-        assert t.alarmed
-        ran = threading.Event()
-        t.after(0.02, ran.set)  # starts the thread; a live timer rings on time
-        assert ran.wait(WAIT)
-        time.sleep(0.05)
-        before = t.wakes
-        for _ in range(50):  # fifty healthy probes: armed, then cancelled before they come
-            t.after(0.05, lambda: None).cancel()
-            t.after(0.10, lambda: None).cancel()
-        time.sleep(0.3)  # past every instant they had
-        assert t.wakes == before and t.pending() == 0
-        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left set
-        ran.clear()
-        kept = t.after(0.05, ran.set)
-        t.after(0.02, lambda: None).cancel()  # the earlier one gone: the alarm moves to the later
-        assert ran.wait(WAIT) and not kept.cancelled
-    finally:
-        restore()
-    assert not t.alarmed
-    ran.clear()
-    t.after(0.02, ran.set)  # back to timed waits: still on time
-    assert ran.wait(WAIT)
-
-
-def test_the_alarm_is_only_taken_where_it_can_be(alarm_handled):
-    t = Timers("test-alarm-refused")
-    outcome = []
-    worker = threading.Thread(target=lambda: outcome.append(t.use_alarm()))
-    worker.start()
-    worker.join(WAIT)
-    assert not t.alarmed  # signal handling belongs to the main thread
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # no Python handler: the alarm would kill
-    t.use_alarm()
-    assert not t.alarmed

@@ -35,8 +35,7 @@ def cryptographys_own() -> FrozenSet[str]:
     deferred (fswatch.core.deferred): inspect (cryptography.utils names inspect.Signature in an
     annotation), its OpenSSL backend (imported by the KDF's and AES-GCM's modules) and x509. A
     Samba watch cannot help the rest."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_CRYPTOGRAPHY)], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(_CRYPTOGRAPHY)], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     return frozenset(json.loads(proc.stdout))

@@ -101,7 +101,7 @@ _TABLE: Tuple[Alert, ...] = (
         STARTED,
         "69933eb88cd6412a893529939cefa4ce",
         INFO,
-        "The {command} has started watching {service}.",
+        'The {command} has started watching {service}.',
         "fswatch started a watch",
         "The watch @FSWATCH_WATCH@ (@FSWATCH_KIND@) has started.",
         "None. If alert 2 does not follow soon, the settings and the server do not match.",
@@ -114,7 +114,7 @@ _TABLE: Tuple[Alert, ...] = (
         WATCHING,
         "43975d53abb44de1b920daad048e305f",
         INFO,
-        "The {command} is going to watch {resource}.",
+        'The {command} is going to watch {resource}.',
         "fswatch sees the server healthy and watches it",
         "The first probe of @FSWATCH_WATCH@ succeeded; the watch now monitors the server.",
         "None.",
@@ -127,7 +127,7 @@ _TABLE: Tuple[Alert, ...] = (
         STOPPING,
         "0acb7c5d723647e9b4d9fef3e1325384",
         INFO,
-        "The {command} will stop watching {server}.",
+        'The {command} will stop watching {server}.',
         "fswatch stops a watch on request",
         "The watch @FSWATCH_WATCH@ was asked to stop and ends normally.",
         "None.",
@@ -139,7 +139,7 @@ _TABLE: Tuple[Alert, ...] = (
         TERMINATE,
         "4db6f7435fc94ddfaab5fe1d633cb832",
         CRIT,
-        "The {command} will terminate.",
+        'The {command} will terminate.',
         "fswatch declared the file server failed",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail and ends with a "
         "non-zero status, so the cluster can fail the service group over. This entry's "
@@ -153,7 +153,7 @@ _TABLE: Tuple[Alert, ...] = (
         PAUSED,
         "5476defa871c43348b987f3e0671a8ab",
         INFO,
-        "The {command} is going to stop monitoring.",
+        'The {command} is going to stop monitoring.',
         "fswatch paused a watch",
         "The watch @FSWATCH_WATCH@ was paused (fswatch pause, or -pause). It probes nothing and "
         "declares no failure until it is continued, the pause expires or the unit stops.",
@@ -166,7 +166,7 @@ _TABLE: Tuple[Alert, ...] = (
         RESUMED,
         "a36a912c7b8147239659dc951180f702",
         INFO,
-        "The {command} is going to monitor.",
+        'The {command} is going to monitor.',
         "fswatch resumed a paused watch",
         "The watch @FSWATCH_WATCH@ probes again after a pause.",
         "None.",
@@ -178,7 +178,7 @@ _TABLE: Tuple[Alert, ...] = (
         INVALID,
         "62fa20d54f0e4f138620f36ba3139ebe",
         ERR,
-        "Invalid parameter in the {command}.",
+        'Invalid parameter in the {command}.',
         "fswatch refused an invalid parameter",
         "A parameter was malformed, out of range, or an identifier broke the naming rules "
         "(letters, digits, '_' and '-', first a letter or digit, at most 200 bytes). Nothing was written.",
@@ -203,7 +203,7 @@ _TABLE: Tuple[Alert, ...] = (
         NO_ID,
         "eb587a1c56af4dd1a58a9c8642079b8b",
         ERR,
-        "The monitor id is not specified at the {command} command.",
+        'The monitor id is not specified at the {command} command.',
         "fswatch needs a watch identifier",
         "The command was given no identifier as its first argument.",
         "Give the identifier first.",
@@ -215,7 +215,7 @@ _TABLE: Tuple[Alert, ...] = (
         BUSY,
         "89e683ddd4ac4f87868e2443af968a8d",
         ERR,
-        "The specified monitor id is already under use in other processes.",
+        'The specified monitor id is already under use in other processes.',
         "fswatch refused a second watch with the same identifier",
         "A watch of this kind and identifier is already running (its PID is in fswatch status).",
         "Use another identifier, or stop the running watch first.",
@@ -227,7 +227,7 @@ _TABLE: Tuple[Alert, ...] = (
         NOT_ENDED,
         "e3643f3489f641588cbb39fe4f5baaa6",
         ERR,
-        "The {command} has not performed end processing.",
+        'The {command} has not performed end processing.',
         "fswatch could not see the watch end in time",
         "A stop request (-stop WAIT, fswatch stop) did not see the watch end within the wait time, SIGKILL "
         "included: a process that handles no signal (a frozen cgroup) or one the system cannot end.",
@@ -241,7 +241,7 @@ _TABLE: Tuple[Alert, ...] = (
         SYSTEM,
         "20f340d8a4c943ea845326d4dd93fa1a",
         ERR,
-        "The {command} has detected system error ({target} {detail}).",
+        'The {command} has detected system error ({target} {detail}).',
         "fswatch hit a system error",
         "A Linux system call failed; the text names the function and the error number. Logged by a "
         "running watch (FSWATCH_WATCH), it could not write its state or metrics file under its runtime "
@@ -262,7 +262,7 @@ _TABLE: Tuple[Alert, ...] = (
         RESOLVE,
         "34b1af958caa43a4a2a8dde921006efb",
         ERR,
-        "The {command} could not get environment of server(error[{detail}]). The {command} will terminate.",
+        'The {command} could not get environment of server(error[{detail}]). The {command} will terminate.',
         "fswatch could not find the server's address",
         "The server's host name (-a / --address) could not be resolved into an address: the code is "
         "getaddrinfo's (EAI_*, e.g. -2: no such name, -3: try again), or 110 when name resolution gave "
@@ -277,7 +277,7 @@ _TABLE: Tuple[Alert, ...] = (
         TREE_CONNECT,
         "a88f63218db04102b784827fc05df592",
         ERR,
-        {"samba": "The {command} has detected an error in {server} (tree connect error[{detail}])."},
+        {"samba": 'The {command} has detected an error in {server} (tree connect error[{detail}]).'},
         "Samba refused the tree connect to the share",
         "The probe could not connect to the share (tree connect); the code is the NT status.",
         "The share name or the user may be wrong: check the parameters and the Samba configuration.",
@@ -289,7 +289,7 @@ _TABLE: Tuple[Alert, ...] = (
         SHARE_TYPE,
         "dafafbc32a0e4fd3b99512aebea898e6",
         ERR,
-        {"samba": "The {command} has detected an error in {server} (share type error)."},
+        {"samba": 'The {command} has detected an error in {server} (share type error).'},
         "The Samba share is not a disk or printer share",
         "The share answered the tree connect but is a pipe (IPC) share, which fswatch does not watch.",
         "Check the share name against smb.conf, then restart Samba.",
@@ -301,7 +301,7 @@ _TABLE: Tuple[Alert, ...] = (
         SESSION,
         "611809e589314f97a156e3b52fc11821",
         ERR,
-        {"samba": "The {command} has detected an error in {server} (connect error[{detail}])."},
+        {"samba": 'The {command} has detected an error in {server} (connect error[{detail}]).'},
         "Samba refused the session (logon)",
         "The session setup failed or did not answer in time; the code is the NT status or errno.",
         "The user, password or the server's permission may be wrong: check the Samba configuration.",
@@ -313,7 +313,7 @@ _TABLE: Tuple[Alert, ...] = (
         NEGOTIATE,
         "2e53733af01b4b1f96ffd65d9fc778b9",
         ERR,
-        {"samba": "The {command} has detected an error in {server} (negotiate error[{detail}])."},
+        {"samba": 'The {command} has detected an error in {server} (negotiate error[{detail}]).'},
         "SMB protocol negotiation failed",
         "The SMB negotiate failed or was not answered in time; the code is the NT status or errno.",
         "Act on the error code; check that the server speaks SMB2/3.",
@@ -325,7 +325,7 @@ _TABLE: Tuple[Alert, ...] = (
         NFS_FAILED,
         "64ba3b74a1324d16a94a11e7706db2d2",
         CRIT,
-        {"nfs": "The {command} has detected an error in NFS."},
+        {"nfs": 'The {command} has detected an error in NFS.'},
         "fswatch declared the NFS server failed",
         "The NFS watch @FSWATCH_WATCH@ declared its server failed and ends.",
         "Act on the alert logged just before this one.",
@@ -337,7 +337,7 @@ _TABLE: Tuple[Alert, ...] = (
         SOCKET,
         "9cf4e654941f4681a6f5d264c7ffc475",
         ERR,
-        {"samba": "The {command} has detected network error(socket error[{detail}])."},
+        {"samba": 'The {command} has detected network error(socket error[{detail}]).'},
         "fswatch could not create a socket",
         "The socket could not be created; the code is the errno.",
         "Act on the error code (file descriptor or memory limits).",
@@ -349,7 +349,7 @@ _TABLE: Tuple[Alert, ...] = (
         CONNECT,
         "1d4542c1b6ea4b4782038368e133581f",
         ERR,
-        {"samba": "The {command} has detected network error(connect error[{detail}])."},
+        {"samba": 'The {command} has detected network error(connect error[{detail}]).'},
         "fswatch could not connect to the Samba server",
         "The TCP connect failed or timed out; the code is the errno (111 refused, 110 timed out).",
         "The address may be wrong or Samba stopped: check the parameters and the service.",
@@ -363,7 +363,7 @@ _TABLE: Tuple[Alert, ...] = (
         SEND,
         "8fb732e94953419ca7b3405068aa53a9",
         ERR,
-        {"samba": "The {command} has detected network error(send error[{detail}])."},
+        {"samba": 'The {command} has detected network error(send error[{detail}]).'},
         "fswatch could not send to the Samba server",
         "Sending a request failed; the code is the errno.",
         "Act on the error code.",
@@ -376,7 +376,7 @@ _TABLE: Tuple[Alert, ...] = (
         WAIT,
         "dfd950ae91f74284bb54e17edfafad55",
         ERR,
-        {"samba": "The {command} has detected network error(select error[{detail}])."},
+        {"samba": 'The {command} has detected network error(select error[{detail}]).'},
         "The Samba server did not answer in time",
         "Waiting for an answer failed or passed the probe's deadline; the code is the errno.",
         "Act on the error code; a stalled smbd is the usual cause.",
@@ -389,7 +389,7 @@ _TABLE: Tuple[Alert, ...] = (
         RECEIVE,
         "f9d78c646b824a1b8e02a039c265f842",
         ERR,
-        {"samba": "The {command} has detected network error(recv error[{detail}])."},
+        {"samba": 'The {command} has detected network error(recv error[{detail}]).'},
         "fswatch could not receive from the Samba server",
         "Receiving an answer failed (connection reset or closed, or garbage); the code is the errno.",
         "Act on the error code.",
@@ -402,7 +402,7 @@ _TABLE: Tuple[Alert, ...] = (
         MOUNT,
         "04cf7e10df1d4758a4d267273d6b8fe0",
         ERR,
-        {"nfs": "{command}: mount error({detail})"},
+        {"nfs": '{command}: mount error({detail})'},
         "The NFS export could not be mounted",
         "MOUNT refused the export (not exported, or not to this client), or did not answer.",
         "The directory may be wrong: check the parameters and the server's exports.",
@@ -414,7 +414,7 @@ _TABLE: Tuple[Alert, ...] = (
         PORTMAP,
         "1a6ee1cdf0fc43d4a99674087e479587",
         ERR,
-        {"nfs": "{command}: RPC: Port mapper failure - {detail}"},
+        {"nfs": '{command}: RPC: Port mapper failure - {detail}'},
         "The portmapper (rpcbind) did not answer",
         "The portmapper on the NFS server refused or did not answer in time.",
         "The address may be wrong or rpcbind stopped: check the parameters and the service.",
@@ -427,7 +427,7 @@ _TABLE: Tuple[Alert, ...] = (
         NOT_REGISTERED,
         "9dca7ea2c979413abeca38fe45a52f3f",
         ERR,
-        {"nfs": "{command}: RPC: Program not registered."},
+        {"nfs": '{command}: RPC: Program not registered.'},
         "The NFS or MOUNT program is not registered",
         "The portmapper answered that the program is not registered (the NFS service is down).",
         "Check the NFS service.",
@@ -439,7 +439,7 @@ _TABLE: Tuple[Alert, ...] = (
         NFS_RECEIVE,
         "6f8e16e35de04e7585f56e597671f5ee",
         ERR,
-        {"nfs": "{command}: RPC: Unable to receive: errno = {detail}."},
+        {"nfs": '{command}: RPC: Unable to receive: errno = {detail}.'},
         "The NFS server did not answer",
         "An RPC call to the NFS or MOUNT service was refused, reset, or not answered in time.",
         "The port may be wrong or the service stalled: check the parameters and the NFS server.",
@@ -451,7 +451,7 @@ _TABLE: Tuple[Alert, ...] = (
         NFS_STATUS,
         "38db421987cc44a383d1a25d9e33d0db",
         ERR,
-        {"nfs": "{command}: {detail}"},
+        {"nfs": '{command}: {detail}'},
         "The NFS server answered with an error",
         "An NFS or RPC call returned an error status (e.g. NFS3ERR_STALE, PROG_UNAVAIL, AUTH_TOOWEAK).",
         "Act on the status shown.",
@@ -463,7 +463,7 @@ _TABLE: Tuple[Alert, ...] = (
         RECOVERED,
         "dd9969f5ce684b5d89cf5a06d1a19694",
         NOTICE,
-        "The {command} has seen {server} healthy again after {detail} failed probes.",
+        'The {command} has seen {server} healthy again after {detail} failed probes.',
         "A file server answered again before it was declared failed",
         "The watch @FSWATCH_WATCH@ saw a healthy probe after a streak of failed ones; the failure count is reset.",
         "None now; look at the failed probes' alerts if this repeats.",
@@ -475,7 +475,7 @@ _TABLE: Tuple[Alert, ...] = (
         SLOW,
         "2929974c4990416998221fe920d371d5",
         WARNING,
-        "The {command} has seen a slow answer from {server} ({detail}).",
+        'The {command} has seen a slow answer from {server} ({detail}).',
         "A file server answered slowly",
         "A probe succeeded but took more than half of its timeout (its slow budget). A slow server that "
         "answers within the timeout is never declared failed. The detail names the stage that took the "
@@ -493,7 +493,7 @@ _TABLE: Tuple[Alert, ...] = (
         PAUSE_EXPIRED,
         "d058f1885f7746f58594fcb9cd7ba7cd",
         INFO,
-        "The {command} pause has expired after {detail}.",
+        'The {command} pause has expired after {detail}.',
         "A timed pause of a watch expired",
         "A pause given a duration (fswatch pause --for) ran out; monitoring resumes (alert 8 follows).",
         "None.",
@@ -505,7 +505,7 @@ _TABLE: Tuple[Alert, ...] = (
         ATTRIBUTE_FAILED,
         "e0e4488a4da8466fb66adf38b00f08f5",
         ERR,
-        "The {command} has failed to update the node attribute ({detail}).",
+        'The {command} has failed to update the node attribute ({detail}).',
         "fswatch could not publish its verdict as a node attribute",
         "In health attribute mode the watch runs attrd_updater at every verdict change; this call "
         "failed or did not end in time and was killed. The watch keeps probing and tries again "
@@ -522,7 +522,7 @@ _TABLE: Tuple[Alert, ...] = (
         ATTRIBUTE_SET,
         "55c29e56035746f2b2eb2f4ec81231c3",
         INFO,
-        "The {command} has set the node attribute {detail}.",
+        'The {command} has set the node attribute {detail}.',
         "fswatch published its verdict as a node attribute",
         "In health attribute mode the watch set the transient node attribute to 1 (healthy) or "
         "0 (declared failed); location rules on it move the service group.",
@@ -535,7 +535,7 @@ _TABLE: Tuple[Alert, ...] = (
         FAILED_WATCHING,
         "044f686b3c9a465190f5fdac82037196",
         CRIT,
-        "The {command} has declared {server} failed and keeps watching it.",
+        'The {command} has declared {server} failed and keeps watching it.',
         "fswatch declared the file server failed (health attribute mode, CTDB)",
         "The watch @FSWATCH_WATCH@ saw its retries + 1 consecutive probes fail. In health attribute "
         "mode, and as a watch for CTDB, it does not end: it sets the node attribute to 0, or makes "
@@ -554,7 +554,7 @@ _TABLE: Tuple[Alert, ...] = (
         METRICS_FAILED,
         "12f98e5d2d884b4a9421a6447c32caec",
         WARNING,
-        "The {command} could not write its metrics ({detail}).",
+        'The {command} could not write its metrics ({detail}).',
         "fswatch could not write its Prometheus metrics",
         "The watch writes its metrics to its runtime directory (at once when its state changes, "
         "else at most every 5 seconds) and links them into node_exporter's textfile directory "
@@ -576,7 +576,10 @@ _TABLE += (
         DEGRADED,
         "f64355d3cf584ad187abc783094a7bbd",
         WARNING,
-        {"nfs": "The {command} has seen {server} in a grace period (degraded, not failed, for up to {detail} s)."},
+        {
+            "nfs": 'The {command} has seen {server} in a grace period (degraded, not failed, for up '
+            'to {detail} s).'
+        },
         "The NFS server is in a grace period (degraded)",
         "After a restart or failover an NFSv4 server refuses new state (OPEN, LOCK) with NFS4ERR_GRACE "
         "until the clients that held state before have reclaimed it or its grace period ends. Clients "
@@ -599,7 +602,7 @@ _TABLE += (
         DEGRADED_TOO_LONG,
         "a79fe9dd5eca48278a06e32ca0ac18dd",
         ERR,
-        {"nfs": "The {command} has seen the grace period of {server} last longer than {detail}."},
+        {"nfs": 'The {command} has seen the grace period of {server} last longer than {detail}.'},
         "The NFS server's grace period does not end",
         "The server has refused new opens and locks with NFS4ERR_GRACE for longer than 3 x its lease time "
         "(the lease time the server reports; 90 s when it reports none). Servers end a grace period within "
@@ -618,7 +621,7 @@ _TABLE += (
         DEGRADED_ENDED,
         "aa113ff93a304e69ba760ca02f25297f",
         NOTICE,
-        {"nfs": "The {command} has seen the grace period of {server} end after {detail} degraded probes."},
+        {"nfs": 'The {command} has seen the grace period of {server} end after {detail} degraded probes.'},
         "The NFS server's grace period ended",
         "The server accepts new opens and locks again; the watch reports healthy.",
         "None.",
@@ -634,7 +637,7 @@ _TABLE += (
         CANARY_UNREADABLE,
         "4763d0eb979e488389ca043bd439bb1e",
         ERR,
-        "The {command} could not read the canary file of {server}: {detail}.",
+        'The {command} could not read the canary file of {server}: {detail}.',
         "The canary file cannot be read",
         "The server answered, and the share or export is there, but the canary file named in the "
         "watch's settings (FSWATCH_CANARY) is missing or the server refused to read it: the NT status "
@@ -658,7 +661,7 @@ _TABLE += (
         CANARY_BLOCKED,
         "464b10e8523b4367a98b7d8d350131fb",
         ERR,
-        "The {command} has not read the canary file of {server} within the timeout: {detail}.",
+        'The {command} has not read the canary file of {server} within the timeout: {detail}.',
         "Reading the canary file blocked",
         "The server answered every earlier step of the probe, but the read of the canary file "
         "(FSWATCH_CANARY) did not finish by the probe's deadline, or the server dropped the connection "
@@ -682,7 +685,7 @@ _TABLE += (
         DIALECT,
         "f4d7ac6542c4448388b59e42060ca195",
         ERR,
-        {"samba": "The {command} has seen {server} negotiate a weaker SMB dialect than required ({detail})."},
+        {"samba": 'The {command} has seen {server} negotiate a weaker SMB dialect than required ({detail}).'},
         "The SMB server negotiated a dialect below the watch's minimum",
         "The watch requires at least the SMB dialect of its min_dialect setting (fswatch add samba "
         "--min-dialect). The probe offers every dialect from 2.0.2 to 3.1.1; the server chose an older "
@@ -703,7 +706,7 @@ _TABLE += (
         SIGNING,
         "34c5b26dc90f43478a0a72221d42bae0",
         ERR,
-        {"samba": "The {command} has seen {server} not require signing ({detail})."},
+        {"samba": 'The {command} has seen {server} not require signing ({detail}).'},
         "The SMB server does not require signing",
         "The watch requires signing (fswatch add samba --require-signing): the server must insist "
         "that every session signs its messages (NEGOTIATE SecurityMode SIGNING_REQUIRED), so no client "
@@ -721,7 +724,7 @@ _TABLE += (
         ENCRYPTION,
         "6a5ed5e8e1c64a0a9468ff307ad9fc8e",
         ERR,
-        {"samba": "The {command} has seen {server} not require encryption ({detail})."},
+        {"samba": 'The {command} has seen {server} not require encryption ({detail}).'},
         "The SMB server does not encrypt the share",
         "The watch requires encryption (fswatch add samba --require-encryption): the server must "
         "encrypt every session on the share (SMB 3.x; the session's or the share's ENCRYPT_DATA flag, "
@@ -745,18 +748,18 @@ _TABLE += (
         INJECTED,
         "4d1fb98d54114433a2fd10e981bd863a",
         NOTICE,
-        "The {command} will fail its next {detail} on request (injected).",
+        'The {command} will fail its next {detail} on request (injected).',
         "A failure was injected into a watch (fswatch inject)",
         "Someone ran fswatch inject (or clp_sambamon/clp_nfsmon ID -inject) to test the failover "
         "chain. The watch fails the probes named in the text at that stage without contacting the "
-        'server; their alerts carry FSWATCH_INJECTED=1 and say "(injected)". With enough of them '
+        "server; their alerts carry FSWATCH_INJECTED=1 and say \"(injected)\". With enough of them "
         "the watch declares its server failed (alert 6) and ends, like for a real fault.",
         "None, if a failover test is under way. Otherwise: fswatch continue KIND ID clears the "
         "injection before it has failed enough probes.",
         "障害が擬似的に発生させられました (fswatch inject)",
         "フェイルオーバの試験のため fswatch inject (または -inject) が実行されたことを示します。"
         "監視はサーバに接続せず、指定された段階で次の監視を失敗させます。そのアラートには "
-        'FSWATCH_INJECTED=1 と "(injected)" が付きます。',
+        "FSWATCH_INJECTED=1 と \"(injected)\" が付きます。",
         "試験中であれば対処は不要です。そうでなければ fswatch continue KIND ID で取り消してください。",
     ),
 )
@@ -769,10 +772,8 @@ _TABLE += (
         KDC_UNREACHABLE,
         "652bd8c820224302a15ec932b810dbc7",
         ERR,
-        {
-            "samba": "The {command} could not reach the Kerberos KDC to log on to {server} ({detail}).",
-            "nfs": "{command}: Kerberos: cannot reach the KDC ({detail})",
-        },
+        {"samba": "The {command} could not reach the Kerberos KDC to log on to {server} ({detail}).",
+         "nfs": "{command}: Kerberos: cannot reach the KDC ({detail})"},
         "The Kerberos KDC cannot be reached",
         "The watch logs on with Kerberos and needed a new ticket, but no KDC of the realm answered: "
         "every one refused the connection, or none could be found (FSWATCH_KRB5_ERROR, e.g. "
@@ -793,11 +794,9 @@ _TABLE += (
         KDC_STALLED,
         "1be4707313554b128b161ad4b07f21f1",
         ERR,
-        {
-            "samba": "The {command} got no answer from the Kerberos KDC within the timeout to log on to {server} "
-            "({detail}).",
-            "nfs": "{command}: Kerberos: no answer from the KDC within the timeout ({detail})",
-        },  # fmt: skip
+        {"samba": "The {command} got no answer from the Kerberos KDC within the timeout to log on to {server} "
+                  "({detail}).",
+         "nfs": "{command}: Kerberos: no answer from the KDC within the timeout ({detail})"},  # fmt: skip
         "The Kerberos KDC did not answer in time",
         "The watch needed a new Kerberos ticket and asked the KDC, which did not answer by the probe's "
         "deadline (a stalled KDC process, an overloaded domain controller, packets to port 88 dropped). "
@@ -815,10 +814,8 @@ _TABLE += (
         KEYTAB_STALE,
         "ba0050c807e84f6cb7b624f3d5205756",
         ERR,
-        {
-            "samba": "The {command} could not log on to {server}: the key in its keytab is stale ({detail}).",
-            "nfs": "{command}: Kerberos: the key in the keytab is stale ({detail})",
-        },
+        {"samba": "The {command} could not log on to {server}: the key in its keytab is stale ({detail}).",
+         "nfs": "{command}: Kerberos: the key in the keytab is stale ({detail})"},
         "The watch's keytab no longer matches the KDC",
         "The KDC refused the watch's key (FSWATCH_KRB5_ERROR KRB5KDC_ERR_PREAUTH_FAILED, or a key version "
         "the KDC no longer has): the principal's password or keys changed after its keytab was exported "
@@ -836,10 +833,8 @@ _TABLE += (
         CLOCK_SKEW,
         "bc41225d917d4b5aac082d435d21bd41",
         ERR,
-        {
-            "samba": "The {command} could not log on to {server}: the clocks differ too much ({detail}).",
-            "nfs": "{command}: Kerberos: the clocks differ too much ({detail})",
-        },
+        {"samba": "The {command} could not log on to {server}: the clocks differ too much ({detail}).",
+         "nfs": "{command}: Kerberos: the clocks differ too much ({detail})"},
         "Kerberos refused the logon: clock skew",
         "Kerberos allows the clocks of client, KDC and server to differ by at most 5 minutes. Either the KDC "
         "refused this node's request (KRB5KRB_AP_ERR_SKEW at stage kerberos), or the file server refused the "
@@ -859,11 +854,9 @@ _TABLE += (
         UNKNOWN_SPN,
         "f623d5b2e2634fbe8e5344489cc53967",
         ERR,
-        {
-            "samba": "The {command} could not log on to {server}: the KDC does not know its service principal "
-            "({detail}).",
-            "nfs": "{command}: Kerberos: the KDC does not know the server's service principal ({detail})",
-        },  # fmt: skip
+        {"samba": "The {command} could not log on to {server}: the KDC does not know its service principal "
+                  "({detail}).",
+         "nfs": "{command}: Kerberos: the KDC does not know the server's service principal ({detail})"},  # fmt: skip
         "The KDC does not know the server's service principal",
         "The KDC answered KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN for the server's service principal name "
         "(cifs/NAME@REALM, in the detail): no account has that SPN, so no client can get a ticket for the "
@@ -881,10 +874,8 @@ _TABLE += (
         KERBEROS_REFUSED,
         "dbf35491f7fb46028d0074fa7684d69d",
         ERR,
-        {
-            "samba": "The {command} could not get a Kerberos ticket to log on to {server} ({detail}).",
-            "nfs": "{command}: Kerberos: no ticket for the server ({detail})",
-        },
+        {"samba": "The {command} could not get a Kerberos ticket to log on to {server} ({detail}).",
+         "nfs": "{command}: Kerberos: no ticket for the server ({detail})"},
         "The watch could not get a Kerberos ticket",
         "The watch's Kerberos logon failed before the file server was contacted, for a reason other than an "
         "unreachable or stalled KDC, a stale key, clock skew or an unknown SPN: the principal is unknown, "
@@ -897,17 +888,16 @@ _TABLE += (
         "監視の Kerberos ログオンが、ファイルサーバに接続する前に失敗しました (KDC の不達・停止、古い鍵、時刻の"
         "ずれ、未知の SPN 以外の原因: プリンシパルが存在しない・無効・ロック、パスワードの期限切れ、キータブが"
         "ない・読めない・鍵がない、GSSAPI バインディングがない)。FSWATCH_KRB5_ERROR と理由に示されます。",
-        "詳細の Kerberos エラーに従って、ディレクトリのアカウントと監視のキータブ (klist -k FILE) を確認してください。",
+        "詳細の Kerberos エラーに従って、ディレクトリのアカウントと監視のキータブ (klist -k FILE) を確認して"
+        "ください。",
     ),
     Alert(
         KERBEROS_DEGRADED,
         "a4c8349346ce487a9894969d5d044304",
         WARNING,
-        {
-            "samba": "The {command} could not renew its Kerberos ticket for {server} and logs on with the cached "
-            "one (degraded: {detail}).",
-            "nfs": "{command}: Kerberos: the ticket could not be renewed; the cached one serves (degraded: {detail})",
-        },
+        {"samba": "The {command} could not renew its Kerberos ticket for {server} and logs on with the cached "
+                  "one (degraded: {detail}).",
+         "nfs": "{command}: Kerberos: the ticket could not be renewed; the cached one serves (degraded: {detail})"},
         # fmt: skip
         "The watch's Kerberos ticket is due but cannot be renewed (degraded)",
         "The watch reuses its Kerberos ticket while it is valid and renews it once half its lifetime has "
@@ -925,16 +915,15 @@ _TABLE += (
         "チケットでログオンと共有への接続はできました。チケットを持つクライアントにはファイルサービスが提供されて"
         "いますが、新しいクライアントはチケットを得られません。監視は失敗ではなく縮退として数え、監視ごとに再試行"
         "します。チケットが監視より先に期限切れになると、kerberos の段階で失敗します (アラート 120-125)。",
-        "キャッシュのチケットが期限切れになる前に (詳細に時刻が示されます)、KDC、キータブ、時刻を確認してください。",
+        "キャッシュのチケットが期限切れになる前に (詳細に時刻が示されます)、KDC、キータブ、時刻を確認して"
+        "ください。",
     ),
     Alert(
         KERBEROS_RENEWED,
         "9fc5e2bc586349b89580eaad97c672aa",
         NOTICE,
-        {
-            "samba": "The {command} has renewed its Kerberos ticket for {server} after {detail} degraded probes.",
-            "nfs": "{command}: Kerberos: the ticket was renewed after {detail} degraded probes",
-        },
+        {"samba": "The {command} has renewed its Kerberos ticket for {server} after {detail} degraded probes.",
+         "nfs": "{command}: Kerberos: the ticket was renewed after {detail} degraded probes"},
         "The watch renewed its Kerberos ticket again",
         "After degraded probes (alert 126) the watch got a new Kerberos ticket: the KDC serves again.",
         "None.",
@@ -963,7 +952,7 @@ _TABLE += (
         WRITE_READ_ONLY,
         "c3682fb4017447cdb534183c591bae28",
         ERR,
-        "The {command} has found {server} read-only: the canary file could not be written ({detail}).",
+        'The {command} has found {server} read-only: the canary file could not be written ({detail}).',
         "The share or export is read-only: the write canary failed",
         "The server answered and reads still work, but the file system beneath the share or export "
         "refuses every write (STATUS_MEDIA_WRITE_PROTECTED, NFS3ERR_ROFS, NFS4ERR_ROFS): typically ext4 "
@@ -985,7 +974,7 @@ _TABLE += (
         WRITE_NO_SPACE,
         "bef83a5c82ca4c19a8b97fa65edc4e98",
         ERR,
-        "The {command} could not write the canary file of {server}: no space left ({detail}).",
+        'The {command} could not write the canary file of {server}: no space left ({detail}).',
         "No space left for the write canary",
         "The file system beneath the share or export is full (STATUS_DISK_FULL, NFS3ERR_NOSPC, "
         "NFS4ERR_NOSPC), or a thin pool beneath it is. SMB servers answer an exhausted quota with "
@@ -1004,7 +993,7 @@ _TABLE += (
         WRITE_QUOTA,
         "926db06d015843e1932e4c28f4758cc8",
         ERR,
-        "The {command} could not write the canary file of {server}: quota exceeded ({detail}).",
+        'The {command} could not write the canary file of {server}: quota exceeded ({detail}).',
         "The quota of the write canary's user is exhausted",
         "The server refused the write because the quota of the user it writes as is exhausted "
         "(NFS3ERR_DQUOT, NFS4ERR_DQUOT, STATUS_QUOTA_EXCEEDED). Over NFS the probe writes as uid 0, "
@@ -1021,7 +1010,7 @@ _TABLE += (
         WRITE_DENIED,
         "734ac317e78a482db5650e24bd3e8fac",
         ERR,
-        "The {command} was denied writing the canary file of {server} ({detail}).",
+        'The {command} was denied writing the canary file of {server} ({detail}).',
         "The server denied the write canary",
         "The server refused to create, write or remove the canary file for the watch's identity "
         "(STATUS_ACCESS_DENIED, NFS3ERR_ACCES, NFS3ERR_PERM, NFS4ERR_ACCESS, NFS4ERR_PERM): the "
@@ -1047,7 +1036,7 @@ _TABLE += (
         WRITE_BLOCKED,
         "cf4518d798ea4ea3b690252f5c196edb",
         ERR,
-        "The {command} has not written the canary file of {server} within the timeout ({detail}).",
+        'The {command} has not written the canary file of {server} within the timeout ({detail}).',
         "Writing the canary file blocked",
         "The server answered every earlier step of the probe (reads included), but a step of the "
         "write canary did not finish by the probe's deadline, or the server dropped the connection "
@@ -1069,7 +1058,7 @@ _TABLE += (
         WRITE_MISMATCH,
         "60dcc539825b4df291c1dd673f433611",
         ERR,
-        "The {command} read back other data than it wrote to the canary file of {server} ({detail}).",
+        'The {command} read back other data than it wrote to the canary file of {server} ({detail}).',
         "The write canary read back other data than it wrote",
         "The server acknowledged the write of the canary's 4 KiB to stable storage, but reading them "
         "back gave other bytes, or fewer: the server, its cache or the storage beneath returns data "
@@ -1087,7 +1076,7 @@ _TABLE += (
         WRITE_FAILED,
         "47fd57fd8794469b9622cbd5220a0f49",
         ERR,
-        "The {command} could not write the canary file of {server}: {detail}.",
+        'The {command} could not write the canary file of {server}: {detail}.',
         "The write canary failed",
         "The server answered, but refused a step of the write canary for a reason other than a "
         "read-only file system, no space, quota or permissions: the NT status (FSWATCH_NTSTATUS) or "
@@ -1112,26 +1101,28 @@ _TABLE += (
         NOT_RUNNING,
         "c645a198a056484c9753379743ccfb26",
         WARNING,
-        "The {command} with the specified monitor id is not running.",
+        'The {command} with the specified monitor id is not running.',
         "A request found no running watch",
         "pause, continue, inject or stop (fswatch, or clp_sambamon/clp_nfsmon -pause, -continue, "
         "-inject, -stop) named a watch that is not running: nothing was paused, continued, "
         "injected or stopped. The command exits 6, except clp_*mon -stop, which exits 0: the "
         "watch's own end is what makes the cluster fail over, and the group's stop script then "
         "stops a watch that has already ended.",
-        "Check the identifier and the watch's state (fswatch status KIND ID); start the watch first if it should run.",
+        "Check the identifier and the watch's state (fswatch status KIND ID); start the watch first "
+        "if it should run.",
         "指定された識別子の監視は実行されていません",
         "pause、continue、inject または stop (fswatch、または clp_sambamon/clp_nfsmon の -pause、"
         "-continue、-inject、-stop) で指定された監視が実行されていないため、何も行われなかったことを"
         "示します。コマンドは 6 で終了します。ただし clp_*mon -stop は 0 で終了します (監視自身の終了が"
         "フェイルオーバの契機となり、その後グループの停止スクリプトが既に終了した監視を停止するため)。",
-        "識別子と監視の状態 (fswatch status KIND ID) を確認してください。監視が必要であれば先に起動してください。",
+        "識別子と監視の状態 (fswatch status KIND ID) を確認してください。監視が必要であれば先に起動して"
+        "ください。",
     ),
     Alert(
         NOT_TAKEN,
         "6e01c10b82d6437595135ab37cf96379",
         WARNING,
-        "The {command} with the specified monitor id cannot take this request.",
+        'The {command} with the specified monitor id cannot take this request.',
         "A running watch cannot take a request",
         "The watch runs, but cannot take the request now: it is paused (an injection needs a "
         "probing watch, and continue would clear it), or it runs an earlier release of fswatch "
@@ -1155,7 +1146,7 @@ _TABLE += (
         SETTINGS_SAME,
         "01750174ff914849be01bdcaa6fc1b91",
         INFO,
-        "The {command} runs with these settings: {detail}.",
+        'The {command} runs with these settings: {detail}.',
         "fswatch reports the settings a watch runs",
         "The watch @FSWATCH_WATCH@ got SIGHUP or SIGUSR1 and logs the settings it runs "
         "(FSWATCH_SETTINGS) and its settings file, which says the same. A watch does not reload: "
@@ -1170,7 +1161,7 @@ _TABLE += (
         SETTINGS_DIFFER,
         "bb9db45a6abf4deaa7b65341639ae6b3",
         WARNING,
-        "The {command} keeps the settings it started with until it is restarted: {detail}.",
+        'The {command} keeps the settings it started with until it is restarted: {detail}.',
         "A watch's settings file differs from the settings it runs",
         "The settings file of the watch @FSWATCH_WATCH@ (FSWATCH_SETTINGS_FILE) says otherwise than "
         "the settings the running watch started with (FSWATCH_SETTINGS), or cannot be read: someone "
@@ -1190,7 +1181,7 @@ _TABLE += (
         RUNTIME_WRITABLE,
         "5e89ecec17334f849d190721a899b482",
         NOTICE,
-        "The {command} can write its state again ({detail}).",
+        'The {command} can write its state again ({detail}).',
         "fswatch writes a watch's state again",
         "After alert 42, the watch @FSWATCH_WATCH@ could write its state and metrics under its runtime "
         "directory again: fswatch status, the OCF monitor and Prometheus see its current state.",
@@ -1207,8 +1198,8 @@ _TABLE += (
         EVIDENCE_STOPPED,
         "d7a1aea3a0c2452abf292b99224fbf26",
         ERR,
-        "The {command} has seen the process serving {server} stopped ({detail}); it declares the server failed "
-        "without the remaining retries.",
+        'The {command} has seen the process serving {server} stopped ({detail}); it declares the server failed '
+        'without the remaining retries.',
         "The file server's process is stopped: declared at once",
         "The probe failed at its deadline while every thread of the process serving its connection on this node "
         "was stopped (SIGSTOP, state T or t) or its cgroup was frozen, with no CPU time and no context switch "
@@ -1231,8 +1222,8 @@ _TABLE += (
         EVIDENCE_BLOCKED,
         "373b7bfb1b854e1bafe6cc5aa20172df",
         ERR,
-        "The {command} has seen the process serving {server} blocked ({detail}); it declares the server failed "
-        "without the remaining retries.",
+        'The {command} has seen the process serving {server} blocked ({detail}); it declares the server failed '
+        'without the remaining retries.',
         "The file server's process is blocked: declared at once (evidence = blocked)",
         "The probe failed at its deadline while every thread of the process serving its connection on this node "
         "slept (S or D) with no CPU time and no context switch through the second half of the probe; the text "
@@ -1256,7 +1247,7 @@ _TABLE += (
         PUSHED,
         "f9bff49c742c4496a653582362476a6a",
         NOTICE,
-        "The {command} has told the cluster at once that the server failed ({detail}).",
+        'The {command} has told the cluster at once that the server failed ({detail}).',
         "fswatch told Pacemaker at once that the server failed",
         "A watch run by ocf:fswatch:samba or ocf:fswatch:nfs in resource mode ended with its server declared "
         "failed, and its unit told Pacemaker at once (the drop-in's ExecStopPost=, as root: crm_resource --fail "
@@ -1273,7 +1264,8 @@ _TABLE += (
         PUSH_FAILED,
         "8723abf6aff8434e9117a4fcada89fe3",
         WARNING,
-        "The {command} could not tell the cluster at once ({detail}); the monitor operation will report the failure.",
+        'The {command} could not tell the cluster at once ({detail}); the monitor operation will report the '
+        'failure.',
         "fswatch could not tell Pacemaker at once",
         "The unit of a watch that declared its server failed tried to tell Pacemaker at once (crm_resource "
         "--fail, FSWATCH_PUSH) and the command failed or did not end in time (it is bounded and killed after "
@@ -1290,8 +1282,8 @@ _TABLE += (
         EVIDENCE_UNAVAILABLE,
         "df726ca1ce284a71bcaaee40d10aedb1",
         WARNING,
-        "The {command} cannot look at the process serving {server} ({detail}); it declares the server failed "
-        "after the retries only.",
+        'The {command} cannot look at the process serving {server} ({detail}); it declares the server failed '
+        'after the retries only.',
         "fswatch cannot read the file server's process",
         "The server runs on this node, but the watch could not find or read the process serving its "
         "connection (it needs to read other users' open files in /proc: CAP_SYS_PTRACE, which the units "

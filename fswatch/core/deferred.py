@@ -78,14 +78,8 @@ DEFERRED: Dict[str, Tuple[str, ...]] = {
     # them loads them then). fswatch.probes.smbkeys has the rest of what a logon needs.
     "cryptography.hazmat.primitives.kdf.kbkdf": ("KBKDFHMAC", "CounterLocation", "Mode"),  # smbprotocol.session
     "cryptography.hazmat.primitives.ciphers.aead": (),  # smbprotocol.connection
-    "smbprotocol.ioctl": (
-        "CtlCode",
-        "IOCTLFlags",
-        "SMB2IOCTLRequest",
-        "SMB2IOCTLResponse",  # smbprotocol.tree
-        "SMB2ValidateNegotiateInfoRequest",
-        "SMB2ValidateNegotiateInfoResponse",
-    ),
+    "smbprotocol.ioctl": ("CtlCode", "IOCTLFlags", "SMB2IOCTLRequest", "SMB2IOCTLResponse",  # smbprotocol.tree
+                          "SMB2ValidateNegotiateInfoRequest", "SMB2ValidateNegotiateInfoResponse"),
 }
 # Names a stand-in answers itself, exactly as the real module would, because a watch uses them on
 # every probe and they are one line each: smbprotocol.structure asks inspect.isclass() of a field
@@ -109,11 +103,8 @@ class _StandIns:
     ) -> Optional[ModuleSpec]:
         if fullname in USELESS_WITHOUT:
             if importlib.util.find_spec(USELESS_WITHOUT[fullname]) is None:
-                raise ModuleNotFoundError(
-                    f"No module named {fullname!r} (useless without "
-                    f"{USELESS_WITHOUT[fullname]}: fswatch.core.deferred)",
-                    name=fullname,
-                )
+                raise ModuleNotFoundError(f"No module named {fullname!r} (useless without "
+                                          f"{USELESS_WITHOUT[fullname]}: fswatch.core.deferred)", name=fullname)
             return None
         if fullname not in self.waiting:
             return None

@@ -38,6 +38,7 @@ def check_id(watch_id: Optional[str]) -> str:
     return watch_id
 
 
+
 def valid_id(watch_id: str) -> bool:
     """Whether check_id() would take `watch_id`."""
     try:
@@ -195,7 +196,7 @@ def check_attribute(value: object) -> str:
     and into location rules, so letters, digits, '_', '-', '.' and ':' only, at most 200 bytes;
     or #health-NAME, a node health attribute (green / yellow / red)."""
     text = str(value)
-    name = text[len(HEALTH_PREFIX) :] if text.startswith(HEALTH_PREFIX) else text
+    name = text[len(HEALTH_PREFIX):] if text.startswith(HEALTH_PREFIX) else text
     if not _ATTRIBUTE.match(name) or not text.isascii() or len(text) > ID_MAX_BYTES:
         raise UsageError(
             f"invalid attribute name {text!r}: use letters, digits, '_', '-', '.' and ':', "

@@ -106,11 +106,8 @@ class ProcFS:
             return owners, ""  # not accepted yet (a stopped parent never accepts): the listener's owner
         if denied:
             return [], NOT_PERMITTED
-        return (
-            [],
-            "the server's socket belongs to no process seen here (a kernel server such as knfsd, or one in "
-            "another PID namespace)",
-        )
+        return [], "the server's socket belongs to no process seen here (a kernel server such as knfsd, or one in " \
+                   "another PID namespace)"
 
     def _owners_of_listener(self, listener: Socket) -> Tuple[List[ServerProcess], bool]:
         cached = [o for o in self._listeners.get(listener.inode, []) if self._holds(o, listener.inode)]

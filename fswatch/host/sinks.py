@@ -103,14 +103,8 @@ def system_fault(exc: OSError) -> SystemFault:
 
 
 def say(
-    alert_id: int,
-    kind: Voice,
-    watch_id: Optional[str] = None,
-    *,
-    target: object = None,
-    detail: object = None,
-    priority: Optional[int] = None,
-    **fields: str,
+    alert_id: int, kind: Voice, watch_id: Optional[str] = None, *, target: object = None, detail: object = None,
+    priority: Optional[int] = None, **fields: str,
 ) -> None:
     """One alert from a command (not from a running watch's reporter): one line on stderr,
     or one journal entry under systemd."""
@@ -122,20 +116,15 @@ def say(
     default_sink().emit(entry, message, entry.priority if priority is None else priority, {**base, **fields})
 
 
-def report_error(exc: FswatchError, kind: Voice, watch_id: Optional[str] = None, priority: Optional[int] = None) -> int:
+def report_error(
+    exc: FswatchError, kind: Voice, watch_id: Optional[str] = None, priority: Optional[int] = None
+) -> int:
     """A command's refusal or failure: one line on stderr (or one journal entry under
     systemd) naming the alert, then the exit code — the same for every surface's command.
     `priority`: where a caller knows better than the alert's own (what is routine there)."""
     if exc.alert is not None:
-        say(
-            exc.alert,
-            kind,
-            watch_id,
-            target=getattr(exc, "function", None),
-            detail=getattr(exc, "errno", None),
-            priority=priority,
-            FSWATCH_REASON=str(exc),
-        )
+        say(exc.alert, kind, watch_id, target=getattr(exc, "function", None), detail=getattr(exc, "errno", None),
+            priority=priority, FSWATCH_REASON=str(exc))
     else:
         print(f"fswatch: {exc}", file=sys.stderr)
     return exc.exit_code

@@ -201,7 +201,7 @@ def parse_table(text: str, proto: str, keep: Callable[[List[str]], bool] = lambd
 def _hex_address(hexed: str) -> str:
     """/proc/net/tcp's address: the network-order bytes, each 32-bit word in host order."""
     raw = bytes.fromhex(hexed)
-    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
     return _plain(str(ipaddress.ip_address(words)))
 
 
@@ -307,3 +307,4 @@ def _listening(proto: str, port: int) -> Optional[List[Socket]]:
             return None
         out += [s for s in found if s.local[1] == port and (proto == "tcp" or s.remote[1] == 0)]
     return out
+

@@ -49,7 +49,7 @@ def unit_name(kind: str, watch_id: str) -> str:
 def watch_of_unit(unit: str) -> Tuple[str, str]:
     """(kind, ID) of a watch's unit name, the inverse of unit_name(); UsageError otherwise."""
     prefix, at, rest = unit.partition("@")
-    kind = prefix[len("fswatch-") :] if prefix.startswith("fswatch-") else ""
+    kind = prefix[len("fswatch-"):] if prefix.startswith("fswatch-") else ""
     if not at or kind not in KINDS or not rest.endswith(".service"):
         raise UsageError(f"not a watch's unit: {unit!r} (fswatch-samba@ID.service or fswatch-nfs@ID.service)")
     return kind, check_id(rest[: -len(".service")])

@@ -14,17 +14,7 @@ from fswatch.kinds.settings import WatchSettings, build
 KINDS: Dict[str, Kind] = {k.name: k for k in (SAMBA, NFS)}
 
 __all__ = [
-    "CANARY_HELP",
-    "KINDS",
-    "NFS",
-    "SAMBA",
-    "Kind",
-    "Probe",
-    "Stage",
-    "TargetField",
-    "WatchSettings",
-    "build",
-    "kind",
+    "CANARY_HELP", "KINDS", "NFS", "SAMBA", "Kind", "Probe", "Stage", "TargetField", "WatchSettings", "build", "kind"
 ]
 
 

@@ -117,16 +117,8 @@ SAMBA = Kind(
     _combination,
     # clp_sambamon ID -s SHARE [-u USER] [-p PASS] [-n PORT] [-w DIR] [-k KEYTAB -K PRINCIPAL [-H SPN_HOST]]
     # (-n, -w, -k, -K, -H: fswatch extensions)
-    {
-        "-s": "share",
-        "-u": "user",
-        "-p": "password",
-        "-n": "port",
-        "-w": "canary_write",
-        "-k": "keytab",
-        "-K": "principal",
-        "-H": "spn_host",
-    },
+    {"-s": "share", "-u": "user", "-p": "password", "-n": "port", "-w": "canary_write", "-k": "keytab",
+     "-K": "principal", "-H": "spn_host"},
     takes_password=True,
     servers=("smbd",),
     takes_keytab=True,

@@ -372,10 +372,11 @@ def _probe_v3(
     over TCP, calls in flight together): the two GETPORTs at once, with MNT beside them at the
     ports the last probe was given (_Guess; else MNT once they have answered) while the NFS
     connection's handshake goes on; then NULL, GETATTR, FSSTAT and UMNT at once, which need
-    nothing but the handle. Each stage still waits for its own reply, in this order, so each names and times its
-    own step and fails on its own (a stalled FSSTAT fails at fsstat, a refused NFS port at nfs_null).
-    The canaries run before UMNT's reply is read: UMNT only drops the server's note of the mount
-    (mountd's rmtab), never the handle, which stays valid for them (RFC 1813, appendix I)."""
+    nothing but the handle. Each stage still waits for its own reply, in this order, so each
+    names and times its own step and fails on its own (a stalled FSSTAT fails at fsstat, a
+    refused NFS port at nfs_null). The canaries run before UMNT's reply is read: UMNT only drops
+    the server's note of the mount (mountd's rmtab), never the handle, which stays valid for them
+    (RFC 1813, appendix I)."""
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
     guess: Optional[_Guess] = None
@@ -393,9 +394,8 @@ def _probe_v3(
             pmap.flush(deadline)
             if guess is not None:
                 guess.send_if_connected(deadline)
-            mount_port, nfs_port = (
-                port if ask is None else ask.result(deadline) for port, ask in zip((mount_port, nfs_port), asked)
-            )
+            mount_port, nfs_port = (port if ask is None else ask.result(deadline)
+                                    for port, ask in zip((mount_port, nfs_port), asked))
             if asks_both and protocol == "tcp":
                 _remember_ports(address, mount_port, nfs_port)
     assert mount_port is not None and nfs_port is not None
@@ -702,12 +702,8 @@ def _canary_stage(rec: StageRecorder, canary: str, where: str) -> Iterator[_Grac
                 return
             reason = f"{where}: {exc.sperror()}"
             raise ProbeFailure(
-                alerts.CANARY_UNREADABLE,
-                "canary",
-                reason,
-                f"{canary}: {exc.status}",
-                rpc_status=exc.status,
-                canary=canary,
+                alerts.CANARY_UNREADABLE, "canary", reason, f"{canary}: {exc.status}",
+                rpc_status=exc.status, canary=canary,
             ) from exc
         except (RpcTimeout, RpcConnectionError, DeadlineExceeded) as exc:
             timed_out = not isinstance(exc, RpcConnectionError)

@@ -126,10 +126,7 @@ class Resolver:
             with self._lock:
                 self._in_flight.pop(key, None)
             raise ProbeFailure(
-                alerts.RESOLVE,
-                STAGE,
-                f"cannot start a thread to look up {host!r}: {exc}",
-                str(errno_mod.EAGAIN),
+                alerts.RESOLVE, STAGE, f"cannot start a thread to look up {host!r}: {exc}", str(errno_mod.EAGAIN),
                 errno=errno_mod.EAGAIN,
             ) from exc
         return lookup
@@ -150,9 +147,7 @@ def _failure(host: str, error: Optional[BaseException]) -> ProbeFailure:
     """A lookup's error -> alert 61, whose `error[nn]` is the getaddrinfo code (EAI_*)."""
     if isinstance(error, socket.gaierror) and error.errno is not None:
         failure = ProbeFailure(
-            alerts.RESOLVE,
-            STAGE,
-            f"cannot resolve {host!r}: {error.strerror} ({_eai_name(error.errno)})",
+            alerts.RESOLVE, STAGE, f"cannot resolve {host!r}: {error.strerror} ({_eai_name(error.errno)})",
             str(error.errno),
         )
     elif isinstance(error, OSError) and error.errno:

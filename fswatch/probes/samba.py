@@ -176,7 +176,9 @@ def _authentication(session: Session, target: SambaTarget) -> str:
     return pst.KERBEROS if target.kerberos is not None else pst.NTLM
 
 
-def _kerberos_refused(failure: ProbeFailure, conn: smb.ProbeConnection, tickets: Optional[Tickets]) -> ProbeFailure:
+def _kerberos_refused(
+    failure: ProbeFailure, conn: smb.ProbeConnection, tickets: Optional[Tickets]
+) -> ProbeFailure:
     """The server refused the Kerberos logon: clock skew when its clock and the KDC's are apart
     by more than Kerberos allows (alert 123, the NT status kept), else the failure as it is."""
     if failure.timed_out or tickets is None or failure.alert == alerts.CLOCK_SKEW:

@@ -54,7 +54,6 @@ AUTH_STAT = {
     14: "RPCSEC_GSS_CTXPROBLEM",
 }
 
-
 def status_name(table: Mapping[int, str], value: int, type_name: str) -> str:
     """The RFC's name of an enum value, or `type_name(value)` for one it does not list."""
     name = table.get(value)

@@ -376,7 +376,9 @@ class UdpTransport(_SocketTransport):
 
     protocol = "udp"
 
-    def __init__(self, sock: socket.socket, reserved_port: Optional[int], first_retry: float = UDP_FIRST_RETRY) -> None:
+    def __init__(
+        self, sock: socket.socket, reserved_port: Optional[int], first_retry: float = UDP_FIRST_RETRY
+    ) -> None:
         super().__init__(sock, reserved_port)
         self._first_retry = first_retry
         self._pending: Optional[bytes] = None

@@ -166,4 +166,5 @@ class EvidenceSampler:
             return rule.none(looks.problem) if looks.problem else None  # a remote server: nothing to say
         if looks.last is None:  # ended before the deadline: looked at once more, for the record
             looks.last = [self.procfs.sample(s, detail=True) for s in looks.servers]
-        return rule.judge(looks.first, looks.last, at_deadline, looks.problem, min_seconds=self.schedule.checkpoint / 2)
+        return rule.judge(looks.first, looks.last, at_deadline, looks.problem,
+                          min_seconds=self.schedule.checkpoint / 2)

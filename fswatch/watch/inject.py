@@ -126,12 +126,8 @@ class Injector:
             self._clear()
             return None
         self._used += 1
-        info = {
-            "stage": request.stage,
-            "count": total,
-            "left": total - self._used,
-            "requested_at": request.requested_at,
-        }
+        info = {"stage": request.stage, "count": total, "left": total - self._used,
+                "requested_at": request.requested_at}
         self._pending = True
         self.report(info, armed)
         return self.kind.stage(request.stage)

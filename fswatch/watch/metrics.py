@@ -69,18 +69,12 @@ def _head(name: str, kind: str, text: str) -> str:
 
 DURATION = "fswatch_probe_duration_seconds"
 HEAD_STATE = _head("fswatch_watch_state", "gauge", "The watch's state: 1 for the current one, 0 for the others.")
-HEAD_FAILURES = _head(
-    "fswatch_consecutive_failed_probes",
-    "gauge",
-    "Failed probes in a row; retries + 1 of them declare the server failed.",
-)
+HEAD_FAILURES = _head("fswatch_consecutive_failed_probes", "gauge",
+                      "Failed probes in a row; retries + 1 of them declare the server failed.")
 HEAD_PROBES = _head("fswatch_probes_total", "counter", "Probes by result since the watch started.")
-HEAD_DECLARATIONS = _head(
-    "fswatch_declarations_total",
-    "counter",
-    "Declared failures by what declared them: evidence from the server's process at once "
-    "(stopped, blocked) or retries + 1 failed probes (retries).",
-)
+HEAD_DECLARATIONS = _head("fswatch_declarations_total", "counter",
+                          "Declared failures by what declared them: evidence from the server's process at once "
+                          "(stopped, blocked) or retries + 1 failed probes (retries).")
 HEAD_HEALTHY = _head("fswatch_last_healthy_probe_timestamp_seconds", "gauge", "When the last healthy probe started.")
 HEAD_DURATION = _head(DURATION, "histogram", "How long each stage of a probe took.")
 
@@ -140,22 +134,14 @@ class WatchMetrics:
         self.last_healthy: Optional[float] = None
         self.declarations: Dict[str, int] = {by: 0 for by in DECLARED_BY}
         self.last_result: Optional[str] = None
-        info = base + (
-            ("interval", s.interval),
-            ("retries", s.retries),
-            ("timeout", s.timeout),
-            ("bound", _number(s.detection_bound)),
-        )
-        self._static = "\n".join(
-            (
-                _head("fswatch_watch_info", "gauge", "The watch's settings (seconds; bound = detection bound)."),
-                f"fswatch_watch_info{_labels(info)} 1",
-                _head(
-                    "fswatch_watch_start_time_seconds", "gauge", "When the watch process started (counters start at 0)."
-                ),
-                f"fswatch_watch_start_time_seconds{_labels(base)} {_number(round(started, 3))}",
-            )
-        )
+        info = base + (("interval", s.interval), ("retries", s.retries), ("timeout", s.timeout),
+                       ("bound", _number(s.detection_bound)))
+        self._static = "\n".join((
+            _head("fswatch_watch_info", "gauge", "The watch's settings (seconds; bound = detection bound)."),
+            f"fswatch_watch_info{_labels(info)} 1",
+            _head("fswatch_watch_start_time_seconds", "gauge", "When the watch process started (counters start at 0)."),
+            f"fswatch_watch_start_time_seconds{_labels(base)} {_number(round(started, 3))}",
+        ))
         self._state_samples = tuple((n, _sample("fswatch_watch_state", base + (("state", n),))) for n in STATES)
         self._states: Dict[str, str] = {}  # the state gauge's lines, by state: each rendered once
         self._failures = _sample("fswatch_consecutive_failed_probes", base)
@@ -183,9 +169,8 @@ class WatchMetrics:
         state = PHASE_STATE.get(phase, phase)
         states = self._states.get(state)
         if states is None:
-            states = self._states[state] = "\n".join(
-                f"{sample}{1 if name == state else 0}" for name, sample in self._state_samples
-            )
+            states = self._states[state] = "\n".join(f"{sample}{1 if name == state else 0}"
+                                                     for name, sample in self._state_samples)
         out = [self._static, HEAD_STATE, states, HEAD_FAILURES, f"{self._failures}{self.failures}", HEAD_PROBES]
         for result, count in self.results.items():
             sample = self._results.get(result)
@@ -210,6 +195,7 @@ def result_of(obs: Observation, slow: bool, phase: str) -> str:
     if phase == status.DEGRADED:
         return "degraded"
     return "slow" if slow else "healthy"
+
 
 
 class MetricsWriter:

@@ -305,12 +305,8 @@ class Reporter:
             self.alert(alerts.ATTRIBUTE_SET, detail=value, FSWATCH_ATTRIBUTE=self.publisher.name)
         elif not self.publish_failing:
             self.publish_failing = True
-            self.alert(
-                alerts.ATTRIBUTE_FAILED,
-                detail=f"{value}: {error}",
-                FSWATCH_ATTRIBUTE=self.publisher.name,
-                FSWATCH_REASON=error,
-            )
+            self.alert(alerts.ATTRIBUTE_FAILED, detail=f"{value}: {error}", FSWATCH_ATTRIBUTE=self.publisher.name,
+                       FSWATCH_REASON=error)
 
     def paused(self, until: Optional[float], seconds: Optional[int]) -> None:
         self.phase = status.PAUSED
@@ -385,18 +381,11 @@ class Reporter:
             injection=self.injection,
             attribute=None
             if self.publisher is None
-            else {
-                "name": self.publisher.name,
-                "published": None if self.published is None else self.published not in ("0", RED),
-                "value": self.published,
-                "failing": self.publish_failing,
-            },
+            else {"name": self.publisher.name, "published": None if self.published is None else self.published
+                  not in ("0", RED), "value": self.published, "failing": self.publish_failing},
             degraded=self._degraded(),
-            evidence={
-                "setting": self.schedule.evidence,
-                "declared_by": self.declared_by,
-                "unavailable": self.evidence_unavailable,
-            },
+            evidence={"setting": self.schedule.evidence, "declared_by": self.declared_by,
+                      "unavailable": self.evidence_unavailable},
             version=__version__,
             protocol=CURRENT.number,
         )

@@ -91,7 +91,9 @@ def _probe(value: object) -> bool:
     )
     # A kind's own facts (Observation.details, e.g. the SMB posture): a flat object of texts.
     posture = value.get("posture")
-    posture_ok = posture is None or (isinstance(posture, dict) and all(v is None or _text(v) for v in posture.values()))
+    posture_ok = posture is None or (
+        isinstance(posture, dict) and all(v is None or _text(v) for v in posture.values())
+    )
     return isinstance(stages, list) and all(_stage(s) for s in stages) and failure_ok and posture_ok
 
 
@@ -204,12 +206,10 @@ _CHECKS: Dict[str, Callable[[object], bool]] = {
     "version": _text,
     "protocol": _optional(lambda v: _count(v) and v > 0),  # type: ignore[operator]
     "settings": _optional(
-        lambda v: (
-            isinstance(v, dict)
-            and _optional(_text)(v.get("source"))
-            and isinstance(v.get("values"), dict)
-            and all(_text(value) for value in v["values"].values())
-        )
+        lambda v: isinstance(v, dict)
+        and _optional(_text)(v.get("source"))
+        and isinstance(v.get("values"), dict)
+        and all(_text(value) for value in v["values"].values())
     ),
     "evidence": _optional(lambda v: isinstance(v, dict) and _text(v.get("setting"))),
 }

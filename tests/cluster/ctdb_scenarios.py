@@ -55,14 +55,8 @@ def inject(cluster: cc.CtdbCluster, node_name: str, fault: str, service: sc.Serv
     return pids
 
 
-def trial(
-    cluster: cc.CtdbCluster,
-    address: str,
-    fault: str,
-    cap: float,
-    monitor: str = "fswatch",
-    service: sc.Service = sc.SAMBA,
-) -> CtdbTrial:
+def trial(cluster: cc.CtdbCluster, address: str, fault: str, cap: float, monitor: str = "fswatch",
+          service: sc.Service = sc.SAMBA) -> CtdbTrial:
     """One fault on the node hosting ``address``; watches CTDB and the client for at most
     ``cap`` s. The fault is left in place: release() ends it."""
     from_node = cluster.holder(address)
@@ -110,9 +104,8 @@ def release(cluster: cc.CtdbCluster, tr: CtdbTrial) -> None:
         node.systemctl("restart", unit, timeout=60)
 
 
-def wait_recovered(
-    cluster: cc.CtdbCluster, node_name: str, timeout: float = RECOVER_TIMEOUT, service: sc.Service = sc.SAMBA
-) -> dict:
+def wait_recovered(cluster: cc.CtdbCluster, node_name: str, timeout: float = RECOVER_TIMEOUT,
+                   service: sc.Service = sc.SAMBA) -> dict:
     """After release(): seconds until the node's watch is healthy again, CTDB flags the node
     OK, and the node hosts a public address again (CTDB's own rules rebalance three addresses
     over three healthy nodes: one each); then every address is served."""
@@ -124,11 +117,8 @@ def wait_recovered(
     times["watch_healthy"] = time.monotonic() - started
     cluster.wait(lambda st: st.healthy(pnn), max(deadline - time.monotonic(), 1.0), f"{node_name} OK again")
     times["node_ok"] = time.monotonic() - started
-    cluster.wait(
-        lambda st: st.hosted() and st.addresses_of(pnn),
-        max(deadline - time.monotonic(), 1.0),
-        f"{node_name} hosting an address again",
-    )
+    cluster.wait(lambda st: st.hosted() and st.addresses_of(pnn), max(deadline - time.monotonic(), 1.0),
+                 f"{node_name} hosting an address again")
     times["address_back"] = time.monotonic() - started
     for address in cc.PUBLIC_ADDRESSES:
         cluster.wait_served(address, sc.SERVED_TIMEOUT, service.kind, **service.poll_target())

@@ -86,28 +86,20 @@ def _nvpairs(owner: str, kind: str, values: dict) -> str:
     return f'<{tag} id="{owner}-{kind}">{pairs}</{tag}>'
 
 
-def primitive(
-    rid: str, agent: str, params: dict | None = None, meta: dict | None = None, ops: Sequence[tuple[str, int, int]] = ()
-) -> str:
+def primitive(rid: str, agent: str, params: dict | None = None, meta: dict | None = None,
+              ops: Sequence[tuple[str, int, int]] = ()) -> str:
     """``agent``: class:provider:type or class:type; ``ops``: (name, interval s, timeout s)."""
     parts = agent.split(":")
     cls, provider, type_ = (parts[0], None, parts[1]) if len(parts) == 2 else parts
     prov = f' provider="{provider}"' if provider else ""
     op_xml = "".join(f'<op id="{rid}-{n}-{i}" name="{n}" interval="{i}s" timeout="{t}s"/>' for n, i, t in ops)
-    return (
-        f'<primitive id="{rid}" class="{cls}"{prov} type="{type_}">{_nvpairs(rid, "ia", params or {})}'
-        f"{_nvpairs(rid, 'meta', meta or {})}<operations>{op_xml}</operations></primitive>"
-    )
+    return (f'<primitive id="{rid}" class="{cls}"{prov} type="{type_}">{_nvpairs(rid, "ia", params or {})}'
+            f'{_nvpairs(rid, "meta", meta or {})}<operations>{op_xml}</operations></primitive>')
 
 
 def vip(meta: dict | None = None) -> str:
-    return primitive(
-        "vip",
-        "ocf:heartbeat:IPaddr2",
-        {"ip": VIP, "cidr_netmask": 24, "nic": "eth0"},
-        meta,
-        ops=[("monitor", MONITOR_INTERVAL * 2, 10)],
-    )
+    return primitive("vip", "ocf:heartbeat:IPaddr2", {"ip": VIP, "cidr_netmask": 24, "nic": "eth0"}, meta,
+                     ops=[("monitor", MONITOR_INTERVAL * 2, 10)])
 
 
 def daemon(service: Service, rid: str = "daemon") -> str:
@@ -118,30 +110,14 @@ def daemon(service: Service, rid: str = "daemon") -> str:
     return primitive(rid, service.stock, ops=[("monitor", MONITOR_INTERVAL, 10), ("start", 0, 5), ("stop", 0, 5)])
 
 
-def agent(
-    service: Service,
-    schedule: Schedule,
-    address: str,
-    rid: str = "watch",
-    attribute: str = "",
-    extra: dict | None = None,
-) -> str:
-    params = {
-        **service.poll_target(),
-        "address": address,
-        "interval": schedule.interval,
-        "retries": schedule.retries,
-        "timeout": schedule.timeout,
-        **(extra or {}),
-    }
+def agent(service: Service, schedule: Schedule, address: str, rid: str = "watch", attribute: str = "",
+          extra: dict | None = None) -> str:
+    params = {**service.poll_target(), "address": address, "interval": schedule.interval,
+              "retries": schedule.retries, "timeout": schedule.timeout, **(extra or {})}
     if attribute:
         params["attribute"] = attribute
-    return primitive(
-        rid,
-        f"ocf:fswatch:{service.kind}",
-        params,
-        ops=[("monitor", MONITOR_INTERVAL, 10), ("start", 0, 20), ("stop", 0, 20)],
-    )
+    return primitive(rid, f"ocf:fswatch:{service.kind}", params,
+                     ops=[("monitor", MONITOR_INTERVAL, 10), ("start", 0, 20), ("stop", 0, 20)])
 
 
 @dataclass
@@ -163,13 +139,8 @@ EVIDENCE_AND_PUSH: dict = {}
 RETRIES_ONLY = {"evidence": "off", "push": "false"}
 
 
-def group_setup(
-    service: Service,
-    schedule: Schedule,
-    with_agent: bool,
-    agent_params: dict | None = None,
-    label: str = "fswatch agent",
-) -> Setup:
+def group_setup(service: Service, schedule: Schedule, with_agent: bool, agent_params: dict | None = None,
+                label: str = "fswatch agent") -> Setup:
     """Resource mode: floating IP + the daemon + (fswatch's agent probing the floating IP)."""
     members = [vip(), daemon(service)]
     ids = ["vip", "daemon"]
@@ -183,15 +154,14 @@ def group_setup(
 def attribute_setup(service: Service, schedule: Schedule, attribute: str) -> Setup:
     """Attribute mode: the daemon and the agent (probing its local daemon) cloned on every node,
     the floating IP placed by a location rule on the health attribute."""
-
     def clone_meta(cid: str) -> str:
         return _nvpairs(cid, "meta", {"interleave": "true"})
 
     resources = (
         f'<clone id="daemon-clone">{daemon(service)}{clone_meta("daemon-clone")}</clone>'
         f'<clone id="watch-clone">{agent(service, schedule, "127.0.0.1", attribute=attribute)}'
-        f"{clone_meta('watch-clone')}</clone>"
-        f"{vip(meta={'target-role': 'Stopped'})}"
+        f'{clone_meta("watch-clone")}</clone>'
+        f'{vip(meta={"target-role": "Stopped"})}'
     )
     constraints = (
         '<rsc_order id="daemon-then-watch" first="daemon-clone" then="watch-clone" kind="Mandatory"/>'
@@ -199,7 +169,7 @@ def attribute_setup(service: Service, schedule: Schedule, attribute: str) -> Set
         '<rule id="vip-on-healthy-rule" score="-INFINITY" boolean-op="or">'
         f'<expression id="vip-on-healthy-undef" attribute="{attribute}" operation="not_defined"/>'
         f'<expression id="vip-on-healthy-lt" attribute="{attribute}" operation="lt" value="1" type="integer"/>'
-        "</rule></rsc_location>"
+        '</rule></rsc_location>'
     )
     return Setup(f"{service.kind}: attribute mode", resources, ["vip"], constraints, attribute, ["vip"])
 
@@ -213,24 +183,15 @@ def load(cluster: cl.Cluster, setup: Setup, service: Service) -> tuple[str, floa
     node0 = cluster.nodes[0]
     node0.run(["cibadmin", "--replace", "-o", "resources", "--xml-text", f"<resources>{setup.resources}</resources>"])
     if setup.constraints:
-        node0.run(
-            [
-                "cibadmin",
-                "--replace",
-                "-o",
-                "constraints",
-                "--xml-text",
-                f"<constraints>{setup.constraints}</constraints>",
-            ]
-        )
+        node0.run(["cibadmin", "--replace", "-o", "constraints", "--xml-text",
+                   f"<constraints>{setup.constraints}</constraints>"])
     for rid in setup.start_after_constraints:
         node0.run(["crm_resource", "-r", rid, "--meta", "-d", "target-role"])
     node, _ = cluster.wait_for(lambda st: st.group_node(setup.members), SETTLE_TIMEOUT, f"{setup.name} start")
     with cl.Poller(cluster, service.kind, VIP, **service.poll_target()) as poller:
         if poller.wait_ok_after(0.0, SERVED_TIMEOUT) is None:
-            raise cl.ClusterError(
-                f"{setup.name}: client not served on {VIP} within {SERVED_TIMEOUT:.0f} s: {poller.lines()[-3:]}"
-            )
+            raise cl.ClusterError(f"{setup.name}: client not served on {VIP} within {SERVED_TIMEOUT:.0f} s: "
+                                  f"{poller.lines()[-3:]}")
     return node, time.monotonic() - started
 
 
@@ -292,16 +253,8 @@ def trial(cluster: cl.Cluster, setup: Setup, service: Service, fault: str, cap: 
     if served is not None and moved_to is None:  # served before crm_mon shows every member started
         moved_to = cluster.wait_for(lambda st: st.group_node(setup.members), SETTLE_TIMEOUT, setup.name)[0]
     node = cluster.node(from_node)
-    tr = Trial(
-        setup.name,
-        fault,
-        from_node,
-        None if served is None else served["end"] - t0,
-        moved_to,
-        st.failures(),
-        client_failures,
-        declared_after(node, t0_wall),
-    )
+    tr = Trial(setup.name, fault, from_node, None if served is None else served["end"] - t0,
+               moved_to, st.failures(), client_failures, declared_after(node, t0_wall))
     entries = node.journal(args=[f"--since=@{int(t0_wall) - 1}", "SYSLOG_IDENTIFIER=fswatch"])
     entries = [e for e in entries if int(e["__REALTIME_TIMESTAMP"]) / 1e6 >= t0_wall and e.get("FSWATCH_EVENT")]
     tr.alerts = [int(e["FSWATCH_EVENT"]) for e in entries]
@@ -337,10 +290,8 @@ def recover(cluster: cl.Cluster, setup: Setup, service: Service) -> str:
     if _served(cluster, service, SERVED_TIMEOUT / 2):
         return "cleanup"
     daemon_rid = "daemon-clone" if setup.attribute else "daemon"
-    cluster.nodes[0].run(
-        ["crm_resource", "--restart", "-r", daemon_rid, f"--timeout={int(SETTLE_TIMEOUT)}s"],
-        timeout=SETTLE_TIMEOUT + 10,
-    )
+    cluster.nodes[0].run(["crm_resource", "--restart", "-r", daemon_rid, f"--timeout={int(SETTLE_TIMEOUT)}s"],
+                         timeout=SETTLE_TIMEOUT + 10)
     cluster.settle()
     cluster.wait_for(lambda st: st.group_node(setup.members), SETTLE_TIMEOUT, f"{setup.name} after restart")
     if not _served(cluster, service, SERVED_TIMEOUT):

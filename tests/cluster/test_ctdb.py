@@ -58,10 +58,8 @@ def cluster():
     with cc.CtdbCluster(root, log_dir=log_dir) as c:
         report("CTDB RUNS WITHOUT A CLUSTER (RECOVERY) LOCK in this test cluster only: there is no cluster file system")
         booted = c.boot_seconds - c.healthy_seconds
-        report(
-            f"CTDB tier: node root ready in {built:.1f} s; 3 nodes booted in {booted:.1f} s, ctdbd OK on all and "
-            f"every public address served {c.healthy_seconds:.1f} s later; logs in {log_dir}"
-        )
+        report(f"CTDB tier: node root ready in {built:.1f} s; 3 nodes booted in {booted:.1f} s, ctdbd OK on all and "
+               f"every public address served {c.healthy_seconds:.1f} s later; logs in {log_dir}")
         yield c
         if STALLED:  # c did not run or failed before its release: leave no stalled smbd behind
             cs.release(c, STALLED.pop("a"))
@@ -77,12 +75,10 @@ def test_a_a_stalled_smbd_moves_its_nodes_public_address(cluster):
     def at(seconds):
         return "never" if seconds is None else f"{seconds:.2f} s"
 
-    report(
-        f"a. SIGSTOP smbd on {tr.from_node} (hosting {ADDRESS}): watch's verdict {at(tr.declared_seconds)} "
-        f"(bound {SCHEDULE.bound():.1f} s), UNHEALTHY {at(tr.unhealthy_seconds)}, {ADDRESS} on {tr.moved_to} "
-        f"{at(tr.moved_seconds)}, client served {at(tr.served_seconds)} (limit {limit:.1f} s = fswatch bound "
-        f"{SCHEDULE.bound():.1f} s + MonitorInterval {cc.MONITOR_INTERVAL} s + CTDB {CTDB_ALLOWANCE:.0f} s)"
-    )
+    report(f"a. SIGSTOP smbd on {tr.from_node} (hosting {ADDRESS}): watch's verdict {at(tr.declared_seconds)} "
+           f"(bound {SCHEDULE.bound():.1f} s), UNHEALTHY {at(tr.unhealthy_seconds)}, {ADDRESS} on {tr.moved_to} "
+           f"{at(tr.moved_seconds)}, client served {at(tr.served_seconds)} (limit {limit:.1f} s = fswatch bound "
+           f"{SCHEDULE.bound():.1f} s + MonitorInterval {cc.MONITOR_INTERVAL} s + CTDB {CTDB_ALLOWANCE:.0f} s)")
     assert tr.declared_seconds is not None, f"the watch on {tr.from_node} logged no verdict (alert 98)"
     assert tr.declared_seconds <= SCHEDULE.bound(), f"verdict later than SPEC's bound: {tr}"
     assert tr.unhealthy_seconds is not None, f"CTDB never flagged {tr.from_node} UNHEALTHY: {tr}"
@@ -91,22 +87,17 @@ def test_a_a_stalled_smbd_moves_its_nodes_public_address(cluster):
     assert tr.served_seconds <= limit, tr
 
     # CTDB's log names the watch, the stage and the cause (it logs a script's output).
-    said = [
-        ln
-        for ln in cluster.ctdb_log(node).splitlines()
-        if f"45.fswatch: fswatch: samba {cc.WATCH_ID}: declared failed" in ln
-    ]
+    said = [ln for ln in cluster.ctdb_log(node).splitlines()
+            if f"45.fswatch: fswatch: samba {cc.WATCH_ID}: declared failed" in ln]
     assert said, cluster.ctdb_log(node)[-3000:]
     report(f"   CTDB's log on {tr.from_node}: {said[0].split('ctdb-eventd', 1)[-1]}")
     assert "stage " in said[0] and "alert " in said[0] and "cause: " in said[0], said[0]
     # The script answers from the watch's state, never probing: a small fraction of the timeout.
     scripts = cluster.monitor_status(node)
     answered = float(scripts[cc.FSWATCH_SCRIPT]["seconds"])
-    report(
-        f"   45.fswatch answered the failing monitor event in {answered:.3f} s (EventScriptTimeout "
-        f"{cc.EVENT_TIMEOUT} s for all scripts); the whole event: "
-        + ", ".join(f"{name} {s['result']} {s['seconds']} s" for name, s in scripts.items())
-    )
+    report(f"   45.fswatch answered the failing monitor event in {answered:.3f} s (EventScriptTimeout "
+           f"{cc.EVENT_TIMEOUT} s for all scripts); the whole event: "
+           + ", ".join(f"{name} {s['result']} {s['seconds']} s" for name, s in scripts.items()))
     assert scripts[cc.FSWATCH_SCRIPT]["result"] == "ERROR", scripts
     assert answered <= cc.EVENT_TIMEOUT / 6, scripts
 
@@ -118,11 +109,9 @@ def test_c_the_recovered_node_is_healthy_again_and_takes_an_address_back(cluster
     times = cs.wait_recovered(cluster, tr.from_node)
     pnn = cluster.pnn(tr.from_node)
     st = cluster.ctdb_state()
-    report(
-        f"c. SIGCONT smbd on {tr.from_node}: its watch healthy after {times['watch_healthy']:.2f} s, node OK after "
-        f"{times['node_ok']:.2f} s, hosting {', '.join(st.addresses_of(pnn))} again after "
-        f"{times['address_back']:.2f} s"
-    )
+    report(f"c. SIGCONT smbd on {tr.from_node}: its watch healthy after {times['watch_healthy']:.2f} s, node OK after "
+           f"{times['node_ok']:.2f} s, hosting {', '.join(st.addresses_of(pnn))} again after "
+           f"{times['address_back']:.2f} s")
     declared = {n.name: cluster.watch_health(n) for n in cluster.nodes}
     assert set(declared.values()) == {"healthy"}, f"a watch is left declared or not watching: {declared}"
     assert st.all_healthy() and st.hosted(), st
@@ -135,13 +124,11 @@ def test_b_the_stock_scripts_miss_the_same_stall(cluster):
         tr = cs.trial(cluster, ADDRESS, "SIGSTOP", cap=STOCK_WINDOW, monitor="stock")
         node = cluster.node(tr.from_node)
         scripts = cluster.monitor_status(node)
-        report(
-            f"b. stock scripts only ({', '.join(cc.STOCK_SCRIPTS)}): SIGSTOP smbd on {tr.from_node} -> "
-            f"{'UNHEALTHY' if tr.unhealthy_seconds is not None else 'still OK'} after {STOCK_WINDOW:.0f} s, "
-            f"{ADDRESS} {'moved' if tr.moved_to else 'not moved'}, {tr.client_failures} failed client tree "
-            f"connects, {'some' if tr.detected else 'none'} served; last monitor: "
-            + ", ".join(f"{name} {s['result']}" for name, s in scripts.items())
-        )
+        report(f"b. stock scripts only ({', '.join(cc.STOCK_SCRIPTS)}): SIGSTOP smbd on {tr.from_node} -> "
+               f"{'UNHEALTHY' if tr.unhealthy_seconds is not None else 'still OK'} after {STOCK_WINDOW:.0f} s, "
+               f"{ADDRESS} {'moved' if tr.moved_to else 'not moved'}, {tr.client_failures} failed client tree "
+               f"connects, {'some' if tr.detected else 'none'} served; last monitor: "
+               + ", ".join(f"{name} {s['result']}" for name, s in scripts.items()))
         assert tr.unhealthy_seconds is None and tr.moved_to is None, tr
         assert not tr.detected and tr.client_failures > 0, tr
         assert scripts.get(cc.FSWATCH_SCRIPT, {}).get("result") in (None, "DISABLED"), scripts

@@ -63,10 +63,8 @@ def cluster():
     root, built, log_dir = sc.tier_prologue()
     with cl.Cluster(root, log_dir=log_dir) as c:
         report("FENCING IS OFF (stonith-enabled=false) in this test cluster only: containers have no fencing device")
-        report(
-            f"node root ready in {built:.1f} s; 3 nodes booted, online with quorum in {c.boot_seconds:.1f} s; "
-            f"logs kept in {log_dir}"
-        )
+        report(f"node root ready in {built:.1f} s; 3 nodes booted, online with quorum in {c.boot_seconds:.1f} s; "
+               f"logs kept in {log_dir}")
         yield c
     report(f"tier total: {time.monotonic() - started:.1f} s (node root, boot, scenarios, teardown)")
 
@@ -75,25 +73,20 @@ def _require_agents(cluster: cl.Cluster) -> None:
     assert cluster.agents_installed, cluster.agent_problem
 
 
-def _fswatch_failover(
-    cluster: cl.Cluster, setup: sc.Setup, service: sc.Service, label: str, failed_op: str | None, early: bool = False
-) -> None:
+def _fswatch_failover(cluster: cl.Cluster, setup: sc.Setup, service: sc.Service, label: str,
+                      failed_op: str | None, early: bool = False) -> None:
     bound = stopped_bound(SCHEDULE) if early else SCHEDULE.bound()
     limit = bound + PACEMAKER_ALLOWANCE
     sc.load(cluster, setup, service)
     try:
         tr = sc.trial(cluster, setup, service, "SIGSTOP", cap=limit + 10)  # a late figure is still reported
         served = "not served" if tr.served_seconds is None else f"served again after {tr.served_seconds:.2f} s"
-        report(
-            f"{label}: SIGSTOP {service.unit} on {tr.from_node} -> {served} from {tr.moved_to} (limit "
-            f"{limit:.1f} s = fswatch bound {bound:.1f} s + Pacemaker {PACEMAKER_ALLOWANCE:.1f} s)"
-        )
+        report(f"{label}: SIGSTOP {service.unit} on {tr.from_node} -> {served} from {tr.moved_to} (limit "
+               f"{limit:.1f} s = fswatch bound {bound:.1f} s + Pacemaker {PACEMAKER_ALLOWANCE:.1f} s)")
         if tr.declared_seconds is not None and tr.served_seconds is not None:
-            report(
-                f"   fswatch's verdict after {tr.declared_seconds:.2f} s (bound {bound:.1f} s), "
-                f"Pacemaker's part {tr.served_seconds - tr.declared_seconds:.2f} s "
-                f"(allowance {PACEMAKER_ALLOWANCE:.1f} s); alerts {tr.alerts}"
-            )
+            report(f"   fswatch's verdict after {tr.declared_seconds:.2f} s (bound {bound:.1f} s), "
+                   f"Pacemaker's part {tr.served_seconds - tr.declared_seconds:.2f} s "
+                   f"(allowance {PACEMAKER_ALLOWANCE:.1f} s); alerts {tr.alerts}")
         if early:
             report(f"   evidence: {tr.evidence!r}; pushed: {tr.pushed!r}")
         assert tr.declared_seconds is not None, f"{label}: the watch logged no verdict (alert 6/98) on {tr.from_node}"
@@ -142,12 +135,10 @@ def test_d_stock_monitor_misses_the_stall(cluster):
     try:
         started = time.monotonic()
         tr = sc.trial(cluster, setup, sc.SAMBA, "SIGSTOP", cap=STOCK_CAP)
-        report(
-            f"d. samba group, systemd:smbd only: SIGSTOP smbd on {tr.from_node} -> "
-            f"{'not noticed' if not tr.failures else 'noticed'} in {time.monotonic() - started:.1f} s, group on "
-            f"{tr.moved_to}, {tr.client_failures} failed client probes, "
-            f"{'none' if tr.served_seconds is None else 'some'} served"
-        )
+        report(f"d. samba group, systemd:smbd only: SIGSTOP smbd on {tr.from_node} -> "
+               f"{'not noticed' if not tr.failures else 'noticed'} in {time.monotonic() - started:.1f} s, group on "
+               f"{tr.moved_to}, {tr.client_failures} failed client probes, "
+               f"{'none' if tr.served_seconds is None else 'some'} served")
         assert tr.served_seconds is None, f"the client was served during the stall: {tr}"
         assert tr.client_failures > 0, tr
         assert tr.moved_to == tr.from_node, tr

@@ -68,7 +68,9 @@ def load(directory: Path = DATA_DIR) -> Corpus:
         for e in manifest["rpc"]
     )
     smb = tuple(
-        SmbConversation(c["name"], c["share"], c["user"], tuple((directory / f).read_bytes() for f in c["files"]))
+        SmbConversation(
+            c["name"], c["share"], c["user"], tuple((directory / f).read_bytes() for f in c["files"])
+        )
         for c in manifest["smb"]
     )
     if not rpc or not smb:

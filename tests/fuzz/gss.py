@@ -77,16 +77,8 @@ class ReplayContext:
 def load(path: Path = GSS_FILE) -> Tuple[Tuple[GssReply, ...], ReplayContext]:
     raw = json.loads(path.read_text())
     replies = tuple(
-        GssReply(
-            r["name"],
-            r["kind"],
-            bytes.fromhex(r["record"]),
-            r["seq"],
-            r["service"],
-            r["procedure"],
-            r["version"],
-            r.get("path", ""),
-        )  # fmt: skip
+        GssReply(r["name"], r["kind"], bytes.fromhex(r["record"]), r["seq"], r["service"], r["procedure"],
+                 r["version"], r.get("path", ""))  # fmt: skip
         for r in raw["replies"]
     )
     mics = {(bytes.fromhex(d), bytes.fromhex(m)): True for d, m in raw["mics"]}
@@ -184,21 +176,8 @@ def capture(output: Path = GSS_FILE) -> int:  # pragma: no cover - run by hand, 
             private = Path(tempfile.mkdtemp(prefix="fswatch-gss-capture-"))
             private.chmod(0o755)
             exports = {name: server.export(name) for name in ("krb5", "krb5i", "krb5p")}
-            argv = domain.client(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.fuzz.gss",
-                    "--inside",
-                    str(output),
-                    who.principal,
-                    str(who.keytab),
-                    NFS_SPN,
-                    MEMBER_ADDRESS,
-                    json.dumps(exports),
-                    str(private),
-                ]
-            )
+            argv = domain.client([sys.executable, "-m", "tests.fuzz.gss", "--inside", str(output), who.principal,
+                                  str(who.keytab), NFS_SPN, MEMBER_ADDRESS, json.dumps(exports), str(private)])
             proc = subprocess.run(argv, env=domain.env(), capture_output=True, text=True, timeout=600,
                                   cwd=Path(__file__).resolve().parents[2])  # fmt: skip
             print(proc.stdout + proc.stderr, end="")
@@ -276,3 +255,4 @@ if __name__ == "__main__":  # pragma: no cover
         out, principal, keytab, spn, address, exports, private = sys.argv[2:9]
         sys.exit(_capture_inside(Path(out), principal, keytab, spn, address, json.loads(exports), private))
     sys.exit(capture(Path(sys.argv[1]) if len(sys.argv) > 1 else GSS_FILE))
+

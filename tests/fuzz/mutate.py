@@ -98,7 +98,7 @@ def _extend(rng: random.Random, data: bytearray, pool: Sequence[bytes]) -> str:
         chunk = bytes(data[start : start + n])
     else:
         chunk = rng.getrandbits(8 * n).to_bytes(n, "big")
-    data += chunk[:MAX_GROWTH]
+    data += chunk[: MAX_GROWTH]
     return "extend"
 
 

@@ -74,11 +74,7 @@ _BUILT: Dict[str, Path] = {}
 
 def _build(tree: Path, script: str, timeout: float) -> Path:
     proc = subprocess.run(
-        [str(tree / "packaging" / script)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=tree,
+        [str(tree / "packaging" / script)], capture_output=True, text=True, timeout=timeout, cwd=tree,
         env={**os.environ, "PYTHON": sys.executable},
     )
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -85,9 +85,8 @@ class Host:
     def start_garbage(self) -> int:
         """A GarbageServer inside the namespace; returns its port."""
         argv = ["ip", "netns", "exec", self.nfs.netns, sys.executable, "-m", "tests.fixtures.netfaults"]
-        self.garbage = subprocess.Popen(
-            argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True
-        )
+        self.garbage = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, start_new_session=True)
         ready, _, _ = select.select([self.garbage.stdout], [], [], 10)
         line = self.garbage.stdout.readline() if ready else ""
         if not line.strip().isdigit():
@@ -131,20 +130,8 @@ def _nothing(host: Host) -> None:
 
 
 def _redirect_to_garbage(host: Host) -> None:
-    host.nfs.firewall(
-        "-t",
-        "nat",
-        "-I",
-        "PREROUTING",
-        "-p",
-        "tcp",
-        "-d",
-        host.nfs.address,
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        str(host.garbage_port),
-    )
+    host.nfs.firewall("-t", "nat", "-I", "PREROUTING", "-p", "tcp", "-d", host.nfs.address,
+                      "-j", "REDIRECT", "--to-ports", str(host.garbage_port))
 
 
 def _prepare_garbage(host: Host) -> None:
@@ -161,25 +148,23 @@ FAULTS: Dict[str, Fault] = {
     # SMB, each stage stalled in smbd itself
     "negotiate": Fault(lambda h: h.smb.stall_all(), lambda h: h.smb.resume_all(), SAMBA_STALL),
     "session": Fault(lambda h: h.smb.stall_stage("session"), lambda h: h.smb.resume_stage("session"), SAMBA_STALL),
-    "tree_connect": Fault(
-        lambda h: h.smb.stall_stage("tree_connect"), lambda h: h.smb.resume_stage("tree_connect"), SAMBA_STALL
-    ),
-    "teardown": Fault(lambda h: h.smb.stall_stage("teardown"), lambda h: h.smb.resume_stage("teardown"), SAMBA_STALL),
+    "tree_connect": Fault(lambda h: h.smb.stall_stage("tree_connect"), lambda h: h.smb.resume_stage("tree_connect"),
+                          SAMBA_STALL),
+    "teardown": Fault(lambda h: h.smb.stall_stage("teardown"), lambda h: h.smb.resume_stage("teardown"),
+                      SAMBA_STALL),
     # NFS daemons
     "rpcbind_down": Fault(lambda h: h.nfs.stop_rpcbind(), _nothing, {"nfs": [66, 6]}, skip=("v4",)),
-    "rpcbind_stalled": Fault(
-        lambda h: h.nfs.stall_rpcbind(), lambda h: h.nfs.resume_rpcbind(), {"nfs": [66, 6]}, skip=("v4",)
-    ),
-    "ganesha_stalled": Fault(lambda h: h.nfs.stall_ganesha(), lambda h: h.nfs.resume_ganesha(), {"nfs": [84, 66, 6]}),
+    "rpcbind_stalled": Fault(lambda h: h.nfs.stall_rpcbind(), lambda h: h.nfs.resume_rpcbind(), {"nfs": [66, 6]},
+                             skip=("v4",)),
+    "ganesha_stalled": Fault(lambda h: h.nfs.stall_ganesha(), lambda h: h.nfs.resume_ganesha(),
+                             {"nfs": [84, 66, 6]}),
     "ganesha_killed": Fault(lambda h: h.nfs.kill_ganesha(), _nothing, {"nfs": [66, 6]}),
     # the network, for both kinds
-    "black_hole": Fault(
-        lambda h: h.nfs.firewall("-I", "INPUT", "-j", "DROP"), _nothing, {"samba": [6], "nfs": [66, 6]}
-    ),
+    "black_hole": Fault(lambda h: h.nfs.firewall("-I", "INPUT", "-j", "DROP"), _nothing,
+                        {"samba": [6], "nfs": [66, 6]}),
     "reset": Fault(_reset, _nothing, {"samba": [6], "nfs": [66, 6]}),
-    "garbage": Fault(
-        _redirect_to_garbage, _nothing, {"samba": [6], "nfs": [66, 6]}, prepare=_prepare_garbage, skip=("udp",)
-    ),  # REDIRECT is for TCP; the UDP watch would keep its server
+    "garbage": Fault(_redirect_to_garbage, _nothing, {"samba": [6], "nfs": [66, 6]}, prepare=_prepare_garbage,
+                     skip=("udp",)),  # REDIRECT is for TCP; the UDP watch would keep its server
 }
 
 # (Samba fault, NFS fault) injected at the same instant into one server host.
@@ -235,15 +220,8 @@ class Sample:
 
 
 SAMBA_SAMPLES = [("run", "", A), ("run", "", C), ("clp", "", B), ("unit", "", B), ("clp-unit", "", A)]
-NFS_SAMPLES = [
-    ("run", "v3", A),
-    ("run", "v4", C),
-    ("run", "udp", B),
-    ("clp", "v3", B),
-    ("unit", "v3", C),
-    ("unit", "v4", A),
-    ("clp-unit", "v3", A),
-]
+NFS_SAMPLES = [("run", "v3", A), ("run", "v4", C), ("run", "udp", B), ("clp", "v3", B), ("unit", "v3", C),
+               ("unit", "v4", A), ("clp-unit", "v3", A)]
 
 
 def add_args(kind: str, label: str, settings, host: Host) -> List[str]:
@@ -252,11 +230,8 @@ def add_args(kind: str, label: str, settings, host: Host) -> List[str]:
         where = ["--share", "public", "--address", host.smb.address, "--port", str(host.smb.port)]
     else:
         where = ["--export", host.nfs.export_path, "--address", host.nfs.address]
-        where += {
-            "v3": [],
-            "udp": ["--transport", "udp"],
-            "v4": ["--nfs-version", "4", "--port", str(host.nfs.nfs_port)],
-        }[label]
+        where += {"v3": [], "udp": ["--transport", "udp"],
+                  "v4": ["--nfs-version", "4", "--port", str(host.nfs.nfs_port)]}[label]
     return [*where, "--interval", i, "--retries", r, "--timeout", t]
 
 
@@ -292,10 +267,8 @@ class Run:
             except BaseException as exc:  # re-raised in the test's thread below
                 errors.append(exc)
 
-        threads = [
-            threading.Thread(target=start_later, args=(0.15 * n, sample), daemon=True)
-            for n, sample in enumerate(samples)
-        ]
+        threads = [threading.Thread(target=start_later, args=(0.15 * n, sample), daemon=True)
+                   for n, sample in enumerate(samples)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -306,34 +279,19 @@ class Run:
     def start(self, sample: Sample) -> None:
         command = "clp_sambamon" if sample.kind == "samba" else "clp_nfsmon"
         if sample.surface == "run":
-            add = self.cli(
-                "add", sample.kind, sample.watch_id, *add_args(sample.kind, sample.label, sample.settings, self.host)
-            )
+            add = self.cli("add", sample.kind, sample.watch_id, *add_args(sample.kind, sample.label, sample.settings,
+                                                                          self.host))
             assert add.returncode == 0, add.stderr
             sample.follow(self.cli.start("run", sample.kind, sample.watch_id))
         elif sample.surface == "clp":
             sample.follow(self.clp.start(command, sample.watch_id, *clp_args(sample.kind, sample.settings, self.host)))
         elif sample.surface == "unit":
-            self.node.run(
-                [
-                    "fswatch",
-                    "add",
-                    sample.kind,
-                    sample.watch_id,
-                    *add_args(sample.kind, sample.label, sample.settings, self.host),
-                ]
-            )
+            self.node.run(["fswatch", "add", sample.kind, sample.watch_id,
+                           *add_args(sample.kind, sample.label, sample.settings, self.host)])
             self.node.systemctl("start", sample.unit)  # returns after READY=1: the first healthy probe
         else:  # clp-unit: the blocking start form, where systemd is PID 1
-            argv = [
-                "nsenter",
-                "-t",
-                str(self.node.leader_pid),
-                "-a",
-                command,
-                sample.watch_id,
-                *clp_args(sample.kind, sample.settings, self.host),
-            ]
+            argv = ["nsenter", "-t", str(self.node.leader_pid), "-a", command, sample.watch_id,
+                    *clp_args(sample.kind, sample.settings, self.host)]
             sample.follow(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
 
     def ready(self, sample: Sample) -> bool:
@@ -353,14 +311,9 @@ class Run:
         bad = [s for s in self.samples if s.ended is not None or s in waiting]
         if bad:
             self.collect_alerts()
-            raise AssertionError(
-                "not healthy before the fault (ended or never ready): "
-                + "; ".join(
-                    f"{s.name()} ended={s.ended is not None} status={s.status} alerts={s.alerts} "
-                    f"phase={self.phase_of(s)}"
-                    for s in bad
-                )
-            )
+            raise AssertionError("not healthy before the fault (ended or never ready): " + "; ".join(
+                f"{s.name()} ended={s.ended is not None} status={s.status} alerts={s.alerts} "
+                f"phase={self.phase_of(s)}" for s in bad))
 
     def phase_of(self, sample: Sample) -> str:
         if sample.surface in ("run", "clp"):
@@ -369,18 +322,8 @@ class Run:
 
     def units(self, samples: List[Sample]) -> Dict[str, Dict[str, str]]:
         """ActiveState, Result and InactiveEnterTimestampMonotonic of the samples' units, in one call."""
-        out = self.node.systemctl(
-            "show",
-            "-p",
-            "Id",
-            "-p",
-            "ActiveState",
-            "-p",
-            "Result",
-            "-p",
-            "InactiveEnterTimestampMonotonic",
-            *[s.unit for s in samples],
-        ).stdout
+        out = self.node.systemctl("show", "-p", "Id", "-p", "ActiveState", "-p", "Result",
+                                  "-p", "InactiveEnterTimestampMonotonic", *[s.unit for s in samples]).stdout
         props: Dict[str, Dict[str, str]] = {}
         for block in out.strip().split("\n\n"):
             fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
@@ -413,11 +356,8 @@ class Run:
                 if sample.proc.poll() is not None:
                     sample.alerts = alert_ids(sample.proc.stderr.read())
             else:
-                sample.alerts = [
-                    int(e["FSWATCH_EVENT"])
-                    for e in entries
-                    if e.get("FSWATCH_EVENT") and e.get("_SYSTEMD_UNIT") == sample.unit
-                ]
+                sample.alerts = [int(e["FSWATCH_EVENT"]) for e in entries
+                                 if e.get("FSWATCH_EVENT") and e.get("_SYSTEMD_UNIT") == sample.unit]
 
     def cleanup(self) -> None:
         for sample in self.samples:
@@ -442,13 +382,9 @@ def test_every_watch_declares_the_fault_within_the_bound(host, node, tmp_path, s
     plan = [("samba", s) for s in SAMBA_SAMPLES] + [("nfs", s) for s in NFS_SAMPLES]
     t0 = ready = ended = 0.0
     try:
-        run.start_all(
-            [
-                Sample(surface, kind, label, settings, f"{tag}-{kind}{n}")
-                for n, (kind, (surface, label, settings)) in enumerate(plan)
-                if not (label and label in faults[kind].skip)
-            ]
-        )
+        run.start_all([Sample(surface, kind, label, settings, f"{tag}-{kind}{n}")
+                       for n, (kind, (surface, label, settings)) in enumerate(plan)
+                       if not (label and label in faults[kind].skip)])
         run.wait_ready(time.monotonic() + READY_TIMEOUT)
         ready = t0 = time.monotonic()
         for fault in distinct:
@@ -467,10 +403,8 @@ def test_every_watch_declares_the_fault_within_the_bound(host, node, tmp_path, s
         f"{'never' if s.ended is None else f'{s.ended - t0:6.3f} s'}  status {s.status:9} alerts {s.alerts}"
         for s in run.samples
     )
-    print(
-        f"\n{samba_fault} + {nfs_fault}: all healthy after {ready - began:.1f} s, verdicts in "
-        f"{ended - t0:.1f} s, alerts and clean-up {time.monotonic() - ended:.1f} s\n{report}"
-    )
+    print(f"\n{samba_fault} + {nfs_fault}: all healthy after {ready - began:.1f} s, verdicts in "
+          f"{ended - t0:.1f} s, alerts and clean-up {time.monotonic() - ended:.1f} s\n{report}")
     late = [s for s in run.samples if s.ended is None or s.ended - t0 > s.bound + SLACK]
     assert not late, f"declared late or never (bound + {SLACK} s):\n{report}"
     wrong = [s for s in run.samples if s.status not in ("1", "exit-code")]
@@ -480,4 +414,4 @@ def test_every_watch_declares_the_fault_within_the_bound(host, node, tmp_path, s
         # (Under load a healthy probe may be slow, alert 92, before the fault.) A watch on the
         # stopped server's own node may declare at once on that evidence: 114 just before 6 (issue 18).
         got = s.alerts[:-2] + s.alerts[-1:] if s.alerts[-2:-1] == [114] else s.alerts
-        assert got[:1] == [1] and got[-len(want) :] == want, f"{s.name()}: alerts\n{report}"
+        assert got[:1] == [1] and got[-len(want):] == want, f"{s.name()}: alerts\n{report}"

@@ -60,21 +60,8 @@ def test_refusals(clp, command, args, alert, text):
 
 def start_samba(clp, server, watch_id="w1", *extra):
     return clp.start(
-        "clp_sambamon",
-        watch_id,
-        "-s",
-        "public",
-        "-a",
-        server.address,
-        "-n",
-        str(server.port),
-        "-i",
-        "1",
-        "-c",
-        "2",
-        "-r",
-        "1",
-        *extra,
+        "clp_sambamon", watch_id, "-s", "public", "-a", server.address, "-n", str(server.port),
+        "-i", "1", "-c", "2", "-r", "1", *extra,
     )
 
 
@@ -194,18 +181,8 @@ def test_stall_ends_the_blocking_command_within_the_bound(clp, fresh_samba_serve
 
 def test_password_moves_out_of_argv(clp, samba_server):
     watch = clp.start(
-        "clp_sambamon",
-        "u1",
-        "-s",
-        "private",
-        "-u",
-        samba_server.user,
-        "-p",
-        samba_server.password,
-        "-n",
-        str(samba_server.port),
-        "-i",
-        "1",
+        "clp_sambamon", "u1", "-s", "private", "-u", samba_server.user, "-p", samba_server.password,
+        "-n", str(samba_server.port), "-i", "1",
     )
     try:
         pid = wait_for(lambda: disp(clp, "clp_sambamon", "u1"), 10)
@@ -222,18 +199,8 @@ def test_password_moves_out_of_argv(clp, samba_server):
 
 def test_nfs_watch_and_stall(clp, fresh_nfs_server):
     watch = clp.start(
-        "clp_nfsmon",
-        "n1",
-        "-d",
-        fresh_nfs_server.export_path,
-        "-a",
-        fresh_nfs_server.address,
-        "-i",
-        "1",
-        "-c",
-        "2",
-        "-r",
-        "1",
+        "clp_nfsmon", "n1", "-d", fresh_nfs_server.export_path, "-a", fresh_nfs_server.address,
+        "-i", "1", "-c", "2", "-r", "1",
     )
     healthy = lambda: phase(clp, "nfs", "n1") == "healthy"  # noqa: E731
     rc, detected, stderr = detect_stall(watch, healthy, fresh_nfs_server.stall_ganesha, fresh_nfs_server.resume_ganesha)
@@ -268,8 +235,7 @@ def test_signals_to_the_in_process_start_form_never_end_it(clp, samba_server, tm
         assert watch.poll() is None, log.read_text()
         assert alert_lines(log.read_text(), 160)[0].endswith(
             f"interval 1, retries 2, timeout 1, share public, address {samba_server.address}, "
-            f"port {samba_server.port}; from its command line, no settings file."
-        )
+            f"port {samba_server.port}; from its command line, no settings file.")
         assert clp("clp_sambamon", "w1", "-stop").returncode == 0
         rc = watch.wait(timeout=10)
     assert rc == 0 and alert_ids(log.read_text()) == [1, 2, 160, 3]

@@ -26,9 +26,8 @@ def node(container_base_root):
 
 def nsenter(node, *cmd):
     """A command in the container, started in the background (the blocking start form)."""
-    return subprocess.Popen(
-        ["nsenter", "-t", str(node.leader_pid), "-a", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return subprocess.Popen(["nsenter", "-t", str(node.leader_pid), "-a", *cmd],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_active(node, unit, timeout=10):
@@ -46,9 +45,8 @@ def events(node, unit):
 
 def test_start_runs_the_unit_and_stop_ends_both(node, samba_server):
     unit = "fswatch-samba@cw1.service"
-    clp = nsenter(
-        node, "clp_sambamon", "cw1", "-s", "public", "-n", str(samba_server.port), "-i", "1", "-c", "2", "-r", "1"
-    )
+    clp = nsenter(node, "clp_sambamon", "cw1", "-s", "public", "-n", str(samba_server.port), "-i", "1", "-c", "2",
+                  "-r", "1")
     try:
         wait_active(node, unit)
         main_pid = node.show(unit, "MainPID")["MainPID"]
@@ -74,9 +72,8 @@ def test_start_runs_the_unit_and_stop_ends_both(node, samba_server):
 
 def test_stall_fails_the_unit_and_the_command(node, fresh_samba_server):
     unit = "fswatch-samba@cw2.service"
-    clp = nsenter(
-        node, "clp_sambamon", "cw2", "-s", "public", "-n", str(fresh_samba_server.port), "-i", "1", "-c", "2", "-r", "1"
-    )
+    clp = nsenter(node, "clp_sambamon", "cw2", "-s", "public", "-n", str(fresh_samba_server.port), "-i", "1", "-c",
+                  "2", "-r", "1")
     try:
         wait_active(node, unit)
         time.sleep(1.2)
@@ -145,21 +142,8 @@ def test_stop_that_cannot_finish_gives_15_and_kill_9_frees_the_id(node, samba_se
 
 def test_password_never_reaches_the_unit(node, samba_server):
     unit = "fswatch-samba@cw4.service"
-    clp = nsenter(
-        node,
-        "clp_sambamon",
-        "cw4",
-        "-s",
-        "private",
-        "-u",
-        samba_server.user,
-        "-p",
-        samba_server.password,
-        "-n",
-        str(samba_server.port),
-        "-i",
-        "1",
-    )
+    clp = nsenter(node, "clp_sambamon", "cw4", "-s", "private", "-u", samba_server.user, "-p", samba_server.password,
+                  "-n", str(samba_server.port), "-i", "1")
     try:
         wait_active(node, unit)
         pid = node.show(unit, "MainPID")["MainPID"]
@@ -213,9 +197,8 @@ def test_signals_to_the_blocking_start_form_never_end_it_and_a_second_start_writ
     leaves the running watch's runtime settings as they were; -stop ends both (alert 3).
     On the old main SIGHUP ended the start form with exit 129: a failover."""
     unit = "fswatch-samba@cws.service"
-    clp = nsenter(
-        node, "clp_sambamon", "cws", "-s", "public", "-n", str(samba_server.port), "-i", "1", "-c", "2", "-r", "1"
-    )
+    clp = nsenter(node, "clp_sambamon", "cws", "-s", "public", "-n", str(samba_server.port), "-i", "1", "-c", "2",
+                  "-r", "1")
     try:
         wait_active(node, unit)
         follower = _child(clp.pid)

@@ -156,10 +156,7 @@ def test_notify_status_and_watchdog(booted_container):
 
     state = c.show("demo@x.service", "ActiveState", "SubState", "StatusText", "WatchdogUSec")
     assert state == {
-        "ActiveState": "active",
-        "SubState": "running",
-        "StatusText": "pinging x",
-        "WatchdogUSec": "2s",
+        "ActiveState": "active", "SubState": "running", "StatusText": "pinging x", "WatchdogUSec": "2s",
     }
     # Past WatchdogSec, still alive: the pings count.
     time.sleep(WATCHDOG_SEC + PING_PERIOD)
@@ -169,7 +166,8 @@ def test_notify_status_and_watchdog(booted_container):
     # Result= turns "watchdog" at the timeout, while the unit is still deactivating (SIGABRT).
     final = wait_for(
         "ActiveState=failed",
-        lambda: (s := c.show("demo@x.service", "Result", "ActiveState", "StatusText"))["ActiveState"] == "failed" and s,
+        lambda: (s := c.show("demo@x.service", "Result", "ActiveState", "StatusText"))["ActiveState"]
+        == "failed" and s,
         bound,
     )
     assert final == {"ActiveState": "failed", "Result": "watchdog", "StatusText": "stopped pinging x"}
@@ -380,10 +378,7 @@ def test_reap_container_of_killed_test_process(container_base_root):
     repo = Path(__file__).resolve().parents[2]
     maker = subprocess.Popen(
         [sys.executable, "-c", ORPHAN_MAKER, str(container_base_root)],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=repo,
-        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdout=subprocess.PIPE, text=True, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
     )
     try:
         line = maker.stdout.readline()  # bounded: the child's boot times out after BOOT_TIMEOUT

@@ -27,11 +27,8 @@ pytestmark = pytest.mark.integration
 DEB_NAME = f"fswatch_{__version__}-1_all.deb"
 SITE = "/usr/lib/python3/dist-packages"
 IN_CONTAINER = f"/var/tmp/{DEB_NAME}"
-TEMPLATES = [
-    f"/usr/share/fswatch/clusterpro/{r}/{s}"
-    for r in ("samba", "samba-mon", "nfs", "nfs-mon")
-    for s in ("start.sh", "stop.sh")
-]
+TEMPLATES = [f"/usr/share/fswatch/clusterpro/{r}/{s}" for r in ("samba", "samba-mon", "nfs", "nfs-mon")
+             for s in ("start.sh", "stop.sh")]
 CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/45.fswatch.script"  # where `ctdb event script enable` looks
 EXPECTED = [
     "/usr/bin/fswatch",
@@ -66,6 +63,7 @@ BUILD_TIMEOUT = 300  # seconds for pip download + dpkg-buildpackage (measured ~1
 APT_TIMEOUT = 120  # seconds for apt install / purge in the container (measured ~5 s)
 
 
+
 @pytest.fixture(scope="module")
 def deb_file() -> Path:
     """packaging/build-deb.sh (what `make deb` runs), once for the module."""
@@ -76,9 +74,8 @@ def deb_file() -> Path:
 
 
 def _deb_files(deb: Path) -> set:
-    out = subprocess.run(
-        [tool("dpkg-deb", "dpkg"), "-c", str(deb)], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
+    out = subprocess.run([tool("dpkg-deb", "dpkg"), "-c", str(deb)], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
     # "drwxr-xr-x root/root 0 2026-12-01 08:00 ./usr/" or "lrwxrwxrwx ... ./a -> b" (a man page alias)
     return {line.split(None, 5)[5].split(" -> ")[0].lstrip(".").rstrip("/") for line in out.splitlines()}
 
@@ -91,18 +88,12 @@ def test_changelog_version_is_the_package_version():
 def test_deb_holds_the_package_units_catalog_commands_templates_and_man_pages(deb_file):
     files = _deb_files(deb_file)
     assert [f for f in EXPECTED if f not in files] == []
-    listing = subprocess.run(
-        [tool("dpkg-deb", "dpkg"), "-c", str(deb_file)], capture_output=True, text=True, timeout=30, check=True
-    ).stdout
+    listing = subprocess.run([tool("dpkg-deb", "dpkg"), "-c", str(deb_file)], capture_output=True, text=True,
+                             timeout=30, check=True).stdout
     # CTDB runs only executable event scripts (its enable links to this file)
     assert [ln for ln in listing.splitlines() if ln.endswith(f".{CTDB_SCRIPT}")][0].startswith("-rwxr-xr-x")
-    fields = subprocess.run(
-        [tool("dpkg-deb", "dpkg"), "-f", str(deb_file), "Package", "Version", "Architecture", "Depends", "Recommends"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
+    fields = subprocess.run([tool("dpkg-deb", "dpkg"), "-f", str(deb_file), "Package", "Version", "Architecture",
+                             "Depends", "Recommends"], capture_output=True, text=True, timeout=30, check=True).stdout
     assert f"Version: {__version__}-1" in fields and "Architecture: all" in fields
     depends = {d.strip().split()[0] for d in re.search(r"Depends: (.*)", fields).group(1).split(",")}
     assert {"python3-systemd", "python3-cryptography"} <= depends
@@ -111,12 +102,8 @@ def test_deb_holds_the_package_units_catalog_commands_templates_and_man_pages(de
 
 
 def test_lintian_is_clean_apart_from_the_documented_overrides(deb_file):
-    proc = subprocess.run(
-        [tool("lintian", "lintian"), "--fail-on", "error,warning", str(deb_file)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = subprocess.run([tool("lintian", "lintian"), "--fail-on", "error,warning", str(deb_file)],
+                          capture_output=True, text=True, timeout=180)
     tags = [line for line in proc.stdout.splitlines() if re.match(r"[EW]: ", line)]
     assert proc.returncode == 0 and tags == [], proc.stdout + proc.stderr
     # Every override says why it is there: a comment right above it.
@@ -146,11 +133,8 @@ def node(deb_base_root, deb_file):
         assert container.run(["python3", "-c", "import smbprotocol"], check=False).returncode != 0
         container.copy_in(deb_file, IN_CONTAINER)
         # The dependencies are in the root already, so apt needs no network and no lists.
-        proc = container.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", IN_CONTAINER],
-            timeout=APT_TIMEOUT,
-            env={"DEBIAN_FRONTEND": "noninteractive"},
-        )
+        proc = container.run(["apt-get", "install", "-y", "--no-install-recommends", IN_CONTAINER],
+                             timeout=APT_TIMEOUT, env={"DEBIAN_FRONTEND": "noninteractive"})
         assert "fswatch" in proc.stdout, proc.stdout + proc.stderr
         yield container
 
@@ -167,24 +151,8 @@ def wait_active(node, unit, timeout=20.0):
 
 
 def add(node, watch_id, port):
-    node.run(
-        [
-            "fswatch",
-            "add",
-            "samba",
-            watch_id,
-            "--share",
-            "public",
-            "--port",
-            str(port),
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "1",
-        ]
-    )
+    node.run(["fswatch", "add", "samba", watch_id, "--share", "public", "--port", str(port),
+              "--interval", "1", "--retries", "2", "--timeout", "1"])
 
 
 def test_installed_deb_runs_a_watch_and_registered_the_catalog(node, samba_server):
@@ -245,32 +213,11 @@ def test_purge_stops_every_instance_and_leaves_nothing_behind(node, samba_server
     assert node.systemctl("list-units", "--no-legend", "--state=active", "fswatch-*").stdout == ""
     assert node.run(["find", "/etc/systemd/system", "-name", "fswatch-*"]).stdout == ""  # every instance disabled
     assert node.run(["dpkg-query", "-W", "fswatch"], check=False).returncode != 0  # purged: not even config-files
-    left = [
-        p
-        for p in packaged
-        if p != "/."
-        and node.run(["test", "-e", p], check=False).returncode == 0
-        and not node.run(["find", p, "-maxdepth", "0", "-type", "d", "-not", "-empty"], check=False).stdout
-    ]
-    shared = {
-        "/etc",
-        "/usr",
-        "/usr/bin",
-        "/usr/sbin",
-        "/usr/lib",
-        "/usr/lib/python3",
-        SITE,
-        "/usr/lib/systemd",
-        "/usr/lib/systemd/system",
-        "/usr/lib/systemd/catalog",
-        "/usr/share",
-        "/usr/share/doc",
-        "/usr/share/man",
-        "/usr/share/man/man8",
-        "/usr/share/man/man7",
-        "/usr/share/python3",
-        "/usr/share/python3/runtime.d",
-    }
+    left = [p for p in packaged if p != "/." and node.run(["test", "-e", p], check=False).returncode == 0
+            and not node.run(["find", p, "-maxdepth", "0", "-type", "d", "-not", "-empty"], check=False).stdout]
+    shared = {"/etc", "/usr", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib/python3", SITE, "/usr/lib/systemd",
+              "/usr/lib/systemd/system", "/usr/lib/systemd/catalog", "/usr/share", "/usr/share/doc", "/usr/share/man",
+              "/usr/share/man/man8", "/usr/share/man/man7", "/usr/share/python3", "/usr/share/python3/runtime.d"}
     assert [p for p in left if p not in shared] == []  # no file, no __pycache__, no empty dir of ours
     gone = ["/etc/fswatch", "/run/fswatch", "/usr/share/fswatch", f"{SITE}/fswatch"]
     assert node.run(["ls", "-d", *gone], check=False).stdout == ""

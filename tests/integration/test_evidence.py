@@ -263,7 +263,7 @@ def test_frozen_storage_waits_for_the_retries_without_blocked_evidence(on_fuse, 
     assert rc == 1 and EARLY + SLACK < seconds <= FULL + SLACK, (rc, seconds, stderr)
     ids = alert_ids(stderr)
     stage = server.stage_alerts[0]
-    assert ids[-1 - len(server.stage_alerts) :] == [*server.stage_alerts, 6] and ids.count(stage) == RETRIES + 1, stderr
+    assert ids[-1 - len(server.stage_alerts):] == [*server.stage_alerts, 6] and ids.count(stage) == RETRIES + 1, stderr
     assert 115 not in ids, stderr
     # each failed probe's line says what the server's process did: blocked in the FUSE request
     assert "blocked (S)" in alert_text(stderr, stage) and "request_wait_answer" in alert_text(stderr, stage), stderr

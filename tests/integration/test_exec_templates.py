@@ -25,7 +25,8 @@ INSTALLED = "/usr/share/fswatch/clusterpro"
 EDITED = "/var/tmp/exec"  # the admin's edited copies (the container's /tmp is a tmpfs)
 RESOURCES = ("samba", "samba-mon", "nfs", "nfs-mon")
 STAND_IN = (
-    "[Unit]\nDescription=stand-in for {name}\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n"
+    "[Unit]\nDescription=stand-in for {name}\n"
+    "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n"
 )
 SERVICE_UNIT = {"samba": "smbd.service", "nfs": "nfs-server.service"}
 SERVICE_WORD = {"samba": "SAMBA", "nfs": "NFS"}
@@ -197,13 +198,8 @@ def stand_in_clp_commands(node):
     for name in ("clp_sambamon", "clp_nfsmon"):
         node.write_text(f"/usr/local/sbin/{name}", STUB.format(name=name), mode=0o755)
         node.path(f"/var/tmp/{name}.calls").unlink(missing_ok=True)
-    yield (
-        lambda name: (
-            node.path(f"/var/tmp/{name}.calls").read_text().splitlines()
-            if node.path(f"/var/tmp/{name}.calls").exists()
-            else []
-        )
-    )
+    yield lambda name: node.path(f"/var/tmp/{name}.calls").read_text().splitlines() if node.path(
+        f"/var/tmp/{name}.calls").exists() else []
     for name in ("clp_sambamon", "clp_nfsmon"):
         node.path(f"/usr/local/sbin/{name}").unlink()
         node.path(f"/var/tmp/{name}.calls").unlink(missing_ok=True)
@@ -347,9 +343,8 @@ def test_nfs_watch_template_runs_and_stops_the_watch(node, nfs_server):
 
 def test_nfs_watch_template_ends_when_ganesha_stalls(node, fresh_nfs_server):
     server = fresh_nfs_server
-    start = edit_copy(
-        node, "nfs-mon", "start.sh", "-d XXXX", f"-d {server.export_path} -a {server.address} -i 1 -c 2 -r 1"
-    )
+    start = edit_copy(node, "nfs-mon", "start.sh", "-d XXXX",
+                      f"-d {server.export_path} -a {server.address} -i 1 -c 2 -r 1")
     try:
         start_async(node, start, branch=("FAILOVER", "SUCCESS", "OTHER"), unit=NFS_EXEC_UNIT)
         assert wait_state(node, NFS_WATCH_UNIT, ("active", "failed"), 15)["ActiveState"] == "active"

@@ -22,21 +22,8 @@ BOUND = INTERVAL + RETRIES * max(INTERVAL, TIMEOUT) + TIMEOUT + 0.5  # SPEC.md s
 
 
 def add_watch(cli, server, watch_id="w1", retries=RETRIES):
-    proc = cli(
-        "add",
-        "samba",
-        watch_id,
-        "--share",
-        "public",
-        "--port",
-        str(server.port),
-        "--interval",
-        str(INTERVAL),
-        "--retries",
-        str(retries),
-        "--timeout",
-        str(TIMEOUT),
-    )
+    proc = cli("add", "samba", watch_id, "--share", "public", "--port", str(server.port),
+               "--interval", str(INTERVAL), "--retries", str(retries), "--timeout", str(TIMEOUT))
     assert proc.returncode == 0, proc.stderr
 
 
@@ -76,10 +63,8 @@ def test_run_inject_declares_within_the_bound_and_says_injected(samba_server, tm
         stderr = stop(watch)
     assert rc == 1, stderr
     detected = declared_after_request(state(cli))
-    print(
-        f"injected failure declared {detected:.2f} s after the request (bound {BOUND} s); "
-        f"the watch exited {exited:.2f} s after `fswatch inject` was started"
-    )
+    print(f"injected failure declared {detected:.2f} s after the request (bound {BOUND} s); "
+          f"the watch exited {exited:.2f} s after `fswatch inject` was started")
     assert 0 < detected <= BOUND, (detected, stderr)
     ids = alert_ids(stderr)
     assert ids[:2] == [1, 2] and ids[-5:] == [113, 72, 72, 72, 6], stderr
@@ -180,24 +165,15 @@ def test_clp_inject_ends_the_blocking_start_form_with_exit_1(samba_server, tmp_p
     print(f"clp: declared {detected:.2f} s after the request, exited {exited:.2f} s after -inject was started")
     assert rc == 1 and 0 < detected <= BOUND, (detected, stderr)
     assert alert_ids(stderr)[-5:] == [113, 62, 62, 62, 6], stderr
-    assert (
-        "alert 62: The clp_sambamon has detected an error in Samba [public] (tree connect error[injected failure])"
-        in stderr
-    )
+    assert ("alert 62: The clp_sambamon has detected an error in Samba [public] (tree connect error[injected failure])"
+            in stderr)
     assert clp("clp_sambamon", "c1", "-inject").returncode == 6  # it has ended (alert 145)
 
 
 def test_ocf_monitor_reports_the_injected_failure_like_a_real_one(agents, tmp_path, samba_server):  # noqa: F811
     runtime = tmp_path / "run"
-    env = agent_env(
-        runtime,
-        "fsw-inj",
-        share="public",
-        port=str(samba_server.port),
-        interval=str(INTERVAL),
-        retries=str(RETRIES),
-        timeout=str(TIMEOUT),
-    )
+    env = agent_env(runtime, "fsw-inj", share="public", port=str(samba_server.port),
+                    interval=str(INTERVAL), retries=str(RETRIES), timeout=str(TIMEOUT))
     cli = FswatchCLI(tmp_path)
     assert run_agent(agents, "samba", "start", env).returncode == 0
     try:
@@ -226,40 +202,20 @@ def test_nfs_inject_fewer_than_retries_plus_one_then_recovery(nfs_server, tmp_pa
     """clp_nfsmon's alert for the stage, marked injected, against a healthy nfs-ganesha; a
     count below retries + 1 leaves the watch running and the next real probe recovers it."""
     cli = FswatchCLI(tmp_path)
-    proc = cli(
-        "add",
-        "nfs",
-        "n1",
-        "--export",
-        nfs_server.export_path,
-        "--address",
-        nfs_server.address,
-        "--interval",
-        str(INTERVAL),
-        "--retries",
-        str(RETRIES),
-        "--timeout",
-        str(TIMEOUT),
-    )
+    proc = cli("add", "nfs", "n1", "--export", nfs_server.export_path, "--address", nfs_server.address,
+               "--interval", str(INTERVAL), "--retries", str(RETRIES), "--timeout", str(TIMEOUT))
     assert proc.returncode == 0, proc.stderr
     watch = cli.start("run", "nfs", "n1")
     try:
         wait_for(lambda: phase(cli, "nfs", "n1") == "healthy", 10)
         proc = cli("inject", "nfs", "n1", "--stage", "fsstat", "--count", "2")
         assert proc.returncode == 0 and "then the watch recovers at the next probe" in proc.stdout, proc.stdout
-        wait_for(
-            lambda: (
-                [e["result"] for e in state(cli, "n1", "nfs").get("history", [])][-3:]
-                == ["failed", "failed", "healthy"]
-            ),
-            8,
-        )
+        wait_for(lambda: [e["result"] for e in state(cli, "n1", "nfs").get("history", [])][-3:]
+                 == ["failed", "failed", "healthy"], 8)
         assert watch.poll() is None
     finally:
         stderr = stop(watch)
     ids = alert_ids(stderr)
-    assert ids[ids.index(113) : ids.index(113) + 4] == [113, 85, 85, 91], stderr
-    assert (
-        "alert 85: clp_nfsmon: injected failure (fsstat: injected failure (fswatch inject): the server was "
-        "not contacted) [failed probes 1/3]"
-    ) in stderr, stderr
+    assert ids[ids.index(113):ids.index(113) + 4] == [113, 85, 85, 91], stderr
+    assert ("alert 85: clp_nfsmon: injected failure (fsstat: injected failure (fswatch inject): the server was "
+            "not contacted) [failed probes 1/3]") in stderr, stderr

@@ -55,24 +55,8 @@ def alerts(node, unit):
 
 
 def test_inject_fails_the_unit_within_the_bound_and_the_journal_says_injected(node, samba_server):
-    node.run(
-        [
-            "fswatch",
-            "add",
-            "samba",
-            "i1",
-            "--share",
-            "public",
-            "--port",
-            str(samba_server.port),
-            "--interval",
-            str(INTERVAL),
-            "--retries",
-            str(RETRIES),
-            "--timeout",
-            str(TIMEOUT),
-        ]
-    )
+    node.run(["fswatch", "add", "samba", "i1", "--share", "public", "--port", str(samba_server.port),
+              "--interval", str(INTERVAL), "--retries", str(RETRIES), "--timeout", str(TIMEOUT)])
     unit = "fswatch-samba@i1.service"
     node.systemctl("start", unit)
     end = time.monotonic() + 10
@@ -97,29 +81,19 @@ def test_inject_fails_the_unit_within_the_bound_and_the_journal_says_injected(no
     assert "injected failure (fswatch inject)" in connect["FSWATCH_REASON"]
     six = entries[-1]
     detected = declared_after_request(node, "i1", six)
-    print(
-        f"alert 6 {detected:.2f} s after the request (bound {BOUND} s); unit ended {exited:.2f} s after "
-        "`fswatch inject` was started"
-    )
+    print(f"alert 6 {detected:.2f} s after the request (bound {BOUND} s); unit ended {exited:.2f} s after "
+          "`fswatch inject` was started")
     assert 0 < detected <= BOUND
     assert six["MESSAGE"] == "The clp_sambamon will terminate. (injected)"
     assert six["MESSAGE_ID"] == "4db6f7435fc94ddfaab5fe1d633cb832"
     rows = six["FSWATCH_HISTORY"].splitlines()
     assert rows[0].startswith("TIME (") and len(rows) == 1 + 5  # retries + 3 probes
     assert [r.split()[2] for r in rows[-3:]] == ["failed"] * 3 and [r.split()[3] for r in rows[-3:]] == [
-        "1/3",
-        "2/3",
-        "3/3",
-    ]
+        "1/3", "2/3", "3/3"]
     assert all(r.split()[2] == "healthy" for r in rows[1:-3])  # healthy at once before: "dead at once"
     timeline = [json.loads(line) for line in six["FSWATCH_HISTORY_JSON"].splitlines()]
-    assert timeline[-1]["failure"] == {
-        "alert": 72,
-        "stage": "connect",
-        "reason": timeline[-1]["failure"]["reason"],
-        "detail": "injected failure",
-        "injected": True,
-    }
+    assert timeline[-1]["failure"] == {"alert": 72, "stage": "connect", "reason": timeline[-1]["failure"]["reason"],
+                                       "detail": "injected failure", "injected": True}
     assert timeline[0]["stages"][0]["stage"] == "connect" and timeline[0]["stages"][0]["ms"] > 0  # a real probe
 
     explained = node.run(["journalctl", "-x", "--no-pager", "-u", unit]).stdout
@@ -142,27 +116,9 @@ def test_inject_fails_the_unit_within_the_bound_and_the_journal_says_injected(no
 def test_clp_inject_ends_the_unit_and_the_start_form(node, samba_server):
     unit = "fswatch-samba@ci1.service"
     clp = subprocess.Popen(
-        [
-            "nsenter",
-            "-t",
-            str(node.leader_pid),
-            "-a",
-            "clp_sambamon",
-            "ci1",
-            "-s",
-            "public",
-            "-n",
-            str(samba_server.port),
-            "-i",
-            str(INTERVAL),
-            "-c",
-            str(RETRIES),
-            "-r",
-            str(TIMEOUT),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        ["nsenter", "-t", str(node.leader_pid), "-a", "clp_sambamon", "ci1", "-s", "public", "-n",
+         str(samba_server.port), "-i", str(INTERVAL), "-c", str(RETRIES), "-r", str(TIMEOUT)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         end = time.monotonic() + 10
@@ -180,16 +136,11 @@ def test_clp_inject_ends_the_unit_and_the_start_form(node, samba_server):
     assert rc == 1 and props["Result"] == "exit-code"
     entries = alerts(node, unit)
     detected = declared_after_request(node, "ci1", entries[-1])
-    print(
-        f"clp: alert 6 {detected:.2f} s after the request; unit ended {ended_after(props, injected):.2f} s after "
-        "-inject was started"
-    )
+    print(f"clp: alert 6 {detected:.2f} s after the request; unit ended {ended_after(props, injected):.2f} s after "
+          "-inject was started")
     assert 0 < detected <= BOUND
     assert [(int(e["FSWATCH_EVENT"]), e.get("FSWATCH_INJECTED")) for e in entries][-3:] == [
-        (64, "1"),
-        (64, "1"),
-        (6, "1"),
-    ]
+        (64, "1"), (64, "1"), (6, "1")]
     assert entries[-2]["MESSAGE"] == (
         "The clp_sambamon has detected an error in Samba [public] (connect error[injected failure])."
     )

@@ -85,24 +85,8 @@ def test_a_keytab_logs_on_by_name_and_by_floating_address_with_the_spn_host(doma
 
 
 def _ntlm_probe(domain: AdDomain, who) -> tuple:
-    argv = domain.client(
-        [
-            sys.executable,
-            "-m",
-            "fswatch",
-            "probe",
-            "samba",
-            "--share",
-            SHARE,
-            "--address",
-            FLOATING_ADDRESS,
-            "--user",
-            f"FSW\\{who.name}",
-            "--password-file",
-            "-",
-            "--json",
-        ]
-    )
+    argv = domain.client([sys.executable, "-m", "fswatch", "probe", "samba", "--share", SHARE, "--address",
+                          FLOATING_ADDRESS, "--user", f"FSW\\{who.name}", "--password-file", "-", "--json"])
     proc = subprocess.run(argv, env=domain.env(), input=who.password + "\n", capture_output=True, text=True, timeout=70)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout), 0.0
@@ -168,18 +152,8 @@ def test_clp_sambamon_logs_on_with_a_keytab(domain, prober, tmp_path):
 def test_the_ocf_agent_takes_the_keytab_parameters(domain, prober, agents, tmp_path):
     """ocf:fswatch:samba with principal, keytab and spn_host: start after a healthy Kerberos
     probe, a live probe at OCF_CHECK_LEVEL=10 with a cache of its own, a clean stop."""
-    env = agent_env(
-        tmp_path / "run",
-        "krb1",
-        share=SHARE,
-        address=FLOATING_ADDRESS,
-        spn_host=MEMBER_NAME,
-        principal=prober.principal,
-        keytab=str(prober.keytab),
-        interval="1",
-        retries="1",
-        timeout="5",
-    )
+    env = agent_env(tmp_path / "run", "krb1", share=SHARE, address=FLOATING_ADDRESS, spn_host=MEMBER_NAME,
+                    principal=prober.principal, keytab=str(prober.keytab), interval="1", retries="1", timeout="5")
     env.update(domain.env())  # fmt: skip
 
     def agent(action: str, **extra: str) -> subprocess.CompletedProcess:
@@ -328,13 +302,8 @@ def test_a_due_renewal_with_the_kdc_stalled_degrades_then_recovers(domain, probe
     The KDC stalls from the start: the cached ticket serves (healthy), then the renewal fails
     (degraded, alert 126, at most half of each probe on it), then the KDC is back (alert 127)."""
     conf = domain.client_krb5(tmp_path / "krb5.conf", ticket_lifetime="5m", kdc_timesync="0")
-    env = domain.env(
-        KRB5_CONFIG=str(conf),
-        LD_PRELOAD=_libfaketime(),
-        FAKETIME=f"+{RENEW_AHEAD}s",
-        FAKETIME_DONT_FAKE_MONOTONIC="1",
-        FAKETIME_DONT_RESET="1",
-    )
+    env = domain.env(KRB5_CONFIG=str(conf), LD_PRELOAD=_libfaketime(), FAKETIME=f"+{RENEW_AHEAD}s",
+                     FAKETIME_DONT_FAKE_MONOTONIC="1", FAKETIME_DONT_RESET="1")
     watch = Watch(domain, tmp_path, prober, interval=2, retries=1, timeout=4, env=env)
     watch.start()
     try:
@@ -428,7 +397,6 @@ def test_the_unit_logs_on_with_the_keytab_it_gets_as_its_credential(domain, prob
         unit = "fswatch-samba@k1.service"
         node.systemctl("start", unit, timeout=60)  # returns after the first healthy probe
         try:
-
             def state() -> dict:
                 return json.loads(node.run(["cat", "/run/fswatch/samba/k1/state.json"]).stdout)
 

@@ -169,8 +169,7 @@ CASES = {
     ),
     "pause/EACCES": Case(["fswatch", "pause", "samba", "w1"], lambda w: w.running("samba", "w1"), nobody=True),
     "continue/EACCES": Case(  # a running watch: continue of one that is not running is alert 145 first
-        ["fswatch", "continue", "samba", "w1"],
-        lambda w: (w.running("samba", "w1"), w.paused("samba", "w1")),
+        ["fswatch", "continue", "samba", "w1"], lambda w: (w.running("samba", "w1"), w.paused("samba", "w1")),
         nobody=True,
     ),
     "reset/EACCES": Case(["fswatch", "reset", "samba", "w1"], lambda w: w.dead_state("samba", "w1"), nobody=True),
@@ -356,21 +355,8 @@ def test_a_full_runtime_directory_is_alert_42_once_status_marks_the_state_stale_
     from tests.integration.cli import FswatchCLI, alert_ids, alert_lines, logged, only_alert_lines, wait_for
 
     cli = FswatchCLI(tmp_path)
-    added = cli(
-        "add",
-        "samba",
-        "w1",
-        "--share",
-        "public",
-        "--port",
-        str(samba_server.port),
-        "--interval",
-        "1",
-        "--retries",
-        "2",
-        "--timeout",
-        "1",
-    )
+    added = cli("add", "samba", "w1", "--share", "public", "--port", str(samba_server.port), "--interval", "1",
+                "--retries", "2", "--timeout", "1")
     assert added.returncode == 0, added.stderr
     cli.runtime.mkdir()
     mount = 'mount -t tmpfs -o size=256k,mode=0755 tmpfs "$0" && exec "$@"'
@@ -382,13 +368,8 @@ def test_a_full_runtime_directory_is_alert_42_once_status_marks_the_state_stale_
         runtime = Path(f"/proc/{watch.pid}/root") / str(cli.runtime).lstrip("/")
 
         def status():
-            proc = subprocess.run(
-                ["nsenter", "-t", str(watch.pid), "-m", "--", *cli.argv("status", "--json")],
-                env=cli.env,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
+            proc = subprocess.run(["nsenter", "-t", str(watch.pid), "-m", "--", *cli.argv("status", "--json")],
+                                  env=cli.env, capture_output=True, text=True, timeout=30)
             assert proc.returncode == 0, proc.stderr
             return json.loads(proc.stdout)[0]
 

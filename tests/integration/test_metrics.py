@@ -40,15 +40,9 @@ class NodeExporter:
         self.port = free_port()
         self.log = log
         self.proc = subprocess.Popen(
-            [
-                NODE_EXPORTER,
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--collector.disable-defaults",
-                "--collector.textfile",
-                f"--collector.textfile.directory={directory}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(log, "wb"),
+            [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{self.port}", "--collector.disable-defaults",
+             "--collector.textfile", f"--collector.textfile.directory={directory}"],
+            stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
         )
         try:
             wait_for(self._up, 10)
@@ -92,24 +86,8 @@ def scraped(exporter: NodeExporter) -> str:
 
 def test_samba_watch_scraped_by_node_exporter_until_reset(samba_server, tmp_path):
     cli, textfile = metrics_cli(tmp_path)
-    assert (
-        cli(
-            "add",
-            "samba",
-            "m1",
-            "--share",
-            "public",
-            "--port",
-            str(samba_server.port),
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "2",
-        ).returncode
-        == 0
-    )
+    assert cli("add", "samba", "m1", "--share", "public", "--port", str(samba_server.port),
+               "--interval", "1", "--retries", "2", "--timeout", "2").returncode == 0
     published = textfile / "fswatch_samba_m1.prom"
     exporter = NodeExporter(textfile, tmp_path / "node_exporter.log")
     try:
@@ -121,7 +99,6 @@ def test_samba_watch_scraped_by_node_exporter_until_reset(samba_server, tmp_path
 def scrape_samba_watch(cli, textfile, published, exporter):
     watch = cli.start("run", "samba", "m1")
     try:
-
         def probes() -> float:
             text = published.read_text() if published.exists() else ""
             return "result=" in text and series(text, "fswatch_probes_total", result="healthy") >= 3
@@ -164,24 +141,8 @@ def scrape_samba_watch(cli, textfile, published, exporter):
 def test_nfs_watch_declared_failed_leaves_failed_metrics(fresh_nfs_server, tmp_path):
     cli, textfile = metrics_cli(tmp_path)
     server = fresh_nfs_server
-    assert (
-        cli(
-            "add",
-            "nfs",
-            "m2",
-            "--export",
-            server.export_path,
-            "--address",
-            server.address,
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "1",
-        ).returncode
-        == 0
-    )
+    assert cli("add", "nfs", "m2", "--export", server.export_path, "--address", server.address,
+               "--interval", "1", "--retries", "2", "--timeout", "1").returncode == 0
     published = textfile / "fswatch_nfs_m2.prom"
     watch = cli.start("run", "nfs", "m2")
     try:

@@ -63,21 +63,9 @@ def scrape_as_nobody(node, port):
     """A real prometheus-node-exporter (the host's binary, same Debian), run in the node as
     the unprivileged user nobody, as Debian runs it as prometheus; one scrape of it."""
     node.copy_in(shutil.which(NODE_EXPORTER), "/usr/local/bin/node_exporter", mode=0o755)
-    node.run(
-        [
-            "systemd-run",
-            "--unit=fswatch-test-node-exporter",
-            "-p",
-            "User=nobody",
-            "-p",
-            "Group=nogroup",
-            "/usr/local/bin/node_exporter",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--collector.disable-defaults",
-            "--collector.textfile",
-            f"--collector.textfile.directory={TEXTFILE}",
-        ]
-    )
+    node.run(["systemd-run", "--unit=fswatch-test-node-exporter", "-p", "User=nobody", "-p", "Group=nogroup",
+              "/usr/local/bin/node_exporter", f"--web.listen-address=127.0.0.1:{port}",
+              "--collector.disable-defaults", "--collector.textfile", f"--collector.textfile.directory={TEXTFILE}"])
 
     def up():
         try:
@@ -101,24 +89,8 @@ def killed_and_settled(node, unit, published):
 
 
 def test_unit_metrics_read_live_by_an_unprivileged_node_exporter_settled_and_reset(node, samba_server, tmp_path):
-    node.run(
-        [
-            "fswatch",
-            "add",
-            "samba",
-            "mu1",
-            "--share",
-            "public",
-            "--port",
-            str(samba_server.port),
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "1",
-        ]
-    )
+    node.run(["fswatch", "add", "samba", "mu1", "--share", "public", "--port", str(samba_server.port),
+              "--interval", "1", "--retries", "2", "--timeout", "1"])
     unit = "fswatch-samba@mu1.service"
     published = f"{TEXTFILE}/fswatch_samba_mu1.prom"
     node.systemctl("start", unit)
@@ -160,29 +132,14 @@ def test_unit_metrics_read_live_by_an_unprivileged_node_exporter_settled_and_res
     assert node.run(["ls", "-A", TEXTFILE]).stdout == ""
 
 
-def test_settle_follows_the_units_own_textfile_directory_and_leaves_a_running_watch_alone(node, samba_server, tmp_path):
+def test_settle_follows_the_units_own_textfile_directory_and_leaves_a_running_watch_alone(node, samba_server,
+                                                                                          tmp_path):
     """A drop-in may move the textfile directory: fswatch-settle@ reads it from the failed
     unit's environment. And a unit started again before the settle ran keeps its live link."""
     other = "/var/lib/node_exporter/textfile_collector"
     node.run(["install", "-d", "-m", "0755", other])
-    node.run(
-        [
-            "fswatch",
-            "add",
-            "samba",
-            "mu2",
-            "--share",
-            "public",
-            "--port",
-            str(samba_server.port),
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "1",
-        ]
-    )
+    node.run(["fswatch", "add", "samba", "mu2", "--share", "public", "--port", str(samba_server.port),
+              "--interval", "1", "--retries", "2", "--timeout", "1"])
     unit = "fswatch-samba@mu2.service"
     dropin = f"[Service]\nEnvironment=FSWATCH_METRICS_DIR={other}\n"
     node.write_text(f"/etc/systemd/system/{unit}.d/metrics.conf", dropin)
@@ -216,33 +173,14 @@ def test_boot_removes_published_metrics(node):
         node.run(["systemd-tmpfiles", "--boot", "--remove", "/usr/lib/tmpfiles.d/fswatch.conf"])
         assert node.run(["ls", "-A", TEXTFILE]).stdout.split() == ["other.prom"]
     finally:
-        node.run(
-            [
-                "rm",
-                "-f",
-                f"{TEXTFILE}/other.prom",
-                f"{TEXTFILE}/fswatch_nfs_old.prom",
-                f"{TEXTFILE}/fswatch_samba_gone.prom",
-            ]
-        )
+        node.run(["rm", "-f", f"{TEXTFILE}/other.prom", f"{TEXTFILE}/fswatch_nfs_old.prom",
+                  f"{TEXTFILE}/fswatch_samba_gone.prom"])
 
 
 def test_why_a_link_the_watch_user_cannot_write_the_textfile_directory(node):
     """The design's premise: ReadWritePaths= alone would not let the units' user fswatch
     write into Debian's root-owned 0755 textfile directory (EACCES), hence publish as root."""
-    proc = node.run(
-        [
-            "systemd-run",
-            "--wait",
-            "--quiet",
-            "-p",
-            "User=fswatch",
-            "-p",
-            f"ReadWritePaths={TEXTFILE}",
-            "/usr/bin/touch",
-            f"{TEXTFILE}/probe.prom",
-        ],
-        check=False,
-    )
+    proc = node.run(["systemd-run", "--wait", "--quiet", "-p", "User=fswatch", "-p", f"ReadWritePaths={TEXTFILE}",
+                     "/usr/bin/touch", f"{TEXTFILE}/probe.prom"], check=False)
     assert proc.returncode != 0
     assert node.run(["test", "-e", f"{TEXTFILE}/probe.prom"], check=False).returncode != 0

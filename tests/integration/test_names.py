@@ -97,21 +97,8 @@ def test_a_watch_on_a_name_shows_the_address_it_used(samba_server, tmp_path):
     cli = hosts_cli(tmp_path)
     # `add` checks the name's syntax only; it does not resolve (the host does not know NAME).
     added = FswatchCLI(tmp_path)(
-        "add",
-        "samba",
-        "w1",
-        "--share",
-        "public",
-        "--address",
-        NAME,
-        "--port",
-        str(samba_server.port),
-        "--interval",
-        "1",
-        "--retries",
-        "1",
-        "--timeout",
-        "2",
+        "add", "samba", "w1", "--share", "public", "--address", NAME, "--port", str(samba_server.port),
+        "--interval", "1", "--retries", "1", "--timeout", "2",
     )
     assert added.returncode == 0, added.stderr
     watch = cli.start("run", "samba", "w1")
@@ -135,21 +122,8 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
     with DnsStub("answer", {NAME: "127.0.0.1"}) as dns:
         cli = NamedCLI(tmp_path, nameserver=dns.address, sources="dns")
         added = cli(
-            "add",
-            "samba",
-            "w1",
-            "--share",
-            "public",
-            "--address",
-            NAME,
-            "--port",
-            str(samba_server.port),
-            "--interval",
-            str(interval),
-            "--retries",
-            str(retries),
-            "--timeout",
-            str(timeout),
+            "add", "samba", "w1", "--share", "public", "--address", NAME, "--port", str(samba_server.port),
+            "--interval", str(interval), "--retries", str(retries), "--timeout", str(timeout),
         )
         assert added.returncode == 0, added.stderr
         watch = cli.start("run", "samba", "w1")
@@ -177,10 +151,8 @@ def test_a_stalled_dns_server_is_declared_within_the_bound(samba_server, tmp_pat
             dns.mode = "answer"
             stop(watch)
     stderr = watch.stderr.read()
-    print(
-        f"declared {detected:.2f} s after the DNS stall (bound {bound} s); threads healthy {healthy_threads}, "
-        f"stalled max {max(stalled_threads or [0])}; resolve stage max {max(resolve_ms or [0]):.0f} ms"
-    )
+    print(f"declared {detected:.2f} s after the DNS stall (bound {bound} s); threads healthy {healthy_threads}, "
+          f"stalled max {max(stalled_threads or [0])}; resolve stage max {max(resolve_ms or [0]):.0f} ms")
     assert rc == 1, stderr
     assert detected <= bound + SLACK, (detected, stderr)
     ids = alert_ids(stderr)
@@ -311,10 +283,7 @@ def test_add_and_clp_refuse_what_is_no_host_name(bad, tmp_path):
     assert not (cli.config / "samba" / "w1.conf").exists()
     clp = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "clp_nfsmon"), "n1", "-d", "/x", "-a", bad],
-        env=cli.env,
-        capture_output=True,
-        text=True,
-        timeout=30,
+        env=cli.env, capture_output=True, text=True, timeout=30,
     )
     assert clp.returncode == 2 and "alert 11: Invalid parameter in the clp_nfsmon." in clp.stderr, clp.stderr
 
@@ -322,30 +291,11 @@ def test_add_and_clp_refuse_what_is_no_host_name(bad, tmp_path):
 def test_clp_takes_a_host_name(samba_server, tmp_path):
     """The seed's command line with `-a NAME`, in-process (systemd is not PID 1 here)."""
     cli = hosts_cli(tmp_path)
-    clp_argv = [
-        os.path.join(os.path.dirname(sys.executable), "clp_sambamon"),
-        "c1",
-        "-s",
-        "public",
-        "-a",
-        NAME,
-        "-n",
-        str(samba_server.port),
-        "-i",
-        "1",
-        "-c",
-        "1",
-        "-r",
-        "2",
-    ]
+    clp_argv = [os.path.join(os.path.dirname(sys.executable), "clp_sambamon"), "c1", "-s", "public", "-a", NAME,
+                "-n", str(samba_server.port), "-i", "1", "-c", "1", "-r", "2"]
     env = {**cli.env, "FSWATCH_SUPERVISION": "inprocess"}
-    watch = subprocess.Popen(
-        private_resolver(clp_argv, cli.files, **cli.resolver),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = subprocess.Popen(private_resolver(clp_argv, cli.files, **cli.resolver), env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: phase(cli, "samba", "c1") == "healthy", 15)
         assert state(cli, "samba", "c1")["last_probe"]["notes"]["address"] == "127.0.0.1"
@@ -369,26 +319,8 @@ def test_a_hardened_unit_resolves_a_name_and_journals_the_address(container_base
         node.write_text("/etc/hosts", f"127.0.0.1 localhost\n127.0.0.1 {NAME}\n")
         node.write_text("/etc/nsswitch.conf", "hosts: files\n")
         for watch_id, share in (("h1", "public"), ("h2", "nosuchshare")):
-            node.run(
-                [
-                    "fswatch",
-                    "add",
-                    "samba",
-                    watch_id,
-                    "--share",
-                    share,
-                    "--address",
-                    NAME,
-                    "--port",
-                    str(samba_server.port),
-                    "--interval",
-                    "1",
-                    "--retries",
-                    "1",
-                    "--timeout",
-                    "2",
-                ]
-            )
+            node.run(["fswatch", "add", "samba", watch_id, "--share", share, "--address", NAME, "--port",
+                      str(samba_server.port), "--interval", "1", "--retries", "1", "--timeout", "2"])
         node.systemctl("start", "fswatch-samba@h1.service")  # returns after the first healthy probe
         status = json.loads(node.run(["fswatch", "status", "samba", "h1", "--json"]).stdout)
         assert status[0]["last_probe"]["notes"]["address"] == "127.0.0.1", status

@@ -33,10 +33,8 @@ KINDS = ("samba", "nfs")
 
 def _demo_seconds(stdout: str) -> int | None:
     """From the demo's first line to its last ("[demo HH:MM:SS] ..."): make demo less its setup."""
-    stamps = [
-        int(h) * 3600 + int(m) * 60 + int(sec)
-        for h, m, sec in re.findall(r"^\[demo (\d\d):(\d\d):(\d\d)\]", stdout, re.M)
-    ]
+    stamps = [int(h) * 3600 + int(m) * 60 + int(sec)
+              for h, m, sec in re.findall(r"^\[demo (\d\d):(\d\d):(\d\d)\]", stdout, re.M)]
     return (stamps[-1] - stamps[0]) % 86400 if stamps else None
 
 
@@ -61,14 +59,8 @@ def test_make_demo_on_a_fresh_debian_12(newcomer_root):
     with newcomer.fresh_debian(newcomer_root) as debian:
         booted = time.monotonic() - started
         # As fresh as the issue found it: no venv module, no Python.h, no compiler.
-        bare = debian.run(
-            [
-                "sh",
-                "-c",
-                "python3 -c 'import ensurepip' 2>/dev/null; echo $?;"
-                " ls /usr/include/python3.11/Python.h 2>/dev/null | wc -l; command -v gcc | wc -l",
-            ]
-        )
+        bare = debian.run(["sh", "-c", "python3 -c 'import ensurepip' 2>/dev/null; echo $?;"
+                           " ls /usr/include/python3.11/Python.h 2>/dev/null | wc -l; command -v gcc | wc -l"])
         assert bare.stdout.split() == ["1", "0", "0"], bare.stdout
         newcomer.clone_into(debian, CLONE)
         cache.seed(debian)
@@ -76,21 +68,13 @@ def test_make_demo_on_a_fresh_debian_12(newcomer_root):
             result, seconds = newcomer.run_timed(debian, ["make", "-C", CLONE, "demo"], MAKE_DEMO_TIMEOUT)
         finally:
             cache.harvest(debian)
-        cache.record(
-            boot_and_configure_seconds=round(booted, 1),
-            make_demo_seconds=round(seconds, 1),
-            demo_seconds=_demo_seconds(result.stdout),
-            exit=result.returncode,
-        )
+        cache.record(boot_and_configure_seconds=round(booted, 1), make_demo_seconds=round(seconds, 1),
+                     demo_seconds=_demo_seconds(result.stdout), exit=result.returncode)
         assert result.returncode == 0, _output(result)
         for kind in KINDS:
             assert f"] {kind}: DETECTED within the bound" in result.stdout, _output(result)
         # The venv is Debian's python3 with Debian's compiled modules: nothing was built.
-        modules = debian.run(
-            [
-                f"{CLONE}/.venv/bin/python",
-                "-c",
-                "import systemd.journal, cryptography; print(systemd.journal.__file__); print(cryptography.__file__)",
-            ]
-        ).stdout.split()
+        modules = debian.run([f"{CLONE}/.venv/bin/python", "-c",
+                              "import systemd.journal, cryptography; print(systemd.journal.__file__);"
+                              " print(cryptography.__file__)"]).stdout.split()
         assert all(m.startswith("/usr/lib/python3/dist-packages/") for m in modules), modules

@@ -38,20 +38,8 @@ def test_cli_probe_wrong_export(nfs_server, tmp_path):
 
 def add_watch(cli, server, watch_id="n1", *extra):
     proc = cli(
-        "add",
-        "nfs",
-        watch_id,
-        "--export",
-        server.export_path,
-        "--address",
-        server.address,
-        "--interval",
-        "1",
-        "--retries",
-        "2",
-        "--timeout",
-        "1",
-        *extra,
+        "add", "nfs", watch_id, "--export", server.export_path, "--address", server.address,
+        "--interval", "1", "--retries", "2", "--timeout", "1", *extra,
     )
     assert proc.returncode == 0, proc.stderr
 
@@ -110,19 +98,8 @@ def test_v4_watch_detects_nfs_port_blocked(netns_nfs_server, tmp_path):
 
 def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_nfs_server, tmp_path):
     cli = FswatchCLI(tmp_path)
-    add = cli(
-        "add",
-        "nfs",
-        "n1",
-        "--export",
-        fresh_nfs_server.export_path,
-        "--address",
-        fresh_nfs_server.address,
-        "--interval",
-        "1",
-        "--timeout",
-        "30",
-    )
+    add = cli("add", "nfs", "n1", "--export", fresh_nfs_server.export_path, "--address", fresh_nfs_server.address,
+              "--interval", "1", "--timeout", "30")
     assert add.returncode == 0
     watch = cli.start("run", "nfs", "n1")
     try:

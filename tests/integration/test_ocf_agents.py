@@ -43,16 +43,8 @@ def assert_passed(proc: subprocess.CompletedProcess, agent: Path) -> None:
 
 def test_ocf_tester_passes_the_samba_agent(agents, runtime, samba_server):
     proc = ocf_tester(
-        agents,
-        "samba",
-        runtime,
-        "fsw-smb",
-        share="public",
-        address="127.0.0.1",
-        port=str(samba_server.port),
-        interval="1",
-        retries="1",
-        timeout="2",
+        agents, "samba", runtime, "fsw-smb",
+        share="public", address="127.0.0.1", port=str(samba_server.port), interval="1", retries="1", timeout="2",
     )
     assert_passed(proc, agents / "samba")
     assert not (runtime / "samba" / "fsw-smb" / "lock").exists()  # stopped and forgotten
@@ -60,15 +52,8 @@ def test_ocf_tester_passes_the_samba_agent(agents, runtime, samba_server):
 
 def test_ocf_tester_passes_the_nfs_agent(agents, runtime, nfs_server):
     proc = ocf_tester(
-        agents,
-        "nfs",
-        runtime,
-        "fsw-nfs",
-        export=nfs_server.export_path,
-        address=nfs_server.address,
-        interval="1",
-        retries="1",
-        timeout="2",
+        agents, "nfs", runtime, "fsw-nfs",
+        export=nfs_server.export_path, address=nfs_server.address, interval="1", retries="1", timeout="2",
     )
     assert_passed(proc, agents / "nfs")
 
@@ -77,17 +62,8 @@ def test_user_logon_with_a_password_file(agents, runtime, samba_server, tmp_path
     secret = tmp_path / "pw"
     secret.write_text(samba_server.password + "\n")
     secret.chmod(0o600)
-    env = agent_env(
-        runtime,
-        "fsw-user",
-        share="private",
-        user=samba_server.user,
-        password_file=str(secret),
-        port=str(samba_server.port),
-        interval="1",
-        retries="1",
-        timeout="2",
-    )
+    env = agent_env(runtime, "fsw-user", share="private", user=samba_server.user, password_file=str(secret),
+                    port=str(samba_server.port), interval="1", retries="1", timeout="2")
     try:
         assert run_agent(agents, "samba", "start", env).returncode == 0
         assert run_agent(agents, "samba", "monitor", env).returncode == 0
@@ -101,9 +77,8 @@ def test_user_logon_with_a_password_file(agents, runtime, samba_server, tmp_path
 
 
 def test_stall_is_declared_failed_with_stage_alert_and_cause_then_stop_gives_7(agents, runtime, fresh_samba_server):
-    env = agent_env(
-        runtime, "fsw-stall", share="public", port=str(fresh_samba_server.port), interval="1", retries="1", timeout="1"
-    )
+    env = agent_env(runtime, "fsw-stall", share="public", port=str(fresh_samba_server.port),
+                    interval="1", retries="1", timeout="1")
     assert run_agent(agents, "samba", "start", env).returncode == 0
     try:
         fresh_samba_server.stall_all()
@@ -124,11 +99,8 @@ def test_stall_is_declared_failed_with_stage_alert_and_cause_then_stop_gives_7(a
     # smbd runs on this node: the probe that fails with smbd stopped all through its second half
     # declares at once on that evidence (issue 18); the first probe the stall caught halfway
     # through may not, then the retries do.
-    assert re.search(
-        r"declared failed (at once on evidence from the server's process \(smbd\[\d+\] stopped "
-        r"\(T\) for [0-9.]+ s\) )?after [12]/2 failed probes: stage ",
-        reason[0],
-    ), reason[0]
+    assert re.search(r"declared failed (at once on evidence from the server's process \(smbd\[\d+\] stopped "
+                     r"\(T\) for [0-9.]+ s\) )?after [12]/2 failed probes: stage ", reason[0]), reason[0]
     assert "alert " in reason[0] and "(cause: " in reason[0]
     assert detected <= bound + 1.0
     # The failure stays visible until Pacemaker stops the resource; then 7, and stop is idempotent.
@@ -139,9 +111,8 @@ def test_stall_is_declared_failed_with_stage_alert_and_cause_then_stop_gives_7(a
 
 
 def test_start_fails_with_a_reason_for_a_missing_share(agents, runtime, samba_server):
-    env = agent_env(
-        runtime, "fsw-noshare", share="nosuchshare", port=str(samba_server.port), interval="1", retries="1", timeout="1"
-    )
+    env = agent_env(runtime, "fsw-noshare", share="nosuchshare", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="1")
     start = run_agent(agents, "samba", "start", env)
     assert start.returncode == 1
     assert "stage tree_connect, alert 62:" in start.stderr
@@ -151,9 +122,8 @@ def test_start_fails_with_a_reason_for_a_missing_share(agents, runtime, samba_se
 
 
 def test_deep_monitor_runs_a_live_probe_within_the_action_timeout(agents, runtime, fresh_samba_server):
-    env = agent_env(
-        runtime, "fsw-deep", share="public", port=str(fresh_samba_server.port), interval="30", retries="5", timeout="60"
-    )
+    env = agent_env(runtime, "fsw-deep", share="public", port=str(fresh_samba_server.port),
+                    interval="30", retries="5", timeout="60")
     assert run_agent(agents, "samba", "start", env).returncode == 0
     try:
         deep = dict(env, OCF_CHECK_LEVEL="10", OCF_RESKEY_CRM_meta_timeout="3000")
@@ -229,16 +199,8 @@ def wait_for(condition, seconds: float) -> bool:
 
 def test_attribute_mode_publishes_each_verdict_and_keeps_probing(agents, runtime, fresh_samba_server, tmp_path):
     calls = fake_attrd(tmp_path / "bin", "exit 0")
-    env = agent_env(
-        runtime,
-        "fsw-health:1",
-        share="public",
-        port=str(fresh_samba_server.port),
-        interval="1",
-        retries="1",
-        timeout="1",
-        attribute="fsw-health",
-    )
+    env = agent_env(runtime, "fsw-health:1", share="public", port=str(fresh_samba_server.port),
+                    interval="1", retries="1", timeout="1", attribute="fsw-health")
     env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
     assert run_agent(agents, "samba", "validate-all", env).returncode == 0
     start = run_agent(agents, "samba", "start", env)
@@ -267,16 +229,8 @@ def test_attribute_mode_publishes_each_verdict_and_keeps_probing(agents, runtime
 
 def test_a_hanging_attrd_updater_is_killed_and_reported_and_the_watch_goes_on(agents, runtime, samba_server, tmp_path):
     calls = fake_attrd(tmp_path / "bin", "sleep 600")
-    env = agent_env(
-        runtime,
-        "fsw-hang",
-        share="public",
-        port=str(samba_server.port),
-        interval="1",
-        retries="1",
-        timeout="1",
-        attribute="fsw-hang",
-    )
+    env = agent_env(runtime, "fsw-hang", share="public", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="1", attribute="fsw-hang")
     env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
     began = time.monotonic()
     start = run_agent(agents, "samba", "start", env)
@@ -299,9 +253,8 @@ def test_a_hanging_attrd_updater_is_killed_and_reported_and_the_watch_goes_on(ag
 
 def test_a_frozen_supervised_watch_fails_the_monitor_and_stop_still_ends_it(agents, runtime, samba_server):
     """Without systemd there is no watchdog: the monitor notices a watch that stopped reporting."""
-    env = agent_env(
-        runtime, "fsw-frozen", share="public", port=str(samba_server.port), interval="1", retries="1", timeout="1"
-    )
+    env = agent_env(runtime, "fsw-frozen", share="public", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="1")
     assert run_agent(agents, "samba", "start", env).returncode == 0
     pid = int((runtime / "samba" / "fsw-frozen" / "lock").read_text())
     try:
@@ -331,9 +284,8 @@ def test_signals_to_the_agents_watch_never_fail_the_resource(agents, runtime, sa
     it lives on, monitor stays 0 (Pacemaker sees no failure), the first two log what it
     runs (alert 160) in its log, and stop still ends it cleanly (alert 3). On the old main
     SIGHUP ended it: monitor 1, a false failover."""
-    env = agent_env(
-        runtime, "fsw-sig", share="public", port=str(samba_server.port), interval="1", retries="1", timeout="2"
-    )
+    env = agent_env(runtime, "fsw-sig", share="public", port=str(samba_server.port),
+                    interval="1", retries="1", timeout="2")
     log = runtime / "samba" / "fsw-sig.log"
     assert run_agent(agents, "samba", "start", env).returncode == 0
     try:

@@ -39,9 +39,8 @@ def agent(node, kind, action, check_level=None, timeout_ms="20000", **params):
 
 def why(node, proc, unit):
     """The agent's exit reason and the unit's journal: what an administrator would read."""
-    lines = node.run(
-        ["journalctl", "--no-pager", "-o", "short-monotonic", "-u", unit, "-u", "fswatch-settle@*"], check=False
-    ).stdout
+    lines = node.run(["journalctl", "--no-pager", "-o", "short-monotonic", "-u", unit, "-u", "fswatch-settle@*"],
+                     check=False).stdout
     return f"{proc.stderr}\n{lines[-6000:]}"
 
 
@@ -54,9 +53,8 @@ def test_agents_installed_and_meta_data(node):
 
 
 def test_samba_agent_runs_the_unit_and_reports_its_verdict(node, fresh_samba_server):
-    params = dict(
-        instance="smbwatch:0", share="public", port=str(fresh_samba_server.port), interval="1", retries="1", timeout="1"
-    )
+    params = dict(instance="smbwatch:0", share="public", port=str(fresh_samba_server.port),
+                  interval="1", retries="1", timeout="1")
     unit = "fswatch-samba@smbwatch.service"
     start = agent(node, "samba", "start", **params)
     assert start.returncode == 0, why(node, start, unit)
@@ -97,14 +95,8 @@ def test_samba_agent_runs_the_unit_and_reports_its_verdict(node, fresh_samba_ser
 
 
 def test_nfs_agent_deep_monitor_and_stop(node, nfs_server):
-    params = dict(
-        instance="nfswatch",
-        export=nfs_server.export_path,
-        address=nfs_server.address,
-        interval="1",
-        retries="1",
-        timeout="2",
-    )
+    params = dict(instance="nfswatch", export=nfs_server.export_path, address=nfs_server.address,
+                  interval="1", retries="1", timeout="2")
     unit = "fswatch-nfs@nfswatch.service"
     try:
         start = agent(node, "nfs", "start", **params)
@@ -122,20 +114,10 @@ def test_attribute_mode_under_systemd_publishes_from_the_hardened_unit(node, fre
     group and the host's /dev/shm (where pacemaker-attrd's IPC lives); the stand-in records
     its calls there."""
     node.run(["sh", "-c", "getent group haclient >/dev/null || groupadd -r haclient"])
-    node.write_text(
-        "/usr/local/sbin/attrd_updater",
-        '#!/bin/sh\nid -Gn | grep -qw haclient || exit 9\necho "$*" >> /dev/shm/attrd-calls\n',
-        mode=0o755,
-    )
-    params = dict(
-        instance="smbhealth:0",
-        share="public",
-        port=str(fresh_samba_server.port),
-        interval="1",
-        retries="1",
-        timeout="1",
-        attribute="fsw-smb",
-    )
+    node.write_text("/usr/local/sbin/attrd_updater",
+                    '#!/bin/sh\nid -Gn | grep -qw haclient || exit 9\necho "$*" >> /dev/shm/attrd-calls\n', mode=0o755)
+    params = dict(instance="smbhealth:0", share="public", port=str(fresh_samba_server.port),
+                  interval="1", retries="1", timeout="1", attribute="fsw-smb")
     unit = "fswatch-samba@smbhealth.service"
 
     def calls():
@@ -173,9 +155,8 @@ def test_stop_leaves_no_metrics_link_into_a_runtime_directory_that_is_gone(node,
     textfile = "/var/lib/prometheus/node-exporter"
     node.run(["mkdir", "-p", textfile])
     link = f"{textfile}/fswatch_samba_metricswatch.prom"
-    params = dict(
-        instance="metricswatch", share="public", port=str(samba_server.port), interval="1", retries="1", timeout="2"
-    )
+    params = dict(instance="metricswatch", share="public", port=str(samba_server.port),
+                  interval="1", retries="1", timeout="2")
     unit = "fswatch-samba@metricswatch.service"
     start = agent(node, "samba", "start", **params)
     assert start.returncode == 0, why(node, start, unit)
@@ -191,9 +172,8 @@ def test_signals_to_the_agents_unit_never_fail_the_resource(node, samba_server):
     main process): the unit stays active, monitor stays 0, HUP and USR1 log what it runs
     from its runtime settings (alert 160), and stop ends it cleanly (alert 3). On the old
     main SIGHUP failed the unit, and monitor returned 1: a false failover."""
-    params = dict(
-        instance="sigwatch", share="public", port=str(samba_server.port), interval="1", retries="1", timeout="2"
-    )
+    params = dict(instance="sigwatch", share="public", port=str(samba_server.port),
+                  interval="1", retries="1", timeout="2")
     unit = "fswatch-samba@sigwatch.service"
     start = agent(node, "samba", "start", **params)
     assert start.returncode == 0, why(node, start, unit)

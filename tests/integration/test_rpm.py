@@ -26,20 +26,10 @@ pytestmark = pytest.mark.integration
 RPM_NAME = f"fswatch-{__version__}-1.noarch.rpm"  # Release 1, no %{dist} on Debian
 SITE = "/usr/lib/python3/dist-packages"  # the spec's %python3_sitelib where rpmbuild has no python macros
 IN_CONTAINER = "/var/tmp/fswatch.rpm"
-TEMPLATES = [
-    f"/usr/share/fswatch/clusterpro/{r}/{s}"
-    for r in ("samba", "samba-mon", "nfs", "nfs-mon")
-    for s in ("start.sh", "stop.sh")
-]
-MAN_PAGES = [
-    "fswatch.8",
-    "clp_sambamon.8",
-    "clp_nfsmon.8",
-    "fswatch-samba@.service.8",
-    "fswatch-nfs@.service.8",
-    "ocf_fswatch_samba.7",
-    "ocf_fswatch_nfs.7",
-]
+TEMPLATES = [f"/usr/share/fswatch/clusterpro/{r}/{s}" for r in ("samba", "samba-mon", "nfs", "nfs-mon")
+             for s in ("start.sh", "stop.sh")]
+MAN_PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8",
+             "ocf_fswatch_samba.7", "ocf_fswatch_nfs.7"]
 CTDB_SCRIPT = "/usr/share/ctdb/events/legacy/45.fswatch.script"  # where `ctdb event script enable` looks
 EXPECTED = [
     "/usr/bin/fswatch",
@@ -62,6 +52,7 @@ EXPECTED = [
     CTDB_SCRIPT,
 ]
 BUILD_TIMEOUT = 180  # seconds for the wheel and rpmbuild (measured ~2 s)
+
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +92,7 @@ def test_rpm_holds_the_package_units_catalog_commands_templates_and_man_pages(rp
     # pip's own records and scripts are not part of the package
     assert [f for f in files if re.search(r"/(RECORD|direct_url\.json)$|dist-packages/bin/", f)] == []
     assert {r.split()[0] for r in rpm_query(rpm_file, "-R").splitlines()} >= {
-        "python3",
-        "python3-smbprotocol",
-        "python3-systemd",
+        "python3", "python3-smbprotocol", "python3-systemd"
     }
     scripts = rpm_query(rpm_file, "--scripts")
     assert "journalctl --update-catalog" in scripts
@@ -130,24 +119,15 @@ def test_rpmlint_is_clean_with_the_documented_filters(rpm_file):
     config = ROOT / "packaging" / "rpmlint.toml"
     proc = subprocess.run(
         [tool("rpmlint", "rpmlint"), "-c", str(config), str(rpm_file), str(ROOT / "packaging" / "fswatch.spec")],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"\b0 errors, 0 warnings\b", proc.stdout), proc.stdout
     # Every filter says why it is there: a comment right above it.
     lines = config.read_text().splitlines()
     filters = [i for i, line in enumerate(lines) if re.match(r"\s+'", line)]
-    assert (
-        filters
-        and [
-            lines[i]
-            for i in filters
-            if not lines[i - 1].strip().startswith("#") and not re.match(r"\s+'", lines[i - 1])
-        ]
-        == []
-    )
+    assert filters and [lines[i] for i in filters if not lines[i - 1].strip().startswith("#")
+                        and not re.match(r"\s+'", lines[i - 1])] == []
 
 
 # -- in a booted systemd -------------------------------------------------------------------------
@@ -181,24 +161,8 @@ def wait_state(node, unit, states, timeout):
 
 
 def add(node, watch_id, port):
-    node.run(
-        [
-            "fswatch",
-            "add",
-            "samba",
-            watch_id,
-            "--share",
-            "public",
-            "--port",
-            str(port),
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "1",
-        ]
-    )
+    node.run(["fswatch", "add", "samba", watch_id, "--share", "public", "--port", str(port),
+              "--interval", "1", "--retries", "2", "--timeout", "1"])
 
 
 def test_installed_rpm_runs_a_watch_and_registered_the_catalog(node, samba_server):
@@ -245,13 +209,8 @@ def test_erase_stops_and_disables_every_instance(node, samba_server):
     assert active == ""  # w1 of the test above too, if it ran
     assert node.run(["find", "/etc/systemd/system", "-name", "fswatch-*"]).stdout == ""  # every instance disabled
     assert node.run(["rpm", "-q", "fswatch"], check=False).returncode != 0
-    gone = [
-        "/usr/bin/fswatch",
-        "/usr/sbin/clp_sambamon",
-        f"{SITE}/fswatch",
-        "/usr/share/fswatch",
-        "/usr/lib/systemd/system/fswatch-samba@.service",
-    ]
+    gone = ["/usr/bin/fswatch", "/usr/sbin/clp_sambamon", f"{SITE}/fswatch", "/usr/share/fswatch",
+            "/usr/lib/systemd/system/fswatch-samba@.service"]
     assert node.run(["ls", "-d", *gone], check=False).stdout == ""  # no leftover __pycache__ either
     assert ALERTS[2].message_id not in node.run(["journalctl", "--list-catalog"]).stdout
     # the administrator's settings stay

@@ -114,24 +114,8 @@ def test_a_user_watch_requiring_signing_fails_at_session_with_alert_108(tmp_path
     cli = FswatchCLI(tmp_path)
     with SambaServer() as srv:
         proc = cli(
-            "add",
-            "samba",
-            "p1",
-            "--share",
-            "private",
-            "--port",
-            str(srv.port),
-            "--user",
-            srv.user,
-            "--password-file",
-            "-",
-            "--require-signing",
-            "--interval",
-            "1",
-            "--retries",
-            "1",
-            "--timeout",
-            "2",
+            "add", "samba", "p1", "--share", "private", "--port", str(srv.port), "--user", srv.user,
+            "--password-file", "-", "--require-signing", "--interval", "1", "--retries", "1", "--timeout", "2",
             input=srv.password + "\n",
         )
         assert proc.returncode == 0, proc.stderr

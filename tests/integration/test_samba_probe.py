@@ -37,12 +37,7 @@ def test_healthy_guest(samba_server):
     obs, elapsed = timed_probe(guest(samba_server), 5)
     assert obs.ok, obs.failure and obs.failure.fields()
     assert [s.stage for s in obs.stages] == [
-        "connect",
-        "negotiate",
-        "session",
-        "tree_connect",
-        "share_type",
-        "teardown",
+        "connect", "negotiate", "session", "tree_connect", "share_type", "teardown"
     ]
     assert elapsed < 5
 

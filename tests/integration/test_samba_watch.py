@@ -25,20 +25,8 @@ SLACK = 0.5  # SPEC.md section 2: scheduling slack on top of the bound
 
 def add_watch(cli: FswatchCLI, server, watch_id="w1", *extra: str):
     proc = cli(
-        "add",
-        "samba",
-        watch_id,
-        "--share",
-        "public",
-        "--port",
-        str(server.port),
-        "--interval",
-        "1",
-        "--retries",
-        "2",
-        "--timeout",
-        "1",
-        *extra,
+        "add", "samba", watch_id, "--share", "public", "--port", str(server.port),
+        "--interval", "1", "--retries", "2", "--timeout", "1", *extra,
     )
     assert proc.returncode == 0, proc.stderr
 
@@ -124,20 +112,8 @@ def test_second_run_is_refused_and_sigterm_stops(samba_server, tmp_path):
 def test_user_watch_password_never_in_argv(samba_server, tmp_path):
     cli = FswatchCLI(tmp_path)
     proc = cli(
-        "add",
-        "samba",
-        "u1",
-        "--share",
-        "private",
-        "--port",
-        str(samba_server.port),
-        "--user",
-        samba_server.user,
-        "--password-file",
-        "-",
-        "--interval",
-        "1",
-        input=samba_server.password + "\n",
+        "add", "samba", "u1", "--share", "private", "--port", str(samba_server.port), "--user", samba_server.user,
+        "--password-file", "-", "--interval", "1", input=samba_server.password + "\n",
     )
     assert proc.returncode == 0, proc.stderr
     pw = cli.config / "samba" / "u1.password"
@@ -159,19 +135,8 @@ def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_samba_server, tmp_
     # A stop must not wait for the probe's deadline: during a failover the server being
     # stopped is often the stalled one.
     cli = FswatchCLI(tmp_path)
-    proc = cli(
-        "add",
-        "samba",
-        "w1",
-        "--share",
-        "public",
-        "--port",
-        str(fresh_samba_server.port),
-        "--interval",
-        "1",
-        "--timeout",
-        "30",
-    )
+    proc = cli("add", "samba", "w1", "--share", "public", "--port", str(fresh_samba_server.port),
+               "--interval", "1", "--timeout", "30")
     assert proc.returncode == 0
     watch = cli.start("run", "samba", "w1")
     try:
@@ -216,8 +181,7 @@ def test_conventional_signals_never_end_the_watch_and_add_over_it_is_said(samba_
         conf = cli.config / "samba" / "w1.conf"
         assert alert_lines(log.read_text(), 160)[0].endswith(
             f"runs with these settings: interval 1, retries 2, timeout 1, share public, address 127.0.0.1, "
-            f"port {samba_server.port}; {conf} says the same."
-        )
+            f"port {samba_server.port}; {conf} says the same.")
         for sig in QUIET_SIGNALS:
             watch.send_signal(sig)
         time.sleep(2.5)  # two probes: the watch lives on and says nothing of them

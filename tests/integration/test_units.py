@@ -39,18 +39,13 @@ def test_units_verify_silently(tmp_path):
         f"mount -t overlay overlay -o lowerdir={extra}:/usr/bin /usr/bin && "
         f"MANPATH={tmp_path / 'man'} exec systemd-analyze verify " + " ".join(str(u) for u in UNITS)
     )
-    proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
 
 
-@pytest.mark.parametrize(
-    "unit", ["fswatch-samba@x.service", "fswatch-nfs@x.service", "fswatch-settle@fswatch-samba@x.service.service"]
-)
+@pytest.mark.parametrize("unit", ["fswatch-samba@x.service", "fswatch-nfs@x.service",
+                                  "fswatch-settle@fswatch-samba@x.service.service"])
 def test_units_exposure(node, unit):
     score = analyze_security(node.root, unit)
     assert score <= 2.0, score  # issue 18: the evidence opened the sandbox only this far
@@ -95,23 +90,8 @@ def wait_unit(node, unit, states, timeout):
 
 def add(node, watch_id, share, port, *extra, input=None):
     node.run(
-        [
-            "fswatch",
-            "add",
-            "samba",
-            watch_id,
-            "--share",
-            share,
-            "--port",
-            str(port),
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "1",
-            *extra,
-        ],
+        ["fswatch", "add", "samba", watch_id, "--share", share, "--port", str(port),
+         "--interval", "1", "--retries", "2", "--timeout", "1", *extra],
         input=input,
     )
 
@@ -215,9 +195,8 @@ def test_journal_catalog_in_japanese(node, samba_server, tmp_path):
     localedef = shutil.which("localedef")
     assert localedef and Path("/usr/share/i18n/locales/ja_JP").exists(), "apt-get install locales"
     compiled = tmp_path / "ja_JP.UTF-8"
-    made = subprocess.run(
-        [localedef, "-i", "ja_JP", "-f", "UTF-8", str(compiled)], capture_output=True, text=True, timeout=60
-    )
+    made = subprocess.run([localedef, "-i", "ja_JP", "-f", "UTF-8", str(compiled)], capture_output=True, text=True,
+                          timeout=60)
     assert made.returncode == 0 and (compiled / "LC_MESSAGES").is_dir(), made.stderr
     node.copy_in(compiled, "/usr/lib/locale/ja_JP.UTF-8")
     assert "ja_JP.UTF-8" in node.run(["locale", "-a"]).stdout.split()
@@ -236,17 +215,8 @@ def test_journal_catalog_in_japanese(node, samba_server, tmp_path):
 
 
 def test_password_only_through_the_credential(node, samba_server):
-    add(
-        node,
-        "u1",
-        "private",
-        samba_server.port,
-        "--user",
-        samba_server.user,
-        "--password-file",
-        "-",
-        input=samba_server.password + "\n",
-    )
+    add(node, "u1", "private", samba_server.port, "--user", samba_server.user, "--password-file", "-",
+        input=samba_server.password + "\n")
     unit = "fswatch-samba@u1.service"
     node.systemctl("start", unit)
     try:
@@ -266,22 +236,8 @@ def test_nfs_unit_with_reserved_port_and_stall(node, fresh_nfs_server):
     # The unit's only privilege, CAP_NET_BIND_SERVICE, buys the reserved source port that
     # knfsd's `secure` export option wants.
     node.run(
-        [
-            "fswatch",
-            "add",
-            "nfs",
-            "nf1",
-            "--export",
-            fresh_nfs_server.export_path,
-            "--address",
-            fresh_nfs_server.address,
-            "--interval",
-            "1",
-            "--retries",
-            "2",
-            "--timeout",
-            "1",
-        ]
+        ["fswatch", "add", "nfs", "nf1", "--export", fresh_nfs_server.export_path, "--address",
+         fresh_nfs_server.address, "--interval", "1", "--retries", "2", "--timeout", "1"]
     )
     unit = "fswatch-nfs@nf1.service"
     node.systemctl("start", unit)
@@ -312,9 +268,7 @@ def test_fswatch_start_wait_follows_the_unit_to_its_verdict(node, fresh_samba_se
     unit = "fswatch-samba@fw1.service"
     follower = subprocess.Popen(
         ["nsenter", "-t", str(node.leader_pid), "-a", "fswatch", "start", "samba", "fw1", "--wait"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         wait_unit(node, unit, ("active",), 10)
@@ -354,12 +308,8 @@ def test_slow_first_probes_extend_the_start_timeout(node, fresh_samba_server):
     fresh_samba_server.stall_all()
     try:
         t0 = time.monotonic()
-        start = subprocess.Popen(
-            ["nsenter", "-t", str(node.leader_pid), "-a", "systemctl", "start", unit],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start = subprocess.Popen(["nsenter", "-t", str(node.leader_pid), "-a", "systemctl", "start", unit],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(4)
         assert start.poll() is None, "start gave up while the retries lasted"
         fresh_samba_server.resume_all()
@@ -377,7 +327,8 @@ def test_message_ids_do_not_collide_with_systemds_catalog():
 
     from fswatch.core.alerts import ALERTS
 
-    listed = subprocess.run(["journalctl", "--list-catalog", "--no-pager"], capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(["journalctl", "--list-catalog", "--no-pager"], capture_output=True, text=True,
+                            timeout=60)
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) > 20  # systemd's own entries
     theirs = {line.split()[0] for line in listed.stdout.splitlines() if line.strip()}
     assert not theirs & {a.message_id for a in ALERTS.values()}
@@ -473,10 +424,7 @@ def test_signals_never_end_the_unit_reload_is_refused_and_add_over_it_is_said(no
             assert wait_events(node, unit, expected, 10) == expected, sig  # one report per signal
         time.sleep(1.5)  # a probe later: SIGUSR2 said nothing and ended nothing
         assert show(node, unit, "ActiveState", "MainPID", "CanReload") == {
-            "ActiveState": "active",
-            "MainPID": pid,
-            "CanReload": "no",
-        }
+            "ActiveState": "active", "MainPID": pid, "CanReload": "no"}
         report = [e for e in alerts(node, unit) if e["FSWATCH_EVENT"] == "160"][0]
         assert report["FSWATCH_SETTINGS_FILE"] == "/etc/fswatch/samba/sig1.conf"
         assert report["MESSAGE"].endswith("/etc/fswatch/samba/sig1.conf says the same.")

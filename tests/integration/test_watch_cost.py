@@ -50,11 +50,8 @@ def counted(cli: FswatchCLI, kind: str, watch_id: str, tmp_path: Path) -> Tuple[
     try:
         wait_for(lambda: probes(state) >= 3, 30)
         before = probes(state)
-        tracer = subprocess.Popen(
-            [strace(), "-f", "-c", "-qq", "-o", str(summary), "-p", str(watch.pid)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        tracer = subprocess.Popen([strace(), "-f", "-c", "-qq", "-o", str(summary), "-p", str(watch.pid)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             time.sleep(WINDOW)
         finally:
@@ -105,12 +102,8 @@ def test_an_nfs_probe_is_three_connections_and_four_writes(nfs_server, tmp_path)
     write, MNT, then NULL + GETATTR + FSSTAT in one write and UMNT: four writes, no thread."""
     cli = FswatchCLI(tmp_path)
     env_with_metrics(cli, tmp_path)
-    assert (
-        cli(
-            "add", "nfs", "c1", "--export", nfs_server.export_path, "--address", nfs_server.address, "--interval", "1"
-        ).returncode
-        == 0
-    )
+    assert cli("add", "nfs", "c1", "--export", nfs_server.export_path, "--address", nfs_server.address,
+               "--interval", "1").returncode == 0
     calls, fewest, most = counted(cli, "nfs", "c1", tmp_path)
     assert_exactly(calls, "socket", 3, fewest, most)
     assert_exactly(calls, "connect", 3, fewest, most)
@@ -128,10 +121,8 @@ def test_a_samba_probe_is_one_connection_six_messages_and_no_thread(samba_server
     long as the process."""
     cli = FswatchCLI(tmp_path)
     env_with_metrics(cli, tmp_path)
-    assert (
-        cli("add", "samba", "c2", "--share", "public", "--port", str(samba_server.port), "--interval", "1").returncode
-        == 0
-    )
+    assert cli("add", "samba", "c2", "--share", "public", "--port", str(samba_server.port),
+               "--interval", "1").returncode == 0
     calls, fewest, most = counted(cli, "samba", "c2", tmp_path)
     assert_exactly(calls, "socket", 1, fewest, most)
     assert_exactly(calls, "connect", 1, fewest, most)

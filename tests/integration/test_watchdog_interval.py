@@ -39,24 +39,8 @@ def probes_done(node, watch_id):
 
 def test_interval_longer_than_the_watchdog_period_stays_active(node, samba_server):
     assert INTERVAL > WATCHDOG_SEC
-    node.run(
-        [
-            "fswatch",
-            "add",
-            "samba",
-            "long1",
-            "--share",
-            "public",
-            "--port",
-            str(samba_server.port),
-            "--interval",
-            str(INTERVAL),
-            "--retries",
-            str(RETRIES),
-            "--timeout",
-            str(TIMEOUT),
-        ]
-    )
+    node.run(["fswatch", "add", "samba", "long1", "--share", "public", "--port", str(samba_server.port),
+              "--interval", str(INTERVAL), "--retries", str(RETRIES), "--timeout", str(TIMEOUT)])
     unit = "fswatch-samba@long1.service"
     node.systemctl("start", unit)  # returns at READY=1, after the first healthy probe
     started = time.monotonic()

@@ -16,55 +16,27 @@ TESTS = ["tests/unit/test_engine.py", "tests/unit/test_verdict.py", "tests/unit/
 
 # (what the mutant breaks, file, original text, mutated text)
 MUTANTS = [
-    (
-        "every probe gets an already-expired deadline",
-        "fswatch/watch/engine.py",
-        "Deadline(started + schedule.timeout, self.clock)",
-        "Deadline(started, self.clock)",
-    ),
-    (
-        "no WATCHDOG=1 while sleeping between probes",
-        "fswatch/watch/engine.py",
-        "return True\n            self.reporter.watchdog()",
-        "return True\n            pass",
-    ),
-    (
-        "failures from before a pause carried past continue (engine)",
-        "fswatch/watch/engine.py",
-        "state = after_pause(state)",
-        "state = state",
-    ),
-    (
-        "failures from before a pause carried past continue (verdict)",
-        "fswatch/core/verdict.py",
-        "return replace(state, failures=0, slow=False, degraded=0, declared=False)",
-        "return replace(state, slow=False, degraded=0, declared=False)",
-    ),
-    ("a failure count that starts at 1", "fswatch/core/verdict.py", "failures: int = 0  #", "failures: int = 1  #"),
-    (
-        "a failure count that restarts at 1 after a healthy probe",
-        "fswatch/core/verdict.py",
-        "WatchState(0, True, slow is not None, probes)",
-        "WatchState(1, True, slow is not None, probes)",
-    ),
-    (
-        "declared after `retries` failed probes instead of `retries + 1`",
-        "fswatch/core/verdict.py",
-        "failures >= schedule.attempts",
-        "failures >= schedule.retries",
-    ),
-    (
-        "the slow alert (92) suppressed after a failure",
-        "fswatch/core/verdict.py",
-        "probes=probes, slow=False, degraded=degraded, declared=declared)",
-        "probes=probes, degraded=degraded, declared=declared)",
-    ),
-    (
-        "no control-character check on share and user names",
-        "fswatch/core/settings.py",
-        '    if _CONTROL.search(text):\n        raise UsageError(f"{name} contains a control character")\n',
-        "",
-    ),
+    ("every probe gets an already-expired deadline", "fswatch/watch/engine.py",
+     "Deadline(started + schedule.timeout, self.clock)", "Deadline(started, self.clock)"),
+    ("no WATCHDOG=1 while sleeping between probes", "fswatch/watch/engine.py",
+     "return True\n            self.reporter.watchdog()",
+     "return True\n            pass"),
+    ("failures from before a pause carried past continue (engine)", "fswatch/watch/engine.py",
+     "state = after_pause(state)", "state = state"),
+    ("failures from before a pause carried past continue (verdict)", "fswatch/core/verdict.py",
+     "return replace(state, failures=0, slow=False, degraded=0, declared=False)",
+     "return replace(state, slow=False, degraded=0, declared=False)"),
+    ("a failure count that starts at 1", "fswatch/core/verdict.py",
+     "failures: int = 0  #", "failures: int = 1  #"),
+    ("a failure count that restarts at 1 after a healthy probe", "fswatch/core/verdict.py",
+     "WatchState(0, True, slow is not None, probes)", "WatchState(1, True, slow is not None, probes)"),
+    ("declared after `retries` failed probes instead of `retries + 1`", "fswatch/core/verdict.py",
+     "failures >= schedule.attempts", "failures >= schedule.retries"),
+    ("the slow alert (92) suppressed after a failure", "fswatch/core/verdict.py",
+     "probes=probes, slow=False, degraded=degraded, declared=declared)",
+     "probes=probes, degraded=degraded, declared=declared)"),
+    ("no control-character check on share and user names", "fswatch/core/settings.py",
+     '    if _CONTROL.search(text):\n        raise UsageError(f"{name} contains a control character")\n', ""),
 ]
 
 
@@ -81,10 +53,7 @@ def main() -> int:
         try:
             run = subprocess.run(
                 [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *TESTS],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=600,
+                cwd=ROOT, capture_output=True, text=True, timeout=600,
             )
         finally:
             source.write_text(text)

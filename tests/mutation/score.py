@@ -58,9 +58,8 @@ def run_mutmut() -> None:
 
 
 def statuses() -> dict[str, str]:
-    out = subprocess.run(
-        [*MUTMUT, "results", "--all", "true"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run([*MUTMUT, "results", "--all", "true"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
     result = {}
     for line in out.splitlines():
         name, sep, status = line.strip().rpartition(": ")
@@ -92,7 +91,7 @@ def _functions(module: str) -> tuple[list[str], dict[str, ast.AST]]:
 
 def _body(lines: list[str], node: ast.AST) -> list[str]:
     start = node.lineno - 1 if not node.decorator_list else node.decorator_list[0].lineno - 1
-    body = [line.strip() for line in lines[start : node.end_lineno]]
+    body = [line.strip() for line in lines[start:node.end_lineno]]
     for i, line in enumerate(body):
         if line.startswith("def "):
             body[i] = re.sub(r"def \S+?\(", "def (", line, count=1)  # the name differs by design
@@ -149,10 +148,8 @@ def main() -> int:
         print(f"UNEXPLAINED {m.status}: {m.name}\n    {m.key}")
     for key in sorted(stale):
         print(f"note: equivalent.txt entry no longer a survivor (killed or gone): {key}")
-    print(
-        f"mutation: {total} mutants, {len(killed)} killed, {len(listed)} listed equivalent, "
-        f"{len(unexplained)} unexplained; score {score:.1f} % (raw {raw:.1f} %)"
-    )
+    print(f"mutation: {total} mutants, {len(killed)} killed, {len(listed)} listed equivalent, "
+          f"{len(unexplained)} unexplained; score {score:.1f} % (raw {raw:.1f} %)")
     return 0 if score >= THRESHOLD else 1
 
 

@@ -69,7 +69,6 @@ def server(mode: str):
 def probe_of(port: int, helper: int = 0):
     """A probe: ask the helper first and keep that connection (as the NFS probe keeps its
     portmapper's), then send a request to `port` and wait for the answer until the deadline."""
-
     def probe(deadline: Deadline) -> Observation:
         conns = []
         try:

@@ -20,7 +20,6 @@ SEED = 20261201
 TIMEOUT = 0.25  # the probes' deadline in a case, as in bench/fuzz
 SLACK = 0.5
 
-
 @pytest.fixture(scope="module")
 def fuzz_corpus():
     saved = (logging.getLogger().handlers[:], threading.excepthook)

@@ -74,14 +74,10 @@ class Session41:
             return []
         # SEQUENCE's arguments are fixed-size; the rest only by number: the probe's layout.
         dec.skip(16 + 4 * 4)
-        return (
-            [nfs41.OP_RECLAIM_COMPLETE, nfs4.OP_PUTROOTFH]
-            + [nfs4.OP_LOOKUP] * (count - 5)
-            + [
-                nfs4.OP_GETATTR,
-                nfs41.OP_OPEN,
-            ]
-        )
+        return [nfs41.OP_RECLAIM_COMPLETE, nfs4.OP_PUTROOTFH] + [nfs4.OP_LOOKUP] * (count - 5) + [
+            nfs4.OP_GETATTR,
+            nfs41.OP_OPEN,
+        ]
 
     def first_ops(self):
         return [nfs4.OP_NAMES[ops[0]] for _, ops, _ in self.seen]

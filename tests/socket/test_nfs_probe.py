@@ -410,16 +410,8 @@ def test_v4_server_without_counts_says_the_storage_was_not_reached(service_facto
 
 
 @pytest.mark.parametrize(
-    "bug",
-    [
-        IndexError("index"),
-        struct.error("unpack"),
-        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),
-        KeyError(7),
-        OverflowError("big"),
-        MemoryError(),
-        ValueError("value"),
-    ],  # fmt: skip
+    "bug", [IndexError("index"), struct.error("unpack"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),
+            KeyError(7), OverflowError("big"), MemoryError(), ValueError("value")],  # fmt: skip
     ids=lambda bug: type(bug).__name__,
 )
 @pytest.mark.parametrize("where", ["decode_fsstat_result", "decode_mnt_result"])
@@ -464,8 +456,7 @@ def test_v3_calls_that_need_only_the_handle_go_out_together(service_factory, mon
     stage is still there, in its order, each with its own reply."""
     portmapper, mountd, nfsd = service_factory(), service_factory(), service_factory()
     portmapper.handlers[(100000, 2, 3)] = lambda c: struct.pack(
-        ">I", mountd.port if struct.unpack(">I", c.args[:4])[0] == 100005 else nfsd.port
-    )
+        ">I", mountd.port if struct.unpack(">I", c.args[:4])[0] == 100005 else nfsd.port)
     for service, sizes in ((portmapper, [2]), (mountd, [1, 1]), (nfsd, [3])):
         service.server.close()
         service.server = TcpServer(batched(service, sizes))
@@ -473,14 +464,8 @@ def test_v3_calls_that_need_only_the_handle_go_out_together(service_factory, mon
     monkeypatch.setattr(portmap, "PORT", portmapper.port)
     obs, elapsed = probe(NfsTarget(EXPORT), 2.0)
     assert obs.ok, obs.to_dict()
-    assert stages(obs) == [
-        ("portmap", True),
-        ("mount", True),
-        ("nfs_null", True),
-        ("getattr", True),
-        ("fsstat", True),
-        ("umount", True),
-    ]
+    assert stages(obs) == [("portmap", True), ("mount", True), ("nfs_null", True), ("getattr", True),
+                           ("fsstat", True), ("umount", True)]
     assert [c.procedure for c in nfsd.calls] == [0, 1, 18] and [c.procedure for c in mountd.calls] == [1, 3]
     assert elapsed < AT_ONCE
 
@@ -507,9 +492,8 @@ def test_a_stall_behind_calls_in_flight_is_still_its_own_stages(service_factory,
     nfsd = service_factory(**{stalled: lambda c: STALL})
     obs, elapsed = probe(service.target(port=nfsd.port), 0.5)
     assert (obs.failure.alert, obs.failure.stage, obs.failure.timed_out) == (84, stage, True)
-    assert [s for s, ok in stages(obs) if ok] == ["mount", "nfs_null", "getattr", "fsstat"][
-        : stages(obs).index((stage, False))
-    ]
+    assert [s for s, ok in stages(obs) if ok] == ["mount", "nfs_null", "getattr", "fsstat"][: stages(obs).index(
+        (stage, False))]
     assert 0.5 <= elapsed <= 0.5 + SLACK
 
 

@@ -33,7 +33,7 @@ NOT_ERROR_BODIES = {
     "short": bytes.fromhex("410001"),
     "context-without-data": bytes.fromhex("0900010008000000ffffffff"),
     # found by bench/fuzz: an error context whose ErrorId smbprotocol's enum does not know (ValueError)
-    "unknown-context-id": bytes.fromhex("090001000c00000004000000a0a0090100000000"),
+    "unknown-context-id": bytes.fromhex("09000100" "0c000000" "04000000" "a0a00901" "00000000"),
 }
 
 HOSTILE = {

@@ -21,7 +21,7 @@ def pending_negotiate() -> bytes:
     """An interim answer to the NEGOTIATE (MS-SMB2 3.3.4.2): STATUS_PENDING, async."""
     header = bytearray(smbfakes.smb2_header(smbfakes.SMB2_NEGOTIATE, STATUS_PENDING, 0))
     header[16:20] = (smbfakes.FLAGS_SERVER_TO_REDIR | FLAGS_ASYNC_COMMAND).to_bytes(4, "little")
-    return smbfakes.direct_tcp(bytes(header) + bytes.fromhex("090000000000000000"))
+    return smbfakes.direct_tcp(bytes(header) + bytes.fromhex("0900000000000000" "00"))
 
 
 def _target(server) -> SambaTarget:

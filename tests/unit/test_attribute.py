@@ -77,26 +77,11 @@ def run(tmp_path, plan, end, attrd, keep_probing=True):
     clock = Clock(end)
     sink = ListSink()
     sent = []
-    reporter = Reporter(
-        SAMBA,
-        "w1",
-        "public",
-        Schedule(1, 1, 1),
-        sink,
-        Notifier(sent.append, watchdog=True),
-        Control(tmp_path / "ctl", clock=clock),
-        wall=clock,
-        publisher=AttributePublisher("fsw-health", runner=attrd),
-    )
-    watch = Watch(
-        Schedule(1, 1, 1),
-        Script(clock, plan).probe,
-        reporter,
-        reporter.control,
-        stop=clock,
-        clock=clock,
-        keep_probing=keep_probing,
-    )
+    reporter = Reporter(SAMBA, "w1", "public", Schedule(1, 1, 1), sink, Notifier(sent.append, watchdog=True),
+                        Control(tmp_path / "ctl", clock=clock), wall=clock,
+                        publisher=AttributePublisher("fsw-health", runner=attrd))
+    watch = Watch(Schedule(1, 1, 1), Script(clock, plan).probe, reporter, reporter.control, stop=clock, clock=clock,
+                  keep_probing=keep_probing)
     return watch.run(), sink, sent, reporter
 
 
@@ -131,10 +116,8 @@ def test_a_failed_update_is_alert_96_once_and_is_retried_at_the_next_probe(tmp_p
     assert reporter.publisher.runner.values == ["1", "1", "1"]
     failed = [a for a in sink.alerts if a[0] == 96]
     assert len(failed) == 1
-    assert failed[0][1] == (
-        "The clp_sambamon has failed to update the node attribute "
-        "(fsw-health=1: attrd_updater did not end within 2 s and was killed)."
-    )
+    assert failed[0][1] == ("The clp_sambamon has failed to update the node attribute "
+                            "(fsw-health=1: attrd_updater did not end within 2 s and was killed).")
     assert failed[0][2]["FSWATCH_ATTRIBUTE"] == "fsw-health"
     assert sink.ids.count(97) == 1 and sink.ids.index(96) < sink.ids.index(97)
 

@@ -12,20 +12,15 @@ import report  # noqa: E402
 import sections  # noqa: E402
 
 RESULTS = {
-    "run": {
-        "git": {"commit": "abc1234", "dirty": False},
-        "date": "2026-12-07T06:00:00+00:00",
-        "load_start": [3.5, 4.0, 4.1],
-        "load_end": [6.25, 5.0, 4.5],
-    },
+    "run": {"git": {"commit": "abc1234", "dirty": False}, "date": "2026-12-07T06:00:00+00:00",
+            "load_start": [3.5, 4.0, 4.1], "load_end": [6.25, 5.0, 4.5]},
     "detection_slack_s": {"max": 0.011, "stalls": 64},
     "stall_detect_s": {"fswatch_samba": 2.007, "smbclient": 20.06, "rpcinfo": 10.05},
     "cpu_per_probe_ms": {"samba": 5.5, "nfs": 1.25},
     "uss_mb": {"samba": 14.2, "nfs": 8.1},
     "samba_probe_ms": {"fswatch": 7.7, "smbclient": 30.7},
     "nfs_probe_ms": {"fswatch": 1.0, "rpcinfo_showmount": 5.2},
-    "samba_probe_ratio": 3.99,
-    "nfs_probe_ratio": 5.2,
+    "samba_probe_ratio": 3.99, "nfs_probe_ratio": 5.2,
     "scale_50": {"watches": 50, "cpu_percent": 16.4},
     "before_after": {
         "baseline": "23f6984",

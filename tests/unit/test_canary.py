@@ -73,8 +73,8 @@ def test_journal_fields_carry_the_canary_path():
 
 
 def test_nfs3_lookup_and_read_arguments():
-    assert nfs3.encode_lookup(b"\x01\x02", "ab").hex() == "00000002010200000000000261620000"
-    assert nfs3.encode_read(b"\x01", 0, 4096).hex() == "0000000101000000000000000000000000001000"
+    assert nfs3.encode_lookup(b"\x01\x02", "ab").hex() == "00000002" "01020000" "00000002" "61620000"
+    assert nfs3.encode_read(b"\x01", 0, 4096).hex() == "00000001" "01000000" "0000000000000000" "00001000"
 
 
 def lookup3_ok(fh: bytes = b"H" * 8, attrs: bool = True) -> bytes:
@@ -160,22 +160,13 @@ def test_nfs3_read_any_bytes_give_a_result_or_a_typed_error(results):
 def test_nfs4_read_compound_arguments():
     ops = nfs4.read_operations(["ex", "c"], 4096)
     assert nfs4.encode_compound(0, ops).hex() == (
-        "00000007"
-        "66737761746368 00"  # tag "fswatch"
-        "00000000"
-        "00000004"  # minorversion 0, 4 operations
+        "00000007" "66737761746368 00"  # tag "fswatch"
+        "00000000" "00000004"  # minorversion 0, 4 operations
         "00000018"  # PUTROOTFH
-        "0000000f"
-        "00000002"
-        "65780000"  # LOOKUP "ex"
-        "0000000f"
-        "00000001"
-        "63000000"  # LOOKUP "c"
-        "00000019"
-        "00000000"
-        "000000000000000000000000"  # READ, the anonymous stateid
-        "0000000000000000"
-        "00001000"  # offset 0, count 4096
+        "0000000f" "00000002" "65780000"  # LOOKUP "ex"
+        "0000000f" "00000001" "63000000"  # LOOKUP "c"
+        "00000019" "00000000" "000000000000000000000000"  # READ, the anonymous stateid
+        "0000000000000000" "00001000"  # offset 0, count 4096
     ).replace(" ", "")
 
 
@@ -251,7 +242,7 @@ SESSION_NOENT = compound_res(
 def test_session_read_arguments_start_with_sequence_2():
     ops = [(nfs41.OP_SEQUENCE, nfs41.encode_sequence(SESSION, 2))] + nfs4.read_operations(["ex", "c"], 4096)
     encoded = nfs4.encode_compound(1, ops)
-    assert encoded[12:20].hex() == "0000000100000005"  # after the tag: minorversion 1, 5 operations
+    assert encoded[12:20].hex() == "00000001" "00000005"  # after the tag: minorversion 1, 5 operations
     assert encoded[20:24].hex() == "00000035" and encoded[24:40] == SESSION  # SEQUENCE, the session
     assert encoded[40:44].hex() == "00000002"  # slot 0's second request
 
@@ -310,9 +301,7 @@ def test_nfs_canary_stage_in_a_grace_period_is_a_degradation():
         raise NfsError("NFS4ERR_GRACE", "READ")
     degraded = grace.degradation("NFSv4.0 at x", 45)
     assert degraded is not None and (degraded.stage, degraded.status, degraded.lease_seconds) == (
-        "canary",
-        "NFS4ERR_GRACE",
-        45,
+        "canary", "NFS4ERR_GRACE", 45
     )
 
 

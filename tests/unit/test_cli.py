@@ -130,8 +130,6 @@ def test_version_names_the_release_and_its_control_protocol(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"fswatch {__version__} (control protocol {CURRENT.number})"
-
-
 def test_add_over_a_running_watch_writes_and_says_in_one_line_that_it_keeps_its_settings(dirs, capsys):
     """`add` on an ID whose watch runs writes the file (the next start uses it) and says, in
     one line, that the running watch keeps the settings it started with (alert 161);
@@ -150,11 +148,8 @@ def test_add_over_a_running_watch_writes_and_says_in_one_line_that_it_keeps_its_
     lock = InstanceLock(control)
     lock.acquire()  # the watch, as others see it: its lock held, its state written
     try:
-        control.write_state(
-            WatchStatus(
-                kind="samba", id="w1", pid=os.getpid(), phase="healthy", settings=settings_record(running, CONFIG)
-            ).to_json()
-        )
+        control.write_state(WatchStatus(kind="samba", id="w1", pid=os.getpid(), phase="healthy",
+                                        settings=settings_record(running, CONFIG)).to_json())
         capsys.readouterr()
         assert main(["status", "--json"]) == 0
         assert json.loads(capsys.readouterr().out)[0]["settings_changed"] is None  # the file says the same
@@ -170,11 +165,8 @@ def test_add_over_a_running_watch_writes_and_says_in_one_line_that_it_keeps_its_
         assert main(["status", "--json"]) == 0
         changed = json.loads(capsys.readouterr().out)[0]["settings_changed"]
         assert changed["file"] == str(conf)
-        assert changed["changes"] == {
-            "interval": {"runs": "1", "file": "5"},
-            "retries": {"runs": "1", "file": "5"},
-            "timeout": {"runs": "2", "file": "60"},
-        }
+        assert changed["changes"] == {"interval": {"runs": "1", "file": "5"}, "retries": {"runs": "1", "file": "5"},
+                                      "timeout": {"runs": "2", "file": "60"}}
         assert main(["status"]) == 0
         assert f"settings: {conf} now says interval 5 (runs 1)" in capsys.readouterr().out
     finally:
@@ -195,14 +187,8 @@ def test_status_marks_the_state_of_a_live_watch_that_stopped_writing_it_as_stale
 
     control = Control.of("samba", "w1")
     old = time.time() - 60
-    state = WatchStatus(
-        kind="samba",
-        id="w1",
-        pid=os.getpid(),
-        phase="healthy",
-        updated=old,
-        schedule={"interval": 1, "retries": 1, "timeout": 2},
-    )
+    state = WatchStatus(kind="samba", id="w1", pid=os.getpid(), phase="healthy", updated=old,
+                        schedule={"interval": 1, "retries": 1, "timeout": 2})
     lock = InstanceLock(control)
     lock.acquire()
     try:

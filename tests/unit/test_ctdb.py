@@ -65,12 +65,8 @@ def test_public_addresses_are_read_from_ctdbs_file(tmp_path):
     )
     assert host_ctdb.parse_public_addresses(text) == {"10.0.0.100", "10.0.0.101", "fd00::100", "10.0.0.102"}
     (tmp_path / "public_addresses").write_text(text)
-    assert host_ctdb.public_addresses({"CTDB_BASE": str(tmp_path)}) == {
-        "10.0.0.100",
-        "10.0.0.101",
-        "fd00::100",
-        "10.0.0.102",
-    }
+    assert host_ctdb.public_addresses({"CTDB_BASE": str(tmp_path)}) == {"10.0.0.100", "10.0.0.101", "fd00::100",
+                                                                        "10.0.0.102"}
     assert host_ctdb.public_addresses({"CTDB_BASE": str(tmp_path / "none")}) == frozenset()  # no CTDB here
     assert host_ctdb.base({}) == Path("/etc/ctdb")
 
@@ -101,12 +97,8 @@ def test_fswatch_add_ctdb_refuses_a_public_address(tmp_path, monkeypatch, capsys
 
 # -- the monitor event's answer ------------------------------------------------------------------
 
-FAILURE = {
-    "alert": 74,
-    "stage": "tree_connect",
-    "reason": "no answer within the deadline during tree connect",
-    "detail": "110",
-}
+FAILURE = {"alert": 74, "stage": "tree_connect", "reason": "no answer within the deadline during tree connect",
+           "detail": "110"}
 
 
 def view(pid, phase=None, watch_id="w1", **extra):

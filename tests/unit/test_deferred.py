@@ -15,9 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(code: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 

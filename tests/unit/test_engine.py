@@ -160,7 +160,6 @@ def make_watch(tmp_path, schedule, clock, server):
 def stop_at(stop, clock, when):
     """A stop request (as SIGTERM's) that arrives while the watch sleeps, once `clock` reaches
     `when`; the sleeps spend their time on the clock."""
-
     def wait(seconds):
         clock.spend(seconds)
         if clock() >= when:
@@ -261,7 +260,9 @@ SCHEDULES = [(1, 2, 1), (1, 3, 5), (30, 1, 2), (5, 4, 3), (2, 1, 7)]
 
 
 @pytest.mark.parametrize("interval,retries,timeout", SCHEDULES)
-def test_stall_declared_within_the_bound_after_exactly_retries_plus_one_failures(tmp_path, interval, retries, timeout):
+def test_stall_declared_within_the_bound_after_exactly_retries_plus_one_failures(
+    tmp_path, interval, retries, timeout
+):
     bound = spec_bound(interval, retries, timeout)
     for fraction in (0.0, 0.0001, 0.25, 0.5, 0.999):
         clock = StrictClock()
@@ -475,10 +476,8 @@ def test_a_report_is_answered_while_waiting_and_changes_nothing_else(tmp_path):
     assert watch.run() == 0
     assert sink.ids == [1, 2, 160, 160, 3]
     report = sink.alerts[2]
-    assert report[1] == (
-        "The clp_sambamon runs with these settings: interval 5, retries 1, timeout 2; "
-        "from its command line, no settings file."
-    )
+    assert report[1] == ("The clp_sambamon runs with these settings: interval 5, retries 1, timeout 2; "
+                         "from its command line, no settings file.")
     assert [p[0] for p in server.probes] == [START + k * interval for k in range(3)]
 
 
@@ -551,9 +550,8 @@ def test_keep_probing_declares_once_per_streak_and_goes_on(tmp_path):
     sink = ListSink()
     notify = Recorder(clock)
     control = Control(tmp_path / "ctl", clock=clock)
-    reporter = Reporter(
-        SAMBA, "w1", "public", schedule, sink, Notifier(sender=notify, watchdog=True), control, wall=clock
-    )
+    reporter = Reporter(SAMBA, "w1", "public", schedule, sink, Notifier(sender=notify, watchdog=True), control,
+                        wall=clock)
     watch = Watch(schedule, server.probe, reporter, control, stop=clock, clock=clock, keep_probing=True)
     server.stall_at = START + 0.5  # probes 2..5 fail
     server.hooks[6] = lambda: setattr(server, "stall_at", None)

@@ -70,10 +70,8 @@ def test_every_thread_asleep_and_still_is_blocked_and_names_where_they_wait():
     assert e.kind == ev.BLOCKED and e.state == "D/S"
     # uninterruptible first, then the waits idle threads do not sit in, then idle ones
     assert e.waits == (("io_schedule", 1), (fuse, 1), ("futex_do_wait", 1))
-    assert e.text() == (
-        "ganesha.nfsd[4711]: 3 threads blocked (D/S) for 1.0 s, none ran "
-        "(1 in io_schedule, 1 in request_wait_answer, 1 in futex_do_wait)"
-    )
+    assert e.text() == ("ganesha.nfsd[4711]: 3 threads blocked (D/S) for 1.0 s, none ran "
+                        "(1 in io_schedule, 1 in request_wait_answer, 1 in futex_do_wait)")
     assert e.declares(ev.BLOCKED) and not e.declares(ev.STOPPED)
 
 
@@ -99,10 +97,8 @@ def test_a_threaded_server_stuck_in_one_thread_is_blocked_while_its_housekeeping
              thread(3, "S", wchan="futex_do_wait"), name="ganesha.nfsd", at=1.0)  # fmt: skip
     e = judged(a, b)
     assert (e.kind, e.stuck, e.woke) == (ev.BLOCKED, 1, 2)
-    assert e.text() == (
-        "ganesha.nfsd[4711]: 3 threads blocked (S) for 1.0 s, only 2 idle threads woke "
-        "(1 in request_wait_answer, 2 in futex_do_wait)"
-    )
+    assert e.text() == ("ganesha.nfsd[4711]: 3 threads blocked (S) for 1.0 s, only 2 idle threads woke "
+                        "(1 in request_wait_answer, 2 in futex_do_wait)")
 
 
 @pytest.mark.parametrize("woke_to, why", [

@@ -131,10 +131,8 @@ def test_a_stopped_server_is_declared_at_the_first_failed_probe_and_said_everywh
     assert rc == 1
     assert sink.ids == [1, 2, 74, 114, 6]  # the stage's alert, the evidence, then alert 6: one failed probe
     stage, said, terminate = (sink.alerts[i] for i in (2, 3, 4))
-    assert said[1] == (
-        "The clp_sambamon has seen the process serving Samba [public] stopped (smbd[4711] stopped "
-        "(T) for 1.0 s); it declares the server failed without the remaining retries."
-    )
+    assert said[1] == ("The clp_sambamon has seen the process serving Samba [public] stopped (smbd[4711] stopped "
+                       "(T) for 1.0 s); it declares the server failed without the remaining retries.")
     for fields in (stage[2], said[2], terminate[2]):
         assert fields["FSWATCH_EVIDENCE"] == "stopped" and fields["FSWATCH_EVIDENCE_PROCESS"] == "smbd[4711]"
     assert "[smbd[4711] stopped (T) for 1.0 s]" in terminate[2]["FSWATCH_HISTORY"]
@@ -143,14 +141,11 @@ def test_a_stopped_server_is_declared_at_the_first_failed_probe_and_said_everywh
     assert state.last_probe["evidence"]["kind"] == "stopped"
     assert state.history[-1]["evidence"]["text"] == "smbd[4711] stopped (T) for 1.0 s"
     reason = status.failure_reason(state)
-    assert reason.startswith(
-        "declared failed at once on evidence from the server's process "
-        "(smbd[4711] stopped (T) for 1.0 s) after 1/4 failed probes: stage negotiate, alert 74"
-    )
+    assert reason.startswith("declared failed at once on evidence from the server's process "
+                             "(smbd[4711] stopped (T) for 1.0 s) after 1/4 failed probes: stage negotiate, alert 74")
     assert status.WatchStatus.parse(state.fields()) == (state, "")
     assert 'fswatch_declarations_total{kind="samba",watch="w1",target="public",evidence="stopped"} 1' in (
-        metrics.metrics.render("failed")
-    )
+        metrics.metrics.render("failed"))
 
 
 def test_blocked_evidence_waits_for_the_retries_unless_opted_in(tmp_path):
@@ -177,7 +172,7 @@ def test_the_unit_tells_pacemaker_as_the_watch_ends(tmp_path):
     bin_dir.mkdir()
     fails = '[ -z "$FAIL" ] || { echo "Error performing operation:"; echo " No such device"; exit 105; }'
     (bin_dir / "crm_resource").write_text(f'#!/bin/sh\necho "$@" > "$CALLS"\n{fails}\n')
-    (bin_dir / "logger").write_text('#!/bin/sh\ntest "$1" = --journald && cat\n')
+    (bin_dir / "logger").write_text("#!/bin/sh\ntest \"$1\" = --journald && cat\n")
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
 
@@ -307,9 +302,7 @@ def test_the_ocf_agent_hands_its_resource_and_node_to_the_watch(tmp_path):
            "OCF_RESKEY_evidence": "blocked"}  # fmt: skip
     settings, *_ = ocf.watch_settings(Request(agent, "start", env))
     assert settings.pacemaker is not None and (settings.pacemaker.resource, settings.pacemaker.node) == (
-        "smb-watch",
-        "node-1",
-    )
+        "smb-watch", "node-1")
     assert settings.schedule.evidence == "blocked"
     for extra in ({"OCF_RESKEY_push": "false"}, {"OCF_RESKEY_attribute": "fsw"}, {"OCF_RESKEY_CRM_meta_on_node": ""}):
         settings, *_ = ocf.watch_settings(Request(agent, "start", {**env, **extra}))

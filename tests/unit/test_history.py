@@ -26,9 +26,8 @@ def ok(at, connect_ms, session_ms):
 
 
 def stalled(at, ms=5000.0):
-    failure = ProbeFailure(
-        74, "tree_connect", "no answer within the deadline during tree connect", "110", errno=110, timed_out=True
-    )
+    failure = ProbeFailure(74, "tree_connect", "no answer within the deadline during tree connect", "110",
+                           errno=110, timed_out=True)
     return Observation(at, (StageTiming("connect", 0.4), StageTiming("tree_connect", ms, False)), failure)
 
 
@@ -50,9 +49,8 @@ def feed(runtime, schedule, observations, watch_id="w1"):
     """Observations through the real judge and reporter, as the engine passes them."""
     sink = ListSink()
     control = Control(runtime / "samba" / watch_id)
-    reporter = Reporter(
-        SAMBA, watch_id, "public", schedule, sink, Notifier(sender=lambda s: None), control, wall=lambda: T0 + 3600
-    )
+    reporter = Reporter(SAMBA, watch_id, "public", schedule, sink, Notifier(sender=lambda s: None), control,
+                        wall=lambda: T0 + 3600)
     state = WatchState()
     for obs in observations:
         judgement = judge(state, obs, schedule)
@@ -90,10 +88,8 @@ def test_alert_6_carries_the_last_probes_degrading_and_dead_read_differently(run
     assert rows[5].endswith("tree_connect: no answer within the deadline during tree connect")
     lines = [json.loads(line) for line in six[2]["FSWATCH_HISTORY_JSON"].splitlines()]
     assert [e["result"] for e in lines] == ["slow", "slow", "failed", "failed", "failed"]
-    assert lines[0]["stages"] == [
-        {"stage": "connect", "ms": 3.0, "ok": True},
-        {"stage": "session", "ms": 6200.0, "ok": True},
-    ]
+    assert lines[0]["stages"] == [{"stage": "connect", "ms": 3.0, "ok": True}, {"stage": "session", "ms": 6200.0,
+                                                                                  "ok": True}]
     assert lines[-1]["failure"]["alert"] == 74 and lines[-1]["failures"] == 3
 
     dead = [ok(T0 + 30 * i, 1, 7) for i in range(4)] + [refused(T0 + 120 + 30 * i) for i in range(3)]

@@ -288,18 +288,10 @@ def test_ocf_exit_reason_of_an_injected_failure_says_so():
     from fswatch.watch.status import WatchStatus, WatchView
 
     failure = {"alert": 63, "stage": "share_type", "reason": "injected failure (fswatch inject)", "injected": True}
-    state = {
-        "kind": "samba",
-        "target": "public",
-        "phase": "failed",
-        "failures": 3,
-        "attempts": 3,
-        "last_probe": {"started": 1.0, "total_ms": 0.0, "stages": [], "failure": failure},
-    }
+    state = {"kind": "samba", "target": "public", "phase": "failed", "failures": 3, "attempts": 3,
+             "last_probe": {"started": 1.0, "total_ms": 0.0, "stages": [], "failure": failure}}
     rc, reason = verdict(WatchView("samba", "w1", None, WatchStatus.parse(state)[0]))
     assert rc == OCF_ERR_GENERIC
-    assert reason == (
-        "declared failed after 3/3 failed probes: stage share_type, alert 63: The clp_sambamon has "
-        "detected an error in Samba [public] (share type error). (injected) "
-        "(cause: injected failure (fswatch inject))"
-    )
+    assert reason == ("declared failed after 3/3 failed probes: stage share_type, alert 63: The clp_sambamon has "
+                      "detected an error in Samba [public] (share type error). (injected) "
+                      "(cause: injected failure (fswatch inject))")

@@ -62,7 +62,7 @@ def test_no_import_cycle():
 
     def visit(node: str, path: list) -> None:
         if node in path:
-            cycles.append(" -> ".join(path[path.index(node) :] + [node]))
+            cycles.append(" -> ".join(path[path.index(node):] + [node]))
             return
         for nxt in graph.get(node, ()):
             if nxt != node and not nxt.startswith(node + "."):  # a package importing its own modules

@@ -18,15 +18,8 @@ from fswatch.surfaces.cli.parser import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 MAN = ROOT / "packaging" / "man"
-PAGES = [
-    "fswatch.8",
-    "clp_sambamon.8",
-    "clp_nfsmon.8",
-    "fswatch-samba@.service.8",
-    "fswatch-nfs@.service.8",
-    "ocf_fswatch_samba.7",
-    "ocf_fswatch_nfs.7",
-]
+PAGES = ["fswatch.8", "clp_sambamon.8", "clp_nfsmon.8", "fswatch-samba@.service.8", "fswatch-nfs@.service.8",
+         "ocf_fswatch_samba.7", "ocf_fswatch_nfs.7"]
 
 
 def _tool(name: str, package: str) -> str:
@@ -77,19 +70,12 @@ def test_page_renders_without_warnings(page, man_tree):
     groff = _tool("groff", "groff-base")
     proc = subprocess.run(
         [groff, "-man", "-Tutf8", "-ww", "-z", f"man{page[-1]}/{page}"],
-        cwd=man_tree,
-        capture_output=True,
-        text=True,
-        timeout=30,
+        cwd=man_tree, capture_output=True, text=True, timeout=30,
     )
     assert (proc.returncode, proc.stderr) == (0, "")
     man = _tool("man", "man-db")
     proc = subprocess.run(
-        [man, "--warnings", "-l", f"man{page[-1]}/{page}"],
-        cwd=man_tree,
-        capture_output=True,
-        text=True,
-        timeout=30,
+        [man, "--warnings", "-l", f"man{page[-1]}/{page}"], cwd=man_tree, capture_output=True, text=True, timeout=30,
         env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "MANWIDTH": "80", "MANPAGER": "cat", "PAGER": "cat"},
     )
     assert (proc.returncode, proc.stderr) == (0, "")
@@ -117,11 +103,8 @@ def test_fswatch_page_documents_every_command_and_option():
     text = plain("fswatch.8")
     found = list(_cli_options(build_parser()))
     assert len(found) > 30  # the walk saw the subcommands
-    missing = [
-        " ".join(path)
-        for path, option in found
-        if option is None and f"fswatch {path[-1]}" not in text and not (len(path) == 2 and path[-1] in text)
-    ]
+    missing = [" ".join(path) for path, option in found if option is None and f"fswatch {path[-1]}" not in text
+               and not (len(path) == 2 and path[-1] in text)]
     missing += [f"{' '.join(path)} {option}" for path, option in found if option and not has_option(text, option)]
     assert missing == []
 
@@ -166,13 +149,8 @@ def test_fswatch_page_has_the_journal_examples_and_the_bound():
     assert "journalctl -x -u fswatch-samba@ID" in text
     assert f"journalctl MESSAGE_ID={ALERTS[6].message_id}" in text
     assert "t0 + interval + retries × max(interval, timeout) + timeout" in rendered("fswatch.8")
-    for path in (
-        "/etc/fswatch/KIND/ID.conf",
-        "/etc/fswatch/samba/ID.password",
-        "/run/fswatch/KIND/ID/pause",
-        "/run/fswatch/KIND/ID/state.json",
-        "/run/fswatch/KIND/ID/lock",
-    ):
+    for path in ("/etc/fswatch/KIND/ID.conf", "/etc/fswatch/samba/ID.password", "/run/fswatch/KIND/ID/pause",
+                 "/run/fswatch/KIND/ID/state.json", "/run/fswatch/KIND/ID/lock"):
         assert path in text
     for name in ("FSWATCH_CONFIG_DIR", "FSWATCH_RUNTIME_DIR"):
         assert f".B {name}" in text

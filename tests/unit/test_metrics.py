@@ -43,9 +43,8 @@ def healthy(stages, wall=1764576000.0):
 
 def failed(stages, stage, alert=74, wall=1764576000.0):
     timings = tuple(StageTiming(s, ms) for s, ms in stages) + (StageTiming(stage, 5000.0, False),)
-    return Observation(
-        wall, timings, ProbeFailure(alert, stage, "no answer within the deadline", "110", errno=110, timed_out=True)
-    )
+    return Observation(wall, timings, ProbeFailure(alert, stage, "no answer within the deadline", "110",
+                                                   errno=110, timed_out=True))
 
 
 def series(text, name, **labels):
@@ -61,9 +60,8 @@ def series(text, name, **labels):
     return found[0]
 
 
-@pytest.mark.parametrize(
-    "kind, stages, target", [("samba", SAMBA_STAGES, "public"), ("nfs", NFS_STAGES, "/srv/export")]
-)
+@pytest.mark.parametrize("kind, stages, target", [("samba", SAMBA_STAGES, "public"),
+                                                   ("nfs", NFS_STAGES, "/srv/export")])
 def test_realistic_watch_renders_valid_metrics(tmp_path, kind, stages, target):
     w = m.WatchMetrics(kind, "web1", target, Schedule(30, 5, 60), 1764575000.25)
     assert promtool_file(tmp_path, "start", w.render("starting")) is not None
@@ -83,8 +81,7 @@ def test_realistic_watch_renders_valid_metrics(tmp_path, kind, stages, target):
     assert series(text, "fswatch_consecutive_failed_probes", **base) == 2
     assert series(text, "fswatch_last_healthy_probe_timestamp_seconds", **base) == 1764575100.0
     assert [series(text, "fswatch_watch_state", state=s, **base) for s in m.STATES] == [
-        1.0 if s == "failing" else 0.0 for s in m.STATES
-    ]
+        1.0 if s == "failing" else 0.0 for s in m.STATES]
     assert series(text, "fswatch_watch_info", interval="30", retries="5", timeout="60", bound="390", **base) == 1
     first = stages[0][0]
     assert series(text, "fswatch_probe_duration_seconds_count", stage=first, **base) == 6
@@ -93,8 +90,7 @@ def test_realistic_watch_renders_valid_metrics(tmp_path, kind, stages, target):
     assert series(text, "fswatch_probe_duration_seconds_bucket", stage=failing_stage, le="1", **base) == 4
     assert series(text, "fswatch_probe_duration_seconds_bucket", stage=failing_stage, le="+Inf", **base) == 6
     assert series(text, "fswatch_probe_duration_seconds_sum", stage=failing_stage, **base) == pytest.approx(
-        (4 * stages[2][1] + 2 * 5000.0) / 1000.0
-    )
+        (4 * stages[2][1] + 2 * 5000.0) / 1000.0)
 
 
 def promtool_file(tmp_path, name, text):
@@ -136,12 +132,8 @@ def test_size_is_bounded(tmp_path):
 
 def test_settled_metrics_never_say_healthy(tmp_path):
     w = m.WatchMetrics("samba", "x", "s", Schedule(1, 1, 1), 0.0)
-    for phase, killed, expected in (
-        ("healthy", False, "stopped"),
-        ("healthy", True, "failed"),
-        ("failed", False, "failed"),
-        ("stopped", True, "stopped"),
-    ):
+    for phase, killed, expected in (("healthy", False, "stopped"), ("healthy", True, "failed"),
+                                    ("failed", False, "failed"), ("stopped", True, "stopped")):
         text = mf.ended(w.render(phase), "failed" if killed else "stopped")
         promtool_file(tmp_path, "ended", text)
         assert series(text, "fswatch_watch_state", state=expected) == 1
@@ -206,7 +198,8 @@ def watch(tmp_path, kind, plan, end, stages, directory, control=None, hooks=None
 
     writer = m.MetricsWriter(m.WatchMetrics(kind.name, "w1", "t", schedule, 0.0), kind.name, "w1", directory)
     control = Control(control or paths.watch_runtime_dir(kind.name, "w1"))
-    reporter = Reporter(kind, "w1", "t", schedule, sink, Notifier(lambda s: None), control, wall=clock, metrics=writer)
+    reporter = Reporter(kind, "w1", "t", schedule, sink, Notifier(lambda s: None), control,
+                        wall=clock, metrics=writer)
     rc = Watch(schedule, probe, reporter, reporter.control, stop=clock, clock=clock).run()
     return rc, sink
 
@@ -256,15 +249,8 @@ def test_settle_takes_a_watch_unit_and_nothing_else(dirs):
 
     assert watch_of_unit("fswatch-samba@w-1.service") == ("samba", "w-1")
     assert watch_of_unit("fswatch-nfs@A_2.service") == ("nfs", "A_2")
-    for bad in (
-        "fswatch-samba@.service",
-        "fswatch-ftp@x.service",
-        "fswatch-samba@x.socket",
-        "samba@x.service",
-        "fswatch-samba@../x.service",
-        "fswatch-samba@x@y.service",
-        "fswatch-samba",
-    ):
+    for bad in ("fswatch-samba@.service", "fswatch-ftp@x.service", "fswatch-samba@x.socket", "samba@x.service",
+                "fswatch-samba@../x.service", "fswatch-samba@x@y.service", "fswatch-samba"):
         with pytest.raises(UsageError):
             mf.settle_failed_unit(bad)
         assert cli.main(["metrics", "settle", bad]) == 2  # alert 11, exit 2
@@ -313,9 +299,8 @@ def test_readme_alert_rules_are_valid_for_prometheus(tmp_path):
     rules = re.search(r"```yaml\n(groups:.*?)```", readme, re.S).group(1)
     assert "fswatch_watch_state" in rules
     (tmp_path / "rules.yml").write_text(rules)
-    proc = subprocess.run(
-        ["promtool", "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True, timeout=30
-    )
+    proc = subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yml")], capture_output=True,
+                          text=True, timeout=30)
     assert proc.returncode == 0 and "SUCCESS: 2 rules found" in proc.stdout, proc.stdout + proc.stderr
 
 
@@ -353,9 +338,8 @@ def test_written_at_once_on_a_change_a_scrape_could_notice_else_at_most_every_fe
     is always written."""
     ticks = Ticks()
     writes = []
-    writer = m.MetricsWriter(
-        m.WatchMetrics("nfs", "w1", "/e", Schedule(1, 2, 1), 0.0), "nfs", "w1", dirs, write=writes.append, clock=ticks
-    )
+    writer = m.MetricsWriter(m.WatchMetrics("nfs", "w1", "/e", Schedule(1, 2, 1), 0.0), "nfs", "w1", dirs,
+                             write=writes.append, clock=ticks)
 
     def probe(obs, result, failures, phase, after=1.0):
         ticks.t += after
@@ -390,9 +374,8 @@ def test_a_write_that_failed_is_tried_again_at_the_next_probe(dirs):
         if len(attempts) < 3:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    writer = m.MetricsWriter(
-        m.WatchMetrics("nfs", "w1", "/e", Schedule(1, 2, 1), 0.0), "nfs", "w1", dirs, write=broken, clock=ticks
-    )
+    writer = m.MetricsWriter(m.WatchMetrics("nfs", "w1", "/e", Schedule(1, 2, 1), 0.0), "nfs", "w1", dirs,
+                             write=broken, clock=ticks)
     with pytest.raises(SystemFault, match="No space left on device"):  # the reporter's alert 42
         writer.write("starting")
     ticks.t += 1

@@ -24,14 +24,8 @@ def test_to_dict_of_a_failed_probe_is_complete_and_rounded():
             {"stage": "negotiate", "ms": 1000.0, "ok": False},
         ],
         "notes": {"source_port": "reserved"},
-        "failure": {
-            "alert": 74,
-            "stage": "negotiate",
-            "reason": "no answer",
-            "detail": "110",
-            "errno": 110,
-            "timed_out": True,
-        },
+        "failure": {"alert": 74, "stage": "negotiate", "reason": "no answer", "detail": "110", "errno": 110,
+                    "timed_out": True},
     }
 
 
@@ -58,10 +52,7 @@ def test_recorder_times_stages_and_keeps_what_it_was_told():
     obs = rec.observation(ProbeFailure(73, "session", "x"))
     assert obs.started_wall == 42.0
     assert [(s.stage, round(s.ms, 6), s.ok) for s in obs.stages] == [
-        ("connect", 2.0, True),
-        ("negotiate", 500.0, False),
-        ("session", 7.5, False),
-    ]
+        ("connect", 2.0, True), ("negotiate", 500.0, False), ("session", 7.5, False)]
     assert obs.notes == (("dialect", "3.1.1"),) and not obs.ok
 
 
@@ -69,13 +60,8 @@ def test_to_dict_of_a_degraded_probe_says_how():
     degradation = Degradation("grace period", "compound", "OPEN answered NFS4ERR_GRACE", "NFS4ERR_GRACE", 60)
     out = Observation(5.0, (StageTiming("compound", 1.0),), degraded=degradation).to_dict()
     assert out["ok"] is True
-    assert out["degraded"] == {
-        "cause": "grace period",
-        "stage": "compound",
-        "reason": "OPEN answered NFS4ERR_GRACE",
-        "status": "NFS4ERR_GRACE",
-        "lease_seconds": 60,
-    }
+    assert out["degraded"] == {"cause": "grace period", "stage": "compound", "reason": "OPEN answered NFS4ERR_GRACE",
+                               "status": "NFS4ERR_GRACE", "lease_seconds": 60}
 
 
 def test_recorder_passes_on_the_posture_and_a_degradation_only_without_a_failure():

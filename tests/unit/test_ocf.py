@@ -20,7 +20,6 @@ def view(pid, raw):
     """What fswatch.watch.status.look would see: the lock's holder and the state file's JSON."""
     return WatchView("samba", "w1", pid, None if raw is None else WatchStatus.parse(raw)[0])
 
-
 SCHEMAS = "/usr/share/resource-agents"
 
 
@@ -29,15 +28,8 @@ def state(phase, *, slow=False, failure=None, total_ms=3.2, **extra):
     if failure:
         last["failure"] = failure
     out = {
-        "kind": "samba",
-        "id": "w1",
-        "target": "public",
-        "pid": 4242,
-        "phase": phase,
-        "status": f"{phase}: ...",
-        "failures": 2 if phase == "failed" else 0,
-        "attempts": 2,
-        "slow": slow,
+        "kind": "samba", "id": "w1", "target": "public", "pid": 4242, "phase": phase, "status": f"{phase}: ...",
+        "failures": 2 if phase == "failed" else 0, "attempts": 2, "slow": slow,
         "schedule": {"interval": 1, "retries": 1, "timeout": 2, "detection_bound": 4},
         "last_probe": last,
     }
@@ -45,13 +37,8 @@ def state(phase, *, slow=False, failure=None, total_ms=3.2, **extra):
     return out
 
 
-TREE = {
-    "alert": 62,
-    "stage": "tree_connect",
-    "reason": "STATUS_BAD_NETWORK_NAME",
-    "detail": "0xc00000cc",
-    "ntstatus": "0xc00000cc",
-}
+TREE = {"alert": 62, "stage": "tree_connect", "reason": "STATUS_BAD_NETWORK_NAME", "detail": "0xc00000cc",
+        "ntstatus": "0xc00000cc"}
 ERRNO = {"alert": 42, "stage": "connect", "reason": "no buffer space", "detail": "105", "function": "socket"}
 
 
@@ -73,31 +60,14 @@ CASES = [
     (4242, state("healthy", slow=True, total_ms=1500.0), False, 190, "slow: the last probe took 1500.0 ms"),
     # a key the state file does not have (an old agent read "grace", which nothing writes) changes nothing
     (4242, state("healthy", grace=True), False, 0, None),
-    (
-        4242,
-        state(
-            "degraded",
-            degraded={
-                "cause": "grace period",
-                "reason": "OPEN answered NFS4ERR_GRACE",
-                "probes": 3,
-                "limit_seconds": 270,
-            },
-        ),
-        False,
-        190,
-        "grace period (alert 100), 3 probes, counted failed after 270 s: OPEN answered NFS4ERR_GRACE",
-    ),
+    (4242, state("degraded", degraded={"cause": "grace period", "reason": "OPEN answered NFS4ERR_GRACE",
+                                       "probes": 3, "limit_seconds": 270}), False, 190,
+     "grace period (alert 100), 3 probes, counted failed after 270 s: OPEN answered NFS4ERR_GRACE"),
     (4242, state("degraded", degraded={"cause": "grace period"}), True, 0, None),
     # declared failed: 1 with stage, alert id and cause — whether the process is still exiting or gone
-    (
-        None,
-        state("failed", failure=TREE),
-        False,
-        1,
-        "declared failed after 2/2 failed probes: stage tree_connect, alert 62: The clp_sambamon has detected an "
-        "error in Samba [public] (tree connect error[0xc00000cc]). (cause: STATUS_BAD_NETWORK_NAME)",
-    ),
+    (None, state("failed", failure=TREE), False, 1,
+     "declared failed after 2/2 failed probes: stage tree_connect, alert 62: The clp_sambamon has detected an "
+     "error in Samba [public] (tree connect error[0xc00000cc]). (cause: STATUS_BAD_NETWORK_NAME)"),
     (4242, state("failed", failure=TREE), False, 1, "stage tree_connect, alert 62:"),
     (None, state("failed", failure=ERRNO), False, 1, "stage connect, alert 42: "),
     (None, state("failed"), False, 1, "the watch declared the server failed after 2/2 failed probes"),
@@ -131,17 +101,12 @@ def _meta(kind):
 def test_meta_data_validates_against_resource_agents_dtd_and_rng(kind):
     xml = _meta(kind)
     # As ocf-tester checks it: DTD validation with the DOCTYPE resolved in resource-agents' dir.
-    dtd = subprocess.run(
-        ["xmllint", "--noout", "--valid", "-"], input=xml, cwd=SCHEMAS, capture_output=True, text=True, timeout=30
-    )
+    dtd = subprocess.run(["xmllint", "--noout", "--valid", "-"], input=xml, cwd=SCHEMAS,
+                         capture_output=True, text=True, timeout=30)
     assert (dtd.returncode, dtd.stderr) == (0, "")
-    rng = subprocess.run(
-        ["xmllint", "--noout", "--nonet", "--relaxng", f"{SCHEMAS}/metadata.rng", "-"],
-        input=xml.replace('<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">\n', ""),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    rng = subprocess.run(["xmllint", "--noout", "--nonet", "--relaxng", f"{SCHEMAS}/metadata.rng", "-"],
+                         input=xml.replace('<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">\n', ""),
+                         capture_output=True, text=True, timeout=30)
     assert rng.returncode == 0, rng.stderr
 
 
@@ -168,14 +133,8 @@ def test_every_watch_setting_is_a_described_parameter_with_its_default(kind):
     assert params["evidence"].find("content").attrib == {"type": "string", "default": "stopped"}
     assert params["push"].find("content").attrib == {"type": "boolean", "default": "true"}
     actions = {(a.get("name"), a.get("depth")) for a in root.iter("action")}
-    assert actions == {
-        ("start", None),
-        ("stop", None),
-        ("monitor", None),
-        ("monitor", "10"),
-        ("validate-all", None),
-        ("meta-data", None),
-    }
+    assert actions == {("start", None), ("stop", None), ("monitor", None), ("monitor", "10"),
+                       ("validate-all", None), ("meta-data", None)}
 
 
 def test_dispatch_meta_data_unknown_actions_and_usage(capsys):
@@ -188,12 +147,8 @@ def test_dispatch_meta_data_unknown_actions_and_usage(capsys):
 
 
 def test_bad_settings_give_6_with_fswatch_s_reason_on_one_line(capsys, tmp_path):
-    env = {
-        "OCF_RESOURCE_INSTANCE": "r1",
-        "OCF_RESKEY_share": "x",
-        "OCF_RESKEY_retries": "0",
-        "FSWATCH_RUNTIME_DIR": str(tmp_path),
-    }
+    env = {"OCF_RESOURCE_INSTANCE": "r1", "OCF_RESKEY_share": "x", "OCF_RESKEY_retries": "0",
+           "FSWATCH_RUNTIME_DIR": str(tmp_path)}
     assert ocf.main("samba", ["validate-all"], env=env) == ocf.OCF_ERR_CONFIGURED
     assert capsys.readouterr().err == "ocf-exit-reason:alert 11: retries must be 1..10000, not 0\n"
 
@@ -207,21 +162,14 @@ def test_probe_of_a_resource_with_an_impossible_name_is_not_running(capsys, tmp_
     assert ocf.main("samba", ["monitor"], env=env) == ocf.OCF_ERR_CONFIGURED
 
 
-@pytest.mark.parametrize(
-    "instance, watch_id",
-    [
-        ("fswatch-smb", "fswatch-smb"),
-        ("smb:2", "smb"),
-        ("my.res", "my_res"),
-        ("a b", "a_b"),
-    ],
-)
+@pytest.mark.parametrize("instance, watch_id", [
+    ("fswatch-smb", "fswatch-smb"), ("smb:2", "smb"), ("my.res", "my_res"), ("a b", "a_b"),
+])
 def test_watch_id_defaults_to_the_resource_name(instance, watch_id):
     req = lib.Request(ocf.agent_for(KINDS["samba"]), "monitor", {"OCF_RESOURCE_INSTANCE": instance})
     assert ocf.watch_id(req) == watch_id
-    req = lib.Request(
-        ocf.agent_for(KINDS["samba"]), "monitor", {"OCF_RESOURCE_INSTANCE": instance, "OCF_RESKEY_watch_id": "given"}
-    )
+    req = lib.Request(ocf.agent_for(KINDS["samba"]), "monitor", {"OCF_RESOURCE_INSTANCE": instance,
+                                                                 "OCF_RESKEY_watch_id": "given"})
     assert ocf.watch_id(req) == "given"
 
 
@@ -248,16 +196,13 @@ def test_readme_pacemaker_commands_use_only_parameters_the_agents_declare():
     assert "crm configure location" in section and "crm configure clone" in section
 
 
-@pytest.mark.parametrize(
-    "phase, updated, attribute, rc",
-    [
-        ("healthy", 1000.0, False, 0),  # wrote 8 s ago: interval 1 + timeout 2 + 5 s not exceeded
-        ("healthy", 990.0, False, 1),  # 18 s of silence: frozen
-        ("failing", 990.0, False, 1),
-        ("healthy", 990.0, True, 1),  # a frozen watch publishes nothing either
-        ("paused", 100.0, False, 0),  # a paused watch writes nothing, by design
-    ],
-)
+@pytest.mark.parametrize("phase, updated, attribute, rc", [
+    ("healthy", 1000.0, False, 0),     # wrote 8 s ago: interval 1 + timeout 2 + 5 s not exceeded
+    ("healthy", 990.0, False, 1),      # 18 s of silence: frozen
+    ("failing", 990.0, False, 1),
+    ("healthy", 990.0, True, 1),       # a frozen watch publishes nothing either
+    ("paused", 100.0, False, 0),       # a paused watch writes nothing, by design
+])
 def test_a_live_but_silent_watch_is_frozen_where_no_watchdog_guards_it(phase, updated, attribute, rc):
     st = state(phase, updated=updated)
     code, reason = verdict(view(4242, st), attribute_mode=attribute, now=1008.0)

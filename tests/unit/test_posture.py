@@ -144,14 +144,11 @@ def test_alerts_carry_the_posture_as_journal_fields():
 
 
 def test_ocf_takes_pacemaker_booleans_and_refuses_a_guest_that_requires_signing(capsys, tmp_path):
-    env = {
-        "OCF_RESOURCE_INSTANCE": "r1",
-        "OCF_RESKEY_share": "x",
-        "OCF_RESKEY_require_signing": "true",
-        "FSWATCH_RUNTIME_DIR": str(tmp_path),
-    }
+    env = {"OCF_RESOURCE_INSTANCE": "r1", "OCF_RESKEY_share": "x", "OCF_RESKEY_require_signing": "true",
+           "FSWATCH_RUNTIME_DIR": str(tmp_path)}
     assert ocf.main("samba", ["validate-all"], env=env) == OCF_ERR_CONFIGURED
     err = capsys.readouterr().err
     assert err.startswith("ocf-exit-reason:alert 11: --require-signing needs --user") and err.count("\n") == 1
-    env.update(OCF_RESKEY_require_signing="false", OCF_RESKEY_require_encryption="false", OCF_RESKEY_min_dialect="3.0")
+    env.update(OCF_RESKEY_require_signing="false", OCF_RESKEY_require_encryption="false",
+               OCF_RESKEY_min_dialect="3.0")
     assert ocf.main("samba", ["validate-all"], env=env) == OCF_SUCCESS

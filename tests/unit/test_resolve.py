@@ -100,12 +100,8 @@ def test_every_probe_looks_up_again():
     "error, detail, errno_field, words",
     [
         (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), str(socket.EAI_NONAME), None, "EAI_NONAME"),
-        (
-            socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
-            str(socket.EAI_AGAIN),
-            None,
-            "EAI_AGAIN",
-        ),
+        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"), str(socket.EAI_AGAIN), None,
+         "EAI_AGAIN"),
         (OSError(errno.ENOMEM, "Cannot allocate memory"), str(errno.ENOMEM), errno.ENOMEM, "Cannot allocate"),
         (UnicodeError("label too long"), "-1", None, "UnicodeError"),
     ],
@@ -118,11 +114,7 @@ def test_a_failed_lookup_is_alert_61_with_its_code(error, detail, errno_field, w
         Resolver(lookup).address("fs1.example", Deadline.after(1))
     failure = info.value
     assert (failure.alert, failure.stage, failure.detail, failure.errno, failure.timed_out) == (
-        61,
-        "resolve",
-        detail,
-        errno_field,
-        False,
+        61, "resolve", detail, errno_field, False
     )
     assert words in failure.reason and "'fs1.example'" in failure.reason
     assert "error[" + detail + "]" in failure.message(NFS, "/x")
@@ -205,9 +197,8 @@ def test_both_probes_fail_at_stage_resolve_by_their_deadline(kind, stuck):
 def test_the_address_used_is_a_journal_field_of_the_alerts(kind):
     """FSWATCH_ADDRESS on a failed probe's alert, and on alerts 6 (and 66) after it."""
     failure = ProbeFailure(72 if kind is SAMBA else 84, "connect", "refused", "111", errno=111)
-    obs = Observation(
-        0.0, (StageTiming("resolve", 0.2), StageTiming("connect", 0.1, False)), failure, (("address", "192.0.2.10"),)
-    )
+    obs = Observation(0.0, (StageTiming("resolve", 0.2), StageTiming("connect", 0.1, False)), failure,
+                      (("address", "192.0.2.10"),))
     sink = ListSink()
     schedule = Schedule(1, 1, 1)
     reporter = Reporter(kind, "w1", "x", schedule, sink, Notifier(None))

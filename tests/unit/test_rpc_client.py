@@ -138,12 +138,8 @@ def test_calls_in_flight_leave_in_one_write_and_replies_find_their_calls_in_any_
     client.flush(deadline)
     assert len(wire.writes) == 1 and [decode_call(r).procedure for r in wire.writes[0]] == [0, 1, 18]
     xids = [decode_call(r).xid for r in wire.writes[0]]
-    wire.replies = [
-        encode_reply(xids[2], b"FSST"),
-        encode_reply(xids[0] - 5, b"OLD!"),
-        encode_reply(xids[1], b"ATTR"),
-        encode_reply(xids[0], b"NULL"),
-    ]
+    wire.replies = [encode_reply(xids[2], b"FSST"), encode_reply(xids[0] - 5, b"OLD!"), encode_reply(xids[1], b"ATTR"),
+                    encode_reply(xids[0], b"NULL")]
     assert [c.result(deadline) for c in calls] == [b"NULL", b"ATTR", b"FSST"]
     assert wire.replies == [] and client._replies == {} and client._in_flight == {}
 

@@ -51,8 +51,8 @@ def test_auth_sys_credential_bytes():
     cred = auth_sys(stamp=0x11223344, name=b"host")
     assert cred.flavor == AUTH_SYS
     # stamp, machinename<255> "host", uid 0, gid 0, gids<16> empty
-    assert cred.body.hex() == "1122334400000004686f7374000000000000000000000000"
-    assert cred.encode().hex() == "0000000100000018" + cred.body.hex()
+    assert cred.body.hex() == "11223344" "00000004" "686f7374" "00000000" "00000000" "00000000"
+    assert cred.encode().hex() == "00000001" "00000018" + cred.body.hex()
 
 
 def test_machine_name_is_at_most_255_bytes(monkeypatch):
@@ -229,13 +229,8 @@ def test_encode_reply_default_has_no_results():
 
 @pytest.mark.parametrize(
     "kw,accepted",
-    [
-        ({}, True),
-        ({"accept_stat": 1}, True),
-        ({"accept_stat": 2, "mismatch": (3, 3)}, True),
-        ({"denied": (0, 2, 2)}, False),
-        ({"denied": (1, 5)}, False),
-    ],
+    [({}, True), ({"accept_stat": 1}, True), ({"accept_stat": 2, "mismatch": (3, 3)}, True),
+     ({"denied": (0, 2, 2)}, False), ({"denied": (1, 5)}, False)],
 )
 def test_every_reply_keeps_its_xid_and_whether_it_was_accepted(kw, accepted):
     reply = decode_reply(encode_reply(0x0A0B0C0D, **kw))

@@ -21,7 +21,7 @@ def mountres3(status: int = 0, fhandle: bytes = b"\x01" * 28, flavors=(1,)) -> b
 
 
 def test_dirpath_argument():
-    assert encode_dirpath("/srv/nfs").hex() == "000000082f7372762f6e6673"
+    assert encode_dirpath("/srv/nfs").hex() == "00000008" "2f7372762f6e6673"
 
 
 def test_dirpath_longer_than_mntpathlen_is_refused():

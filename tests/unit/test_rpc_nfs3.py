@@ -21,7 +21,7 @@ FSSTAT_FAIL = struct.pack(">II", 70, 0)
 
 
 def test_fh_argument():
-    assert encode_fh(b"\x01\x02\x03").hex() == "0000000301020300"
+    assert encode_fh(b"\x01\x02\x03").hex() == "00000003" "01020300"
 
 
 def test_getattr_ok():

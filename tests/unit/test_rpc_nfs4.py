@@ -69,16 +69,12 @@ def test_path_components():
 
 def test_compound_arguments():
     assert encode_lookup_compound(["ab"]).hex() == (
-        "00000007"
-        "66737761746368 00"  # tag "fswatch"
+        "00000007" "66737761746368 00"  # tag "fswatch"
         "00000000"  # minorversion 0
         "00000003"  # 3 operations
         "00000018"  # PUTROOTFH
-        "0000000f"
-        "00000002"
-        "61620000"  # LOOKUP "ab"
-        "00000009"
-        "00000002"  # GETATTR, a bitmap4 of 2 words:
+        "0000000f" "00000002" "61620000"  # LOOKUP "ab"
+        "00000009" "00000002"  # GETATTR, a bitmap4 of 2 words:
         "00e00002"  # type (1), files_avail/free/total (21-23)
         "00001c00"  # space_avail/free/total (42-44)
     ).replace(" ", "")

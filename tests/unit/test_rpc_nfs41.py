@@ -136,7 +136,7 @@ def test_create_session_arguments():
 
 
 def test_sequence_arguments():
-    assert nfs41.encode_sequence(SESSION, 1).hex() == SESSION.hex() + "00000001000000000000000000000000"
+    assert nfs41.encode_sequence(SESSION, 1).hex() == SESSION.hex() + "00000001" "00000000" "00000000" "00000000"
 
 
 def test_open_nocreate_arguments():

@@ -16,7 +16,7 @@ from tests.unit.scripted import ScriptedTransport
 
 
 def test_getport_args():
-    assert encode_getport_args(100003, 3, "udp").hex() == "000186a3000000030000001100000000"
+    assert encode_getport_args(100003, 3, "udp").hex() == "000186a3" "00000003" "00000011" "00000000"
 
 
 def test_getport_result():

@@ -16,7 +16,7 @@ def fragment(body: bytes, last: bool) -> bytes:
 
 
 def test_encode_record_is_one_last_fragment():
-    assert encode_record(b"abcd").hex() == "8000000461626364"
+    assert encode_record(b"abcd").hex() == "80000004" "61626364"
     assert encode_record(b"").hex() == "80000000"
 
 

@@ -100,25 +100,12 @@ def test_malformed_conf_is_a_usage_error():
 @pytest.mark.parametrize(
     "bad",
     [
-        "-x",
-        "x-",
-        "a..b",
-        "a_b.example",
-        "fs 1",
-        "[::1]",
-        "",
-        ".",
-        "10.0.0.256",
-        "ä.example",
+        "-x", "x-", "a..b", "a_b.example", "fs 1", "[::1]", "", ".", "10.0.0.256", "ä.example",
         "x" * 64 + ".example",  # a label of 64 bytes
         ".".join(["x" * 63] * 4),  # 255 bytes
-        "1.2.3",
-        "127.1",
-        "example.123",  # all-digit last label: inet_aton() would read a number
-        "fs1.example\n",
-        "fs1\x00.example",
-        "fs1.example..",
-        "a-.",  # one trailing dot is allowed, not two; the name before it is checked
+        "1.2.3", "127.1", "example.123",  # all-digit last label: inet_aton() would read a number
+        "fs1.example\n", "fs1\x00.example",
+        "fs1.example..", "a-.",  # one trailing dot is allowed, not two; the name before it is checked
     ],
 )
 def test_addresses_refused(bad):
@@ -186,10 +173,8 @@ def test_refusal_messages_name_the_field_and_the_rule():
 
     cases = [
         (lambda: check_id(""), "the watch identifier is empty"),
-        (
-            lambda: check_id("a b"),
-            "invalid identifier 'a b': use letters, digits, '_' and '-', starting with a letter or digit",
-        ),
+        (lambda: check_id("a b"), "invalid identifier 'a b': use letters, digits, '_' and '-', "
+                                  "starting with a letter or digit"),
         (lambda: check_id("x" * 201), "invalid identifier: 201 bytes, at most 200"),
         (lambda: check_range("retries", "x"), "retries must be a whole number 1..10000, not 'x'"),
         (lambda: check_range("retries", "0"), "retries must be 1..10000, not 0"),
@@ -203,34 +188,25 @@ def test_refusal_messages_name_the_field_and_the_rule():
         (lambda: check_share("a/b"), "share 'a/b' contains a character not allowed in a share name"),
         (lambda: check_export("x" * 1025), "export is longer than 1024 bytes"),
         (lambda: check_export("srv"), "export 'srv' must be an absolute path"),
-        (
-            lambda: check_address("bad_host!"),
-            "address 'bad_host!' is neither an IP address nor a host name "
-            "(dot-separated labels of letters, digits and '-', at most 63 bytes each and 253 in all)",
-        ),
-        (
-            lambda: check_address("10.1"),
-            "address '10.1' is not an IP address, and a host name's last label is not all digits",
-        ),
+        (lambda: check_address("bad_host!"), "address 'bad_host!' is neither an IP address nor a host name "
+         "(dot-separated labels of letters, digits and '-', at most 63 bytes each and 253 in all)"),
+        (lambda: check_address("10.1"),
+         "address '10.1' is not an IP address, and a host name's last label is not all digits"),
         (lambda: check_choice("version", "2", ("3", "4")), "version must be one of 3, 4, not '2'"),
         (lambda: check_text("user", " bob"), "user ' bob' begins or ends with white space: refused"),
         (lambda: check_bool("require_signing", " Maybe "), "require_signing must be yes or no, not ' Maybe '"),
         (lambda: check_canary(""), "canary is empty"),
         (lambda: check_canary("a\x01"), "canary contains a control character"),
-        (
-            lambda: check_canary("/etc/shadow"),
-            "canary '/etc/shadow' must be relative to the share or export root, not absolute",
-        ),
+        (lambda: check_canary("/etc/shadow"), "canary '/etc/shadow' must be relative to the share or export root, "
+         "not absolute"),
         (lambda: check_canary("dir\\file"), "canary 'dir\\\\file' contains a backslash: separate names with '/'"),
         (lambda: check_canary("a/../b"), "canary 'a/../b' has an empty, '.' or '..' component: refused"),
         (lambda: check_canary("d/" + "x" * 256), f"canary 'd/{'x' * 256}' has a name longer than 255 bytes"),
         (lambda: check_password("p\rw"), "the password contains a control character (NUL, a line break, ...): refused"),
         (lambda: check_password("x" * 257), "the password is longer than 256 bytes: refused"),
         (lambda: check_password("p\udcffw"), "the password is not valid UTF-8 text: refused"),
-        (
-            lambda: check_password("p\nw", "the password (-p)"),
-            "the password (-p) contains a control character (NUL, a line break, ...): refused",
-        ),
+        (lambda: check_password("p\nw", "the password (-p)"),
+         "the password (-p) contains a control character (NUL, a line break, ...): refused"),
     ]
     for refuse, message in cases:
         with pytest.raises(UsageError) as info:

@@ -41,27 +41,16 @@ def test_rc4_refuses_a_key_cryptography_refuses(key):
 def _kbkdf(ki: bytes, label: bytes, context: bytes, length: int) -> bytes:
     """smbprotocol's Session._smb3kdf (1.x), verbatim but for the default backend."""
     return KBKDFHMAC(
-        algorithm=hashes.SHA256(),
-        mode=Mode.CounterMode,
-        length=length,
-        rlen=4,
-        llen=4,
-        location=CounterLocation.BeforeFixed,
-        label=label,
-        context=context,
-        fixed=None,
+        algorithm=hashes.SHA256(), mode=Mode.CounterMode, length=length, rlen=4, llen=4,
+        location=CounterLocation.BeforeFixed, label=label, context=context, fixed=None,
     ).derive(ki)
 
 
 @pytest.mark.parametrize("length", [16, 32, 33, 64, 100])
 def test_kdf_is_sp800_108_counter_mode_as_smbprotocol_derives_it(length):
     rng = random.Random(length)
-    for label, context in [
-        (b"SMBSigningKey\x00", rng.randbytes(64)),
-        (b"SMB2AESCCM\x00", b"ServerIn \x00"),
-        (b"SMBC2SCipherKey\x00", rng.randbytes(64)),
-        (b"x", b""),
-    ]:
+    for label, context in [(b"SMBSigningKey\x00", rng.randbytes(64)), (b"SMB2AESCCM\x00", b"ServerIn \x00"),
+                           (b"SMBC2SCipherKey\x00", rng.randbytes(64)), (b"x", b"")]:
         ki = rng.randbytes(16)
         assert smbkeys.smb3kdf(ki, label, context, length) == _kbkdf(ki, label, context, length)
 

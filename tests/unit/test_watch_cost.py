@@ -63,14 +63,8 @@ def run_watch(tmp_path: Path, metrics: bool) -> tuple:
     if metrics:
         textfile = tmp_path / "textfile"
         textfile.mkdir()
-        writer = m.MetricsWriter(
-            m.WatchMetrics("nfs", "w1", "/e", schedule, 0.0),
-            "nfs",
-            "w1",
-            textfile,
-            write=lambda text: control.write_file(RUNTIME_NAME, text),
-            clock=clock,
-        )
+        writer = m.MetricsWriter(m.WatchMetrics("nfs", "w1", "/e", schedule, 0.0), "nfs", "w1", textfile,
+                                 write=lambda text: control.write_file(RUNTIME_NAME, text), clock=clock)
     reporter = Reporter(NFS, "w1", "/e", schedule, ListSink(), Notifier(None), control, wall=clock, metrics=writer)
 
     def probe(deadline) -> Observation:
@@ -119,9 +113,8 @@ def test_the_metrics_file_follows_a_failure_at_once(tmp_path):
     schedule = Schedule(1, 5, 5)
     control = Control(tmp_path / "run" / "nfs" / "w1")
     written = []
-    writer = m.MetricsWriter(
-        m.WatchMetrics("nfs", "w1", "/e", schedule, 0.0), "nfs", "w1", None, write=written.append, clock=clock
-    )
+    writer = m.MetricsWriter(m.WatchMetrics("nfs", "w1", "/e", schedule, 0.0), "nfs", "w1", None,
+                             write=written.append, clock=clock)
     reporter = Reporter(NFS, "w1", "/e", schedule, ListSink(), Notifier(None), control, wall=clock, metrics=writer)
 
     def probe(deadline) -> Observation:
@@ -134,7 +127,7 @@ def test_the_metrics_file_follows_a_failure_at_once(tmp_path):
     assert Watch(schedule, probe, reporter, control, stop=clock, clock=clock).run() == 0
     failures = [_failed_count(text) for text in written]
     assert [1, 2, 3] == [n for n in dict.fromkeys(failures) if n], failures  # each failure, at once
-    assert failures[-1] == 0 and 'stopped"} 1' in written[-1]
+    assert failures[-1] == 0 and "stopped\"} 1" in written[-1]
     assert len(written) <= 40 / EVERY + 3 + 3 + 2  # the periodic ones, 3 failures, recovery, start, end
 
 
@@ -159,69 +152,28 @@ LOADED = """
     sys.exit(main(["run", sys.argv[1], "w1"]))
 """
 # Never needed by a watch's process (its CLI, other commands, tools only commands use)...
-NEVER = {
-    "argparse",
-    "gettext",
-    "locale",
-    "subprocess",
-    "shlex",
-    "email",
-    "ssl",
-    "tempfile",
-    "random",  # two random numbers per NFS process come from os.urandom (fswatch.rpc.transport)
-    "inspect",
-    "ast",
-    "dis",
-    "cryptography.x509",
-    "logging.handlers",
-    "socketserver",
-    "pickle",
-    "spnego.tls",
-    "fswatch.surfaces.cli.commands",
-    "fswatch.surfaces.cli.show",
-    "fswatch.surfaces.cli.parser",
-    "fswatch.host.supervisor",
-    "fswatch.host.systemctl",
-}
+NEVER = {"argparse", "gettext", "locale", "subprocess", "shlex", "email", "ssl", "tempfile", "inspect", "ast", "dis",
+         "random",  # two random numbers per NFS process come from os.urandom (fswatch.rpc.transport)
+         "cryptography.x509", "logging.handlers", "socketserver", "pickle", "spnego.tls",
+         "fswatch.surfaces.cli.commands", "fswatch.surfaces.cli.show", "fswatch.surfaces.cli.parser",
+         "fswatch.host.supervisor", "fswatch.host.systemctl"}
 # ... and what only one kind's probe needs.
-NOT_FOR = {
-    "nfs": {
-        "logging",
-        "traceback",
-        "textwrap",
-        "uuid",
-        "smbprotocol",
-        "spnego",
-        "cryptography",
-        "fswatch.probes.samba",
-        "fswatch.rpc.nfs4",
-        "fswatch.rpc.nfs41",
-    },  # a v3 watch
-    "samba": {"fswatch.probes.nfs", "fswatch.rpc.transport", "fswatch.rpc.nfs4"},
-}
+NOT_FOR = {"nfs": {"logging", "traceback", "textwrap", "uuid", "smbprotocol", "spnego", "cryptography",
+                   "fswatch.probes.samba", "fswatch.rpc.nfs4", "fswatch.rpc.nfs41"},  # a v3 watch
+           "samba": {"fswatch.probes.nfs", "fswatch.rpc.transport", "fswatch.rpc.nfs4"}}
 
 
 @pytest.mark.parametrize("kind, options", [("nfs", ["--export", "/srv"]), ("samba", ["--share", "public"])])
 def test_a_running_watch_loads_only_what_it_uses(tmp_path, kind, options):
-    env = dict(
-        os.environ,
-        FSWATCH_CONFIG_DIR=str(tmp_path / "etc"),
-        FSWATCH_RUNTIME_DIR=str(tmp_path / "run"),
-        PYTHONPATH=str(ROOT),
-    )
+    env = dict(os.environ, FSWATCH_CONFIG_DIR=str(tmp_path / "etc"), FSWATCH_RUNTIME_DIR=str(tmp_path / "run"),
+               PYTHONPATH=str(ROOT))
     for var in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "FSWATCH_DEBUG"):
         env.pop(var, None)
-    add = subprocess.run(
-        [sys.executable, "-m", "fswatch", "add", kind, "w1", *options],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    add = subprocess.run([sys.executable, "-m", "fswatch", "add", kind, "w1", *options], env=env, capture_output=True,
+                         text=True, timeout=60)
     assert add.returncode == 0, add.stderr
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(LOADED), kind], env=env, capture_output=True, text=True, timeout=60
-    )
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(LOADED), kind], env=env, capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     loaded = set(json.loads(proc.stdout))
     assert f"fswatch.probes.{kind}" in loaded and "fswatch.watch.runner" in loaded  # it got as far as a watch

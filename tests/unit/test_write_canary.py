@@ -238,9 +238,9 @@ def test_nfs3_write_canary_arguments():
     assert nfs3.encode_write(b"\x01", 0, b"abcde", nfs3.FILE_SYNC).hex() == (
         "00000001" "01000000" "0000000000000000" "00000005" "00000002" "00000005" "6162636465000000"
     )  # fmt: skip
-    assert nfs3.encode_commit(b"\x01").hex() == "0000000101000000000000000000000000000000"
+    assert nfs3.encode_commit(b"\x01").hex() == "00000001" "01000000" "0000000000000000" "00000000"
     assert nfs3.encode_readdir(b"\x01", 7, b"V" * 8, 32768).hex() == (
-        "00000001010000000000000000000007" + (b"V" * 8).hex() + "00008000"
+        "00000001" "01000000" "0000000000000007" + (b"V" * 8).hex() + "00008000"
     )
 
 
@@ -347,16 +347,17 @@ def test_nfs4_state_arguments():
     stateid = bytes(range(16))
     assert nfs4write.write(stateid, b"ab")[1] == stateid + bytes.fromhex("0000000000000000" "00000002" "00000002"
                                                                           "61620000")  # fmt: skip
-    assert nfs4write.read(stateid, 4096)[1] == stateid + bytes.fromhex("000000000000000000001000")
+    assert nfs4write.read(stateid, 4096)[1] == stateid + bytes.fromhex("0000000000000000" "00001000")
     assert nfs4write.close(2, stateid)[1] == bytes.fromhex("00000002") + stateid
     assert nfs4write.open_confirm(stateid, 1)[1] == stateid + bytes.fromhex("00000001")
-    assert nfs4write.remove("f")[1].hex() == "0000000166000000"
+    assert nfs4write.remove("f")[1].hex() == "00000001" "66000000"
     assert nfs4write.readdir(0, bytes(8), 32768)[1].hex() == (
-        "000000000000000000000000000000000000800000008000000000020000000200200000"
+        "0000000000000000" "0000000000000000" "00008000" "00008000" "00000002" "00000002" "00200000"
     )  # fmt: skip  (type: bit 1; time_modify: bit 53 = word 1 bit 21)
     op, args = nfs4write.setclientid(b"V" * 8, b"me")
     assert op == nfs4write.OP_SETCLIENTID and args.hex() == (
-        (b"V" * 8).hex() + "000000026d6500004000000000000003746370000000000b" + b"0.0.0.0.0.0".hex() + "00" + "00000000"
+        (b"V" * 8).hex() + "00000002" "6d650000" "40000000" "00000003" "74637000" "0000000b"
+        + b"0.0.0.0.0.0".hex() + "00" + "00000000"
     )
 
 
@@ -422,7 +423,7 @@ def test_nfs4_channel_puts_sequence_first_in_a_session_and_counts_it_up():
     channel.call([nfs4write.remove("f")], nfs4write.READERS)
     channel.call([nfs4write.remove("f")], nfs4write.READERS)
     # after the tag "fswatch" (4 + 8 bytes): minor 1, 2 operations, SEQUENCE, the session, sequence id
-    assert [args[12:20].hex() for args in sent] == ["0000000100000002"] * 2
+    assert [args[12:20].hex() for args in sent] == ["00000001" "00000002"] * 2
     assert [struct.unpack(">I", args[40:44])[0] for args in sent] == [3, 4]
     other = nfs4write.Channel(Client(), 1, Deadline.after(5), nfs41.Sequencer(b"\x01" * 16, 1))
     with pytest.raises(RpcDecodeError, match="another session"):

@@ -161,11 +161,9 @@ def _add_watch_commands(sub) -> None:
 def _add_status_commands(sub) -> None:
     metrics_cmd = sub.add_parser("metrics", help="publish|settle a watch's metrics file (run by the units as root)")
     metrics_cmd.add_argument("action", choices=("publish", "settle"), metavar="ACTION", help="publish or settle")
-    metrics_cmd.add_argument(
-        "kind",
-        metavar="KIND|UNIT",
-        help=f"{' or '.join(KINDS)}, then ID; or (settle) a failed watch's unit, fswatch-KIND@ID.service",
-    )
+    metrics_cmd.add_argument("kind", metavar="KIND|UNIT",
+                             help=f"{' or '.join(KINDS)}, then ID; or (settle) a failed watch's unit, "
+                             "fswatch-KIND@ID.service")
     metrics_cmd.add_argument("id", nargs="?", metavar="ID")
 
     ctdb_cmd = sub.add_parser(

@@ -190,10 +190,8 @@ def _detail_lines(r: dict, last: dict) -> List[str]:
         lines.append(f"degraded ({r['degraded']['cause']}): {r['degraded']['reason']}")
     if r.get("stale_for") is not None:
         when = _when(r["updated"]) if r.get("updated") else "?"
-        lines.append(
-            f"stale: the watch has not written its state for {r['stale_for']:.0f} s (last at {when}); "
-            "what is shown may be out of date (see its journal or log: alert 42)"
-        )
+        lines.append(f"stale: the watch has not written its state for {r['stale_for']:.0f} s (last at {when}); "
+                     "what is shown may be out of date (see its journal or log: alert 42)")
     if r.get("settings_changed"):
         lines.append(f"settings: {r['settings_changed']['summary']}; the watch keeps what it runs until restarted")
     if r.get("outdated"):
@@ -219,3 +217,4 @@ def _print_history(records: List[dict]) -> None:
         print(history.table(entries, r.get("attempts")) if entries else "  no probe recorded")
         if r.get("error"):
             print(f"error: {r['error']}")
+

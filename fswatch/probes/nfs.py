@@ -211,9 +211,14 @@ def remembered(target: NfsTarget) -> Optional[int]:
 
 
 def remember(target: NfsTarget, flavor: int) -> None:
-    if len(_remembered) >= REMEMBERED_MAX:
-        _remembered.clear()
-    _remembered[(target.address, target.export)] = flavor
+    _keep(_remembered, (target.address, target.export), flavor)
+
+
+def _keep(table: dict, key: object, value: object) -> None:
+    """`table[key] = value`, the table emptied first when full: one entry per watch, bounded."""
+    if len(table) >= REMEMBERED_MAX:
+        table.clear()
+    table[key] = value
 
 
 class _Channels:
@@ -266,12 +271,6 @@ class _Channels:
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
-
-
-def _remember_ports(address: str, mount_port: int, nfs_port: int) -> None:
-    if len(_ports_seen) >= REMEMBERED_MAX:
-        _ports_seen.clear()
-    _ports_seen[address] = (mount_port, nfs_port)
 
 
 class _Guess:
@@ -381,9 +380,10 @@ def _probe_v3(
     mount_port, nfs_port = target.mount_port, target.port
     guess: Optional[_Guess] = None
     if mount_port is None or nfs_port is None:
-        asks_both = mount_port is None and nfs_port is None
+        # Both ports from the portmapper, over TCP: the MNT may begin early (_Guess).
+        guessing = mount_port is None and nfs_port is None and protocol == "tcp"
         with _Stage(rec, "portmap", PORTMAPPER, f"portmapper at {address}:{portmap.PORT}/{protocol}"):
-            if asks_both and protocol == "tcp":
+            if guessing:
                 guess = _Guess.begin(channels, address, target.export, deadline)
             pmap = channels.to(portmap.PORT)
             asked = [
@@ -396,8 +396,8 @@ def _probe_v3(
                 guess.send_if_connected(deadline)
             mount_port, nfs_port = (port if ask is None else ask.result(deadline)
                                     for port, ask in zip((mount_port, nfs_port), asked))
-            if asks_both and protocol == "tcp":
-                _remember_ports(address, mount_port, nfs_port)
+            if guessing:
+                _keep(_ports_seen, address, (mount_port, nfs_port))
     assert mount_port is not None and nfs_port is not None
     where_mount = f"MOUNT at {address}:{mount_port}/{protocol}"
     where_nfs = f"NFS at {address}:{nfs_port}/{protocol}"

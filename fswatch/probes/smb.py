@@ -24,8 +24,6 @@ The Samba probe's flow (fswatch.probes.samba) talks SMB through these adapters o
 
 from __future__ import annotations
 
-import copy
-import enum
 import errno
 import functools
 import select
@@ -33,13 +31,11 @@ import socket
 import struct
 import threading
 import time
-import types
 from dataclasses import dataclass
 from typing import List, Optional
 
 import smbprotocol.connection as smb_connection
 import smbprotocol.session as smb_session
-import smbprotocol.structure as smb_structure
 import spnego
 import spnego._ntlm_raw.crypto as ntlm_crypto
 from smbprotocol.connection import SecurityMode
@@ -53,7 +49,7 @@ from fswatch.core import timers
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProtocolError
 from fswatch.probes import posture as pst
-from fswatch.probes import smbkeys
+from fswatch.probes import smbfields, smbkeys
 from fswatch.probes.kerberos import KerberosLogon, SecurityContext
 
 # MS-SMB2 2.2.10 ShareType
@@ -223,32 +219,9 @@ smb_session.spnego = _Spnego  # type: ignore[assignment]
 # NTLM's RC4 (its key exchange, its sealing handles) without cryptography's OpenSSL backend.
 ntlm_crypto.RC4Handle = smbkeys.RC4  # type: ignore[misc,assignment]
 
-# Atoms: what copy.deepcopy returns as is (Lib/copy.py's _deepcopy_atomic, and a class or a
-# function), so an object holding only these is deep-copied by copying its attribute dict.
-_ATOMS = (type(None), bool, int, float, str, bytes, type, types.FunctionType, types.BuiltinFunctionType, enum.Enum)
-
-
-class _FieldCopies:
-    """smbprotocol.structure's `copy`, for the one call it makes per list entry: a ListField
-    deep-copies its entry template (an EnumField for each dialect, cipher and hash the
-    NEGOTIATE carries, 16 per probe). Such a template holds atoms only (ints, bools, None, its
-    enum class), and for that a copy of its attribute dict is the deep copy: ~0.3 ms of CPU per
-    Samba probe spent in copy's generic recursion (bench/RESULTS.md). Anything else still gets
-    copy.deepcopy itself."""
-
-    copy = staticmethod(copy.copy)
-
-    @staticmethod
-    def deepcopy(obj: object, memo: Optional[dict] = None) -> object:
-        state = getattr(obj, "__dict__", None)
-        if memo is None and type(state) is dict and all(isinstance(v, _ATOMS) for v in state.values()):
-            twin = object.__new__(type(obj))
-            twin.__dict__.update(state)
-            return twin
-        return copy.deepcopy(obj, memo)
-
-
-smb_structure.copy = _FieldCopies  # type: ignore[assignment]
+# The structures every SMB2 message is built from and parsed into, with less work per field
+# (fswatch.probes.smbfields): about half of a Samba probe's CPU went there.
+smbfields.install()
 
 
 class ProbeSession(Session):

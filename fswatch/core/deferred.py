@@ -36,6 +36,15 @@ Debian 12, whose python3-gssapi the venv sees). Where krb5 cannot be imported, g
 found either (ModuleNotFoundError), exactly as on a node without python3-gssapi: pyspnego then
 negotiates NTLM as it would anyway. Where krb5 is there, gssapi is imported as usual.
 
+And one module never loaded, since CPython has its own of everything a watch takes from it:
+_hashlib, OpenSSL's digests, which hashlib and hmac import first and do without (their
+documented fallback, as on a Python built without OpenSSL). NTLM's MD5 and HMAC, the SMB 3.1.1
+preauth integrity's SHA-512 and the SMB 2 signing key's SHA-256 then come from CPython's _md5,
+_sha512 and _sha256, and a guest Samba watch never maps libcrypto: 0.45 MB of its private
+memory, 1.4 MB of its proportional share beside three others (bench/RESULTS.md). A watch that
+signs with SMB 3 keys or logs on with Kerberos loads libcrypto through cryptography or the
+Kerberos libraries, which link it themselves.
+
 About 1 MB of every watch's private memory, 6 MB of a Samba watch's (bench/RESULTS.md, "Before
 and after"). In their place the import gives a stand-in module: reading any name of it, or
 calling or reading an attribute of a name an importer took from it (`from M import N`),
@@ -90,6 +99,8 @@ ANSWERED: Dict[str, Dict[str, Any]] = {
 MARK = "__fswatch_stand_in__"
 # A module of no use without another (fswatch never imports either): not found while that one cannot be.
 USELESS_WITHOUT: Dict[str, str] = {"gssapi": "krb5"}  # spnego._gss: HAS_GSSAPI needs both
+# Modules not found at all, and why: their importers fall back to what CPython has itself.
+NOT_FOUND: Dict[str, str] = {"_hashlib": "hashlib and hmac use CPython's own digests"}
 
 
 class _StandIns:
@@ -101,6 +112,9 @@ class _StandIns:
     def find_spec(
         self, fullname: str, path: Optional[Sequence[str]] = None, target: Any = None
     ) -> Optional[ModuleSpec]:
+        if fullname in NOT_FOUND:
+            raise ModuleNotFoundError(f"No module named {fullname!r} ({NOT_FOUND[fullname]}: fswatch.core.deferred)",
+                                      name=fullname)
         if fullname in USELESS_WITHOUT:
             if importlib.util.find_spec(USELESS_WITHOUT[fullname]) is None:
                 raise ModuleNotFoundError(f"No module named {fullname!r} (useless without "
@@ -109,7 +123,7 @@ class _StandIns:
         if fullname not in self.waiting:
             return None
         self.waiting.discard(fullname)
-        if not self.waiting and not USELESS_WITHOUT and self in sys.meta_path:
+        if not self.waiting and not USELESS_WITHOUT and not NOT_FOUND and self in sys.meta_path:
             sys.meta_path.remove(self)
         return ModuleSpec(fullname, self)
 
@@ -191,5 +205,5 @@ def install() -> None:
     if not any(isinstance(f, _StandIns) for f in sys.meta_path):
         finder = _StandIns()
         finder.waiting -= set(sys.modules)  # already imported for real: nothing to defer
-        if finder.waiting or USELESS_WITHOUT:
+        if finder.waiting or USELESS_WITHOUT or NOT_FOUND:
             sys.meta_path.insert(0, finder)

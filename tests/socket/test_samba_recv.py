@@ -3,8 +3,12 @@ an interim STATUS_PENDING answer waited past, and the deadline still ends a wait
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
@@ -14,6 +18,7 @@ from tests.socket import smbfakes
 STATUS_PENDING = 0x00000103
 FLAGS_ASYNC_COMMAND = 0x00000002
 DEADLINE = 2.0
+ROOT = Path(__file__).resolve().parents[2]
 MARGIN = 1.5  # the reaper shuts the socket at the deadline; a loaded machine delays the wake-up
 
 
@@ -64,3 +69,28 @@ def test_a_probe_starts_no_thread_per_connection(monkeypatch):
     ours = [name for name in started if not name.startswith(type(server).__name__)]  # not the server's own
     # At most the process's one timer thread (fswatch.core.timers), never smbprotocol's msg_worker.
     assert set(ours) <= {"fswatch-timers"}, ours
+
+
+def test_a_probe_never_loads_the_idna_codec():
+    """The probe hands getaddrinfo() its ASCII address as bytes: a str would load encodings.idna,
+    stringprep and unicodedata (~0.5 MB of a Samba watch's memory) to encode it. A refused
+    connection still says where it was refused."""
+    code = textwrap.dedent("""
+        import socket, sys
+        from fswatch.core.deadline import Deadline
+        from fswatch.probes.samba import SambaTarget, probe_samba
+        from tests.socket import smbfakes
+        final = smbfakes.direct_tcp(smbfakes.smb2_header(smbfakes.SMB2_NEGOTIATE, smbfakes.STATUS_ACCESS_DENIED, 0))
+        with smbfakes.AnswerServer(final, raw=True) as server:
+            answered = probe_samba(SambaTarget("public", server.address, server.port), Deadline.after(5))
+        with socket.socket() as unused:
+            unused.bind(("127.0.0.1", 0))
+            port = unused.getsockname()[1]
+        refused = probe_samba(SambaTarget("public", "127.0.0.1", port), Deadline.after(5))
+        print(answered.failure.stage, refused.failure.stage, refused.failure.errno)
+        where = f"127.0.0.1:{port}" in refused.failure.reason
+        print(where, "encodings.idna" in sys.modules, "stringprep" in sys.modules)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["negotiate connect 111", "True False False"]

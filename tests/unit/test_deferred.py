@@ -202,8 +202,30 @@ def test_an_ntlm_logon_and_the_smb3_keys_never_load_the_openssl_backend(tmp_path
         key = smb.ProbeSession._smb3kdf(None, client.session_key, b"SMBSigningKey\\x00", b"x" * 64)
         print(client.session_key == server.session_key, len(key),
               "cryptography.hazmat.backends.openssl.backend" in sys.modules)
+        print("_hashlib" in sys.modules, "libcrypto" in open("/proc/self/maps").read())
     """)
-    assert out == "True 16 False"
+    assert out.splitlines() == ["True 16 False", "False False"]
+
+
+def test_digests_come_from_cpython_itself_and_are_right():
+    """_hashlib (OpenSSL's digests) is not found: hashlib and hmac take CPython's own, and give
+    the standard's answers (FIPS 180-2's "abc", RFC 2202's first HMAC-MD5 case)."""
+    out = run("""
+        import sys
+        import fswatch
+        import hashlib, hmac
+        print(hashlib.sha512(b"abc").hexdigest()[:16], hashlib.sha256(b"abc").hexdigest()[:16],
+              hmac.new(b"\\x0b" * 16, b"Hi There", "md5").hexdigest(), hashlib.md5(b"").hexdigest()[:8])
+        print("_hashlib" in sys.modules, "libcrypto" in open("/proc/self/maps").read())
+        try:
+            import _hashlib
+        except ModuleNotFoundError as exc:
+            print(exc)
+    """)
+    assert out.splitlines() == [
+        "ddaf35a193617aba ba7816bf8f01cfea 9294727a3638bb1c13f48ef8158bfc9d d41d8cd9", "False False",
+        "No module named '_hashlib' (hashlib and hmac use CPython's own digests: fswatch.core.deferred)",
+    ]
 
 
 def test_inspect_answers_isclass_itself_and_a_signature_in_an_annotation_is_no_use():

@@ -154,6 +154,7 @@ LOADED = """
 # Never needed by a watch's process (its CLI, other commands, tools only commands use)...
 NEVER = {"argparse", "gettext", "locale", "subprocess", "shlex", "email", "ssl", "tempfile", "inspect", "ast", "dis",
          "random",  # two random numbers per NFS process come from os.urandom (fswatch.rpc.transport)
+         "_hashlib",  # OpenSSL's digests: CPython's own serve a watch (fswatch.core.deferred)
          "cryptography.x509", "logging.handlers", "socketserver", "pickle", "spnego.tls",
          "fswatch.surfaces.cli.commands", "fswatch.surfaces.cli.show", "fswatch.surfaces.cli.parser",
          "fswatch.host.supervisor", "fswatch.host.systemctl"}

@@ -16,7 +16,6 @@ from typing import Mapping, Optional
 
 from fswatch.core.errors import UsageError
 from fswatch.host import files
-from fswatch.probes import krb5files
 
 CREDENTIAL = "keytab"  # the unit's LoadCredential=keytab:...
 
@@ -24,6 +23,8 @@ CREDENTIAL = "keytab"  # the unit's LoadCredential=keytab:...
 def read(path: Path, principal: str) -> bytes:
     """The keytab the administrator named (links followed: they named it), checked: a keytab
     (MIT's format, which Samba and Heimdal write too) holding a key for `principal`."""
+    from fswatch.probes import krb5files  # here: a watch without Kerberos never reads a keytab
+
     data = files.read_bounded(path, krb5files.KEYTAB_MAX_BYTES, what="keytab", follow=True)
     if data is None:
         raise UsageError(f"keytab {path} does not exist")

@@ -12,14 +12,15 @@ from typing import Mapping, Optional, Tuple
 from fswatch.core import settings as s
 from fswatch.core.errors import UsageError
 from fswatch.kinds.kind import Secrets, TargetField
-from fswatch.probes import krb5files
 
 
 def _check_principal(value: object) -> str:
     """A principal, on a node that can log on with it: refused here, at `fswatch add`, rather
     than at the first probe, where the GSSAPI binding is missing."""
-    principal = krb5files.check_principal(value)
+    from fswatch.probes import krb5files  # here: a watch without a principal never loads it
     from fswatch.probes.kerberos import binding_missing
+
+    principal = krb5files.check_principal(value)
 
     missing = binding_missing()
     if missing:
@@ -72,7 +73,8 @@ def logon(values: Mapping[str, object], secrets: Secrets, service: str) -> objec
     principal = values.get("principal")
     if not principal:
         return None
-    from fswatch.probes.kerberos import KerberosLogon
+    from fswatch.probes import krb5files
+    from fswatch.probes.krb5logon import KerberosLogon
 
     host = str(values.get("spn_host") or values["address"])
     target = krb5files.service_principal(service, host, krb5files.realm_of(str(principal)))

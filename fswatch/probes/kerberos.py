@@ -26,25 +26,22 @@ usable ticket, a KDC fault fails the probe at stage kerberos (alerts 120-125).
 
 from __future__ import annotations
 
-import errno as errno_mod
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 from fswatch.core import alerts, deferred
 from fswatch.core.deadline import Deadline
-from fswatch.core.errors import ProbeFailure
 from fswatch.core.observation import Degradation, StageRecorder
 from fswatch.probes import krb5files
+from fswatch.probes.krb5logon import STAGE, KerberosFault, KerberosLogon, Tickets
 
 if TYPE_CHECKING:  # imported where a child is started: a watch with its ticket at hand never loads it
     import subprocess
 
-STAGE = "kerberos"
 KDC_SCRIPT = Path(__file__).with_name("kdc.py")
 # A ticket is used only when it outlives the probe by this much: the server must still find it
 # valid when the logon reaches it, on a clock that may differ from ours by a little.
@@ -85,39 +82,6 @@ KRB5_ERRORS: Dict[int, Tuple[str, int]] = {
 TIMED_OUT = "no answer from the KDC within the deadline"
 
 
-@dataclass(frozen=True)
-class KerberosLogon:
-    """A watch's Kerberos logon: who, to which service principal, with what, kept where."""
-
-    principal: str  # fswatch-probe@EXAMPLE.COM
-    service: str  # the server's SPN as a principal: cifs/fs1.example.com@EXAMPLE.COM
-    keytab: str  # path of the keytab file (the unit's credential, or the file given to probe)
-    ccache: str  # path of the watch's private FILE credential cache
-
-    @property
-    def realm(self) -> str:
-        return krb5files.realm_of(self.principal)
-
-
-class KerberosFault(Exception):
-    """A Kerberos step failed: the alert that names the fault, the Kerberos error's name."""
-
-    def __init__(self, alert: int, reason: str, name: Optional[str] = None, *, timed_out: bool = False) -> None:
-        super().__init__(reason)
-        self.alert = alert
-        self.reason = reason
-        self.name = name
-        self.timed_out = timed_out
-
-    def failure(self, stage: str = STAGE, **kw: object) -> ProbeFailure:
-        detail = self.name or ("ETIMEDOUT" if self.timed_out else "")
-        return ProbeFailure(
-            self.alert, stage, self.reason, f"{detail}: {self.reason}" if detail else self.reason,
-            errno=errno_mod.ETIMEDOUT if self.timed_out else None, timed_out=self.timed_out,
-            krb5_error=self.name, **kw,  # type: ignore[arg-type]
-        )  # fmt: skip
-
-
 def fault_of(code: int, message: str, what: str) -> KerberosFault:
     """A libkrb5 error code (and its text) met while `what`, as the fault fswatch names."""
     name, alert = KRB5_ERRORS.get(code, (f"krb5 error {code}" if code else None, alerts.KERBEROS_REFUSED))
@@ -128,16 +92,6 @@ def _message_of(text: str) -> str:
     """libkrb5's own words from a GSS-API error ("Major (...): ..., Minor (...): <this>")."""
     minor = text.rpartition("Minor (")[2]
     return (minor.partition("): ")[2] if "): " in minor else text).strip() or "failed"
-
-
-@dataclass(frozen=True)
-class Tickets:
-    """What the stage left in the cache for this probe."""
-
-    source: str  # "cached", "new", "renewed"
-    expires: float  # wall clock (ours) when the server's ticket ends
-    kdc_offset: int  # the KDC's clock minus ours, as libkrb5 measured it (kdc_timesync)
-    degraded: Optional[Degradation] = None  # a due renewal failed; the cached ticket serves
 
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]

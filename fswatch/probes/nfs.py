@@ -44,12 +44,13 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure
 from fswatch.core.observation import Degradation, Observation, StageRecorder
-from fswatch.probes import kerberos, write_canary
-from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
+from fswatch.probes import write_canary
+from fswatch.probes.krb5logon import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
-from fswatch.rpc import mount, nfs3, portmap, rpcsec_gss
+from fswatch.rpc import mount, nfs3, portmap
 from fswatch.rpc.client import Pending, Plain, RpcClient
 from fswatch.rpc.errors import (
+    GssError,
     MountError,
     NfsError,
     ProgramNotRegistered,
@@ -61,12 +62,12 @@ from fswatch.rpc.errors import (
     RpcTimeout,
     ServiceError,
 )
-from fswatch.rpc.message import AUTH_NONE, AUTH_SYS, OpaqueAuth, auth_sys
-from fswatch.rpc.rpcsec_gss import PSEUDO_FLAVORS, GssError, RpcsecGss
+from fswatch.rpc.message import AUTH_NONE, AUTH_SYS, KRB5, PSEUDO_FLAVORS, SERVICE_NAMES, OpaqueAuth, auth_sys
 from fswatch.rpc.transport import SOURCE_UNPRIVILEGED, open_transport
 
 if TYPE_CHECKING:  # imported where used: a v3 watch never loads the NFSv4 client (memory)
     from fswatch.rpc import nfs4, nfs4write, nfs41
+    from fswatch.rpc.rpcsec_gss import RpcsecGss
 
 CANARY_READ_BYTES = 4096  # a canary's first bytes: one READ, the smallest I/O that reaches its data
 
@@ -170,6 +171,10 @@ class _Security:
         if flavor in PSEUDO_FLAVORS:
             if self.gss is None:
                 assert self.target.kerberos is not None
+                # Imported here, by a watch that logs on with Kerberos only (fswatch.probes.krb5logon).
+                from fswatch.probes import kerberos
+                from fswatch.rpc.rpcsec_gss import RpcsecGss
+
                 with _Stage(rec, "gss_init", SERVICE, f"{where}, RPCSEC_GSS_INIT"):
                     nfs = nfs() if callable(nfs) else nfs
                     gss = RpcsecGss(kerberos.SecurityContext(self.target.kerberos, spnego=False))
@@ -187,7 +192,7 @@ class _Security:
     def note(self) -> None:
         self.rec.note("flavor", flavor_name(self.flavor))
         if self.flavor in PSEUDO_FLAVORS:
-            self.rec.note("gss_service", rpcsec_gss.SERVICE_NAMES[PSEUDO_FLAVORS[self.flavor][1]])
+            self.rec.note("gss_service", SERVICE_NAMES[PSEUDO_FLAVORS[self.flavor][1]])
 
     def destroy(self, failed: bool) -> None:
         """RPCSEC_GSS_DESTROY: a stage of its own after a healthy probe; after a failed one, quietly
@@ -335,6 +340,8 @@ def probe_nfs(
     tickets: Optional[Tickets] = None
     try:
         if target.kerberos is not None:
+            from fswatch.probes import kerberos  # a watch without Kerberos never loads it (fswatch.probes.krb5logon)
+
             with rec.stage("kerberos"):
                 tickets = kerberos.obtain(target.kerberos, deadline)
             kerberos.note(rec, target.kerberos, tickets)
@@ -460,7 +467,7 @@ def _probe_v4(
     # A Kerberos watch speaks RPCSEC_GSS from the start (the service the export settled on last
     # time, else krb5); SECINFO corrects it where a LOOKUP meets NFS4ERR_WRONGSEC.
     first = remembered(target) if target.kerberos is not None else None
-    security.use(first or (rpcsec_gss.KRB5 if target.kerberos is not None else AUTH_SYS), nfs, nfs4.PROGRAM,
+    security.use(first or (KRB5 if target.kerberos is not None else AUTH_SYS), nfs, nfs4.PROGRAM,
                  nfs4.VERSION, where)  # fmt: skip
     if target.minor_version == 0:
         rec.note("nfs_version", "4.0")
@@ -728,8 +735,11 @@ UID0 = "uid 0 (AUTH_SYS; a root-squashing server writes as its anonymous user)"
 def _writer(target: NfsTarget, client: Optional[RpcClient]) -> str:
     """Who the server sees write the canary: uid 0 over AUTH_SYS, the principal under RPCSEC_GSS
     (the same calls, the same client: only the credential differs)."""
-    if client is not None and isinstance(client.flavor, RpcsecGss) and target.kerberos is not None:
-        return f"principal {target.kerberos.principal} (RPCSEC_GSS: the server writes as the user it maps it to)"
+    if client is not None and target.kerberos is not None:
+        from fswatch.rpc.rpcsec_gss import RpcsecGss  # loaded already: the watch logs on with Kerberos
+
+        if isinstance(client.flavor, RpcsecGss):
+            return f"principal {target.kerberos.principal} (RPCSEC_GSS: the server writes as the user it maps it to)"
     return UID0
 
 

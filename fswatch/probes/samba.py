@@ -30,9 +30,9 @@ from fswatch.core import alerts
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import DeadlineExceeded, ProbeFailure, ProtocolError
 from fswatch.core.observation import Observation, StageRecorder
-from fswatch.probes import kerberos, smb, smbrecv, write_canary
+from fswatch.probes import krb5logon, smb, smbrecv, write_canary
 from fswatch.probes import posture as pst
-from fswatch.probes.kerberos import KerberosFault, KerberosLogon, Tickets
+from fswatch.probes.krb5logon import KerberosFault, KerberosLogon, Tickets
 from fswatch.probes.resolve import Resolver, address_for
 
 # Guest logon: pyspnego refuses empty credentials, and smbd's `map to guest = Bad User`
@@ -93,7 +93,9 @@ def probe_samba(
     tickets: Optional[Tickets] = None
     try:
         if target.kerberos is not None:
-            stage = "kerberos"  # kerberos.STAGE
+            from fswatch.probes import kerberos  # a watch without Kerberos never loads it (fswatch.probes.krb5logon)
+
+            stage = "kerberos"  # krb5logon.STAGE
             with rec.stage(stage):
                 tickets = kerberos.obtain(target.kerberos, deadline)
             kerberos.note(rec, target.kerberos, tickets)
@@ -181,6 +183,8 @@ def _kerberos_refused(
 ) -> ProbeFailure:
     """The server refused the Kerberos logon: clock skew when its clock and the KDC's are apart
     by more than Kerberos allows (alert 123, the NT status kept), else the failure as it is."""
+    from fswatch.probes import kerberos  # loaded already: the watch logs on with Kerberos
+
     if failure.timed_out or tickets is None or failure.alert == alerts.CLOCK_SKEW:
         return failure
     skew = kerberos.clock_skew(getattr(conn, "server_time", None), getattr(conn, "answered_at", None),
@@ -409,7 +413,7 @@ def _status_text(exc: SMBResponseException, status: int) -> str:
 
 def _translate_known(exc: Exception, stage: str, target: SambaTarget, timed_out: bool) -> ProbeFailure:
     if isinstance(exc, KerberosFault):
-        if stage == kerberos.STAGE:
+        if stage == krb5logon.STAGE:
             return exc.failure(stage)
         # In the session: the server's answer did not complete the logon. A file-server fault
         # (alert 64, as any refused logon), unless the clocks are to blame.

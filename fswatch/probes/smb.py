@@ -50,7 +50,7 @@ from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProtocolError
 from fswatch.probes import posture as pst
 from fswatch.probes import smbfields, smbkeys
-from fswatch.probes.kerberos import KerberosLogon, SecurityContext
+from fswatch.probes.krb5logon import KerberosLogon
 
 # MS-SMB2 2.2.10 ShareType
 SHARE_TYPE_DISK, SHARE_TYPE_PIPE, SHARE_TYPE_PRINT = 0x01, 0x02, 0x03
@@ -228,6 +228,8 @@ class _Spnego:
     @staticmethod
     def client(username: object = None, password: Optional[str] = None, **kwargs: object) -> object:
         if isinstance(username, KerberosLogon):
+            from fswatch.probes.kerberos import SecurityContext  # loaded already: its ticket stage ran
+
             return SecurityContext(username)
         return spnego.client(username, password, **kwargs)  # type: ignore[arg-type]
 

@@ -165,3 +165,15 @@ class NfsError(ServiceError):
     operation's place in its COMPOUND (NFSv4), e.g. which LOOKUP met NFS4ERR_WRONGSEC."""
 
     at: Optional[int] = None
+
+
+class GssError(RpcError):
+    """RPCSEC_GSS failed: the server refused the context (GSS major/minor status), or an answer
+    did not verify (a verifier, a checksum, a sequence number). `refused`: the server said no."""
+
+    def __init__(self, message: str, status: str, *, refused: bool = False) -> None:
+        super().__init__(message, status=status)
+        self.refused = refused
+
+    def sperror(self) -> str:
+        return f"RPCSEC_GSS: {self}"

@@ -12,7 +12,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from fswatch.rpc.errors import RpcDecodeError, RpcReplyError
 from fswatch.rpc.xdr import Decoder, Encoder
@@ -23,6 +23,18 @@ MSG_ACCEPTED, MSG_DENIED = 0, 1
 RPC_MISMATCH, AUTH_ERROR = 0, 1
 
 AUTH_NONE, AUTH_SYS = 0, 1
+RPCSEC_GSS = 6  # the auth flavor (RFC 2203 section 5): fswatch.rpc.rpcsec_gss
+NONE, INTEGRITY, PRIVACY = 1, 2, 3  # RPCSEC_GSS's services (rpc_gss_service_t)
+# Kerberos V5's pseudo-flavors (RFC 2623 section 2.2.1), as MNT's flavor list and SECINFO name them.
+KRB5, KRB5I, KRB5P = 390003, 390004, 390005
+PSEUDO_FLAVORS: Dict[int, Tuple[str, int]] = {
+    KRB5: ("krb5", NONE),
+    KRB5I: ("krb5i", INTEGRITY),
+    KRB5P: ("krb5p", PRIVACY),
+}
+SERVICES: Dict[int, str] = {NONE: "krb5", INTEGRITY: "krb5i", PRIVACY: "krb5p"}
+SERVICE_NAMES: Dict[int, str] = {NONE: "none", INTEGRITY: "integrity", PRIVACY: "privacy"}
+KRB5_OID_DER = bytes.fromhex("2a864886f712010202")  # 1.2.840.113554.1.2.2 (sec_oid4 of SECINFO)
 MAX_AUTH_BYTES = 400
 MAX_MACHINE_NAME = 255
 MAX_GIDS = 16

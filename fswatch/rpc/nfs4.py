@@ -16,8 +16,7 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 from fswatch.core.deadline import Deadline
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import NfsError, RpcDecodeError
-from fswatch.rpc.message import status_name
-from fswatch.rpc.rpcsec_gss import KRB5_OID_DER, PSEUDO_FLAVORS, RPCSEC_GSS
+from fswatch.rpc.message import KRB5_OID_DER, PSEUDO_FLAVORS, RPCSEC_GSS, status_name
 from fswatch.rpc.xdr import Decoder, Encoder
 
 PROGRAM, VERSION = 100003, 4

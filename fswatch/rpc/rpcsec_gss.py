@@ -8,23 +8,24 @@ python-gssapi) gives the tokens, MICs and wraps. This module only frames them, s
 imports no GSS binding, and its decoders are tested and fuzzed with a stand-in context. Every
 value a server sends is checked: a reply verifier that does not verify, a checksum that does not
 match or a body whose sequence number is not the call's is a GssError, never another exception.
+Its numbers (the flavor, its services, Kerberos' pseudo-flavors) and GssError live with every
+other flavor's (fswatch.rpc.message, fswatch.rpc.errors): a watch without Kerberos names them
+and never loads this module.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Dict, Optional, Protocol, Tuple
+from typing import Optional, Protocol
 
 from fswatch.core.deadline import Deadline
-from fswatch.rpc.errors import RpcDecodeError, RpcError
-from fswatch.rpc.message import AUTH_NULL, CALL, RPC_VERSION, OpaqueAuth, Reply
+from fswatch.rpc.errors import GssError, RpcDecodeError
+from fswatch.rpc.message import AUTH_NULL, CALL, INTEGRITY, NONE, RPC_VERSION, RPCSEC_GSS, SERVICES, OpaqueAuth, Reply
 from fswatch.rpc.xdr import Decoder, Encoder
 
-RPCSEC_GSS = 6  # the auth flavor (RFC 2203 section 5)
 RPCSEC_GSS_VERS_1 = 1
 DATA, INIT, CONTINUE_INIT, DESTROY = 0, 1, 2, 3  # rpc_gss_proc_t
-NONE, INTEGRITY, PRIVACY = 1, 2, 3  # rpc_gss_service_t
 MAXSEQ = 0x80000000
 NULLPROC = 0
 GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED = 0, 1
@@ -32,16 +33,6 @@ MAX_HANDLE = 1024  # a server's context handle is a few bytes; RFC 2203 sets no 
 MAX_TOKEN = 64 * 1024  # a Kerberos AP-REP is a few hundred bytes (with a PAC in the ticket, the AP-REQ ~2 KiB)
 MAX_INIT_ROUNDS = 4  # Kerberos needs one; SPNEGO two; a server asking for more is refused
 
-# Kerberos V5's pseudo-flavors (RFC 2623 section 2.2.1), as MNT's flavor list and SECINFO name them.
-KRB5, KRB5I, KRB5P = 390003, 390004, 390005
-PSEUDO_FLAVORS: Dict[int, Tuple[str, int]] = {
-    KRB5: ("krb5", NONE),
-    KRB5I: ("krb5i", INTEGRITY),
-    KRB5P: ("krb5p", PRIVACY),
-}
-SERVICES: Dict[int, str] = {NONE: "krb5", INTEGRITY: "krb5i", PRIVACY: "krb5p"}
-SERVICE_NAMES: Dict[int, str] = {NONE: "none", INTEGRITY: "integrity", PRIVACY: "privacy"}
-KRB5_OID_DER = bytes.fromhex("2a864886f712010202")  # 1.2.840.113554.1.2.2 (sec_oid4 of SECINFO)
 
 _CALL_HEADER = struct.Struct(">6I")  # xid, CALL, rpcvers, prog, vers, proc
 _SEQ = struct.Struct(">I")
@@ -63,18 +54,6 @@ class GssContext(Protocol):
     def wrap(self, data: bytes) -> bytes: ...
 
     def unwrap(self, data: bytes) -> bytes: ...
-
-
-class GssError(RpcError):
-    """RPCSEC_GSS failed: the server refused the context (GSS major/minor status), or an answer
-    did not verify (a verifier, a checksum, a sequence number). `refused`: the server said no."""
-
-    def __init__(self, message: str, status: str, *, refused: bool = False) -> None:
-        super().__init__(message, status=status)
-        self.refused = refused
-
-    def sperror(self) -> str:
-        return f"RPCSEC_GSS: {self}"
 
 
 def service_name(service: int) -> str:

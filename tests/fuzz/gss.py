@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from fswatch.core.errors import FswatchError
-from fswatch.rpc import nfs3, nfs4, rpcsec_gss
+from fswatch.rpc import message, nfs3, nfs4, rpcsec_gss
 from fswatch.rpc.message import decode_reply
 from tests.fuzz.corpus import DATA_DIR
 from tests.fuzz.mutate import Mutator
@@ -234,13 +234,13 @@ def _capture_inside(output: Path, principal: str, keytab: str, spn: str, address
         oracle.sealed += context.sealed
         client.close()
     context = _Recording(kerberos.SecurityContext(logon, spnego=False))
-    flavor = rpcsec_gss.RpcsecGss(context, rpcsec_gss.PRIVACY)
+    flavor = rpcsec_gss.RpcsecGss(context, message.PRIVACY)
     client, seen = client_for(4)
     flavor.establish(client, nfs4.PROGRAM, nfs4.VERSION, deadline)
     client.flavor = flavor
     nfs4.lookup_path(client, exports["krb5p"], deadline)
     replies.append(dict(name="krb5p/v4.0-compound", kind=DATA, record=seen[-1].hex(), seq=1,
-                        service=rpcsec_gss.PRIVACY, procedure=nfs4.PROC_COMPOUND, version=4,
+                        service=message.PRIVACY, procedure=nfs4.PROC_COMPOUND, version=4,
                         path=exports["krb5p"]))  # fmt: skip
     oracle.mics += context.mics
     oracle.sealed += context.sealed

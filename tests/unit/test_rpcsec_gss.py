@@ -11,6 +11,7 @@ from typing import List, Optional
 import pytest
 
 from fswatch.core.deadline import Deadline
+from fswatch.rpc import message
 from fswatch.rpc import rpcsec_gss as g
 from fswatch.rpc.client import RpcClient
 from fswatch.rpc.errors import RpcDecodeError, RpcReplyError
@@ -192,7 +193,7 @@ def _data_answer(context: Context, service: int, results: bytes, seq_delta: int 
     return answer
 
 
-@pytest.mark.parametrize("service", [g.NONE, g.INTEGRITY, g.PRIVACY])
+@pytest.mark.parametrize("service", [g.NONE, g.INTEGRITY, message.PRIVACY])
 def test_each_service_seals_the_call_and_opens_the_reply(service):
     context, server, flavor = _established(service)
     client = RpcClient(transport=Loop(server), cred=flavor)  # type: ignore[arg-type]
@@ -219,7 +220,7 @@ def test_each_service_seals_the_call_and_opens_the_reply(service):
     [
         (g.NONE, {"verf_ok": False}, "the reply's verifier does not verify"),
         (g.INTEGRITY, {"seq_delta": 1}, "sequence number 2, the call's was 1"),
-        (g.PRIVACY, {"seq_delta": 5}, "sequence number 6, the call's was 1"),
+        (message.PRIVACY, {"seq_delta": 5}, "sequence number 6, the call's was 1"),
     ],
 )
 def test_a_reply_that_does_not_verify_is_a_gss_error(service, kwargs, words):
@@ -247,7 +248,7 @@ def test_an_integrity_body_with_a_bad_checksum_or_garbage_after_it():
 
 
 def test_destroy_sends_destroy_and_forgets_the_handle():
-    context, server, flavor = _established(g.PRIVACY)
+    context, server, flavor = _established(message.PRIVACY)
     server.answer = lambda call, record: _accepted(call.xid, b"", _verf(context, _cred(call)[2]))
     flavor.destroy(server, 100003, 3, Deadline.after(5))
     call, _ = server.calls[-1]
@@ -257,5 +258,5 @@ def test_destroy_sends_destroy_and_forgets_the_handle():
 
 
 def test_pseudo_flavors_and_services_are_rfc_2623s():
-    assert g.PSEUDO_FLAVORS == {390003: ("krb5", 1), 390004: ("krb5i", 2), 390005: ("krb5p", 3)}
+    assert message.PSEUDO_FLAVORS == {390003: ("krb5", 1), 390004: ("krb5i", 2), 390005: ("krb5p", 3)}
     assert g.service_name(3) == "krb5p" and g.service_name(9) == "rpc_gss_service(9)"

@@ -78,6 +78,22 @@ def outcome(work):
         return ("raised", type(exc), str(exc))
 
 
+def named(field, name="n"):
+    """A field as a structure leaves it: named, its structure given (none here)."""
+    field.name, field.structure = name, None
+    return field
+
+
+def made_by(make, method, value):
+    """What a new field from make() makes of `value` with `method`: its value, or what it raises."""
+    return outcome(lambda: getattr(make(), method)(value))
+
+
+def assert_alike(original, make, values, method="_parse_value"):
+    for value in values:
+        assert made_by(make, method, value) == original(lambda value=value: made_by(make, method, value)), value
+
+
 def test_the_replacements_are_in_place_once_the_probe_module_is_loaded():
     import fswatch.probes.smb  # noqa: F401  (installs them)
 
@@ -103,61 +119,41 @@ INT_INPUTS = [None, 0, 7, -1, 255, 256, 1 << 64, True, Answer.YES, b"\x01", b"\x
 @pytest.mark.parametrize("little_endian", [True, False])
 def test_an_int_field_parses_and_packs_as_smbprotocol_does(original, size, unsigned, little_endian):
     def field():
-        made = st.IntField(size=size, unsigned=unsigned, little_endian=little_endian)
-        made.name, made.structure = "n", None
-        return made
+        return named(st.IntField(size=size, unsigned=unsigned, little_endian=little_endian))
 
-    def parse(value):
-        return outcome(lambda: field()._parse_value(value))
-
-    def pack(value):
-        return outcome(lambda: field()._pack_value(value))
-
-    for value in INT_INPUTS:
-        assert parse(value) == original(lambda value=value: parse(value))
-    for value in (0, 1, -1, 127, 128, 255, 65535, 1 << 31, (1 << 63) - 1, Answer.YES, "x"):
-        assert pack(value) == original(lambda value=value: pack(value))
+    assert_alike(original, field, INT_INPUTS)
+    assert_alike(original, field, (0, 1, -1, 127, 128, 255, 65535, 1 << 31, (1 << 63) - 1, Answer.YES, "x"),
+                 "_pack_value")  # fmt: skip
 
 
 def test_a_callable_size_is_left_to_smbprotocol():
-    made = st.IntField(size=2)
-    made.name, made.structure, made.size = "n", None, lambda structure: 4
+    made = named(st.IntField(size=2))
+    made.size = lambda structure: 4
     assert made._parse_value(b"\x01\x00\x00\x00") == 1 and made._pack_value(1) == b"\x01\x00\x00\x00"
 
 
 @pytest.mark.parametrize("strict", [True, False])
 def test_an_enum_field_accepts_and_refuses_as_smbprotocol_does(original, strict):
-    def parse(value):
-        made = st.EnumField(size=2, enum_type=Dialects, enum_strict=strict)
-        made.name, made.structure = "dialect", None
-        return outcome(lambda: made._parse_value(value))
+    def field():
+        return named(st.EnumField(size=2, enum_type=Dialects, enum_strict=strict), "dialect")
 
-    for value in (0, Dialects.SMB_3_1_1, 0x0311, 0x0312, b"\x11\x03", b"\x12\x03", None, "x", lambda s: 1):
-        assert parse(value) == original(lambda value=value: parse(value))
-    assert parse(0x0312)[0] == ("value" if not strict else "raised")
+    assert_alike(original, field, (0, Dialects.SMB_3_1_1, 0x0311, 0x0312, b"\x11\x03", b"\x12\x03", None, "x",
+                                   lambda s: 1))  # fmt: skip
+    assert made_by(field, "_parse_value", 0x0312)[0] == ("value" if not strict else "raised")
 
 
 @pytest.mark.parametrize("strict", [True, False])
 def test_a_flag_field_accepts_and_refuses_as_smbprotocol_does(original, strict):
-    def parse(value):
-        made = st.FlagField(size=2, flag_type=SecurityMode, flag_strict=strict)
-        made.name, made.structure = "security_mode", None
-        return outcome(lambda: made._parse_value(value))
+    def field():
+        return named(st.FlagField(size=2, flag_type=SecurityMode, flag_strict=strict), "security_mode")
 
-    for value in (0, 1, 2, 3, 4, 7, b"\x03\x00", b"\x04\x00", None, "x"):
-        assert parse(value) == original(lambda value=value: parse(value))
-    assert parse(4)[0] == ("value" if not strict else "raised")
+    assert_alike(original, field, (0, 1, 2, 3, 4, 7, b"\x03\x00", b"\x04\x00", None, "x"))
+    assert made_by(field, "_parse_value", 4)[0] == ("value" if not strict else "raised")
 
 
 def test_a_bytes_field_parses_as_smbprotocol_does(original):
-    def parse(value):
-        made = st.BytesField(size=4)
-        made.name, made.structure = "blob", None
-        return outcome(lambda: made._parse_value(value))
-
-    request = SMB2NegotiateRequest()
-    for value in (b"", b"abcd", None, 5, request, "text", bytearray(b"ab"), memoryview(b"ab")):
-        assert parse(value) == original(lambda value=value: parse(value))
+    assert_alike(original, lambda: named(st.BytesField(size=4), "blob"),
+                 (b"", b"abcd", None, 5, SMB2NegotiateRequest(), "text", bytearray(b"ab"), memoryview(b"ab")))
 
 
 def test_lambdas_are_expanded_as_smbprotocol_does(original):

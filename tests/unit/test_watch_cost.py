@@ -158,6 +158,8 @@ NEVER = {"argparse", "gettext", "locale", "subprocess", "shlex", "email", "ssl",
          "cryptography.x509", "logging.handlers", "socketserver", "pickle", "spnego.tls",
          "fswatch.surfaces.cli.commands", "fswatch.surfaces.cli.show", "fswatch.surfaces.cli.parser",
          "fswatch.host.supervisor", "fswatch.host.systemctl"}
+# ... and what only a watch that logs on with Kerberos needs (fswatch.probes.krb5logon: these run without a principal)
+KERBEROS = {"fswatch.probes.kerberos", "fswatch.probes.krb5files", "fswatch.rpc.rpcsec_gss", "gssapi"}
 # ... and what only one kind's probe needs.
 NOT_FOR = {"nfs": {"logging", "traceback", "textwrap", "uuid", "smbprotocol", "spnego", "cryptography",
                    "fswatch.probes.samba", "fswatch.rpc.nfs4", "fswatch.rpc.nfs41"},  # a v3 watch
@@ -180,4 +182,4 @@ def test_a_running_watch_loads_only_what_it_uses(tmp_path, kind, options):
     assert f"fswatch.probes.{kind}" in loaded and "fswatch.watch.runner" in loaded  # it got as far as a watch
     # cryptography's own imports are the release installed (tests/loaded.py), not the watch's
     own = cryptographys_own() if kind == "samba" else frozenset()
-    assert loaded & (NEVER | NOT_FOR[kind]) - own == set()
+    assert loaded & (NEVER | KERBEROS | NOT_FOR[kind]) - own == set()

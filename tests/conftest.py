@@ -34,9 +34,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True)
 def _no_ports_seen_before():
-    """Each test's NFS probes start with no ports seen (fswatch.probes.nfs._Guess): a port a
-    server of an earlier test had may belong to another now. The guess has tests of its own."""
+    """Each test's NFS probes start with no ports and no handles seen (fswatch.probes.nfs._Guess):
+    a port a server of an earlier test had may belong to another now. The guess has tests of its own."""
     import fswatch.probes.nfs as probes_nfs
 
     probes_nfs._ports_seen.clear()
+    probes_nfs._handles_seen.clear()
     yield

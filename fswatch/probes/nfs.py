@@ -113,6 +113,9 @@ REMEMBERED_MAX = 1024
 # The MOUNT and NFS ports the portmapper gave the last probe of a server (TCP): the next probe
 # begins its MNT there while it asks the portmapper again (_Guess). Bounded like _remembered.
 _ports_seen: Dict[str, Tuple[int, int]] = {}
+# The root handle MNT gave the last probe of an export over AUTH_SYS: the next probe begins NULL,
+# GETATTR and FSSTAT with it beside that MNT (_Guess). Bounded like _remembered.
+_handles_seen: Dict[Tuple[str, str], bytes] = {}
 
 
 def flavor_name(flavor: int) -> str:
@@ -280,18 +283,22 @@ class _Channels:
 
 class _Guess:
     """The MNT begun at the ports the portmapper gave the last probe, while the portmapper is
-    asked again: one round trip and one handshake fewer per probe (bench/RESULTS.md, "Probe
-    cost"). Every check still runs: the portmapper's answer is still awaited and judged in its
-    own stage, and only where it names the same ports does the mount stage take the MNT begun
-    early (its reply, or its failure, is the mount stage's as before). Where the ports moved
-    (a restarted server), the early connections are closed unread and MNT goes where the
-    portmapper says now. Nothing here may fail the portmap stage, or wait: an early connection
-    that fails is simply not used."""
+    asked again, and beside it NULL, GETATTR and FSSTAT with the root handle the last MNT gave:
+    two round trips and one handshake fewer per probe (bench/RESULTS.md, "Probe cost"). Every
+    check still runs: the portmapper's answer is still awaited and judged in its own stage, and
+    only where it names the same ports does the mount stage take the MNT begun early (its reply,
+    or its failure, is the mount stage's as before); the NFS stages take the calls begun early
+    only where that MNT gave the same handle and the export's flavor is still AUTH_SYS, which
+    they were asked with (an NFSv3 handle needs no MNT to be valid: RFC 1813, section 5.1).
+    Else the early connections are closed unread and the stages ask as they would have. Nothing
+    here may fail the portmap stage, or wait: an early connection that fails is simply not used."""
 
-    def __init__(self, ports: Tuple[int, int], client: RpcClient, pending: Pending) -> None:
+    def __init__(self, ports: Tuple[int, int], client: RpcClient, pending: Pending,
+                 nfs: Optional[Tuple[bytes, RpcClient, Tuple[Pending, ...]]]) -> None:  # fmt: skip
         self.ports = ports
         self.client = client
         self.pending = pending
+        self.nfs = nfs  # the handle, the NFS client, its NULL, GETATTR and FSSTAT; or None
 
     @classmethod
     def begin(cls, channels: _Channels, address: str, export: str, deadline: Deadline) -> Optional[_Guess]:
@@ -306,13 +313,24 @@ class _Guess:
             for port in seen:
                 channels.drop(port)
             return None
-        return cls(seen, client, mount.start_mnt(client, export, deadline))
+        mnt = mount.start_mnt(client, export, deadline)
+        handle = _handles_seen.get((address, export))
+        if handle is None:
+            return cls(seen, client, mnt, None)
+        try:
+            nfs = channels.to(seen[1])
+        except RpcError:  # refused at once: the NFS stages will meet it where the portmapper says
+            return cls(seen, client, mnt, None)
+        calls = (nfs3.start_null(nfs, deadline), nfs3.start_getattr(nfs, handle, deadline),
+                 nfs3.start_fsstat(nfs, handle, deadline))  # fmt: skip
+        return cls(seen, client, mnt, (handle, nfs, calls))
 
     def send_if_connected(self, deadline: Deadline) -> None:
-        """Send the MNT now if its handshake is done (it usually is, after the portmapper's
-        handshake); else it goes when the mount stage asks for its reply. Never waits."""
-        if self.client.transport.ready():  # type: ignore[attr-defined]
-            self.client.flush(deadline)
+        """Send what was begun now where its handshake is done (it usually is, after the
+        portmapper's handshake); else it goes when its stage asks for its reply. Never waits."""
+        for client in (self.client, self.nfs[1]) if self.nfs is not None else (self.client,):
+            if client.transport.ready():  # type: ignore[attr-defined]
+                client.flush(deadline)
 
     def mounting(self, channels: _Channels, mount_port: int, nfs_port: int) -> Optional[Pending]:
         """The MNT begun early, where the portmapper named the same ports; else None, and the
@@ -321,6 +339,18 @@ class _Guess:
             return self.pending
         for port in self.ports:
             channels.drop(port)
+        self.nfs = None
+        return None
+
+    def nfs_calls(self, channels: _Channels, fhandle: bytes, flavor: int) -> Optional[Tuple[Pending, ...]]:
+        """NULL, GETATTR and FSSTAT begun early, where MNT gave the handle they ask about and the
+        export's flavor is the one they were asked with; else None, and their connection is gone."""
+        if self.nfs is None:
+            return None
+        handle, _, calls = self.nfs
+        if handle == fhandle and flavor == AUTH_SYS:
+            return calls
+        channels.drop(self.ports[1])
         return None
 
 
@@ -386,6 +416,7 @@ def _probe_v3(
     protocol = target.transport
     mount_port, nfs_port = target.mount_port, target.port
     guess: Optional[_Guess] = None
+    guessing = False
     if mount_port is None or nfs_port is None:
         # Both ports from the portmapper, over TCP: the MNT may begin early (_Guess).
         guessing = mount_port is None and nfs_port is None and protocol == "tcp"
@@ -419,6 +450,9 @@ def _probe_v3(
     flavor = choose_flavor(mounted.auth_flavors, target.kerberos is not None)
     if flavor is None:
         raise _no_flavor(mounted.auth_flavors, "mount", where_mount, target.kerberos is not None)
+    early = guess.nfs_calls(channels, fhandle, flavor) if guess is not None else None
+    if guessing and flavor == AUTH_SYS:
+        _keep(_handles_seen, (address, target.export), fhandle)
 
     def connect() -> RpcClient:
         return channels.to(nfs_port)
@@ -430,9 +464,12 @@ def _probe_v3(
     with _Stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
         if nfs is None:
             nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs)
-        null = nfs3.start_null(nfs, deadline)
-        attributes = nfs3.start_getattr(nfs, fhandle, deadline)
-        space = nfs3.start_fsstat(nfs, fhandle, deadline)
+        if early is not None:
+            null, attributes, space = early
+        else:
+            null = nfs3.start_null(nfs, deadline)
+            attributes = nfs3.start_getattr(nfs, fhandle, deadline)
+            space = nfs3.start_fsstat(nfs, fhandle, deadline)
         mounter = channels.to(mount_port)
         unmounting = mount.start_umnt(mounter, target.export, deadline)
         mounter.flush(deadline)

@@ -509,21 +509,30 @@ def _three_services(service_factory, monkeypatch):
     return portmapper, mountd, nfsd, ports
 
 
+def _second_probe(service_factory, monkeypatch, server: str, key: Key):
+    """Two healthy probes; in the second, the portmapper answers only once `server` ("mountd" or
+    "nfsd") has had call `key`, or after 1 s. The MOUNT and NFS services, and whether that call
+    came before the portmapper answered; every stage of both probes ran, in its order."""
+    portmapper, mountd, nfsd, _ = _three_services(service_factory, monkeypatch)
+    assert probe(NfsTarget(EXPORT))[0].ok
+    service = {"mountd": mountd, "nfsd": nfsd}[server]
+    came, answered_after = threading.Event(), []
+    handler = service.handlers[key]
+    service.handlers[key] = lambda c: came.set() or handler(c)
+    getport = portmapper.handlers[(100000, 2, 3)]
+    portmapper.handlers[(100000, 2, 3)] = lambda c: answered_after.append(came.wait(1.0)) or getport(c)
+    obs, _ = probe(NfsTarget(EXPORT))
+    assert obs.ok, obs.to_dict()
+    assert stages(obs) == [(s, True) for s in ("portmap", "mount", "nfs_null", "getattr", "fsstat", "umount")]
+    return mountd, nfsd, answered_after[0]
+
+
 def test_the_next_probe_begins_mnt_while_it_asks_the_portmapper(service_factory, monkeypatch):
     """Issue 21: one round trip fewer. The second probe sends MNT to the ports the first one was
     given before the portmapper answers (this portmapper answers only once MNT has come, or
     after 1 s); every stage still runs, in its order, each with its own reply."""
-    portmapper, mountd, nfsd, _ = _three_services(service_factory, monkeypatch)
-    assert probe(NfsTarget(EXPORT))[0].ok
-    mnt_came = threading.Event()
-    answered_after_mnt = []
-    mountd.handlers[(100005, 3, 1)] = lambda c: mnt_came.set() or _mnt_ok(c)
-    getport = portmapper.handlers[(100000, 2, 3)]
-    portmapper.handlers[(100000, 2, 3)] = lambda c: answered_after_mnt.append(mnt_came.wait(1.0)) or getport(c)
-    obs, _ = probe(NfsTarget(EXPORT))
-    assert obs.ok, obs.to_dict()
-    assert stages(obs) == [(s, True) for s in ("portmap", "mount", "nfs_null", "getattr", "fsstat", "umount")]
-    assert answered_after_mnt[0] is True  # MNT was on its way before the portmapper had answered
+    mountd, _, came_first = _second_probe(service_factory, monkeypatch, "mountd", (100005, 3, 1))
+    assert came_first is True  # MNT was on its way before the portmapper had answered
     assert [c.procedure for c in mountd.calls] == [1, 3, 1, 3]  # MNT and UMNT once per probe
 
 
@@ -580,18 +589,8 @@ def test_the_next_probe_begins_null_getattr_and_fsstat_while_it_asks_the_portmap
     handle the first MNT gave, beside its MNT, before the portmapper answers (this one answers
     only once FSSTAT has come, or after 1 s); every stage still runs, in its order, each with its
     own reply, and each call goes once per probe."""
-    portmapper, mountd, nfsd, _ = _three_services(service_factory, monkeypatch)
-    assert probe(NfsTarget(EXPORT))[0].ok
-    fsstat_came = threading.Event()
-    answered_after_fsstat = []
-    fsstat = nfsd.handlers[(100003, 3, 18)]
-    nfsd.handlers[(100003, 3, 18)] = lambda c: fsstat_came.set() or fsstat(c)
-    getport = portmapper.handlers[(100000, 2, 3)]
-    portmapper.handlers[(100000, 2, 3)] = lambda c: answered_after_fsstat.append(fsstat_came.wait(1.0)) or getport(c)
-    obs, _ = probe(NfsTarget(EXPORT))
-    assert obs.ok, obs.to_dict()
-    assert stages(obs) == [(s, True) for s in ("portmap", "mount", "nfs_null", "getattr", "fsstat", "umount")]
-    assert answered_after_fsstat[0] is True  # FSSTAT was on its way before the portmapper had answered
+    mountd, nfsd, came_first = _second_probe(service_factory, monkeypatch, "nfsd", (100003, 3, 18))
+    assert came_first is True  # FSSTAT was on its way before the portmapper had answered
     assert [c.procedure for c in nfsd.calls] == [0, 1, 18] * 2 and [c.procedure for c in mountd.calls] == [1, 3] * 2
     assert {_handle_asked(c) for c in nfsd.calls if c.procedure} == {FHANDLE}
 

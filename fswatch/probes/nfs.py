@@ -281,6 +281,12 @@ class _Channels:
             client.close()
 
 
+def _start_handle_calls(nfs: RpcClient, fhandle: bytes, deadline: Deadline) -> Tuple[Pending, ...]:
+    """NULL, GETATTR and FSSTAT, started together: they need nothing but the export's handle."""
+    null = nfs3.start_null(nfs, deadline)
+    return null, nfs3.start_getattr(nfs, fhandle, deadline), nfs3.start_fsstat(nfs, fhandle, deadline)
+
+
 class _Guess:
     """The MNT begun at the ports the portmapper gave the last probe, while the portmapper is
     asked again, and beside it NULL, GETATTR and FSSTAT with the root handle the last MNT gave:
@@ -321,9 +327,7 @@ class _Guess:
             nfs = channels.to(seen[1])
         except RpcError:  # refused at once: the NFS stages will meet it where the portmapper says
             return cls(seen, client, mnt, None)
-        calls = (nfs3.start_null(nfs, deadline), nfs3.start_getattr(nfs, handle, deadline),
-                 nfs3.start_fsstat(nfs, handle, deadline))  # fmt: skip
-        return cls(seen, client, mnt, (handle, nfs, calls))
+        return cls(seen, client, mnt, (handle, nfs, _start_handle_calls(nfs, handle, deadline)))
 
     def send_if_connected(self, deadline: Deadline) -> None:
         """Send what was begun now where its handshake is done (it usually is, after the
@@ -464,12 +468,7 @@ def _probe_v3(
     with _Stage(rec, "nfs_null", SERVICE, f"{where_nfs}, NULL"):
         if nfs is None:
             nfs = security.use(flavor, connect, nfs3.PROGRAM, nfs3.VERSION, where_nfs)
-        if early is not None:
-            null, attributes, space = early
-        else:
-            null = nfs3.start_null(nfs, deadline)
-            attributes = nfs3.start_getattr(nfs, fhandle, deadline)
-            space = nfs3.start_fsstat(nfs, fhandle, deadline)
+        null, attributes, space = early if early is not None else _start_handle_calls(nfs, fhandle, deadline)
         mounter = channels.to(mount_port)
         unmounting = mount.start_umnt(mounter, target.export, deadline)
         mounter.flush(deadline)

@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Callable, List, Optional, Tuple
 
+from fswatch.core import threads
+
 
 class Timer:
     """One timed action; cancel() marks it, the thread drops it when it comes to it."""
@@ -57,7 +59,7 @@ class Timers:
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
                 thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                thread.start()  # RuntimeError on a host out of threads: the caller's to report
+                threads.start(thread)  # RuntimeError on a host out of threads: the caller's to report
                 self._thread = thread
                 self._waking_at = -math.inf  # it looks at the heap first thing
             heapq.heappush(self._heap, (timer.when, next(self._order), timer))

@@ -29,7 +29,7 @@ import socket
 import threading
 from typing import Callable, Dict, Optional
 
-from fswatch.core import alerts
+from fswatch.core import alerts, threads
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProbeFailure
 from fswatch.core.observation import StageRecorder
@@ -121,7 +121,7 @@ class Resolver:
             lookup = self._in_flight[key] = _InFlight(host)
         thread = threading.Thread(target=self._run, args=(key, lookup), name="fswatch-resolve", daemon=True)
         try:
-            thread.start()
+            threads.start(thread)
         except RuntimeError as exc:  # "can't start new thread": the process is out of threads
             with self._lock:
                 self._in_flight.pop(key, None)

@@ -45,7 +45,7 @@ from smbprotocol.session import Session
 from smbprotocol.transport import Tcp
 from smbprotocol.tree import ShareFlags, SMB2TreeConnectRequest, SMB2TreeConnectResponse, TreeConnect
 
-from fswatch.core import timers
+from fswatch.core import threads, timers
 from fswatch.core.deadline import Deadline
 from fswatch.core.errors import ProtocolError
 from fswatch.probes import posture as pst
@@ -277,7 +277,7 @@ class Reaper:
             return
         lingering = threading.Thread(target=self.linger, name="fswatch-deadline", daemon=True)
         self.lingering = lingering
-        lingering.start()
+        threads.start(lingering)
 
     def strike(self) -> None:
         """The deadline has come with the probe still running: shut its connection, wake its waiters."""

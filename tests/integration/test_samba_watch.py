@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -153,6 +154,30 @@ def test_sigterm_ends_a_probe_stuck_on_a_stalled_server(fresh_samba_server, tmp_
             watch.kill()
     assert rc == 0 and took < 1.0, took
     assert alert_ids(watch.stderr.read()) == [1, 2, 3]
+
+
+def _blocked(status: str) -> int:
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+
+
+def test_only_the_main_thread_takes_the_signals_a_watch_answers(samba_server, tmp_path):
+    # Python answers a signal in the main thread alone; one the kernel handed another thread
+    # waited for the main thread to wake by itself (fswatch.core.threads): after a SIGSTOP,
+    # a SIGTERM then took up to a second to end the watch, or the rest of a probe's deadline.
+    cli = FswatchCLI(tmp_path)
+    add_watch(cli, samba_server)
+    watch = cli.start("run", "samba", "w1")
+    try:
+        wait_for(lambda: phase(cli, "samba", "w1") == "healthy", 10)  # the deadlines' thread runs
+        masks = {int(task.name): _blocked((task / "status").read_text())
+                 for task in Path(f"/proc/{watch.pid}/task").iterdir()}  # fmt: skip
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        watch.wait(timeout=10)
+    answered = [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM]
+    bits = sum(1 << (sig - 1) for sig in answered)
+    assert masks.pop(watch.pid) & bits == 0, "the main thread must take them"
+    assert masks and all(mask & bits == bits for mask in masks.values()), masks
 
 
 # Signals whose default action ends a process and that a tool may send to a watch by

@@ -36,6 +36,7 @@ test_packages=(
   python3-gssapi  # the GSSAPI binding of Kerberos logons (--keytab), Debian's, seen by the venv (above)
   samba-ad-dc samba-ad-provision krb5-user winbind  # the AD domain of the Kerberos tests (a DC, a member)
   faketime  # a file server whose clock is off (Kerberos clock skew), without touching this machine's
+  gcc libc6-dev  # a shim that mends libfaketime's monotonic sleeps (tests/fixtures/faketime.py)
   strace  # tests/integration/test_watch_cost.py counts a watch's system calls per probe
 )
 packages=("${demo_packages[@]}")

@@ -4,7 +4,8 @@ makes its tests fail, never skip)."""
 import pytest
 
 pytest_plugins = ["tests.fixtures.samba_server", "tests.fixtures.nfs_server", "tests.fixtures.container",
-                  "tests.fixtures.fuse_freeze", "tests.fixtures.ad_domain", "tests.fixtures.ocf_agents"]
+                  "tests.fixtures.fuse_freeze", "tests.fixtures.ad_domain", "tests.fixtures.ocf_agents",
+                  "tests.fixtures.faketime"]
 
 # Watches started by tests publish their metrics (fswatch.watch.metrics) into a private textfile
 # directory, never into the host's node_exporter directory; tests that check metrics set

@@ -184,10 +184,12 @@ def exchange(logon: KerberosLogon, deadline: Deadline, spawn: Optional[Spawn] = 
             out, _ = child.communicate(timeout=deadline.remaining())
         except subprocess.TimeoutExpired:
             child.kill()
-            child.communicate(timeout=KILL_WAIT)
+            _reap(child)
             raise KerberosFault(
                 alerts.KDC_STALLED, f"{TIMED_OUT} (realm {logon.realm}, {logon.service})", timed_out=True
             ) from None
+        except OSError as exc:  # waiting for it failed (never seen but under a broken libfaketime)
+            raise KerberosFault(alerts.KERBEROS_REFUSED, f"waiting for the KDC exchange failed: {exc}") from None
         answer = _answer(out)
         if not answer.get("ok"):
             # A TGT in the new cache: the AS exchange went through, the TGS exchange failed.
@@ -199,8 +201,19 @@ def exchange(logon: KerberosLogon, deadline: Deadline, spawn: Optional[Spawn] = 
     finally:
         if child.poll() is None:  # an exception of our own between spawn and wait: never leave it running
             child.kill()
-            child.wait(KILL_WAIT)
+            _reap(child)
         _remove(fresh)
+
+
+def _reap(child: subprocess.Popen[bytes]) -> None:
+    """Wait up to KILL_WAIT for a killed child; one that does not end, or a wait that fails, is
+    left to the next probe's look (a zombie holds no ticket): the probe has its verdict already."""
+    import subprocess
+
+    try:
+        child.communicate(timeout=KILL_WAIT)
+    except (subprocess.TimeoutExpired, OSError, ValueError):
+        pass
 
 
 def _keep(fresh: str, ccache: str) -> None:

@@ -281,29 +281,23 @@ def test_a_kdc_fault_without_a_ticket_is_declared_within_the_bound(domain, probe
     assert failure["stage"] == "kerberos" and failure["alert"] == expected
 
 
-def _libfaketime() -> str:
-    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
-    assert found, "libfaketime not installed (the faketime package: scripts/setup.sh)"
-    return str(found[0])
-
-
 # The watch's wall clock runs this far ahead (within the 300 s a KDC and smbd allow for skew).
 RENEW_AHEAD = 250
 
 
 @pytest.mark.timeout(240)
-def test_a_due_renewal_with_the_kdc_stalled_degrades_then_recovers(domain, prober, tmp_path):
+def test_a_due_renewal_with_the_kdc_stalled_degrades_then_recovers(domain, prober, tmp_path, clock_ahead):
     """A ticket renewed at half its lifetime, and 5 minutes is the shortest a Samba KDC issues:
     so that the renewal is due in seconds, not minutes, the watch's wall clock runs RENEW_AHEAD
-    ahead (libfaketime; its monotonic clock, which deadlines use, is the real one) and keeps no
+    ahead (libfaketime, tests/fixtures/faketime.py; its monotonic clock, which deadlines use, is
+    the real one) and keeps no
     KDC time offset (kdc_timesync = 0: libkrb5 would correct the skew, as it should). The KDC
     grants the end the client asks for by its own clock (its now + 5 min), from its real now: a
     lifetime of RENEW_AHEAD + 300 s, half of it left (300 - RENEW_AHEAD) / 2 = 25 s after it came.
     The KDC stalls from the start: the cached ticket serves (healthy), then the renewal fails
     (degraded, alert 126, at most half of each probe on it), then the KDC is back (alert 127)."""
     conf = domain.client_krb5(tmp_path / "krb5.conf", ticket_lifetime="5m", kdc_timesync="0")
-    env = domain.env(KRB5_CONFIG=str(conf), LD_PRELOAD=_libfaketime(), FAKETIME=f"+{RENEW_AHEAD}s",
-                     FAKETIME_DONT_FAKE_MONOTONIC="1", FAKETIME_DONT_RESET="1")
+    env = domain.env(KRB5_CONFIG=str(conf), **clock_ahead(RENEW_AHEAD))
     watch = Watch(domain, tmp_path, prober, interval=2, retries=1, timeout=4, env=env)
     watch.start()
     try:

@@ -174,6 +174,31 @@ def test_a_stalled_kdc_is_killed_at_the_deadline(logon):
     assert failure.krb5_error is None and "no answer from the KDC within the deadline (realm FSW.TEST" in failure.reason
 
 
+def test_a_failed_wait_for_the_child_is_a_named_refusal_and_the_child_is_killed(logon):
+    """Seen under libfaketime 0.9.10, whose mangled monotonic sleeps made Popen's wait raise
+    EINVAL (tests/fixtures/faketime.py): once a receive error of the kerberos stage."""
+    child = Child({"ok": True})
+    calls = []
+
+    def communicate(timeout=None):
+        calls.append(timeout)
+        if len(calls) == 1:
+            raise OSError(22, "Invalid argument")
+        raise OSError(22, "Invalid argument")  # the reaping wait fails too: still no crash
+
+    child.communicate = communicate
+    with pytest.raises(KerberosFault) as err:
+        _obtain(logon, child)
+    assert err.value.alert == alerts.KERBEROS_REFUSED and child.killed and len(calls) == 2
+    assert err.value.reason == "waiting for the KDC exchange failed: [Errno 22] Invalid argument"
+    stalled = Child({}, stall=True)
+    stalled.communicate = lambda timeout=None, real=stalled.communicate: (
+        real(timeout) if not stalled.killed else (_ for _ in ()).throw(subprocess.TimeoutExpired("kdc", timeout)))
+    with pytest.raises(KerberosFault) as err:  # a killed child that will not end: the stall is still the verdict
+        _obtain(logon, stalled)
+    assert err.value.alert == alerts.KDC_STALLED and stalled.killed
+
+
 @pytest.mark.parametrize("out", [b"", b"not json\n", b"[1]\n", b'{"ok": false}\n'])
 def test_a_child_that_says_nothing_useful_is_a_refusal(logon, out):
     child = Child({})

@@ -250,6 +250,11 @@ class ProbeSession(Session):
         return smbkeys.smb3kdf(ki, label, context, length)
 
 
+# The deadline timers of probes that have ended, cancelled, for the next probes to set again
+# (list.pop and append are atomic: two probes at once never take the same one).
+_spare_timers: List[timers.Timer] = []
+
+
 class Reaper:
     """Shuts the connection's socket at the deadline, so blocked smbprotocol calls return.
 
@@ -267,7 +272,13 @@ class Reaper:
         self.lingering: Optional[threading.Thread] = None
         # On the process's one timer thread (fswatch.core.timers), not a thread of each probe's
         # own: one started and joined by every probe cost ~0.5 ms of CPU (bench/RESULTS.md).
-        self._timer = timers.after(deadline.remaining(), self._due)
+        # An earlier probe's timer, set again: one entry in the timers' heap, one wake-up of
+        # their thread per timeout rather than per probe.
+        try:
+            spare: Optional[timers.Timer] = _spare_timers.pop()
+        except IndexError:
+            spare = None
+        self._timer = timers.after(deadline.remaining(), self._due, again=spare)
 
     def _due(self) -> None:
         """On the timer thread, at the deadline: shut at once, then a thread of this probe's own
@@ -300,7 +311,9 @@ class Reaper:
         shut(getattr(self._conn, "transport", None))
 
     def finish(self) -> None:
-        self._timer.cancel()
+        if not self.done.is_set():  # once: its timer is handed on once
+            self._timer.cancel()
+            _spare_timers.append(self._timer)
         self.done.set()
         lingering = self.lingering
         # One not started yet ends by itself at once: it waits on `done` before anything else.

@@ -13,8 +13,9 @@ fswatch.core.evidence judges the two samples; the judgement rides on the Observa
 `evidence`), so the verdict, the reporter, the history, the state file and the metrics all
 see the same thing. A probe that ended between the two instants is sampled again when it
 ends (its evidence then never declares: it did not fail at its deadline). A healthy probe
-costs one timed wake-up of the process's timer thread while the watch sleeps between probes
-(fswatch.core.timers); a remote server one look at the socket tables.
+costs no look, and the worker's one timer, armed again by each probe, wakes the process's
+timer thread about once per checkpoint, not once per probe (fswatch.core.timers); a remote
+server costs a probe still waiting at its checkpoint one look at the socket tables.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class _Worker:
         self._running = False
         self._looks: Optional[Looks] = None
         self._timer: Optional[timers.Timer] = None
+        self._spare: Optional[timers.Timer] = None  # set again by each arming (fswatch.core.timers)
 
     def arm(self, instants: Sequence[float], clock: Callable[[], float]) -> None:
         with self._cond:
@@ -72,7 +74,8 @@ class _Worker:
 
     def _schedule(self, index: int) -> None:
         generation = self._generation
-        self._timer = timers.after(self._instants[index] - self._clock(), lambda: self._look(generation, index))
+        self._timer = self._spare = timers.after(self._instants[index] - self._clock(),
+                                                 lambda: self._look(generation, index), again=self._spare)
 
     def collect(self, wait: float = COLLECT_WAIT) -> Optional[Looks]:
         """Disarm; what was seen (waiting up to `wait` for a look in progress)."""

@@ -108,3 +108,66 @@ def test_the_evidence_looks_twice_only_when_the_first_look_found_a_server(monkey
     nothing.arm((now + 0.01, now + 0.03), time.monotonic)
     time.sleep(0.1)
     assert nothing.collect() == Looks() and ended.is_set()  # no second look: nobody to look at
+
+
+def test_a_timer_set_again_later_keeps_its_one_entry_and_wakes_nothing():
+    """Each probe sets its timers again, later than they were: one entry each in the heap, no
+    notify; the thread, when the old instant comes, finds the timer moved and sleeps on."""
+    t = counting()
+    ran = []
+    timer = t.after(0.05, lambda: ran.append("first"))
+    deadline = time.monotonic() + WAIT
+    while t._waking_at > time.monotonic() + 1 and time.monotonic() < deadline:  # asleep towards it
+        time.sleep(0.001)
+    before = t._cond.notified
+    for i in range(100):  # a hundred healthy probes: set, then cancelled at their end
+        again = t.after(0.2, lambda i=i: ran.append(i), again=timer)
+        assert again is timer
+        timer.cancel()
+    done = threading.Event()
+    t.after(0.25, done.set, again=timer)
+    assert t._cond.notified == before and t.pending() == 1
+    assert done.wait(WAIT) and ran == []  # only the last setting's action, at its own instant
+    assert time.monotonic() - deadline + WAIT >= 0.25
+
+
+def test_a_timer_set_again_earlier_runs_then_once():
+    t = counting()
+    ran = []
+    timer = t.after(30, lambda: ran.append("late"))
+    done = threading.Event()
+    t.after(0.02, lambda: ran.append("early") or done.set(), again=timer)
+    assert done.wait(WAIT)
+    time.sleep(0.05)
+    assert ran == ["early"] and t.pending() == 1  # the 30 s entry: dropped unrun when it comes
+
+
+def test_an_action_taken_by_the_thread_does_not_run_once_its_timer_is_set_again():
+    t = counting()
+    timer = t.after(30, lambda: None)
+    old = []
+    entry = (timer, lambda: old.append(1), timer.serial)
+    t._fire([entry])
+    assert old == [1]  # what the thread runs when nothing happened in between
+    t.after(30, lambda: None, again=timer)  # set again between the thread's take and its run
+    t._fire([entry])
+    assert old == [1]
+
+
+def test_a_samba_probes_deadline_timer_is_handed_to_the_next_probe_once(monkeypatch):
+    from fswatch.core.deadline import Deadline
+    from fswatch.probes import smb
+
+    t = counting()
+    monkeypatch.setattr(timers, "_timers", t)
+    monkeypatch.setattr(smb, "_spare_timers", [])
+    first = smb.Reaper(object(), Deadline.after(30))
+    first.finish()
+    first.finish()  # twice: handed on once
+    assert smb._spare_timers == [first._timer]
+    second = smb.Reaper(object(), Deadline.after(30))
+    third = smb.Reaper(object(), Deadline.after(30))  # at once with the second: a timer of its own
+    assert second._timer is first._timer and third._timer is not second._timer
+    assert not second._timer.cancelled and t.pending() == 2
+    second.finish()
+    third.finish()

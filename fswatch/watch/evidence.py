@@ -63,8 +63,8 @@ class _Worker:
         self._generation = 0  # which arming a result belongs to
         self._running = False
         self._looks: Optional[Looks] = None
+        # One timer, set again by each arming and cancelled by each collect (fswatch.core.timers).
         self._timer: Optional[timers.Timer] = None
-        self._spare: Optional[timers.Timer] = None  # set again by each arming (fswatch.core.timers)
 
     def arm(self, instants: Sequence[float], clock: Callable[[], float]) -> None:
         with self._cond:
@@ -74,8 +74,8 @@ class _Worker:
 
     def _schedule(self, index: int) -> None:
         generation = self._generation
-        self._timer = self._spare = timers.after(self._instants[index] - self._clock(),
-                                                 lambda: self._look(generation, index), again=self._spare)
+        self._timer = timers.after(self._instants[index] - self._clock(), lambda: self._look(generation, index),
+                                   again=self._timer)
 
     def collect(self, wait: float = COLLECT_WAIT) -> Optional[Looks]:
         """Disarm; what was seen (waiting up to `wait` for a look in progress)."""
@@ -86,8 +86,7 @@ class _Worker:
             self._generation += 1
             self._looks = None
             if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+                self._timer.cancel()  # one that has run already: harmless, the next arming sets it again
             return looks
 
     def _look(self, generation: int, index: int) -> None:
@@ -108,7 +107,6 @@ class _Worker:
             self._running = False
             if generation == self._generation:
                 self._looks = looks
-                self._timer = None
                 if looks is not None and looks.servers and index + 1 < len(self._instants):
                     self._schedule(index + 1)  # something to look at again
             self._cond.notify_all()

@@ -182,9 +182,7 @@ def exchange(logon: KerberosLogon, deadline: Deadline, spawn: Optional[Spawn] = 
     try:
         try:
             out, _ = child.communicate(timeout=deadline.remaining())
-        except subprocess.TimeoutExpired:
-            child.kill()
-            _reap(child)
+        except subprocess.TimeoutExpired:  # killed and reaped below, once
             raise KerberosFault(
                 alerts.KDC_STALLED, f"{TIMED_OUT} (realm {logon.realm}, {logon.service})", timed_out=True
             ) from None
@@ -199,21 +197,13 @@ def exchange(logon: KerberosLogon, deadline: Deadline, spawn: Optional[Spawn] = 
             raise fault_of(int(answer.get("code") or 0), str(answer.get("message", "")), what)
         _keep(fresh, logon.ccache)
     finally:
-        if child.poll() is None:  # an exception of our own between spawn and wait: never leave it running
+        if child.poll() is None:  # past the deadline, or an exception of our own: never leave it running
             child.kill()
-            _reap(child)
+            try:
+                child.communicate(timeout=KILL_WAIT)
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                pass  # one that does not end, or a wait that fails: the probe has its verdict already
         _remove(fresh)
-
-
-def _reap(child: subprocess.Popen[bytes]) -> None:
-    """Wait up to KILL_WAIT for a killed child; one that does not end, or a wait that fails, is
-    left to the next probe's look (a zombie holds no ticket): the probe has its verdict already."""
-    import subprocess
-
-    try:
-        child.communicate(timeout=KILL_WAIT)
-    except (subprocess.TimeoutExpired, OSError, ValueError):
-        pass
 
 
 def _keep(fresh: str, ccache: str) -> None:
